@@ -1,0 +1,45 @@
+# volcal — the two commands a newcomer runs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# pytest workers: both cores by default (override: make test JOBS=1)
+JOBS   ?= 2
+
+.PHONY: demo test install install-dev lint typecheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[report,risk]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[report,risk,dev,bench]"
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## demo: set up .venv and calibrate a real snapshot (or live / synthetic), writing demo.html
+demo: install
+	$(VENV)/bin/volcal demo --report demo.html
+
+## test: set up .venv with the dev and bench extras and run the whole suite
+test: install-dev
+	$(PY) -m pytest -n $(JOBS) -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: install-dev
+	$(VENV)/bin/mypy src
+
+bench: install-dev
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

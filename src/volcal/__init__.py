@@ -1,0 +1,42 @@
+"""volcal: calibration toolkit for crypto-option markets.
+
+Raw quotes -> clean implied vols -> smiles, stochastic models and surfaces -> risk.
+
+The top-level names are imported lazily, so ``import volcal`` stays fast and heavy
+optional pieces (plots, QuantLib) are never loaded unless used.
+
+>>> import volcal
+>>> chain = volcal.read_chain("deribit_options_snapshot.csv", currency="BTC")  # doctest: +SKIP
+>>> fit = volcal.calibrate(volcal.clean(chain), "svi")                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (one place; tests import every entry)
+_LAZY: dict[str, str] = {
+    "OptionChain": "volcal.market",
+    "Flag": "volcal.market",
+    "read_chain": "volcal.feeds",
+    "implied_vol": "volcal.black",
+    "clean": "volcal.quality",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'volcal' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,3 @@
+from volcal.cli import run
+
+run()

@@ -1,0 +1,57 @@
+"""The ``volcal`` command line (Typer + Rich).
+
+Each topic registers its commands in its own module; this module wires them and runs
+the app so that a user mistake prints one line and exits non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from volcal.cli._app import app, err_console
+from volcal.errors import VolcalError
+
+# command modules, imported for their registrations (order = order in --help)
+_COMMAND_MODULES = ("volcal.cli.chain",)
+
+
+def _load_commands() -> None:
+    for mod in _COMMAND_MODULES:
+        importlib.import_module(mod)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``volcal`` script; returns the exit code."""
+    _load_commands()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="volcal", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except VolcalError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return 0
+
+
+def run() -> None:  # pragma: no cover - thin wrapper for `python -m volcal`
+    sys.exit(main())
+
+
+__all__ = ["app", "main", "run"]

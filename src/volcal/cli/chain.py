@@ -1,0 +1,3 @@
+"""Chain commands: ``fetch``, ``quality``, ``calibrate``, ``demo``."""
+
+from __future__ import annotations

@@ -1,0 +1,15 @@
+"""Market data model: ``OptionChain``, quality flags, time and settlement conventions."""
+
+from volcal.market.chain import OptionChain, to_utc_datetime64, to_utc_timestamp
+from volcal.market.flags import EXCLUDE_DEFAULT, REASONS, Flag, count_reasons, decode
+
+__all__ = [
+    "EXCLUDE_DEFAULT",
+    "REASONS",
+    "Flag",
+    "OptionChain",
+    "count_reasons",
+    "decode",
+    "to_utc_datetime64",
+    "to_utc_timestamp",
+]

@@ -1,0 +1,37 @@
+"""Shared test fixtures.
+
+Real market data is read from ``../shared/data`` next to the repository (or from
+``$VOLCAL_DATA_DIR``). Outside CI a test that needs it is skipped with a reason when it
+is absent; in CI (``CI`` set) its absence is a failure, so CI never passes vacuously.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path:
+    env = os.environ.get("VOLCAL_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def raw_data() -> Path:
+    """Folder of the real raw market data (``.../shared/data/raw``)."""
+    root = _data_root() / "raw"
+    if not root.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real market data missing in CI: {root}")
+        pytest.skip(f"real market data not found at {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def snapshot_dir(raw_data: Path) -> Path:
+    """Folder of the Deribit full-chain snapshots (BTC and ETH)."""
+    return raw_data / "svcj-deribit-snapshots"
