@@ -9,9 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
-import typer
-
 from volcal.cli._app import app, err_console
 from volcal.errors import VolcalError
 
@@ -25,28 +22,23 @@ def _load_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``volcal`` script; returns the exit code."""
+    """Entry point of the ``volcal`` script; returns the exit code.
+
+    Typer handles usage errors itself (exit 2 with its usage message); errors volcal
+    raises on purpose, and a missing or unreadable file, become one line on stderr.
+    """
     _load_commands()
-    command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="volcal", standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        return 130
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
+        app(args=argv, prog_name="volcal", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except VolcalError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         err_console.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False)
         return 2
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
     return 0
 
 
