@@ -1,0 +1,167 @@
+"""``read_chain``: one entry point for every supported chain format.
+
+The format is detected from the content (the CSV header, the JSON structure, the
+Parquet magic bytes), not from the file name. Errors are one-line
+:class:`~volcal.errors.DataError` messages that name the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from volcal.errors import DataError
+from volcal.feeds._common import fail, source_name
+from volcal.feeds.csv_formats import CSV_LAYOUTS, CSV_READERS
+from volcal.feeds.frame import FRAME_REQUIRED, read_frame, to_pandas
+from volcal.market.chain import OptionChain, Settlement
+
+
+def detect_csv_layout(columns: list[str], where: str) -> str:
+    """The CSV layout whose columns are all present (``"quote-table"`` for generic).
+
+    When no layout is complete, the closest one (at least half its columns present)
+    gives a "missing column(s)" error; otherwise the format is unknown.
+    """
+    cols = {c.strip() for c in columns}
+    layouts: dict[str, tuple[str, ...]] = {**CSV_LAYOUTS, "quote-table": FRAME_REQUIRED}
+    complete = [k for k, req in layouts.items() if set(req) <= cols]
+    if complete:
+        return max(complete, key=lambda k: len(layouts[k]))
+    score = {k: len(set(req) & cols) / len(req) for k, req in layouts.items()}
+    best = max(score, key=lambda k: score[k])
+    if score[best] >= 0.5:
+        miss = [c for c in layouts[best] if c not in cols]
+        raise fail(where, f"{best} CSV is missing column(s) {', '.join(map(repr, miss))}")
+    head = ", ".join(list(cols)[:6])
+    raise fail(where, f"unknown chain format (CSV columns: {head}...)")
+
+
+def _read_csv_text(text: str, where: str) -> pd.DataFrame:
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]]))
+    last = next(csv.reader([lines[-1]])) if len(lines) > 1 else header
+    if len(lines) > 1 and len(last) < len(header):
+        raise fail(
+            where,
+            f"truncated file: last line has {len(last)} of {len(header)} fields",
+        )
+    try:
+        return pd.read_csv(io.StringIO(text), low_memory=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise fail(where, f"malformed CSV: {msg}") from exc
+
+
+def _read_path(
+    path: Path, currency: str | None, snapshot: Any, settlement: Settlement | None
+) -> OptionChain:
+    where = path.name
+    raw = path.read_bytes()
+    if raw[:4] == b"PAR1":
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated classes
+            raise fail(where, f"unreadable Parquet file: {exc}") from exc
+        return _read_table(df, where, currency, snapshot, settlement)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise fail(where, "not a text, JSON or Parquet file") from exc
+    body = text.strip()
+    if not body:
+        raise fail(where, "file is empty")
+    if body[0] in "{[":
+        from volcal.feeds.deribit_json import read_json_text
+
+        return read_json_text(body, path, currency, snapshot, settlement)
+    df = _read_csv_text(body, where)
+    return _read_table(df, where, currency, snapshot, settlement)
+
+
+def _read_table(
+    df: pd.DataFrame, where: str, currency: str | None, snapshot: Any, settlement: Settlement | None
+) -> OptionChain:
+    layout = detect_csv_layout([str(c) for c in df.columns], where)
+    if len(df) == 0:
+        raise fail(where, "no option quotes (empty chain)")
+    if layout == "quote-table":
+        return read_frame(df, where, currency, snapshot, settlement)
+    return CSV_READERS[layout](df, where, currency, snapshot, settlement)
+
+
+def read_chain(
+    source: Any,
+    currency: str | None = None,
+    *,
+    snapshot: Any = None,
+    settlement: Settlement | None = None,
+) -> OptionChain:
+    """Read an option chain from a file or a table; the format is found from content.
+
+    Parameters
+    ----------
+    source : str, Path, pandas.DataFrame, polars.DataFrame or dict
+        A chain file (Deribit snapshot/order-book/ticker CSVs, Deribit REST JSON, the
+        fetcher's JSON document, a normalised surface snapshot JSON, a generic quote
+        CSV/Parquet), a quote table, or an already parsed JSON document.
+    currency : str, optional
+        Underlying to select (``"BTC"``, ``"ETH"``) when the source holds several;
+        required then, otherwise optional (checked when given).
+    snapshot : time-like, optional
+        Which snapshot to take from a file that holds several (default: the latest,
+        recorded in ``chain.meta["snapshot_choice"]``); the snapshot time of layouts
+        that carry none; the reference time of a table with ``t``.
+    settlement : {"inverse", "linear"}, optional
+        Override the settlement a format implies (Deribit files are inverse; generic
+        tables are linear).
+
+    Returns
+    -------
+    OptionChain
+        Every row of the source is kept; what a reader can see on one quote alone is
+        flagged (``invalid``, ``expired``, ``missing_bid``, ``missing_ask``,
+        ``zero_price``).
+
+    Raises
+    ------
+    DataError
+        Malformed or truncated file, missing columns, non-numeric cells, empty chain,
+        several underlyings without ``currency=``, or an unknown format.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"strike": [100.0], "is_call": [True], "bid": [4.0],
+    ...                    "ask": [4.2], "forward": 100.0, "t": 0.5})
+    >>> len(read_chain(df))
+    1
+    """
+    if settlement is not None and settlement not in ("inverse", "linear"):
+        raise DataError(f"settlement must be 'inverse' or 'linear', got {settlement!r}")
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(2, "No such file", str(path))
+        return _read_path(path, currency, snapshot, settlement)
+    if isinstance(source, dict):
+        from volcal.feeds.deribit_json import read_json_doc
+
+        return read_json_doc(source, "JSON document", None, currency, snapshot, settlement)
+    df = to_pandas(source)
+    if df is None:
+        raise DataError(f"cannot read a chain from {source_name(source)}")
+    where = "DataFrame"
+    if len(df) == 0:
+        raise fail(where, "no option quotes (empty chain)")
+    layout = detect_csv_layout([str(c) for c in df.columns], where)
+    if layout == "quote-table":
+        return read_frame(df, where, currency, snapshot, settlement)
+    return CSV_READERS[layout](df, where, currency, snapshot, settlement)
+
+
+__all__ = ["detect_csv_layout", "read_chain"]
