@@ -1,0 +1,249 @@
+"""Quotes prepared for fitting: the one place a chain becomes arrays an optimizer reads.
+
+``prepare_quotes(chain)`` keeps the quotes that pass the exclusion policy (by default
+``EXCLUDE_DEFAULT``: everything cleaning flagged as unusable, including the
+in-the-money side, whose out-of-the-money twin carries the information), converts them
+to undiscounted forward units and computes bid / ask / mid implied vols and Black vega.
+Every calibrator (SVI, SABR, SSVI, Heston, ...) starts from the same ``QuoteSet``, so
+"which quotes were used and how they were weighted" has a single answer.
+
+Weights
+-------
+``QuoteSet.weights(kind)`` returns weights for residuals in implied vol:
+
+* ``"spread"``: 1 / max(ask_iv - bid_iv, floor): a quote is trusted as much as its
+  market is tight (floor 0.5 vol point, so a locked quote cannot dominate);
+* ``"vega"``: Black vega normalised to mean 1 (price-like weighting);
+* ``"open_interest"``: sqrt(1 + open interest), normalised;
+* ``"uniform"``: ones.
+
+All weights are normalised to mean 1, so an objective's scale does not depend on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from volcal._typing import BoolArray, DateArray, FloatArray, IntArray, ObjArray
+from volcal.errors import DataError
+from volcal.market.chain import OptionChain
+from volcal.market.flags import EXCLUDE_DEFAULT
+
+WeightKind = Literal["spread", "vega", "open_interest", "uniform"]
+SPREAD_FLOOR = 0.005  # 0.5 vol point: floor of the bid-ask width used by spread weights
+_SQRT_2PI = np.sqrt(2.0 * np.pi)
+
+
+@dataclass(frozen=True, eq=False)
+class QuoteSet:
+    """Quotes used in a fit, in forward units (undiscounted price per unit forward).
+
+    Attributes
+    ----------
+    row : ndarray of int
+        Row of each quote in the source chain (``chain.select(row)`` gives them back).
+    instrument, expiry, t, forward, strike, k, is_call :
+        Per-quote identification; ``k = ln(K/F)``.
+    bid, ask, mid : ndarray
+        Prices per unit forward (NaN where the side is absent).
+    iv_bid, iv_ask, iv_mid : ndarray
+        Black implied vols of bid, ask and mid. A zero or missing bid has
+        ``iv_bid = 0`` (the vol interval is [0, iv_ask]); a missing ask has
+        ``iv_ask = inf``.
+    vega : ndarray
+        Black vega per unit forward at ``iv_mid`` (d price / d vol).
+    open_interest : ndarray
+    slice_index : ndarray of int
+        Index into ``expiries`` / ``t_slices`` / ``forward_slices``.
+    """
+
+    row: IntArray
+    instrument: ObjArray
+    expiry: DateArray
+    t: FloatArray
+    forward: FloatArray
+    strike: FloatArray
+    k: FloatArray
+    is_call: BoolArray
+    bid: FloatArray
+    ask: FloatArray
+    mid: FloatArray
+    iv_bid: FloatArray
+    iv_ask: FloatArray
+    iv_mid: FloatArray
+    vega: FloatArray
+    open_interest: FloatArray
+    slice_index: IntArray
+    expiries: DateArray
+    t_slices: FloatArray
+    forward_slices: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.k.size)
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.expiries.size)
+
+    @property
+    def total_variance(self) -> FloatArray:
+        """Market total implied variance w = iv_mid^2 t."""
+        return self.iv_mid**2 * self.t
+
+    def slice(self, i: int) -> QuoteSet:
+        """The quotes of expiry ``i`` only."""
+        return self.subset(self.slice_index == i)
+
+    def subset(self, mask: Any) -> QuoteSet:
+        """Quotes selected by a mask; the expiry list shrinks to the expiries kept."""
+        m = np.asarray(mask)
+        keep = np.unique(self.slice_index[m])
+        remap = np.full(self.n_slices, -1, dtype=np.int64)
+        remap[keep] = np.arange(keep.size)
+        per_quote = {
+            name: getattr(self, name)[m]
+            for name in self.__dataclass_fields__
+            if name not in ("expiries", "t_slices", "forward_slices", "slice_index")
+        }
+        return QuoteSet(
+            **per_quote,
+            slice_index=remap[self.slice_index[m]],
+            expiries=self.expiries[keep],
+            t_slices=self.t_slices[keep],
+            forward_slices=self.forward_slices[keep],
+        )
+
+    def inside_spread(self, iv: FloatArray) -> BoolArray:
+        """Whether each model vol lies inside the quote's bid-ask vol interval."""
+        iv = np.asarray(iv, dtype=np.float64)
+        return (iv >= self.iv_bid - 1e-12) & (iv <= self.iv_ask + 1e-12)
+
+    def weights(self, kind: WeightKind | FloatArray = "spread") -> FloatArray:
+        """Residual weights normalised to mean 1 (see the module docs)."""
+        if not isinstance(kind, str):
+            w = np.asarray(kind, dtype=np.float64)
+            if w.shape != self.k.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise DataError(f"weights array must hold {len(self)} finite non-negative values")
+        elif kind == "spread":
+            width = np.where(np.isfinite(self.iv_ask), self.iv_ask - self.iv_bid, np.nan)
+            fallback = np.nanmedian(width) if np.any(np.isfinite(width)) else 0.05
+            width = np.where(np.isfinite(width), width, 4.0 * fallback)
+            w = 1.0 / np.maximum(width, SPREAD_FLOOR)
+        elif kind == "vega":
+            w = self.vega.copy()
+        elif kind == "open_interest":
+            w = np.sqrt(1.0 + np.nan_to_num(self.open_interest, nan=0.0))
+        elif kind == "uniform":
+            w = np.ones_like(self.k)
+        else:
+            raise DataError(
+                f"unknown weights {kind!r}: use spread, vega, open_interest, uniform or an array"
+            )
+        total = float(np.sum(w))
+        if not np.isfinite(total) or total <= 0:
+            raise DataError("weights sum to zero: no quote carries any weight")
+        return w * (w.size / total)
+
+
+def black_vega_fwd(k: FloatArray, t: FloatArray, vol: FloatArray) -> FloatArray:
+    """Black vega per unit forward: d(price/F)/d sigma = sqrt(t) * n(d1), d1 = -k/s + s/2."""
+    s = vol * np.sqrt(t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = -k / s + 0.5 * s
+    return np.sqrt(t) * np.exp(-0.5 * d1 * d1) / _SQRT_2PI
+
+
+def prepare_quotes(
+    chain: OptionChain,
+    *,
+    exclude: int = int(EXCLUDE_DEFAULT),
+    require_bid: bool = True,
+) -> QuoteSet:
+    """Select and convert the quotes of ``chain`` used for fitting.
+
+    Parameters
+    ----------
+    chain : OptionChain
+        A chain with forwards set (and normally cleaned: ``volcal.clean``).
+    exclude : int
+        Flag bits that keep a quote out (default policy ``EXCLUDE_DEFAULT``).
+    require_bid : bool
+        Keep only quotes with a positive bid (a quote nobody bids says little about value).
+
+    Raises
+    ------
+    DataError
+        When no quote survives, naming the chain.
+    """
+    from volcal.black import implied_vol  # numerics layer, imported on use
+
+    t_all = chain.t
+    ok = chain.usable(exclude) & np.isfinite(chain.forward) & (chain.forward > 0)
+    ok &= np.isfinite(chain.strike) & (chain.strike > 0) & (t_all > 0)
+    ok &= np.isfinite(chain.ask) & (chain.ask > 0)
+    if require_bid:
+        ok &= np.isfinite(chain.bid) & (chain.bid > 0)
+    row = np.flatnonzero(ok)
+    if row.size == 0:
+        raise DataError(
+            f"no usable quotes in {chain.underlying} chain of {chain.snapshot.isoformat()} "
+            f"(flags: {chain.flag_counts() or 'none'})"
+        )
+    sub = chain.select(row)
+    t = t_all[row]
+    fwd = sub.forward
+    strike = sub.strike
+    k = np.log(strike / fwd)
+    bid = sub.forward_price("bid")
+    ask = sub.forward_price("ask")
+    mid = sub.forward_price("mid")
+    moneyness = strike / fwd
+    is_call = sub.is_call
+    iv_mid = np.asarray(implied_vol(mid, 1.0, moneyness, t, is_call), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        iv_bid = np.where(
+            bid > 0, np.asarray(implied_vol(bid, 1.0, moneyness, t, is_call), dtype=np.float64), 0.0
+        )
+        iv_ask = np.asarray(implied_vol(ask, 1.0, moneyness, t, is_call), dtype=np.float64)
+    # a bid below intrinsic carries no lower bound (0); an ask above the bound no upper bound
+    iv_bid = np.where(np.isfinite(iv_bid), iv_bid, 0.0)
+    iv_ask = np.where(np.isfinite(iv_ask), iv_ask, np.inf)
+    good = np.isfinite(iv_mid) & (iv_mid > 0)
+    if not np.all(good):
+        row, t, fwd, strike, k = row[good], t[good], fwd[good], strike[good], k[good]
+        bid, ask, mid, is_call = bid[good], ask[good], mid[good], is_call[good]
+        iv_bid, iv_ask, iv_mid = iv_bid[good], iv_ask[good], iv_mid[good]
+        sub = chain.select(row)
+        if row.size == 0:
+            raise DataError(f"no quote of the {chain.underlying} chain has a mid implied vol")
+    expiries, slice_index = np.unique(sub.expiry, return_inverse=True)
+    t_slices = np.array([t[slice_index == i][0] for i in range(expiries.size)])
+    fwd_slices = np.array([np.median(fwd[slice_index == i]) for i in range(expiries.size)])
+    return QuoteSet(
+        row=row.astype(np.int64),
+        instrument=sub.instrument,
+        expiry=sub.expiry,
+        t=t,
+        forward=fwd,
+        strike=strike,
+        k=k,
+        is_call=is_call,
+        bid=bid,
+        ask=ask,
+        mid=mid,
+        iv_bid=iv_bid,
+        iv_ask=iv_ask,
+        iv_mid=iv_mid,
+        vega=black_vega_fwd(k, t, iv_mid),
+        open_interest=sub.open_interest,
+        slice_index=slice_index.astype(np.int64),
+        expiries=expiries,
+        t_slices=t_slices,
+        forward_slices=fwd_slices,
+    )
+
+
+__all__ = ["SPREAD_FLOOR", "QuoteSet", "WeightKind", "black_vega_fwd", "prepare_quotes"]
