@@ -1,0 +1,19 @@
+"""Model parameter dataclasses and characteristic functions.
+
+Every model is a frozen, validated dataclass with ``param_names`` (the one place the
+parameter order lives), ``bounds()``, ``to_vector()`` / ``from_vector()``,
+``char_func(u, t)`` of :math:`\\ln(F_T/F_0)` under the forward measure and
+``cumulants(t)``. Invalid values raise :class:`~volcal.errors.ParameterError`.
+
+>>> from volcal.models import Heston
+>>> Heston(v0=0.04, kappa=2.0, theta=0.04, xi=0.5, rho=-0.7).param_names
+('v0', 'kappa', 'theta', 'xi', 'rho')
+"""
+
+from __future__ import annotations
+
+from volcal.models._base import Model
+from volcal.models.heston import SVCJ, Bates, Heston
+from volcal.models.levy import Black, Kou, Merton, VarianceGamma
+
+__all__ = ["SVCJ", "Bates", "Black", "Heston", "Kou", "Merton", "Model", "VarianceGamma"]
