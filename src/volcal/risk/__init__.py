@@ -1,0 +1,57 @@
+"""Risk: price/return series, VaR/ES, VaR backtests and risk-parameter calibration.
+
+Names are resolved lazily from the explicit table below, so ``import volcal.risk`` does not
+load scipy.optimize, scipy.stats or arch; each submodule loads its heavy dependencies only
+when its functions run.
+
+>>> from volcal import risk
+>>> risk.traffic_light(6).zone
+'yellow'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> defining module (one place; tests resolve every entry)
+_LAZY: dict[str, str] = {
+    # series
+    "PriceSeries": "volcal.risk.series",
+    "ReturnSeries": "volcal.risk.series",
+    "SeriesReport": "volcal.risk.series",
+    "read_prices": "volcal.risk.series",
+    "parse_horizon": "volcal.risk.series",
+    # VaR
+    "VaRResult": "volcal.risk.var",
+    "RollingVaR": "volcal.risk.var",
+    "value_at_risk": "volcal.risk.var",
+    "rolling_var": "volcal.risk.var",
+    "fit_gpd": "volcal.risk.var",
+    "fit_garch": "volcal.risk.var",
+    # backtests
+    "LRTest": "volcal.risk.backtest",
+    "ChristoffersenResult": "volcal.risk.backtest",
+    "TrafficLight": "volcal.risk.backtest",
+    "BacktestResult": "volcal.risk.backtest",
+    "kupiec": "volcal.risk.backtest",
+    "christoffersen": "volcal.risk.backtest",
+    "traffic_light": "volcal.risk.backtest",
+    "backtest": "volcal.risk.backtest",
+    "backtest_forecasts": "volcal.risk.backtest",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'volcal.risk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
