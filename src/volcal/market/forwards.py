@@ -1,0 +1,344 @@
+"""Forwards per expiry: the quoted future/underlying, put-call parity, or both.
+
+Parity relations
+----------------
+Linear (USD-settled, discounted USD prices ``C``, ``P``, discount factor ``D``)::
+
+    C - P = D (F - K)            =>  F = K + (C - P) / D
+
+With three or more strikes both unknowns follow from a straight line in ``K``:
+``C - P = D F - D K`` (slope ``-D``, intercept ``D F``).
+
+Inverse (coin-settled, Deribit BTC/ETH). A call pays ``(S_T - K)^+ / S_T`` coin; its coin
+price is an expectation under the coin numeraire, in which the forward ``F`` is the
+price of the future, so ``E[1/S_T] = 1/F`` and::
+
+    c - p = E[(S_T - K) / S_T] = 1 - K / F      =>  F = K / (1 - (c - p))
+
+Multiplying by ``F`` gives the USD form ``C - P = F - K`` (``D = 1``), which is how
+Deribit converts coin prices to USD (``coin x underlying``). Coin prices need no
+conversion price, so the parity forward is independent of the quoted underlying.
+
+Each expiry uses the ``max_pairs`` strikes nearest the money whose call and put are both
+quoted on both sides (bid > 0, ask >= bid, not flagged invalid/expired); the forward is
+the median of the per-pair values (linear: a line fit, one outlier pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from volcal._typing import FloatArray
+from volcal.errors import ParameterError
+from volcal.market.chain import OptionChain
+from volcal.market.flags import Flag
+
+ForwardMethod = Literal["auto", "quoted", "parity"]
+
+#: Default tolerance between quoted and parity forwards, in basis points.
+DEFAULT_TOLERANCE_BPS = 50.0
+
+
+@dataclass(frozen=True)
+class ForwardReport:
+    """Per-expiry forwards and where they came from.
+
+    Attributes
+    ----------
+    expiry : tuple of pandas.Timestamp
+    t : ndarray
+        Years to expiry (ACT/365).
+    quoted : ndarray
+        Median quoted underlying/future of the expiry (NaN if none).
+    parity : ndarray
+        Put-call parity forward (NaN if fewer than one usable pair).
+    used : ndarray
+        Forward written into the chain (NaN if none: quotes flagged ``no_forward``).
+    source : tuple of str
+        ``"quoted"``, ``"parity"`` or ``"none"`` per expiry.
+    n_pairs : ndarray of int
+        Call/put pairs used by the parity estimate.
+    disagreement_bps : ndarray
+        ``1e4 x (parity / quoted - 1)`` (NaN unless both exist).
+    discount : ndarray
+        Discount factor per expiry (1 for inverse chains or when not derivable).
+    flagged : ndarray of bool
+        ``|disagreement_bps| > tolerance_bps`` (quotes of the expiry get ``Flag.PARITY``).
+    method : str
+    tolerance_bps : float
+    """
+
+    expiry: tuple[pd.Timestamp, ...]
+    t: FloatArray
+    quoted: FloatArray
+    parity: FloatArray
+    used: FloatArray
+    source: tuple[str, ...]
+    n_pairs: np.ndarray
+    disagreement_bps: FloatArray
+    discount: FloatArray
+    flagged: np.ndarray
+    method: str
+    tolerance_bps: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-expiry table as a pandas DataFrame."""
+        return pd.DataFrame(
+            {
+                "expiry": list(self.expiry),
+                "t": self.t,
+                "quoted": self.quoted,
+                "parity": self.parity,
+                "used": self.used,
+                "source": list(self.source),
+                "n_pairs": self.n_pairs,
+                "disagreement_bps": self.disagreement_bps,
+                "discount": self.discount,
+                "flagged": self.flagged,
+            }
+        )
+
+    def summary(self) -> str:
+        """A text table: one line per expiry."""
+        lines = [
+            f"Forwards ({self.method}, tolerance {self.tolerance_bps:g} bp): "
+            f"{len(self.expiry)} expiries, {int(np.sum(self.flagged))} flagged, "
+            f"{sum(s == 'none' for s in self.source)} without forward",
+            f"  {'expiry':<17}{'t':>8}{'quoted':>13}{'parity':>13}{'used':>13}"
+            f"{'source':>8}{'pairs':>6}{'diff bp':>9}{'DF':>9}",
+        ]
+        for i, e in enumerate(self.expiry):
+            mark = " *" if self.flagged[i] else ""
+            lines.append(
+                f"  {e.strftime('%Y-%m-%d %H:%M'):<17}{self.t[i]:>8.4f}{self.quoted[i]:>13.2f}"
+                f"{self.parity[i]:>13.2f}{self.used[i]:>13.2f}{self.source[i]:>8}"
+                f"{int(self.n_pairs[i]):>6}{self.disagreement_bps[i]:>9.1f}"
+                f"{self.discount[i]:>9.5f}{mark}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (NaN -> None)."""
+
+        def f(x: float) -> float | None:
+            return float(x) if np.isfinite(x) else None
+
+        return {
+            "method": self.method,
+            "tolerance_bps": self.tolerance_bps,
+            "expiries": [
+                {
+                    "expiry": e.isoformat(),
+                    "t": f(self.t[i]),
+                    "quoted": f(self.quoted[i]),
+                    "parity": f(self.parity[i]),
+                    "used": f(self.used[i]),
+                    "source": self.source[i],
+                    "n_pairs": int(self.n_pairs[i]),
+                    "disagreement_bps": f(self.disagreement_bps[i]),
+                    "discount": f(self.discount[i]),
+                    "flagged": bool(self.flagged[i]),
+                }
+                for i, e in enumerate(self.expiry)
+            ],
+        }
+
+
+def _pairs(chain: OptionChain, rows: np.ndarray) -> pd.DataFrame:
+    """Strikes of ``rows`` with a two-sided call and put: columns K, cb, ca, pb, pa."""
+    bad = np.uint32(Flag.INVALID | Flag.EXPIRED)
+    with np.errstate(invalid="ignore"):
+        ok = (
+            (chain.bid[rows] > 0)
+            & (chain.ask[rows] >= chain.bid[rows])
+            & np.isfinite(chain.ask[rows])
+            & ((chain.flags[rows] & bad) == 0)
+            & np.isfinite(chain.strike[rows])
+            & (chain.strike[rows] > 0)
+        )
+    r = rows[ok]
+    df = pd.DataFrame(
+        {"K": chain.strike[r], "call": chain.is_call[r], "bid": chain.bid[r], "ask": chain.ask[r]}
+    )
+    df = df.drop_duplicates(subset=["K", "call"], keep="first")
+    calls = df[df["call"]].set_index("K")
+    puts = df[~df["call"]].set_index("K")
+    both = calls.join(puts, how="inner", suffixes=("_c", "_p"))
+    return pd.DataFrame(
+        {
+            "K": both.index.to_numpy(dtype=float),
+            "c": 0.5 * (both["bid_c"] + both["ask_c"]).to_numpy(),
+            "p": 0.5 * (both["bid_p"] + both["ask_p"]).to_numpy(),
+        }
+    )
+
+
+def _parity_inverse(pairs: pd.DataFrame, max_pairs: int) -> tuple[float, int]:
+    diff = pairs["c"].to_numpy() - pairs["p"].to_numpy()
+    k = pairs["K"].to_numpy()
+    ok = diff < 1.0
+    if not ok.any():
+        return np.nan, 0
+    diff, k = diff[ok], k[ok]
+    near = np.argsort(np.abs(diff), kind="stable")[:max_pairs]
+    est = k[near] / (1.0 - diff[near])
+    return float(np.median(est)), int(near.size)
+
+
+def _parity_linear(
+    pairs: pd.DataFrame, max_pairs: int, discount: float | None
+) -> tuple[float, float, int]:
+    """Linear parity: returns (forward, discount, n_pairs)."""
+    y = pairs["c"].to_numpy() - pairs["p"].to_numpy()
+    k = pairs["K"].to_numpy()
+    near = np.argsort(np.abs(y), kind="stable")[:max_pairs]
+    y, k = y[near], k[near]
+    if discount is None and k.size >= 3 and np.ptp(k) > 0:
+        keep = np.ones(k.size, dtype=bool)
+        for _ in range(2):
+            slope, icpt = np.polyfit(k[keep], y[keep], 1)
+            resid = y - (icpt + slope * k)
+            mad = np.median(np.abs(resid[keep] - np.median(resid[keep])))
+            new = np.abs(resid) <= max(5.0 * 1.4826 * mad, 1e-12 * np.max(np.abs(y)) + 1e-300)
+            if new.sum() < 3 or np.array_equal(new, keep):
+                break
+            keep = new
+        d = -slope
+        if 0.0 < d <= 1.5:
+            return float(icpt / d), float(d), int(keep.sum())
+    d = 1.0 if discount is None else float(discount)
+    est = k + y / d
+    return float(np.median(est)), d, int(k.size)
+
+
+def estimate_forwards(
+    chain: OptionChain,
+    *,
+    method: ForwardMethod = "auto",
+    tolerance_bps: float = DEFAULT_TOLERANCE_BPS,
+    max_pairs: int = 6,
+) -> tuple[OptionChain, ForwardReport]:
+    """Establish one forward per expiry and write it into the chain.
+
+    Parameters
+    ----------
+    chain : OptionChain
+    method : {"auto", "quoted", "parity"}
+        ``"auto"``: the quoted underlying/future of the expiry (median of
+        ``underlying_price``) when present, else put-call parity. ``"quoted"`` or
+        ``"parity"``: only that source. Parity is always computed when possible so the
+        report shows the disagreement.
+    tolerance_bps : float
+        Quotes of an expiry whose quoted and parity forwards differ by more get
+        ``Flag.PARITY`` (a warning flag).
+    max_pairs : int
+        Near-the-money call/put pairs used per expiry.
+
+    Returns
+    -------
+    (OptionChain, ForwardReport)
+        The chain with ``forward`` (and, for linear chains, ``discount``) set per
+        expiry; quotes of an expiry without forward get ``Flag.NO_FORWARD`` and a NaN
+        forward. The input chain is not modified.
+
+    Notes
+    -----
+    Inverse: ``F = K / (1 - (c - p))`` per pair (coin mids). Linear: fit of
+    ``C - P = D F - D K`` on >= 3 strikes when the chain's discount for the expiry is 1
+    (not supplied); otherwise ``F = K + (C - P) / D`` with the chain's ``D``.
+
+    Examples
+    --------
+    >>> from volcal.market.chain import OptionChain
+    >>> ch = OptionChain.from_arrays(
+    ...     underlying="BTC", snapshot="2026-01-01T08:00Z", expiry="2026-04-01T08:00Z",
+    ...     strike=[100.0, 100.0], is_call=[True, False], bid=[0.05, 0.03],
+    ...     ask=[0.05, 0.03], settlement="inverse")
+    >>> out, rep = estimate_forwards(ch)
+    >>> round(float(rep.used[0]), 6), rep.source[0]
+    (102.040816, 'parity')
+    """
+    if method not in ("auto", "quoted", "parity"):
+        raise ParameterError(f"method must be 'auto', 'quoted' or 'parity', got {method!r}")
+    if not (np.isfinite(tolerance_bps) and tolerance_bps >= 0):
+        raise ParameterError(f"tolerance_bps must be >= 0, got {tolerance_bps!r}")
+    if max_pairs < 1:
+        raise ParameterError(f"max_pairs must be >= 1, got {max_pairs!r}")
+    exps = chain.expiries
+    n = exps.size
+    t = np.empty(n)
+    quoted = np.full(n, np.nan)
+    parity = np.full(n, np.nan)
+    used = np.full(n, np.nan)
+    disc = np.ones(n)
+    n_pairs = np.zeros(n, dtype=np.int64)
+    source: list[str] = []
+    fwd = np.full(len(chain), np.nan)
+    dcol = chain.discount.copy()
+    extra = np.zeros(len(chain), dtype=np.uint32)
+    snap = np.datetime64(chain.snapshot.tz_convert("UTC").tz_localize(None), "ns")
+    inverse = chain.settlement == "inverse"
+    for i, e in enumerate(exps):
+        rows = np.flatnonzero(chain.expiry == e)
+        t[i] = float((e - snap) / np.timedelta64(1, "s")) / (365.0 * 86400.0)
+        up = chain.underlying_price[rows]
+        up = up[np.isfinite(up) & (up > 0)]
+        if up.size:
+            quoted[i] = float(np.median(up))
+        pairs = _pairs(chain, rows)
+        if len(pairs):
+            if inverse:
+                parity[i], n_pairs[i] = _parity_inverse(pairs, max_pairs)
+            else:
+                given = chain.discount[rows]
+                d_given = (
+                    None
+                    if np.all(given == 1.0)
+                    else float(np.median(given[np.isfinite(given)]))
+                    if np.isfinite(given).any()
+                    else None
+                )
+                parity[i], disc[i], n_pairs[i] = _parity_linear(pairs, max_pairs, d_given)
+        if not np.isfinite(parity[i]):
+            n_pairs[i] = 0
+        if method == "parity" or (method == "auto" and not np.isfinite(quoted[i])):
+            used[i], src = parity[i], "parity"
+        else:
+            used[i], src = quoted[i], "quoted"
+        if not (np.isfinite(used[i]) and used[i] > 0):
+            used[i], src = np.nan, "none"
+            extra[rows] |= np.uint32(Flag.NO_FORWARD)
+        source.append(src)
+        fwd[rows] = used[i]
+        if not inverse and np.isfinite(parity[i]):
+            dcol[rows] = disc[i]
+        elif not inverse:
+            disc[i] = float(np.median(chain.discount[rows]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dis = 1e4 * (parity / quoted - 1.0)
+    flagged = np.isfinite(dis) & (np.abs(dis) > tolerance_bps)
+    for i in np.flatnonzero(flagged):
+        extra[chain.expiry == exps[i]] |= np.uint32(Flag.PARITY)
+    out = chain.replace(forward=fwd, discount=dcol, flags=chain.flags | extra)
+    report = ForwardReport(
+        expiry=tuple(pd.Timestamp(e).tz_localize("UTC") for e in exps),
+        t=t,
+        quoted=quoted,
+        parity=parity,
+        used=used,
+        source=tuple(source),
+        n_pairs=n_pairs,
+        disagreement_bps=dis,
+        discount=disc,
+        flagged=flagged,
+        method=method,
+        tolerance_bps=float(tolerance_bps),
+    )
+    return out, report
+
+
+__all__ = ["DEFAULT_TOLERANCE_BPS", "ForwardMethod", "ForwardReport", "estimate_forwards"]
