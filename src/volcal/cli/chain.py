@@ -1,3 +1,163 @@
-"""Chain commands: ``fetch``, ``quality``, ``calibrate``, ``demo``."""
+"""Chain commands: ``quality``, ``calibrate`` and ``demo``.
+
+Each command reads a chain (any format ``volcal.read_chain`` detects), cleans it and
+either reports the quote quality or calibrates a model, printing Rich tables, one JSON
+document (``--json``) or a self-contained HTML report (``--report``).
+"""
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from volcal.cli._app import app, console, print_json
+
+CurrencyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--currency", "-c", help="Underlying to read when the file holds several (BTC, ETH)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", "-r", help="Write a self-contained HTML report here.")
+]
+
+
+def _load_clean(source: Path, currency: str | None) -> tuple[Any, Any]:
+    """Read and clean a chain; returns (clean chain, quality report)."""
+    import volcal
+    from volcal.quality import quality_report
+
+    chain = volcal.read_chain(source, currency=currency)
+    cleaned = volcal.clean(chain)
+    return cleaned, quality_report(cleaned)
+
+
+def _fmt(x: Any, scale: float = 1.0, digits: int = 2) -> str:
+    try:
+        v = float(x) * scale
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if v != v else f"{v:.{digits}f}"
+
+
+def print_fit(result: Any, title: str) -> None:
+    """Rich table of a calibration result: one row per expiry, then the totals."""
+    table = Table(title=title, title_justify="left")
+    for col in (
+        "expiry",
+        "days",
+        "n",
+        "RMSE (vol pts)",
+        "inside bid-ask",
+        "ATM vol",
+        "RR25",
+        "BF25",
+    ):
+        table.add_column(col, justify="left" if col == "expiry" else "right")
+    for s in result.slices:
+        table.add_row(
+            s.expiry[:16].replace("T", " "),
+            _fmt(s.t, 365.0, 1),
+            str(s.n_used),
+            _fmt(s.rmse_vol, 1.0, 3),
+            _fmt(s.inside_spread, 100.0, 1) + "%",
+            _fmt(s.atm_vol, 100.0),
+            _fmt(s.rr25, 100.0),
+            _fmt(s.bf25, 100.0),
+        )
+    table.add_section()
+    table.add_row(
+        "all",
+        "",
+        str(result.n_used),
+        _fmt(result.rmse_vol, 1.0, 3),
+        _fmt(result.inside_spread, 100.0, 1) + "%",
+        "",
+        "",
+        "",
+    )
+    console.print(table)
+    status = "[green]ok[/]" if result.ok else f"[yellow]{result.status}[/]"
+    console.print(
+        f"status {status}; {result.nfev} evaluations; {1000 * result.elapsed_s:.1f} ms",
+        highlight=False,
+    )
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def print_quality(report: Any) -> None:
+    """Rich table of a quality report: quotes per reason, used and excluded."""
+    d = report.to_dict()
+    table = Table(title="Quote quality", title_justify="left")
+    table.add_column("reason")
+    table.add_column("quotes", justify="right")
+    table.add_column("keeps out of fit", justify="center")
+    for row in d["reasons"]:
+        table.add_row(row["code"], str(row["count"]), "yes" if row["excluded"] else "no")
+    table.add_section()
+    table.add_row("used", str(d["n_used"]), "")
+    table.add_row("excluded", str(d["n_excluded"]), "")
+    table.add_row("total", str(d["n_quotes"]), "")
+    console.print(table)
+
+
+@app.command()
+def quality(
+    snapshot: Annotated[Path, typer.Argument(help="Chain file (Deribit CSV/JSON or quote table).")],
+    currency: CurrencyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Clean a chain and report, per reason, how many quotes were flagged and why."""
+    chain, report = _load_clean(snapshot, currency)
+    if json_out:
+        print_json(report.to_dict())
+        return
+    console.print(chain.summary(), highlight=False)
+    print_quality(report)
+
+
+@app.command()
+def calibrate(
+    snapshot: Annotated[Path, typer.Argument(help="Chain file (Deribit CSV/JSON or quote table).")],
+    currency: CurrencyOpt = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="svi, sabr, heston, bates, merton, kou, vg, svcj")
+    ] = "svi",
+    weights: Annotated[
+        str, typer.Option(help="Residual weights: spread, vega, open_interest, uniform.")
+    ] = "spread",
+    json_out: JsonOpt = False,
+    report: ReportOpt = None,
+) -> None:
+    """Calibrate a smile or model to a chain and print the fit per expiry."""
+    import volcal
+
+    t0 = time.perf_counter()
+    chain, qreport = _load_clean(snapshot, currency)
+    result = volcal.calibrate(chain, model, weights=weights)
+    total = time.perf_counter() - t0
+    if report is not None:
+        from volcal.report.chain import write_calibration_report
+
+        write_calibration_report(report, chain, result, qreport)
+    if json_out:
+        out = result.to_dict()
+        out["source"] = str(snapshot)
+        out["underlying"] = chain.underlying
+        out["snapshot"] = chain.snapshot.isoformat()
+        out["total_elapsed_s"] = total
+        if report is not None:
+            out["report"] = str(report)
+        print_json(out)
+        return
+    console.print(chain.summary(), highlight=False)
+    print_fit(result, f"{model} fit, {chain.underlying} {chain.snapshot:%Y-%m-%d %H:%M} UTC")
+    if report is not None:
+        console.print(f"report written to {report}", highlight=False)
