@@ -39,6 +39,22 @@ _LAZY: dict[str, str] = {
     "traffic_light": "volcal.risk.backtest",
     "backtest": "volcal.risk.backtest",
     "backtest_forecasts": "volcal.risk.backtest",
+    # risk-parameter calibration
+    "MarginShockResult": "volcal.risk.params",
+    "VolShock": "volcal.risk.params",
+    "CollateralResult": "volcal.risk.params",
+    "DepthCurve": "volcal.risk.params",
+    "SquareRootImpact": "volcal.risk.params",
+    "KinkedRateModel": "volcal.risk.params",
+    "RateCurveFit": "volcal.risk.params",
+    "ParameterUpdate": "volcal.risk.params",
+    "RegimeUpdate": "volcal.risk.params",
+    "calibrate_margin_shock": "volcal.risk.params",
+    "calibrate_vol_shock": "volcal.risk.params",
+    "collateral_parameters": "volcal.risk.params",
+    "fit_kinked_rate": "volcal.risk.params",
+    "bounded_update": "volcal.risk.params",
+    "regime_update": "volcal.risk.params",
 }
 
 __all__ = sorted(_LAZY)
