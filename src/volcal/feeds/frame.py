@@ -63,6 +63,13 @@ def read_frame(
     if missing:
         raise fail(where, f"quote table is missing column(s) {', '.join(map(repr, missing))}")
     d = df.reset_index(drop=True)
+    if "underlying" in d.columns:
+        unds = sorted(d["underlying"].astype(str).str.upper().unique())
+        if currency is None and len(unds) > 1:
+            raise fail(where, f"table holds {' and '.join(unds)}: pass currency=...")
+        if currency is not None:
+            d = d.loc[d["underlying"].astype(str).str.upper() == str(currency).upper()]
+            d = d.reset_index(drop=True)
     if len(d) == 0:
         raise fail(where, "no option quotes (empty chain)")
     if "expiry" in d.columns:

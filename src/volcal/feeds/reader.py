@@ -36,7 +36,7 @@ def detect_csv_layout(columns: list[str], where: str) -> str:
     best = max(score, key=lambda k: score[k])
     if score[best] >= 0.5:
         miss = [c for c in layouts[best] if c not in cols]
-        raise fail(where, f"{best} CSV is missing column(s) {', '.join(map(repr, miss))}")
+        raise fail(where, f"{best} layout is missing column(s) {', '.join(map(repr, miss))}")
     head = ", ".join(list(cols)[:6])
     raise fail(where, f"unknown chain format (CSV columns: {head}...)")
 
