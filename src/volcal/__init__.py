@@ -24,6 +24,8 @@ _LAZY: dict[str, str] = {
     "read_chain": "volcal.feeds",
     "implied_vol": "volcal.black",
     "clean": "volcal.quality",
+    "price": "volcal.pricing",
+    "model_iv": "volcal.pricing",
 }
 
 __all__ = ["__version__", *_LAZY]

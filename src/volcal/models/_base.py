@@ -37,8 +37,10 @@ def log1p_ratio(z: Any) -> Any:
 
     Examples
     --------
-    >>> float(log1p_ratio(np.array([1e-12 + 0j])).real[0])
-    1.0
+    >>> import numpy as np
+    >>> z = np.array([1e-12 + 0j, 1.0 + 0j])
+    >>> log1p_ratio(z).real.round(8)
+    array([1.        , 0.69314718])
     """
     z = np.asarray(z, dtype=np.complex128)
     small = np.abs(z) < 1e-3

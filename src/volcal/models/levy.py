@@ -35,8 +35,8 @@ class Black(Model):
 
     Examples
     --------
-    >>> Black(0.5).cumulants(1.0)[1]
-    array(0.25)
+    >>> float(Black(0.5).cumulants(1.0)[1])
+    0.25
     """
 
     sigma: float
