@@ -167,7 +167,7 @@ def _pairs(chain: OptionChain, rows: np.ndarray) -> pd.DataFrame:
     df = df.drop_duplicates(subset=["K", "call"], keep="first")
     calls = df[df["call"]].set_index("K")
     puts = df[~df["call"]].set_index("K")
-    both = calls.join(puts, how="inner", suffixes=("_c", "_p"))
+    both = calls.merge(puts, left_index=True, right_index=True, how="inner", suffixes=("_c", "_p"))
     return pd.DataFrame(
         {
             "K": both.index.to_numpy(dtype=float),
@@ -321,8 +321,8 @@ def estimate_forwards(
     with np.errstate(invalid="ignore", divide="ignore"):
         dis = 1e4 * (parity / quoted - 1.0)
     flagged = np.isfinite(dis) & (np.abs(dis) > tolerance_bps)
-    for i in np.flatnonzero(flagged):
-        extra[chain.expiry == exps[i]] |= np.uint32(Flag.PARITY)
+    for j in np.flatnonzero(flagged):
+        extra[chain.expiry == exps[j]] |= np.uint32(Flag.PARITY)
     out = chain.replace(forward=fwd, discount=dcol, flags=chain.flags | extra)
     report = ForwardReport(
         expiry=tuple(pd.Timestamp(e).tz_localize("UTC") for e in exps),
