@@ -273,7 +273,8 @@ def fhs_var_es(
     """FHS VaR and ES over ``steps`` one-step periods from a GARCH fit.
 
     One step: ``L = -(mu + sigma_{T+1} z)`` (long) with ``z`` the empirical standardised
-    residuals, so ``VaR = -(mu + sigma_{T+1} q_p(z))`` exactly. ``k`` steps: ``n_sims``
+    residuals, so ``VaR = -(mu + sigma_{T+1} z_(j))`` with ``z_(j)`` the residual order
+    statistic matching the HS loss quantile. ``k`` steps: ``n_sims``
     paths draw ``z`` with replacement and run the GARCH recursion; VaR/ES are the HS
     estimates of the summed path returns.
     """
