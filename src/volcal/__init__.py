@@ -26,6 +26,8 @@ _LAZY: dict[str, str] = {
     "clean": "volcal.quality",
     "price": "volcal.pricing",
     "model_iv": "volcal.pricing",
+    "calibrate": "volcal.calibration",
+    "calibrate_series": "volcal.calibration",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,28 @@
+"""Calibration: quotes -> objective -> optimizer -> :class:`CalibrationResult`.
+
+>>> import volcal
+>>> fit = volcal.calibrate(volcal.clean(chain), "heston")   # doctest: +SKIP
+>>> print(fit.summary())                                    # doctest: +SKIP
+
+``calibrate`` fits one snapshot (SVI, SABR or a Fourier model: Heston, Bates, Merton,
+Kou, VG, SVCJ); ``calibrate_series`` recalibrates along snapshots with warm starts and
+optional regularization toward the previous fit.
+"""
+
+from __future__ import annotations
+
+from volcal.calibration.calibrate import MODEL_NAMES, calibrate
+from volcal.calibration.quotes import QuoteSet, prepare_quotes
+from volcal.calibration.result import CalibrationResult, SliceFit
+from volcal.calibration.series import SeriesResult, calibrate_series
+
+__all__ = [
+    "MODEL_NAMES",
+    "CalibrationResult",
+    "QuoteSet",
+    "SeriesResult",
+    "SliceFit",
+    "calibrate",
+    "calibrate_series",
+    "prepare_quotes",
+]

@@ -1,0 +1,648 @@
+"""``calibrate``: fit a smile or a stochastic model to a chain's cleaned quotes.
+
+Objective
+---------
+With weights :math:`w_i` (mean 1) the model minimises
+
+.. math::
+
+    \\sum_i w_i\\,\\big(\\sigma^{model}_i - \\sigma^{mid}_i\\big)^2
+    + \\lambda\\, n\\, (0.01)^2 \\sum_p \\Big(\\frac{x_p - x^{prior}_p}{s_p}\\Big)^2
+
+in implied vol (``objective="iv"``), or the same with price errors scaled by a median
+vega (``objective="price"``). The second term (``strength`` :math:`\\lambda`, only with
+a ``prior``) prices a 100% relative change of one parameter like one extra vol point of
+error on every quote; :math:`s_p = \\max(|x^{prior}_p|, 1\\%` of the parameter's box).
+
+Implied vols inside the optimizer
+---------------------------------
+Each evaluation prices the whole surface once (:class:`~volcal.calibration.fourier.
+CosSurface`) and converts price errors to vol errors with a vega:
+:math:`\\sigma^{model} - \\sigma^{mid} \\approx (P - P^{mid})/\\mathcal V_i`. The first
+solve uses the market Black vega; then the exact model vols are computed
+(:func:`volcal.black.implied_vol`) and :math:`\\mathcal V_i` is replaced by the secant
+slope :math:`(P - P^{mid})/(\\sigma^{model} - \\sigma^{mid})`, which makes the linearised
+residual exact at the current point, and a short warm solve follows. So the optimum is
+the optimum of the exact implied-vol objective (to the second order of the last
+step), at the cost of a few extra evaluations instead of one implied-vol inversion per
+evaluation. ``benchmarks/bench_calibration.py`` measures both.
+
+Stages
+------
+1. Start: ``start`` (instance or dict), a model instance passed as ``model``, the
+   ``prior``'s parameters, or a data-driven guess (ATM vol of the first and last
+   expiry for ``v0``/``theta``, ...).
+2. Global stage (``global_search=True``, or ``"auto"`` on a cold start): a seeded
+   scrambled Sobol design over a plausible box, scored with one pricing per point; the
+   best four distinct points are refined briefly (:func:`~volcal.calibration.engine.
+   multistart`). Skipped on warm starts.
+3. Local stage: Levenberg-Marquardt (MINPACK through
+   :func:`scipy.optimize.least_squares`) on the logistic-transformed parameters with the
+   Jacobian from the char-function gradient (analytic for Heston and Bates).
+4. Secant-vega refinement (``objective="iv"``), standard errors from the Jacobian,
+   warnings, result.
+
+Failure handling: a wall-clock limit (``max_time``) is checked inside every evaluation;
+whatever stops the solver, the best parameters seen are returned with a status
+(``"ok"``, ``"max_iter"``, ``"time_limit"``, ``"failed"``, ``"degraded"``). Parameters
+are always a valid model - never NaN. A status other than ``"ok"`` also raises a
+:class:`~volcal.errors.CalibrationWarning`; caveats of a converged fit (a parameter at
+its bound, Feller violated, ill-conditioned Jacobian) are recorded in
+``result.warnings`` only, because on crypto data they are the rule rather than the
+exception.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from volcal._typing import FloatArray
+from volcal.calibration.engine import Tracker, multistart, solve
+from volcal.calibration.fourier import CosSurface
+from volcal.calibration.quotes import QuoteSet, prepare_quotes
+from volcal.calibration.result import (
+    CalibrationResult,
+    SliceFit,
+    expiry_label,
+    fit_quality,
+    slice_quality,
+)
+from volcal.calibration.transforms import ParamSpace
+from volcal.errors import CalibrationWarning, DataError, ParameterError
+
+__all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_class"]
+
+FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
+MODEL_NAMES = ("svi", "sabr", *FOURIER_MODELS)
+
+# plausible boxes for the global stage (natural units, param_names order)
+_SEARCH_BOX: dict[str, tuple[tuple[float, float], ...]] = {
+    "heston": ((0.01, 1.5), (0.2, 20.0), (0.01, 1.5), (0.2, 6.0), (-0.9, 0.9)),
+    "bates": (
+        (0.01, 1.5),
+        (0.2, 20.0),
+        (0.01, 1.5),
+        (0.2, 6.0),
+        (-0.9, 0.9),
+        (0.05, 10.0),
+        (-0.3, 0.3),
+        (0.01, 0.4),
+    ),
+    "svcj": (
+        (0.01, 1.5),
+        (0.2, 20.0),
+        (0.01, 1.5),
+        (0.2, 6.0),
+        (-0.9, 0.9),
+        (0.05, 10.0),
+        (-0.3, 0.3),
+        (0.01, 0.4),
+        (0.0, 0.5),
+        (-0.8, 0.8),
+    ),
+    "merton": ((0.1, 1.5), (0.05, 20.0), (-0.3, 0.3), (0.01, 0.5)),
+    "kou": ((0.1, 1.5), (0.05, 20.0), (0.05, 0.95), (3.0, 50.0), (3.0, 50.0)),
+    "vg": ((0.1, 1.5), (0.01, 2.0), (-0.8, 0.8)),
+    "black": ((0.05, 2.0),),
+}
+
+
+def model_class(name: str) -> Any:
+    """Model class of a Fourier model name (``"heston"`` -> :class:`volcal.models.Heston`)."""
+    from volcal import models
+
+    table = {
+        "heston": models.Heston,
+        "bates": models.Bates,
+        "merton": models.Merton,
+        "kou": models.Kou,
+        "vg": models.VarianceGamma,
+        "svcj": models.SVCJ,
+        "black": models.Black,
+    }
+    try:
+        return table[name]
+    except KeyError:
+        raise ParameterError(
+            f"unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}"
+        ) from None
+
+
+def _name_of(cls: Any) -> str:
+    for n in FOURIER_MODELS:
+        if model_class(n) is cls:
+            return n
+    if cls.__name__ == "SABR":
+        return "sabr"
+    raise ParameterError(f"cannot calibrate a {cls.__name__} instance")
+
+
+def as_quotes(chain: Any) -> QuoteSet:
+    """Quotes used for fitting: a ``QuoteSet`` as given, or ``prepare_quotes(chain)``.
+
+    Only out-of-the-money quotes are kept (calls with :math:`K \\ge F`, puts with
+    :math:`K < F`, both at :math:`K = F`), which a cleaned chain already guarantees.
+    """
+    q = chain if isinstance(chain, QuoteSet) else prepare_quotes(chain)
+    otm = np.where(q.is_call, q.k >= 0.0, q.k <= 0.0)
+    if not np.all(otm):
+        if not np.any(otm):
+            raise DataError("no out-of-the-money quote to fit")
+        q = q.subset(otm)
+    return q
+
+
+def _atm_vols(q: QuoteSet) -> FloatArray:
+    out = np.empty(q.n_slices)
+    for s in range(q.n_slices):
+        m = q.slice_index == s
+        k, iv = q.k[m], q.iv_mid[m]
+        order = np.argsort(k)
+        out[s] = float(np.interp(0.0, k[order], iv[order]))
+    return out
+
+
+def _guess(name: str, q: QuoteSet) -> dict[str, float]:
+    """Data-driven starting point (ATM vol levels, neutral shape parameters)."""
+    atm = _atm_vols(q)
+    short, long_ = float(atm[0]), float(atm[-1])
+    mid = float(np.median(atm))
+    heston = {"v0": short**2, "kappa": 2.0, "theta": long_**2, "xi": 1.0, "rho": 0.0}
+    g: dict[str, dict[str, float]] = {
+        "heston": heston,
+        "bates": {**heston, "lam": 1.0, "mu_j": -0.02, "sigma_j": 0.1},
+        "svcj": {
+            **heston,
+            "lam": 1.0,
+            "mu_s": -0.02,
+            "sigma_s": 0.1,
+            "mu_v": 0.05,
+            "rho_j": 0.0,
+        },
+        "merton": {"sigma": 0.8 * mid, "lam": 2.0, "mu_j": -0.02, "sigma_j": 0.15},
+        "kou": {"sigma": 0.8 * mid, "lam": 2.0, "p": 0.4, "eta1": 10.0, "eta2": 10.0},
+        "vg": {"sigma": mid, "nu": 0.2, "theta_vg": -0.1},
+        "black": {"sigma": mid},
+    }
+    return g[name]
+
+
+def _to_instance(cls: Any, value: Any, fallback: dict[str, float]) -> Any:
+    if value is None:
+        return cls(**fallback)
+    if isinstance(value, CalibrationResult):
+        value = value.params
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls(**{**fallback, **{k: v for k, v in value.items() if k != "model"}})
+    raise ParameterError(f"start must be a {cls.__name__} instance or a dict, got {value!r}")
+
+
+def _clip_into_box(space: ParamSpace, x: FloatArray) -> FloatArray:
+    """Move a start strictly inside the box so the logistic transform is invertible."""
+    lo, hi = space.lo_full, space.hi_full
+    eps = 1e-6 * (hi - lo)
+    return np.clip(x, lo + eps, hi - eps)
+
+
+def calibrate(
+    chain: Any,
+    model: Any,
+    *,
+    start: Any = None,
+    fixed: Any = None,
+    weights: Any = "spread",
+    objective: str = "iv",
+    prior: Any = None,
+    strength: float = 0.0,
+    global_search: bool | str = "auto",
+    seed: int = 0,
+    feller: bool = False,
+    max_time: float = 20.0,
+    n_terms: int = 256,
+    method: str = "lm",
+    refine: bool = True,
+    beta: float = 1.0,
+) -> CalibrationResult:
+    """Calibrate a model to the cleaned quotes of a chain.
+
+    Parameters
+    ----------
+    chain : OptionChain or QuoteSet
+        A cleaned chain (``volcal.clean(chain)``) or quotes already prepared.
+    model : str or model instance
+        ``"svi"``, ``"sabr"``, ``"heston"``, ``"bates"``, ``"merton"``, ``"kou"``,
+        ``"vg"``, ``"svcj"`` (or ``"black"``); an instance is the start.
+    start : model instance or dict, optional
+        Starting parameters (a warm start: the global stage is skipped under "auto").
+    fixed : iterable of str or dict, optional
+        Parameters held fixed (at ``start``'s value, or the dict's).
+    weights : {"spread", "vega", "open_interest", "uniform"} or ndarray
+        Residual weights (see :meth:`QuoteSet.weights`).
+    objective : {"iv", "price"}
+        Residuals in implied vol (default) or in price (scaled by a median vega).
+    prior : CalibrationResult or model instance, optional
+        Previous fit to regularize toward (and to start from when ``start`` is None).
+    strength : float
+        Regularization strength :math:`\\lambda` (0: none); see the module docs.
+    global_search : {"auto", True, False}
+        Multi-start global stage; "auto" runs it on cold starts only.
+    seed : int
+        Seed of the Sobol design.
+    feller : bool
+        Enforce :math:`2\\kappa\\theta \\ge \\xi^2` (Heston family).
+    max_time : float
+        Wall-clock limit in seconds; on expiry the best parameters found are returned
+        with status ``"time_limit"``.
+    n_terms : int
+        COS terms per expiry.
+    method : {"lm", "trf"}
+        Local least-squares method.
+    refine : bool
+        Secant-vega refinement to the exact implied-vol objective (``objective="iv"``).
+    beta : float
+        SABR beta (fixed; 1 = log-normal backbone).
+
+    Returns
+    -------
+    CalibrationResult
+        ``params`` is a model instance (for SVI/SABR, a per-expiry set).
+
+    Examples
+    --------
+    >>> import volcal
+    >>> chain = volcal.clean(volcal.read_chain("snapshot.csv", currency="BTC"))  # doctest: +SKIP
+    >>> fit = volcal.calibrate(chain, "heston")                                  # doctest: +SKIP
+    >>> fit.params.kappa, fit.rmse_vol, fit.status                                # doctest: +SKIP
+    """
+    if isinstance(model, str):
+        name = model.lower()
+        if name not in MODEL_NAMES:
+            raise ParameterError(f"unknown model {model!r}: use one of {', '.join(MODEL_NAMES)}")
+        model_start = None
+    else:
+        name = _name_of(type(model))
+        model_start = model
+    if objective not in ("iv", "price"):
+        raise ParameterError(f"objective must be 'iv' or 'price', got {objective!r}")
+    if global_search not in ("auto", True, False):
+        raise ParameterError(f"global_search must be 'auto', True or False, got {global_search!r}")
+    if strength < 0 or not np.isfinite(strength):
+        raise ParameterError(f"strength must be finite and >= 0, got {strength}")
+    if name == "svi":
+        from volcal.calibration.svi import fit_svi
+
+        return fit_svi(chain, weights=weights)
+    if name == "sabr":
+        from volcal.calibration.sabr import fit_sabr
+
+        return fit_sabr(
+            chain,
+            weights=weights,
+            beta=beta,
+            start=start if start is not None else model_start,
+            fixed=fixed,
+            prior=prior,
+            strength=strength,
+            global_search=global_search,
+            max_time=max_time,
+        )
+    return _calibrate_fourier(
+        chain,
+        name,
+        start=start if start is not None else model_start,
+        fixed=fixed,
+        weights=weights,
+        objective=objective,
+        prior=prior,
+        strength=strength,
+        global_search=global_search,
+        seed=seed,
+        feller=feller,
+        max_time=max_time,
+        n_terms=n_terms,
+        method=method,
+        refine=refine,
+    )
+
+
+def _exact_iv(q: QuoteSet, prices: FloatArray) -> FloatArray:
+    from volcal.black import implied_vol
+
+    with np.errstate(all="ignore"):
+        res = implied_vol(prices, 1.0, np.exp(q.k), q.t, q.is_call, full_output=True)
+    return np.asarray(res.vol, dtype=np.float64)
+
+
+def _calibrate_fourier(
+    chain: Any,
+    name: str,
+    *,
+    start: Any,
+    fixed: Any,
+    weights: Any,
+    objective: str,
+    prior: Any,
+    strength: float,
+    global_search: bool | str,
+    seed: int,
+    feller: bool,
+    max_time: float,
+    n_terms: int,
+    method: str,
+    refine: bool,
+) -> CalibrationResult:
+    t_start = time.perf_counter()
+    deadline = t_start + max_time
+    q = as_quotes(chain)
+    cls = model_class(name)
+    n = len(q)
+    guess = _guess(name, q)
+    prior_params = prior.params if isinstance(prior, CalibrationResult) else prior
+    if prior_params is not None and not isinstance(prior_params, cls):
+        raise ParameterError(
+            f"prior must be a {cls.__name__} fit, got {type(prior_params).__name__}"
+        )
+    warm = start is not None or prior_params is not None
+    start_model = _to_instance(cls, start if start is not None else prior_params, guess)
+    space = ParamSpace(cls, start_model.to_vector(), fixed=fixed, feller=feller)
+    space.base = _clip_into_box(space, space.base)
+    if space.free.size > n:
+        raise DataError(f"{n} quotes cannot determine {space.free.size} {cls.__name__} parameters")
+    w = _weights(q, weights, objective)
+    sw = np.sqrt(w)
+    vol_ref = np.array(
+        [
+            min(max(1.2 * float(np.max(q.iv_mid[q.slice_index == s])), 0.2), 4.0)
+            for s in range(q.n_slices)
+        ]
+    )
+    surf = CosSurface(q.k, q.is_call, q.slice_index, q.t_slices, vol_ref, n_terms=n_terms)
+    if objective == "iv":
+        scale = np.maximum(q.vega, 1e-12)
+    else:
+        scale = np.full(n, float(np.median(q.vega)))
+    mkt = q.mid
+
+    # regularization toward the prior (natural units, free parameters)
+    reg_idx = space.free
+    if prior_params is not None and strength > 0:
+        px = prior_params.to_vector()
+        s_p = np.maximum(np.abs(px), 0.01 * (space.hi_full - space.lo_full))[reg_idx]
+        reg_w = np.sqrt(strength * float(np.sum(w))) * 0.01 / s_p
+        reg_x = px[reg_idx]
+    else:
+        reg_w, reg_x = None, None
+
+    state = {"scale": scale}
+
+    def model_of(y: FloatArray) -> Any:
+        return cls.from_vector(space.to_x(y))
+
+    def residuals(y: FloatArray) -> FloatArray:
+        x = space.to_x(y)
+        p = surf.prices(cls.from_vector(x))
+        r = sw * (p - mkt) / state["scale"]
+        if reg_w is not None:
+            r = np.concatenate([r, reg_w * (x[reg_idx] - reg_x)])
+        return r
+
+    def residuals_jac(y: FloatArray) -> tuple[FloatArray, FloatArray]:
+        z = space.y_to_z(y)
+        x = space.z_to_x(z)
+        p, jp = surf.prices_and_jac(cls.from_vector(x))
+        dxdy = space.dx_dz(z) * space.dz_dy(y)[None, :]
+        coef = (sw / state["scale"])[:, None]
+        r = sw * (p - mkt) / state["scale"]
+        j = (coef * jp) @ dxdy
+        if reg_w is not None:
+            r = np.concatenate([r, reg_w * (x[reg_idx] - reg_x)])
+            j = np.vstack([j, reg_w[:, None] * dxdy[reg_idx]])
+        return r, j
+
+    n_res = n + (reg_idx.size if reg_w is not None else 0)
+    lm_ok = method != "lm" or n_res >= space.free.size
+    local_method = method if lm_ok else "trf"
+    tracker = Tracker(residuals, residuals_jac, deadline)
+    y0 = space.to_y(space.base)
+    run_global = global_search is True or (global_search == "auto" and not warm)
+    n_scored = 0
+    if run_global:
+        box = np.array(_SEARCH_BOX[name], dtype=np.float64)[space.free]
+        if space.feller:
+            box[space.j_x] = (0.05, 1.0)
+        box[:, 0] = np.maximum(box[:, 0], space.lo)
+        box[:, 1] = np.minimum(box[:, 1], space.hi)
+        g_deadline = t_start + 0.5 * max_time
+        y_g, n_scored = multistart(
+            tracker,
+            box[:, 0],
+            box[:, 1],
+            space.z_to_y,
+            extra=[y0],
+            n_points=64 if space.free.size <= 5 else 128,
+            seed=seed,
+            method=local_method,
+            deadline=g_deadline,
+        )
+        y_local0 = y_g
+    else:
+        y_local0 = y0
+    out = solve(tracker, y_local0, method=local_method, max_nfev=300)
+    y_best, status, message = out.y, out.status, out.message
+    n_refine = 0
+    if refine and objective == "iv" and status in ("ok", "max_iter"):
+        for _ in range(2):
+            p = surf.prices(model_of(y_best))
+            iv_m = _exact_iv(q, p)
+            div = iv_m - q.iv_mid
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sec = (p - mkt) / div
+            good = np.isfinite(sec) & (sec > 0) & (np.abs(div) > 1e-7)
+            new_scale = np.where(good, sec, np.maximum(q.vega, 1e-12))
+            if np.allclose(new_scale, state["scale"], rtol=1e-3):
+                break
+            state["scale"] = new_scale
+            n_refine += 1
+            t2 = Tracker(residuals, residuals_jac, deadline)
+            o2 = solve(t2, y_best, method=local_method, max_nfev=100)
+            tracker.nfev += t2.nfev
+            tracker.njev += t2.njev
+            y_best = o2.y
+            if o2.status != "ok":
+                status, message = o2.status, o2.message
+                break
+    return _assemble(
+        name=name,
+        q=q,
+        cls=cls,
+        space=space,
+        surf=surf,
+        y=y_best,
+        start_model=start_model,
+        w=w,
+        status=status,
+        message=message,
+        nfev=tracker.nfev + tracker.njev,
+        t_start=t_start,
+        feller=feller,
+        jac_fun=residuals_jac,
+        extra={
+            "objective": objective,
+            "weights": weights if isinstance(weights, str) else "array",
+            "global_search": bool(run_global),
+            "design_points": int(n_scored),
+            "warm_start": bool(warm),
+            "fixed": list(space.names[i] for i in range(len(space.names)) if i not in space.free),
+            "feller_enforced": bool(feller),
+            "strength": float(strength) if reg_w is not None else 0.0,
+            "n_terms": int(n_terms),
+            "method": local_method,
+            "iv_refinements": n_refine,
+            "njev": int(tracker.njev),
+        },
+    )
+
+
+def _weights(q: QuoteSet, weights: Any, objective: str) -> FloatArray:
+    if objective == "price" and isinstance(weights, str) and weights == "spread":
+        # spread weights in price: 1 / bid-ask width in price, floored like the vol ones
+        width = np.where(np.isfinite(q.ask - q.bid), q.ask - q.bid, np.nan)
+        floor = 0.005 * q.vega
+        width = np.where(np.isfinite(width), width, 4.0 * np.nanmedian(width))
+        w = 1.0 / np.maximum(width, np.maximum(floor, 1e-12))
+        return w * (w.size / float(np.sum(w)))
+    return q.weights(weights)
+
+
+def _slice_atm(q: QuoteSet, model: Any) -> FloatArray:
+    """Model ATM-forward vol per expiry (one extra COS pricing of k = 0 calls)."""
+    ns = q.n_slices
+    s = CosSurface(
+        np.zeros(ns), np.ones(ns, dtype=bool), np.arange(ns), q.t_slices, np.full(ns, 1.0)
+    )
+    from volcal.black import implied_vol
+
+    p = s.prices(model)
+    with np.errstate(all="ignore"):
+        res = implied_vol(p, 1.0, 1.0, q.t_slices, True, full_output=True)
+    return np.asarray(res.vol, dtype=np.float64)
+
+
+def _assemble(
+    *,
+    name: str,
+    q: QuoteSet,
+    cls: Any,
+    space: ParamSpace,
+    surf: CosSurface,
+    y: FloatArray,
+    start_model: Any,
+    w: FloatArray,
+    status: str,
+    message: str,
+    nfev: int,
+    t_start: float,
+    feller: bool,
+    jac_fun: Any,
+    extra: dict[str, Any],
+) -> CalibrationResult:
+    x = space.to_x(y)
+    try:
+        params = cls.from_vector(x)
+    except ParameterError:
+        params, status, message = start_model, "failed", "no valid parameters found"
+        x = params.to_vector()
+    prices = surf.prices(params)
+    model_iv = _exact_iv(q, prices)
+    resid = model_iv - q.iv_mid
+    rmse, inside = fit_quality(q, model_iv)
+    notes: list[str] = []
+    n_bad = int(np.sum(~np.isfinite(model_iv)))
+    if not np.isfinite(rmse):
+        status, message = "failed", message or "no model implied vol could be computed"
+    elif n_bad > 0.05 * len(q) and status == "ok":
+        status = "degraded"
+        message = f"{n_bad} of {len(q)} model prices have no implied vol"
+    if n_bad:
+        notes.append(f"{n_bad} quotes without a model implied vol (price outside Black bounds)")
+    notes += space.at_bound(x)
+    if hasattr(params, "feller") and not params.feller:
+        notes.append("Feller condition violated (2 kappa theta < xi^2)")
+    # standard errors and conditioning from the Jacobian at the solution
+    stderr: dict[str, float] | None = None
+    jac_cond: float | None = None
+    try:
+        z = space.x_to_z(x)
+        yz = space.z_to_y(z)
+        r, j_y = jac_fun(yz)
+        r = r[: len(q)]
+        j_y = j_y[: len(q)]
+        dzdy = space.dz_dy(yz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            j_z = j_y / dzdy[None, :]
+        if np.all(np.isfinite(j_z)):
+            col = np.linalg.norm(j_z, axis=0)
+            col = np.where(col > 0, col, 1.0)
+            sv = np.linalg.svd(j_z / col, compute_uv=False)
+            jac_cond = float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")
+            dof = max(len(q) - space.free.size, 1)
+            s2 = float(r @ r) / dof
+            cov_z = s2 * np.linalg.pinv(j_z.T @ j_z, rcond=1e-14)
+            d = space.dx_dz(z)
+            cov_x = d @ cov_z @ d.T
+            se = np.sqrt(np.clip(np.diag(cov_x), 0.0, None))
+            stderr = {
+                nm: float(se[i])
+                for i, nm in enumerate(space.names)
+                if i in space.free or (space.feller and nm == "xi")
+            }
+            if jac_cond > 1e8:
+                notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
+    except (ValueError, np.linalg.LinAlgError, ParameterError):
+        notes.append("standard errors unavailable (Jacobian failed)")
+    atm = _slice_atm(q, params)
+    per = slice_quality(q, model_iv)
+    slices = tuple(
+        SliceFit(
+            expiry=expiry_label(q.expiries[i]),
+            t=float(q.t_slices[i]),
+            forward=float(q.forward_slices[i]),
+            n_used=nn,
+            rmse_vol=rm,
+            inside_spread=ins,
+            atm_vol=float(atm[i]),
+            status="ok" if np.isfinite(rm) else "failed",
+        )
+        for i, (nn, rm, ins) in enumerate(per)
+    )
+    if status != "ok":
+        msg = f"{name} calibration {status}: {message}"
+        notes.insert(0, msg)
+        warnings.warn(msg, CalibrationWarning, stacklevel=4)
+    return CalibrationResult(
+        model=name,
+        params=params,
+        start=start_model,
+        quotes=q,
+        model_iv=model_iv,
+        weights=w,
+        residuals=resid,
+        slices=slices,
+        rmse_vol=rmse,
+        inside_spread=inside,
+        nfev=int(nfev),
+        elapsed_s=time.perf_counter() - t_start,
+        status=status,
+        message=message,
+        warnings=tuple(notes),
+        stderr=stderr,
+        jac_cond=jac_cond,
+        extra=extra,
+    )

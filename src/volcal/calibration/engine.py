@@ -1,0 +1,260 @@
+"""Least-squares driver (time-bounded, best-so-far) and the global multi-start stage.
+
+:func:`solve` wraps :func:`scipy.optimize.least_squares` (``"lm"``: MINPACK
+Levenberg-Marquardt, or ``"trf"``) on an unconstrained vector. Every residual
+evaluation is tracked, so whatever stops the solver - convergence, the evaluation cap,
+the wall-clock deadline (raised from inside the residual function), or an exception -
+the best point seen is returned together with a status. Non-finite residuals are
+replaced by a large finite penalty so the trust region shrinks instead of failing.
+
+:func:`multistart` is the global stage for cold starts: a scrambled Sobol design
+(:mod:`scipy.stats.qmc`, seeded) over a plausible box is scored with one residual
+evaluation per point (no Jacobian), the best few distinct points get a short local
+solve each, and the winner is returned. Everything obeys the same deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from volcal._typing import FloatArray
+
+__all__ = ["LocalOutcome", "Tracker", "multistart", "solve"]
+
+PENALTY = 1.0  # residual replacing a non-finite one (1.0 = 100 vol points)
+
+
+class _TimeUp(Exception):
+    """Raised inside the residual function when the deadline has passed."""
+
+
+class Tracker:
+    """Wraps residual/Jacobian functions: counts, best point, deadline.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(y) -> residual vector`` (may raise to signal an invalid point).
+    jac : callable or None
+        ``jac(y) -> (residuals, jacobian)``; the residuals are reused when ``fun`` is
+        asked for the same point.
+    deadline : float
+        ``time.perf_counter()`` value after which evaluations raise.
+    """
+
+    def __init__(
+        self,
+        fun: Callable[[FloatArray], FloatArray],
+        jac: Callable[[FloatArray], tuple[FloatArray, FloatArray]] | None,
+        deadline: float,
+    ) -> None:
+        self._fun = fun
+        self._jac = jac
+        self.deadline = deadline
+        self.nfev = 0
+        self.njev = 0
+        self.best_y: FloatArray | None = None
+        self.best_cost = np.inf
+        self._cache_y: FloatArray | None = None
+        self._cache_r: FloatArray | None = None
+        self._cache_j: FloatArray | None = None
+        self.n_res: int | None = None
+
+    def _clean(self, r: FloatArray) -> FloatArray:
+        r = np.asarray(r, dtype=np.float64)
+        bad = ~np.isfinite(r)
+        if bad.any():
+            r = np.where(bad, PENALTY, r)
+        return r
+
+    def _record(self, y: FloatArray, r: FloatArray) -> None:
+        cost = 0.5 * float(r @ r)
+        if cost < self.best_cost:
+            self.best_cost = cost
+            self.best_y = np.array(y, dtype=np.float64)
+
+    def _check_time(self) -> None:
+        if time.perf_counter() > self.deadline:
+            raise _TimeUp
+
+    def fun(self, y: FloatArray) -> FloatArray:
+        self._check_time()
+        if self._cache_y is not None and np.array_equal(y, self._cache_y):
+            assert self._cache_r is not None
+            return self._cache_r
+        self.nfev += 1
+        try:
+            r = self._clean(self._fun(y))
+        except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
+            if self.n_res is None:
+                raise
+            r = np.full(self.n_res, PENALTY)
+        self.n_res = r.size
+        self._record(y, r)
+        self._cache_y, self._cache_r, self._cache_j = np.array(y), r, None
+        return r
+
+    def jac(self, y: FloatArray) -> FloatArray:
+        self._check_time()
+        if self._jac is None:
+            raise RuntimeError("no Jacobian function")  # pragma: no cover - guarded by caller
+        if (
+            self._cache_j is not None
+            and self._cache_y is not None
+            and np.array_equal(y, self._cache_y)
+        ):
+            return self._cache_j
+        self.njev += 1
+        try:
+            r, j = self._jac(y)
+        except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
+            n = self.n_res or 1
+            r, j = np.full(n, PENALTY), np.zeros((n, np.size(y)))
+        r = self._clean(r)
+        j = np.where(np.isfinite(j), j, 0.0)
+        if self._cache_y is None or not np.array_equal(y, self._cache_y):
+            self.nfev += 1
+            self._record(y, r)
+        self.n_res = r.size
+        self._cache_y, self._cache_r, self._cache_j = np.array(y), r, j
+        return j
+
+
+@dataclass(frozen=True)
+class LocalOutcome:
+    """Result of one local solve (in the unconstrained coordinates)."""
+
+    y: FloatArray
+    cost: float
+    status: str  # "ok", "max_iter", "time_limit", "failed"
+    message: str
+
+
+def solve(
+    tracker: Tracker,
+    y0: FloatArray,
+    *,
+    method: str = "lm",
+    max_nfev: int = 200,
+    ftol: float = 1e-10,
+    xtol: float = 1e-10,
+    gtol: float = 1e-10,
+) -> LocalOutcome:
+    """Run one local least-squares solve from ``y0`` and report the best point seen.
+
+    Status: ``"ok"`` when the solver met a tolerance, ``"max_iter"`` when the
+    evaluation cap stopped it, ``"time_limit"`` on the deadline, ``"failed"`` when no
+    finite evaluation was possible.
+    """
+    from scipy.optimize import least_squares
+
+    jac: Any = tracker.jac if tracker._jac is not None else "2-point"
+    try:
+        res = least_squares(
+            tracker.fun,
+            np.asarray(y0, dtype=np.float64),
+            jac=jac,
+            method=method,
+            max_nfev=max_nfev,
+            ftol=ftol,
+            xtol=xtol,
+            gtol=gtol,
+            x_scale=1.0 if method == "lm" else "jac",
+        )
+    except _TimeUp:
+        y = tracker.best_y if tracker.best_y is not None else np.asarray(y0, dtype=np.float64)
+        return LocalOutcome(y, tracker.best_cost, "time_limit", "time limit reached")
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        if tracker.best_y is None:
+            return LocalOutcome(np.asarray(y0, dtype=np.float64), np.inf, "failed", str(exc))
+        return LocalOutcome(tracker.best_y, tracker.best_cost, "failed", str(exc))
+    y = tracker.best_y if tracker.best_y is not None else res.x
+    if res.status > 0:
+        status = "ok"
+    elif res.status == 0:
+        status = "max_iter"
+    else:
+        status = "failed"
+    return LocalOutcome(np.asarray(y), tracker.best_cost, status, str(res.message))
+
+
+def multistart(
+    tracker: Tracker,
+    lo: FloatArray,
+    hi: FloatArray,
+    to_y: Callable[[FloatArray], FloatArray],
+    *,
+    extra: list[FloatArray] | None = None,
+    n_points: int = 64,
+    n_local: int = 4,
+    local_nfev: int = 25,
+    seed: int = 0,
+    method: str = "lm",
+    deadline: float,
+) -> tuple[FloatArray, int]:
+    """Global stage: Sobol design over ``[lo, hi]`` (free coordinates), best few refined.
+
+    Parameters
+    ----------
+    tracker : Tracker
+        The objective (deadline shared with the caller's).
+    lo, hi : ndarray
+        Plausible box of the free coordinates (natural units).
+    to_y : callable
+        Free coordinates -> unconstrained vector.
+    extra : list of ndarray, optional
+        Additional candidate points (unconstrained), e.g. a data-driven guess.
+    n_points : int
+        Sobol points (rounded up to a power of two).
+    n_local : int
+        Candidates refined by a short local solve.
+    deadline : float
+        Stop scoring / refining after this ``perf_counter`` time.
+
+    Returns
+    -------
+    y_best : ndarray
+        The best unconstrained point found.
+    n_scored : int
+        Design points actually scored.
+    """
+    from scipy.stats import qmc
+
+    m = int(np.ceil(np.log2(max(n_points, 2))))
+    design = qmc.Sobol(d=lo.size, scramble=True, seed=seed).random_base2(m)
+    cands = [np.asarray(e, dtype=np.float64) for e in (extra or [])]
+    cands += [to_y(lo + (hi - lo) * p) for p in design]
+    scored: list[tuple[float, int]] = []
+    for i, y in enumerate(cands):
+        if time.perf_counter() > deadline:
+            break
+        try:
+            r = tracker.fun(y)
+        except _TimeUp:
+            break
+        scored.append((0.5 * float(r @ r), i))
+    if not scored:
+        return cands[0], 0
+    scored.sort()
+    picked: list[FloatArray] = []
+    for _, i in scored:
+        y = cands[i]
+        if all(np.max(np.abs(y - p)) > 0.5 for p in picked):
+            picked.append(y)
+        if len(picked) >= n_local:
+            break
+    best_y, best_cost = cands[scored[0][1]], scored[0][0]
+    for y in picked:
+        if time.perf_counter() > deadline:
+            break
+        out = solve(tracker, y, method=method, max_nfev=local_nfev, ftol=1e-6, xtol=1e-6)
+        if out.cost < best_cost:
+            best_y, best_cost = out.y, out.cost
+        if out.status == "time_limit":
+            break
+    return best_y, len(scored)
