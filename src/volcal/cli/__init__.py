@@ -13,7 +13,7 @@ from volcal.cli._app import app, err_console
 from volcal.errors import VolcalError
 
 # command modules, imported for their registrations (order = order in --help)
-_COMMAND_MODULES = ("volcal.cli.demo", "volcal.cli.chain", "volcal.cli.fetch")
+_COMMAND_MODULES = ("volcal.cli.demo", "volcal.cli.chain", "volcal.cli.fetch", "volcal.cli.riskparams")
 
 
 def _load_commands() -> None:
