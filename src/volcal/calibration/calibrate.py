@@ -17,7 +17,12 @@ error on every quote; :math:`s_p = \\max(|x^{prior}_p|, 1\\%` of the parameter's
 Implied vols inside the optimizer
 ---------------------------------
 Each evaluation prices the whole surface once (:class:`~volcal.calibration.fourier.
-CosSurface`) and converts price errors to vol errors with a vega:
+CosSurface`). By default (``iv_mode="exact"``) the prices are inverted to Black vols
+(:func:`volcal.black.implied_vol`, about as costly as one pricing) and the Jacobian is
+the price Jacobian divided by the model vega, :math:`\\partial\\sigma/\\partial\\theta =
+(\\partial P/\\partial\\theta)/\\mathcal V(\\sigma^{model})` - the exact objective with its
+exact gradient (a model price outside the Black bounds falls back to the vega-scaled
+error below). The alternative ``iv_mode="vega"`` converts price errors with a vega:
 :math:`\\sigma^{model} - \\sigma^{mid} \\approx (P - P^{mid})/\\mathcal V_i`. The first
 solve uses the market Black vega; then the exact model vols are computed
 (:func:`volcal.black.implied_vol`) and :math:`\\mathcal V_i` is replaced by the secant
@@ -64,7 +69,7 @@ import numpy as np
 from volcal._typing import FloatArray
 from volcal.calibration.engine import Tracker, multistart, solve
 from volcal.calibration.fourier import CosSurface
-from volcal.calibration.quotes import QuoteSet, prepare_quotes
+from volcal.calibration.quotes import QuoteSet, black_vega_fwd, prepare_quotes
 from volcal.calibration.result import (
     CalibrationResult,
     SliceFit,
@@ -228,6 +233,7 @@ def calibrate(
     n_terms: int = 256,
     method: str = "lm",
     refine: bool = True,
+    iv_mode: str = "exact",
     beta: float = 1.0,
 ) -> CalibrationResult:
     """Calibrate a model to the cleaned quotes of a chain.
@@ -265,7 +271,13 @@ def calibrate(
     method : {"lm", "trf"}
         Local least-squares method.
     refine : bool
-        Secant-vega refinement to the exact implied-vol objective (``objective="iv"``).
+        With ``iv_mode="vega"``: secant-vega refinement to the exact implied-vol
+        objective.
+    iv_mode : {"exact", "vega"}
+        How model prices become vols inside the optimizer (``objective="iv"``):
+        ``"exact"`` inverts every evaluation (:func:`volcal.black.implied_vol`, Jacobian
+        divided by the model vega); ``"vega"`` divides price errors by the market vega
+        (then secant refinement). See the module docs.
     beta : float
         SABR beta (fixed; 1 = log-normal backbone).
 
@@ -291,6 +303,8 @@ def calibrate(
         model_start = model
     if objective not in ("iv", "price"):
         raise ParameterError(f"objective must be 'iv' or 'price', got {objective!r}")
+    if iv_mode not in ("exact", "vega"):
+        raise ParameterError(f"iv_mode must be 'exact' or 'vega', got {iv_mode!r}")
     if global_search not in ("auto", True, False):
         raise ParameterError(f"global_search must be 'auto', True or False, got {global_search!r}")
     if strength < 0 or not np.isfinite(strength):
@@ -329,6 +343,7 @@ def calibrate(
         n_terms=n_terms,
         method=method,
         refine=refine,
+        iv_mode=iv_mode,
     )
 
 
@@ -357,6 +372,7 @@ def _calibrate_fourier(
     n_terms: int,
     method: str,
     refine: bool,
+    iv_mode: str,
 ) -> CalibrationResult:
     t_start = time.perf_counter()
     deadline = t_start + max_time
@@ -401,14 +417,32 @@ def _calibrate_fourier(
         reg_w, reg_x = None, None
 
     state = {"scale": scale}
+    strike = np.exp(q.k)
+    from volcal.black import implied_vol
 
     def model_of(y: FloatArray) -> Any:
         return cls.from_vector(space.to_x(y))
 
+    exact = objective == "iv" and iv_mode == "exact"
+
+    def data_resid(p: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Weighted residuals and d residual / d price per quote."""
+        if exact:
+            with np.errstate(all="ignore"):
+                res = implied_vol(p, 1.0, strike, q.t, q.is_call, full_output=True)
+            iv = res.vol
+            ok = np.isfinite(iv)
+            veg = black_vega_fwd(q.k, q.t, np.where(ok, iv, q.iv_mid))
+            ok &= veg > 1e-14
+            dr_dp = np.where(ok, sw / np.where(ok, veg, 1.0), sw / state["scale"])
+            r = np.where(ok, sw * (iv - q.iv_mid), sw * (p - mkt) / state["scale"])
+            return r, dr_dp
+        return sw * (p - mkt) / state["scale"], sw / state["scale"]
+
     def residuals(y: FloatArray) -> FloatArray:
         x = space.to_x(y)
         p = surf.prices(cls.from_vector(x))
-        r = sw * (p - mkt) / state["scale"]
+        r = data_resid(p)[0]
         if reg_w is not None:
             r = np.concatenate([r, reg_w * (x[reg_idx] - reg_x)])
         return r
@@ -418,9 +452,8 @@ def _calibrate_fourier(
         x = space.z_to_x(z)
         p, jp = surf.prices_and_jac(cls.from_vector(x))
         dxdy = space.dx_dz(z) * space.dz_dy(y)[None, :]
-        coef = (sw / state["scale"])[:, None]
-        r = sw * (p - mkt) / state["scale"]
-        j = (coef * jp) @ dxdy
+        r, dr_dp = data_resid(p)
+        j = (dr_dp[:, None] * jp) @ dxdy
         if reg_w is not None:
             r = np.concatenate([r, reg_w * (x[reg_idx] - reg_x)])
             j = np.vstack([j, reg_w[:, None] * dxdy[reg_idx]])
@@ -457,7 +490,7 @@ def _calibrate_fourier(
     out = solve(tracker, y_local0, method=local_method, max_nfev=300)
     y_best, status, message = out.y, out.status, out.message
     n_refine = 0
-    if refine and objective == "iv" and status in ("ok", "max_iter"):
+    if refine and objective == "iv" and not exact and status in ("ok", "max_iter"):
         for _ in range(2):
             p = surf.prices(model_of(y_best))
             iv_m = _exact_iv(q, p)
@@ -504,6 +537,7 @@ def _calibrate_fourier(
             "strength": float(strength) if reg_w is not None else 0.0,
             "n_terms": int(n_terms),
             "method": local_method,
+            "iv_mode": iv_mode if objective == "iv" else None,
             "iv_refinements": n_refine,
             "njev": int(tracker.njev),
         },

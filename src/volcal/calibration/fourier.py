@@ -109,8 +109,13 @@ class CosSurface:
 
     def prices(self, model: Any) -> FloatArray:
         """Undiscounted OTM prices per unit forward of every quote."""
-        log_phi = model.log_char_func(self.u, self.t[:, None])
-        re_h = self._grid(log_phi).real
+        from volcal.pricing.gradient import heston_family_grid
+
+        fast = heston_family_grid(model, self.u, self.t, self.a, False)
+        if fast is not None:
+            re_h = fast[0]
+        else:
+            re_h = self._grid(model.log_char_func(self.u, self.t[:, None])).real
         out = np.empty(self.n)
         for s, sel in enumerate(self.idx):
             out[sel] = self.V[s] @ re_h[s]
@@ -118,14 +123,18 @@ class CosSurface:
 
     def prices_and_jac(self, model: Any) -> tuple[FloatArray, FloatArray]:
         """Prices and their Jacobian (quotes x parameters, ``param_names`` order)."""
-        from volcal.pricing.gradient import log_cf_grad
+        from volcal.pricing.gradient import heston_family_grid, log_cf_grad
 
-        log_phi, grad = log_cf_grad(model, self.u, self.t[:, None])
-        h = self._grid(log_phi)
-        re_h = h.real
-        re_dh = (h[None] * grad).real  # (P, S, N)
+        fast = heston_family_grid(model, self.u, self.t, self.a, True)
+        if fast is not None:
+            re_h, re_dh = fast
+        else:
+            log_phi, grad = log_cf_grad(model, self.u, self.t[:, None])
+            h = self._grid(log_phi)
+            re_h = h.real
+            re_dh = (h[None] * grad).real  # (P, S, N)
         out = np.empty(self.n)
-        jac = np.empty((self.n, grad.shape[0]))
+        jac = np.empty((self.n, re_dh.shape[0]))
         for s, sel in enumerate(self.idx):
             out[sel] = self.V[s] @ re_h[s]
             jac[sel] = self.V[s] @ re_dh[:, s, :].T
@@ -133,25 +142,29 @@ class CosSurface:
 
 
 def _cos_payoff(k: FloatArray, is_call: BoolArray, a: float, b: float, u: FloatArray) -> FloatArray:
-    """COS payoff coefficients V (quotes x N) for OTM puts/calls on [a, b], first halved."""
+    """COS payoff coefficients V (quotes x N) for OTM puts/calls on [a, b], first halved.
+
+    With :math:`c = \\mathrm{clip}(k, a, b)`, :math:`C = \\cos(u(c-a))`,
+    :math:`S = \\sin(u(c-a))` and :math:`\\cos(u(b-a)) = (-1)^j`:
+    :math:`\\chi(a,c) = (Ce^c - e^a + uSe^c)/(1+u^2)`,
+    :math:`\\chi(c,b) = ((-1)^je^b - Ce^c - uSe^c)/(1+u^2)`,
+    :math:`\\psi(a,c) = S/u = -\\psi(c,b)` (:math:`c-a` and :math:`b-c` for :math:`j=0`).
+    """
     c = np.clip(k, a, b)[:, None]
     ek = np.exp(k)[:, None]
+    ec = np.exp(c)
     uu = u[None, :]
-
-    def chi(x: Any, y: Any) -> Any:
-        cy, sy = np.cos(uu * (y - a)), np.sin(uu * (y - a))
-        cx, sx = np.cos(uu * (x - a)), np.sin(uu * (x - a))
-        return (cy * np.exp(y) - cx * np.exp(x) + uu * (sy * np.exp(y) - sx * np.exp(x))) / (
-            1.0 + uu * uu
-        )
-
-    def psi(x: Any, y: Any) -> Any:
-        safe = np.where(uu == 0.0, 1.0, uu)
-        out = (np.sin(uu * (y - a)) - np.sin(uu * (x - a))) / safe
-        return np.where(uu == 0.0, y - x, out)
-
-    put = ek * psi(a, c) - chi(a, c)
-    call = chi(c, b) - ek * psi(c, b)
+    arg = uu * (c - a)
+    cos_c, sin_c = np.cos(arg), np.sin(arg)
+    inv = 1.0 / (1.0 + uu * uu)
+    sign = np.where(np.arange(u.size) % 2 == 0, 1.0, -1.0)[None, :]
+    u_safe = np.where(uu == 0.0, 1.0, uu)
+    psi_ac = np.where(uu == 0.0, c - a, sin_c / u_safe)
+    psi_cb = np.where(uu == 0.0, b - c, -sin_c / u_safe)
+    chi_ac = (cos_c * ec - np.exp(a) + uu * sin_c * ec) * inv
+    chi_cb = (sign * np.exp(b) - cos_c * ec - uu * sin_c * ec) * inv
+    put = ek * psi_ac - chi_ac
+    call = chi_cb - ek * psi_cb
     v = np.where(is_call[:, None], call, put) * (2.0 / (b - a))
     v[:, 0] *= 0.5
     return np.ascontiguousarray(v)

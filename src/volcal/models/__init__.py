@@ -15,5 +15,17 @@ from __future__ import annotations
 from volcal.models._base import Model
 from volcal.models.heston import SVCJ, Bates, Heston
 from volcal.models.levy import Black, Kou, Merton, VarianceGamma
+from volcal.models.sabr import SABR, SABRSmiles
 
-__all__ = ["SVCJ", "Bates", "Black", "Heston", "Kou", "Merton", "Model", "VarianceGamma"]
+__all__ = [
+    "SABR",
+    "SVCJ",
+    "Bates",
+    "Black",
+    "Heston",
+    "Kou",
+    "Merton",
+    "Model",
+    "SABRSmiles",
+    "VarianceGamma",
+]
