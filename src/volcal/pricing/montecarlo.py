@@ -1054,8 +1054,8 @@ def mc_price(
     model : Black, Merton, Kou, VarianceGamma, Heston, Bates or SVCJ
         Model instance (dispatch by class name, fields read by name).
     forward, strike, t, is_call, discount : array_like
-        Forward, strike, maturity in years (> 0), call flag, discount factor; broadcast
-        together. Prices are in the units of ``forward`` times ``discount``.
+        Forward, strike, maturity in years (0 gives the intrinsic value with standard
+        error 0), call flag, discount factor; broadcast together. Prices are in the units of ``forward`` times ``discount``.
     n_paths : int
         Paths (even with ``antithetic``); a pair counts as two paths.
     steps_per_year : float
@@ -1111,23 +1111,31 @@ def mc_price(
         raise ParameterError(f"inputs do not broadcast together: {exc}") from None
     fwd, k, tt, call, df = (a.ravel() for a in arrays)
     shape = arrays[0].shape
-    for nm, arr in (("forward", fwd), ("strike", k), ("t", tt), ("discount", df)):
+    for nm, arr in (("forward", fwd), ("strike", k), ("discount", df)):
         if not np.all(np.isfinite(arr)) or np.any(arr <= 0.0):
             raise ParameterError(f"{nm} must be finite and > 0")
+    if not np.all(np.isfinite(tt)) or np.any(tt < 0.0):
+        raise ParameterError("t must be finite and >= 0")
     if fwd.size == 0:
         raise ParameterError("no options to price (empty inputs)")
     _check_counts(n_paths, seed, antithetic, batch_size)
 
-    maturities = np.unique(tt)
+    live = tt > 0.0  # t = 0: intrinsic value, no simulation
+    maturities = np.unique(tt[live])
     plan = _plan(model, maturities, steps_per_year, min_steps, scheme)
-    mat_of = np.searchsorted(maturities, tt)
+    mat_of = np.where(live, np.searchsorted(maturities, tt), maturities.size)
     order = np.argsort(mat_of, kind="stable")
     bounds = np.searchsorted(mat_of[order], np.arange(maturities.size + 1))
     sign = np.where(call, 1.0, -1.0)
 
     acc = _CoMoments(fwd.size)
     fallbacks = 0
-    for x, fb in _batches(plan, int(n_paths), int(seed), antithetic, int(batch_size)):
+    batches = (
+        _batches(plan, int(n_paths), int(seed), antithetic, int(batch_size))
+        if maturities.size
+        else iter(())
+    )
+    for x, fb in batches:
         fallbacks += fb
         n = x.shape[1]
         h = n // 2
@@ -1148,7 +1156,7 @@ def mc_price(
                 acc.add(idx, y, c)
         acc.close_batch(h if antithetic else n)
 
-    m = acc.n
+    m = max(acc.n, 2)
     var_plain = acc.cyy / (m - 1)
     if control_variate:
         ccc = acc.ccc
@@ -1163,8 +1171,9 @@ def mc_price(
         est = acc.my
         var = var_plain
         cv_ratio = None
-    price = df * est
-    stderr = df * np.sqrt(var / m)
+    intrinsic = np.maximum(sign * (fwd - k), 0.0)
+    price = df * np.where(live, est, intrinsic)
+    stderr = df * np.where(live, np.sqrt(var / m), 0.0)
     if not (np.all(np.isfinite(price)) and np.all(np.isfinite(stderr))):
         raise MethodError(f"Monte Carlo for {plan.name} produced non-finite prices")
     _warn_fallbacks(plan.name, fallbacks)
