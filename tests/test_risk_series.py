@@ -132,3 +132,17 @@ def test_real_histories_read_clean(raw_data: Path) -> None:
     assert not dvol.report.was_sorted and dvol.report.n_used == dvol.report.n_input
     r = btc.between("2022-01-01", "2023-12-31").returns("1d")
     assert len(r) == 729 and 0.01 < r.values.std() < 0.06
+
+
+def test_risk_lazy_exports_resolve_after_submodule_imports() -> None:
+    import importlib
+    import inspect
+
+    import volcal.risk as risk
+
+    for mod in set(risk._LAZY.values()):
+        importlib.import_module(mod)  # a submodule import must not shadow an exported name
+    for name, mod in risk._LAZY.items():
+        obj = getattr(risk, name)
+        assert not inspect.ismodule(obj), name
+        assert getattr(importlib.import_module(mod), name) is obj

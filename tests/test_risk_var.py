@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import norm
 
 from volcal.errors import DataError, ParameterError
-from volcal.risk import PriceSeries, backtest, read_prices, rolling_var, value_at_risk
+from volcal.risk import PriceSeries, backtest_var, read_prices, rolling_var, value_at_risk
 from volcal.risk.var import fhs_var_es, fit_garch, fit_gpd, hs_var_es
 
 
@@ -99,15 +99,15 @@ def test_rolling_forecasts_are_out_of_sample_and_calibrated() -> None:
     r = _garch_path(2600, 2e-5, 0.1, 0.85, seed=5)
     s = _series(r)
     # volatility clustering: FHS follows it and passes; plain HS clusters its exceptions
-    fhs = backtest(s, 0.01, "fhs", window=500, refit_every=50)
+    fhs = backtest_var(s, 0.01, "fhs", window=500, refit_every=50)
     assert fhs.n == 2100 and fhs.forecasts.n_fits == 42
     assert fhs.kupiec.pvalue > 0.05 and fhs.christoffersen.pvalue > 0.05
-    hs = backtest(s, 0.01, "hs", window=500)
+    hs = backtest_var(s, 0.01, "hs", window=500)
     assert hs.exceptions > fhs.exceptions
     # iid returns: HS and EVT are calibrated
     iid = _series(np.random.default_rng(8).normal(0, 0.02, 2600))
     for method in ("hs", "evt"):
-        bt = backtest(iid, 0.01, method, window=500, refit_every=25)
+        bt = backtest_var(iid, 0.01, method, window=500, refit_every=25)
         assert bt.kupiec.pvalue > 0.05, (method, bt.exceptions)
         assert bt.row()["zone"] == "green"
     # the forecast for day t uses only data up to t - 1: shifting the realised series by one
@@ -135,13 +135,13 @@ def test_real_btc_daily_and_eth_hourly(raw_data: Path) -> None:
     btc = read_prices(raw_data / "btctree-btc-power" / "btc_daily.csv").between(
         "2022-01-01", "2024-06-30"
     )
-    bt = backtest(btc, 0.01, "fhs", window=365, refit_every=30)
+    bt = backtest_var(btc, 0.01, "fhs", window=365, refit_every=30)
     assert bt.n > 500 and 0 <= bt.exceptions < 20
     assert bt.traffic_light.zone in ("green", "yellow", "red")
     eth = read_prices(raw_data / "emanuelgoldman-binance-1h" / "ETHUSDT_1h.csv").between(
         "2023-01-01", "2023-04-30"
     )
-    hs = backtest(eth, 0.01, "hs", window=720)
+    hs = backtest_var(eth, 0.01, "hs", window=720)
     assert hs.n > 2000 and hs.exceptions / hs.n < 0.03
     day = value_at_risk(eth, 0.01, "evt", horizon="1d")
     hour = value_at_risk(eth, 0.01, "evt", horizon="1h")

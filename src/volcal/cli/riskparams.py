@@ -171,7 +171,7 @@ def backtest_cmd(
     report: ReportOpt = None,
 ) -> None:
     """Rolling out-of-sample VaR backtest: Kupiec, Christoffersen, Basel traffic light."""
-    from volcal.risk.backtest import backtest
+    from volcal.risk.backtest import backtest_var
 
     s = _load(series, column, start, end, strict)
     _notes(s, as_json)
@@ -179,7 +179,7 @@ def backtest_cmd(
     for m in _methods(method):
         with _progress(f"{m.upper()} backtest", enabled=not as_json) as prog:
             results.append(
-                backtest(
+                backtest_var(
                     s,
                     p,
                     m,

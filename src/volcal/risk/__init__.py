@@ -37,7 +37,7 @@ _LAZY: dict[str, str] = {
     "kupiec": "volcal.risk.backtest",
     "christoffersen": "volcal.risk.backtest",
     "traffic_light": "volcal.risk.backtest",
-    "backtest": "volcal.risk.backtest",
+    "backtest_var": "volcal.risk.backtest",
     "backtest_forecasts": "volcal.risk.backtest",
     # risk-parameter calibration
     "MarginShockResult": "volcal.risk.params",

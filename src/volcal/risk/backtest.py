@@ -429,7 +429,7 @@ def backtest_forecasts(forecasts: RollingVaR) -> BacktestResult:
     )
 
 
-def backtest(
+def backtest_var(
     series: Any,
     p: float = 0.01,
     method: str = "hs",
@@ -450,7 +450,7 @@ def backtest(
 
     Examples
     --------
-    >>> bt = backtest(read_prices("btc_daily.csv"), 0.01, "fhs")   # doctest: +SKIP
+    >>> bt = backtest_var(read_prices("btc_daily.csv"), 0.01, "fhs")   # doctest: +SKIP
     >>> bt.traffic_light.zone                                      # doctest: +SKIP
     'green'
     """
@@ -475,8 +475,8 @@ __all__ = [
     "ChristoffersenResult",
     "LRTest",
     "TrafficLight",
-    "backtest",
     "backtest_forecasts",
+    "backtest_var",
     "christoffersen",
     "kupiec",
     "traffic_light",

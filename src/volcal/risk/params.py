@@ -259,7 +259,7 @@ def _calibrate_side(
     ratio = losses[:n_train] / var[:n_train]
     m = float(np.quantile(ratio, target, method="inverted_cdf"))
     m = max(m, min_multiplier)
-    covered = losses <= m * var
+    covered = losses / var <= m  # the rule L <= m VaR, without rounding at the boundary
     p = 1.0 - target
     exc_test = ~covered[n_train:]
     k, c, tl = _tests(exc_test, p)

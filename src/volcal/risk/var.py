@@ -237,7 +237,7 @@ def fit_garch(returns: FloatArray) -> GarchFit:
         am = arch_model(y, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
         res = am.fit(disp="off", show_warning=True)
     msgs = tuple(
-        sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
+        sorted({f"{w.category.__name__}: {' '.join(str(w.message).split())[:160]}" for w in caught})
     )
     prm = res.params
     mu = float(prm["mu"]) / scale
