@@ -112,7 +112,7 @@ _ERF_Q = (
 _SQRPI = 0.56418958354775628695  # 1/sqrt(pi)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _exp_x_squared(x: float) -> float:
     """exp(x^2) with the argument split so that x^2 carries no rounding error (Cody)."""
     xs = math.floor(x * 16.0) / 16.0 if x > 0 else -math.floor(-x * 16.0) / 16.0
@@ -120,7 +120,7 @@ def _exp_x_squared(x: float) -> float:
     return math.exp(xs * xs) * math.exp(d)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def erfcx(x: float) -> float:
     """Scaled complementary error function erfcx(x) = exp(x^2) erfc(x) (Cody 1969/1990).
 
@@ -163,19 +163,19 @@ def erfcx(x: float) -> float:
     return result
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def norm_cdf(z: float) -> float:
     """Standard normal CDF Phi(z) = erfc(-z/sqrt 2)/2 (libm erfc, full relative accuracy)."""
     return 0.5 * math.erfc(-z * ONE_OVER_SQRT_TWO)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def norm_pdf(z: float) -> float:
     """Standard normal density."""
     return ONE_OVER_SQRT_TWO_PI * math.exp(-0.5 * z * z)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def inverse_norm_cdf(u: float) -> float:
     """Inverse standard normal CDF, Wichura's AS241 (PPND16), relative accuracy ~1e-16."""
     if u <= 0.0:
@@ -344,7 +344,7 @@ def inverse_norm_cdf(u: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def normalised_intrinsic_call(x: float) -> float:
     """max(e^{x/2} - e^{-x/2}, 0) = 2 sinh(x/2)^+, by its Taylor series near x = 0."""
     if x <= 0.0:
@@ -371,7 +371,7 @@ _ASYMPTOTIC_ORDER = 17
 _ASYMPTOTIC_COEFFS = _asymptotic_coefficients(_ASYMPTOTIC_ORDER)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _asymptotic_expansion(h: float, t: float) -> float:
     """b for h < -10 and small t, from the expansion of Y(h+t) - Y(h-t), Y = Phi/phi.
 
@@ -397,7 +397,7 @@ def _asymptotic_expansion(h: float, t: float) -> float:
     return max(b, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _small_t_expansion(h: float, t: float) -> float:
     """b for t = s/2 < 2 eps^(1/16) ~ 0.21: twelfth-order expansion of Y(h+t) - Y(h-t) in t.
 
@@ -497,7 +497,7 @@ def _small_t_expansion(h: float, t: float) -> float:
     return max(b, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _black_using_norm_cdf(x: float, s: float) -> float:
     """b = Phi(h+t) e^{x/2} - Phi(h-t) e^{-x/2} directly (used when b > ~0.85 b_max)."""
     h = x / s
@@ -507,7 +507,7 @@ def _black_using_norm_cdf(x: float, s: float) -> float:
     return max(b, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _black_using_erfcx(h: float, t: float) -> float:
     """b = exp(-(h^2+t^2)/2)/2 [erfcx(-(h+t)/sqrt 2) - erfcx(-(h-t)/sqrt 2)] (one exponential)."""
     b = (
@@ -518,7 +518,7 @@ def _black_using_erfcx(h: float, t: float) -> float:
     return max(b, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def normalised_black_call(x: float, s: float) -> float:
     """Normalised Black call b(x, s) = Phi(x/s + s/2) e^{x/2} - Phi(x/s - s/2) e^{-x/2}.
 
@@ -541,7 +541,7 @@ def normalised_black_call(x: float, s: float) -> float:
     return _black_using_erfcx(x / s, 0.5 * s)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def normalised_vega(x: float, s: float) -> float:
     """db/ds = phi(x/s + s/2) e^{x/2} = exp(-(x/s)^2/2 - s^2/8)/sqrt(2 pi)."""
     ax = abs(x)
@@ -553,12 +553,32 @@ def normalised_vega(x: float, s: float) -> float:
     return ONE_OVER_SQRT_TWO_PI * math.exp(-0.5 * (h * h + 0.25 * s * s))
 
 
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _black_and_vega(x: float, s: float) -> tuple[float, float]:
+    """(b(x, s), db/ds) for x <= 0, sharing the exponential in the erfcx region."""
+    t = 0.5 * s
+    if (
+        s > 0.0
+        and t >= SMALL_T_EXPANSION_THRESHOLD
+        and x + 0.5 * s * s <= s * 0.85
+        and not (
+            x < s * ASYMPTOTIC_EXPANSION_THRESHOLD
+            and 0.5 * s * s + x < s * (SMALL_T_EXPANSION_THRESHOLD + ASYMPTOTIC_EXPANSION_THRESHOLD)
+        )
+    ):
+        h = x / s
+        e = math.exp(-0.5 * (h * h + t * t))
+        b = 0.5 * e * (erfcx(-ONE_OVER_SQRT_TWO * (h + t)) - erfcx(-ONE_OVER_SQRT_TWO * (h - t)))
+        return max(b, 0.0), ONE_OVER_SQRT_TWO_PI * e
+    return normalised_black_call(x, s), normalised_vega(x, s)
+
+
 # ---------------------------------------------------------------------------------------
 # Rational cubic interpolation (Delbourgo & Gregory 1985), as used by Jäckel
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _rational_cubic_interpolation(
     x: float, x_l: float, x_r: float, y_l: float, y_r: float, d_l: float, d_r: float, r: float
 ) -> float:
@@ -579,7 +599,7 @@ def _rational_cubic_interpolation(
     return y_r * t + y_l * (1.0 - t)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _minimum_rational_cubic_control(d_l: float, d_r: float, s: float, prefer_shape: bool) -> float:
     monotonic = d_l * s >= 0.0 and d_r * s >= 0.0
     convex = d_l <= s <= d_r
@@ -606,7 +626,7 @@ def _minimum_rational_cubic_control(d_l: float, d_r: float, s: float, prefer_sha
     return max(MIN_RATIONAL_CUBIC_CONTROL, max(r1, r2))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _control_fit_left(
     x_l: float,
     x_r: float,
@@ -632,7 +652,7 @@ def _control_fit_left(
     return max(r, r_min)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _control_fit_right(
     x_l: float,
     x_r: float,
@@ -663,43 +683,41 @@ def _control_fit_right(
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _f_lower_map(x: float, s: float) -> tuple[float, float, float]:
     """f(b) = 2 pi |x| Phi(-z)^3 / sqrt(27), z = |x|/(s sqrt 3), with df/db and d2f/db2."""
     ax = abs(x)
     z = SQRT_ONE_OVER_THREE * ax / s
     y = z * z
     s2 = s * s
-    phi_cdf = norm_cdf(-z)
-    phi_pdf = norm_pdf(z)
+    # Mills ratio Phi(-z)/phi(z) = sqrt(pi/2) erfcx(z/sqrt 2): no underflow, one exponential.
+    mills = SQRT_PI_OVER_TWO * erfcx(ONE_OVER_SQRT_TWO * z)
+    phi_cdf = ONE_OVER_SQRT_TWO_PI * math.exp(-0.5 * y) * mills
+    growth = math.exp(y + 0.125 * s2)
     fpp = (
         PI_OVER_SIX
         * y
         / (s2 * s)
         * phi_cdf
-        * (8.0 * SQRT_THREE * s * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x) * phi_cdf / phi_pdf)
-        * math.exp(2.0 * y + 0.25 * s2)
+        * (8.0 * SQRT_THREE * s * ax + (3.0 * s2 * (s2 - 8.0) - 8.0 * x * x) * mills)
+        * (growth * growth)
     )
     phi2 = phi_cdf * phi_cdf
-    fp = TWO_PI * y * phi2 * math.exp(y + 0.125 * s * s)
+    fp = TWO_PI * y * phi2 * growth
     f = TWO_PI_OVER_SQRT_TWENTY_SEVEN * ax * (phi2 * phi_cdf)
     return f, fp, fpp
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _inverse_f_lower_map(x: float, f: float) -> float:
     if f <= 0.0:
         return 0.0
     return abs(
-        x
-        / (
-            SQRT_THREE
-            * inverse_norm_cdf((f / (TWO_PI_OVER_SQRT_TWENTY_SEVEN * abs(x))) ** (1.0 / 3.0))
-        )
+        x / (SQRT_THREE * inverse_norm_cdf(np.cbrt(f / (TWO_PI_OVER_SQRT_TWENTY_SEVEN * abs(x)))))
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _f_upper_map(x: float, s: float) -> tuple[float, float, float]:
     """f(b) = Phi(-s/2) as a function of b, with df/db and d2f/db2."""
     f = norm_cdf(-0.5 * s)
@@ -711,7 +729,7 @@ def _f_upper_map(x: float, s: float) -> tuple[float, float, float]:
     return f, fp, fpp
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _householder_factor(newton: float, halley: float, hh3: float) -> float:
     return (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
 
@@ -721,7 +739,7 @@ def _householder_factor(newton: float, halley: float, hh3: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _implied_s_otm_call(beta: float, x: float, n_max: int) -> float:
     """Solve b(x, s) = beta for s, given x <= 0 and 0 < beta < e^{x/2}.
 
@@ -740,12 +758,17 @@ def _implied_s_otm_call(beta: float, x: float, n_max: int) -> float:
     s_left = DBL_MIN
     s_right = DBL_MAX
     s_c = math.sqrt(abs(2.0 * x))
-    b_c = normalised_black_call(x, s_c)
-    v_c = normalised_vega(x, s_c)
+    # At s_c = sqrt(2|x|): h + t = 0 and h^2 + t^2 = |x|, so outside the small-t region
+    # b_c = e^{-|x|/2} (1 - erfcx(sqrt|x|)) / 2 and the vega is e^{-|x|/2}/sqrt(2 pi).
+    if 0.5 * s_c < SMALL_T_EXPANSION_THRESHOLD:
+        b_c = normalised_black_call(x, s_c)
+    else:
+        b_c = max(0.5 * b_max * (1.0 - erfcx(math.sqrt(-x))), 0.0)
+    v_c = ONE_OVER_SQRT_TWO_PI * b_max
     branch = 1  # 0 lowest, 1 middle, 2 highest
     if beta < b_c:
         s_l = s_c - b_c / v_c
-        b_l = normalised_black_call(x, s_l)
+        b_l, v_l = _black_and_vega(x, s_l)
         if beta < b_l:
             f_l, fp_l, fpp_l = _f_lower_map(x, s_l)
             r_ll = _control_fit_right(0.0, b_l, 0.0, f_l, 1.0, fp_l, fpp_l, True)
@@ -757,16 +780,14 @@ def _implied_s_otm_call(beta: float, x: float, n_max: int) -> float:
             s_right = s_l
             branch = 0
         else:
-            v_l = normalised_vega(x, s_l)
             r_lm = _control_fit_right(b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, 0.0, False)
             s = _rational_cubic_interpolation(beta, b_l, b_c, s_l, s_c, 1.0 / v_l, 1.0 / v_c, r_lm)
             s_left = s_l
             s_right = s_c
     else:
         s_h = s_c + (b_max - b_c) / v_c if v_c > DBL_MIN else s_c
-        b_h = normalised_black_call(x, s_h)
+        b_h, v_h = _black_and_vega(x, s_h)
         if beta <= b_h:
-            v_h = normalised_vega(x, s_h)
             r_hm = _control_fit_left(b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, 0.0, False)
             s = _rational_cubic_interpolation(beta, b_c, b_h, s_c, s_h, 1.0 / v_c, 1.0 / v_h, r_hm)
             s_left = s_c
@@ -797,8 +818,7 @@ def _implied_s_otm_call(beta: float, x: float, n_max: int) -> float:
             direction_reversals = 0
             ds = 0.0
         ds_previous = ds
-        b = normalised_black_call(x, s)
-        bp = normalised_vega(x, s)
+        b, bp = _black_and_vega(x, s)
         if b > beta and s < s_right:
             s_right = s
         elif b < beta and s > s_left:
@@ -840,7 +860,7 @@ def _implied_s_otm_call(beta: float, x: float, n_max: int) -> float:
     return s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def log_moneyness(f: float, k: float) -> float:
     """x = ln(F/K) to full relative accuracy near the money.
 
@@ -857,7 +877,7 @@ def log_moneyness(f: float, k: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def price_loop(
     forward: np.ndarray,
     strike: np.ndarray,
@@ -881,7 +901,7 @@ def price_loop(
         out[i] = discount[i] * (intrinsic + time_value)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def normalised_price_loop(x: np.ndarray, s: np.ndarray, theta: np.ndarray, out: np.ndarray) -> None:
     """b(theta x, s) for theta = +-1 (put via b_put(x, s) = b_call(-x, s))."""
     for i in range(x.size):
@@ -889,7 +909,7 @@ def normalised_price_loop(x: np.ndarray, s: np.ndarray, theta: np.ndarray, out: 
         out[i] = normalised_black_call(xi, s[i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def implied_vol_loop(
     price: np.ndarray,
     forward: np.ndarray,
