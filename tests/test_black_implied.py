@@ -155,3 +155,31 @@ def test_lazy_top_level_export() -> None:
     import volcal
 
     assert volcal.implied_vol is implied_vol
+
+
+@pytest.mark.parametrize(
+    ("f", "k", "t", "vol"),
+    [
+        (1.0, 1e5, 1.0, 0.5),  # price ~ 8.5e-117: far wing, still full precision
+        (1.0, 1.5, 1.0, 0.05),  # price ~ 1.9e-18, 8 sd
+        (1.0, 1.0 + 1e-12, 1.0, 1e-4),  # strike a hair off the forward
+        (1.0, 1.0, 1.0 / 8760.0, 1e-8),  # ATM, one hour, vol far below the grid
+        (1.0, 1.0, 1.0, 8.0),  # s = 8: price 0.99994, upper branch
+    ],
+)
+def test_extreme_single_points(f: float, k: float, t: float, vol: float) -> None:
+    p = price(f, k, t, vol, True)
+    assert 0.0 < p < f
+    res = implied_vol(p, f, k, t, True, full_output=True)
+    assert int(res.status) == IVStatus.OK
+    info = 4 * np.finfo(float).eps * float(p) / float(vega(f, k, t, vol))
+    assert abs(float(res.vol) - vol) <= 1e-12 * max(vol, 1e-3) + info
+
+
+def test_underflowed_and_saturated_prices_have_reasons() -> None:
+    # x = ln(1e-200): the call price underflows to exactly 0 -> no information.
+    res = implied_vol(price(1.0, 1e200, 1.0, 5.0, True), 1.0, 1e200, 1.0, True, full_output=True)
+    assert int(res.status) == IVStatus.AT_INTRINSIC
+    # s = 50: the call price rounds to F -> at the upper bound.
+    res = implied_vol(price(1.0, 1.0, 100.0, 5.0, True), 1.0, 1.0, 100.0, True, full_output=True)
+    assert int(res.status) == IVStatus.ABOVE_BOUND
