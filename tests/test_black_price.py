@@ -54,8 +54,11 @@ def test_otm_price_full_relative_accuracy_in_the_wings(sd: float, t: float, vol:
 
 
 def test_normalised_price_matches_mpmath_and_parity() -> None:
-    x = np.array([-30.0, -5.0, -0.3, 0.0, 0.3, 5.0])
-    s = np.array([0.01, 0.5, 2.0, 1e-3, 0.2, 12.0])
+    # every evaluation region of the out-of-the-money side: asymptotic expansion
+    # (-30, 0.01), (-5, 0.3); small-s expansion (-0.01, 0.1), (0, 1e-3); plain Phi
+    # difference (-0.3, 3); scaled erfc (-5, 0.5), (-5, 2); and in-the-money mirrors
+    x = np.array([-30.0, -5.0, -0.01, 0.0, -0.3, -5.0, -5.0, 0.3, 5.0, 5.0])
+    s = np.array([0.01, 0.3, 0.1, 1e-3, 3.0, 0.5, 2.0, 0.2, 12.0, 0.3])
     for theta in (1.0, -1.0):
         got = normalised_price(x, s, theta)
         for xi, si, gi in zip(x, s, got, strict=True):

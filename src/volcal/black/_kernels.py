@@ -376,7 +376,7 @@ def _asymptotic_expansion(h: float, t: float) -> float:
     """b for h < -10 and small t, from the expansion of Y(h+t) - Y(h-t), Y = Phi/phi.
 
     With r = (h+t)(h-t), q = (h/r)^2 and e = (t/h)^2 (Abramowitz & Stegun 26.2.12,
-    Jäckel 2015 eq. (3.9)-(3.10)):
+    Jäckel 2015, section 3):
 
         b = exp(-(h^2+t^2)/2)/sqrt(2 pi) * (t/r) * [2 + q (P_1 + 3q (P_2 + 5q (P_3 + ... 33q P_17)))]
 
@@ -401,7 +401,7 @@ def _asymptotic_expansion(h: float, t: float) -> float:
 def _small_t_expansion(h: float, t: float) -> float:
     """b for t = s/2 < 2 eps^(1/16) ~ 0.21: twelfth-order expansion of Y(h+t) - Y(h-t) in t.
 
-    Uses a = 1 + h Y(h) with Y(h) = sqrt(pi/2) erfcx(-h/sqrt 2) (Jäckel 2015, eq. (3.13)).
+    Uses a = 1 + h Y(h) with Y(h) = sqrt(pi/2) erfcx(-h/sqrt 2) (Jäckel 2015, section 3).
     """
     a = 1.0 + h * (0.5 * SQRT_TWO_PI) * erfcx(-ONE_OVER_SQRT_TWO * h)
     w = t * t
