@@ -27,11 +27,12 @@ from dataclasses import FrozenInstanceError, dataclass, make_dataclass
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
-from scipy.stats import gamma as gamma_dist
+from scipy.integrate import quad, quad_vec
+from scipy.special import gammaincinv
 from scipy.stats import norm
 
 import volcal
+from volcal._typing import ArrayLike
 from volcal.errors import MethodError, ParameterError, VolcalWarning
 from volcal.models import SVCJ, Bates, Black, Heston, Kou, Merton, VarianceGamma
 from volcal.pricing import montecarlo as mc
@@ -84,27 +85,35 @@ def lewis(model: object, f: float, k: float, t: float, call: bool) -> float:
     return c if call else c - (f - k)
 
 
-def vg_mixture(model: VarianceGamma, f: float, k: float, t: float, call: bool) -> float:
+def vg_mixture(
+    model: VarianceGamma, f: float, k: ArrayLike, t: ArrayLike, call: ArrayLike
+) -> np.ndarray:
     """Madan, Carr & Chang (1998): given the gamma clock G = g, X is normal, so the
     price is E_G[Black(F e^{omega t + theta g + sigma^2 g / 2}, K, sigma^2 g)], integrated
-    over the gamma quantile (robust where the VG characteristic function decays slowly)."""
+    over the gamma quantile p in (0, 1) (robust where the VG characteristic function
+    decays slowly); vectorized over options with ``quad_vec``."""
     sig, nu, th = model.sigma, model.nu, model.theta_vg
     omega = math.log(1.0 - th * nu - 0.5 * sig**2 * nu) / nu
+    k, t, call = np.broadcast_arrays(
+        np.asarray(k, float), np.asarray(t, float), np.asarray(call, bool)
+    )
+    intrinsic = np.where(call, np.maximum(f - k, 0.0), np.maximum(k - f, 0.0))
 
-    def h(p: float) -> float:
-        g = float(gamma_dist.ppf(p, t / nu, scale=nu))
-        if g <= 0.0:
-            return max(f - k, 0.0) if call else max(k - f, 0.0)
-        fg = f * math.exp(omega * t + th * g + 0.5 * sig**2 * g)
-        return float(black76(fg, np.array(k), np.array(g), sig, np.array(call)))
+    def h(p: float) -> np.ndarray:
+        g = nu * gammaincinv(t / nu, p)
+        gs = np.maximum(g, 1e-300)
+        fg = f * np.exp(omega * t + th * gs + 0.5 * sig**2 * gs)
+        return np.where(g > 0.0, black76(fg, k, gs, sig, call), intrinsic)
 
-    return quad(h, 0.0, 1.0, limit=500, epsabs=1e-12, epsrel=1e-10)[0]
+    return quad_vec(h, 0.0, 1.0, epsabs=1e-10, epsrel=1e-9, limit=2000)[0]
 
 
-def semi_analytic(model: object, f: float, k: float, t: float, call: bool) -> float:
+def semi_analytic(
+    model: object, f: float, k: np.ndarray, t: np.ndarray, call: np.ndarray
+) -> np.ndarray:
     if isinstance(model, VarianceGamma):
         return vg_mixture(model, f, k, t, call)
-    return lewis(model, f, k, t, call)
+    return np.array([lewis(model, f, kk, tt, cc) for kk, tt, cc in zip(k, t, call, strict=True)])
 
 
 def otm_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,8 +153,16 @@ def test_martingale_every_model(name: str) -> None:
 
 def test_martingale_through_pricer_with_antithetics() -> None:
     # a call struck near zero pays F_T - K: its price must be F_0 - K (no control variate)
+    # (the QE step is an exact martingale for any step size: a coarse grid suffices)
     res = mc_price(
-        MODELS["SVCJ"], F0, 1e-9, MATURITIES, True, n_paths=100_000, control_variate=False
+        MODELS["SVCJ"],
+        F0,
+        1e-9,
+        MATURITIES,
+        True,
+        n_paths=100_000,
+        steps_per_year=12,
+        control_variate=False,
     )
     assert np.all(np.abs(res.price - (F0 - 1e-9)) < 3.0 * res.stderr)
 
@@ -224,9 +241,8 @@ def test_kou_published_value() -> None:
 def test_variance_gamma_fang_oosterlee() -> None:
     vg = VarianceGamma(sigma=0.12, nu=0.2, theta_vg=-0.14)
     for t, pub in ((0.1, 10.993703187), (1.0, 19.099354724)):  # the reference formula itself
-        assert math.exp(-0.1 * t) * vg_mixture(vg, 100 * math.exp(0.1 * t), 90.0, t, True) == (
-            pytest.approx(pub, abs=1e-8)
-        )
+        ref = math.exp(-0.1 * t) * vg_mixture(vg, 100 * math.exp(0.1 * t), 90.0, t, True)
+        assert float(ref) == pytest.approx(pub, abs=1e-8)
     s, k, r = 100.0, 90.0, 0.1
     vg = VarianceGamma(sigma=0.12, nu=0.2, theta_vg=-0.14)
     t = np.array([0.1, 1.0])
@@ -259,9 +275,7 @@ def test_cross_method_against_semi_analytic(name: str) -> None:
     model = MODELS[name]
     k, t, call = otm_grid()
     res = mc_price(model, F0, k, t, call, n_paths=150_000, seed=5, steps_per_year=50)
-    ref = np.array(
-        [semi_analytic(model, F0, kk, tt, cc) for kk, tt, cc in zip(k, t, call, strict=True)]
-    )
+    ref = semi_analytic(model, F0, k, t, call)
     assert_within(res, ref)
 
 
@@ -408,7 +422,7 @@ def test_pricer_reuses_the_simulated_paths() -> None:
         ],
         axis=1,
     )
-    np.testing.assert_allclose(res.price, ref, rtol=1e-12)
+    np.testing.assert_allclose(res.price, ref, rtol=1e-11)
     assert res.price.shape == (2, 2)
 
 

@@ -66,8 +66,20 @@ Antithetic pairs (:math:`Z \\to -Z`, :math:`U \\to 1-U`; Poisson counts and gamm
 shared) and, optionally, the terminal forward ratio :math:`e^{X_T}` as a control variate
 (its mean is exactly 1 in every scheme here) with the regression coefficient estimated
 per option. Standard errors are computed from the independent pair averages. Measured
-on this machine (``benchmarks/bench_mc.py``): the control variate cuts the variance of
-ITM and ATM options by 2-40x on top of antithetics, and OTM options by up to ~1.5x.
+with ``benchmarks/bench_mc.py`` (200k paths, T = 0.5, variance of plain Monte Carlo divided
+by that of the estimator): antithetics alone give 1.0-1.8x; antithetics plus the control
+variate give 52-110x for Black (80 % vol) calls and 5.8x for an OTM put, and 23x (ITM
+call), 7.6x (ATM), 3.8x (OTM call), 1.4x (OTM put) for a crypto Heston (xi = 3).
+The control variate also makes put-call parity hold exactly on every sample.
+
+Implementation
+--------------
+Paths are simulated in batches of ``batch_size`` with independent streams
+``SeedSequence(seed).spawn(n_batches)``; memory is bounded by the batch, not by
+``n_paths``. The QE step over all paths and the payoff moments of all options are two
+numba kernels (imported lazily, cached on disk; the NumPy QE step is kept as a
+reference, ``scheme="qe_numpy"``). With ``xi = 0`` the variance is deterministic and the
+step is exact Gaussian.
 
 References
 ----------
@@ -116,7 +128,7 @@ DEFAULT_MIN_STEPS = 4
 #: state plus one per maturity).
 DEFAULT_BATCH_SIZE = 65_536
 
-Scheme = Literal["qe", "euler"]
+Scheme = Literal["qe", "euler", "qe_numpy"]
 _GAMMA1 = 0.5
 _GAMMA2 = 0.5
 
@@ -584,7 +596,11 @@ def _qe_kernel_py(
     psi_c: float,
 ) -> int:
     """Fused QE step over all paths, updating ``v`` and ``x`` in place (compiled by
-    numba; same arithmetic as :func:`_qe_step_numpy`). Returns the fallback count."""
+    numba; same arithmetic as :func:`_qe_step_numpy`). Returns the fallback count.
+
+    ``zv`` and ``z`` hold the draws of the first ``h = len(zv)`` paths; paths ``h..n-1``
+    (antithetic half, if any) use ``-zv[i - h]`` and ``-z[i - h]``."""
+    h = zv.shape[0]
     e = math.exp(-kappa * dt)
     xi2 = xi * xi
     c1 = xi2 * e * (1.0 - e) / kappa
@@ -603,6 +619,12 @@ def _qe_kernel_py(
     inv_sqrt2 = 1.0 / math.sqrt(2.0)
     fallbacks = 0
     for i in range(v.shape[0]):
+        if i < h:
+            zvi = zv[i]
+            zi = z[i]
+        else:
+            zvi = -zv[i - h]
+            zi = -z[i - h]
         vi = v[i]
         m = theta + (vi - theta) * e
         ok = True
@@ -614,7 +636,7 @@ def _qe_kernel_py(
             inv = 1.0 / psi
             b2 = 2.0 * inv - 1.0 + math.sqrt(2.0 * inv * (2.0 * inv - 1.0))
             a = m / (1.0 + b2)
-            w = math.sqrt(b2) + zv[i]
+            w = math.sqrt(b2) + zvi
             vn = a * w * w
             one = 1.0 - 2.0 * big_a * a
             if one > 0.0:
@@ -624,7 +646,7 @@ def _qe_kernel_py(
         else:
             pe = (psi - 1.0) / (psi + 1.0)
             be = (1.0 - pe) / m
-            one_minus_u = 0.5 * math.erfc(zv[i] * inv_sqrt2)
+            one_minus_u = 0.5 * math.erfc(zvi * inv_sqrt2)
             vn = math.log((1.0 - pe) / one_minus_u) / be if one_minus_u < 1.0 - pe else 0.0
             if be > big_a:
                 log_m = math.log(pe + be * (1.0 - pe) / (be - big_a))
@@ -643,7 +665,7 @@ def _qe_kernel_py(
             + k1 * vi
             + k2 * vn
             - 0.5 * k4 * jvi
-            + math.sqrt(k3 * vi + k4 * v_new) * z[i]
+            + math.sqrt(k3 * vi + k4 * v_new) * zi
             + jsi
             + drift_j
         )
@@ -685,9 +707,12 @@ def _simulate_sv(
     no_jumps = np.zeros(0)
     for i in range(1, grid.size):
         dt = float(grid[i] - grid[i - 1])
-        zv = _normals(rng, n_half, antithetic)
-        z = _normals(rng, n_half, antithetic)
+        zv_h = rng.standard_normal(n_half)
+        z_h = rng.standard_normal(n_half)
         jv, js = _sv_jumps(p, dt, rng, n_half, antithetic)
+        if kernel is None or p.xi == 0.0:
+            zv = np.concatenate([zv_h, -zv_h]) if antithetic else zv_h
+            z = np.concatenate([z_h, -z_h]) if antithetic else z_h
         if p.xi == 0.0:
             v, x = _deterministic_step(v, x, z, jv, js, dt, p)
         elif kernel is not None:
@@ -698,7 +723,20 @@ def _simulate_sv(
             else:
                 jv_a = js_a = no_jumps
             fallbacks += kernel(
-                v, x, zv, z, jv_a, js_a, has_jumps, dt, p.kappa, p.theta, p.xi, p.rho, comp, PSI_C
+                v,
+                x,
+                zv_h,
+                z_h,
+                jv_a,
+                js_a,
+                has_jumps,
+                dt,
+                p.kappa,
+                p.theta,
+                p.xi,
+                p.rho,
+                comp,
+                PSI_C,
             )
         elif scheme == "qe_numpy":
             v, x, fb = _qe_step_numpy(v, x, zv, z, jv, js, dt, p)
@@ -734,7 +772,7 @@ def _plan(
 ) -> _Plan:
     name, params = _resolve(model)
     if scheme not in ("qe", "euler", "qe_numpy"):
-        raise MethodError(f"unknown Monte Carlo scheme {scheme!r}; use 'qe' or 'euler'")
+        raise MethodError(f"unknown Monte Carlo scheme {scheme!r}; use 'qe', 'euler' or 'qe_numpy'")
     spy = _finite("steps_per_year", steps_per_year)
     if spy <= 0.0:
         raise ParameterError(f"steps_per_year must be > 0, got {spy}")
@@ -831,9 +869,10 @@ def simulate_log_forward(
     antithetic : bool
         Path ``j + h`` mirrors path ``j`` within each batch of ``batch_size`` paths
         (``h`` = half the batch), so columns are not all independent.
-    scheme : {"qe", "euler"}
-        Variance scheme of Heston/Bates/SVCJ: Andersen QE with martingale correction, or
-        full-truncation Euler (biased baseline).
+    scheme : {"qe", "euler", "qe_numpy"}
+        Variance scheme of Heston/Bates/SVCJ: Andersen QE with martingale correction
+        (compiled), full-truncation Euler (biased baseline), or the same QE step in
+        NumPy (reference for the compiled kernel, 3x slower).
     batch_size : int
         Paths simulated at once.
 
@@ -900,28 +939,85 @@ class _CoMoments:
         self.ccc = np.zeros(size)
         self.cyc = np.zeros(size)
 
-    def add(self, idx: np.ndarray, y: FloatArray, c: FloatArray) -> None:
-        """Merge samples ``y`` (options x samples) and control ``c`` (samples) of the
-        options ``idx``; every option gets the same number of samples per batch."""
-        nb = y.shape[1]
-        my = y.mean(axis=1)
-        mc = float(c.mean())
-        dy = y - my[:, None]
-        dc = c - mc
+    def add(
+        self,
+        idx: np.ndarray,
+        nb: int,
+        my: FloatArray,
+        mc: float,
+        cyy: FloatArray,
+        ccc: float,
+        cyc: FloatArray,
+    ) -> None:
+        """Merge the moments of one batch (``nb`` samples: means ``my``, ``mc`` and
+        centred sums ``cyy``, ``ccc``, ``cyc``) of the options ``idx``."""
         na = self.n
         n = na + nb
         d_y = my - self.my[idx]
         d_c = mc - self.mc[idx]
         w = na * nb / n
-        self.cyy[idx] += np.einsum("ij,ij->i", dy, dy) + d_y * d_y * w
-        self.ccc[idx] += float(dc @ dc) + d_c * d_c * w
-        self.cyc[idx] += dy @ dc + d_y * d_c * w
+        self.cyy[idx] += cyy + d_y * d_y * w
+        self.ccc[idx] += ccc + d_c * d_c * w
+        self.cyc[idx] += cyc + d_y * d_c * w
         self.my[idx] += d_y * nb / n
         self.mc[idx] += d_c * nb / n
 
     def close_batch(self, nb: int) -> None:
         """Count the samples of the batch just merged."""
         self.n += nb
+
+
+def _payoff_sums_py(
+    ratio: FloatArray,
+    h: int,
+    fwd: FloatArray,
+    kf: FloatArray,
+    sign: FloatArray,
+    shift: FloatArray,
+    out: FloatArray,
+) -> None:
+    """Shifted payoff sums of a batch in one pass (compiled by numba).
+
+    For option ``o`` the sample is :math:`y = F\\max(w(R - K/F), 0)` (averaged over the
+    antithetic pair ``(i, i+h)`` when ``h > 0``) and the control is
+    :math:`c = R` (pair-averaged likewise). Writes
+    ``out[o] = (sum(y-s), sum((y-s)^2), sum((y-s)(c-1)))`` with the shift ``s = shift[o]``
+    (the intrinsic value) so that the sums do not cancel for deep in-the-money options.
+    """
+    m = h if h > 0 else ratio.shape[0]
+    for o in range(fwd.shape[0]):
+        f = fwd[o]
+        kk = kf[o]
+        w = sign[o]
+        sh = shift[o]
+        sy = 0.0
+        syy = 0.0
+        syc = 0.0
+        for i in range(m):
+            r1 = ratio[i]
+            if h > 0:
+                r2 = ratio[i + h]
+                y = 0.5 * f * (max(w * (r1 - kk), 0.0) + max(w * (r2 - kk), 0.0))
+                dc = 0.5 * (r1 + r2) - 1.0
+            else:
+                y = f * max(w * (r1 - kk), 0.0)
+                dc = r1 - 1.0
+            d = y - sh
+            sy += d
+            syy += d * d
+            syc += d * dc
+        out[o, 0] = sy
+        out[o, 1] = syy
+        out[o, 2] = syc
+
+
+@functools.cache
+def _payoff_kernel() -> Callable[..., None]:
+    """The numba-compiled payoff accumulation (lazy import, cached). Measured: about
+    20x faster than the NumPy version with its option x path temporaries."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(_payoff_sums_py)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -1017,9 +1113,6 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-_CHUNK_ELEMS = 4_000_000  # options x samples per payoff block
-
-
 def mc_price(
     model: Any,
     forward: ArrayLike,
@@ -1069,8 +1162,9 @@ def mc_price(
         Seed; identical arguments give identical results.
     antithetic, control_variate : bool
         Variance reduction.
-    scheme : {"qe", "euler"}
-        Variance scheme of the stochastic-volatility models.
+    scheme : {"qe", "euler", "qe_numpy"}
+        Variance scheme of the stochastic-volatility models (see
+        :func:`simulate_log_forward`).
     batch_size : int
         Paths per batch; memory is bounded by it, not by ``n_paths``.
 
@@ -1135,26 +1229,35 @@ def mc_price(
         if maturities.size
         else iter(())
     )
+    kernel = _payoff_kernel()
+    kf = k / fwd
+    shift = np.maximum(sign * (fwd - k), 0.0)
     for x, fb in batches:
         fallbacks += fb
         n = x.shape[1]
-        h = n // 2
+        h = n // 2 if antithetic else 0
+        nb = h if antithetic else n
         for j in range(maturities.size):
             opts = order[bounds[j] : bounds[j + 1]]
             if opts.size == 0:
                 continue
             ratio = np.exp(x[j])
-            c = 0.5 * (ratio[:h] + ratio[h:]) if antithetic else ratio
-            step = max(1, _CHUNK_ELEMS // n)
-            for s in range(0, opts.size, step):
-                idx = opts[s : s + step]
-                w = sign[idx, None]
-                pay = fwd[idx, None] * np.maximum(
-                    w * (ratio[None, :] - (k[idx] / fwd[idx])[:, None]), 0.0
-                )
-                y = 0.5 * (pay[:, :h] + pay[:, h:]) if antithetic else pay
-                acc.add(idx, y, c)
-        acc.close_batch(h if antithetic else n)
+            dc = (0.5 * (ratio[:h] + ratio[h:]) if antithetic else ratio) - 1.0
+            sc = float(dc.sum())
+            scc = float(dc @ dc)
+            sums = np.empty((opts.size, 3))
+            kernel(ratio, h, fwd[opts], kf[opts], sign[opts], shift[opts], sums)
+            sy, syy, syc = sums[:, 0], sums[:, 1], sums[:, 2]
+            acc.add(
+                opts,
+                nb,
+                shift[opts] + sy / nb,
+                1.0 + sc / nb,
+                np.maximum(syy - sy * sy / nb, 0.0),
+                max(scc - sc * sc / nb, 0.0),
+                syc - sy * sc / nb,
+            )
+        acc.close_batch(nb)
 
     m = max(acc.n, 2)
     var_plain = acc.cyy / (m - 1)
