@@ -78,10 +78,23 @@ def test_usd_btc_snapshots_choose_snapshot(raw_data: Path) -> None:
 
 @pytest.mark.data
 @pytest.mark.parametrize("name", ["deribit_options.csv", "btc_options.csv"])
-def test_instrument_ticker_csv_needs_snapshot(raw_data: Path, name: str) -> None:
+def test_instrument_ticker_csv_snapshot_inferred_or_given(raw_data: Path, name: str) -> None:
+    from volcal.black import price as black_price
+
     path = raw_data / "tessicin-deribit" / name
-    with pytest.raises(DataError, match=rf"^{name}: this layout has no snapshot time"):
-        volcal.read_chain(path)
+    inferred = volcal.read_chain(path)
+    assert inferred.meta["snapshot_choice"].startswith("inferred from")
+    # the inferred time reprices the venue's marks from its mark IVs to about the tick
+    model = black_price(
+        1.0,
+        inferred.strike / inferred.underlying_price,
+        inferred.t,
+        inferred.mark_iv,
+        inferred.is_call,
+    )
+    near = np.abs(np.log(inferred.strike / inferred.underlying_price)) < 0.25
+    err = np.abs(model - inferred.mark)[near]
+    assert np.median(err) < 1e-4 and np.max(err) < 1e-3
     raw = pd.read_csv(path)
     chain = volcal.read_chain(path, snapshot="2026-02-28T12:00Z")
     assert len(chain) == len(raw)
@@ -93,6 +106,19 @@ def test_instrument_ticker_csv_needs_snapshot(raw_data: Path, name: str) -> None
         r["strike"],
     )
     assert pd.Timestamp(chain.expiry[i]) == pd.Timestamp(r["expiration"]).tz_localize(None)
+    assert chain.snapshot == pd.Timestamp("2026-02-28T12:00Z")
+
+
+@pytest.mark.data
+def test_instrument_ticker_without_usable_marks_asks_for_snapshot(
+    raw_data: Path, tmp_path: Path
+) -> None:
+    raw = pd.read_csv(raw_data / "tessicin-deribit" / "deribit_options.csv")
+    raw["mark_price"] = 0.0  # nothing to infer the time from
+    bad = tmp_path / "ticker.csv"
+    raw.to_csv(bad, index=False)
+    with pytest.raises(DataError, match=r"^ticker.csv: this layout has no snapshot time"):
+        volcal.read_chain(bad)
 
 
 @pytest.mark.data

@@ -255,20 +255,93 @@ def read_order_book(
     )
 
 
+def infer_snapshot_from_marks(
+    *,
+    expiry: np.ndarray,
+    strike: np.ndarray,
+    is_call: np.ndarray,
+    mark: np.ndarray,
+    mark_iv: np.ndarray,
+    underlying: np.ndarray,
+    where: str,
+    max_stderr_minutes: float = 30.0,
+) -> tuple[pd.Timestamp, str]:
+    """Snapshot time of a ticker file that carries none, from its own mark prices.
+
+    Deribit marks satisfy coin mark = Black(F=1, K/F, t, mark IV) with F the quoted
+    underlying. At fixed vol the undiscounted Black price increases strictly with t, so
+    each option with a mark well above the tick gives one t by bisection, hence one
+    snapshot = expiry - t. Marks are rounded to the 0.0001-coin tick, so one option pins
+    the time only to 1-4 hours on a 1-6 month expiry; the median over the near-the-money
+    options (|ln K/F| < 0.25, mark >= 0.005 coin) is returned with its standard error
+    (1.2533 x IQR / 1.349 / sqrt(n)). Above ``max_stderr_minutes`` the marks do not pin
+    the time down and ``snapshot=`` must be given.
+
+    The Black function comes from ``volcal.black`` (pure maths, no data dependency,
+    imported only here).
+    """
+    from volcal.black import price as black_price
+
+    k = np.log(strike / underlying)
+    ok = (
+        np.isfinite(k)
+        & (np.abs(k) < 0.25)
+        & np.isfinite(mark)
+        & (mark >= 0.005)
+        & np.isfinite(mark_iv)
+        & (mark_iv > 0)
+    )
+    if np.count_nonzero(ok) < 3:
+        raise fail(
+            where,
+            "this layout has no snapshot time and too few marks to infer it: pass snapshot=...",
+        )
+    kk, cc, mm, vv = np.exp(k[ok]), is_call[ok], mark[ok], mark_iv[ok]
+    lo = np.full(kk.size, 1e-7)
+    hi = np.full(kk.size, 5.0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        above = np.asarray(black_price(1.0, kk, mid, vv, cc)) > mm
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+    t = 0.5 * (lo + hi)
+    exp_ns = expiry[ok].astype("datetime64[ns]").astype(np.int64).astype(np.float64)
+    snap_ns = exp_ns - t * 365.0 * 86400.0 * 1e9
+    q1, med, q3 = np.percentile(snap_ns, [25, 50, 75])
+    stderr_min = 1.2533 * (q3 - q1) / 1.349 / np.sqrt(snap_ns.size) / 6e10
+    if stderr_min > max_stderr_minutes:
+        raise fail(
+            where,
+            "this layout has no snapshot time and its marks pin it only to "
+            f"+-{stderr_min:.0f} min: pass snapshot=...",
+        )
+    ts = pd.Timestamp(int(med), unit="ns", tz="UTC").round("s")
+    return ts, (
+        f"inferred from {kk.size} near-the-money mark prices and mark IVs "
+        f"(median, standard error {stderr_min:.0f} min); pass snapshot= to override"
+    )
+
+
 def read_instrument_ticker(
     df: pd.DataFrame, where: str, currency: str | None, snapshot: Any, settlement: Settlement | None
 ) -> OptionChain:
     """Instrument + ticker CSV without a snapshot time (``snapshot=`` required)."""
     require_present(df, ("instrument_name", "currency", "type", "expiration_timestamp"), where)
-    if snapshot is None:
-        raise fail(
-            where,
-            "this layout has no snapshot time (creation_timestamp is the listing time): "
-            "pass snapshot=...",
-        )
     mask, und = _select_currency(df["currency"], currency, where)
     d = df.loc[mask].reset_index(drop=True)
     spot = numeric(d, "spot_ref", where)
+    if snapshot is None:
+        snapshot, choice = infer_snapshot_from_marks(
+            expiry=ms_to_datetime64(numeric(d, "expiration_timestamp", where)),
+            strike=numeric(d, "strike", where),
+            is_call=parse_is_call(d["type"].to_numpy(), where),
+            mark=numeric(d, "mark_price", where),
+            mark_iv=numeric(d, "mark_iv", where) / 100.0,
+            underlying=numeric(d, "underlying_price", where),
+            where=where,
+        )
+    else:
+        choice = "requested (the file carries no snapshot time)"
     return build_chain(
         where,
         underlying=und,
@@ -290,7 +363,7 @@ def read_instrument_ticker(
         meta={
             "source": where,
             "format": "deribit-instrument-ticker",
-            "snapshot_choice": "requested (the file carries no snapshot time)",
+            "snapshot_choice": choice,
             "zero_best_price": "read as absent side (NaN)",
         },
     )
