@@ -1140,7 +1140,9 @@ def mc_price(
     (see the module docs for the schemes). With ``control_variate`` the estimator is
     :math:`\\bar Y - \\hat b(\\bar C - 1)` with :math:`C = e^{X_T}` (mean exactly 1) and
     :math:`\\hat b` the per-option regression coefficient; put-call parity then holds
-    exactly path by path.
+    exactly path by path. For far out-of-the-money options that few paths reach, the
+    control-variate estimate can fall slightly below zero (within its standard error);
+    use more paths or ``control_variate=False`` where positivity matters.
 
     Parameters
     ----------
