@@ -16,6 +16,7 @@ from volcal.models._base import Model
 from volcal.models.heston import SVCJ, Bates, Heston
 from volcal.models.levy import Black, Kou, Merton, VarianceGamma
 from volcal.models.sabr import SABR, SABRSmiles
+from volcal.models.svi import SVI, SVISmiles
 
 __all__ = [
     "SABR",
@@ -27,5 +28,7 @@ __all__ = [
     "Merton",
     "Model",
     "SABRSmiles",
+    "SVI",
+    "SVISmiles",
     "VarianceGamma",
 ]

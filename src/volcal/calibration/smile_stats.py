@@ -1,0 +1,177 @@
+"""ATM vol, 25-delta risk reversal and butterfly of a fitted smile.
+
+Conventions
+-----------
+* ATM: at-the-money *forward*, :math:`k = \\ln(K/F) = 0`; ``atm_vol`` is
+  :math:`\\sigma(0)`.
+* Delta (``delta="forward"``, the default): undiscounted forward Black delta,
+  :math:`\\Delta_C = N(d_1)`, :math:`\\Delta_P = N(d_1) - 1`,
+  :math:`d_1 = -k/\\sqrt{w} + \\sqrt{w}/2`, :math:`w = \\sigma(k)^2 T`.
+* ``delta="premium_adjusted"``: the delta net of the premium,
+  :math:`\\Delta_C = e^k N(d_2)`, :math:`\\Delta_P = -e^k N(-d_2)`. This is the natural
+  convention for Deribit's inverse (coin-settled) options: the coin delta of an inverse
+  option is the USD delta divided by the forward minus the coin premium, which in
+  forward units is exactly the premium-adjusted delta.
+* The 25-delta call strike solves :math:`\\Delta_C(k) = 0.25` on the branch where delta
+  falls with strike (the premium-adjusted call delta is not monotone far below the
+  money); the 25-delta put strike solves :math:`\\Delta_P(k) = -0.25`. Each strike is
+  found on a grid of :math:`\\pm 10` ATM standard deviations and refined by Brent's
+  method, with the smile's own vol at every trial strike.
+* :math:`RR_{25} = \\sigma(k_{25C}) - \\sigma(k_{25P})`,
+  :math:`BF_{25} = (\\sigma(k_{25C}) + \\sigma(k_{25P}))/2 - \\sigma_{ATM}`
+  (the "smile" butterfly, vol units, not the broker-strangle butterfly).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from volcal.errors import CalibrationWarning, ParameterError
+
+__all__ = ["SmileStats", "smile_stats"]
+
+_DELTAS = ("forward", "premium_adjusted")
+
+
+@dataclass(frozen=True)
+class SmileStats:
+    """ATM vol, 25-delta strikes, risk reversal and butterfly of one smile (vol units).
+
+    Attributes
+    ----------
+    t : float
+    atm_vol : float
+        Vol at the forward (k = 0).
+    k_call25, k_put25 : float
+        Log-moneyness of the 25-delta call and put.
+    vol_call25, vol_put25 : float
+    rr25, bf25 : float
+        Risk reversal and butterfly (see the module docs).
+    delta : str
+        Delta convention.
+    """
+
+    t: float
+    atm_vol: float
+    k_call25: float
+    k_put25: float
+    vol_call25: float
+    vol_put25: float
+    rr25: float
+    bf25: float
+    delta: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (NaN -> None)."""
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in asdict(self).items()
+        }
+
+    def summary(self) -> str:
+        """One line: ATM, RR25, BF25 in vol points."""
+        return (
+            f"t={self.t:.4f}  ATM {100 * self.atm_vol:.2f}  RR25 {100 * self.rr25:+.2f}  "
+            f"BF25 {100 * self.bf25:+.2f}  ({self.delta} delta)"
+        )
+
+
+def _norm_cdf(x: Any) -> Any:
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
+def _delta(k: Any, vol: Any, t: float, is_call: bool, convention: str) -> Any:
+    sw = vol * np.sqrt(t)
+    d1 = -k / sw + 0.5 * sw
+    if convention == "forward":
+        return _norm_cdf(d1) if is_call else _norm_cdf(d1) - 1.0
+    d2 = d1 - sw
+    return np.exp(k) * _norm_cdf(d2) if is_call else -np.exp(k) * _norm_cdf(-d2)
+
+
+def _strike_for_delta(
+    smile: Any, t: float, target: float, is_call: bool, convention: str, half_width: float
+) -> float:
+    from scipy.optimize import brentq
+
+    grid = np.linspace(-half_width, half_width, 801)
+    vol = np.asarray(smile.implied_vol(grid, t), dtype=np.float64)
+    d = _delta(grid, vol, t, is_call, convention)
+    cross = np.flatnonzero((d[:-1] >= target) & (d[1:] < target) & np.isfinite(d[:-1] + d[1:]))
+    if cross.size == 0:
+        return float("nan")
+    # the call crossing on the falling branch (largest k), the put crossing nearest the money
+    i = int(cross[-1]) if is_call else int(cross[np.argmin(np.abs(grid[cross]))])
+
+    def f(x: float) -> float:
+        v = float(np.asarray(smile.implied_vol(x, t)))
+        return float(_delta(x, v, t, is_call, convention)) - target
+
+    return float(brentq(f, grid[i], grid[i + 1], xtol=1e-12, rtol=1e-12))
+
+
+def smile_stats(smile: Any, t: float, *, delta: str = "forward", level: float = 0.25) -> SmileStats:
+    """ATM vol, 25-delta RR and BF of a smile with an ``implied_vol(k, t)`` method.
+
+    Parameters
+    ----------
+    smile : object
+        Any smile exposing ``implied_vol(k, t)`` (``SVI``, ``SABR``, ...).
+    t : float
+        Years to expiry (> 0).
+    delta : {"forward", "premium_adjusted"}
+        Delta convention (module docs).
+    level : float
+        Delta level (0.25 for the 25-delta pillars).
+
+    Returns
+    -------
+    SmileStats
+        Fields are NaN (and a :class:`~volcal.errors.CalibrationWarning` is issued) only
+        if a delta pillar does not exist on the smile.
+
+    Examples
+    --------
+    >>> from volcal.models import SVI
+    >>> st = smile_stats(SVI(a=0.0, b=0.0001, rho=0.0, m=0.0, sigma=1.0), 1.0)
+    >>> round(st.atm_vol, 6), round(abs(st.rr25), 6), round(abs(st.bf25), 6)
+    (0.01, 0.0, 0.0)
+    """
+    if delta not in _DELTAS:
+        raise ParameterError(f"delta must be one of {_DELTAS}, got {delta!r}")
+    t = float(t)
+    if not (t > 0 and math.isfinite(t)):
+        raise ParameterError(f"smile_stats: t must be > 0, got {t}")
+    if not 0.0 < level < 0.5:
+        raise ParameterError(f"smile_stats: level must lie in (0, 0.5), got {level}")
+    atm: float = float(np.asarray(smile.implied_vol(0.0, t)))
+    half = 10.0 * max(atm, 1e-4) * math.sqrt(t)
+    kc = _strike_for_delta(smile, t, level, True, delta, half)
+    kp = _strike_for_delta(smile, t, -level, False, delta, half)
+    vc = float(np.asarray(smile.implied_vol(kc, t))) if math.isfinite(kc) else float("nan")
+    vp = float(np.asarray(smile.implied_vol(kp, t))) if math.isfinite(kp) else float("nan")
+    if not (math.isfinite(vc) and math.isfinite(vp)):
+        import warnings
+
+        warnings.warn(
+            f"no {level:g}-delta pillar on the smile at t={t:.6g} ({delta} delta)",
+            CalibrationWarning,
+            stacklevel=2,
+        )
+    return SmileStats(
+        t=t,
+        atm_vol=atm,
+        k_call25=kc,
+        k_put25=kp,
+        vol_call25=vc,
+        vol_put25=vp,
+        rr25=vc - vp,
+        bf25=0.5 * (vc + vp) - atm,
+        delta=delta,
+    )
