@@ -145,3 +145,48 @@ def inner(
         q_out[j] = q
         r_out[j] = res
     return a_out, p_out, q_out, r_out
+
+
+_LOCAL = np.array([-4.0, -2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0])
+
+
+@njit(cache=True)
+def _g(k: float, a: float, b: float, rho: float, m: float, s: float) -> float:
+    x = k - m
+    r = math.sqrt(x * x + s * s)
+    w = a + b * (rho * x + r)
+    if not w > 0.0:
+        return -math.inf
+    w1 = b * (rho + x / r)
+    w2 = b * s * s / (r * r * r)
+    u = 1.0 - k * w1 / (2.0 * w)
+    return u * u - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+
+
+@njit(cache=True)
+def admissible(
+    grid: np.ndarray, a: np.ndarray, p: np.ndarray, q: np.ndarray, m: np.ndarray, s: np.ndarray
+) -> np.ndarray:
+    """Positive minimal variance and g >= 0 on ``grid`` and around each vertex."""
+    nc = m.size
+    out = np.empty(nc, dtype=np.bool_)
+    local = _LOCAL
+    for j in range(nc):
+        c = p[j] + q[j]
+        ok = a[j] + 2.0 * math.sqrt(p[j] * q[j]) > 0.0 and c > 0.0
+        if ok:
+            b = c / s[j]
+            rho = (p[j] - q[j]) / c
+            for i in range(grid.size):
+                if _g(grid[i], a[j], b, rho, m[j], s[j]) < 0.0:
+                    ok = False
+                    break
+            if ok:
+                for i in range(local.size):
+                    if _g(m[j] + s[j] * local[i], a[j], b, rho, m[j], s[j]) < 0.0:
+                        ok = False
+                        break
+        elif a[j] > 0.0 and c == 0.0:
+            ok = True
+        out[j] = ok
+    return out

@@ -206,10 +206,27 @@ def _admissible(
     s: FloatArray,
     grid: FloatArray,
 ) -> FloatArray:
-    """Positive minimal variance and g >= 0 on ``grid`` plus a vertex-local grid."""
+    """Positive minimal variance and g >= 0 on ``grid`` and on a grid around each
+    vertex (compiled; :func:`_admissible_numpy` is the reference)."""
+    from volcal.calibration._svi_numba import admissible
+
+    return np.asarray(admissible(grid, a, p, q, np.ascontiguousarray(m), np.ascontiguousarray(s)))
+
+
+def _admissible_numpy(
+    a: FloatArray,
+    p: FloatArray,
+    q: FloatArray,
+    m: FloatArray,
+    s: FloatArray,
+    grid: FloatArray,
+) -> FloatArray:
+    """NumPy reference of :func:`_admissible`."""
     _, b, rho, _, _ = _to_raw(a, p, q, m, s)
     wmin = a + 2.0 * np.sqrt(p * q)
-    local = m[:, None] + s[:, None] * np.array([-4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0])
+    local = m[:, None] + s[:, None] * np.array(
+        [-4.0, -2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
+    )
     kk = np.concatenate([np.broadcast_to(grid, (m.size, grid.size)), local], axis=1)
     g = svi_g(kk, a[:, None], b[:, None], rho[:, None], m[:, None], s[:, None])
     return np.asarray((wmin > 0) & np.all(g >= 0.0, axis=1))
@@ -322,7 +339,8 @@ def fit_svi_slice(
 
     k_lo, k_hi = float(np.min(k_a)), float(np.max(k_a))
     span = k_hi - k_lo
-    grid = np.linspace(k_lo - span, k_hi + span, 41)
+    far = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+    grid = np.concatenate([np.linspace(k_lo - span, k_hi + span, 41), -far, far])
     m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, n_m)
     ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), n_sigma)
     mm, ll = np.meshgrid(m0, ls0, indexing="ij")
@@ -339,20 +357,17 @@ def fit_svi_slice(
         m_: FloatArray,
         ls_: FloatArray,
         cost: FloatArray,
-        n_top: int,
     ) -> FloatArray:
-        order = np.argsort(cost)[:n_top]
-        order = order[np.isfinite(cost[order])]
-        ok = _admissible(a[order], p[order], q[order], m_[order], np.exp(ls_[order]), grid)
-        j = order[ok]
-        rows = np.stack([cost[j], a[j], p[j], q[j], m_[j], ls_[j]], axis=1)
-        pool.append(rows)
-        return order
+        ok = np.isfinite(cost) & _admissible(a, p, q, m_, np.exp(ls_), grid)
+        j = np.flatnonzero(ok)
+        j = j[np.argsort(cost[j])]
+        pool.append(np.stack([cost[j], a[j], p[j], q[j], m_[j], ls_[j]], axis=1))
+        return np.argsort(cost)
 
     for level in range(n_levels + 1):
         a, p, q, cost = _inner(k_a, v, wt, m_c, np.exp(ls_c))
         n_cand += m_c.size
-        order = admissible_best(a, p, q, m_c, ls_c, cost, 8 * n_keep)
+        order = admissible_best(a, p, q, m_c, ls_c, cost)
         rows = pool[-1]
         if rows.shape[0]:
             centers_m = rows[:n_keep, 4]
@@ -379,7 +394,7 @@ def fit_svi_slice(
             m_c, ls_c = mz.ravel(), lz.ravel()
             a, p, q, f = _inner(k_a, v, wt, m_c, np.exp(ls_c))
             n_cand += 9
-            admissible_best(a, p, q, m_c, ls_c, f, 9)
+            admissible_best(a, p, q, m_c, ls_c, f)
             if not np.all(np.isfinite(f)):
                 break
             ff = f.reshape(3, 3)
