@@ -140,7 +140,8 @@ class COSPlan:
                 "(parameters outside the numerically valid domain)"
             )
         coef = phi.real * self._e_re - phi.imag * self._e_im  # (M, N)
-        unit = np.einsum("jk,jk->j", coef[self._t_index], self._w)
+        # (J, N) @ (N, M) then pick each option's own expiry: one BLAS call
+        unit = (self._w @ coef.T)[np.arange(self._t_index.size), self._t_index]
         out = np.zeros(s.size)
         live = s.live
         if not derivative:

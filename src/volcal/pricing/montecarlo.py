@@ -499,22 +499,53 @@ def _qe_log_mgf(
     return out, ok
 
 
+@dataclass(frozen=True)
+class _StepJumps:
+    """Jumps of one step: ``jv`` sum of the variance jumps, ``jv_end`` what is left of
+    them at the end of the step after mean reversion, ``ivj`` their integrated variance
+    over the step, ``js`` sum of the log-price jumps (arrays over paths, or 0.0)."""
+
+    jv: FloatArray | float
+    jv_end: FloatArray | float
+    ivj: FloatArray | float
+    js: FloatArray | float
+
+
+_NO_JUMPS = _StepJumps(0.0, 0.0, 0.0, 0.0)
+
+
 def _sv_jumps(
     p: _SVParams, dt: float, rng: np.random.Generator, n_half: int, antithetic: bool
-) -> tuple[FloatArray | float, FloatArray | float]:
-    """Sums of the variance jumps and of the log-price jumps over one step (exact
-    compound Poisson; counts and gamma sums shared by an antithetic pair, the normal of
-    the price-jump sizes mirrored)."""
+) -> _StepJumps:
+    """Jumps over one step: exact compound Poisson (counts, gamma sums of the variance
+    jumps and the price-jump sizes exact; counts and gamma sums shared by an antithetic
+    pair, the normal of the price-jump sizes mirrored).
+
+    The variance jumps of a step are placed at one uniform time :math:`u\\Delta` (exact
+    when at most one jump occurs, which has probability :math:`1 - O((\\lambda\\Delta)^2)`)
+    and then revert at rate :math:`\\kappa`: :math:`J_v^{end} = J_v e^{-\\kappa(1-u)\\Delta}`
+    is added to the variance and :math:`J_v(1-e^{-\\kappa(1-u)\\Delta})/\\kappa` to the
+    integrated variance of the step. Placing them at the end of the step instead leaves a
+    first-order bias (about 1 % on 2-year prices at 25 steps a year for kappa = 5 and
+    mean variance jump 0.5).
+    """
     if p.lam == 0.0:
-        return 0.0, 0.0
+        return _NO_JUMPS
     nj = rng.poisson(p.lam * dt, n_half).astype(np.float64)
     jv: FloatArray | float = 0.0
+    jv_end: FloatArray | float = 0.0
+    ivj: FloatArray | float = 0.0
     if p.mu_v > 0.0:
-        jv = _shared(rng.gamma(nj, p.mu_v), antithetic)
+        jv_h = rng.gamma(nj, p.mu_v)
+        rest = (1.0 - rng.random(n_half)) * dt  # time from the jump to the step end
+        decay = np.exp(-p.kappa * rest)
+        jv = _shared(jv_h, antithetic)
+        jv_end = _shared(jv_h * decay, antithetic)
+        ivj = _shared(jv_h * (-np.expm1(-p.kappa * rest)) / p.kappa, antithetic)
     nj_all = _shared(nj, antithetic)
     zj = _normals(rng, n_half, antithetic)
     js = nj_all * p.mu_s + p.rho_j * jv + p.sigma_s * np.sqrt(nj_all) * zj
-    return jv, js
+    return _StepJumps(jv, jv_end, ivj, js)
 
 
 def _qe_step_numpy(
@@ -522,8 +553,7 @@ def _qe_step_numpy(
     x: FloatArray,
     zv: FloatArray,
     z: FloatArray,
-    jv: FloatArray | float,
-    js: FloatArray | float,
+    jumps: _StepJumps,
     dt: float,
     p: _SVParams,
 ) -> tuple[FloatArray, FloatArray, int]:
@@ -542,19 +572,18 @@ def _qe_step_numpy(
     v_diff, a, b2, pmass, beta, quad, ex = _qe_variance(v, dt, p, zv)
     log_m, ok = _qe_log_mgf(A, a, b2, pmass, beta, quad, ex)
     k0 = np.where(ok, -log_m - (k1 + 0.5 * k3) * v, -p.rho * p.kappa * p.theta * dt / p.xi)
-    v_new = v_diff + jv
-    # the variance jump enters the integrated variance (trapezoid weight gamma2*dt) but
-    # not the Brownian increment of v inferred through K2; with the martingale
-    # correction its net effect is K4*J_v of Gaussian variance and the convexity term
-    # -K4*J_v/2, so E[exp(step)] = 1 stays exact
+    v_new = v_diff + jumps.jv_end
+    # the variance jump adds its integrated variance ivj to the conditional Gaussian
+    # variance of the step, with the convexity term -ivj/2, but not to the Brownian
+    # increment of v inferred through K2: E[exp(step)] = 1 stays exact
     x_new = (
         x
         + k0
         + k1 * v
         + k2 * v_diff
-        - 0.5 * k4 * jv
-        + np.sqrt(k3 * v + k4 * v_new) * z
-        + js
+        - 0.5 * jumps.ivj
+        + np.sqrt(k3 * v + k4 * v_diff + jumps.ivj) * z
+        + jumps.js
         - p.jump_compensator() * dt
     )
     return v_new, x_new, int((~ok).sum())
@@ -564,19 +593,17 @@ def _deterministic_step(
     v: FloatArray,
     x: FloatArray,
     z: FloatArray,
-    jv: FloatArray | float,
-    js: FloatArray | float,
+    jumps: _StepJumps,
     dt: float,
     p: _SVParams,
 ) -> tuple[FloatArray, FloatArray]:
     """Exact step for ``xi = 0``: deterministic variance, Gaussian log-forward with
     integrated variance :math:`\\theta\\Delta + (v-\\theta)(1-e^{-\\kappa\\Delta})/\\kappa`
-    (plus :math:`J_v\\Delta/2` for variance jumps, as in the QE step)."""
+    (plus that of the variance jumps, see :func:`_sv_jumps`)."""
     e = math.exp(-p.kappa * dt)
-    iv = p.theta * dt + (v - p.theta) * (-math.expm1(-p.kappa * dt)) / p.kappa
-    iv = iv + 0.5 * dt * jv
-    x_new = x - 0.5 * iv + np.sqrt(iv) * z + js - p.jump_compensator() * dt
-    return p.theta + (v - p.theta) * e + jv, x_new
+    iv = p.theta * dt + (v - p.theta) * (-math.expm1(-p.kappa * dt)) / p.kappa + jumps.ivj
+    x_new = x - 0.5 * iv + np.sqrt(iv) * z + jumps.js - p.jump_compensator() * dt
+    return p.theta + (v - p.theta) * e + jumps.jv_end, x_new
 
 
 def _qe_kernel_py(
@@ -584,9 +611,11 @@ def _qe_kernel_py(
     x: FloatArray,
     zv: FloatArray,
     z: FloatArray,
-    jv: FloatArray,
+    jv_end: FloatArray,
+    ivj: FloatArray,
     js: FloatArray,
     has_jumps: bool,
+    has_vjumps: bool,
     dt: float,
     kappa: float,
     theta: float,
@@ -657,15 +686,16 @@ def _qe_kernel_py(
         else:
             k0 = k0_plain
             fallbacks += 1
-        jvi = jv[i] if has_jumps else 0.0
+        jvi = jv_end[i] if has_vjumps else 0.0
+        ivi = ivj[i] if has_vjumps else 0.0
         jsi = js[i] if has_jumps else 0.0
         v_new = vn + jvi
         x[i] += (
             k0
             + k1 * vi
             + k2 * vn
-            - 0.5 * k4 * jvi
-            + math.sqrt(k3 * vi + k4 * v_new) * zi
+            - 0.5 * ivi
+            + math.sqrt(k3 * vi + k4 * vn + ivi) * zi
             + jsi
             + drift_j
         )
@@ -683,6 +713,10 @@ def _qe_kernel() -> Callable[..., int]:
     import numba
 
     return numba.njit(cache=True, nogil=True, error_model="numpy")(_qe_kernel_py)  # type: ignore[no-any-return]
+
+
+def _as_path_array(value: FloatArray | float, n: int) -> FloatArray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)))
 
 
 def _simulate_sv(
@@ -703,33 +737,33 @@ def _simulate_sv(
     obs_pos = {int(i): k for k, i in enumerate(obs_idx)}
     sqrt_one_r2 = math.sqrt(1.0 - p.rho * p.rho)
     has_jumps = p.lam > 0.0
+    has_vjumps = has_jumps and p.mu_v > 0.0
     kernel = _qe_kernel() if scheme == "qe" else None
     no_jumps = np.zeros(0)
     for i in range(1, grid.size):
         dt = float(grid[i] - grid[i - 1])
         zv_h = rng.standard_normal(n_half)
         z_h = rng.standard_normal(n_half)
-        jv, js = _sv_jumps(p, dt, rng, n_half, antithetic)
+        jumps = _sv_jumps(p, dt, rng, n_half, antithetic)
         if kernel is None or p.xi == 0.0:
             zv = np.concatenate([zv_h, -zv_h]) if antithetic else zv_h
             z = np.concatenate([z_h, -z_h]) if antithetic else z_h
         if p.xi == 0.0:
-            v, x = _deterministic_step(v, x, z, jv, js, dt, p)
+            v, x = _deterministic_step(v, x, z, jumps, dt, p)
         elif kernel is not None:
-            if has_jumps:
-                jv_a = np.broadcast_to(jv, (n,)).astype(np.float64, copy=False)
-                js_a = np.ascontiguousarray(js, dtype=np.float64)
-                jv_a = np.ascontiguousarray(jv_a)
-            else:
-                jv_a = js_a = no_jumps
+            js_a = _as_path_array(jumps.js, n) if has_jumps else no_jumps
+            jv_a = _as_path_array(jumps.jv_end, n) if has_vjumps else no_jumps
+            iv_a = _as_path_array(jumps.ivj, n) if has_vjumps else no_jumps
             fallbacks += kernel(
                 v,
                 x,
                 zv_h,
                 z_h,
                 jv_a,
+                iv_a,
                 js_a,
                 has_jumps,
+                has_vjumps,
                 dt,
                 p.kappa,
                 p.theta,
@@ -739,13 +773,13 @@ def _simulate_sv(
                 PSI_C,
             )
         elif scheme == "qe_numpy":
-            v, x, fb = _qe_step_numpy(v, x, zv, z, jv, js, dt, p)
+            v, x, fb = _qe_step_numpy(v, x, zv, z, jumps, dt, p)
             fallbacks += fb
-        else:  # full-truncation Euler with log-Euler price step
+        else:  # full-truncation Euler, log-Euler price step, variance jumps at step ends
             vp = np.maximum(v, 0.0)
             sq = np.sqrt(vp * dt)
-            x = x - 0.5 * vp * dt + sq * (p.rho * zv + sqrt_one_r2 * z) + js - comp * dt
-            v = v + p.kappa * (p.theta - vp) * dt + p.xi * sq * zv + jv
+            x = x - 0.5 * vp * dt + sq * (p.rho * zv + sqrt_one_r2 * z) + jumps.js - comp * dt
+            v = v + p.kappa * (p.theta - vp) * dt + p.xi * sq * zv + jumps.jv
         k = obs_pos.get(i)
         if k is not None:
             out[k] = x
