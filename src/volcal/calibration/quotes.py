@@ -30,7 +30,6 @@ import numpy as np
 from volcal._typing import BoolArray, DateArray, FloatArray, IntArray, ObjArray
 from volcal.errors import DataError
 from volcal.market.chain import OptionChain
-from volcal.market.flags import EXCLUDE_DEFAULT
 
 WeightKind = Literal["spread", "vega", "open_interest", "uniform"]
 SPREAD_FLOOR = 0.005  # 0.5 vol point: floor of the bid-ask width used by spread weights
@@ -159,7 +158,7 @@ def black_vega_fwd(k: FloatArray, t: FloatArray, vol: FloatArray) -> FloatArray:
 def prepare_quotes(
     chain: OptionChain,
     *,
-    exclude: int = int(EXCLUDE_DEFAULT),
+    exclude: int | None = None,
     require_bid: bool = True,
 ) -> QuoteSet:
     """Select and convert the quotes of ``chain`` used for fitting.
@@ -167,9 +166,11 @@ def prepare_quotes(
     Parameters
     ----------
     chain : OptionChain
-        A chain with forwards set (and normally cleaned: ``volcal.clean``).
+        A chain; one not yet cleaned is cleaned here with the default policy
+        (``volcal.clean``), which also establishes its forwards.
     exclude : int
-        Flag bits that keep a quote out (default policy ``EXCLUDE_DEFAULT``).
+        Flag bits that keep a quote out (default: the policy the chain was cleaned
+        with, else ``EXCLUDE_DEFAULT``).
     require_bid : bool
         Keep only quotes with a positive bid (a quote nobody bids says little about value).
 
@@ -180,6 +181,11 @@ def prepare_quotes(
     """
     from volcal.black import implied_vol  # numerics layer, imported on use
 
+    if not chain.meta.get("cleaned"):
+        # fitting raw quotes is never what a user means: clean with the default policy
+        from volcal.quality import clean
+
+        chain = clean(chain)
     t_all = chain.t
     ok = chain.usable(exclude) & np.isfinite(chain.forward) & (chain.forward > 0)
     ok &= np.isfinite(chain.strike) & (chain.strike > 0) & (t_all > 0)
@@ -202,12 +208,15 @@ def prepare_quotes(
     mid = sub.forward_price("mid")
     moneyness = strike / fwd
     is_call = sub.is_call
-    iv_mid = np.asarray(implied_vol(mid, 1.0, moneyness, t, is_call), dtype=np.float64)
+    # full_output: a NaN here is handled (dropped / widened below), not warned about
+    iv_mid = np.asarray(implied_vol(mid, 1.0, moneyness, t, is_call, full_output=True).vol)
     with np.errstate(invalid="ignore"):
         iv_bid = np.where(
-            bid > 0, np.asarray(implied_vol(bid, 1.0, moneyness, t, is_call), dtype=np.float64), 0.0
+            bid > 0,
+            np.asarray(implied_vol(bid, 1.0, moneyness, t, is_call, full_output=True).vol),
+            0.0,
         )
-        iv_ask = np.asarray(implied_vol(ask, 1.0, moneyness, t, is_call), dtype=np.float64)
+        iv_ask = np.asarray(implied_vol(ask, 1.0, moneyness, t, is_call, full_output=True).vol)
     # a bid below intrinsic carries no lower bound (0); an ask above the bound no upper bound
     iv_bid = np.where(np.isfinite(iv_bid), iv_bid, 0.0)
     iv_ask = np.where(np.isfinite(iv_ask), iv_ask, np.inf)

@@ -343,8 +343,14 @@ class OptionChain:
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.usd(which) / (self.discount * self.forward)
 
-    def usable(self, exclude: int = int(EXCLUDE_DEFAULT)) -> BoolArray:
-        """Mask of quotes carrying none of the ``exclude`` flags."""
+    def usable(self, exclude: int | None = None) -> BoolArray:
+        """Mask of quotes carrying none of the ``exclude`` flags.
+
+        Default: the exclusion set of the policy the chain was cleaned with
+        (``volcal.clean``), else ``EXCLUDE_DEFAULT``.
+        """
+        if exclude is None:
+            exclude = int(self.meta.get("exclude", EXCLUDE_DEFAULT))
         return (self.flags & np.uint32(exclude)) == 0
 
     def flag_counts(self) -> dict[str, int]:
