@@ -70,6 +70,7 @@ EXCLUDE_DEFAULT: Flag = (
     Flag.INVALID
     | Flag.EXPIRED
     | Flag.MISSING_BID
+    | Flag.MISSING_ASK  # fitting needs both sides (the bid-ask interval in vol)
     | Flag.ZERO_PRICE
     | Flag.CROSSED
     | Flag.WIDE_SPREAD
