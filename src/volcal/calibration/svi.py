@@ -258,7 +258,10 @@ def fit_svi_slice(
     :math:`W_i = \\omega_i/(2\\sigma_i T)^2` (so residuals approximate vol residuals
     weighted by :math:`\\omega_i`) over SVIs with :math:`b \\ge 0`, :math:`|\\rho| < 1`,
     Lee's bound :math:`b(1+|\\rho|) \\le 2`, positive minimal variance and
-    :math:`g(k) \\ge 0`. See the module docs for the method.
+    :math:`g(k) \\ge 0`. See the module docs for the method. The search (seed grid,
+    zooms, Newton) is not a proof of global optimality: on random admissible smiles with
+    1 % noise it never did worse than the generating smile, but a very narrow basin
+    (sigma near 0.05 with no skew, sharper than quoted crypto smiles) can be missed.
 
     Parameters
     ----------
