@@ -347,7 +347,9 @@ def test_quality_report_cleans_a_raw_chain() -> None:
         max_size=25,
     )
 )
-def test_clean_never_raises_or_drops_rows(data: list[tuple[float, bool, float, float, str]]) -> None:
+def test_clean_never_raises_or_drops_rows(
+    data: list[tuple[float, bool, float, float, str]],
+) -> None:
     k, c, b, a, e = zip(*data, strict=True)
     raw = OptionChain.from_arrays(
         underlying="BTC",
@@ -362,7 +364,19 @@ def test_clean_never_raises_or_drops_rows(data: list[tuple[float, bool, float, f
     )
     ch = clean(raw)
     assert len(ch) == len(raw)
-    assert np.all((ch.flags & ~np.uint32(int(CLEAN_FLAGS) | int(Flag.INVALID) | int(Flag.MISSING_BID) | int(Flag.MISSING_ASK) | int(Flag.ZERO_PRICE))) == 0)  # noqa: E501
+    assert np.all(
+        (
+            ch.flags
+            & ~np.uint32(
+                int(CLEAN_FLAGS)
+                | int(Flag.INVALID)
+                | int(Flag.MISSING_BID)
+                | int(Flag.MISSING_ASK)
+                | int(Flag.ZERO_PRICE)
+            )
+        )
+        == 0
+    )
     # every usable quote has a two-sided, uncrossed market and time to expiry
     u = ch.usable()
     assert np.all(ch.bid[u] > 0) and np.all(ch.ask[u] >= ch.bid[u]) and np.all(ch.t[u] > 0)

@@ -13,7 +13,12 @@ from volcal.cli._app import app, err_console
 from volcal.errors import VolcalError
 
 # command modules, imported for their registrations (order = order in --help)
-_COMMAND_MODULES = ("volcal.cli.demo", "volcal.cli.chain", "volcal.cli.fetch", "volcal.cli.riskparams")
+_COMMAND_MODULES = (
+    "volcal.cli.demo",
+    "volcal.cli.chain",
+    "volcal.cli.fetch",
+    "volcal.cli.riskparams",
+)
 
 
 def _load_commands() -> None:
@@ -34,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except VolcalError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False, soft_wrap=True
+        )
         return 2
     return 0
 

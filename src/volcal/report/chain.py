@@ -40,8 +40,11 @@ def _mark_iv(chain: Any, rows: np.ndarray) -> np.ndarray:
 
         sub = chain.select(rows)
         price = sub.forward_price("mark")
+        # no mark in the chain: NaN (no marker drawn), not a warning
         mark_iv = np.asarray(
-            implied_vol(price, 1.0, sub.strike / sub.forward, chain.t[rows], sub.is_call),
+            implied_vol(
+                price, 1.0, sub.strike / sub.forward, chain.t[rows], sub.is_call, full_output=True
+            ).vol,
             dtype=np.float64,
         )
     return mark_iv
