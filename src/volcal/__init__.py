@@ -24,6 +24,8 @@ _LAZY: dict[str, str] = {
     "read_chain": "volcal.feeds",
     "implied_vol": "volcal.black",
     "clean": "volcal.quality",
+    "quality_report": "volcal.quality",
+    "QualityPolicy": "volcal.quality",
     "price": "volcal.pricing",
     "model_iv": "volcal.pricing",
     "calibrate": "volcal.calibration",
