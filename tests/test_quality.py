@@ -331,6 +331,10 @@ def test_report_counts_add_up_and_serialise() -> None:
 def test_quality_report_cleans_a_raw_chain() -> None:
     rep = quality_report(_base())
     assert rep.count("itm") > 0 and rep.forwards is not None
+    # the chain's own forward is kept and reported, with its parity cross-check
+    assert rep.forwards.source == ("chain",)
+    assert rep.forwards.used[0] == F
+    assert abs(rep.forwards.parity[0] - F) < 0.05
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

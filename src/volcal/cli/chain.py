@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -106,6 +107,32 @@ def print_quality(report: Any) -> None:
     table.add_row("excluded", str(d["n_excluded"]), "")
     table.add_row("total", str(d["n_quotes"]), "")
     console.print(table)
+    per = report.per_expiry
+    fwd = report.forwards
+    if len(per) == 0:
+        return
+    table = Table(title="Per expiry", title_justify="left")
+    for col in ("expiry", "days", "forward", "source", "parity - quoted (bp)", "quotes", "used"):
+        table.add_column(col, justify="left" if col in ("expiry", "source") else "right")
+    for i, row in enumerate(per.itertuples(index=False)):
+        src = fwd.source[i] if fwd is not None and i < len(fwd.source) else "-"
+        diff = fwd.disagreement_bps[i] if fwd is not None and i < len(fwd.source) else float("nan")
+        flag = " *" if fwd is not None and i < len(fwd.source) and fwd.flagged[i] else ""
+        table.add_row(
+            str(row.expiry)[:16],
+            _fmt(row.days, 1.0, 1),
+            _fmt(row.forward, 1.0, 2),
+            src,
+            _fmt(diff, 1.0, 1) + flag,
+            str(row.n_quotes),
+            str(row.n_used),
+        )
+    console.print(table)
+    if fwd is not None and np.any(fwd.flagged):
+        console.print(
+            f"* quoted and parity forwards differ by more than {fwd.tolerance_bps:g} bp",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -37,6 +37,7 @@ Cleaning is idempotent: cleaning a cleaned chain first clears the bits cleaning 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -100,6 +101,16 @@ def _forwards(chain: OptionChain, policy: QualityPolicy) -> tuple[OptionChain, F
     have = np.isfinite(chain.forward) & (chain.forward > 0)
     fwd = np.where(have, chain.forward, est.forward)
     disc = np.where(have, chain.discount, est.discount)
+    # the report shows the forward actually kept per expiry, and where it came from
+    used = report.used.copy()
+    source = list(report.source)
+    for i, e in enumerate(report.expiry):
+        rows = (chain.expiry == np.datetime64(e.tz_convert("UTC").tz_localize(None), "ns")) & have
+        if rows.any():
+            used[i] = float(np.median(chain.forward[rows]))
+            quoted = np.allclose(chain.forward[rows], chain.underlying_price[rows], rtol=1e-12)
+            source[i] = "quoted" if quoted else "chain"
+    report = dataclasses.replace(report, used=used, source=tuple(source))
     # keep the parity-disagreement warning; no_forward only where still missing
     extra = (est.flags & ~chain.flags) & np.uint32(Flag.PARITY | Flag.NO_FORWARD)
     extra = np.where(have, extra & np.uint32(Flag.PARITY), extra).astype(np.uint32)
