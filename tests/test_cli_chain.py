@@ -52,7 +52,7 @@ def test_quality_table(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["quality", str(table)]) == 0
     out = capsys.readouterr().out
     assert "Quote quality" in out and "itm" in out and "used" in out
-    assert "Per expiry" in out and "chain" in out  # the quote table's own forwards
+    assert "Per expiry" in out and "quoted" in out  # the table's forward column
 
 
 def test_calibrate_json_has_the_documented_keys(
