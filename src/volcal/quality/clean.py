@@ -37,9 +37,9 @@ Cleaning is idempotent: cleaning a cleaned chain first clears the bits cleaning 
 Layering note: the outlier check borrows the per-expiry SVI fitter of the calibration
 layer (``volcal.calibration.svi.fit_svi_slice``), imported at call time. It is a pure
 function of arrays (log-moneyness, vols, weights); no calibration state or result flows
-back into the chain. Writing a second, weaker smile fitter here only to respect the
-layer order would make the outlier test worse (a polynomial first pass flags the steep
-wings of short-dated crypto smiles as outliers), so the exception is deliberate.
+back into the chain. A second smile fitter written here only to respect the layer
+order (say, a polynomial in k) would follow the steep short-dated crypto smiles less
+faithfully than the SVI every later fit uses, so the exception is deliberate.
 """
 
 from __future__ import annotations
