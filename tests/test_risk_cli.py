@@ -109,3 +109,37 @@ def test_user_errors_are_one_line(
     assert main(["var", str(tmp_path / "nope.csv")]) == 2
     assert main(["collateral", str(prices_csv), "--adv", "1e9"]) == 2
     assert "--size" in capsys.readouterr().err
+
+
+def test_rate_curve_fit_and_targets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a noisy history from a known Aave-like curve: base 0, slope1 4 %, slope2 75 %, kink 80 %
+    rng = np.random.default_rng(5)
+    u = rng.uniform(0.05, 0.98, 300)
+    rate = np.where(u <= 0.8, 0.04 * u / 0.8, 0.04 + 0.75 * (u - 0.8) / 0.2)
+    rate = rate + rng.normal(0, 0.002, u.size)
+    hist = tmp_path / "rates.csv"
+    hist.write_text(
+        "utilisation,rate\n" + "\n".join(f"{a},{b}" for a, b in zip(u, rate, strict=True))
+    )
+    assert main(["rate-curve", str(hist), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    m = doc["model"]
+    assert abs(m["u_opt"] - 0.8) < 0.01 and abs(m["slope2"] - 0.75) < 0.03
+    assert abs(m["slope1"] - 0.04) < 0.005 and doc["fit"]["n"] == 300
+    # through targets: R(0) = 0, R(0.9) = 5 %, R(1) = 100 %
+    args = ["--base", "0", "--at-optimal", "0.05", "--at-full", "1.0", "--u-opt", "0.9"]
+    assert main(["rate-curve", *args, "--json"]) == 0
+    curve = {round(r["utilisation"], 2): r for r in json.loads(capsys.readouterr().out)["curve"]}
+    assert curve[0.9]["borrow"] == pytest.approx(0.05) and curve[1.0]["borrow"] == pytest.approx(
+        1.0
+    )
+    assert curve[1.0]["supply"] == pytest.approx(1.0 * 0.9)  # reserve factor 10 %
+    assert main(["rate-curve", *args]) == 0
+    assert "kink" in capsys.readouterr().out
+    # user mistakes: one line, exit 2
+    assert main(["rate-curve", "--base", "0"]) == 2
+    assert "--at-optimal" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("u,r\n0.1,0.01\n")
+    assert main(["rate-curve", str(bad)]) == 2
+    assert "utilisation" in capsys.readouterr().err

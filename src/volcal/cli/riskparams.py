@@ -1,4 +1,5 @@
-"""Risk-parameter commands: ``var``, ``backtest``, ``calibrate-margin``, ``collateral``.
+"""Risk-parameter commands: ``var``, ``backtest``, ``calibrate-margin``, ``collateral``,
+``rate-curve``.
 
 SERIES is a price-history CSV (the formats :func:`volcal.risk.read_prices` detects).
 Every command prints the series' validation notes (gaps, duplicates, dropped prices),
@@ -443,3 +444,89 @@ def collateral_cmd(
     console.print(f"slippage source: {res.slippage_source}", highlight=False)
     for w in res.warnings:
         console.print(f"[yellow]warning[/] {w}", highlight=False)
+
+
+@app.command("rate-curve")
+def rate_curve_cmd(
+    history: Annotated[
+        Path | None,
+        typer.Argument(help="CSV with utilisation and rate columns (fractions), to fit."),
+    ] = None,
+    u_opt: Annotated[
+        float | None, typer.Option("--u-opt", help="Optimal utilisation (fitted if omitted).")
+    ] = None,
+    base: Annotated[float | None, typer.Option("--base", help="Target rate at 0 %.")] = None,
+    at_optimal: Annotated[
+        float | None, typer.Option("--at-optimal", help="Target rate at the kink.")
+    ] = None,
+    at_full: Annotated[
+        float | None, typer.Option("--at-full", help="Target rate at 100 %.")
+    ] = None,
+    reserve_factor: Annotated[
+        float, typer.Option("--reserve-factor", help="Share of interest kept by the protocol.")
+    ] = 0.1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Kinked (Aave/Compound) borrow-rate curve: fitted to a utilisation/rate history,
+    or through three target rates (--base, --at-optimal, --at-full with --u-opt)."""
+    import numpy as np
+    import pandas as pd
+
+    from volcal.errors import DataError
+    from volcal.risk.params import KinkedRateModel, fit_kinked_rate
+
+    targets = (base, at_optimal, at_full)
+    fit = None
+    if history is not None:
+        if any(x is not None for x in targets):
+            raise ParameterError("give either a history CSV or target rates, not both")
+        try:
+            df = pd.read_csv(history)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataError(f"{history.name}: not a readable CSV ({exc})") from exc
+        cols = {c.strip().lower(): c for c in df.columns}
+        u_col = cols.get("utilisation", cols.get("utilization"))
+        r_col = cols.get("rate", cols.get("borrow_rate"))
+        if u_col is None or r_col is None:
+            raise DataError(f"{history.name}: needs 'utilisation' and 'rate' columns")
+        fit = fit_kinked_rate(
+            pd.to_numeric(df[u_col], errors="coerce").to_numpy(),
+            pd.to_numeric(df[r_col], errors="coerce").to_numpy(),
+            u_opt=u_opt,
+        )
+        model = fit.model
+    else:
+        if any(x is None for x in targets) or u_opt is None:
+            raise ParameterError(
+                "give a history CSV, or all of --base, --at-optimal, --at-full and --u-opt"
+            )
+        model = KinkedRateModel.from_targets(
+            base=float(base),  # type: ignore[arg-type]
+            rate_at_optimal=float(at_optimal),  # type: ignore[arg-type]
+            rate_at_full=float(at_full),  # type: ignore[arg-type]
+            u_opt=u_opt,
+        )
+    grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, 11), [model.u_opt]]))
+    borrow = model.rate(grid)
+    supply = model.supply_rate(grid, reserve_factor)
+    if as_json:
+        print_json(
+            {
+                "model": model.to_dict(),
+                "fit": None if fit is None else fit.to_dict(),
+                "reserve_factor": reserve_factor,
+                "curve": [
+                    {"utilisation": float(u), "borrow": float(b), "supply": float(s)}
+                    for u, b, s in zip(grid, borrow, supply, strict=True)
+                ],
+            }
+        )
+        return
+    console.print(fit.summary() if fit is not None else model.summary(), highlight=False)
+    table = Table(title="Rates by utilisation", title_justify="left")
+    for col in ("utilisation", "borrow", "supply"):
+        table.add_column(col, justify="right")
+    for u, b, s in zip(grid, borrow, supply, strict=True):
+        mark = " (kink)" if u == model.u_opt else ""
+        table.add_row(_pct(float(u)) + mark, _pct(float(b)), _pct(float(s)))
+    console.print(table)
