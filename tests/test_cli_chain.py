@@ -137,3 +137,15 @@ def test_demo_uses_the_real_snapshot(
     assert main(["demo", "--source", "data", "--report", str(tmp_path / "d.html")]) == 0
     out = capsys.readouterr().out
     assert SNAP in out
+
+
+def test_snapshot_option_picks_one_of_several(
+    raw_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(raw_data / "lucas-btc-vrp" / "deribit_option_snapshots.csv")
+    latest = _json(capsys, ["quality", path, "--json"])
+    first = _json(capsys, ["quality", path, "--snapshot", "2026-04-28T21:29:00Z", "--json"])
+    assert latest["snapshot"] == "2026-04-28T21:34:00+00:00"
+    assert first["snapshot"] == "2026-04-28T21:29:00+00:00"
+    assert main(["quality", path, "--snapshot", "2020-01-01"]) == 2
+    assert "file holds" in capsys.readouterr().err

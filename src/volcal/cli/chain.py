@@ -23,18 +23,27 @@ CurrencyOpt = Annotated[
         "--currency", "-c", help="Underlying to read when the file holds several (BTC, ETH)."
     ),
 ]
+SnapshotOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--snapshot",
+        help="Snapshot time (UTC, ISO) to read from files that hold several or none.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 ReportOpt = Annotated[
     Path | None, typer.Option("--report", "-r", help="Write a self-contained HTML report here.")
 ]
 
 
-def _load_clean(source: Path, currency: str | None) -> tuple[Any, Any]:
+def _load_clean(
+    source: Path, currency: str | None, snapshot: str | None = None
+) -> tuple[Any, Any]:
     """Read and clean a chain; returns (clean chain, quality report)."""
     import volcal
     from volcal.quality import quality_report
 
-    chain = volcal.read_chain(source, currency=currency)
+    chain = volcal.read_chain(source, currency=currency, snapshot=snapshot)
     cleaned = volcal.clean(chain)
     return cleaned, quality_report(cleaned)
 
@@ -139,10 +148,11 @@ def print_quality(report: Any) -> None:
 def quality(
     snapshot: Annotated[Path, typer.Argument(help="Chain file (Deribit CSV/JSON or quote table).")],
     currency: CurrencyOpt = None,
+    at: SnapshotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Clean a chain and report, per reason, how many quotes were flagged and why."""
-    chain, report = _load_clean(snapshot, currency)
+    chain, report = _load_clean(snapshot, currency, at)
     if json_out:
         print_json(report.to_dict())
         return
@@ -160,6 +170,7 @@ def calibrate(
     weights: Annotated[
         str, typer.Option(help="Residual weights: spread, vega, open_interest, uniform.")
     ] = "spread",
+    at: SnapshotOpt = None,
     json_out: JsonOpt = False,
     report: ReportOpt = None,
 ) -> None:
@@ -167,7 +178,7 @@ def calibrate(
     import volcal
 
     t0 = time.perf_counter()
-    chain, qreport = _load_clean(snapshot, currency)
+    chain, qreport = _load_clean(snapshot, currency, at)
     result = volcal.calibrate(chain, model, weights=weights)
     total = time.perf_counter() - t0
     if report is not None:
