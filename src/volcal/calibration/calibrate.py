@@ -83,7 +83,7 @@ from volcal.errors import CalibrationWarning, DataError, ParameterError
 __all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_class"]
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
-MODEL_NAMES = ("svi", "sabr", *FOURIER_MODELS)
+MODEL_NAMES = ("svi", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
 
 # plausible boxes for the global stage (natural units, param_names order)
 _SEARCH_BOX: dict[str, tuple[tuple[float, float], ...]] = {
@@ -243,8 +243,9 @@ def calibrate(
     chain : OptionChain or QuoteSet
         A cleaned chain (``volcal.clean(chain)``) or quotes already prepared.
     model : str or model instance
-        ``"svi"``, ``"sabr"``, ``"heston"``, ``"bates"``, ``"merton"``, ``"kou"``,
-        ``"vg"``, ``"svcj"`` (or ``"black"``); an instance is the start.
+        ``"svi"``, ``"sabr"``, ``"ssvi"``, ``"essvi"``, ``"heston"``, ``"bates"``,
+        ``"merton"``, ``"kou"``, ``"vg"``, ``"svcj"`` (or ``"black"``); an instance is
+        the start.
     start : model instance or dict, optional
         Starting parameters (a warm start: the global stage is skipped under "auto").
     fixed : iterable of str or dict, optional
@@ -313,6 +314,14 @@ def calibrate(
         from volcal.calibration.svi import fit_svi
 
         return fit_svi(chain, weights=weights)
+    if name in ("ssvi", "essvi"):
+        from volcal.calibration.ssvi import fit_essvi, fit_ssvi
+
+        return (
+            fit_essvi(chain, weights=weights)
+            if name == "essvi"
+            else fit_ssvi(chain, weights=weights)
+        )
     if name == "sabr":
         from volcal.calibration.sabr import fit_sabr
 

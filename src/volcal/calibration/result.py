@@ -199,6 +199,13 @@ class CalibrationResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def surface(self) -> Any:
+        """The fitted surface as a :class:`volcal.surface.VolSurface` (iv, prices, greeks,
+        local vol, density; see :mod:`volcal.surface.volsurface` for the interpolation)."""
+        from volcal.surface.volsurface import VolSurface
+
+        return VolSurface.from_result(self)
+
     def slice_table(self) -> pd.DataFrame:
         """Per-expiry table (one row per expiry)."""
         rows = []

@@ -1,0 +1,482 @@
+"""SSVI and eSSVI total-variance surfaces (Gatheral & Jacquier 2014; Hendriks & Martini 2019).
+
+One slice of the SSVI family is described by three numbers: the ATM total variance
+:math:`\\theta`, the correlation :math:`\\rho` and :math:`\\psi = \\theta\\varphi`
+(the ATM skew scale). With :math:`p = \\rho\\psi`,
+
+.. math::
+
+    w(k) = \\tfrac12\\Big(\\theta + p\\,k + \\sqrt{\\psi^2 k^2 + 2 p\\theta k + \\theta^2}\\Big)
+         = \\tfrac{\\theta}{2}\\Big(1 + \\rho\\varphi k
+           + \\sqrt{(\\varphi k + \\rho)^2 + 1 - \\rho^2}\\Big),
+
+the form of Gatheral & Jacquier (2014, eq. 4.1). Its derivatives, with
+:math:`R = \\sqrt{\\psi^2k^2 + 2p\\theta k + \\theta^2}`, are
+:math:`w_k = \\tfrac12(p + (\\psi^2 k + p\\theta)/R)` and
+:math:`w_{kk} = \\theta^2(\\psi^2 - p^2)/(2R^3)`; the wing slopes of :math:`w` are
+:math:`\\psi(1\\pm\\rho)/2`.
+
+Models
+------
+:class:`SSVI` (Gatheral & Jacquier 2014, section 4): one :math:`\\rho` and a function
+:math:`\\varphi(\\theta)`, either the power law
+:math:`\\varphi = \\eta\\,\\theta^{-\\gamma}(1+\\theta)^{\\gamma-1}` (eq. 4.5) or the
+Heston-like :math:`\\varphi = \\frac{1}{\\lambda\\theta}\\big(1 - \\frac{1 -
+e^{-\\lambda\\theta}}{\\lambda\\theta}\\big)` (eq. 4.4). By their Theorem 4.1 the
+surface has no calendar arbitrage when :math:`\\theta_t` is non-decreasing; by
+Theorem 4.2 / Corollary 4.1 and Remark 4.4 it has no butterfly arbitrage when
+:math:`\\eta(1+|\\rho|) \\le 2` with :math:`0 < \\gamma \\le 1/2` (power law) or
+:math:`\\lambda \\ge (1+|\\rho|)/4` (Heston-like). :meth:`SSVI.conditions` checks these.
+
+:class:`ESSVI` (Hendriks & Martini 2019; calibration by Corbetta et al. 2019): one
+triple :math:`(\\theta_i, \\rho_i, \\psi_i)` per quoted expiry. A slice has no butterfly
+arbitrage when (GJ 2014 Thm 4.2, written slice by slice)
+:math:`\\psi(1+|\\rho|) < 4` and :math:`\\psi^2(1+|\\rho|) \\le 4\\theta`. Between
+consecutive slices :math:`\\theta` must not decrease and the two wing slopes
+:math:`\\psi(1\\pm\\rho)` must not decrease (necessary conditions of Hendriks &
+Martini); these do not exclude a crossing of the two hyperbolas in the body of the
+smile, so :meth:`ESSVI.conditions` also compares the slices on a dense
+log-moneyness grid (the exact characterisation of Hendriks & Martini, corrected by
+Pasquazzi 2023, is not used).
+
+Time interpolation (both models)
+--------------------------------
+:math:`\\theta(t)` is linear in :math:`t` between nodes. For eSSVI, :math:`\\psi` and
+:math:`p = \\rho\\psi` are linear in :math:`\\theta` between nodes (Corbetta et al. 2019,
+section 4), so each interpolated slice keeps the butterfly conditions (the constraints
+are convex along that path). Before the first node the first slice is scaled:
+:math:`(\\theta, p, \\psi) \\to (t/t_1)(\\theta_1, p_1, \\psi_1)`, which scales
+:math:`w` by :math:`t/t_1` (``w`` is homogeneous of degree one in
+:math:`(\\theta, p, \\psi)`) and keeps the first smile's implied vols; after the last node
+:math:`\\theta` grows as :math:`\\theta_N t/t_N` (flat ATM vol) with :math:`(\\rho, \\psi)`
+held, which is calendar-monotone because :math:`\\partial w/\\partial\\theta \\ge 0`.
+For SSVI, :math:`\\psi(t) = \\theta(t)\\varphi(\\theta(t))` everywhere, with the same
+:math:`\\theta(t)`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from volcal._typing import ArrayLike, FloatArray
+from volcal.errors import ParameterError
+
+__all__ = [
+    "ESSVI",
+    "SSVI",
+    "essvi_derivatives",
+    "essvi_total_variance",
+    "heston_phi",
+    "power_phi",
+]
+
+PHI_KINDS = ("power", "heston")
+
+
+def essvi_total_variance(k: ArrayLike, theta: Any, rho: Any, psi: Any) -> FloatArray:
+    """Total variance of an SSVI slice :math:`(\\theta, \\rho, \\psi)` (broadcasting).
+
+    Examples
+    --------
+    >>> float(essvi_total_variance(0.0, 0.04, -0.5, 0.2))   # w(0) = theta
+    0.04
+    """
+    k = np.asarray(k, dtype=np.float64)
+    p = rho * psi
+    r = np.sqrt(psi * psi * k * k + 2.0 * p * theta * k + theta * theta)
+    return np.asarray(0.5 * (theta + p * k + r), dtype=np.float64)
+
+
+def essvi_derivatives(
+    k: ArrayLike, theta: Any, p: Any, psi: Any
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """``(w, w_k, w_kk, w_theta, w_p, w_psi)`` of a slice in the variables
+    :math:`(\\theta, p = \\rho\\psi, \\psi)` (module docs for the formulas)."""
+    k = np.asarray(k, dtype=np.float64)
+    r = np.sqrt(psi * psi * k * k + 2.0 * p * theta * k + theta * theta)
+    w = 0.5 * (theta + p * k + r)
+    wk = 0.5 * (p + (psi * psi * k + p * theta) / r)
+    wkk = theta * theta * (psi * psi - p * p) / (2.0 * r**3)
+    w_theta = 0.5 * (1.0 + (p * k + theta) / r)
+    w_p = 0.5 * k * (1.0 + theta / r)
+    w_psi = 0.5 * psi * k * k / r
+    return w, wk, wkk, w_theta, w_p, w_psi
+
+
+def power_phi(theta: Any, eta: float, gamma: float) -> FloatArray:
+    """Power-law :math:`\\varphi(\\theta) = \\eta\\,\\theta^{-\\gamma}(1+\\theta)^{\\gamma-1}`
+    (Gatheral & Jacquier 2014, eq. 4.5)."""
+    th = np.asarray(theta, dtype=np.float64)
+    return np.asarray(eta * th ** (-gamma) * (1.0 + th) ** (gamma - 1.0))
+
+
+def heston_phi(theta: Any, lam: float) -> FloatArray:
+    """Heston-like :math:`\\varphi(\\theta) = \\frac{1}{\\lambda\\theta}(1 -
+    \\frac{1-e^{-\\lambda\\theta}}{\\lambda\\theta})` (Gatheral & Jacquier 2014, eq. 4.4),
+    with its series :math:`1/2 - x/6 + x^2/24` for :math:`x = \\lambda\\theta < 10^{-4}`."""
+    x = lam * np.asarray(theta, dtype=np.float64)
+    small = x < 1e-4
+    xs = np.where(small, 1.0, x)
+    exact = (1.0 - (-np.expm1(-xs)) / xs) / xs
+    series = 0.5 - x / 6.0 + x * x / 24.0
+    return np.asarray(np.where(small, series, exact))
+
+
+def _tuple(values: Any, name: str, owner: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in np.atleast_1d(np.asarray(values, dtype=np.float64)))
+    except (TypeError, ValueError):
+        raise ParameterError(f"{owner}.{name} must be real numbers") from None
+    if not all(math.isfinite(v) for v in out):
+        raise ParameterError(f"{owner}.{name} must be finite")
+    return out
+
+
+def _check_nodes(t: tuple[float, ...], theta: tuple[float, ...], owner: str) -> None:
+    if len(t) == 0 or len(t) != len(theta):
+        raise ParameterError(f"{owner}: t and theta need the same, non-zero length")
+    if t[0] <= 0 or any(b <= a for a, b in itertools.pairwise(t)):
+        raise ParameterError(f"{owner}: node times must be positive and strictly increasing")
+    if any(v <= 0 for v in theta):
+        raise ParameterError(f"{owner}: theta (ATM total variance) must be > 0")
+
+
+def _theta_path(
+    t_nodes: FloatArray, theta_nodes: FloatArray, t: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(theta(t), dtheta/dt, segment index)``: linear between nodes, ``theta_1 t/t_1``
+    before the first node and ``theta_N t/t_N`` after the last (segment -1 / N-1)."""
+    n = t_nodes.size
+    j = np.searchsorted(t_nodes, t, side="right") - 1  # node at or before t
+    theta = np.empty_like(t)
+    dtheta = np.empty_like(t)
+    before = j < 0
+    after = j >= n - 1
+    mid = ~before & ~after
+    theta[before] = theta_nodes[0] * t[before] / t_nodes[0]
+    dtheta[before] = theta_nodes[0] / t_nodes[0]
+    theta[after] = theta_nodes[-1] * t[after] / t_nodes[-1]
+    dtheta[after] = theta_nodes[-1] / t_nodes[-1]
+    jm = j[mid]
+    if jm.size:
+        slope = (theta_nodes[jm + 1] - theta_nodes[jm]) / (t_nodes[jm + 1] - t_nodes[jm])
+        theta[mid] = theta_nodes[jm] + slope * (t[mid] - t_nodes[jm])
+        dtheta[mid] = slope
+    return theta, dtheta, j
+
+
+class _SurfaceMixin:
+    """Queries shared by SSVI and eSSVI: everything follows from ``_slice_params``."""
+
+    def _slice_params(
+        self, t: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        raise NotImplementedError  # pragma: no cover - implemented by both models
+
+    def slice_params(self, t: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``(theta, rho, psi)`` of the slice at each maturity ``t`` (years, > 0)."""
+        tt = _times(t)
+        theta, p, psi = self._slice_params(tt)[:3]
+        return theta, p / psi, psi
+
+    def total_variance(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
+        """:math:`w(k, t)` at log-moneyness ``k`` and maturity ``t`` (broadcast)."""
+        kb, tb = np.broadcast_arrays(np.asarray(k, dtype=np.float64), _times(t))
+        theta, p, psi = self._slice_params(tb.ravel())[:3]
+        r = np.sqrt(psi * psi * kb.ravel() ** 2 + 2.0 * p * theta * kb.ravel() + theta * theta)
+        return np.asarray(0.5 * (theta + p * kb.ravel() + r)).reshape(kb.shape)
+
+    def implied_vol(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
+        """Black implied vol :math:`\\sqrt{w(k,t)/t}`."""
+        return np.sqrt(self.total_variance(k, t) / _times(t))
+
+    def derivatives(
+        self, k: ArrayLike, t: ArrayLike
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``(w, w_k, w_kk, w_t)`` at ``(k, t)`` (analytic; broadcast)."""
+        kb, tb = np.broadcast_arrays(np.asarray(k, dtype=np.float64), _times(t))
+        shape = kb.shape
+        theta, p, psi, dtheta, dp, dpsi = self._slice_params(tb.ravel())
+        w, wk, wkk, w_th, w_p, w_psi = essvi_derivatives(kb.ravel(), theta, p, psi)
+        wt = w_th * dtheta + w_p * dp + w_psi * dpsi
+        return w.reshape(shape), wk.reshape(shape), wkk.reshape(shape), wt.reshape(shape)
+
+
+def _times(t: ArrayLike) -> FloatArray:
+    tt = np.asarray(t, dtype=np.float64)
+    if np.any(~(tt > 0)) or np.any(~np.isfinite(tt)):
+        raise ParameterError("maturities t must be finite and > 0 (years)")
+    return tt
+
+
+@dataclass(frozen=True)
+class SSVI(_SurfaceMixin):
+    """SSVI surface: ATM total variances at node times, one ``rho`` and a ``phi`` family.
+
+    Parameters
+    ----------
+    t : tuple of float
+        Node maturities (years, strictly increasing).
+    theta : tuple of float
+        ATM total variance at each node (> 0; non-decreasing for no calendar arbitrage).
+    rho : float
+        Correlation in (-1, 1).
+    phi : {"power", "heston"}
+        :math:`\\varphi` family (module docs).
+    eta, gamma : float
+        Power-law parameters (``phi="power"``).
+    lam : float
+        Heston-like parameter (``phi="heston"``).
+
+    Examples
+    --------
+    >>> s = SSVI(t=(0.25, 1.0), theta=(0.04, 0.16), rho=-0.3, eta=1.0, gamma=0.4)
+    >>> round(float(s.total_variance(0.0, 0.25)), 6), s.conditions()["ok"]
+    (0.04, True)
+    """
+
+    t: tuple[float, ...]
+    theta: tuple[float, ...]
+    rho: float
+    phi: str = "power"
+    eta: float = 1.0
+    gamma: float = 0.5
+    lam: float = 1.0
+
+    name: ClassVar[str] = "ssvi"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "t", _tuple(self.t, "t", "SSVI"))
+        object.__setattr__(self, "theta", _tuple(self.theta, "theta", "SSVI"))
+        _check_nodes(self.t, self.theta, "SSVI")
+        for name in ("rho", "eta", "gamma", "lam"):
+            v = float(getattr(self, name))
+            if not math.isfinite(v):
+                raise ParameterError(f"SSVI.{name} must be finite, got {v}")
+            object.__setattr__(self, name, v)
+        if self.phi not in PHI_KINDS:
+            raise ParameterError(f"SSVI.phi must be one of {PHI_KINDS}, got {self.phi!r}")
+        if not -1.0 < self.rho < 1.0:
+            raise ParameterError(f"SSVI: rho must lie in (-1, 1), got {self.rho}")
+        if self.phi == "power" and (self.eta <= 0 or not 0.0 < self.gamma < 1.0):
+            raise ParameterError("SSVI power law needs eta > 0 and 0 < gamma < 1")
+        if self.phi == "heston" and self.lam <= 0:
+            raise ParameterError(f"SSVI Heston-like phi needs lam > 0, got {self.lam}")
+
+    def phi_of(self, theta: ArrayLike) -> FloatArray:
+        """:math:`\\varphi(\\theta)` of the surface's family."""
+        if self.phi == "power":
+            return power_phi(theta, self.eta, self.gamma)
+        return heston_phi(theta, self.lam)
+
+    def _dpsi_dtheta(self, theta: FloatArray) -> FloatArray:
+        """:math:`d(\\theta\\varphi(\\theta))/d\\theta` of the surface's family."""
+        if self.phi == "power":
+            # psi = eta theta^(1-g) (1+theta)^(g-1): dpsi/dtheta = psi (1-g)/(theta(1+theta))
+            g = self.gamma
+            psi = self.eta * theta ** (1.0 - g) * (1.0 + theta) ** (g - 1.0)
+            return np.asarray(psi * (1.0 - g) / (theta * (1.0 + theta)))
+        # psi = (1 - (1 - e^-x)/x)/lam, x = lam theta: dpsi/dtheta = (1 - e^-x (1 + x))/x^2
+        x = self.lam * theta
+        small = x < 1e-4
+        xs = np.where(small, 1.0, x)
+        exact = -np.expm1(-xs) / (xs * xs) - np.exp(-xs) / xs
+        return np.asarray(np.where(small, 0.5 - x / 3.0 + x * x / 8.0, exact))
+
+    def _slice_params(
+        self, t: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        theta, dtheta, _ = _theta_path(np.asarray(self.t), np.asarray(self.theta), t)
+        psi = theta * self.phi_of(theta)
+        dpsi = self._dpsi_dtheta(theta) * dtheta
+        return theta, self.rho * psi, psi, dtheta, self.rho * dpsi, dpsi
+
+    def conditions(self) -> dict[str, Any]:
+        """Gatheral-Jacquier sufficient no-arbitrage conditions (module docs).
+
+        Returns ``{"ok", "calendar", "butterfly", "messages"}``: ``calendar`` holds when
+        ``theta`` is non-decreasing (Thm 4.1: the two families have
+        :math:`\\theta\\varphi` increasing and within the bound of that theorem),
+        ``butterfly`` when :math:`\\eta(1+|\\rho|) \\le 2, \\gamma \\le 1/2` (power law)
+        or :math:`\\lambda \\ge (1+|\\rho|)/4` (Heston-like).
+        """
+        msgs = []
+        cal = all(b >= a for a, b in zip(self.theta, self.theta[1:], strict=False))
+        if not cal:
+            msgs.append("theta decreases between nodes (calendar arbitrage)")
+        if self.phi == "power":
+            fly = self.eta * (1.0 + abs(self.rho)) <= 2.0 + 1e-12 and self.gamma <= 0.5 + 1e-12
+            if not fly:
+                msgs.append("power law needs eta (1 + |rho|) <= 2 and gamma <= 1/2")
+        else:
+            fly = self.lam >= (1.0 + abs(self.rho)) / 4.0 - 1e-12
+            if not fly:
+                msgs.append("Heston-like phi needs lam >= (1 + |rho|) / 4")
+        return {"ok": cal and fly, "calendar": cal, "butterfly": fly, "messages": msgs}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the parameters."""
+        d: dict[str, Any] = {
+            "model": "SSVI",
+            "phi": self.phi,
+            "rho": self.rho,
+            "t": list(self.t),
+            "theta": list(self.theta),
+        }
+        if self.phi == "power":
+            d.update(eta=self.eta, gamma=self.gamma)
+        else:
+            d["lam"] = self.lam
+        return d
+
+    def summary(self) -> str:
+        """One line of text."""
+        extra = (
+            f"eta={self.eta:.4g}, gamma={self.gamma:.4g}"
+            if self.phi == "power"
+            else f"lam={self.lam:.4g}"
+        )
+        return f"SSVI({self.phi}: rho={self.rho:.4g}, {extra}; {len(self.t)} theta nodes)"
+
+
+@dataclass(frozen=True)
+class ESSVI(_SurfaceMixin):
+    """eSSVI surface: one slice :math:`(\\theta_i, \\rho_i, \\psi_i)` per node maturity.
+
+    Parameters
+    ----------
+    t : tuple of float
+        Node maturities (years, strictly increasing).
+    theta : tuple of float
+        ATM total variance per node (> 0).
+    rho : tuple of float
+        Correlation per node, in (-1, 1).
+    psi : tuple of float
+        :math:`\\psi = \\theta\\varphi` per node (>= 0).
+
+    Examples
+    --------
+    >>> e = ESSVI(t=(0.1, 0.5), theta=(0.02, 0.09), rho=(-0.4, -0.3), psi=(0.1, 0.2))
+    >>> e.conditions()["ok"], round(float(e.total_variance(0.0, 0.3)), 4)
+    (True, 0.055)
+    """
+
+    t: tuple[float, ...]
+    theta: tuple[float, ...]
+    rho: tuple[float, ...]
+    psi: tuple[float, ...]
+
+    name: ClassVar[str] = "essvi"
+
+    def __post_init__(self) -> None:
+        for field_name in ("t", "theta", "rho", "psi"):
+            object.__setattr__(
+                self, field_name, _tuple(getattr(self, field_name), field_name, "ESSVI")
+            )
+        _check_nodes(self.t, self.theta, "ESSVI")
+        if not len(self.rho) == len(self.psi) == len(self.t):
+            raise ParameterError("ESSVI: t, theta, rho and psi need the same length")
+        if any(not -1.0 < r < 1.0 for r in self.rho):
+            raise ParameterError("ESSVI: every rho must lie in (-1, 1)")
+        if any(p < 0 for p in self.psi):
+            raise ParameterError("ESSVI: every psi must be >= 0")
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def _slice_params(
+        self, t: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        tn = np.asarray(self.t)
+        th_n = np.asarray(self.theta)
+        psi_n = np.asarray(self.psi)
+        p_n = np.asarray(self.rho) * psi_n
+        theta, dtheta, j = _theta_path(tn, th_n, t)
+        n = tn.size
+        psi = np.empty_like(t)
+        p = np.empty_like(t)
+        dpsi = np.empty_like(t)
+        dp = np.empty_like(t)
+        before = j < 0
+        after = j >= n - 1
+        mid = ~before & ~after
+        scale = t[before] / tn[0]
+        psi[before], p[before] = psi_n[0] * scale, p_n[0] * scale
+        dpsi[before], dp[before] = psi_n[0] / tn[0], p_n[0] / tn[0]
+        psi[after], p[after] = psi_n[-1], p_n[-1]
+        dpsi[after], dp[after] = 0.0, 0.0
+        jm = j[mid]
+        if jm.size:
+            dth = th_n[jm + 1] - th_n[jm]
+            safe = np.where(dth > 0, dth, 1.0)
+            # psi, p linear in theta; with equal thetas, linear in t instead
+            a = np.where(
+                dth > 0,
+                (theta[mid] - th_n[jm]) / safe,
+                (t[mid] - tn[jm]) / (tn[jm + 1] - tn[jm]),
+            )
+            da = np.where(dth > 0, dtheta[mid] / safe, 1.0 / (tn[jm + 1] - tn[jm]))
+            psi[mid] = psi_n[jm] + a * (psi_n[jm + 1] - psi_n[jm])
+            p[mid] = p_n[jm] + a * (p_n[jm + 1] - p_n[jm])
+            dpsi[mid] = da * (psi_n[jm + 1] - psi_n[jm])
+            dp[mid] = da * (p_n[jm + 1] - p_n[jm])
+        return theta, p, psi, dtheta, dp, dpsi
+
+    def conditions(self, k_grid: ArrayLike | None = None) -> dict[str, Any]:
+        """No-arbitrage conditions of the nodes (module docs).
+
+        Butterfly per slice: :math:`\\psi(1+|\\rho|) < 4`, :math:`\\psi^2(1+|\\rho|) \\le
+        4\\theta`. Calendar per consecutive pair: :math:`\\theta` and both wing slopes
+        :math:`\\psi(1\\pm\\rho)` non-decreasing, and :math:`w_{i+1} \\ge w_i` on
+        ``k_grid`` (default: 241 points :math:`0.05\\sinh(z)`, :math:`|z| \\le 7.5`,
+        i.e. :math:`|k|` up to about 45, dense near the money).
+        """
+        grid = calendar_grid() if k_grid is None else np.asarray(k_grid, dtype=np.float64)
+        msgs: list[str] = []
+        fly = True
+        for i, (th, r, ps) in enumerate(zip(self.theta, self.rho, self.psi, strict=True)):
+            if not (ps * (1 + abs(r)) < 4.0 and ps * ps * (1 + abs(r)) <= 4.0 * th * (1 + 1e-12)):
+                fly = False
+                msgs.append(f"slice {i} (t={self.t[i]:.4g}) violates the butterfly conditions")
+        cal = True
+        for i in range(len(self.t) - 1):
+            th0, r0, p0 = self.theta[i], self.rho[i], self.psi[i]
+            th1, r1, p1 = self.theta[i + 1], self.rho[i + 1], self.psi[i + 1]
+            tol = 1e-12
+            ok = th1 >= th0 - tol
+            ok &= p1 * (1 + r1) >= p0 * (1 + r0) - tol and p1 * (1 - r1) >= p0 * (1 - r0) - tol
+            w0 = essvi_total_variance(grid, th0, r0, p0)
+            w1 = essvi_total_variance(grid, th1, r1, p1)
+            ok &= bool(np.all(w1 >= w0 - 1e-12 * np.maximum(w0, 1.0)))
+            if not ok:
+                cal = False
+                msgs.append(f"slices {i} and {i + 1} cross (calendar arbitrage)")
+        return {"ok": fly and cal, "calendar": cal, "butterfly": fly, "messages": msgs}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the node parameters."""
+        return {
+            "model": "eSSVI",
+            "t": list(self.t),
+            "theta": list(self.theta),
+            "rho": list(self.rho),
+            "psi": list(self.psi),
+        }
+
+    def summary(self) -> str:
+        """One line per node."""
+        return "\n".join(
+            f"t={t:.4f}  theta={th:.6g}  rho={r:+.4f}  psi={p:.5g}"
+            for t, th, r, p in zip(self.t, self.theta, self.rho, self.psi, strict=True)
+        )
+
+
+def calendar_grid() -> FloatArray:
+    """Log-moneyness grid used for calendar comparisons of slices: ``0.05 sinh(z)``,
+    241 points with :math:`|z| \\le 7.5` (dense near the money, out to :math:`|k| \\approx 45`)."""
+    return np.asarray(0.05 * np.sinh(np.linspace(-7.5, 7.5, 241)))
