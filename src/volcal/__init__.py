@@ -30,6 +30,10 @@ _LAZY: dict[str, str] = {
     "model_iv": "volcal.pricing",
     "calibrate": "volcal.calibration",
     "calibrate_series": "volcal.calibration",
+    "VolSurface": "volcal.surface",
+    "check_arbitrage": "volcal.surface",
+    "surface_conventions": "volcal.surface",
+    "vol_index": "volcal.surface",
 }
 
 __all__ = ["__version__", *_LAZY]
