@@ -11,9 +11,9 @@ A surface is a total implied variance :math:`w(k, t)` in log-moneyness
 * Dupire's local variance in total-variance form (Gatheral 2006, eq. 1.10):
   :math:`\\sigma_{loc}^2(k, t) = w_t / g(k, t)`, positive and finite exactly where the
   surface is free of calendar (:math:`w_t > 0`) and butterfly (:math:`g > 0`) arbitrage;
-* the density of :math:`x = \\ln(F_T/F)` (Gatheral & Jacquier 2014, eq. 2.2, times the
-  Jacobian :math:`K = F e^k`): :math:`p(k) = e^{k}\\,g(k)\\,\\varphi(d_2)/\\sqrt{w}`,
-  :math:`d_2 = -k/\\sqrt w - \\sqrt w/2`.
+* the density of :math:`\\ln(F_T/F)` at :math:`k` (Gatheral & Jacquier 2014, eq. 2.2):
+  :math:`p(k) = g(k)\\,\\varphi(d_2)/\\sqrt{w}`, :math:`d_2 = -k/\\sqrt w - \\sqrt w/2`
+  (the density of :math:`F_T/F` at :math:`x = e^k` is :math:`p(k)/x`).
 
 Backends
 --------
@@ -341,7 +341,7 @@ class VolSurface:
         kk = np.asarray(k, dtype=np.float64)
         sw = np.sqrt(np.maximum(w, 1e-300))
         d2 = -kk / sw - 0.5 * sw
-        return np.asarray(np.exp(kk) * g * np.exp(-0.5 * d2 * d2) / (_SQRT_2PI * sw))
+        return np.asarray(g * np.exp(-0.5 * d2 * d2) / (_SQRT_2PI * sw))
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict[str, Any]:
