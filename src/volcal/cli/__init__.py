@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "volcal.cli.chain",
     "volcal.cli.fetch",
     "volcal.cli.riskparams",
+    "volcal.cli.risk",
     "volcal.cli.surface",
 )
 

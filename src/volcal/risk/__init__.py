@@ -1,4 +1,5 @@
-"""Risk: price/return series, VaR/ES, VaR backtests and risk-parameter calibration.
+"""Risk: series, VaR/ES, backtests, risk-parameter calibration, and portfolio risk
+(positions, valuation and greeks, scenarios, portfolio margin, hedging).
 
 Names are resolved lazily from the explicit table below, so ``import volcal.risk`` does not
 load scipy.optimize, scipy.stats or arch; each submodule loads its heavy dependencies only
@@ -55,6 +56,32 @@ _LAZY: dict[str, str] = {
     "fit_kinked_rate": "volcal.risk.params",
     "bounded_update": "volcal.risk.params",
     "regime_update": "volcal.risk.params",
+    # portfolio risk: positions, valuation, scenarios, margin, hedging
+    "Instrument": "volcal.risk.portfolio",
+    "Position": "volcal.risk.portfolio",
+    "Portfolio": "volcal.risk.portfolio",
+    "parse_instrument": "volcal.risk.portfolio",
+    "Market": "volcal.risk.valuation",
+    "ForwardCurve": "volcal.risk.valuation",
+    "MarkVols": "volcal.risk.valuation",
+    "SVIVols": "volcal.risk.valuation",
+    "ModelVols": "volcal.risk.valuation",
+    "VolSource": "volcal.risk.valuation",
+    "PortfolioRisk": "volcal.risk.valuation",
+    "portfolio_greeks": "volcal.risk.valuation",
+    "ScenarioGrid": "volcal.risk.scenario",
+    "scenario_grid": "volcal.risk.scenario",
+    "DeribitConfig": "volcal.risk.margin",
+    "SpanConfig": "volcal.risk.margin",
+    "MarginResult": "volcal.risk.margin",
+    "margin": "volcal.risk.margin",
+    "HedgingEvaluation": "volcal.risk.hedging",
+    "hedging_errors": "volcal.risk.hedging",
+    "HedgeError": "volcal.risk.hedge_search",
+    "HedgeResult": "volcal.risk.hedge_search",
+    "Target": "volcal.risk.hedge_search",
+    "hedge_search": "volcal.risk.hedge_search",
+    "parse_targets": "volcal.risk.hedge_search",
 }
 
 __all__ = sorted(_LAZY)
