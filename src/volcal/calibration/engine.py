@@ -64,6 +64,12 @@ class Tracker:
         self._cache_r: FloatArray | None = None
         self._cache_j: FloatArray | None = None
         self.n_res: int | None = None
+        # residuals and Jacobian at the best point, when the Jacobian was evaluated there
+        # with every entry finite (reused for standard errors instead of a new evaluation)
+        self.best_rj: tuple[FloatArray, FloatArray] | None = None
+        # evaluate the Jacobian with every residual (when it costs about one more pricing,
+        # a Levenberg-Marquardt step that is accepted then needs no second evaluation)
+        self.eager_jac = False
 
     def _clean(self, r: FloatArray) -> FloatArray:
         r = np.asarray(r, dtype=np.float64)
@@ -77,6 +83,7 @@ class Tracker:
         if cost < self.best_cost:
             self.best_cost = cost
             self.best_y = np.array(y, dtype=np.float64)
+            self.best_rj = None
 
     def _check_time(self) -> None:
         if time.perf_counter() > self.deadline:
@@ -85,6 +92,10 @@ class Tracker:
     def fun(self, y: FloatArray) -> FloatArray:
         self._check_time()
         if self._cache_y is not None and np.array_equal(y, self._cache_y):
+            assert self._cache_r is not None
+            return self._cache_r
+        if self.eager_jac and self._jac is not None and self.n_res is not None:
+            self.jac(y)
             assert self._cache_r is not None
             return self._cache_r
         self.nfev += 1
@@ -113,15 +124,20 @@ class Tracker:
         try:
             r, j = self._jac(y)
         except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
-            n = self.n_res or 1
-            r, j = np.full(n, PENALTY), np.zeros((n, np.size(y)))
+            if self.n_res is None:
+                raise
+            r, j = np.full(self.n_res, PENALTY), np.zeros((self.n_res, np.size(y)))
         r = self._clean(r)
-        j = np.where(np.isfinite(j), j, 0.0)
+        finite = bool(np.all(np.isfinite(j)))
+        if not finite:
+            j = np.where(np.isfinite(j), j, 0.0)
         if self._cache_y is None or not np.array_equal(y, self._cache_y):
             self.nfev += 1
             self._record(y, r)
         self.n_res = r.size
         self._cache_y, self._cache_r, self._cache_j = np.array(y), r, j
+        if finite and self.best_y is not None and np.array_equal(y, self.best_y):
+            self.best_rj = (r, j)
         return j
 
 
@@ -155,6 +171,10 @@ def solve(
 
     jac: Any = tracker.jac if tracker._jac is not None else "2-point"
     try:
+        if tracker._jac is not None:
+            # MINPACK asks for the residuals and then the Jacobian at the start: one
+            # combined evaluation serves both (the Tracker caches it)
+            tracker.jac(np.asarray(y0, dtype=np.float64))
         res = least_squares(
             tracker.fun,
             np.asarray(y0, dtype=np.float64),

@@ -64,7 +64,7 @@ class CosSurface:
     >>> s = CosSurface(np.array([0.0]), np.array([True]), np.array([0]),
     ...                np.array([1.0]), np.array([0.5]))
     >>> round(float(s.prices(Black(0.5))[0]), 10)   # 2 N(0.25) - 1
-    0.1974126199
+    0.1974126514
     """
 
     def __init__(
@@ -87,8 +87,8 @@ class CosSurface:
         j = np.arange(self.n_terms, dtype=np.float64)
         self.u = np.empty((n_s, self.n_terms))
         self.a = np.empty(n_s)
+        b_s = np.empty(n_s)
         self.idx: list[IntArray] = []
-        self.V: list[FloatArray] = []
         for s in range(n_s):
             sel = np.flatnonzero(slice_index == s)
             self.idx.append(sel)
@@ -97,29 +97,50 @@ class CosSurface:
             ks = k[sel]
             reach = float(np.max(np.abs(ks - c1))) if ks.size else 0.0
             h = max(width * sd, 1.25 * reach + 4.0 * sd)
-            a, b = c1 - h, c1 + h
-            self.a[s] = a
-            us = j * np.pi / (b - a)
-            self.u[s] = us
-            self.V.append(_cos_payoff(ks, is_call[sel], a, b, us))
+            self.a[s], b_s[s] = c1 - h, c1 + h
+            self.u[s] = j * np.pi / (2.0 * h)
+        # payoff coefficients of every quote plus one ATM-forward call per expiry, in
+        # one compiled pass; the ATM rows give the model's ATM vol without a second grid
+        from volcal.calibration._cos_numba import cos_payoff  # compiled _cos_payoff
+
+        v_all = cos_payoff(
+            np.concatenate([k, np.zeros(n_s)]),
+            np.concatenate([is_call, np.ones(n_s, dtype=bool)]),
+            np.concatenate([self.a[slice_index], self.a]),
+            np.concatenate([b_s[slice_index], b_s]),
+            self.n_terms,
+        )
+        self.V: list[FloatArray] = [np.ascontiguousarray(v_all[sel]) for sel in self.idx]
+        self.V_atm = np.ascontiguousarray(v_all[self.n :])
 
     # --------------------------------------------------------------- pricing
     def _grid(self, log_phi: Any) -> Any:
         return np.exp(log_phi - 1j * self.u * self.a[:, None])
 
-    def prices(self, model: Any) -> FloatArray:
-        """Undiscounted OTM prices per unit forward of every quote."""
+    def _re_h(self, model: Any) -> FloatArray:
         from volcal.pricing.gradient import heston_family_grid
 
         fast = heston_family_grid(model, self.u, self.t, self.a, False)
         if fast is not None:
-            re_h = fast[0]
-        else:
-            re_h = self._grid(model.log_char_func(self.u, self.t[:, None])).real
+            return fast[0]
+        return self._grid(model.log_char_func(self.u, self.t[:, None])).real
+
+    def prices(self, model: Any) -> FloatArray:
+        """Undiscounted OTM prices per unit forward of every quote."""
+        re_h = self._re_h(model)
         out = np.empty(self.n)
         for s, sel in enumerate(self.idx):
             out[sel] = self.V[s] @ re_h[s]
         return out
+
+    def prices_and_atm(self, model: Any) -> tuple[FloatArray, FloatArray]:
+        """Quote prices and the ATM-forward (k = 0) call price of every expiry, from one
+        char-function grid."""
+        re_h = self._re_h(model)
+        out = np.empty(self.n)
+        for s, sel in enumerate(self.idx):
+            out[sel] = self.V[s] @ re_h[s]
+        return out, np.einsum("sj,sj->s", self.V_atm, re_h)
 
     def prices_and_jac(self, model: Any) -> tuple[FloatArray, FloatArray]:
         """Prices and their Jacobian (quotes x parameters, ``param_names`` order)."""
@@ -141,30 +162,50 @@ class CosSurface:
         return out, jac
 
 
-def _cos_payoff(k: FloatArray, is_call: BoolArray, a: float, b: float, u: FloatArray) -> FloatArray:
-    """COS payoff coefficients V (quotes x N) for OTM puts/calls on [a, b], first halved.
+def _cos_payoff(
+    k: FloatArray, is_call: BoolArray, a: FloatArray, b: FloatArray, n_terms: int
+) -> FloatArray:
+    """COS payoff coefficients V (quotes x N) for OTM puts/calls, first term halved.
 
-    With :math:`c = \\mathrm{clip}(k, a, b)`, :math:`C = \\cos(u(c-a))`,
-    :math:`S = \\sin(u(c-a))` and :math:`\\cos(u(b-a)) = (-1)^j`:
+    Each quote has its own interval ``[a, b]`` (its expiry's) and nodes
+    :math:`u_j = j\\pi/(b-a)`. With :math:`c = \\mathrm{clip}(k, a, b)`,
+    :math:`C = \\cos(u(c-a))`, :math:`S = \\sin(u(c-a))` and
+    :math:`\\cos(u(b-a)) = (-1)^j`:
     :math:`\\chi(a,c) = (Ce^c - e^a + uSe^c)/(1+u^2)`,
     :math:`\\chi(c,b) = ((-1)^je^b - Ce^c - uSe^c)/(1+u^2)`,
     :math:`\\psi(a,c) = S/u = -\\psi(c,b)` (:math:`c-a` and :math:`b-c` for :math:`j=0`).
+
+    :math:`C + iS = e^{iu_j(c-a)}` is formed as a product of two short tables,
+    :math:`e^{ix\\,l}\\,e^{ix\\,16h}` with :math:`j = 16h + l`, :math:`x = \\pi(c-a)/(b-a)`:
+    32 complex exponentials per quote instead of 2N cosines and sines (the product of
+    two unit complex numbers keeps full relative precision).
     """
-    c = np.clip(k, a, b)[:, None]
-    ek = np.exp(k)[:, None]
-    ec = np.exp(c)
-    uu = u[None, :]
-    arg = uu * (c - a)
-    cos_c, sin_c = np.cos(arg), np.sin(arg)
+    k = np.asarray(k, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    n = k.size
+    blk = 16
+    n_hi = -(-n_terms // blk)
+    du = np.pi / (b - a)
+    c = np.clip(k, a, b)
+    x = du * (c - a)
+    lo = np.exp(1j * x[:, None] * np.arange(blk, dtype=np.float64)[None, :])
+    hi = np.exp(1j * (blk * x)[:, None] * np.arange(n_hi, dtype=np.float64)[None, :])
+    e = (hi[:, :, None] * lo[:, None, :]).reshape(n, n_hi * blk)[:, :n_terms]
+    uu = du[:, None] * np.arange(n_terms, dtype=np.float64)[None, :]
     inv = 1.0 / (1.0 + uu * uu)
-    sign = np.where(np.arange(u.size) % 2 == 0, 1.0, -1.0)[None, :]
-    u_safe = np.where(uu == 0.0, 1.0, uu)
-    psi_ac = np.where(uu == 0.0, c - a, sin_c / u_safe)
-    psi_cb = np.where(uu == 0.0, b - c, -sin_c / u_safe)
-    chi_ac = (cos_c * ec - np.exp(a) + uu * sin_c * ec) * inv
-    chi_cb = (sign * np.exp(b) - cos_c * ec - uu * sin_c * ec) * inv
-    put = ek * psi_ac - chi_ac
-    call = chi_cb - ek * psi_cb
-    v = np.where(is_call[:, None], call, put) * (2.0 / (b - a))
-    v[:, 0] *= 0.5
+    ec = np.exp(c)[:, None]
+    ek = np.exp(k)[:, None]
+    sign = np.where(np.arange(n_terms) % 2 == 0, 1.0, -1.0)[None, :]
+    ecs = ec * (e.real + uu * e.imag)  # e^c (C + u S)
+    uu[:, 0] = 1.0
+    psi = e.imag / uu  # psi(a, c) = -psi(c, b) for j > 0
+    call = np.asarray(is_call, dtype=bool)[:, None]
+    chi = np.where(call, sign * np.exp(b)[:, None] - ecs, ecs - np.exp(a)[:, None]) * inv
+    v = np.where(call, chi + ek * psi, ek * psi - chi)
+    ea, eb, e_c, e_k = np.exp(a), np.exp(b), np.exp(c), np.exp(k)
+    v[:, 0] = 0.5 * np.where(
+        is_call, (eb - e_c) - e_k * (b - c), e_k * (c - a) - (e_c - ea)
+    )  # j = 0: psi is an interval length, chi a plain exponential integral
+    v *= (2.0 / (b - a))[:, None]
     return np.ascontiguousarray(v)

@@ -1,0 +1,148 @@
+"""Warm-start recalibration: compiled COS payoff, ATM from the calibration grid, stopping
+rule, Jacobian reuse - fast, and the same fit as a fully converged solve."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm
+
+import volcal
+from volcal.calibration import calibrate
+from volcal.calibration._cos_numba import cos_payoff
+from volcal.calibration.engine import Tracker
+from volcal.calibration.fourier import CosSurface, _cos_payoff
+from volcal.calibration.synthetic import synthetic_quotes
+from volcal.models import Bates, Black, Heston
+
+T_GRID = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
+K_GRID = np.linspace(-2.0, 2.0, 13)
+HESTON = Heston(v0=0.36, kappa=3.0, theta=0.5, xi=1.8, rho=-0.3)
+
+
+def _direct_payoff(k, is_call, a, b, n_terms):
+    """Textbook COS coefficients (Fang & Oosterlee 2008, eq. 22-23) with direct cos/sin."""
+    u = np.arange(n_terms)[None, :] * np.pi / (b - a)[:, None]
+    c = np.clip(k, a, b)[:, None]
+    aa, bb = a[:, None], b[:, None]
+    arg = u * (c - aa)
+    cs, sn = np.cos(arg), np.sin(arg)
+    us = np.where(u == 0, 1.0, u)
+    psi_ac = np.where(u == 0, c - aa, sn / us)
+    psi_cb = np.where(u == 0, bb - c, -sn / us)
+    sign = np.where(np.arange(n_terms) % 2 == 0, 1.0, -1.0)[None, :]
+    chi_ac = (cs * np.exp(c) - np.exp(aa) + u * sn * np.exp(c)) / (1 + u * u)
+    chi_cb = (sign * np.exp(bb) - cs * np.exp(c) - u * sn * np.exp(c)) / (1 + u * u)
+    ek = np.exp(k)[:, None]
+    v = (
+        np.where(is_call[:, None], chi_cb - ek * psi_cb, ek * psi_ac - chi_ac)
+        * (2 / (b - a))[:, None]
+    )
+    v[:, 0] *= 0.5
+    return v
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=20),
+    st.floats(-9.0, -1.0),
+    st.floats(1.0, 9.0),
+    st.sampled_from([16, 100, 256]),
+)
+def test_compiled_and_numpy_payoffs_match_the_textbook_formula(ks, a0, b0, n_terms):
+    k = np.array(ks)
+    a, b = np.full(k.size, a0), np.full(k.size, b0)
+    is_call = k >= 0.0
+    ref = _direct_payoff(k, is_call, a, b, n_terms)
+    scale = np.exp(max(b0, 0.0)) + np.exp(np.max(k))  # size of the largest terms
+    for v in (_cos_payoff(k, is_call, a, b, n_terms), cos_payoff(k, is_call, a, b, n_terms)):
+        assert v.shape == (k.size, n_terms)
+        assert np.max(np.abs(v - ref)) < 1e-13 * scale * n_terms**0.5
+
+
+def test_atm_prices_from_the_calibration_grid_give_black_atm_vol():
+    """For Black the k = 0 call is 2 N(sigma sqrt(T)/2) - 1 (undiscounted, unit forward)."""
+    t = np.array([0.01, 0.1, 1.0, 3.0])
+    k = np.array([-0.1, 0.2, -0.5, 1.0])
+    surf = CosSurface(k, k >= 0, np.arange(4), t, np.full(4, 1.0))
+    p, atm = surf.prices_and_atm(Black(0.8))
+    np.testing.assert_allclose(atm, 2 * norm.cdf(0.4 * np.sqrt(t)) - 1, rtol=1e-10)
+    np.testing.assert_allclose(p, surf.prices(Black(0.8)), rtol=0, atol=0)
+    ref = volcal.price(Black(0.8), 1.0, np.exp(k), t, k >= 0)
+    np.testing.assert_allclose(p, ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["heston", "bates"])
+def test_warm_start_reaches_the_converged_fit(model):
+    """A warm start stops at a relative cost decrease of 1e-6; the fit must equal the
+    fully converged one (cold start, tolerance 1e-10) to a tiny fraction of a vol point."""
+    true = HESTON if model == "heston" else Bates(0.36, 3.0, 0.5, 1.5, -0.3, 2.0, -0.08, 0.12)
+    q = synthetic_quotes(true, T_GRID, K_GRID, spread_vol=0.02, noise=1.0, seed=7)
+    cold = calibrate(q, model)
+    moved = {n: 1.1 * getattr(cold.params, n) for n in ("v0", "kappa", "theta", "xi")}
+    warm = calibrate(q, model, start=cold.params.replace(**moved))
+    assert warm.status == "ok" and warm.extra["warm_start"] and not warm.extra["global_search"]
+    assert warm.rmse_vol <= cold.rmse_vol * (1 + 1e-4)
+    assert warm.rmse_vol >= cold.rmse_vol * (1 - 1e-4)  # cold is the optimum
+    assert warm.nfev < cold.nfev
+    # standard errors from the reused Jacobian agree with the converged ones
+    assert warm.stderr is not None and cold.stderr is not None
+    for n in ("v0", "kappa", "rho"):
+        assert warm.stderr[n] == pytest.approx(cold.stderr[n], rel=0.05)
+
+
+def test_tracker_keeps_the_jacobian_of_the_best_point_only():
+    def f(y):
+        return np.array([y[0] - 1.0, 2.0 * (y[0] - 1.0)])
+
+    def fj(y):
+        return f(y), np.array([[1.0], [2.0]])
+
+    tr = Tracker(f, fj, deadline=np.inf)
+    tr.jac(np.array([3.0]))
+    assert tr.best_rj is not None
+    tr.fun(np.array([2.0]))  # better point without a Jacobian
+    assert tr.best_rj is None
+    tr.jac(np.array([2.0]))
+    assert tr.best_rj is not None and tr.best_rj[0][0] == 1.0
+    tr.jac(np.array([5.0]))  # worse point: the best one's Jacobian is kept
+    assert tr.best_rj is not None and tr.best_rj[0][0] == 1.0
+    tr.eager_jac = True
+    r = tr.fun(np.array([1.5]))
+    assert r[0] == 0.5 and tr.best_rj is not None and tr.best_rj[0][0] == 0.5
+
+
+@pytest.mark.data
+def test_warm_series_on_real_snapshots_matches_converged_fits(snapshot_dir, monkeypatch):
+    """Two consecutive 2026-01-23 BTC snapshots: warm from the first fit, the second
+    fit equals a fully converged solve from the same start."""
+    import importlib
+
+    names = [
+        "deribit_options_snapshot_20260123T035907Z.csv",
+        "deribit_options_snapshot_20260123T092319Z.csv",
+    ]
+    chains = [volcal.clean(volcal.read_chain(snapshot_dir / n, currency="BTC")) for n in names]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", volcal.errors.CalibrationWarning)
+        first = calibrate(chains[0], "heston")
+        warm = calibrate(chains[1], "heston", start=first)
+        # the same local solve with the cold tolerance
+        monkeypatch.setattr(
+            importlib.import_module("volcal.calibration.calibrate"), "_WARM_FTOL", 1e-10
+        )
+        full = calibrate(chains[1], "heston", start=first)
+    assert warm.status == "ok"
+
+    def cost(fit):  # the weighted objective the solver minimises
+        return float(np.sum(fit.weights * fit.residuals**2))
+
+    # the stopping rule ends when the cost falls by < 1e-6 per step: the objective is
+    # within 1e-5 of the converged one; the unweighted RMSE within 0.1% (flat directions)
+    assert cost(warm) == pytest.approx(cost(full), rel=1e-5)
+    assert warm.rmse_vol == pytest.approx(full.rmse_vol, rel=1e-3)
+    assert warm.nfev < full.nfev
