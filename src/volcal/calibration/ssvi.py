@@ -293,6 +293,13 @@ def fit_ssvi(
     )
 
 
+class _NodeSmiles:
+    """The nodes of an eSSVI surface as smiles with ``implied_vol(k, t)``."""
+
+    def __init__(self, iv: Any) -> None:
+        self.implied_vol = iv
+
+
 def slice_conventions(
     model: Any, t: FloatArray, delta: str, level: float = 0.25
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -301,6 +308,16 @@ def slice_conventions(
     from volcal.calibration.delta_pillars import strikes_for_delta
 
     t = np.asarray(t, dtype=np.float64)
+    if isinstance(model, ESSVI) and np.array_equal(t, np.asarray(model.t)):
+        # at the nodes each slice is an SSVI slice: evaluate it directly (no search over
+        # segments in every bisection step)
+        th_n, rho_n, psi_n = (np.asarray(x) for x in (model.theta, model.rho, model.psi))
+
+        def iv(k: Any, tt: Any) -> FloatArray:
+            i = np.searchsorted(t, tt)
+            return np.sqrt(essvi_total_variance(k, th_n[i], rho_n[i], psi_n[i]) / tt)
+
+        model = _NodeSmiles(iv)
     atm = np.asarray(model.implied_vol(np.zeros_like(t), t))
     tt = np.concatenate([t, t])
     side = np.concatenate([np.ones(t.size, bool), np.zeros(t.size, bool)])

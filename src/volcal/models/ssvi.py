@@ -123,6 +123,13 @@ def essvi_derivatives(
     return w, wk, wkk, w_theta, w_p, w_psi
 
 
+def _w(k: FloatArray, theta: Any, p: Any, psi: Any) -> FloatArray:
+    """Total variance in the variables :math:`(\\theta, p, \\psi)`."""
+    return np.asarray(
+        0.5 * (theta + p * k + np.sqrt(psi * psi * k * k + 2.0 * p * theta * k + theta * theta))
+    )
+
+
 def power_phi(theta: Any, eta: float, gamma: float) -> FloatArray:
     """Power-law :math:`\\varphi(\\theta) = \\eta\\,\\theta^{-\\gamma}(1+\\theta)^{\\gamma-1}`
     (Gatheral & Jacquier 2014, eq. 4.5)."""
@@ -442,11 +449,19 @@ class ESSVI(_SurfaceMixin):
             rho = np.where(psi > 0, p / np.where(psi > 0, psi, 1.0), np.asarray(self.rho)[idx])
         return theta, np.where(np.isfinite(psi), rho, np.nan), psi
 
+    def total_variance(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
+        """:math:`w(k, t)` (the first output of :meth:`derivatives`, computed alone)."""
+        return self._evaluate(k, t, False)[0]
+
     def derivatives(
         self, k: ArrayLike, t: ArrayLike
     ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """``(w, w_k, w_kk, w_t)`` at ``(k, t)``: analytic SSVI slices outside the nodes,
         linear in ``t`` in total variance at fixed ``k`` between them (module docs)."""
+        w, wk, wkk, wt = self._evaluate(k, t, True)
+        return w, wk, wkk, wt
+
+    def _evaluate(self, k: ArrayLike, t: ArrayLike, derivs: bool) -> list[FloatArray]:
         kb, tb = np.broadcast_arrays(np.asarray(k, dtype=np.float64), _times(t))
         shape = kb.shape
         k1, t1 = kb.ravel(), tb.ravel()
@@ -454,26 +469,34 @@ class ESSVI(_SurfaceMixin):
         n = tn.size
         j = np.searchsorted(tn, t1, side="right") - 1
         edge = (j < 0) | (j >= n - 1)
-        out = [np.empty(k1.size) for _ in range(4)]
+        n_out = 4 if derivs else 1
+        out = [np.empty(k1.size) for _ in range(n_out)]
         if edge.any():
             theta, p, psi, dtheta, dp, dpsi = self._slice_params(t1[edge])
-            w, wk, wkk, w_th, w_p, w_psi = essvi_derivatives(k1[edge], theta, p, psi)
-            out[0][edge], out[1][edge], out[2][edge] = w, wk, wkk
-            out[3][edge] = w_th * dtheta + w_p * dp + w_psi * dpsi
+            if derivs:
+                w, wk, wkk, w_th, w_p, w_psi = essvi_derivatives(k1[edge], theta, p, psi)
+                out[0][edge], out[1][edge], out[2][edge] = w, wk, wkk
+                out[3][edge] = w_th * dtheta + w_p * dp + w_psi * dpsi
+            else:
+                out[0][edge] = _w(k1[edge], theta, p, psi)
         th_n, psi_n = np.asarray(self.theta), np.asarray(self.psi)
         p_n = np.asarray(self.rho) * psi_n
         for seg in np.unique(j[~edge]):
             m = j == seg
             km = k1[m]
-            lo = essvi_derivatives(km, th_n[seg], p_n[seg], psi_n[seg])
-            hi = essvi_derivatives(km, th_n[seg + 1], p_n[seg + 1], psi_n[seg + 1])
             dt = tn[seg + 1] - tn[seg]
             a = (t1[m] - tn[seg]) / dt
-            for q in range(3):
-                out[q][m] = (1.0 - a) * lo[q] + a * hi[q]
-            out[3][m] = (hi[0] - lo[0]) / dt
-        w, wk, wkk, wt = (o.reshape(shape) for o in out)
-        return w, wk, wkk, wt
+            if derivs:
+                lo = essvi_derivatives(km, th_n[seg], p_n[seg], psi_n[seg])
+                hi = essvi_derivatives(km, th_n[seg + 1], p_n[seg + 1], psi_n[seg + 1])
+                for q in range(3):
+                    out[q][m] = (1.0 - a) * lo[q] + a * hi[q]
+                out[3][m] = (hi[0] - lo[0]) / dt
+            else:
+                w_lo = _w(km, th_n[seg], p_n[seg], psi_n[seg])
+                w_hi = _w(km, th_n[seg + 1], p_n[seg + 1], psi_n[seg + 1])
+                out[0][m] = (1.0 - a) * w_lo + a * w_hi
+        return [o.reshape(shape) for o in out]
 
     def conditions(self, k_grid: ArrayLike | None = None) -> dict[str, Any]:
         """No-arbitrage conditions of the nodes (module docs).
