@@ -153,7 +153,7 @@ def margin_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Portfolio margin (initial, maintenance) by scenario revaluation."""
-    from volcal.risk.margin import margin
+    from volcal.risk.portfolio_margin import margin
 
     if method not in ("deribit", "span"):
         raise ParameterError(f"--method must be deribit or span, got {method!r}")
@@ -184,7 +184,7 @@ def hedge_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Cheapest listed trades (crossing the spread) that bring the greeks to the targets."""
-    from volcal.risk.hedge_search import hedge_search
+    from volcal.risk.hedge_program import hedge_search
 
     pf, market = _load(portfolio, chain, currency, snapshot, vols)
     res = hedge_search(pf, market, target, max_size=max_size)

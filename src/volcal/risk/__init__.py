@@ -56,7 +56,8 @@ _LAZY: dict[str, str] = {
     "fit_kinked_rate": "volcal.risk.params",
     "bounded_update": "volcal.risk.params",
     "regime_update": "volcal.risk.params",
-    # portfolio risk: positions, valuation, scenarios, margin, hedging
+    # portfolio risk: positions, valuation, scenarios, margin, hedging (the modules of
+    # `margin` and `hedge_search` have other names, so the functions are not shadowed)
     "Instrument": "volcal.risk.portfolio",
     "Position": "volcal.risk.portfolio",
     "Portfolio": "volcal.risk.portfolio",
@@ -71,17 +72,17 @@ _LAZY: dict[str, str] = {
     "portfolio_greeks": "volcal.risk.valuation",
     "ScenarioGrid": "volcal.risk.scenario",
     "scenario_grid": "volcal.risk.scenario",
-    "DeribitConfig": "volcal.risk.margin",
-    "SpanConfig": "volcal.risk.margin",
-    "MarginResult": "volcal.risk.margin",
-    "margin": "volcal.risk.margin",
+    "DeribitConfig": "volcal.risk.portfolio_margin",
+    "SpanConfig": "volcal.risk.portfolio_margin",
+    "MarginResult": "volcal.risk.portfolio_margin",
+    "margin": "volcal.risk.portfolio_margin",
     "HedgingEvaluation": "volcal.risk.hedging",
     "hedging_errors": "volcal.risk.hedging",
-    "HedgeError": "volcal.risk.hedge_search",
-    "HedgeResult": "volcal.risk.hedge_search",
-    "Target": "volcal.risk.hedge_search",
-    "hedge_search": "volcal.risk.hedge_search",
-    "parse_targets": "volcal.risk.hedge_search",
+    "HedgeError": "volcal.risk.hedge_program",
+    "HedgeResult": "volcal.risk.hedge_program",
+    "Target": "volcal.risk.hedge_program",
+    "hedge_search": "volcal.risk.hedge_program",
+    "parse_targets": "volcal.risk.hedge_program",
 }
 
 __all__ = sorted(_LAZY)

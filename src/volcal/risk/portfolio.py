@@ -51,7 +51,7 @@ _MONTHS = {
     )
 }
 _DATE = re.compile(r"^(\d{1,2})([A-Z]{3})(\d{2})$")
-_STRIKE = re.compile(r"^\d+(?:d\d+)?$|^\d+(?:\.\d+)?$")
+_STRIKE = re.compile(r"^\d+(?:D\d+)?$|^\d+(?:\.\d+)?$")
 
 
 @dataclass(frozen=True)
