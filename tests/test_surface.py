@@ -13,6 +13,8 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 import volcal
+from volcal.black import coin_greeks
+from volcal.black import price as black_price
 from volcal.calibration.smile_stats import smile_stats
 from volcal.errors import DataError, MethodError, ParameterError
 from volcal.models import SVI, SVISmiles
@@ -72,7 +74,7 @@ def test_price_and_greeks_match_quantlib_black() -> None:
             ql.blackFormula(opt, strike, f, vol * math.sqrt(t)) / f, rel=1e-12
         )
         g = s.greeks(strike, t, call, units="coin")
-        ref_g = volcal.black.coin_greeks(f, strike, t, vol, call)
+        ref_g = coin_greeks(f, strike, t, vol, call)
         assert float(g.delta) == pytest.approx(float(ref_g.delta), rel=1e-14)
     with pytest.raises(ParameterError):
         s.price(1e5, 0.5, True, units="eur")
@@ -216,7 +218,7 @@ def chain_of(prices: dict[float, list[tuple[float, float]]]) -> volcal.OptionCha
 
 
 def black_calls(strikes: list[float], vol: float, t: float) -> list[tuple[float, float]]:
-    return [(k, float(volcal.black.price(100.0, k, t, vol, True))) for k in strikes]
+    return [(k, float(black_price(100.0, k, t, vol, True))) for k in strikes]
 
 
 def test_chain_checks_by_hand() -> None:
@@ -339,3 +341,67 @@ def test_ssvi_surface_is_volsurface_of_the_model() -> None:
     k = np.linspace(-1, 1, 5)
     np.testing.assert_allclose(s.implied_vol(k, 0.3), m.implied_vol(k, 0.3))
     assert s.to_dict()["model"] == "ssvi" and "VolSurface" in s.summary()
+
+
+# --------------------------------------------------------------------------- fits
+def chain_from(model, days=(3, 10, 30, 60, 120, 240), n_strikes=25) -> volcal.OptionChain:
+    """A linear chain priced exactly by a surface model (tight 0.2 vol-point markets)."""
+    snap = np.datetime64("2026-01-01T08:00")
+    exp, strike, call, bid, ask = [], [], [], [], []
+    for d in days:
+        t = d / 365.0
+        atm = float(model.implied_vol(0.0, t))
+        for k in np.linspace(-2.5, 2.5, n_strikes) * atm * math.sqrt(t):
+            vol = float(model.implied_vol(k, t))
+            for is_call in (True, False):
+                for out, dv in ((bid, -0.001), (ask, 0.001)):
+                    out.append(float(black_price(100.0, 100.0 * math.exp(k), t, vol + dv, is_call)))
+                exp.append(snap + np.timedelta64(d, "D"))
+                strike.append(100.0 * math.exp(k))
+                call.append(is_call)
+    return volcal.OptionChain.from_arrays(
+        underlying="X", snapshot="2026-01-01T08:00Z", expiry=np.array(exp, dtype=object),
+        strike=strike, is_call=call, bid=bid, ask=ask, forward=100.0, settlement="linear",
+    )  # fmt: skip
+
+
+def test_essvi_fit_recovers_a_known_surface() -> None:
+    days = (3, 10, 30, 60, 120, 240)
+    truth = ESSVI(
+        t=tuple(d / 365 for d in days),
+        theta=(0.0015, 0.005, 0.016, 0.034, 0.07, 0.15),
+        rho=(-0.1, -0.2, -0.25, -0.3, -0.3, -0.35),
+        psi=(0.03, 0.055, 0.1, 0.14, 0.2, 0.29),
+    )
+    assert truth.conditions()["ok"]
+    fit = volcal.calibrate(chain_from(truth, days), "essvi")
+    assert fit.status == "ok" and fit.rmse_vol < 0.02
+    np.testing.assert_allclose(fit.params.theta, truth.theta, rtol=2e-3)
+    np.testing.assert_allclose(fit.params.rho, truth.rho, atol=5e-3)
+    np.testing.assert_allclose(fit.params.psi, truth.psi, rtol=5e-3)
+    s0 = fit.slices[2]
+    assert s0.params["theta"] == pytest.approx(truth.theta[2], rel=2e-3)
+    assert s0.atm_vol == pytest.approx(math.sqrt(truth.theta[2] / truth.t[2]), rel=1e-3)
+
+
+@pytest.mark.parametrize("phi", ["power", "heston"])
+def test_ssvi_fit_recovers_a_known_surface(phi: str) -> None:
+    from volcal.calibration.ssvi import fit_ssvi
+
+    days = (3, 10, 30, 60, 120, 240)
+    kw = {"eta": 0.9, "gamma": 0.35} if phi == "power" else {"lam": 3.0}
+    truth = SSVI(
+        t=tuple(d / 365 for d in days),
+        theta=(0.0015, 0.005, 0.016, 0.034, 0.07, 0.15),
+        rho=-0.3,
+        phi=phi,
+        **kw,
+    )
+    fit = fit_ssvi(chain_from(truth, days), phi=phi)
+    assert fit.status == "ok" and fit.rmse_vol < 0.02 and fit.params.conditions()["ok"]
+    assert fit.params.rho == pytest.approx(-0.3, abs=2e-3)
+    for name, value in kw.items():
+        assert getattr(fit.params, name) == pytest.approx(value, rel=1e-2)
+    np.testing.assert_allclose(fit.params.theta, truth.theta, rtol=2e-3)
+    with pytest.raises(ParameterError):
+        fit_ssvi(chain_from(truth, days), phi="cubic")
