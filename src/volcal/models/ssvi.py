@@ -78,7 +78,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from volcal._typing import ArrayLike, FloatArray
+from volcal._typing import ArrayLike, FloatArray, IntArray
 from volcal.errors import ParameterError
 
 __all__ = [
@@ -170,7 +170,7 @@ def _check_nodes(t: tuple[float, ...], theta: tuple[float, ...], owner: str) -> 
 
 def _theta_path(
     t_nodes: FloatArray, theta_nodes: FloatArray, t: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, IntArray]:
     """``(theta(t), dtheta/dt, segment index)``: linear between nodes, ``theta_1 t/t_1``
     before the first node and ``theta_N t/t_N`` after the last (segment -1 / N-1)."""
     n = t_nodes.size
