@@ -281,6 +281,43 @@ def test_svi_and_callable_vol_sources(chain) -> None:
         Market.from_chain(chain, vols="nope")
 
 
+def test_unrealised_pnl_since_entry(chain) -> None:
+    pf = Portfolio.from_records(
+        [
+            {"instrument": "BTC-27MAR26-100000-C", "size": -2.0, "entry_price": 0.05},
+            {"instrument": "BTC-27MAR26-100000-P", "size": 1.0},
+            {"instrument": "BTC-PERPETUAL", "size": 1.0, "entry_price": 90_000.0},
+        ]
+    )
+    r = portfolio_greeks(pf, chain)
+    j = int(np.flatnonzero(chain.instrument == "BTC-27MAR26-100000-C")[0])
+    f = chain.underlying_price[j]
+    assert r.columns["pnl_usd"][0] == pytest.approx(-2.0 * (chain.mark[j] - 0.05) * f, rel=1e-10)
+    assert r.columns["pnl_usd"][1:].tolist() == pytest.approx([0.0, INDEX - 90_000.0])
+
+
+def test_model_vol_source_black_limit_and_custom_source(chain) -> None:
+    """A stochastic-model fit goes through volcal.model_iv: the Black model's smile is flat."""
+    from types import SimpleNamespace
+
+    from volcal.models import Black
+
+    fake_fit = SimpleNamespace(model="black", params=Black(0.55))
+    m = Market.from_chain(chain, vols=fake_fit)
+    assert m.vol_label == "black"
+    vols = m.iv(np.array([70e3, 95e3, 140e3]), 0.3)
+    assert vols == pytest.approx(0.55, abs=1e-9)
+
+    class Flat:
+        def iv(self, strike, t):
+            return np.full(np.shape(strike), 0.7)
+
+    pf = Portfolio.from_records([{"instrument": "BTC-26JUN26-120000-C", "size": 1.0}])
+    assert resolve(pf, Market.from_chain(chain, vols=Flat())).vol[0] == 0.7
+    with pytest.raises(ParameterError):
+        Market.from_chain(chain, vols=SimpleNamespace(model="x", params=object()))
+
+
 # ---------------------------------------------------------------------- scenarios
 def test_scenario_grid_basics(chain) -> None:
     pf = Portfolio.from_records(

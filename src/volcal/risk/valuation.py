@@ -3,7 +3,9 @@
 A :class:`Market` is what a portfolio is valued against: the snapshot time, the index, a
 forward curve and a volatility source. The volatility source is anything with a method
 ``iv(strike, t) -> ndarray`` (or a plain callable ``f(strike, t)``), so the risk layer does
-not depend on a particular surface class; three adapters are provided:
+not depend on a particular surface class (DESIGN.md feeds risk from the ``VolSurface``; a
+surface fits this protocol as it is, and the adapters below keep risk usable from a chain or
+a calibration alone). Three adapters are provided:
 
 * :class:`MarkVols` - the chain's mark implied vols, per expiry linear in log-moneyness
   (flat vol beyond the outermost strikes), across expiries linear in total variance at
@@ -469,6 +471,7 @@ _POS_FIELDS = (
     "vega_usd",
     "vega_coin",
     "theta_usd",
+    "pnl_usd",
 )
 
 
@@ -483,7 +486,10 @@ class PortfolioRisk:
       inverse instruments (Deribit's, USD delta minus coin price for options; E/F per coin
       for inverse futures), equal to ``delta`` for linear ones;
     * ``gamma`` - d delta / dF (per USD of underlying); ``vega_usd``/``vega_coin`` - per vol
-      point (0.01); ``theta_usd`` - per calendar day.
+      point (0.01); ``theta_usd`` - per calendar day;
+    * ``pnl_usd`` - unrealised P&L since the entry price: futures as their value; options
+      ``size x (c - entry) x F`` (inverse, coin prices) or ``size x (V - entry)`` (linear);
+      0 for an option given without an entry price.
 
     ``by_expiry`` adds the time-normalised vega ``vega_usd * sqrt(30 / days)`` (vega
     scaled to a 30-day equivalent, so short-dated vega weighs more, as vol moves do).
@@ -522,6 +528,7 @@ class PortfolioRisk:
             f"({tot['gamma'] * self.index_price * 0.01:.6f} coin per 1% move)",
             f"  vega       {tot['vega_usd']:>14,.2f} USD per vol point",
             f"  theta      {tot['theta_usd']:>14,.2f} USD per day",
+            f"  P&L        {tot['pnl_usd']:>14,.2f} USD since entry prices",
             "  expiry          delta        gamma/1%      vega USD   vega30 USD   theta USD",
         ]
         for row in self.by_expiry:
@@ -585,6 +592,12 @@ def portfolio_greeks(portfolio: Portfolio, market: Any) -> PortfolioRisk:
         cols["vega_usd"][opt] = q * g.vega * 0.01
         cols["theta_usd"][opt] = q * g.theta / 365.0
     cols["value_coin"] = cols["value_usd"] / np.where(book.inverse, f, book.market.index_price)
+    cols["pnl_usd"][fut] = cols["value_usd"][fut]
+    entry = np.array([p.entry_price for p in portfolio])
+    known = opt & np.isfinite(entry)
+    unit = cols["value_usd"] / size
+    per_unit = np.where(book.inverse, (unit / f - entry) * f, unit - entry)
+    cols["pnl_usd"][known] = (size * per_unit)[known]
     cols["vega_coin"] = cols["vega_usd"] / f
     for a in cols.values():
         a.setflags(write=False)
