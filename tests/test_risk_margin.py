@@ -228,3 +228,24 @@ def test_offsetting_positions_need_less_than_the_sum() -> None:
         hedged = margin(short + hedge, INV, method).initial
         assert hedged < margin(short, INV, method).initial + margin(hedge, INV, method).initial
         assert math.isfinite(hedged)
+
+
+@pytest.mark.data
+def test_margin_on_a_real_chain_agrees_across_vol_sources(snapshot_dir) -> None:
+    """Mark vols and an SVI fit of the same Deribit chain give nearly the same margin."""
+    import volcal
+    from volcal.risk import Market
+
+    chain = volcal.read_chain(snapshot_dir / "deribit_options_snapshot_20260123T035907Z.csv", "BTC")
+    book = pf(
+        ("BTC-27MAR26-100000-C", -5.0),
+        ("BTC-27MAR26-110000-C", 5.0),
+        ("BTC-27FEB26-80000-P", -3.0),
+        ("BTC-26JUN26-90000-P", 2.0),
+        ("BTC-27MAR26", -1.5),
+    )
+    svi = Market.from_chain(chain, vols="svi")
+    for method in ("deribit", "span"):
+        a, b = margin(book, chain, method), margin(book, svi, method)
+        assert a.initial > 0
+        assert b.initial == pytest.approx(a.initial, rel=0.02)

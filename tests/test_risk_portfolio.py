@@ -308,12 +308,17 @@ def test_model_vol_source_black_limit_and_custom_source(chain) -> None:
     vols = m.iv(np.array([70e3, 95e3, 140e3]), 0.3)
     assert vols == pytest.approx(0.55, abs=1e-9)
 
-    class Flat:
+    class Flat:  # a surface-like source: has model/params too, but iv() decides
+        model = "svi"
+        params = None
+
         def iv(self, strike, t):
             return np.full(np.shape(strike), 0.7)
 
     pf = Portfolio.from_records([{"instrument": "BTC-26JUN26-120000-C", "size": 1.0}])
-    assert resolve(pf, Market.from_chain(chain, vols=Flat())).vol[0] == 0.7
+    flat = Market.from_chain(chain, vols=Flat())
+    assert resolve(pf, flat).vol[0] == 0.7
+    assert flat.vol_label == "surface (svi)"
     with pytest.raises(ParameterError):
         Market.from_chain(chain, vols=SimpleNamespace(model="x", params=object()))
 

@@ -278,6 +278,8 @@ class Market:
                 source, label = SVIVols(calibrate(chain, "svi").params, curve), "svi"
             else:
                 raise ParameterError(f"vols must be 'mark', 'svi' or a vol source, got {vols!r}")
+        elif isinstance(vols, VolSource):  # first: a VolSurface also has model/params
+            source, label = vols, f"surface ({getattr(vols, 'model', 'custom')})"
         elif hasattr(vols, "params") and hasattr(vols, "model"):  # CalibrationResult
             params = vols.params
             label = str(vols.model)
@@ -292,8 +294,6 @@ class Market:
                 source = ModelVols(params, curve)
             else:
                 raise ParameterError(f"cannot use a {label} calibration as a vol source")
-        elif isinstance(vols, VolSource):
-            source = vols
         elif callable(vols):
             source = _CallableVols(vols)
         else:
