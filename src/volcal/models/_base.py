@@ -149,17 +149,35 @@ class Model:
         :math:`K(s) = \\ln\\varphi(-is, t)` is sampled on the circle :math:`|s| = r`;
         the trapezoid rule gives the Taylor coefficients :math:`a_n`, and
         :math:`c_n = n!\\,a_n`. The error is of order :math:`(r/R)^n` with :math:`R` the
-        distance to the nearest moment explosion; ``radius`` 0.2 keeps inside it for
-        every admissible parameter set (moments of order in (0, 1) always exist).
+        distance to the nearest moment explosion. With a very large vol of vol the
+        moments of small negative order can explode (Heston, ``xi=5, kappa=1, T=3``: the
+        moment of order -0.2 is infinite), so the circle must shrink: the radius starts
+        at ``radius`` and is halved (at most 12 times) for the maturities where the
+        variance from :math:`r` and :math:`r/2` disagree by more than 1e-8 relative.
         """
         tt = np.atleast_1d(np.asarray(t, dtype=np.float64))
         theta = 2.0 * np.pi * np.arange(n) / n
-        s = radius * np.exp(1j * theta)
-        k = self.log_char_func((-1j * s)[None, :], tt.reshape(-1, 1))
-        coef = np.fft.fft(k, axis=1) / n  # a_m r^m
-        c1 = coef[:, 1].real / radius
-        c2 = 2.0 * coef[:, 2].real / radius**2
-        c4 = 24.0 * coef[:, 4].real / radius**4
+
+        def at(r: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+            s = r[:, None] * np.exp(1j * theta)[None, :]
+            with np.errstate(all="ignore"):
+                k = self.log_char_func(-1j * s, tt.reshape(-1, 1))
+                coef = np.fft.fft(k, axis=1) / n  # a_m r^m
+                return (
+                    coef[:, 1].real / r,
+                    2.0 * coef[:, 2].real / r**2,
+                    24.0 * coef[:, 4].real / r**4,
+                )
+
+        r = np.full(tt.size, float(radius))
+        c1, c2, c4 = at(r)
+        for _ in range(12):
+            h1, h2, h4 = at(0.5 * r)
+            bad = ~(np.abs(h2 - c2) <= 1e-8 * np.abs(h2))
+            if not bad.any():
+                break
+            r = np.where(bad, 0.5 * r, r)
+            c1, c2, c4 = (np.where(bad, h, c) for h, c in ((h1, c1), (h2, c2), (h4, c4)))
         if not (np.all(np.isfinite(c1)) and np.all(np.isfinite(c2))):
             raise ParameterError(
                 f"{self.summary()}: cumulants not finite (moment explosion near 0)"

@@ -9,7 +9,12 @@
 from __future__ import annotations
 
 from volcal.pricing.api import METHODS, model_iv, price
-from volcal.pricing.closed import black_model_price, black_undiscounted, merton_price
+from volcal.pricing.closed import (
+    black_model_price,
+    black_undiscounted,
+    merton_price,
+    variance_gamma_price,
+)
 from volcal.pricing.cos import COSPlan, COSPricer, char_func_grid
 from volcal.pricing.lewis import LewisPlan, LewisPricer
 
@@ -25,4 +30,5 @@ __all__ = [
     "merton_price",
     "model_iv",
     "price",
+    "variance_gamma_price",
 ]

@@ -10,8 +10,8 @@ import numpy as np
 from volcal._typing import ArrayLike, FloatArray
 from volcal.errors import MethodError
 from volcal.models._base import Model
-from volcal.models.levy import Black, Merton
-from volcal.pricing.closed import black_model_price, merton_price
+from volcal.models.levy import Black, Merton, VarianceGamma
+from volcal.pricing.closed import black_model_price, merton_price, variance_gamma_price
 from volcal.pricing.cos import COSPricer
 from volcal.pricing.lewis import LewisPricer
 
@@ -48,10 +48,16 @@ def price(
         Forward, strike, maturity in years (0 gives intrinsic value), True for calls,
         discount factor. They broadcast against each other.
     method : {"auto", "closed", "cos", "lewis", "mc"}
-        ``"auto"``: closed form where one exists (Black; Merton's Poisson series), else
-        COS with the default :class:`COSPricer` (verified to 1e-8 relative against
-        QuantLib and published values, see tests). ``"mc"`` delegates to
-        :func:`volcal.pricing.montecarlo.mc_price` and returns its price.
+        ``"auto"``: closed form where one exists (Black; Merton's Poisson series;
+        variance gamma's gamma-time mixture of Black prices, exact even for one-day
+        maturities where Fourier inversion fails), else COS with the default
+        :class:`COSPricer`, and Lewis' adaptive integral (:class:`LewisPricer`) when COS
+        reports that it cannot reach its accuracy (tails too heavy for a practical
+        truncation range). Both are verified against QuantLib, quadrature and
+        published values to 1e-8 relative above 1e-5 max(F, K) and 1e-13 max(F, K)
+        absolute below (see tests/test_pricing.py and the pricers' docs for the
+        domain). ``"mc"`` delegates to :func:`volcal.pricing.montecarlo.mc_price` and
+        returns its price (use ``mc_price`` itself for the standard errors).
     pricer : COSPricer or LewisPricer, optional
         Numerical settings for ``"cos"`` / ``"lewis"`` (``"auto"`` uses it as well when
         the model has no closed form).
@@ -91,10 +97,17 @@ def price(
             return black_model_price(model, forward, strike, t, is_call, discount)
         if isinstance(model, Merton):
             return merton_price(model, forward, strike, t, is_call, discount)
+        if isinstance(model, VarianceGamma):
+            return variance_gamma_price(model, forward, strike, t, is_call, discount)
         if method == "closed":
             raise MethodError(
                 f"price: {type(model).__name__} has no closed form; use 'cos' or 'lewis'"
             )
+        if pricer is None:
+            try:
+                return COSPricer().price(model, forward, strike, t, is_call, discount)
+            except MethodError:
+                return LewisPricer().price(model, forward, strike, t, is_call, discount)
         method = "lewis" if isinstance(pricer, LewisPricer) else "cos"
     if method == "cos":
         if pricer is not None and not isinstance(pricer, COSPricer):

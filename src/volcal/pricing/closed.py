@@ -16,6 +16,22 @@ Merton: conditional on :math:`n` jumps the forward is log-normal, so
 
 summed until the Poisson tail of both :math:`\\lambda T` and :math:`\\lambda T(1+\\bar k)`
 (the latter bounds the forward-weighted tail) is below :math:`10^{-17}`.
+
+Variance gamma (Madan, Carr & Chang 1998): given the gamma clock :math:`G_T = g`
+(shape :math:`\\alpha = T/\\nu`, scale :math:`\\nu`) the log-forward is normal, so
+
+.. math:: V = E\\big[h(G_T)\\big],\\qquad
+    h(g) = \\mathrm{Black}\\big(F e^{\\omega T + \\theta g + \\sigma^2 g/2}, K, \\sigma^2 g\\big),
+
+a one-dimensional integral of a closed form. It is computed as
+:math:`h(0) + \\int (h(\\nu e^x) - h(0))\\,e^{\\alpha x - e^x}/\\Gamma(\\alpha)\\,dx`
+(log time, :math:`x = \\ln(g/\\nu)`), whose integrand decays like
+:math:`e^{(\\alpha + 1/2)x}` on the left and doubly exponentially on the right, with
+composite 16-point Gauss-Legendre panels of width 1/2 on
+:math:`[-75, \\ln(\\alpha + 12\\sqrt\\alpha + 40)]`. Unlike the Fourier methods it
+stays exact for short maturities, where :math:`2T/\\nu \\ll 1` makes
+:math:`|\\varphi(u)| \\sim |u|^{-2T/\\nu}` almost non-decaying (one day with
+:math:`\\nu = 0.3`).
 """
 
 from __future__ import annotations
@@ -23,13 +39,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr, pdtrc
+from scipy.special import gammaln, ndtr, pdtrc
 
 from volcal._typing import ArrayLike, FloatArray
-from volcal.models.levy import Black, Merton
+from volcal.models.levy import Black, Merton, VarianceGamma
 from volcal.pricing._layout import make_surface
 
-__all__ = ["black_model_price", "black_undiscounted", "merton_price"]
+__all__ = ["black_model_price", "black_undiscounted", "merton_price", "variance_gamma_price"]
 
 
 def black_undiscounted(
@@ -108,4 +124,48 @@ def merton_price(
         weight = np.where(lt > 0, np.exp(logw), 1.0 if n == 0 else 0.0)
         fn = s.forward * np.exp(n * (mu + 0.5 * sj2) - lam * kbar * s.t)
         out += weight * black_undiscounted(fn, s.strike, s2 * s.t + n * sj2, s.is_call)
+    return (out * s.discount).reshape(s.shape)
+
+
+def variance_gamma_price(
+    model: VarianceGamma,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t: ArrayLike,
+    is_call: ArrayLike,
+    discount: ArrayLike = 1.0,
+) -> FloatArray:
+    """Discounted variance-gamma prices by the gamma-time mixture of Black prices.
+
+    See the module docs (Madan, Carr & Chang 1998); accurate to about 1e-13 F for any
+    maturity, including a day.
+
+    Examples
+    --------
+    >>> m = VarianceGamma(sigma=0.12, nu=0.2, theta_vg=-0.14)
+    >>> r = 0.1  # Fang & Oosterlee (2008), T=1: 19.099354724
+    >>> round(float(variance_gamma_price(m, 100 * np.exp(r), 90.0, 1.0, True, np.exp(-r))), 8)
+    19.09935472
+    """
+    s = make_surface(forward, strike, t, is_call, discount, where="price(VarianceGamma)")
+    out = s.intrinsic()
+    live = np.flatnonzero(s.live)
+    xg, wg = np.polynomial.legendre.leggauss(16)
+    nu, th, s2 = model.nu, model.theta_vg, model.sigma**2
+    for m, tm in enumerate(s.t_unique):
+        sel = live[s.t_index == m]
+        alpha = tm / nu
+        x_hi = math.log(alpha + 12.0 * math.sqrt(alpha) + 40.0)
+        edges = np.arange(-75.0, x_hi + 0.5, 0.5)
+        mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.25
+        x = (mid[:, None] + half * xg[None, :]).ravel()
+        w = np.tile(half * wg, mid.size) * np.exp(alpha * x - np.exp(x) - gammaln(alpha))
+        g = nu * np.exp(x)
+        f0 = s.forward[sel] * math.exp(model.omega * tm)
+        h0 = black_undiscounted(f0, s.strike[sel], np.zeros(sel.size), s.is_call[sel])
+        fg = f0[:, None] * np.exp((th + 0.5 * s2) * g)[None, :]
+        h = black_undiscounted(
+            fg, s.strike[sel][:, None], (s2 * g)[None, :], s.is_call[sel][:, None]
+        )
+        out[sel] = h0 + (h - h0[:, None]) @ w
     return (out * s.discount).reshape(s.shape)
