@@ -90,6 +90,8 @@ from volcal.errors import CalibrationWarning, DataError, ParameterError
 __all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_class"]
 
 _WARM_FTOL = 1e-6  # relative cost decrease that ends a warm-start local solve
+_GRID_TOL = 5e-4  # COS truncation error accepted at the solution (vol units: 0.05 vol pt)
+_MAX_REPLANS = 3
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
 MODEL_NAMES = ("svi", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
@@ -417,7 +419,9 @@ def _calibrate_fourier(
             for s in range(q.n_slices)
         ]
     )
-    surf = CosSurface(q.k, q.is_call, q.slice_index, q.t_slices, vol_ref, n_terms=n_terms)
+    surf = CosSurface(
+        q.k, q.is_call, q.slice_index, q.t_slices, vol_ref, n_terms=n_terms, model=start_model
+    )
     if objective == "iv":
         scale = np.maximum(q.vega, 1e-12)
     else:
@@ -512,6 +516,21 @@ def _calibrate_fourier(
     # of prices alone: take both at every trial point (an accepted step needs no second pass)
     tracker.eager_jac = name in ("heston", "bates")
     out = solve(tracker, y_local0, method=local_method, max_nfev=300, ftol=ftol)
+    n_replan, grid_err = 0, float("nan")
+    while out.status in ("ok", "max_iter"):
+        new_surf, grid_err = _check_grid(surf, model_of(out.y), q, name)
+        if new_surf is None or n_replan >= _MAX_REPLANS:
+            break
+        # the fit moved to a model this grid prices less accurately than _GRID_TOL
+        # (jumps reaching beyond it on short expiries): re-plan and re-solve from the fit;
+        # the objective closures read `surf`, so they price on the new grid
+        n_replan += 1
+        surf = new_surf
+        t2 = Tracker(residuals, residuals_jac, deadline)
+        t2.eager_jac = tracker.eager_jac
+        t2.nfev, t2.njev = tracker.nfev, tracker.njev
+        tracker = t2
+        out = solve(tracker, out.y, method=local_method, max_nfev=300, ftol=ftol)
     y_best, status, message = out.y, out.status, out.message
     n_refine = 0
     if refine and objective == "iv" and not exact and status in ("ok", "max_iter"):
@@ -564,9 +583,51 @@ def _calibrate_fourier(
             "method": local_method,
             "iv_mode": iv_mode if objective == "iv" else None,
             "iv_refinements": n_refine,
+            "cos_terms": int(surf.n_terms),
+            "cos_replans": n_replan,
+            "cos_grid_error": grid_err if np.isfinite(grid_err) else None,
             "njev": int(tracker.njev),
         },
     )
+
+
+def _check_grid(
+    surf: CosSurface, model: Any, q: QuoteSet, name: str
+) -> tuple[CosSurface | None, float]:
+    """Accuracy of the calibration grid for ``model``: (a better grid or None, error).
+
+    First the range: if the model's cumulant range exceeds the grid's
+    (:meth:`CosSurface.too_narrow`), the grid widened for it is returned. Then, for
+    models with jumps (all but Heston), two refined grids price the quotes: twice the
+    range at the same node spacing (range truncation) and the same range at half the
+    spacing (series truncation - slow for variance gamma on short expiries, whose
+    characteristic function decays only like a power). The error is the largest price
+    difference in vol units (divided by the quote's Black vega); above ``_GRID_TOL`` the
+    grid refined where it matters is returned, if it stays within the cap on terms.
+    Heston is only range-checked: a pure diffusion with exponentially decaying
+    characteristic function, its market-based grid agrees with ``volcal.price`` to
+    1e-5 vol points on real chains (tests/test_calibration_sweep.py).
+    """
+    if surf.too_narrow(model):
+        return surf.widened_for(model), float("nan")
+    if name == "heston" or 2 * surf.n_terms > surf.max_terms:
+        return None, float("nan")
+    base = surf.prices(model)
+    scale = np.maximum(q.vega, 1e-12)
+    errs = []
+    for rf in (2.0, 1.0):
+        with np.errstate(all="ignore"):
+            d = np.abs(base - surf.refined(rf, 2).prices(model)) / scale
+        errs.append(float(np.nanmax(d)) if d.size else 0.0)
+    err_range, err_terms = errs
+    err = max(errs)
+    if err <= _GRID_TOL:
+        return None, err
+    rf = 2.0 if err_range > _GRID_TOL else 1.0
+    tf = 2 if err_terms <= _GRID_TOL else (4 if rf == 2.0 else 2)
+    if tf * surf.n_terms > surf.max_terms:
+        return None, err
+    return surf.refined(rf, tf), err
 
 
 def _weights(q: QuoteSet, weights: Any, objective: str) -> FloatArray:
@@ -587,6 +648,54 @@ def _atm_vol(q: QuoteSet, atm_price: FloatArray) -> FloatArray:
     with np.errstate(all="ignore"):
         res = implied_vol(atm_price, 1.0, 1.0, q.t_slices, True, full_output=True)
     return np.asarray(res.vol, dtype=np.float64)
+
+
+def _pillars(
+    q: QuoteSet, surf: CosSurface, re_h: FloatArray, atm: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """25-delta risk reversal and butterfly of the fitted model per expiry (vol units).
+
+    Conventions of :mod:`volcal.calibration.smile_stats` (forward delta, call pillar on
+    the falling branch, :math:`RR = \\sigma_{25C} - \\sigma_{25P}`,
+    :math:`BF = (\\sigma_{25C} + \\sigma_{25P})/2 - \\sigma_{ATM}`), solved for every
+    expiry at once by :func:`~volcal.calibration.delta_pillars.strikes_for_delta`. The
+    model vols come from the calibration's own COS grid: each trial strike costs one
+    payoff row and a dot product with the char-function values already computed for
+    the final parameters, so the pillars add about a millisecond to a fit. NaN where an
+    expiry has no 25-delta strike within 10 ATM standard deviations.
+    """
+    from volcal.black import implied_vol
+    from volcal.calibration.delta_pillars import strikes_for_delta
+
+    ts = q.t_slices
+    nan = np.full(ts.size, np.nan)
+    ok = np.flatnonzero(np.isfinite(atm) & (atm > 0))
+    if ok.size == 0:
+        return nan, nan.copy()
+
+    def iv(k: Any, t: Any) -> FloatArray:
+        k = np.asarray(k, dtype=np.float64)
+        tt = np.broadcast_to(np.asarray(t, dtype=np.float64), k.shape).ravel()
+        kf = k.ravel()
+        good = np.isfinite(kf)
+        kf = np.where(good, kf, 0.0)
+        si = np.clip(np.searchsorted(ts, tt), 0, ts.size - 1)  # t is an expiry's own t
+        call = kf >= 0.0
+        p = surf.rows_from_grid(re_h, kf, call, si)
+        with np.errstate(all="ignore"):
+            v = implied_vol(p, 1.0, np.exp(kf), tt, call, full_output=True).vol
+        return np.asarray(np.where(good, v, np.nan)).reshape(k.shape)
+
+    t_p = np.concatenate([ts[ok], ts[ok]])
+    side = np.concatenate([np.ones(ok.size, dtype=bool), np.zeros(ok.size, dtype=bool)])
+    atm_p = np.concatenate([atm[ok], atm[ok]])
+    kk = strikes_for_delta(iv, t_p, 0.25, side, atm_p, n_grid=21, n_bisect=24)
+    vol = iv(kk, t_p)
+    vc, vp = vol[: ok.size], vol[ok.size :]
+    rr, bf = nan.copy(), nan.copy()
+    rr[ok] = vc - vp
+    bf[ok] = 0.5 * (vc + vp) - atm[ok]
+    return rr, bf
 
 
 def _assemble(
@@ -615,7 +724,8 @@ def _assemble(
         params, status, message = start_model, "failed", "no valid parameters found"
         x = params.to_vector()
         jac_at_y = None
-    prices, atm_price = surf.prices_and_atm(params)
+    re_h = surf.grid_values(params)
+    prices = surf.prices_from_grid(re_h)
     model_iv = _exact_iv(q, prices)
     resid = model_iv - q.iv_mid
     rmse, inside = fit_quality(q, model_iv)
@@ -629,6 +739,14 @@ def _assemble(
     if n_bad:
         notes.append(f"{n_bad} quotes without a model implied vol (price outside Black bounds)")
     notes += space.at_bound(x)
+    g_err = extra.get("cos_grid_error")
+    g_err = float("nan") if g_err is None else float(g_err)
+    if surf.capped or (np.isfinite(g_err) and g_err > _GRID_TOL):
+        notes.append(
+            f"COS grid at {surf.n_terms} terms (cap {surf.max_terms}) prices the shortest "
+            f"expiries less accurately than {100 * _GRID_TOL:g} vol pt"
+            + (f" (estimated {100 * g_err:.2g} vol pt)" if np.isfinite(g_err) else "")
+        )
     if hasattr(params, "feller") and not params.feller:
         notes.append("Feller condition violated (2 kappa theta < xi^2)")
     # standard errors and conditioning from the Jacobian at the solution
@@ -664,7 +782,8 @@ def _assemble(
                 notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
     except (ValueError, np.linalg.LinAlgError, ParameterError):
         notes.append("standard errors unavailable (Jacobian failed)")
-    atm = _atm_vol(q, atm_price)
+    atm = _atm_vol(q, surf.atm_from_grid(re_h))
+    rr25, bf25 = _pillars(q, surf, re_h, atm)
     per = slice_quality(q, model_iv)
     slices = tuple(
         SliceFit(
@@ -675,6 +794,8 @@ def _assemble(
             rmse_vol=rm,
             inside_spread=ins,
             atm_vol=float(atm[i]),
+            rr25=float(rr25[i]),
+            bf25=float(bf25[i]),
             status="ok" if np.isfinite(rm) else "failed",
         )
         for i, (nn, rm, ins) in enumerate(per)
