@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "model_iv": "volcal.pricing",
     "calibrate": "volcal.calibration",
     "calibrate_series": "volcal.calibration",
+    "compare_models": "volcal.calibration",
     "VolSurface": "volcal.surface",
     "check_arbitrage": "volcal.surface",
     "surface_conventions": "volcal.surface",

@@ -6,12 +6,14 @@
 
 ``calibrate`` fits one snapshot (SVI, SABR or a Fourier model: Heston, Bates, Merton,
 Kou, VG, SVCJ); ``calibrate_series`` recalibrates along snapshots with warm starts and
-optional regularization toward the previous fit.
+optional regularization toward the previous fit; ``compare_models`` fits several models
+to one chain and tabulates their fit by expiry bucket.
 """
 
 from __future__ import annotations
 
 from volcal.calibration.calibrate import MODEL_NAMES, calibrate
+from volcal.calibration.compare import ModelComparison, ModelFit, compare_models
 from volcal.calibration.quotes import QuoteSet, prepare_quotes
 from volcal.calibration.result import CalibrationResult, SliceFit
 from volcal.calibration.series import SeriesResult, calibrate_series
@@ -19,10 +21,13 @@ from volcal.calibration.series import SeriesResult, calibrate_series
 __all__ = [
     "MODEL_NAMES",
     "CalibrationResult",
+    "ModelComparison",
+    "ModelFit",
     "QuoteSet",
     "SeriesResult",
     "SliceFit",
     "calibrate",
     "calibrate_series",
+    "compare_models",
     "prepare_quotes",
 ]

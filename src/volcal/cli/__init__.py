@@ -16,6 +16,7 @@ from volcal.errors import VolcalError
 _COMMAND_MODULES = (
     "volcal.cli.demo",
     "volcal.cli.chain",
+    "volcal.cli.compare",
     "volcal.cli.fetch",
     "volcal.cli.riskparams",
     "volcal.cli.risk",
