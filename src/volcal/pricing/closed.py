@@ -27,8 +27,12 @@ a one-dimensional integral of a closed form. It is computed as
 :math:`h(0) + \\int (h(\\nu e^x) - h(0))\\,e^{\\alpha x - e^x}/\\Gamma(\\alpha)\\,dx`
 (log time, :math:`x = \\ln(g/\\nu)`), whose integrand decays like
 :math:`e^{(\\alpha + 1/2)x}` on the left and doubly exponentially on the right, with
-composite 16-point Gauss-Legendre panels of width 1/2 on
-:math:`[-75, \\ln(\\alpha + 12\\sqrt\\alpha + 40)]`. Unlike the Fourier methods it
+composite 16-point Gauss-Legendre panels of width
+:math:`\\min(1/2, s_x/2)` on :math:`[\\max(-75, \\psi(\\alpha) - 40 s_x),
+\\ln(\\alpha + 12\\sqrt\\alpha + 40)]`, :math:`s_x = \\sqrt{\\psi'(\\alpha)}` the
+standard deviation of :math:`\\ln(G_T/\\nu)`, centred at :math:`\\ln\\alpha` with the
+density's constant from Stirling's series (so a tiny :math:`\\nu`, a nearly
+deterministic clock, keeps full precision). Unlike the Fourier methods it
 stays exact for short maturities, where :math:`2T/\\nu \\ll 1` makes
 :math:`|\\varphi(u)| \\sim |u|^{-2T/\\nu}` almost non-decaying (one day with
 :math:`\\nu = 0.3`).
@@ -39,7 +43,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import gammaln, ndtr, pdtrc
+from scipy.special import digamma, gammaln, ndtr, pdtrc, polygamma
 
 from volcal._typing import ArrayLike, FloatArray
 from volcal.models.levy import Black, Merton, VarianceGamma
@@ -49,7 +53,7 @@ __all__ = ["black_model_price", "black_undiscounted", "merton_price", "variance_
 
 
 def black_undiscounted(
-    forward: FloatArray, strike: FloatArray, w: FloatArray, is_call: FloatArray
+    forward: ArrayLike, strike: ArrayLike, w: ArrayLike, is_call: ArrayLike
 ) -> FloatArray:
     """Undiscounted Black price for total variance ``w`` (arrays broadcast).
 
@@ -127,6 +131,17 @@ def merton_price(
     return (out * s.discount).reshape(s.shape)
 
 
+def _gamma_log_norm(alpha: float) -> float:
+    """:math:`\\alpha\\ln\\alpha - \\alpha - \\ln\\Gamma(\\alpha)`, accurate for large alpha."""
+    if alpha < 20.0:
+        return float(alpha * math.log(alpha) - alpha - gammaln(alpha))
+    inv = 1.0 / alpha
+    inv2 = inv * inv
+    # Stirling: lnGamma(a) = (a - 1/2) ln a - a + ln(2 pi)/2 + 1/(12a) - 1/(360a^3) + ...
+    rem = inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680)))
+    return 0.5 * math.log(alpha) - 0.5 * math.log(2.0 * math.pi) - rem
+
+
 def variance_gamma_price(
     model: VarianceGamma,
     forward: ArrayLike,
@@ -155,11 +170,22 @@ def variance_gamma_price(
     for m, tm in enumerate(s.t_unique):
         sel = live[s.t_index == m]
         alpha = tm / nu
-        x_hi = math.log(alpha + 12.0 * math.sqrt(alpha) + 40.0)
-        edges = np.arange(-75.0, x_hi + 0.5, 0.5)
-        mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.25
-        x = (mid[:, None] + half * xg[None, :]).ravel()
-        w = np.tile(half * wg, mid.size) * np.exp(alpha * x - np.exp(x) - gammaln(alpha))
+        # y = ln(G_T/(nu alpha)): mean ~ digamma(alpha) - ln(alpha), sd sqrt(trigamma)
+        la = math.log(alpha)
+        sd_y = math.sqrt(float(polygamma(1, alpha)))
+        y_lo = max(-75.0 - la, float(digamma(alpha)) - la - 40.0 * sd_y)
+        y_hi = math.log1p((12.0 * math.sqrt(alpha) + 40.0) / alpha)
+        width = min(0.5, 0.5 * sd_y)
+        n_pan = math.ceil((y_hi - y_lo) / width)
+        edges = np.linspace(y_lo, y_hi, n_pan + 1)
+        mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1] - edges[0])
+        y = (mid[:, None] + half * xg[None, :]).ravel()
+        # log density of y: alpha ln(alpha) - alpha - lnGamma(alpha) - alpha (e^y - 1 - y),
+        # the constant without cancellation for large alpha (Stirling remainder)
+        w = np.tile(half * wg, mid.size) * np.exp(
+            _gamma_log_norm(alpha) - alpha * (np.expm1(y) - y)
+        )
+        x = la + y
         g = nu * np.exp(x)
         f0 = s.forward[sel] * math.exp(model.omega * tm)
         h0 = black_undiscounted(f0, s.strike[sel], np.zeros(sel.size), s.is_call[sel])

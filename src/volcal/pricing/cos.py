@@ -33,7 +33,8 @@ optimised over a grid of real :math:`s` on which :math:`K` is finite, real and c
 expiry lies inside with a margin of a quarter half-width. The cumulant rule alone
 misses tails made of several jumps (a one-day Bates smile with -20 % jumps was off by
 8e-11 F) and the power-like tails of a very large vol of vol. Number of terms: ``n``
-doubled until :math:`|\\varphi(u_{N-1}, T)| \\le` ``phi_tol`` at every expiry; if that
+doubled until the bound on the neglected terms, :math:`\\tfrac2\\pi\\max(1,K/F)
+|\\varphi(u_{N-1}, T)|/u_{N-1}`, is below ``phi_tol`` at every expiry; if that
 needs more than ``n_max`` terms the pricer raises :class:`~volcal.errors.MethodError`
 instead of returning an inaccurate price.
 
@@ -44,9 +45,11 @@ to three years and strikes to +-5 standard deviations, as long as the moments of
 order in about [-1/2, 3/2] exist. Beyond that (e.g. Heston ``xi=5, kappa=1`` at
 ``T >= 1``: the moment of order -0.2 explodes, the left tail decays like a power of
 the price) the range and N needed become impractical and COS raises; use
-:class:`~volcal.pricing.LewisPricer` (the default of :func:`volcal.price`). Short-dated
-variance gamma (:math:`2T/\\nu \\ll 1`) has an almost non-decaying
-:math:`\\varphi` and is outside the domain of both Fourier methods.
+:class:`~volcal.pricing.LewisPricer` (the default of :func:`volcal.price`). Variance gamma has
+:math:`|\\varphi(u)| \\sim |u|^{-2T/\\nu}`: both Fourier methods need about
+:math:`2T/\\nu \\gtrsim 5` (e.g. ``nu=0.3`` from nine months) and raise below; the
+gamma-time mixture :func:`~volcal.pricing.variance_gamma_price` (the default for VG)
+is exact for every maturity.
 
 Everything except :math:`\\varphi` is precomputed in a :class:`COSPlan`; a plan built with
 a reference model keeps its ranges and grid, so an optimizer can evaluate
@@ -229,7 +232,8 @@ class COSPricer:
     n_max : int
         Cap on the number of terms.
     phi_tol : float
-        Largest admissible :math:`|\\varphi|` at the last term.
+        Largest admissible bound on the neglected series tail (per unit forward), see
+        :meth:`choose_n`.
     min_half_width : float
         Floor on the half-width of the range (in log-forward units).
     coefficients : {"put", "otm"}
@@ -285,21 +289,35 @@ class COSPricer:
         b = np.maximum(b, kmax + 0.25 * half)
         return a, b
 
-    def choose_n(self, model: Model, t: FloatArray, a: FloatArray, b: FloatArray) -> int:
-        """Smallest ``n * 2**j`` with :math:`|\\varphi(u_{N-1})| \\le` ``phi_tol``.
+    def choose_n(
+        self,
+        model: Model,
+        t: FloatArray,
+        a: FloatArray,
+        b: FloatArray,
+        k_max: FloatArray | float = 0.0,
+    ) -> int:
+        """Smallest ``n * 2**j`` whose neglected series tail is below ``phi_tol``.
+
+        The payoff coefficients decay like :math:`2\\max(F,K)/((b-a)u_k^2)` (the payoff
+        is continuous), so the terms beyond :math:`N` add at most about
+        :math:`\\tfrac{2}{\\pi}\\max(1, K/F)\\,|\\varphi(u_N)|/u_N`; that bound must fall below
+        ``phi_tol``.
 
         Raises
         ------
         MethodError
-            If even ``n_max`` terms leave :math:`|\\varphi(u_{N-1})|` above ``phi_tol``.
+            If even ``n_max`` terms leave the bound above ``phi_tol``.
         """
         n = int(self.n)
+        scale = np.maximum(1.0, np.exp(np.asarray(k_max, dtype=np.float64)))
         while True:
             u_last = (n - 1) * np.pi / (b - a)
-            if np.max(np.abs(model.char_func(u_last, t))) <= self.phi_tol:
+            tail = np.abs(model.char_func(u_last, t)) * scale / u_last
+            if np.max(tail) <= self.phi_tol:
                 return n
             if n >= self.n_max:
-                i = int(np.argmax(np.abs(model.char_func(u_last, t))))
+                i = int(np.argmax(tail))
                 raise MethodError(
                     f"COS: {model.summary()} at T={t[i]:.6g} needs more than n_max="
                     f"{self.n_max} terms on the range [{a[i]:.3g}, {b[i]:.3g}] (heavy tails "
@@ -333,7 +351,9 @@ class COSPricer:
             n = int(self.n)
         else:
             a, b = self.ranges(model, s)
-            n = self.choose_n(model, tu, a, b)
+            k_max = np.full(tu.size, -np.inf)
+            np.maximum.at(k_max, s.t_index, s.k[s.live])
+            n = self.choose_n(model, tu, a, b, k_max)
         width = b - a
         kk = np.arange(n, dtype=np.float64)
         u = kk[None, :] * np.pi / width[:, None]  # (M, N)
