@@ -40,6 +40,7 @@ to three years and strikes to +-5 standard deviations are inside the domain
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -52,6 +53,15 @@ from volcal.pricing.cos import char_func_grid
 __all__ = ["LewisPlan", "LewisPricer"]
 
 _EPS = np.finfo(np.float64).eps
+
+
+@lru_cache(maxsize=8)
+def _gauss_legendre(n: int) -> tuple[FloatArray, FloatArray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (a pure cache of a constant)."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    x.flags.writeable = False
+    w.flags.writeable = False
+    return x, w
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,7 +166,7 @@ class LewisPricer:
     ) -> tuple[FloatArray, FloatArray]:
         """Adaptive panels for one expiry: nodes and weights (kernel not included)."""
         n = int(self.panel_nodes)
-        x, wx = np.polynomial.legendre.leggauss(n)
+        x, wx = _gauss_legendre(n)
         xh = np.concatenate([0.5 * (x - 1.0), 0.5 * (x + 1.0)])  # halves on [-1, 1]
         wh = np.concatenate([0.5 * wx, 0.5 * wx])
         u_max = self._u_max(model, t, scale)
