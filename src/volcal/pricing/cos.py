@@ -152,6 +152,27 @@ def _chernoff_range(
     return a, b
 
 
+def _put_call_weights(
+    kl: FloatArray, am: FloatArray, bm: FloatArray, call_coef: BoolArray, n: int
+) -> FloatArray:
+    """Payoff weights (J, N) of the module formula without the :math:`e^{-iua}` factor."""
+    kk = np.arange(n, dtype=np.float64)
+    wm = bm - am
+    c = np.clip(kl, am, bm)
+    x = (c - am) / wm  # in [0, 1]
+    rot = _unit_powers(np.pi * x, n)  # e^{i pi x k}, (J, N)
+    with np.errstate(divide="ignore"):
+        inv_k = np.where(kk > 0, 1.0 / (np.pi * kk), 0.0)
+    uj = (np.pi / wm)[:, None] * kk[None, :]  # u of each option's expiry, (J, N)
+    inv1 = 1.0 / (1.0 + uj * uj)
+    g = rot.real - rot.imag * (wm[:, None] * inv_k[None, :])
+    g[:, 0] = 1.0 - (c - am) + np.where(call_coef, wm, 0.0)
+    alt = np.where(kk % 2 == 0, 1.0, -1.0)
+    h = np.where(call_coef[:, None], np.exp(bm)[:, None] * alt[None, :], np.exp(am)[:, None])
+    # call: chi - K psi on [k, b]; put: K psi - chi on [a, k]; both reduce to this
+    return (h - np.exp(kl)[:, None] * g) * inv1
+
+
 @dataclass(frozen=True, eq=False)
 class COSPlan:
     """Precomputed COS layout for one option surface (see module docs).
@@ -216,8 +237,18 @@ class COSPlan:
                 "(parameters outside the numerically valid domain)"
             )
         coef = phi.real * self._e_re - phi.imag * self._e_im  # (M, N)
-        # (J, N) @ (N, M) then pick each option's own expiry: one BLAS call
-        unit = (self._w @ coef.T)[np.arange(self._t_index.size), self._t_index]
+        ti = self._t_index
+        if coef.shape[0] <= 16:
+            # (J, N) @ (N, M) then pick each option's own expiry: one BLAS call
+            unit = (self._w @ coef.T)[np.arange(ti.size), ti]
+        else:
+            # many expiries: one matrix-vector product per expiry (J N flops, not J N M)
+            unit = np.empty(ti.size)
+            order = np.argsort(ti, kind="stable")
+            cuts = np.searchsorted(ti[order], np.arange(coef.shape[0] + 1))
+            for m in range(coef.shape[0]):
+                sel = order[cuts[m] : cuts[m + 1]]
+                unit[sel] = self._w[sel] @ coef[m]
         out = np.zeros(s.size)
         live = s.live
         if not derivative:
@@ -375,22 +406,10 @@ class COSPricer:
         ti = s.t_index
         kl = s.k[s.live]
         call_coef = kl >= np.inf if self.coefficients == "put" else kl >= 0.0
-        am, bm, wm = a[ti], b[ti], width[ti]
-        c = np.clip(kl, am, bm)
-        x = (c - am) / wm  # in [0, 1]
-        rot = _unit_powers(np.pi * x, n)  # e^{i pi x k}, (J, N)
-        cos_t, sin_t = rot.real, rot.imag
-        with np.errstate(divide="ignore"):
-            inv_k = np.where(kk > 0, 1.0 / (np.pi * kk), 0.0)
-        uj = (np.pi / wm)[:, None] * kk[None, :]  # u of each option's expiry, (J, N)
-        inv1 = 1.0 / (1.0 + uj * uj)
-        g = cos_t - sin_t * (wm[:, None] * inv_k[None, :])
-        g[:, 0] = 1.0 - (c - am) + np.where(call_coef, wm, 0.0)
-        alt = np.where(kk % 2 == 0, 1.0, -1.0)
-        h = np.where(call_coef[:, None], np.exp(bm)[:, None] * alt[None, :], np.exp(am)[:, None])
-        kt = np.exp(kl)
-        # call: chi - K psi on [k, b]; put: K psi - chi on [a, k]; both reduce to this
-        w = (h - kt[:, None] * g) * inv1
+        w = np.empty((kl.size, n))
+        for lo in range(0, kl.size, 2048):  # chunks bound the temporaries' memory
+            sl = slice(lo, lo + 2048)
+            w[sl] = _put_call_weights(kl[sl], a[ti[sl]], b[ti[sl]], call_coef[sl], n)
         return COSPlan(
             surface=s,
             a=a,
