@@ -11,9 +11,8 @@ That is 1e-8 relative for every price above 1e-5 max(F, K) and 1e-13 max(F, K) a
 below. The floor is what double precision allows: each Fourier price is a difference of
 O(max(F, K)) numbers (parity, or ``F - sqrt(FK)/pi * integral``), so a 5-standard-
 deviation wing whose price is 1e-12 F cannot carry 8 correct digits in any Fourier
-method; QuantLib's own engine and an independent scipy quadrature disagree with each
-other at that level too. In implied-vol terms the floor is below 1e-6 vol points for
-every option of the grids here.
+method (QuantLib's BatesEngine and an independent scipy quadrature disagree by far more
+than the floor, see below).
 
 References
 ----------
@@ -140,8 +139,9 @@ HESTON_GRID = [
     for xi in (1.0, 2.5, 5.0)
     for rho, v0 in ((-0.7, 0.36), (0.3, 0.8))
 ]
-# where COS reports (MethodError) that no practical truncation range exists: the moment
-# of order -0.2 (xi=5, kappa=1, rho=-0.7) or of order 1.2 explodes within three years
+# where COS may report (MethodError) that no practical truncation range exists: with
+# xi=5, kappa=1 moments of small negative order (rho=-0.7) or just above 1 (rho=0.3)
+# explode within three years, so the tails decay like powers of the price
 COS_OUTSIDE = {(1.0, 5.0)}
 
 
