@@ -39,13 +39,13 @@ needs more than ``n_max`` terms the pricer raises :class:`~volcal.errors.MethodE
 instead of returning an inaccurate price.
 
 Accuracy domain (tests/test_pricing.py, against QuantLib and quadrature): about
-1e-13 F absolute, i.e. 1e-8 relative for prices above 1e-5 F, for Heston/Bates/SVCJ
-with vol of vol up to 5, mean reversion 1-20, jumps of +-20 %, maturities from one day
-to three years and strikes to +-5 standard deviations, as long as the moments of
-order in about [-1/2, 3/2] exist. Beyond that (e.g. Heston ``xi=5, kappa=1`` at
-``T >= 1``: the moment of order -0.2 explodes, the left tail decays like a power of
-the price) the range and N needed become impractical and COS raises; use
-:class:`~volcal.pricing.LewisPricer` (the default of :func:`volcal.price`). Variance gamma has
+1e-13 max(F, K) absolute, i.e. 1e-8 relative for prices above 1e-5 max(F, K), for
+Heston/Bates/SVCJ with vol of vol up to 5, mean reversion 1-20, jumps of +-20 %,
+maturities from one day to three years and strikes to +-5 standard deviations. Where
+moments of small order explode (e.g. Heston ``xi=5, kappa=1`` at ``T = 3``: the moment
+of order -0.2 is infinite, the left tail decays like a power of the price) the range
+and N needed become impractical and COS raises; :func:`volcal.price` then falls back
+to :class:`~volcal.pricing.LewisPricer` by itself. Variance gamma has
 :math:`|\\varphi(u)| \\sim |u|^{-2T/\\nu}`: both Fourier methods need about
 :math:`2T/\\nu \\gtrsim 5` (e.g. ``nu=0.3`` from nine months) and raise below; the
 gamma-time mixture :func:`~volcal.pricing.variance_gamma_price` (the default for VG)
