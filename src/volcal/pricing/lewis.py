@@ -26,7 +26,7 @@ all expiries are evaluated in one characteristic-function call (expiries with fe
 nodes are padded with zero weights).
 
 Accuracy domain: the integral is computed to about ``tol`` (default 1e-14) per unit
-forward, so the price error is :math:`\\lesssim 10^{-13} F` (roundoff of the
+forward, so the price error is :math:`\\lesssim 10^{-13}\\max(F, K)` (roundoff of the
 :math:`F - \\ldots` cancellation). The plan raises :class:`~volcal.errors.MethodError`
 when more than ``max_panels`` panels would be needed, which happens when
 :math:`\\varphi` decays too slowly: variance gamma, :math:`|\\varphi(u)| \\sim
