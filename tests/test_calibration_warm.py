@@ -217,3 +217,52 @@ def test_rr25_bf25_of_stochastic_fits_follow_the_smile_stats_conventions(model):
         assert s.rr25 == pytest.approx(ref.rr25, abs=1e-6)
         assert s.bf25 == pytest.approx(ref.bf25, abs=1e-6)
     assert fit.slices[0].rr25 < 0  # rho < 0: puts richer
+
+
+def _ql_bates(m, days, k):
+    ql = pytest.importorskip("QuantLib")
+    today = ql.Date(1, 1, 2026)
+    ql.Settings.instance().evaluationDate = today
+    curve = ql.YieldTermStructureHandle(ql.FlatForward(today, 0.0, ql.Actual365Fixed()))
+    proc = ql.BatesProcess(
+        curve, curve, ql.QuoteHandle(ql.SimpleQuote(1.0)), *[float(x) for x in m.to_vector()]
+    )
+    engine = ql.BatesEngine(ql.BatesModel(proc), 1e-12, 1_000_000)
+    ref = []
+    for kk in k:
+        kind = ql.Option.Call if kk >= 0 else ql.Option.Put
+        opt = ql.VanillaOption(
+            ql.PlainVanillaPayoff(kind, float(np.exp(kk))), ql.EuropeanExercise(today + days)
+        )
+        opt.setPricingEngine(engine)
+        ref.append(opt.NPV())
+    t = days / 365
+    return volcal.implied_vol(np.array(ref), 1.0, np.exp(k), t, k >= 0, full_output=True).vol
+
+
+def test_fat_right_tail_at_the_range_cap_is_priced_by_parity():
+    """Bates with vol of vol 10 (its bound), as fitted to a real ETH chain (2026-06-10):
+    the moment explosion is close to 1, so a 198-day call 6.6x out of the money takes
+    value from beyond any usable range. At the cap calls are priced by parity from the
+    put coefficients (the direct route gave 0.90 for QuantLib's 0.78)."""
+    m = Bates(0.3228, 11.15, 0.2561, 10.0, -0.4326, 25.23, -0.0315, 0.0840)
+    days, k = 198, np.array([1.891, 1.2, 0.3, -0.5])
+    t = days / 365
+    iv_ref = _ql_bates(m, days, k)
+    surf = CosSurface(k, k >= 0, np.zeros(4, dtype=int), np.array([t]), np.array([1.0]), model=m)
+    assert surf.parity[0] and surf.half_width[0] == pytest.approx(8.0)
+    iv = volcal.implied_vol(surf.prices(m), 1.0, np.exp(k), t, k >= 0, full_output=True).vol
+    np.testing.assert_allclose(iv, iv_ref, atol=2e-4)  # 0.02 vol point
+
+
+def test_mass_beyond_the_largest_range_is_reported_not_hidden():
+    """The same fit from its first pass (kappa 5.5): mass lies beyond +-8 in log-moneyness
+    on both sides, parity cannot help; the grid check says the accuracy is unverified."""
+    from volcal.calibration.calibrate import _check_grid
+
+    m = Bates(0.3045, 5.506, 0.2833, 10.0, -0.5781, 34.0, -0.0210, 0.0791)
+    q = synthetic_quotes(Heston(0.3, 5.0, 0.28, 2.0, -0.5), [198 / 365], np.linspace(-2, 2, 9))
+    surf = CosSurface(q.k, q.is_call, q.slice_index, q.t_slices, np.array([1.0]), model=m)
+    assert surf.parity[0]
+    new, err = _check_grid(surf, m, q)
+    assert new is None and np.isinf(err)

@@ -148,7 +148,6 @@ class CosSurface:
 
     def _setup(self, h: FloatArray, n_terms: int) -> None:
         """Interval [center - h, center + h] and N terms: nodes and payoff matrices."""
-        from volcal.calibration._cos_numba import cos_payoff  # compiled _cos_payoff
 
         n_s = self.t.size
         self.n_terms = int(n_terms)
@@ -157,23 +156,45 @@ class CosSurface:
         self.b = self.center + self.half_width
         j = np.arange(self.n_terms, dtype=np.float64)
         self.u = j[None, :] * np.pi / (2.0 * self.half_width[:, None])
+        # at the cap the range may cut a fat right tail (Heston-type models with a vol of
+        # vol near its bound: the moment explosion is close to 1): there out-of-the-money
+        # calls are priced by parity from the put coefficients, C = P + 1 - e^k, which
+        # needs no mass beyond b (E[e^X] = 1 holds exactly) - the direct route had
+        # 0.90 vs 0.77 (QuantLib) on a 198-day Bates call at 6.6x the forward
+        self.parity = self.half_width >= self._h_max * (1.0 - 1e-12)
         # payoff coefficients of every quote plus one ATM-forward call per expiry, in
         # one compiled pass; the ATM rows give the model's ATM vol without a second grid
         si = self._slice_index
-        v_all = cos_payoff(
+        v_all = self._payoff(
             np.concatenate([self._k, np.zeros(n_s)]),
             np.concatenate([self._is_call, np.ones(n_s, dtype=bool)]),
-            np.concatenate([self.a[si], self.a]),
-            np.concatenate([self.b[si], self.b]),
-            self.n_terms,
+            np.concatenate([si, np.arange(n_s)]),
         )
         self.V: list[FloatArray] = [np.ascontiguousarray(v_all[sel]) for sel in self.idx]
         self.V_atm = np.ascontiguousarray(v_all[self.n :])
 
+    def _payoff(self, k: FloatArray, is_call: BoolArray, si: IntArray) -> FloatArray:
+        """Payoff rows of options ``k`` on expiries ``si`` (parity for calls at the cap:
+        put coefficients plus the constant 1 - e^k on the j = 0 term, whose grid value
+        Re phi(0) is exactly 1)."""
+        from volcal.calibration._cos_numba import cos_payoff  # compiled _cos_payoff
+
+        par = np.asarray(is_call, dtype=bool) & self.parity[si]
+        v = cos_payoff(
+            k, np.asarray(is_call, dtype=bool) & ~par, self.a[si], self.b[si], self.n_terms
+        )
+        if np.any(par):
+            v[par, 0] += 1.0 - np.exp(k[par])
+        return np.asarray(v)
+
     def _copy_with(self, h: FloatArray, n_terms: int) -> CosSurface:
         new = object.__new__(CosSurface)
         new.__dict__.update(
-            {k: v for k, v in self.__dict__.items() if k not in ("V", "V_atm", "u", "a", "b")}
+            {
+                k: v
+                for k, v in self.__dict__.items()
+                if k not in ("V", "V_atm", "u", "a", "b", "parity")
+            }
         )
         new.capped = n_terms > self.max_terms
         new._setup(h, min(n_terms, self.max_terms))
@@ -242,13 +263,28 @@ class CosSurface:
     ) -> FloatArray:
         """Prices of any further options (log-moneyness ``k`` on expiry ``slice_index``)
         on the calibration grid: new payoff rows, the same char-function values."""
-        from volcal.calibration._cos_numba import cos_payoff
-
         k = np.ascontiguousarray(k, dtype=np.float64).ravel()
         si = np.asarray(slice_index, dtype=np.int64).ravel()
         call = np.ascontiguousarray(np.broadcast_to(is_call, k.shape), dtype=bool)
-        v = cos_payoff(k, call, self.a[si], self.b[si], self.n_terms)
+        v = self._payoff(k, call, si)
         return np.asarray(np.einsum("ij,ij->i", v, re_h[si]))
+
+    def grid_diagnostics(self, re_h: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Free accuracy indicators of the plan, per expiry, from :meth:`grid_values`.
+
+        ``edge``: the COS density at the interval ends times the half-width,
+        :math:`|\\sum' A_j|` and :math:`|\\sum' (-1)^j A_j|` - not small when mass lies
+        beyond the range. ``tail``: the largest coefficient in the last eighth of the
+        series - not small when the characteristic function has not decayed by the last
+        node. Both are ~1e-10 or below on a well-planned grid; either above ~1e-5 calls
+        for the refined comparison (``calibrate`` does it).
+        """
+        w = np.ones(self.n_terms)
+        w[0] = 0.5
+        sign = np.where(np.arange(self.n_terms) % 2 == 0, 1.0, -1.0)
+        edge = np.maximum(np.abs(re_h @ w), np.abs(re_h @ (w * sign)))
+        tail = np.max(np.abs(re_h[:, (7 * self.n_terms) // 8 :]), axis=1)
+        return np.asarray(edge), np.asarray(tail)
 
     def prices(self, model: Any) -> FloatArray:
         """Undiscounted OTM prices per unit forward of every quote."""
