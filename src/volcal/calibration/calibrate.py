@@ -247,6 +247,7 @@ def calibrate(
     refine: bool = True,
     iv_mode: str = "exact",
     beta: float = 1.0,
+    phi: str = "power",
 ) -> CalibrationResult:
     """Calibrate a model to the cleaned quotes of a chain.
 
@@ -293,6 +294,9 @@ def calibrate(
         (then secant refinement). See the module docs.
     beta : float
         SABR beta (fixed; 1 = log-normal backbone).
+    phi : {"power", "heston"}
+        SSVI :math:`\\varphi` family: power law or Heston-like
+        (:func:`volcal.calibration.ssvi.fit_ssvi`).
 
     Returns
     -------
@@ -332,7 +336,7 @@ def calibrate(
         return (
             fit_essvi(chain, weights=weights)
             if name == "essvi"
-            else fit_ssvi(chain, weights=weights)
+            else fit_ssvi(chain, weights=weights, phi=phi)
         )
     if name == "sabr":
         from volcal.calibration.sabr import fit_sabr
