@@ -621,9 +621,9 @@ def _check_grid(surf: CosSurface, model: Any, q: QuoteSet) -> tuple[CosSurface |
     edge, tail = surf.grid_diagnostics(surf.grid_values(model))
     if max(float(np.max(edge)), float(np.max(tail))) < _DIAG_TOL:
         return None, float("nan")
-    if np.any(surf.parity & (edge > _DIAG_TOL)):
-        # mass beyond the largest usable range: no refinement can show or fix it
-        return None, float("inf")
+    # mass beyond an interval already at its largest half-width: no refinement can show
+    # or fix it there (other expiries are still checked and refined)
+    beyond = bool(np.any(surf.parity & (edge > _DIAG_TOL)))
     if 2 * surf.n_terms > surf.max_terms:
         return None, float("inf")  # the indicators ask for a check the cap forbids
     base = surf.prices(model)
@@ -640,12 +640,16 @@ def _check_grid(surf: CosSurface, model: Any, q: QuoteSet) -> tuple[CosSurface |
     err_range, err_terms = errs
     err = max(errs)
     if err <= _GRID_TOL:
-        return None, err
-    rf = 2.0 if err_range > _GRID_TOL else 1.0
-    tf = 2 if err_terms <= _GRID_TOL else (4 if rf == 2.0 else 2)
-    if tf * surf.n_terms > surf.max_terms:
-        return None, err
-    return surf.refined(rf, tf), err
+        return None, float("inf") if beyond else err
+    # refine what is off (both: twice the range at half the spacing); within the cap on
+    # terms, else the larger of the two single refinements
+    wide, fine = err_range > _GRID_TOL, err_terms > _GRID_TOL
+    plans = [(2.0 if wide else 1.0, 4 if wide and fine else 2)]
+    plans += [(1.0, 2), (2.0, 2)] if err_terms >= err_range else [(2.0, 2), (1.0, 2)]
+    for rf, tf in plans:
+        if tf * surf.n_terms <= surf.max_terms:
+            return surf.refined(rf, tf), err
+    return None, err
 
 
 def _weights(q: QuoteSet, weights: Any, objective: str) -> FloatArray:
