@@ -3,7 +3,7 @@
 The sweep fits all 8 models to all 114 BTC/ETH chains of ../shared/data (see
 BENCHMARKS.md, "Calibration sweep"); here one January BTC chain and one ETH chain of the
 August 2026 rally (steep one-day smiles) run every model, so CI keeps the guarantees
-without the 20-minute sweep:
+without the 12-minute sweep:
 
 * no exception, status ``ok`` or ``max_iter`` (best parameters, said so), finite
   parameters and RMSE - a NaN or a hang is a bug;
