@@ -71,19 +71,19 @@ def synthetic_chain(
     rows: dict[str, list[Any]] = {k: [] for k in ("expiry", "strike", "is_call", "fwd", "t")}
     for d in days:
         expiry = base + pd.Timedelta(days=d)
-        t = (expiry - snap).total_seconds() / (365.0 * 86400.0)
-        fwd = spot * np.exp(basis_per_year * t)
-        atm_sd = 0.6 * np.sqrt(t)
+        t_e = (expiry - snap).total_seconds() / (365.0 * 86400.0)
+        fwd_e = spot * np.exp(basis_per_year * t_e)
+        atm_sd = 0.6 * np.sqrt(t_e)
         ks = np.linspace(-n_sd, n_sd, n_strikes) * atm_sd
-        step = 500.0 if t < 0.05 else (1000.0 if t < 0.3 else 5000.0)
-        strikes = np.unique(np.maximum(step, np.round(fwd * np.exp(ks) / step) * step))
-        for strike in strikes:
-            for is_call in (True, False):
+        step = 500.0 if t_e < 0.05 else (1000.0 if t_e < 0.3 else 5000.0)
+        strikes = np.unique(np.maximum(step, np.round(fwd_e * np.exp(ks) / step) * step))
+        for k_e in strikes:
+            for call in (True, False):
                 rows["expiry"].append(expiry)
-                rows["strike"].append(strike)
-                rows["is_call"].append(is_call)
-                rows["fwd"].append(fwd)
-                rows["t"].append(t)
+                rows["strike"].append(k_e)
+                rows["is_call"].append(call)
+                rows["fwd"].append(fwd_e)
+                rows["t"].append(t_e)
     strike = np.array(rows["strike"])
     is_call = np.array(rows["is_call"])
     fwd = np.array(rows["fwd"])

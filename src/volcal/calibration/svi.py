@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from volcal._typing import ArrayLike, FloatArray
+from volcal._typing import ArrayLike, FloatArray, IntArray
 from volcal.calibration.quotes import SPREAD_FLOOR, QuoteSet
 from volcal.calibration.result import (
     CalibrationResult,
@@ -360,7 +360,7 @@ def fit_svi_slice(
         m_: FloatArray,
         ls_: FloatArray,
         cost: FloatArray,
-    ) -> FloatArray:
+    ) -> IntArray:
         ok = np.isfinite(cost) & _admissible(a, p, q, m_, np.exp(ls_), grid)
         j = np.flatnonzero(ok)
         j = j[np.argsort(cost[j])]
@@ -578,9 +578,11 @@ def fit_svi(
     for i in range(q.n_slices):
         sel = q.slice_index == i
         t = float(q.t_slices[i])
-        svi, info = fit_svi_slice(
+        fitted = fit_svi_slice(
             q.k[sel], q.iv_mid[sel], t, w[sel], full_output=True, **slice_options
         )
+        assert isinstance(fitted, tuple)
+        svi, info = fitted
         assert isinstance(info, SVISliceInfo)
         nfev += info.n_candidates
         slice_status.append(info.status)

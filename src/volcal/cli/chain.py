@@ -36,9 +36,7 @@ ReportOpt = Annotated[
 ]
 
 
-def _load_clean(
-    source: Path, currency: str | None, snapshot: str | None = None
-) -> tuple[Any, Any]:
+def _load_clean(source: Path, currency: str | None, snapshot: str | None = None) -> tuple[Any, Any]:
     """Read and clean a chain; returns (clean chain, quality report)."""
     import volcal
     from volcal.quality import quality_report

@@ -399,7 +399,9 @@ class OptionChain:
             "index_price": None if np.isnan(self.index_price) else float(self.index_price),
             "n_quotes": len(self),
             "n_usable": int(self.usable().sum()),
-            "expiries": [str(pd.Timestamp(e).tz_localize("UTC").isoformat()) for e in self.expiries],
+            "expiries": [
+                str(pd.Timestamp(e).tz_localize("UTC").isoformat()) for e in self.expiries
+            ],
             "flags": self.flag_counts(),
         }
 
@@ -429,4 +431,11 @@ def _instrument_names(
     return out
 
 
-__all__ = ["Flag", "OptionChain", "PriceField", "Settlement", "to_utc_datetime64", "to_utc_timestamp"]
+__all__ = [
+    "Flag",
+    "OptionChain",
+    "PriceField",
+    "Settlement",
+    "to_utc_datetime64",
+    "to_utc_timestamp",
+]

@@ -21,6 +21,7 @@ from volcal.models.svi import SVI, SVISmiles
 __all__ = [
     "SABR",
     "SVCJ",
+    "SVI",
     "Bates",
     "Black",
     "Heston",
@@ -28,7 +29,6 @@ __all__ = [
     "Merton",
     "Model",
     "SABRSmiles",
-    "SVI",
     "SVISmiles",
     "VarianceGamma",
 ]

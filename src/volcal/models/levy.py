@@ -22,7 +22,9 @@ def _ut(u: ArrayLike, t: ArrayLike) -> tuple[Any, Any]:
     return np.asarray(u, dtype=np.complex128), np.asarray(t, dtype=np.float64)
 
 
-def _cum(t: ArrayLike, k1: float, k2: float, k4: float) -> tuple[FloatArray, ...]:
+def _cum(
+    t: ArrayLike, k1: float, k2: float, k4: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     tt = np.asarray(t, dtype=np.float64)
     return tt * k1, tt * k2, tt * k4
 
@@ -48,7 +50,7 @@ class Black(Model):
         if self.sigma < 0.0:
             self._fail(f"sigma (volatility) must be >= 0, got {self.sigma}")
 
-    def log_char_func(self, u: ArrayLike, t: ArrayLike) -> Any:
+    def log_char_func(self, u: Any, t: Any) -> Any:  # arrays after _ut
         u, t = _ut(u, t)
         return -0.5 * self.sigma**2 * t * (1j * u + u * u)
 
@@ -99,7 +101,7 @@ class Merton(Model):
         """Mean relative jump :math:`E[e^J]-1 = e^{\\mu_j+\\sigma_j^2/2}-1`."""
         return float(np.expm1(self.mu_j + 0.5 * self.sigma_j**2))
 
-    def log_char_func(self, u: ArrayLike, t: ArrayLike) -> Any:
+    def log_char_func(self, u: Any, t: Any) -> Any:  # arrays after _ut
         u, t = _ut(u, t)
         iu = 1j * u
         s2, j2 = self.sigma**2, self.sigma_j**2
@@ -167,7 +169,7 @@ class Kou(Model):
         p, e1, e2 = self.p, self.eta1, self.eta2
         return p * e1 / (e1 - 1.0) + (1.0 - p) * e2 / (e2 + 1.0) - 1.0
 
-    def log_char_func(self, u: ArrayLike, t: ArrayLike) -> Any:
+    def log_char_func(self, u: Any, t: Any) -> Any:  # arrays after _ut
         u, t = _ut(u, t)
         iu = 1j * u
         p, e1, e2, lam, s2 = self.p, self.eta1, self.eta2, self.lam, self.sigma**2
@@ -234,7 +236,7 @@ class VarianceGamma(Model):
         nu = self.nu
         return float(np.log1p(-self.theta_vg * nu - 0.5 * self.sigma**2 * nu) / nu)
 
-    def log_char_func(self, u: ArrayLike, t: ArrayLike) -> Any:
+    def log_char_func(self, u: Any, t: Any) -> Any:  # arrays after _ut
         u, t = _ut(u, t)
         iu = 1j * u
         nu, th, s2 = self.nu, self.theta_vg, self.sigma**2

@@ -60,8 +60,9 @@ def svi_total_variance(
     >>> float(svi_total_variance(0.0, 0.04, 0.1, 0.0, 0.0, 0.1))
     0.05
     """
-    x = np.asarray(k, dtype=np.float64) - m
-    return np.asarray(a + b * (rho * x + np.sqrt(x * x + sigma * sigma)), dtype=np.float64)
+    a_, b_, rho_, m_, s_ = (np.asarray(v, dtype=np.float64) for v in (a, b, rho, m, sigma))
+    x = np.asarray(k, dtype=np.float64) - m_
+    return np.asarray(a_ + b_ * (rho_ * x + np.sqrt(x * x + s_ * s_)), dtype=np.float64)
 
 
 def svi_g(
@@ -80,11 +81,12 @@ def svi_g(
     >>> float(svi_g(0.0, 0.04, 0.0, 0.0, 0.0, 0.1))   # flat smile: g = 1
     1.0
     """
-    x = np.asarray(k, dtype=np.float64) - m
-    r = np.sqrt(x * x + sigma * sigma)
-    w = a + b * (rho * x + r)
-    w1 = b * (rho + x / r)
-    w2 = b * sigma * sigma / (r * r * r)
+    a_, b_, rho_, m_, s_ = (np.asarray(v, dtype=np.float64) for v in (a, b, rho, m, sigma))
+    x = np.asarray(k, dtype=np.float64) - m_
+    r = np.sqrt(x * x + s_ * s_)
+    w = a_ + b_ * (rho_ * x + r)
+    w1 = b_ * (rho_ + x / r)
+    w2 = b_ * s_ * s_ / (r * r * r)
     k_arr = np.asarray(k, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         g = (1.0 - k_arr * w1 / (2.0 * w)) ** 2 - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2

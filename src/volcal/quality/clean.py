@@ -255,6 +255,7 @@ def _outliers(
 ) -> BoolArray:
     """Quotes far from a robust first-pass SVI smile of their expiry (bisquare IRLS)."""
     from volcal.calibration.svi import fit_svi_slice
+    from volcal.models.svi import SVI
 
     out = np.zeros(len(chain), dtype=bool)
     k = chain.log_moneyness
@@ -275,6 +276,7 @@ def _outliers(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 smile = fit_svi_slice(kk, vm, tt, np.maximum(wts, 1e-12), n_levels=1)
+            assert isinstance(smile, SVI)
             fitted = smile.implied_vol(kk, tt)
             z = (vm - fitted) / half
             scale = max(1.4826 * float(np.median(np.abs(z))), 1.0)
