@@ -35,3 +35,27 @@ def raw_data() -> Path:
 def snapshot_dir(raw_data: Path) -> Path:
     """Folder of the Deribit full-chain snapshots (BTC and ETH)."""
     return raw_data / "svcj-deribit-snapshots"
+
+
+@pytest.fixture(scope="session")
+def quote_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generic quote-table CSV (strike, is_call, bid, ask, forward, t) of the built-in
+    synthetic Heston chain: CLI tests that need no real data read it."""
+    import pandas as pd
+
+    from volcal.synthetic import synthetic_chain
+
+    ch = synthetic_chain(seed=3)
+    df = pd.DataFrame(
+        {
+            "strike": ch.strike,
+            "is_call": ch.is_call,
+            "bid": ch.usd("bid"),
+            "ask": ch.usd("ask"),
+            "forward": ch.forward,
+            "t": ch.t,
+        }
+    )
+    path = tmp_path_factory.mktemp("quote_table") / "chain.csv"
+    df.to_csv(path, index=False)
+    return path

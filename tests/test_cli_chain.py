@@ -6,33 +6,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from volcal.cli import main
-from volcal.synthetic import synthetic_chain
 
 SNAP = "deribit_options_snapshot_20260107T092155Z.csv"
 
 
 @pytest.fixture(scope="module")
-def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generic quote-table CSV (strike, is_call, bid, ask, forward, t) of a synthetic
-    Heston chain: no real data needed."""
-    ch = synthetic_chain(seed=3)
-    df = pd.DataFrame(
-        {
-            "strike": ch.strike,
-            "is_call": ch.is_call,
-            "bid": ch.usd("bid"),
-            "ask": ch.usd("ask"),
-            "forward": ch.forward,
-            "t": ch.t,
-        }
-    )
-    path = tmp_path_factory.mktemp("cli") / "chain.csv"
-    df.to_csv(path, index=False)
-    return path
+def table(quote_table: Path) -> Path:
+    return quote_table
 
 
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:

@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import volcal
@@ -110,22 +109,8 @@ def test_bad_arguments_raise_parameter_errors(chain):
 
 # -------------------------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
-def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic chain as a generic quote-table CSV (no real data needed)."""
-    ch = synthetic_chain(seed=3)
-    df = pd.DataFrame(
-        {
-            "strike": ch.strike,
-            "is_call": ch.is_call,
-            "bid": ch.usd("bid"),
-            "ask": ch.usd("ask"),
-            "forward": ch.forward,
-            "t": ch.t,
-        }
-    )
-    path = tmp_path_factory.mktemp("cmp") / "chain.csv"
-    df.to_csv(path, index=False)
-    return path
+def table(quote_table: Path) -> Path:
+    return quote_table
 
 
 def test_compare_json_and_self_contained_report(

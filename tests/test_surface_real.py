@@ -6,13 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import volcal
 from volcal.cli import main
 from volcal.surface import check_arbitrage, surface_conventions, vol_index
-from volcal.synthetic import synthetic_chain
 
 # a subset spread over the data (calm January, March, the August rally) keeps CI fast;
 # benchmarks/bench_surface.py runs every snapshot
@@ -81,22 +79,8 @@ def test_vol_index_close_to_model_free_variance_of_the_fit(chain: volcal.OptionC
 
 # --------------------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
-def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generic quote table of a synthetic Heston chain (no real data needed)."""
-    ch = synthetic_chain(seed=5)
-    df = pd.DataFrame(
-        {
-            "strike": ch.strike,
-            "is_call": ch.is_call,
-            "bid": ch.usd("bid"),
-            "ask": ch.usd("ask"),
-            "forward": ch.forward,
-            "t": ch.t,
-        }
-    )
-    path = tmp_path_factory.mktemp("surface") / "chain.csv"
-    df.to_csv(path, index=False)
-    return path
+def table(quote_table: Path) -> Path:
+    return quote_table
 
 
 def test_cli_surface_json(table: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

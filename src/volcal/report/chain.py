@@ -50,6 +50,65 @@ def _mark_iv(chain: Any, rows: np.ndarray) -> np.ndarray:
     return mark_iv
 
 
+def add_market_vols(
+    fig: Any,
+    q: Any,
+    m: np.ndarray,
+    mark_iv: np.ndarray,
+    row: int,
+    col: int,
+    show_legend: bool,
+    *,
+    bar_color: str = "#7f8c8d",
+    mark_color: str = "#e67e22",
+) -> None:
+    """Add one expiry's market to a subplot: the bid-ask implied-vol interval of each
+    quote as a vertical bar (a quote without an ask is drawn up to its mid) and the
+    mark vols as crosses. ``q`` is a QuoteSet, ``m`` the quotes of the expiry."""
+    import plotly.graph_objects as go
+
+    k = q.k[m]
+    lo = q.iv_bid[m]
+    hi = np.where(np.isfinite(q.iv_ask[m]), q.iv_ask[m], q.iv_mid[m])
+    mid = 0.5 * (lo + hi)
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=100 * mid,
+            mode="markers",
+            marker={"size": 1, "color": "rgba(0,0,0,0)"},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": 100 * (hi - mid),
+                "arrayminus": 100 * (mid - lo),
+                "color": bar_color,
+                "thickness": 3,
+                "width": 0,
+            },
+            name="bid-ask vol",
+            legendgroup="ba",
+            showlegend=show_legend,
+            hovertext=[str(x) for x in q.instrument[m]],
+        ),
+        row=row,
+        col=col,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=k,
+            y=100 * mark_iv,
+            mode="markers",
+            marker={"size": 5, "color": mark_color, "symbol": "x"},
+            name="mark vol",
+            legendgroup="mark",
+            showlegend=show_legend,
+        ),
+        row=row,
+        col=col,
+    )
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
@@ -88,46 +147,8 @@ def build_calibration_report(
         r, c = i // cols + 1, i % cols + 1
         m = q.slice_index == i
         k = q.k[m]
-        lo = q.iv_bid[m]
-        hi = np.where(np.isfinite(q.iv_ask[m]), q.iv_ask[m], q.iv_mid[m])
-        mid = 0.5 * (lo + hi)
         show = i == 0
-        fig.add_trace(
-            go.Scatter(
-                x=k,
-                y=100 * mid,
-                mode="markers",
-                marker={"size": 1, "color": "rgba(0,0,0,0)"},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": 100 * (hi - mid),
-                    "arrayminus": 100 * (mid - lo),
-                    "color": "#7f8c8d",
-                    "thickness": 3,
-                    "width": 0,
-                },
-                name="bid-ask vol",
-                legendgroup="ba",
-                showlegend=show,
-                hovertext=[str(x) for x in q.instrument[m]],
-            ),
-            row=r,
-            col=c,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=k,
-                y=100 * mark_all[m],
-                mode="markers",
-                marker={"size": 5, "color": "#e67e22", "symbol": "x"},
-                name="mark vol",
-                legendgroup="mark",
-                showlegend=show,
-            ),
-            row=r,
-            col=c,
-        )
+        add_market_vols(fig, q, m, mark_all[m], r, c, show)
         span = max(float(np.ptp(k)), 0.05)
         grid = np.linspace(k.min() - 0.1 * span, k.max() + 0.1 * span, 200)
         fig.add_trace(

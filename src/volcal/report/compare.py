@@ -76,7 +76,7 @@ def build_compare_report(chain: Any, comparison: Any, *, source: str = "") -> st
         from plotly.subplots import make_subplots
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise DataError("HTML reports need plotly: pip install 'volcal[report]'") from exc
-    from volcal.report.chain import _mark_iv
+    from volcal.report.chain import _mark_iv, add_market_vols
 
     fitted = [f for f in comparison.fits if f.result is not None]
     if not fitted:
@@ -160,45 +160,9 @@ def build_compare_report(chain: Any, comparison: Any, *, source: str = "") -> st
         r_, c_ = i // cols + 1, i % cols + 1
         m = q.slice_index == i
         k = q.k[m]
-        lo = q.iv_bid[m]
-        hi = np.where(np.isfinite(q.iv_ask[m]), q.iv_ask[m], q.iv_mid[m])
-        mid = 0.5 * (lo + hi)
         first = i == 0
-        fig.add_trace(
-            go.Scatter(
-                x=k,
-                y=100 * mid,
-                mode="markers",
-                marker={"size": 1, "color": "rgba(0,0,0,0)"},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": 100 * (hi - mid),
-                    "arrayminus": 100 * (mid - lo),
-                    "color": "#95a5a6",
-                    "thickness": 3,
-                    "width": 0,
-                },
-                name="bid-ask vol",
-                legendgroup="ba",
-                showlegend=first,
-                hovertext=[str(x) for x in q.instrument[m]],
-            ),
-            row=r_,
-            col=c_,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=k,
-                y=100 * mark_all[m],
-                mode="markers",
-                marker={"size": 5, "color": "#2d3436", "symbol": "x"},
-                name="mark vol",
-                legendgroup="mark",
-                showlegend=first,
-            ),
-            row=r_,
-            col=c_,
+        add_market_vols(
+            fig, q, m, mark_all[m], r_, c_, first, bar_color="#95a5a6", mark_color="#2d3436"
         )
         span = max(float(np.ptp(k)), 0.05)
         grid = np.linspace(k.min() - 0.1 * span, k.max() + 0.1 * span, 120)
