@@ -29,3 +29,12 @@ err_console = Console(stderr=True)
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout (no Rich markup, machine-readable)."""
     typer.echo(json.dumps(obj, indent=2, allow_nan=False, default=str))
+
+
+def fmt_num(x: Any, scale: float = 1.0, digits: int = 2) -> str:
+    """A number for a table cell: ``x * scale`` with ``digits`` decimals, ``-`` if absent."""
+    try:
+        v = float(x) * scale
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if v != v else f"{v:.{digits}f}"

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from volcal.cli._app import app, console, print_json
+from volcal.cli._app import fmt_num as _fmt
 
 CurrencyOpt = Annotated[
     str | None,
@@ -44,14 +45,6 @@ def _load_clean(source: Path, currency: str | None, snapshot: str | None = None)
     chain = volcal.read_chain(source, currency=currency, snapshot=snapshot)
     cleaned = volcal.clean(chain)
     return cleaned, quality_report(cleaned)
-
-
-def _fmt(x: Any, scale: float = 1.0, digits: int = 2) -> str:
-    try:
-        v = float(x) * scale
-    except (TypeError, ValueError):
-        return "-"
-    return "-" if v != v else f"{v:.{digits}f}"
 
 
 def print_fit(result: Any, title: str) -> None:

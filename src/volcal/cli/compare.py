@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from volcal.cli._app import app, console, err_console, print_json
+from volcal.cli._app import fmt_num as _fmt
 from volcal.errors import CalibrationWarning, ParameterError
 
 _MODELS_HELP = "Comma-separated models (default: svi,sabr,heston,bates,merton,kou,vg,svcj)."
@@ -44,14 +45,6 @@ def _parse_buckets(text: str) -> list[float]:
         raise ParameterError(
             f"--buckets must be comma-separated days, e.g. 7,30,90; got {text!r}"
         ) from None
-
-
-def _fmt(x: Any, scale: float = 1.0, digits: int = 2) -> str:
-    try:
-        v = float(x) * scale
-    except (TypeError, ValueError):
-        return "-"
-    return "-" if v != v else f"{v:.{digits}f}"
 
 
 def print_comparison(cmp: Any, title: str) -> None:
