@@ -79,10 +79,8 @@ from volcal.calibration.fourier import CosSurface
 from volcal.calibration.quotes import QuoteSet, black_vega_fwd, prepare_quotes
 from volcal.calibration.result import (
     CalibrationResult,
-    SliceFit,
-    expiry_label,
     fit_quality,
-    slice_quality,
+    slice_fits,
 )
 from volcal.calibration.transforms import ParamSpace
 from volcal.errors import CalibrationWarning, DataError, ParameterError
@@ -812,22 +810,7 @@ def _assemble(
         notes.append("standard errors unavailable (Jacobian failed)")
     atm = _atm_vol(q, surf.atm_from_grid(re_h))
     rr25, bf25 = _pillars(q, surf, re_h, atm)
-    per = slice_quality(q, model_iv)
-    slices = tuple(
-        SliceFit(
-            expiry=expiry_label(q.expiries[i]),
-            t=float(q.t_slices[i]),
-            forward=float(q.forward_slices[i]),
-            n_used=nn,
-            rmse_vol=rm,
-            inside_spread=ins,
-            atm_vol=float(atm[i]),
-            rr25=float(rr25[i]),
-            bf25=float(bf25[i]),
-            status="ok" if np.isfinite(rm) else "failed",
-        )
-        for i, (nn, rm, ins) in enumerate(per)
-    )
+    slices = slice_fits(q, model_iv, atm_vol=atm, rr25=rr25, bf25=bf25)
     if status != "ok":
         msg = f"{name} calibration {status}: {message}"
         notes.insert(0, msg)

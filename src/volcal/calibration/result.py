@@ -18,13 +18,14 @@ Fit quality is measured in implied volatility:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from volcal._typing import FloatArray
+from volcal._typing import ArrayLike, FloatArray
 from volcal.calibration.quotes import QuoteSet
 
 STATUSES = ("ok", "max_iter", "time_limit", "failed", "degraded")
@@ -110,15 +111,47 @@ def fit_quality(quotes: QuoteSet, model_iv: FloatArray) -> tuple[float, float]:
     return rmse, inside
 
 
-def slice_quality(quotes: QuoteSet, model_iv: FloatArray) -> list[tuple[int, float, float]]:
-    """Per expiry: (n_used, rmse in vol points, share inside bid-ask)."""
+def slice_fits(
+    quotes: QuoteSet,
+    model_iv: FloatArray,
+    *,
+    params: Sequence[dict[str, Any]] | None = None,
+    atm_vol: ArrayLike | None = None,
+    rr25: ArrayLike | None = None,
+    bf25: ArrayLike | None = None,
+    status: Sequence[str] | None = None,
+) -> tuple[SliceFit, ...]:
+    """One :class:`SliceFit` per expiry of ``quotes``: its fit quality (quotes used, RMSE
+    in vol points, share inside bid-ask) measured from ``model_iv``, with the slice's
+    own parameters, conventions and status where the fitter has them. A slice without
+    a given status is ``"ok"`` when its RMSE is finite, else ``"failed"``."""
+    iv = np.asarray(model_iv, dtype=np.float64)
+    nan = np.full(quotes.n_slices, np.nan)
+    atm = nan if atm_vol is None else np.asarray(atm_vol, dtype=np.float64)
+    rr = nan if rr25 is None else np.asarray(rr25, dtype=np.float64)
+    bf = nan if bf25 is None else np.asarray(bf25, dtype=np.float64)
     out = []
     for i in range(quotes.n_slices):
         m = quotes.slice_index == i
-        sub = quotes.subset(m)
-        rmse, inside = fit_quality(sub, np.asarray(model_iv)[m])
-        out.append((int(m.sum()), rmse, inside))
-    return out
+        rmse, inside = fit_quality(quotes.subset(m), iv[m])
+        out.append(
+            SliceFit(
+                expiry=expiry_label(quotes.expiries[i]),
+                t=float(quotes.t_slices[i]),
+                forward=float(quotes.forward_slices[i]),
+                n_used=int(m.sum()),
+                rmse_vol=rmse,
+                inside_spread=inside,
+                params={} if params is None else dict(params[i]),
+                atm_vol=float(atm[i]),
+                rr25=float(rr[i]),
+                bf25=float(bf[i]),
+                status=(
+                    status[i] if status is not None else ("ok" if np.isfinite(rmse) else "failed")
+                ),
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -297,5 +330,5 @@ __all__ = [
     "SliceFit",
     "expiry_label",
     "fit_quality",
-    "slice_quality",
+    "slice_fits",
 ]

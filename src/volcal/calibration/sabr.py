@@ -22,10 +22,9 @@ from volcal.calibration.engine import Tracker, solve
 from volcal.calibration.quotes import QuoteSet
 from volcal.calibration.result import (
     CalibrationResult,
-    SliceFit,
     expiry_label,
     fit_quality,
-    slice_quality,
+    slice_fits,
 )
 from volcal.calibration.transforms import ParamSpace
 from volcal.errors import CalibrationWarning
@@ -168,19 +167,12 @@ def fit_sabr(
     rmse, inside = fit_quality(q, model_iv)
     if not np.isfinite(rmse):
         status, message = "failed", "no finite SABR vol"
-    per = slice_quality(q, model_iv)
-    slices = tuple(
-        SliceFit(
-            expiry=labels[i],
-            t=float(q.t_slices[i]),
-            forward=float(q.forward_slices[i]),
-            n_used=nn,
-            rmse_vol=rm,
-            inside_spread=ins,
-            params={n: float(getattr(smiles[i], n)) for n in SABR.param_names},
-            atm_vol=float(smiles[i].implied_vol(0.0, q.t_slices[i])),
-        )
-        for i, (nn, rm, ins) in enumerate(per)
+    slices = slice_fits(
+        q,
+        model_iv,
+        params=[{n: float(getattr(sm, n)) for n in SABR.param_names} for sm in smiles],
+        atm_vol=[float(sm.implied_vol(0.0, t)) for sm, t in zip(smiles, q.t_slices, strict=True)],
+        status=["ok"] * len(smiles),
     )
     if status != "ok":
         msg = f"sabr calibration {status}: {message}"

@@ -78,10 +78,8 @@ from volcal._typing import FloatArray
 from volcal.calibration.quotes import QuoteSet
 from volcal.calibration.result import (
     CalibrationResult,
-    SliceFit,
-    expiry_label,
     fit_quality,
-    slice_quality,
+    slice_fits,
 )
 from volcal.errors import CalibrationWarning, ParameterError
 from volcal.models.ssvi import (
@@ -374,7 +372,6 @@ def _assemble(
 ) -> CalibrationResult:
     model_iv = np.asarray(model.implied_vol(q.k, q.t))
     rmse, inside = fit_quality(q, model_iv)
-    per = slice_quality(q, model_iv)
     theta, rho, psi = model.slice_params(q.t_slices)
     atm, rr, bf = slice_conventions(model, q.t_slices, delta)
     notes: list[str] = []
@@ -383,23 +380,18 @@ def _assemble(
         status = "degraded"
         message = "; ".join(conds["messages"])
         notes.extend(conds["messages"])
-    slices = []
-    for i, (nn, rm, ins) in enumerate(per):
-        slices.append(
-            SliceFit(
-                expiry=expiry_label(q.expiries[i]),
-                t=float(q.t_slices[i]),
-                forward=float(q.forward_slices[i]),
-                n_used=nn,
-                rmse_vol=rm,
-                inside_spread=ins,
-                params={"theta": float(theta[i]), "rho": float(rho[i]), "psi": float(psi[i])},
-                atm_vol=float(atm[i]),
-                rr25=float(rr[i]),
-                bf25=float(bf[i]),
-                status="ok",
-            )
-        )
+    slices = slice_fits(
+        q,
+        model_iv,
+        params=[
+            {"theta": float(th), "rho": float(r), "psi": float(ps)}
+            for th, r, ps in zip(theta, rho, psi, strict=True)
+        ],
+        atm_vol=atm,
+        rr25=rr,
+        bf25=bf,
+        status=["ok"] * q.n_slices,
+    )
     if status != "ok":
         warnings.warn(f"{name} calibration {status}: {message}", CalibrationWarning, stacklevel=3)
     return CalibrationResult(
@@ -410,7 +402,7 @@ def _assemble(
         model_iv=model_iv,
         weights=omega,
         residuals=model_iv - q.iv_mid,
-        slices=tuple(slices),
+        slices=slices,
         rmse_vol=rmse,
         inside_spread=inside,
         nfev=nfev,

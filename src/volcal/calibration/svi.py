@@ -55,10 +55,9 @@ from volcal._typing import ArrayLike, FloatArray, IntArray
 from volcal.calibration.quotes import SPREAD_FLOOR, QuoteSet
 from volcal.calibration.result import (
     CalibrationResult,
-    SliceFit,
     expiry_label,
     fit_quality,
-    slice_quality,
+    slice_fits,
 )
 from volcal.errors import CalibrationWarning, DataError, ParameterError
 from volcal.models.svi import SVI, SVISmiles, svi_g
@@ -600,22 +599,14 @@ def fit_svi(
         smiles=tuple(smiles),
     )
     rmse, inside = fit_quality(q, model_iv)
-    per = slice_quality(q, model_iv)
-    slices = tuple(
-        SliceFit(
-            expiry=labels[i],
-            t=float(q.t_slices[i]),
-            forward=float(q.forward_slices[i]),
-            n_used=nn,
-            rmse_vol=rm,
-            inside_spread=ins,
-            params={n: float(getattr(smiles[i], n)) for n in SVI.param_names},
-            atm_vol=stats[i].atm_vol,
-            rr25=stats[i].rr25,
-            bf25=stats[i].bf25,
-            status=slice_status[i],
-        )
-        for i, (nn, rm, ins) in enumerate(per)
+    slices = slice_fits(
+        q,
+        model_iv,
+        params=[{n: float(getattr(sm, n)) for n in SVI.param_names} for sm in smiles],
+        atm_vol=[st.atm_vol for st in stats],
+        rr25=[st.rr25 for st in stats],
+        bf25=[st.bf25 for st in stats],
+        status=slice_status,
     )
     if status != "ok":
         warnings.warn(f"svi calibration {status}: {message}", CalibrationWarning, stacklevel=3)
