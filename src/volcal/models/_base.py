@@ -24,7 +24,7 @@ import numpy as np
 from volcal._typing import ArrayLike, FloatArray
 from volcal.errors import ParameterError
 
-__all__ = ["Model", "log1p_ratio"]
+__all__ = ["Model", "Params", "log1p_ratio"]
 
 ComplexArray = np.ndarray
 
@@ -62,11 +62,13 @@ def _finite(cls: str, name: str, value: float) -> float:
 
 
 @dataclass(frozen=True)
-class Model:
-    """Abstract characteristic-function model (frozen dataclass).
+class Params:
+    """A frozen, validated parameter set: the shared part of every model and smile.
 
-    Subclasses declare their fields, ``param_names`` (same order as the fields),
-    ``_bounds`` and implement ``_validate``, ``log_char_func`` and ``cumulants``.
+    Subclasses declare their fields, ``param_names`` (same order as the fields) and
+    ``_bounds``, and implement ``_validate``. Every field is converted to a finite float
+    at construction; :meth:`to_vector` / :meth:`from_vector` are the only place the
+    parameter order is used.
     """
 
     param_names: ClassVar[tuple[str, ...]] = ()
@@ -102,7 +104,7 @@ class Model:
 
     @classmethod
     def from_vector(cls, x: ArrayLike) -> Any:
-        """Build a validated model from a vector in ``param_names`` order."""
+        """Build a validated instance from a vector in ``param_names`` order."""
         v = np.asarray(x, dtype=np.float64).ravel()
         if v.size != len(cls.param_names):
             raise ParameterError(
@@ -123,6 +125,15 @@ class Model:
         """One-line text summary of the parameters."""
         body = ", ".join(f"{n}={getattr(self, n):.6g}" for n in self.param_names)
         return f"{type(self).__name__}({body})"
+
+
+@dataclass(frozen=True)
+class Model(Params):
+    """Abstract characteristic-function model (frozen dataclass).
+
+    Subclasses declare their fields, ``param_names`` (same order as the fields),
+    ``_bounds`` and implement ``_validate``, ``log_char_func`` and ``cumulants``.
+    """
 
     # ---------------------------------------------------------- characteristic
     def log_char_func(self, u: ArrayLike, t: ArrayLike) -> ComplexArray:

@@ -29,14 +29,13 @@ through the money and stable for :math:`\\rho \\to \\pm 1`.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from volcal._typing import ArrayLike, FloatArray
-from volcal.errors import ParameterError
+from volcal.models._base import Params
 
 __all__ = ["SABR", "SABRSmiles", "sabr_vol"]
 
@@ -80,7 +79,7 @@ def sabr_vol(
 
 
 @dataclass(frozen=True)
-class SABR:
+class SABR(Params):
     """SABR smile parameters of one expiry (forward normalised to 1).
 
     Parameters
@@ -114,54 +113,19 @@ class SABR:
         (1e-4, 25.0),
     )
 
-    def __post_init__(self) -> None:
-        for name in self.param_names:
-            v = getattr(self, name)
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                raise ParameterError(f"SABR.{name} must be a real number, got {v!r}") from None
-            if not math.isfinite(v):
-                raise ParameterError(f"SABR.{name} must be finite, got {v}")
-            object.__setattr__(self, name, v)
+    def _validate(self) -> None:
         if self.alpha <= 0:
-            raise ParameterError(f"SABR: alpha must be > 0, got {self.alpha}")
+            self._fail(f"alpha must be > 0, got {self.alpha}")
         if not 0.0 <= self.beta <= 1.0:
-            raise ParameterError(f"SABR: beta must lie in [0, 1], got {self.beta}")
+            self._fail(f"beta must lie in [0, 1], got {self.beta}")
         if not -1.0 < self.rho < 1.0:
-            raise ParameterError(f"SABR: rho must lie in (-1, 1), got {self.rho}")
+            self._fail(f"rho must lie in (-1, 1), got {self.rho}")
         if self.nu < 0:
-            raise ParameterError(f"SABR: nu must be >= 0, got {self.nu}")
-
-    @classmethod
-    def bounds(cls) -> tuple[FloatArray, FloatArray]:
-        """Box bounds ``(lower, upper)`` in ``param_names`` order."""
-        lo = np.array([b[0] for b in cls._bounds])
-        hi = np.array([b[1] for b in cls._bounds])
-        return lo, hi
-
-    def to_vector(self) -> FloatArray:
-        return np.array([getattr(self, n) for n in self.param_names], dtype=np.float64)
-
-    @classmethod
-    def from_vector(cls, x: ArrayLike) -> SABR:
-        v = np.asarray(x, dtype=np.float64).ravel()
-        if v.size != 4:
-            raise ParameterError(f"SABR.from_vector: expected 4 values, got {v.size}")
-        return cls(*v.tolist())
-
-    def replace(self, **changes: float) -> SABR:
-        return replace(self, **changes)
+            self._fail(f"nu must be >= 0, got {self.nu}")
 
     def implied_vol(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
         """Black implied vol at log-moneyness ``k = ln(K/F)`` and maturity ``t``."""
         return sabr_vol(k, t, self.alpha, self.beta, self.rho, self.nu)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": "SABR", **asdict(self)}
-
-    def summary(self) -> str:
-        return "SABR(" + ", ".join(f"{n}={getattr(self, n):.6g}" for n in self.param_names) + ")"
 
 
 @dataclass(frozen=True)

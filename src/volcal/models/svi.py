@@ -34,13 +34,14 @@ enters when converting to implied vol. :class:`SVISmiles` holds one SVI per expi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from volcal._typing import ArrayLike, FloatArray
 from volcal.errors import ParameterError
+from volcal.models._base import Params
 
 __all__ = ["LEE_BOUND", "SVI", "SVISmiles", "svi_g", "svi_total_variance"]
 
@@ -104,7 +105,7 @@ def _check_grid(a: float, b: float, rho: float, m: float, sigma: float) -> Float
 
 
 @dataclass(frozen=True)
-class SVI:
+class SVI(Params):
     """Raw SVI total-variance smile of one expiry (Gatheral 2004).
 
     Parameters
@@ -150,61 +151,18 @@ class SVI:
         (1e-6, 10.0),
     )
 
-    def __post_init__(self) -> None:
-        for name in self.param_names:
-            v = getattr(self, name)
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                raise ParameterError(f"SVI.{name} must be a real number, got {v!r}") from None
-            if not math.isfinite(v):
-                raise ParameterError(f"SVI.{name} must be finite, got {v}")
-            object.__setattr__(self, name, v)
+    def _validate(self) -> None:
         if self.b < 0:
-            raise ParameterError(f"SVI: b must be >= 0, got {self.b}")
+            self._fail(f"b must be >= 0, got {self.b}")
         if not -1.0 < self.rho < 1.0:
-            raise ParameterError(f"SVI: rho must lie in (-1, 1), got {self.rho}")
+            self._fail(f"rho must lie in (-1, 1), got {self.rho}")
         if self.sigma <= 0:
-            raise ParameterError(f"SVI: sigma must be > 0, got {self.sigma}")
+            self._fail(f"sigma must be > 0, got {self.sigma}")
         if self.min_total_variance < -1e-14:
-            raise ParameterError(
-                f"SVI: minimal total variance a + b sigma sqrt(1 - rho^2) = "
+            self._fail(
+                f"minimal total variance a + b sigma sqrt(1 - rho^2) = "
                 f"{self.min_total_variance:.6g} is negative"
             )
-
-    # ------------------------------------------------------------------ vectors
-    @classmethod
-    def bounds(cls) -> tuple[FloatArray, FloatArray]:
-        """Box bounds ``(lower, upper)`` in ``param_names`` order."""
-        lo = np.array([b[0] for b in cls._bounds], dtype=np.float64)
-        hi = np.array([b[1] for b in cls._bounds], dtype=np.float64)
-        return lo, hi
-
-    def to_vector(self) -> FloatArray:
-        """Parameters as a vector in ``param_names`` order."""
-        return np.array([getattr(self, n) for n in self.param_names], dtype=np.float64)
-
-    @classmethod
-    def from_vector(cls, x: ArrayLike) -> SVI:
-        """Validated SVI from a vector ``(a, b, rho, m, sigma)``."""
-        v = np.asarray(x, dtype=np.float64).ravel()
-        if v.size != 5:
-            raise ParameterError(
-                f"SVI.from_vector: expected 5 values (a, b, rho, m, sigma), got {v.size}"
-            )
-        return cls(*v.tolist())
-
-    def replace(self, **changes: float) -> SVI:
-        """Copy with some parameters changed (validated again)."""
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict ``{"model": "SVI", a, b, rho, m, sigma}``."""
-        return {"model": "SVI", **asdict(self)}
-
-    def summary(self) -> str:
-        """One-line text summary."""
-        return "SVI(" + ", ".join(f"{n}={getattr(self, n):.6g}" for n in self.param_names) + ")"
 
     # ------------------------------------------------------------------ smile
     @property
