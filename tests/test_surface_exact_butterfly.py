@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from surface_helpers import chain_from
 
 import volcal
-from volcal.black import price as black_price
 from volcal.calibration._ssvi_numba import _fly_ok
 from volcal.calibration.ssvi import fit_essvi_quotes, fit_ssvi
 from volcal.errors import ParameterError
@@ -192,27 +192,6 @@ def test_steep_short_dated_real_smile_fits_better(snapshot_dir: Path) -> None:
     assert rep.ok, rep.summary()
 
 
-def ssvi_chain(model: SSVI, days: tuple[int, ...]) -> volcal.OptionChain:
-    """A linear chain priced exactly by an SSVI surface (0.2 vol-point markets)."""
-    snap = np.datetime64("2026-01-01T08:00")
-    exp, strike, call, bid, ask = [], [], [], [], []
-    for d in days:
-        t = d / 365.0
-        atm = float(model.implied_vol(0.0, t))
-        for k in np.linspace(-2.5, 2.5, 21) * atm * math.sqrt(t):
-            vol = float(model.implied_vol(k, t))
-            for is_call in (True, False):
-                for out, dv in ((bid, -0.001), (ask, 0.001)):
-                    out.append(float(black_price(100.0, 100.0 * math.exp(k), t, vol + dv, is_call)))
-                exp.append(snap + np.timedelta64(d, "D"))
-                strike.append(100.0 * math.exp(k))
-                call.append(is_call)
-    return volcal.OptionChain.from_arrays(
-        underlying="X", snapshot="2026-01-01T08:00Z", expiry=np.array(exp, dtype=object),
-        strike=strike, is_call=call, bid=bid, ask=ask, forward=100.0, settlement="linear",
-    )  # fmt: skip
-
-
 def test_calibrate_reaches_the_heston_like_phi() -> None:
     days = (7, 30, 90, 180)
     truth = SSVI(
@@ -222,7 +201,7 @@ def test_calibrate_reaches_the_heston_like_phi() -> None:
         phi="heston",
         lam=3.0,
     )
-    chain = ssvi_chain(truth, days)
+    chain = chain_from(truth, days)
     fit = volcal.calibrate(chain, "ssvi", phi="heston")
     assert fit.params.phi == "heston" and fit.extra["phi"] == "heston"
     assert fit.params.lam == pytest.approx(3.0, rel=1e-2) and fit.rmse_vol < 0.02
