@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _markdown import write_section
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 VENV = HERE / ".venv-vollib"
 SEED = 20240601
 SECTION = "## Implied volatility"
@@ -265,19 +265,7 @@ def main() -> None:
     )
     print(table)
     if args.write:
-        write_section(table)
-
-
-def write_section(table: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + table
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + table + (text[nxt + 1 :] if nxt >= 0 else "")
-    path.write_text(text)
+        write_section(SECTION, table)
 
 
 if __name__ == "__main__":

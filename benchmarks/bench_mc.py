@@ -27,15 +27,14 @@ import math
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
+from _markdown import write_section
 
 import volcal
 from volcal.models import SVCJ, Bates, Black, Heston
 from volcal.pricing.montecarlo import mc_price, simulate_log_forward
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Monte Carlo"
 F0 = 100.0
 HESTON = Heston(v0=0.5, kappa=3.0, theta=0.4, xi=3.0, rho=-0.1)
@@ -235,19 +234,7 @@ def main() -> None:
     table = "\n".join(parts)
     print(table)
     if args.write:
-        write_section(table)
-
-
-def write_section(table: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + table
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + table + (text[nxt + 1 :] if nxt >= 0 else "")
-    path.write_text(text)
+        write_section(SECTION, table)
 
 
 if __name__ == "__main__":

@@ -44,15 +44,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import platform  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _markdown import write_section  # noqa: E402
 
 import volcal  # noqa: E402
 from volcal.models import Bates, Heston, Model  # noqa: E402
 from volcal.pricing import COSPricer, LewisPricer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Fourier pricing"
 F0 = 100.0
 DAYS = np.array([1, 7, 14, 30, 60, 91, 182, 365, 730, 1095])
@@ -264,18 +263,6 @@ def render(repeat: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    doc = path.read_text()
-    if SECTION in doc:
-        start = doc.index(SECTION)
-        nxt = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + (doc[nxt + 1 :] if nxt >= 0 else "")
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    path.write_text(doc)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
@@ -284,7 +271,7 @@ def main() -> None:
     text = render(args.repeat)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
