@@ -155,3 +155,26 @@ def test_parity_agrees_with_quoted_futures_on_all_snapshots(snapshot_dir: Path) 
     d = np.abs(np.concatenate(dis))
     assert d.size > 1200
     assert np.percentile(d, 99) < 15.0
+
+
+def test_chain_method_keeps_own_forwards_and_fills_the_missing() -> None:
+    # expiry 1 carries its own forward (no quoted future): kept per quote, not replaced by
+    # parity; expiry 2 has none: put-call parity of its pair fills it
+    ch = OptionChain.from_arrays(
+        underlying="BTC",
+        snapshot="2026-01-01T08:00Z",
+        expiry=["2026-04-01T08:00Z"] * 2 + ["2026-07-01T08:00Z"] * 2,
+        strike=[100.0, 100.0, 100.0, 100.0],
+        is_call=[True, False, True, False],
+        bid=[0.05, 0.03, 0.08, 0.05],
+        ask=[0.05, 0.03, 0.08, 0.05],
+        forward=[101.0, 101.5, np.nan, np.nan],
+        settlement="inverse",
+    )
+    out, rep = estimate_forwards(ch, method="chain")
+    assert out.forward[:2].tolist() == [101.0, 101.5]
+    assert rep.source == ("chain", "parity")
+    assert rep.used[0] == pytest.approx(101.25)
+    assert out.forward[2] == pytest.approx(100.0 / (1.0 - 0.03)) == out.forward[3]
+    with pytest.raises(ParameterError, match="'chain'"):
+        estimate_forwards(ch, method="magic")  # type: ignore[arg-type]

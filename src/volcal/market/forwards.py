@@ -37,7 +37,7 @@ from volcal.errors import ParameterError
 from volcal.market.chain import OptionChain
 from volcal.market.flags import Flag
 
-ForwardMethod = Literal["auto", "quoted", "parity"]
+ForwardMethod = Literal["auto", "chain", "quoted", "parity"]
 
 #: Default tolerance between quoted and parity forwards, in basis points.
 DEFAULT_TOLERANCE_BPS = 50.0
@@ -227,10 +227,12 @@ def estimate_forwards(
     Parameters
     ----------
     chain : OptionChain
-    method : {"auto", "quoted", "parity"}
+    method : {"auto", "chain", "quoted", "parity"}
         ``"auto"``: the quoted underlying/future of the expiry (median of
-        ``underlying_price``) when present, else put-call parity. ``"quoted"`` or
-        ``"parity"``: only that source. Parity is always computed when possible so the
+        ``underlying_price``) when present, else put-call parity. ``"chain"``: keep the
+        forwards (and discounts) the chain already carries, per quote, and establish
+        only the missing expiries as ``"auto"`` does. ``"quoted"`` or ``"parity"``:
+        only that source. Parity is always computed when possible so the
         report shows the disagreement.
     tolerance_bps : float
         Quotes of an expiry whose quoted and parity forwards differ by more get
@@ -262,8 +264,10 @@ def estimate_forwards(
     >>> round(float(rep.used[0]), 6), rep.source[0]
     (102.040816, 'parity')
     """
-    if method not in ("auto", "quoted", "parity"):
-        raise ParameterError(f"method must be 'auto', 'quoted' or 'parity', got {method!r}")
+    if method not in ("auto", "chain", "quoted", "parity"):
+        raise ParameterError(
+            f"method must be 'auto', 'chain', 'quoted' or 'parity', got {method!r}"
+        )
     if not (np.isfinite(tolerance_bps) and tolerance_bps >= 0):
         raise ParameterError(f"tolerance_bps must be >= 0, got {tolerance_bps!r}")
     if max_pairs < 1:
@@ -305,7 +309,17 @@ def estimate_forwards(
                 parity[i], disc[i], n_pairs[i] = _parity_linear(pairs, max_pairs, d_given)
         if not np.isfinite(parity[i]):
             n_pairs[i] = 0
-        if method == "parity" or (method == "auto" and not np.isfinite(quoted[i])):
+        own = chain.forward[rows]
+        has_own = np.isfinite(own) & (own > 0)
+        if method == "chain" and has_own.any():
+            # keep the chain's own forwards (per quote) and discounts
+            used[i] = float(np.median(own[has_own]))
+            same = np.allclose(own[has_own], chain.underlying_price[rows][has_own], rtol=1e-12)
+            source.append("quoted" if same else "chain")
+            fwd[rows] = np.where(has_own, own, used[i])
+            disc[i] = float(np.median(chain.discount[rows]))
+            continue
+        if method == "parity" or (method in ("auto", "chain") and not np.isfinite(quoted[i])):
             used[i], src = parity[i], "parity"
         else:
             used[i], src = quoted[i], "quoted"

@@ -44,7 +44,6 @@ faithfully than the SVI every later fit uses, so the exception is deliberate.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from typing import Any
 
@@ -54,7 +53,7 @@ from volcal._typing import BoolArray, FloatArray, UIntArray
 from volcal.errors import DataError
 from volcal.market.chain import OptionChain
 from volcal.market.flags import Flag
-from volcal.market.forwards import ForwardReport, estimate_forwards
+from volcal.market.forwards import estimate_forwards
 from volcal.quality.policy import QualityPolicy
 
 #: Bits :func:`clean` computes (cleared before re-cleaning a cleaned chain).
@@ -96,32 +95,6 @@ def _ivs(p: FloatArray, x: FloatArray, t: FloatArray, is_call: BoolArray) -> Flo
         res = implied_vol(p[ok], 1.0, x[ok], t[ok], is_call[ok], full_output=True)
         out[ok] = res.vol
     return out
-
-
-def _forwards(chain: OptionChain, policy: QualityPolicy) -> tuple[OptionChain, ForwardReport]:
-    method = "auto" if policy.forwards == "chain" else policy.forwards
-    est, report = estimate_forwards(
-        chain, method=method, tolerance_bps=policy.forward_tolerance_bps
-    )
-    if policy.forwards != "chain":
-        return est, report
-    have = np.isfinite(chain.forward) & (chain.forward > 0)
-    fwd = np.where(have, chain.forward, est.forward)
-    disc = np.where(have, chain.discount, est.discount)
-    # the report shows the forward actually kept per expiry, and where it came from
-    used = report.used.copy()
-    source = list(report.source)
-    for i, e in enumerate(report.expiry):
-        rows = (chain.expiry == np.datetime64(e.tz_convert("UTC").tz_localize(None), "ns")) & have
-        if rows.any():
-            used[i] = float(np.median(chain.forward[rows]))
-            quoted = np.allclose(chain.forward[rows], chain.underlying_price[rows], rtol=1e-12)
-            source[i] = "quoted" if quoted else "chain"
-    report = dataclasses.replace(report, used=used, source=tuple(source))
-    # keep the parity-disagreement warning; no_forward only where still missing
-    extra = (est.flags & ~chain.flags) & np.uint32(Flag.PARITY | Flag.NO_FORWARD)
-    extra = np.where(have, extra & np.uint32(Flag.PARITY), extra).astype(np.uint32)
-    return chain.replace(forward=fwd, discount=disc, flags=chain.flags | extra), report
 
 
 def _duplicates(chain: OptionChain, two_sided: BoolArray, spread: FloatArray) -> BoolArray:
@@ -326,7 +299,11 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
     base = chain.flags
     if chain.meta.get("cleaned"):
         base = base & np.uint32(~int(CLEAN_FLAGS) & 0xFFFFFFFF)
-    ch, fwd_report = _forwards(chain.replace(flags=base.astype(np.uint32)), policy)
+    ch, fwd_report = estimate_forwards(
+        chain.replace(flags=base.astype(np.uint32)),
+        method=policy.forwards,
+        tolerance_bps=policy.forward_tolerance_bps,
+    )
     n = len(ch)
     f = ch.flags.copy()
     t = ch.t

@@ -11,14 +11,13 @@ with other habits changes them in one place::
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from volcal.errors import ParameterError
 from volcal.market.flags import EXCLUDE_DEFAULT, Flag, decode
-
-ForwardSource = Literal["chain", "auto", "quoted", "parity"]
+from volcal.market.forwards import ForwardMethod
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class QualityPolicy:
     max_quote_age_s: float = 3600.0
     outlier_threshold: float = 5.0
     outlier_min_vol: float = 0.02
-    forwards: ForwardSource = "chain"
+    forwards: ForwardMethod = "chain"
     forward_tolerance_bps: float = 50.0
     parity_slack: float = 0.0005
     exclude: Flag = field(default=EXCLUDE_DEFAULT)
@@ -122,4 +121,4 @@ class QualityPolicy:
         return d
 
 
-__all__ = ["ForwardSource", "QualityPolicy"]
+__all__ = ["QualityPolicy"]
