@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e ".[report,risk,dev,bench]"
+	$(PIP) install --quiet -e ".[report,risk,store,history,stream,serve,dev,bench]"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
