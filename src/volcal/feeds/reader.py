@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from volcal._io import read_bytes
 from volcal.errors import DataError
 from volcal.feeds._common import fail, source_name
 from volcal.feeds.csv_formats import CSV_LAYOUTS, CSV_READERS
@@ -61,17 +62,19 @@ def _read_path(
     path: Path, currency: str | None, snapshot: Any, settlement: Settlement | None
 ) -> OptionChain:
     where = path.name
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     if raw[:4] == b"PAR1":
         try:
-            df = pd.read_parquet(path)
+            df = pd.read_parquet(io.BytesIO(raw))
         except Exception as exc:  # pyarrow raises several unrelated classes
             raise fail(where, f"unreadable Parquet file: {exc}") from exc
         return _read_table(df, where, currency, snapshot, settlement)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise fail(where, "not a text, JSON or Parquet file") from exc
+        raise fail(
+            where, "not a text, JSON or Parquet file (plain, gzip or zstd compressed)"
+        ) from exc
     body = text.strip()
     if not body:
         raise fail(where, "file is empty")

@@ -29,6 +29,7 @@ Errors name the position (its index and instrument) so a user can fix the file.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -40,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from volcal._io import read_text
 from volcal.errors import DataError
 
 Kind = Literal["option", "future", "perpetual"]
@@ -256,7 +258,7 @@ class Portfolio:
         """Read a JSON file: a list of records, or ``{"positions": [...], "name": ...}``."""
         path = Path(source)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_text(path))
         except json.JSONDecodeError as exc:
             raise DataError(f"{path.name}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
         name = path.stem
@@ -272,7 +274,7 @@ class Portfolio:
         """Read a CSV with columns ``instrument``, ``size`` and optionally ``entry_price``."""
         path = Path(source)
         try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            df = pd.read_csv(io.StringIO(read_text(path)), dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise DataError(f"{path.name}: cannot read CSV ({exc})") from exc
         cols = {c.strip().lower(): c for c in df.columns}

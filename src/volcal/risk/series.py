@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from volcal._io import read_text
 from volcal._typing import ArrayLike, DateArray, FloatArray
 from volcal.errors import DataError, ParameterError
 
@@ -632,11 +634,11 @@ def read_prices(
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(2, "No such file", str(p))
-    with p.open("r", encoding="utf-8", errors="replace") as fh:
-        first = fh.readline()
+    text = read_text(p, errors="replace")
+    first = text.split("\n", 1)[0]
     skip = 1 if (first.lower().startswith("http") or "," not in first) else 0
     try:
-        df = pd.read_csv(p, skiprows=skip)
+        df = pd.read_csv(io.StringIO(text), skiprows=skip)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{p.name}: not a readable CSV ({exc})") from exc
     lower = {str(c).strip().lower(): c for c in df.columns}
