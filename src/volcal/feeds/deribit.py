@@ -40,23 +40,29 @@ DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.5
 #: Deribit JSON-RPC error code for "too_many_requests".
 RATE_LIMIT_CODE = 10028
-_MAX_RETRY_AFTER = 60.0
 
 
 def _make_client(timeout: float) -> httpx.Client:
-    import httpx
+    from volcal.feeds._http import make_client
 
-    return httpx.Client(timeout=timeout, headers={"User-Agent": "volcal"})
+    return make_client(timeout)
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
-    val = resp.headers.get("Retry-After")
-    if val is None:
+def _check(what: str) -> Callable[[Any, int, str], str | None]:
+    """Deribit's JSON-RPC envelope: rate-limit code 10028 retries, errors raise."""
+
+    def check(body: Any, status: int, reason: str) -> str | None:
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict) and err.get("code") == RATE_LIMIT_CODE:
+            return "Deribit rate limit (10028 too_many_requests)"
+        if err is not None or status >= 400:
+            msg = err.get("message") if isinstance(err, dict) else reason
+            raise FetchError(f"deribit {what}: HTTP {status}, {msg}")
+        if not isinstance(body, dict) or "result" not in body:
+            raise FetchError(f"deribit {what}: response has no 'result'")
         return None
-    try:
-        return min(max(float(val), 0.0), _MAX_RETRY_AFTER)
-    except ValueError:
-        return None
+
+    return check
 
 
 def _get(
@@ -70,43 +76,22 @@ def _get(
     backoff: float,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    """GET one JSON-RPC method with retries; returns the parsed envelope."""
-    import httpx
+    """GET one JSON-RPC method with retries (the shared client of every venue)."""
+    from volcal.feeds._http import get_json
 
-    last = "no attempt"
-    for attempt in range(retries + 1):
-        wait = backoff * 2.0**attempt
-        try:
-            resp = client.get(url, params=params, timeout=timeout)
-        except httpx.TimeoutException:
-            last = f"timed out after {timeout:g} s"
-        except httpx.TransportError as exc:
-            last = f"connection failed ({type(exc).__name__}: {exc})"
-        else:
-            if resp.status_code == 429:
-                last = "HTTP 429 too many requests"
-                ra = _retry_after(resp)
-                wait = ra if ra is not None else wait
-            elif resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}"
-            else:
-                try:
-                    body = resp.json()
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise FetchError(f"deribit {what}: malformed JSON in response ({exc})") from exc
-                err = body.get("error") if isinstance(body, dict) else None
-                if isinstance(err, dict) and err.get("code") == RATE_LIMIT_CODE:
-                    last = "Deribit rate limit (10028 too_many_requests)"
-                elif err is not None or resp.status_code >= 400:
-                    msg = err.get("message") if isinstance(err, dict) else resp.reason_phrase
-                    raise FetchError(f"deribit {what}: HTTP {resp.status_code}, {msg}")
-                elif not isinstance(body, dict) or "result" not in body:
-                    raise FetchError(f"deribit {what}: response has no 'result'")
-                else:
-                    return body
-        if attempt < retries:
-            sleep(wait)
-    raise FetchError(f"deribit {what}: {last} (gave up after {retries + 1} attempts)")
+    body: dict[str, Any] = get_json(
+        client,
+        url,
+        params,
+        venue="deribit",
+        what=what,
+        check=_check(what),
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        sleep=sleep,
+    )
+    return body
 
 
 def fetch_raw(

@@ -79,16 +79,47 @@ def _read_path(
     if not body:
         raise fail(where, "file is empty")
     if body[0] in "{[":
-        from volcal.feeds.deribit_json import read_json_text
+        from volcal.feeds.deribit_json import _load_json
 
-        return read_json_text(body, path, currency, snapshot, settlement)
+        doc = _load_json(body, where)
+        return read_json_any(doc, where, path, currency, snapshot, settlement)
     df = _read_csv_text(body, where)
     return _read_table(df, where, currency, snapshot, settlement)
+
+
+def read_json_any(
+    doc: Any,
+    where: str,
+    path: Path | None,
+    currency: str | None,
+    snapshot: Any,
+    settlement: Settlement | None,
+) -> OptionChain:
+    """Dispatch a parsed JSON document: OKX, Bybit, Binance, quantflow, else Deribit."""
+    from volcal.feeds import binance, bybit, okx, quantflow
+
+    if okx.classify(doc) is not None:
+        return okx.read_okx(doc, where, currency, snapshot, settlement)
+    if bybit.classify(doc) is not None:
+        return bybit.read_bybit(doc, where, currency, snapshot, settlement)
+    if binance.classify(doc) is not None:
+        return binance.read_binance(doc, where, currency, snapshot, settlement)
+    if quantflow.classify(doc):
+        return quantflow.read_quantflow(doc, where, currency, snapshot, settlement)
+    from volcal.feeds.deribit_json import read_json_doc
+
+    return read_json_doc(doc, where, path, currency, snapshot, settlement)
 
 
 def _read_table(
     df: pd.DataFrame, where: str, currency: str | None, snapshot: Any, settlement: Settlement | None
 ) -> OptionChain:
+    from volcal.feeds.tardis import is_tardis, read_tardis
+
+    if is_tardis([str(c) for c in df.columns]):
+        if len(df) == 0:
+            raise fail(where, "no option quotes (empty chain)")
+        return read_tardis(df, where, currency, snapshot, settlement)
     layout = detect_csv_layout([str(c) for c in df.columns], where)
     if len(df) == 0:
         raise fail(where, "no option quotes (empty chain)")
@@ -110,8 +141,10 @@ def read_chain(
     ----------
     source : str, Path, pandas.DataFrame, polars.DataFrame or dict
         A chain file (Deribit snapshot/order-book/ticker CSVs, Deribit REST JSON, the
-        fetcher's JSON document, a normalised surface snapshot JSON, a generic quote
-        CSV/Parquet), a quote table, or an already parsed JSON document.
+        fetcher's JSON document, a normalised surface snapshot JSON, OKX / Bybit /
+        Binance REST answers or the fetchers' documents, a Tardis ``options_chain``
+        CSV, a quantflow ``VolSurfaceInputs`` JSON, a generic quote CSV/Parquet), a
+        quote table, or an already parsed JSON document.
     currency : str, optional
         Underlying to select (``"BTC"``, ``"ETH"``) when the source holds several;
         required then, otherwise optional (checked when given).
@@ -151,20 +184,15 @@ def read_chain(
         if not path.is_file():
             raise FileNotFoundError(2, "No such file", str(path))
         return _read_path(path, currency, snapshot, settlement)
-    if isinstance(source, dict):
-        from volcal.feeds.deribit_json import read_json_doc
-
-        return read_json_doc(source, "JSON document", None, currency, snapshot, settlement)
+    if isinstance(source, (dict, list)):
+        return read_json_any(source, "JSON document", None, currency, snapshot, settlement)
     df = to_pandas(source)
     if df is None:
         raise DataError(f"cannot read a chain from {source_name(source)}")
     where = "DataFrame"
     if len(df) == 0:
         raise fail(where, "no option quotes (empty chain)")
-    layout = detect_csv_layout([str(c) for c in df.columns], where)
-    if layout == "quote-table":
-        return read_frame(df, where, currency, snapshot, settlement)
-    return CSV_READERS[layout](df, where, currency, snapshot, settlement)
+    return _read_table(df, where, currency, snapshot, settlement)
 
 
 __all__ = ["detect_csv_layout", "read_chain"]

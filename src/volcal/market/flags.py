@@ -39,6 +39,11 @@ class Flag(IntFlag):
     NO_FORWARD = 1 << 18
     IV_FAILED = 1 << 19  # no implied vol could be computed from the quote
     ITM = 1 << 20  # in the money: the OTM twin carries the information
+    # several venues (volcal.aggregate): bits appended, existing ones keep their numbers
+    VENUE_OUTLIER = 1 << 21  # far from the cross-venue consensus of its strike and expiry
+    VENUE_QUARANTINED = 1 << 22  # its venue deviates persistently from the consensus
+    VENUE_STALE = 1 << 23  # its venue's timestamps lag the other venues
+    VENUE_MERGED = 1 << 24  # folded into the consolidated best bid/offer row
 
 
 REASONS: dict[Flag, tuple[str, str]] = {
@@ -63,6 +68,19 @@ REASONS: dict[Flag, tuple[str, str]] = {
     Flag.NO_FORWARD: ("no_forward", "no forward could be established for the expiry"),
     Flag.IV_FAILED: ("iv_failed", "no implied volatility from the quote"),
     Flag.ITM: ("itm", "in the money (its out-of-the-money twin is used)"),
+    Flag.VENUE_OUTLIER: (
+        "venue_outlier",
+        "far from the cross-venue consensus vol of its strike and expiry",
+    ),
+    Flag.VENUE_QUARANTINED: (
+        "venue_quarantined",
+        "its venue deviates persistently from the cross-venue consensus",
+    ),
+    Flag.VENUE_STALE: ("venue_stale", "its venue's quotes are older than the other venues'"),
+    Flag.VENUE_MERGED: (
+        "venue_merged",
+        "a venue quote represented by the consolidated best bid/offer row",
+    ),
 }
 
 # Flags that keep a quote out of fitting under the default policy.
@@ -83,6 +101,10 @@ EXCLUDE_DEFAULT: Flag = (
     | Flag.NO_FORWARD
     | Flag.IV_FAILED
     | Flag.ITM
+    | Flag.VENUE_OUTLIER
+    | Flag.VENUE_QUARANTINED
+    | Flag.VENUE_STALE
+    | Flag.VENUE_MERGED
 )
 
 
