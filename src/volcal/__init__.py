@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "price": "volcal.pricing",
     "model_iv": "volcal.pricing",
     "calibrate": "volcal.calibration",
+    "aggregate": "volcal.aggregate",
     "calibrate_series": "volcal.calibration",
     "compare_models": "volcal.calibration",
     "VolSurface": "volcal.surface",

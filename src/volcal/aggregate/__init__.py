@@ -1,0 +1,24 @@
+"""Several venues -> one consolidated chain: consensus, venue quarantine, staleness,
+depth and the liquidity of a fragmented market.
+
+>>> res = volcal.aggregate({"deribit": d, "okx": o, "bybit": b})   # doctest: +SKIP
+>>> fit = volcal.calibrate(volcal.clean(res.chain), "svi")        # doctest: +SKIP
+"""
+
+from volcal.aggregate.core import AggregateResult, VenueReport, aggregate
+from volcal.aggregate.depth import BookDepth, depth_weights, executable_chain, read_book_depth
+from volcal.aggregate.liquidity import LiquidityReport, liquidity_report
+from volcal.aggregate.policy import AggregationPolicy
+
+__all__ = [
+    "AggregateResult",
+    "AggregationPolicy",
+    "BookDepth",
+    "LiquidityReport",
+    "VenueReport",
+    "aggregate",
+    "depth_weights",
+    "executable_chain",
+    "liquidity_report",
+    "read_book_depth",
+]
