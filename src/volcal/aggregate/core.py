@@ -18,8 +18,9 @@ Method
    move, so one venue cannot drag it; with two venues the tighter, deeper one wins.
 4. **Rejection.** A quote whose bid-ask vol interval misses the consensus by more than
    ``reject_threshold x max(1.4826 MAD, min_scale)`` (MAD: weighted median absolute
-   deviation of the group) is a ``venue_outlier``; only groups quoted by at least one
-   other venue are judged. A crossed spoof (bid above the others' ask) misses it too.
+   deviation of the group) is a ``venue_outlier``, and so is a crossed quote (bid above
+   its own ask); only groups quoted by at least one other venue are judged. A spoofed
+   bid above the other venues' asks misses the consensus too.
 5. **Quarantine.** A venue with at least ``quarantine_share`` of its compared quotes
    rejected (and ``min_compared`` compared) deviates persistently: it is
    ``quarantined``, all its quotes get ``venue_quarantined``, and the consensus is
@@ -370,7 +371,9 @@ def aggregate(
         raise DataError("aggregate(): venue names must be distinct")
     for k, ch in chains.items():
         if not isinstance(ch, OptionChain):
-            raise DataError(f"aggregate(): venue {k!r} is a {type(ch).__name__}, not an OptionChain")
+            raise DataError(
+                f"aggregate(): venue {k!r} is a {type(ch).__name__}, not an OptionChain"
+            )
         if len(ch) == 0:
             raise DataError(f"aggregate(): venue {k!r} has an empty chain")
     unds = sorted({ch.underlying.upper() for ch in chains.values()})
@@ -469,7 +472,8 @@ def aggregate(
         c_row = cons[grp]
         miss = np.maximum(np.maximum(lo - c_row, c_row - hi), 0.0)
         compared = one_side & ~stale_v[vi] & np.isfinite(c_row) & (n_other >= 1)
-        outlier = compared & (miss > policy.reject_threshold * scale[grp])
+        # a crossed quote (bid above its own ask) is never a price anyone can deal on
+        outlier = compared & ((miss > policy.reject_threshold * scale[grp]) | crossed)
         dev = np.where(compared & two, mid - c_row, np.nan)
         dev = np.where(compared & ~two, np.where(lo > c_row, lo - c_row, hi - c_row), dev)
         n_cmp = np.bincount(vi[compared], minlength=nv)
@@ -546,8 +550,10 @@ def aggregate(
     from volcal.black import price as black_price
 
     fwd_row = cat["forward"]
-    unit_px = {"bid": np.concatenate([c.forward_price("bid") for c in prepared]),
-               "ask": np.concatenate([c.forward_price("ask") for c in prepared])}
+    unit_px = {
+        "bid": np.concatenate([c.forward_price("bid") for c in prepared]),
+        "ask": np.concatenate([c.forward_price("ask") for c in prepared]),
+    }
 
     def px(side: str, rows: IntArray, vol: FloatArray) -> FloatArray:
         """USD price at the consensus forward: the venue's forward-unit price x F when the
@@ -675,16 +681,22 @@ def aggregate(
         cm = m & compared
         d = dev[cm & np.isfinite(dev)]
         if stale_v[i]:
-            status, reason = "stale", (
-                f"quotes lag the freshest venue by {lag_s[i]:.0f} s "
-                f"(limit {policy.max_lag_s:g} s)"
+            status, reason = (
+                "stale",
+                (
+                    f"quotes lag the freshest venue by {lag_s[i]:.0f} s "
+                    f"(limit {policy.max_lag_s:g} s)"
+                ),
             )
         elif quarantined[i]:
             share_i = int(np.sum(outlier & m)) / max(int(cm.sum()), 1)
-            status, reason = "quarantined", (
-                f"{100 * share_i:.0f}% of {int(cm.sum())} compared quotes are outside the "
-                f"consensus (limit {100 * policy.quarantine_share:.0f}%); median deviation "
-                f"{100 * float(np.median(d)) if d.size else float('nan'):+.2f} vol pts"
+            status, reason = (
+                "quarantined",
+                (
+                    f"{100 * share_i:.0f}% of {int(cm.sum())} compared quotes are outside the "
+                    f"consensus (limit {100 * policy.quarantine_share:.0f}%); median deviation "
+                    f"{100 * float(np.median(d)) if d.size else float('nan'):+.2f} vol pts"
+                ),
             )
         else:
             status, reason = "ok", ""

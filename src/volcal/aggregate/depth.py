@@ -94,7 +94,9 @@ def _levels(text: Any, where: str, row: int, col: str) -> FloatArray:
     try:
         lv = np.asarray(json.loads(str(text)), dtype=np.float64)
     except (ValueError, TypeError):
-        raise fail(where, f"row {row + 1}: column {col!r} is not a list of [price, amount]") from None
+        raise fail(
+            where, f"row {row + 1}: column {col!r} is not a list of [price, amount]"
+        ) from None
     if lv.size == 0:
         return np.zeros((0, 2))
     if lv.ndim != 2 or lv.shape[1] != 2 or not np.all(np.isfinite(lv)) or np.any(lv[:, 1] < 0):
@@ -110,9 +112,9 @@ def read_book_depth(source: Any, currency: str | None = None) -> BookDepth:
         if not path.is_file():
             raise FileNotFoundError(2, "No such file", str(path))
         where = path.name
-        from volcal._io import read_bytes
-
         import io
+
+        from volcal._io import read_bytes
 
         df = pd.read_csv(io.BytesIO(read_bytes(path)), low_memory=False)
     elif isinstance(source, pd.DataFrame):
@@ -130,7 +132,10 @@ def read_book_depth(source: Any, currency: str | None = None) -> BookDepth:
     for i, (n, b, a) in enumerate(zip(names, df["bids"], df["asks"], strict=True)):
         bids = _levels(b, where, i, "bids")
         asks = _levels(a, where, i, "asks")
-        books[n] = (bids[np.argsort(-bids[:, 0], kind="stable")], asks[np.argsort(asks[:, 0], kind="stable")])
+        books[n] = (
+            bids[np.argsort(-bids[:, 0], kind="stable")],
+            asks[np.argsort(asks[:, 0], kind="stable")],
+        )
     if not books:
         raise fail(where, "no order books")
     return BookDepth(books, where)

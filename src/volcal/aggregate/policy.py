@@ -62,7 +62,9 @@ class AggregationPolicy:
                 f"AggregationPolicy.quarantine_share must be in (0, 1], got {self.quarantine_share!r}"
             )
         if int(self.min_compared) != self.min_compared or self.min_compared < 1:
-            raise ParameterError(f"AggregationPolicy.min_compared must be >= 1, got {self.min_compared!r}")
+            raise ParameterError(
+                f"AggregationPolicy.min_compared must be >= 1, got {self.min_compared!r}"
+            )
         if int(self.passes) != self.passes or self.passes < 1:
             raise ParameterError(f"AggregationPolicy.passes must be >= 1, got {self.passes!r}")
 

@@ -37,12 +37,16 @@ ReportOpt = Annotated[
 ]
 
 
-def _load_clean(source: Path, currency: str | None, snapshot: str | None = None) -> tuple[Any, Any]:
-    """Read and clean a chain; returns (clean chain, quality report)."""
+def _load_clean(
+    source: list[Path], currency: str | None, snapshot: str | None = None
+) -> tuple[Any, Any]:
+    """Read (one file, or one per venue: aggregated) and clean a chain; returns (clean
+    chain, quality report)."""
     import volcal
+    from volcal.cli._load import load_snapshot
     from volcal.quality import quality_report
 
-    chain = volcal.read_chain(source, currency=currency, snapshot=snapshot)
+    chain, _ = load_snapshot(source, currency, snapshot)
     cleaned = volcal.clean(chain)
     return cleaned, quality_report(cleaned)
 
@@ -137,7 +141,9 @@ def print_quality(report: Any) -> None:
 
 @app.command()
 def quality(
-    snapshot: Annotated[Path, typer.Argument(help="Chain file (Deribit CSV/JSON or quote table).")],
+    snapshot: Annotated[
+        list[Path], typer.Argument(help="Chain file(s): several venues are aggregated.")
+    ],
     currency: CurrencyOpt = None,
     at: SnapshotOpt = None,
     json_out: JsonOpt = False,
@@ -153,7 +159,9 @@ def quality(
 
 @app.command()
 def calibrate(
-    snapshot: Annotated[Path, typer.Argument(help="Chain file (Deribit CSV/JSON or quote table).")],
+    snapshot: Annotated[
+        list[Path], typer.Argument(help="Chain file(s): several venues are aggregated.")
+    ],
     currency: CurrencyOpt = None,
     model: Annotated[
         str, typer.Option("--model", "-m", help="svi, sabr, heston, bates, merton, kou, vg, svcj")
@@ -178,7 +186,7 @@ def calibrate(
         write_calibration_report(report, chain, result, qreport)
     if json_out:
         out = result.to_dict()
-        out["source"] = str(snapshot)
+        out["source"] = ", ".join(map(str, snapshot))
         out["underlying"] = chain.underlying
         out["snapshot"] = chain.snapshot.isoformat()
         out["total_elapsed_s"] = total

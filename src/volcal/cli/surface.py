@@ -22,7 +22,9 @@ _SURFACE_MODELS = ("essvi", "ssvi", "svi", "sabr")
 
 @app.command()
 def surface(
-    snapshot: Annotated[Path, typer.Argument(help="Chain file (Deribit CSV/JSON or quote table).")],
+    snapshot: Annotated[
+        list[Path], typer.Argument(help="Chain file(s): several venues are aggregated.")
+    ],
     currency: Annotated[
         str | None,
         typer.Option("--currency", "-c", help="Underlying to read when the file holds several."),
@@ -50,7 +52,9 @@ def surface(
     name = model.lower()
     if name not in _SURFACE_MODELS:
         raise ParameterError(f"--model must be one of {', '.join(_SURFACE_MODELS)}, got {model!r}")
-    chain = volcal.read_chain(snapshot, currency=currency, snapshot=at)
+    from volcal.cli._load import load_snapshot
+
+    chain, _ = load_snapshot(snapshot, currency, at)
     cleaned = volcal.clean(chain)
     result = volcal.calibrate(cleaned, name)
     surf = result.surface()
@@ -87,7 +91,7 @@ def surface(
     if json_out:
         print_json(
             {
-                "source": str(snapshot),
+                "source": ", ".join(map(str, snapshot)),
                 "underlying": chain.underlying,
                 "snapshot": chain.snapshot.isoformat(),
                 "model": name,

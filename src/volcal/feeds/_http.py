@@ -92,9 +92,6 @@ def get_json(
     raise FetchError(f"{venue} {what}: {last} (gave up after {retries + 1} attempts)")
 
 
-
-
-
 def fetch_responses(
     venue: str,
     calls: dict[str, tuple[str, dict[str, Any]]],
@@ -135,5 +132,6 @@ def fetch_responses(
         if own:
             cl.close()
     return out
+
 
 __all__ = ["BodyCheck", "fetch_responses", "get_json", "make_client", "retry_after"]

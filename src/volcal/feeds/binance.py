@@ -172,8 +172,12 @@ def read_binance(
         snap, how = pd.Timestamp(int(np.nanmax(close)), unit="ms", tz="UTC"), "latest closeTime"
     else:
         raise fail(where, "no time in the Binance answers: pass snapshot=...")
-    rate = np.array([num([marks.get(nm, {}).get("riskFreeInterest")], where, "r")[0] for nm in names])
-    mark_px = np.array([num([marks.get(nm, {}).get("markPrice")], where, "markPrice")[0] for nm in names])
+    rate = np.array(
+        [num([marks.get(nm, {}).get("riskFreeInterest")], where, "r")[0] for nm in names]
+    )
+    mark_px = np.array(
+        [num([marks.get(nm, {}).get("markPrice")], where, "markPrice")[0] for nm in names]
+    )
     mark_iv = np.array([num([marks.get(nm, {}).get("markIV")], where, "markIV")[0] for nm in names])
     snap_ms = ms_of(snap)
     t = (exp_ms - snap_ms) / 1000.0 / SECONDS_PER_YEAR

@@ -136,9 +136,9 @@ def read_bybit(
     rows = [r for r, m in zip(rows, mask, strict=True) if m]
     names = [str(r["symbol"]) for r in rows]
     parts = [n.split("-") for n in names]
-    for n, p in zip(names, parts, strict=True):
+    for nm, p in zip(names, parts, strict=True):
         if len(p) not in (4, 5) or p[3] not in ("C", "P"):
-            raise fail(where, f"cannot parse Bybit option name {n!r}")
+            raise fail(where, f"cannot parse Bybit option name {nm!r}")
     instruments = _instruments(inst, where)
     conv = convention(VENUE)
     n = len(rows)
@@ -313,9 +313,7 @@ def fetch_raw(
             params = {"category": "option", "baseCoin": cur, "limit": "1000"}
             if cursor:
                 params["cursor"] = cursor
-            page = fetch_responses(
-                VENUE, {"p": ("/v5/market/instruments-info", params)}, **kw
-            )["p"]
+            page = fetch_responses(VENUE, {"p": ("/v5/market/instruments-info", params)}, **kw)["p"]
             pages.append(page)
             cursor = str((page.get("result") or {}).get("nextPageCursor") or "")
             if not cursor:
@@ -328,9 +326,7 @@ def fetch_raw(
     finally:
         if own:
             cl.close()
-    return envelope(
-        VENUE, cur, {"tickers": tick, "instruments": pages}, base_url=base_url
-    )
+    return envelope(VENUE, cur, {"tickers": tick, "instruments": pages}, base_url=base_url)
 
 
 def fetch_chain(

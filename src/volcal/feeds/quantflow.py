@@ -89,7 +89,10 @@ def read_quantflow(
             if "strike" not in side or "price" not in side:
                 raise fail(where, f"option input {i + 1} lacks strike or price")
         kb, ka = num([b["strike"], a["strike"]], where, "strike")
-        eb, ea = _maturity(b.get("maturity"), where, i, seen), _maturity(a.get("maturity"), where, i, seen)
+        eb, ea = (
+            _maturity(b.get("maturity"), where, i, seen),
+            _maturity(a.get("maturity"), where, i, seen),
+        )
         cb, ca = _is_call(b, where, i), _is_call(a, where, i)
         if kb != ka or eb != ea or cb != ca:
             raise fail(where, f"option input {i + 1}: bid and ask are different options")
@@ -153,18 +156,16 @@ def to_quantflow(chain: OptionChain) -> dict[str, Any]:
         mat = _iso(e)
         inputs.append({"bid": f, "ask": f, "maturity": mat, "security_type": "forward"})
         for r in rows:
-
-            def side(p: float, r: int = int(r)) -> dict[str, Any]:
-                return {
+            sides = [
+                {
                     "price": fmt(p) or "0",
                     "strike": fmt(ch.strike[r]),
                     "maturity": mat,
                     "call": bool(ch.is_call[r]),
                 }
-
-            inputs.append(
-                {"bid": side(bid[r]), "ask": side(ask[r]), "security_type": "option"}
-            )
+                for p in (bid[r], ask[r])
+            ]
+            inputs.append({"bid": sides[0], "ask": sides[1], "security_type": "option"})
     return {"ref_date": _iso(ch.snapshot), "asset": ch.underlying, "inputs": inputs}
 
 
