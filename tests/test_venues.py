@@ -13,23 +13,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import volcal
-from volcal.aggregate import AggregationPolicy, depth_weights, executable_chain, read_book_depth
-from volcal.errors import DataError, ParameterError
-from volcal.market.flags import Flag
-from volcal.synthetic import synthetic_chain
-
 from venue_helpers import (
     fit_ivs_at,
     honest_venues,
     lagging,
     reference_chain,
     spoofed,
-    two_sided,
     vols,
     wing_shifted,
 )
+
+import volcal
+from volcal.aggregate import AggregationPolicy, depth_weights, executable_chain, read_book_depth
+from volcal.errors import DataError, ParameterError
+from volcal.market.flags import Flag
+from volcal.synthetic import synthetic_chain
 
 
 @pytest.fixture(scope="module")
@@ -232,8 +230,12 @@ def test_result_is_frozen_json_safe_and_consistent(venues: dict[str, volcal.Opti
     per = {r["venue"]: r for r in liq.per_venue}
     assert per["bybit"]["share_best_bid"] == 1.0 and per["binance"]["share_best_ask"] == 1.0
     # consolidated spread is 0.5 vol pt tighter than Deribit's own
-    assert per["deribit"]["spread_vol_pts"] - per["deribit"]["consolidated_spread_vol_pts"] == pytest.approx(0.5, abs=0.01)
-    assert per["okx"]["spread_vol_pts"] - per["deribit"]["spread_vol_pts"] == pytest.approx(1.0, abs=0.01)
+    assert per["deribit"]["spread_vol_pts"] - per["deribit"][
+        "consolidated_spread_vol_pts"
+    ] == pytest.approx(0.5, abs=0.01)
+    assert per["okx"]["spread_vol_pts"] - per["deribit"]["spread_vol_pts"] == pytest.approx(
+        1.0, abs=0.01
+    )
     assert "okx" in res.summary() and "okx" in liq.summary()
 
 
@@ -269,7 +271,9 @@ def test_executable_price_of_a_size_from_order_book_depth(raw_data: Path) -> Non
     f_small = book.executable("BTC-22MAY20-9250-P", 1.0, "ask")
     assert f_small.average == pytest.approx(0.5 * 0.045 + 0.5 * 0.0465)
     too_big = book.executable("BTC-22MAY20-9250-P", 1e6, "ask")
-    assert not too_big.complete and too_big.filled == pytest.approx(book.depth("BTC-22MAY20-9250-P", "ask"))
+    assert not too_big.complete and too_big.filled == pytest.approx(
+        book.depth("BTC-22MAY20-9250-P", "ask")
+    )
     chain = volcal.read_chain(path)
     big = executable_chain(chain, book, 10.0)
     both = np.isfinite(big.bid) & np.isfinite(chain.bid)
@@ -296,13 +300,19 @@ def test_depth_file_errors(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
 def venue_files(
-    tmp_path_factory: pytest.TempPathFactory, venues: dict[str, volcal.OptionChain], ref: volcal.OptionChain
+    tmp_path_factory: pytest.TempPathFactory,
+    venues: dict[str, volcal.OptionChain],
+    ref: volcal.OptionChain,
 ) -> list[Path]:
     from volcal.feeds import binance, bybit, okx
 
     d = tmp_path_factory.mktemp("venues")
     files = []
-    for name, mod, fn in (("okx", okx, okx.to_okx), ("bybit", bybit, bybit.to_bybit), ("binance", binance, binance.to_binance)):
+    for name, fn in (
+        ("okx", okx.to_okx),
+        ("bybit", bybit.to_bybit),
+        ("binance", binance.to_binance),
+    ):
         p = d / f"{name}.json"
         p.write_text(json.dumps(fn(venues[name] if name != "okx" else wing_shifted(ref, 0.10))))
         files.append(p)
@@ -317,7 +327,18 @@ def test_cli_venues_json_and_report(
 
     rep = tmp_path / "v.html"
     deribit = snapshot_dir / "deribit_options_snapshot_20260107T092155Z.csv"
-    code = main(["venues", str(deribit), *map(str, venue_files), "-c", "BTC", "--json", "--report", str(rep)])
+    code = main(
+        [
+            "venues",
+            str(deribit),
+            *map(str, venue_files),
+            "-c",
+            "BTC",
+            "--json",
+            "--report",
+            str(rep),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     d = json.loads(out)
@@ -367,7 +388,11 @@ def test_report_chart_draws_the_venues_and_the_fit(venues: dict[str, volcal.Opti
     q = res.quotes
     m = (q.expiry == e0) & (res.quote_venue == "bybit")
     mid = 0.5 * (res.quote_iv_bid + res.quote_iv_ask)[m]
-    np.testing.assert_allclose(np.sort(first["venues"]["bybit"]["vol"]), np.sort(mid[np.isfinite(mid)]))
-    traces = [t for t in fig.data if t.meta["expiry"] == first["expiry"] and t.meta["venue"] == "bybit"]
+    np.testing.assert_allclose(
+        np.sort(first["venues"]["bybit"]["vol"]), np.sort(mid[np.isfinite(mid)])
+    )
+    traces = [
+        t for t in fig.data if t.meta["expiry"] == first["expiry"] and t.meta["venue"] == "bybit"
+    ]
     assert len(traces) == 1
     np.testing.assert_allclose(np.asarray(traces[0].y), 100 * first["venues"]["bybit"]["vol"])

@@ -44,8 +44,12 @@ def requote(ch: OptionChain, iv_bid: np.ndarray, iv_ask: np.ndarray) -> OptionCh
     """The inverse chain ``ch`` with bid/ask re-priced at the given vols (NaN: absent)."""
     x = ch.strike / ch.forward
     with np.errstate(invalid="ignore"):
-        b = np.where(np.isfinite(iv_bid), price(1.0, x, ch.t, np.nan_to_num(iv_bid), ch.is_call), np.nan)
-        a = np.where(np.isfinite(iv_ask), price(1.0, x, ch.t, np.nan_to_num(iv_ask), ch.is_call), np.nan)
+        b = np.where(
+            np.isfinite(iv_bid), price(1.0, x, ch.t, np.nan_to_num(iv_bid), ch.is_call), np.nan
+        )
+        a = np.where(
+            np.isfinite(iv_ask), price(1.0, x, ch.t, np.nan_to_num(iv_ask), ch.is_call), np.nan
+        )
     # coin price of an inverse quote = forward-unit price when underlying == forward
     return ch.replace(bid=b, ask=a)
 

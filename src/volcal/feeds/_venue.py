@@ -145,6 +145,18 @@ def chain_rows_for_writer(chain: OptionChain) -> OptionChain:
     return chain
 
 
+def coin_prices(chain: OptionChain, side: str) -> FloatArray:
+    """Prices per unit of forward (undiscounted): the coin price of an inverse quote
+    whose conversion price is its forward. Writers keep these, so implied vols survive
+    any change of layout."""
+    return chain.forward_price(side)  # type: ignore[arg-type]
+
+
+def usd_forward_prices(chain: OptionChain, side: str) -> FloatArray:
+    """Undiscounted USD value (forward-unit price x forward) of each quote."""
+    return coin_prices(chain, side) * chain.forward
+
+
 def one_currency(names: list[str], currency: str | None, where: str) -> tuple[np.ndarray, str]:
     """Mask of the instruments of one underlying (first ``-`` field of the names)."""
     und = np.array([str(n).split("-")[0].upper() for n in names], dtype=object)
@@ -166,6 +178,7 @@ BodyCheck = Callable[[Any, int, str], "str | None"]
 __all__ = [
     "DOC_VERSION",
     "chain_rows_for_writer",
+    "coin_prices",
     "column",
     "day_text",
     "doc_format",
@@ -178,5 +191,6 @@ __all__ = [
     "records",
     "require_keys",
     "strike_text",
+    "usd_forward_prices",
     "yymmdd",
 ]

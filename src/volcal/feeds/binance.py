@@ -50,6 +50,7 @@ from volcal.feeds._venue import (
     parse_day,
     require_keys,
     strike_text,
+    usd_forward_prices,
     yymmdd,
 )
 from volcal.market.chain import SECONDS_PER_YEAR, OptionChain, Settlement, to_utc_timestamp
@@ -140,6 +141,8 @@ def read_binance(
         server_ms = info.get("serverTime")
     conv = convention(VENUE)
     n = len(rows)
+    bid = num(column(rows, "bidPrice"), where, "bidPrice")
+    ask = num(column(rows, "askPrice"), where, "askPrice")
     exp_ms = np.full(n, np.nan)
     unit = np.ones(n)
     for i, nm in enumerate(names):
@@ -184,8 +187,6 @@ def read_binance(
     r = np.where(np.isfinite(rate), rate, 0.0)
     fwd = idx * np.exp(r * t) if np.isfinite(idx) else np.full(n, np.nan)
     disc = np.exp(-r * t)
-    bid = num(column(rows, "bidPrice"), where, "bidPrice")
-    ask = num(column(rows, "askPrice"), where, "askPrice")
     return build_chain(
         where,
         underlying=und,
@@ -223,7 +224,8 @@ def to_binance(chain: OptionChain) -> dict[str, Any]:
 
     The index is the chain's index price ``S``; each option's ``riskFreeInterest`` is
     ``ln(F/S)/T`` so that Binance's forward ``S e^{rT}`` is the chain's forward, and its
-    prices are the chain's USD prices discounted by ``e^{-rT}``.
+    prices are the chain's undiscounted USD values (forward-unit price x forward) discounted
+    by ``e^{-rT}``.
     """
     ch = chain_rows_for_writer(chain)
     if not np.isfinite(ch.index_price) or ch.index_price <= 0:
@@ -236,7 +238,9 @@ def to_binance(chain: OptionChain) -> dict[str, Any]:
     )
     r = np.log(ch.forward / s) / t
     disc = np.exp(-r * t)
-    bid, ask, mark = ch.usd("bid") * disc, ch.usd("ask") * disc, ch.usd("mark") * disc
+    bid = usd_forward_prices(ch, "bid") * disc
+    ask = usd_forward_prices(ch, "ask") * disc
+    mark = usd_forward_prices(ch, "mark") * disc
     tick, marks, syms = [], [], []
     for i in range(len(ch)):
         e = pd.Timestamp(ch.expiry[i])

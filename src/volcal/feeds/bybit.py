@@ -48,6 +48,7 @@ from volcal.feeds._venue import (
     records,
     require_keys,
     strike_text,
+    usd_forward_prices,
 )
 from volcal.market.chain import OptionChain, Settlement, to_utc_timestamp
 from volcal.market.conventions import convention
@@ -203,13 +204,15 @@ def read_bybit(
 def to_bybit(chain: OptionChain) -> dict[str, Any]:
     """A Bybit document (``volcal.bybit-raw``) holding ``chain`` in Bybit's layout.
 
-    Prices in USD(C) (``chain.usd``), the forward as ``underlyingPrice``, sizes in coin,
+    Prices in USD(C) (undiscounted: forward-unit price x forward), the forward as
+    ``underlyingPrice``, sizes in coin,
     ``deliveryTime`` and the answer ``time`` in ms.
     """
     ch = chain_rows_for_writer(chain)
     und = ch.underlying.upper()
     snap_ms = ms_of(ch.snapshot)
-    bid, ask, mark = ch.usd("bid"), ch.usd("ask"), ch.usd("mark")
+    bid, ask = usd_forward_prices(ch, "bid"), usd_forward_prices(ch, "ask")
+    mark = usd_forward_prices(ch, "mark")
     tick, inst = [], []
     for i in range(len(ch)):
         e = pd.Timestamp(ch.expiry[i])

@@ -44,6 +44,7 @@ from volcal.errors import FetchError
 from volcal.feeds._common import build_chain, fail, ms_to_datetime64
 from volcal.feeds._venue import (
     chain_rows_for_writer,
+    coin_prices,
     column,
     doc_format,
     envelope,
@@ -89,7 +90,7 @@ def classify(doc: Any) -> str | None:
         return "opt-summary"
     if "ctVal" in first:
         return "instruments"
-    if "bidPx" in first and "instId" in first:
+    if "instId" in first and first.get("instType", "OPTION") == "OPTION":
         return "tickers"
     return None
 
@@ -220,7 +221,7 @@ def read_okx(
 def to_okx(chain: OptionChain) -> dict[str, Any]:
     """An OKX document (``volcal.okx-raw``) holding ``chain`` in OKX's layout.
 
-    Prices in coin (``chain.coin``), the forward of each quote as ``fwdPx``, sizes as
+    Prices in coin (per unit of forward, so implied vols survive), the forward as ``fwdPx``, sizes as
     contracts of 0.01 coin, expiry ``expTime`` and the snapshot as ``ts`` (ms). Reading
     it back gives the same prices, forwards, expiries and so the same implied vols.
     """
@@ -228,7 +229,7 @@ def to_okx(chain: OptionChain) -> dict[str, Any]:
     ct = 0.01
     und = ch.underlying.upper()
     snap_ms = ms_of(ch.snapshot)
-    bid, ask = ch.coin("bid"), ch.coin("ask")
+    bid, ask = coin_prices(ch, "bid"), coin_prices(ch, "ask")
     tick, summ, inst = [], [], []
     for i in range(len(ch)):
         e = pd.Timestamp(ch.expiry[i])

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from volcal.feeds._common import build_chain, fail
-from volcal.feeds._venue import chain_rows_for_writer, fmt, num
+from volcal.feeds._venue import chain_rows_for_writer, coin_prices, fmt, num
 from volcal.market.chain import OptionChain, Settlement, to_utc_datetime64, to_utc_timestamp
 
 FORMAT = "quantflow-vol-surface-inputs"
@@ -145,7 +145,7 @@ def to_quantflow(chain: OptionChain) -> dict[str, Any]:
     """A ``VolSurfaceInputs`` document of ``chain``: coin prices, each expiry's forward
     as a forward input (bid = ask = the forward), the index as the spot input."""
     ch = chain_rows_for_writer(chain)
-    bid, ask = ch.coin("bid"), ch.coin("ask")
+    bid, ask = coin_prices(ch, "bid"), coin_prices(ch, "ask")
     inputs: list[dict[str, Any]] = []
     if np.isfinite(ch.index_price):
         s = fmt(ch.index_price)

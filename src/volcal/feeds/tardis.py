@@ -31,7 +31,15 @@ import numpy as np
 import pandas as pd
 
 from volcal.feeds._common import build_chain, fail, numeric, parse_is_call, require_present
-from volcal.feeds._venue import chain_rows_for_writer, day_text, ms_of, strike_text, yymmdd
+from volcal.feeds._venue import (
+    chain_rows_for_writer,
+    coin_prices,
+    day_text,
+    ms_of,
+    strike_text,
+    usd_forward_prices,
+    yymmdd,
+)
 from volcal.market.chain import OptionChain, Settlement, to_utc_timestamp
 from volcal.market.conventions import TARDIS_EXCHANGES, convention
 
@@ -247,13 +255,19 @@ def to_tardis(chains: Mapping[str, OptionChain] | OptionChain) -> pd.DataFrame:
                     "expiration": [ms_of(pd.Timestamp(e)) * 1000 for e in ch.expiry],
                     "open_interest": ch.open_interest,
                     "last_price": np.nan,
-                    "bid_price": ch.coin("bid") if inverse else ch.usd("bid"),
+                    "bid_price": coin_prices(ch, "bid")
+                    if inverse
+                    else usd_forward_prices(ch, "bid"),
                     "bid_amount": ch.bid_size,
                     "bid_iv": np.nan,
-                    "ask_price": ch.coin("ask") if inverse else ch.usd("ask"),
+                    "ask_price": coin_prices(ch, "ask")
+                    if inverse
+                    else usd_forward_prices(ch, "ask"),
                     "ask_amount": ch.ask_size,
                     "ask_iv": np.nan,
-                    "mark_price": ch.coin("mark") if inverse else ch.usd("mark"),
+                    "mark_price": coin_prices(ch, "mark")
+                    if inverse
+                    else usd_forward_prices(ch, "mark"),
                     "mark_iv": ch.mark_iv,
                     "underlying_index": [f"{und}-{day_text(pd.Timestamp(e))}" for e in ch.expiry],
                     "underlying_price": ch.forward,
