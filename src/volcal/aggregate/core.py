@@ -279,6 +279,20 @@ def _vols(ch: OptionChain, side: str) -> FloatArray:
     return out
 
 
+def _stack_vols(
+    price: FloatArray, strike: FloatArray, fwd: FloatArray, t: FloatArray, call: BoolArray
+) -> FloatArray:
+    from volcal.black import implied_vol
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = strike / fwd
+        ok = np.isfinite(price) & (price > 0) & np.isfinite(x) & (t > 0)
+    out = np.full(price.size, np.nan)
+    if ok.any():
+        out[ok] = np.asarray(implied_vol(price[ok], 1.0, x[ok], t[ok], call[ok], full_output=True).vol)
+    return out
+
+
 def _with_forwards(ch: OptionChain) -> OptionChain:
     if np.all(np.isfinite(ch.forward) & (ch.forward > 0)):
         return ch
@@ -299,18 +313,20 @@ def _to_usd(ch: OptionChain) -> dict[str, FloatArray]:
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
-def _canonical_names(und: str, expiry: np.ndarray, strike: FloatArray, call: BoolArray) -> ObjArray:
+def _canonical_names(
+    und: str, expiry: np.ndarray, strike: FloatArray, call: BoolArray
+) -> ObjArray:
     """Deribit-style names (``BTC-27MAR26-100000-C``) of the instrument-equivalents."""
+    e_i = expiry.view(np.int64)
     days = {}
-    for e in np.unique(expiry):
+    for e in np.unique(e_i).tolist():
         t = pd.Timestamp(e)
-        days[e] = f"{t.day}{_MONTHS[t.month - 1]}{t.year % 100:02d}"
+        days[e] = f"{und}-{t.day}{_MONTHS[t.month - 1]}{t.year % 100:02d}-"
+    ks = {k: (f"{k:.0f}" if k.is_integer() else f"{k:g}") for k in set(strike.tolist())}
     return np.array(
         [
-            f"{und}-{days[e]}-{k:.0f}-{'C' if c else 'P'}"
-            if float(k).is_integer()
-            else f"{und}-{days[e]}-{k:g}-{'C' if c else 'P'}"
-            for e, k, c in zip(expiry, strike, call, strict=True)
+            f"{days[e]}{ks[k]}-{'C' if c else 'P'}"
+            for e, k, c in zip(e_i.tolist(), strike.tolist(), call.tolist(), strict=True)
         ],
         dtype=object,
     )
@@ -403,8 +419,13 @@ def aggregate(
     usd = [_to_usd(c) for c in prepared]
     for side in ("bid", "ask", "mark"):
         cat[f"usd_{side}"] = np.concatenate([u[side] for u in usd])
-    iv_bid = np.concatenate([_vols(c, "bid") for c in prepared])
-    iv_ask = np.concatenate([_vols(c, "ask") for c in prepared])
+    t_all = np.concatenate([c.t for c in prepared])
+    unit_px = {
+        side: np.concatenate([c.forward_price(side) for c in prepared])  # type: ignore[arg-type]
+        for side in ("bid", "ask")
+    }
+    iv_bid = _stack_vols(unit_px["bid"], cat["strike"], cat["forward"], t_all, cat["is_call"])
+    iv_ask = _stack_vols(unit_px["ask"], cat["strike"], cat["forward"], t_all, cat["is_call"])
     snap_ns = np.array([c.snapshot.value for c in prepared], dtype=np.int64)
     ref_snap = pd.Timestamp(int(snap_ns.max()), tz="UTC")
     instrument = np.concatenate(
@@ -516,30 +537,31 @@ def aggregate(
     best_bid = np.where(best_b > 0, best_b, np.nan)
     best_ask = np.where(np.isfinite(best_a), best_a, np.nan)
     # consensus forward per expiry: median over surviving venues
-    exps = np.unique(exp_i)
-    fwd_exp = np.full(exps.size, np.nan)
+    exps, exp_idx = np.unique(exp_i, return_inverse=True)
+    ne = exps.size
+    fin = np.isfinite(cat["forward"])
+    vg = (vi * ne + exp_idx.ravel())[fin]
+    v_fwd = _group_wmedian(vg, cat["forward"][fin], np.ones(vg.size), nv * ne).reshape(nv, ne)
+    fwd_exp = np.full(ne, np.nan)
     basis_rows: list[dict[str, Any]] = []
-    v_fwd = np.full((nv, exps.size), np.nan)
-    for j, e in enumerate(exps):
-        m = exp_i == e
-        for i in range(nv):
-            mi = m & (vi == i) & np.isfinite(cat["forward"])
-            if mi.any():
-                v_fwd[i, j] = float(np.median(cat["forward"][mi]))
-        good = np.isfinite(v_fwd[:, j]) & ~quarantined & ~stale_v
-        pool = v_fwd[good, j] if good.any() else v_fwd[np.isfinite(v_fwd[:, j]), j]
+    use = ~quarantined & ~stale_v
+    for j in range(ne):
+        col = v_fwd[:, j]
+        good = np.isfinite(col) & use
+        pool = col[good] if good.any() else col[np.isfinite(col)]
         fwd_exp[j] = float(np.median(pool)) if pool.size else np.nan
-        for i in range(nv):
-            if np.isfinite(v_fwd[i, j]):
-                basis_rows.append(
-                    {
-                        "expiry": pd.Timestamp(int(e), tz="UTC").isoformat(),
-                        "venue": names[i],
-                        "forward": float(v_fwd[i, j]),
-                        "consensus_forward": float(fwd_exp[j]),
-                        "basis_bps": float(1e4 * (v_fwd[i, j] / fwd_exp[j] - 1.0)),
-                    }
-                )
+    for i in range(nv):
+        for j in np.flatnonzero(np.isfinite(v_fwd[i])):
+            basis_rows.append(
+                {
+                    "expiry": pd.Timestamp(int(exps[j]), tz="UTC").isoformat(),
+                    "venue": names[i],
+                    "forward": float(v_fwd[i, j]),
+                    "consensus_forward": float(fwd_exp[j]),
+                    "basis_bps": float(1e4 * (v_fwd[i, j] / fwd_exp[j] - 1.0)),
+                }
+            )
+    basis_rows.sort(key=lambda r: (r["expiry"], r["venue"]))
     g_exp = exp_i[first_of]
     g_k = cat["strike"][first_of]
     g_call = cat["is_call"][first_of]
