@@ -192,7 +192,10 @@ def main() -> None:
             *q_rows,
             "",
             "The consolidated book is tighter than any venue's (best bid from Bybit, best "
-            "ask from Binance), so its inside share is measured against a narrower interval.",
+            "ask from Binance), so its inside share is measured against a narrower interval; "
+            "where a venue's own spread is narrower than the 0.5 vol pt between Bybit's bid "
+            "and Binance's ask the consolidated book is crossed (a cross-venue arbitrage) and "
+            "`volcal.clean` drops the strike, hence fewer quotes used.",
             "",
             "### A fifth venue shifting the wings by 10 vol pts: largest move of the "
             "consolidated fit at any quoted strike",
