@@ -227,6 +227,15 @@ def test_quantflow_reader() -> None:
     assert ch.snapshot == pd.Timestamp("2026-01-07T09:21:55Z")
 
 
+def test_quantflow_older_option_type_field() -> None:
+    doc = json.loads(json.dumps(QUANTFLOW_DOC))
+    for inp in doc["inputs"][2:]:
+        for side in ("bid", "ask"):
+            inp[side]["option_type"] = "call" if inp[side].pop("call") else "put"
+    ch = volcal.read_chain(doc, "BTC")
+    assert ch.is_call.tolist() == [True, False, False]
+
+
 def test_conventions_in_one_place() -> None:
     assert set(VENUES) == {"deribit", "okx", "bybit", "binance"}
     assert {v.expiry_hour_utc for v in VENUES.values()} == {8}

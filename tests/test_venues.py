@@ -396,3 +396,32 @@ def test_report_chart_draws_the_venues_and_the_fit(venues: dict[str, volcal.Opti
     ]
     assert len(traces) == 1
     np.testing.assert_allclose(np.asarray(traces[0].y), 100 * first["venues"]["bybit"]["vol"])
+
+
+@pytest.mark.data
+def test_depth_weighted_residuals_in_a_fit(raw_data: Path) -> None:
+    from volcal.calibration.quotes import prepare_quotes
+
+    path = raw_data / "schepal-deribit" / "btc_options_data.csv"
+    chain = volcal.clean(volcal.read_chain(path))
+    q = prepare_quotes(chain)
+    w = depth_weights(chain, q.row)
+    assert w.shape == (len(q),) and w.mean() == pytest.approx(1.0)
+    depth = np.minimum(chain.bid_size[q.row], chain.ask_size[q.row])
+    assert np.corrcoef(w, np.sqrt(1 + depth))[0, 1] == pytest.approx(1.0)
+    fit = volcal.calibrate(chain, "svi", weights=w)
+    plain = volcal.calibrate(chain, "svi")
+    assert fit.n_used == plain.n_used
+    np.testing.assert_allclose(fit.weights, w)
+
+
+@pytest.mark.data
+def test_every_venue_quote_can_say_why(
+    venues: dict[str, volcal.OptionChain], ref: volcal.OptionChain
+) -> None:
+    res = volcal.aggregate({**venues, "bad": wing_shifted(ref, 0.10)})
+    name = "bad:" + str(res.quotes.instrument[res.quote_venue == "bad"][0]).split(":", 1)[1]
+    assert {"venue_quarantined", "venue_merged"} <= set(res.quotes.why(name))
+    df = res.quotes_frame()
+    assert set(df["venue"]) == {*venues, "bad"}
+    assert "deviation_vol_pts" in df and len(res.consensus_frame()) == len(res.chain)
