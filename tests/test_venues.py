@@ -425,3 +425,18 @@ def test_every_venue_quote_can_say_why(
     df = res.quotes_frame()
     assert set(df["venue"]) == {*venues, "bad"}
     assert "deviation_vol_pts" in df and len(res.consensus_frame()) == len(res.chain)
+
+
+@pytest.mark.data
+def test_cli_venues_reads_a_tardis_file_with_several_exchanges(
+    venues: dict[str, volcal.OptionChain], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from volcal.cli import main
+    from volcal.feeds import tardis
+
+    p = tmp_path / "options_chain.csv"
+    tardis.to_tardis({k: venues[k] for k in ("deribit", "okx", "bybit")}).to_csv(p, index=False)
+    assert main(["venues", str(p), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert set(d["venues"]) == {"deribit", "okx", "bybit"}
+    assert d["venues"]["bybit"]["median_deviation_vol_pts"] == pytest.approx(0.3, abs=0.02)

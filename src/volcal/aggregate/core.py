@@ -551,7 +551,7 @@ def aggregate(
         pool = col[good] if good.any() else col[np.isfinite(col)]
         fwd_exp[j] = float(np.median(pool)) if pool.size else np.nan
     for i in range(nv):
-        for j in np.flatnonzero(np.isfinite(v_fwd[i])):
+        for j in np.flatnonzero(np.isfinite(v_fwd[i])).tolist():
             basis_rows.append(
                 {
                     "expiry": pd.Timestamp(int(exps[j]), tz="UTC").isoformat(),
