@@ -7,12 +7,15 @@ chain re-quoted with controlled differences and written in each venue's own layo
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from venue_helpers import (
     fit_ivs_at,
     honest_venues,
@@ -440,3 +443,78 @@ def test_cli_venues_reads_a_tardis_file_with_several_exchanges(
     d = json.loads(capsys.readouterr().out)
     assert set(d["venues"]) == {"deribit", "okx", "bybit"}
     assert d["venues"]["bybit"]["median_deviation_vol_pts"] == pytest.approx(0.3, abs=0.02)
+
+
+@pytest.mark.data
+def test_quarantine_persists_across_snapshots(
+    venues: dict[str, volcal.OptionChain], ref: volcal.OptionChain
+) -> None:
+    """A venue shifting 15% of its quotes (below the 20% limit) is tolerated once; the
+    same deviation in the next snapshot, or after a quarantine, is persistent."""
+    from venue_helpers import requote
+
+    ch = venues["deribit"]
+    b, a = vols(ch, "bid"), vols(ch, "ask")
+    k = np.abs(np.log(ch.strike / ch.forward))
+    far = k >= np.quantile(k, 0.85)  # the farthest 15% of strikes
+    bad = requote(ch, np.where(far, b + 0.10, b), np.where(far, a + 0.10, a))
+    first = volcal.aggregate({**venues, "bad": bad})
+    v = first.venue("bad")
+    assert v.status == "ok" and 0.1 <= v.n_outliers / v.n_compared < 0.2
+    second = volcal.aggregate({**venues, "bad": bad}, previous=first)
+    assert second.venue("bad").status == "quarantined"
+    assert "persistent" in second.venue("bad").reason
+    # after a full quarantine, a venue with no outliers is released
+    worse = volcal.aggregate({**venues, "bad": wing_shifted(ref, 0.10)})
+    assert worse.venue("bad").status == "quarantined"
+    healed = volcal.aggregate({**venues, "bad": venues["deribit"]}, previous=worse)
+    assert healed.venue("bad").status == "ok"
+    still = volcal.aggregate({**venues, "bad": bad}, previous=worse)
+    assert still.venue("bad").status == "quarantined"
+    with pytest.raises(ParameterError, match="previous"):
+        volcal.aggregate(venues, previous={"x": 1})  # type: ignore[arg-type]
+
+
+@functools.cache
+def _synthetic(seed: int) -> volcal.OptionChain:
+    base = synthetic_chain(seed=seed)
+    return base.select(np.isfinite(base.bid) & (base.bid > 0))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    order=st.permutations(["a", "b", "c", "d"]),
+    shift=st.floats(min_value=-0.004, max_value=0.004),
+    seed=st.integers(min_value=0, max_value=3),
+)
+def test_consolidated_book_is_order_free_and_never_worse_than_any_venue(
+    order: list[str], shift: float, seed: int
+) -> None:
+    """Property: the consolidated best bid/offer does not depend on the order of the
+    venues, its bid vol is >= and its ask vol <= every live venue's, and each venue
+    keeps all its quotes."""
+    from venue_helpers import requote
+
+    base = _synthetic(seed)
+    b, a = vols(base, "bid"), vols(base, "ask")
+    chains = {
+        "a": base,
+        "b": requote(base, b + shift, a + shift),
+        "c": requote(base, b - 0.002, a + 0.002),
+        "d": requote(base, b + 0.001, a - 0.001),
+    }
+    r1 = volcal.aggregate({k: chains[k] for k in order})
+    r2 = volcal.aggregate(chains)
+    np.testing.assert_array_equal(r1.chain.bid, r2.chain.bid)
+    np.testing.assert_array_equal(r1.chain.ask, r2.chain.ask)
+    cb, ca = vols(r1.chain, "bid"), vols(r1.chain, "ask")
+    order_ = np.lexsort((base.is_call, base.strike, base.expiry))
+    for name, ch in chains.items():
+        assert np.sum(r1.quote_venue == name) == len(ch)
+        if r1.venue(name).status != "ok":
+            continue
+        vb, va = vols(ch, "bid")[order_], vols(ch, "ask")[order_]
+        m = np.isfinite(vb) & np.isfinite(cb)
+        assert np.all(cb[m] >= vb[m] - 1e-9)
+        m = np.isfinite(va) & np.isfinite(ca)
+        assert np.all(ca[m] <= va[m] + 1e-9)

@@ -24,7 +24,10 @@ Method
 5. **Quarantine.** A venue with at least ``quarantine_share`` of its compared quotes
    rejected (and ``min_compared`` compared) deviates persistently: it is
    ``quarantined``, all its quotes get ``venue_quarantined``, and the consensus is
-   recomputed without it (``policy.passes``).
+   recomputed without it (``policy.passes``). Given the ``previous`` snapshot's result,
+   quarantine also persists in time: a quarantined venue is released only once fewer
+   than half the limit of its quotes are outliers, and a venue at half the limit in two
+   snapshots running is quarantined.
 6. **Consolidated best bid/offer.** Per instrument-equivalent, the highest bid vol and
    the lowest ask vol among the surviving quotes, each from whichever venue shows it; the
    consolidated chain prices them in USD at the consensus forward of the expiry (the
@@ -289,7 +292,9 @@ def _stack_vols(
         ok = np.isfinite(price) & (price > 0) & np.isfinite(x) & (t > 0)
     out = np.full(price.size, np.nan)
     if ok.any():
-        out[ok] = np.asarray(implied_vol(price[ok], 1.0, x[ok], t[ok], call[ok], full_output=True).vol)
+        out[ok] = np.asarray(
+            implied_vol(price[ok], 1.0, x[ok], t[ok], call[ok], full_output=True).vol
+        )
     return out
 
 
@@ -313,9 +318,7 @@ def _to_usd(ch: OptionChain) -> dict[str, FloatArray]:
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
-def _canonical_names(
-    und: str, expiry: np.ndarray, strike: FloatArray, call: BoolArray
-) -> ObjArray:
+def _canonical_names(und: str, expiry: np.ndarray, strike: FloatArray, call: BoolArray) -> ObjArray:
     """Deribit-style names (``BTC-27MAR26-100000-C``) of the instrument-equivalents."""
     e_i = expiry.view(np.int64)
     days = {}
@@ -348,7 +351,10 @@ def _best_rows(grp: IntArray, cand: BoolArray, weight: FloatArray, ng: int) -> I
 
 # ---------------------------------------------------------------------------- main
 def aggregate(
-    chains: Mapping[str, OptionChain], policy: AggregationPolicy | None = None
+    chains: Mapping[str, OptionChain],
+    policy: AggregationPolicy | None = None,
+    *,
+    previous: AggregateResult | None = None,
 ) -> AggregateResult:
     """Consolidate several venues' chains of one underlying (see the module docs).
 
@@ -358,6 +364,11 @@ def aggregate(
         One chain per venue, same underlying (any settlement; forwards are established
         from parity where a chain has none).
     policy : AggregationPolicy, optional
+    previous : AggregateResult, optional
+        The aggregation of the previous snapshot. Quarantine is then persistent across
+        snapshots: a venue quarantined before stays quarantined while at least half the
+        share limit of its quotes are still outliers, and a venue at half the limit or more
+        in both snapshots is quarantined (a moderate deviation that persists).
 
     Returns
     -------
@@ -380,6 +391,8 @@ def aggregate(
     policy = policy or AggregationPolicy()
     if not isinstance(policy, AggregationPolicy):
         raise ParameterError(f"policy must be an AggregationPolicy, got {type(policy).__name__}")
+    if previous is not None and not isinstance(previous, AggregateResult):
+        raise ParameterError(f"previous must be an AggregateResult, got {type(previous).__name__}")
     if not isinstance(chains, Mapping) or len(chains) == 0:
         raise DataError("aggregate() needs a mapping {venue: OptionChain} with at least one chain")
     names = [str(k) for k in chains]
@@ -475,6 +488,17 @@ def aggregate(
     one_side = (has_b | has_a) & comparable
 
     quarantined = np.zeros(nv, dtype=bool)
+    was_q = np.zeros(nv, dtype=bool)
+    was_half = np.zeros(nv, dtype=bool)
+    if previous is not None:
+        prev = {v.name: v for v in previous.venues}
+        for i, nm in enumerate(names):
+            pv = prev.get(nm)
+            if pv is not None:
+                was_q[i] = pv.status == "quarantined"
+                was_half[i] = pv.n_compared >= policy.min_compared and (
+                    pv.n_outliers >= 0.5 * policy.quarantine_share * pv.n_compared
+                )
     cons = np.full(ng, np.nan)
     scale = np.full(ng, policy.min_scale)
     nven = np.zeros(ng, dtype=np.int64)
@@ -501,7 +525,11 @@ def aggregate(
         n_out = np.bincount(vi[outlier], minlength=nv)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = n_out / np.maximum(n_cmp, 1)
-        new_q = (n_cmp >= policy.min_compared) & (share >= policy.quarantine_share) & ~stale_v
+        enough = n_cmp >= policy.min_compared
+        new_q = enough & (share >= policy.quarantine_share) & ~stale_v
+        if previous is not None:
+            half = share >= 0.5 * policy.quarantine_share
+            new_q |= enough & half & ~stale_v & (was_q | was_half)
         # never quarantine every live venue: the consensus would have nothing left
         live = ~stale_v
         if np.all(new_q[live]):
@@ -718,6 +746,11 @@ def aggregate(
                     f"{100 * share_i:.0f}% of {int(cm.sum())} compared quotes are outside the "
                     f"consensus (limit {100 * policy.quarantine_share:.0f}%); median deviation "
                     f"{100 * float(np.median(d)) if d.size else float('nan'):+.2f} vol pts"
+                    + (
+                        "; persistent since the previous snapshot"
+                        if share_i < policy.quarantine_share
+                        else ""
+                    )
                 ),
             )
         else:
