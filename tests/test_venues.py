@@ -350,6 +350,7 @@ def test_cli_venues_json_and_report(
     assert d["fit"]["n_used"] > 100 and d["liquidity"]["per_venue"]
     html = rep.read_text()
     assert "Fragmentation" in html and "consolidated fit" in html and "okx (quarantined)" in html
+    assert "Top-of-book depth per venue and expiry" in html
     code = main(["venues", str(deribit), *map(str, venue_files), "-c", "BTC"])
     text = capsys.readouterr().out
     assert code == 0 and "okx" in text and "Fragmentation" in text

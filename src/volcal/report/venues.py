@@ -140,6 +140,10 @@ def write_venues_report(path: str | Path, agg: Any, fit: Any, *, title: str) -> 
         for r in liq.per_venue
     ]
     basis_rows = [[b["expiry"][:16], b["venue"], b["forward"], b["basis_bps"]] for b in agg.basis]
+    depth_rows = [
+        [r["expiry"][:16], r["venue"], r["n_quotes"], r["bid_depth"], r["ask_depth"]]
+        for r in liq.per_expiry
+    ]
     parts = [
         paragraph(
             f"{len(agg.chain)} instruments from {len(agg.venues)} venues; consolidated "
@@ -176,6 +180,8 @@ def write_venues_report(path: str | Path, agg: Any, fit: Any, *, title: str) -> 
         ),
         heading("Smiles: every venue against the consolidated fit"),
         figure_html(venue_smile_figure(agg, fit)),
+        heading("Top-of-book depth per venue and expiry (coin; nan: the venue reports no sizes)"),
+        table_html(["expiry", "venue", "quotes", "bid depth", "ask depth"], depth_rows),
         heading("Basis between venues"),
         table_html(["expiry", "venue", "forward", "basis (bp)"], basis_rows),
         heading("Summary"),
