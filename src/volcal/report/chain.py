@@ -19,17 +19,30 @@ from volcal.errors import DataError
 
 
 def _smile_curve(result: Any, i: int, k: np.ndarray) -> np.ndarray:
-    """Fitted implied vols of slice ``i`` on the log-moneyness grid ``k``."""
+    """Fitted implied vols of slice ``i`` of ``result.quotes`` on the log-moneyness grid ``k``.
+
+    Per-expiry smiles (SVI, SABR) are looked up by the slice's maturity, never by
+    position alone, so a curve can only be drawn from the smile fitted to that expiry;
+    surfaces (SSVI, eSSVI) take ``(k, t)``; every other model is priced at ``t``.
+    """
     q = result.quotes
     t = float(q.t_slices[i])
     params = result.params
+    kk = np.asarray(k, dtype=np.float64)
+    smiles = getattr(params, "smiles", None)
+    if smiles is not None:
+        ts = np.asarray(params.t, dtype=np.float64)
+        j = int(np.argmin(np.abs(ts - t)))
+        if abs(ts[j] - t) > 1e-9 * max(1.0, t):
+            raise DataError(f"the fit holds no smile for the expiry at t={t:.6g}")
+        return np.asarray(smiles[j].implied_vol(kk, ts[j]), dtype=np.float64)
     if hasattr(params, "slice_iv"):
-        return np.asarray(params.slice_iv(i, k), dtype=np.float64)
+        return np.asarray(params.slice_iv(i, kk), dtype=np.float64)
     if hasattr(params, "implied_vol"):
-        return np.asarray(params.implied_vol(k, t), dtype=np.float64)
+        return np.asarray(params.implied_vol(kk, t), dtype=np.float64)
     import volcal
 
-    return np.asarray(volcal.model_iv(params, 1.0, np.exp(k), t), dtype=np.float64)
+    return np.asarray(volcal.model_iv(params, 1.0, np.exp(kk), t), dtype=np.float64)
 
 
 def _mark_iv(chain: Any, rows: np.ndarray) -> np.ndarray:
