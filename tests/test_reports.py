@@ -124,22 +124,27 @@ def test_surface_report_heatmap_spans_the_quoted_region_only(chain, tmp_path):
     assert hm["type"] == "heatmap"
     x, days, z = array(hm["x"]), array(hm["y"]), np.asarray(hm["z"], dtype=float)
     q = fit.quotes
-    # maturities: from the first to the last quoted expiry; moneyness: the quoted range
+    # maturities: from the first to the last quoted expiry; standardised moneyness
+    # x = k / sqrt(t): the quoted range
     assert days.min() >= 365 * q.t_slices.min() * (1 - 1e-9)
     assert days.max() <= 365 * q.t_slices.max() * (1 + 1e-9)
-    assert x.min() >= q.k.min() - 1e-12 and x.max() <= q.k.max() + 1e-12
-    # every drawn cell lies inside the quoted k-range of the expiries around it, and is
+    zq = q.k / np.sqrt(q.t)
+    assert x.min() >= zq.min() - 1e-12 and x.max() <= zq.max() + 1e-12
+    # every drawn cell lies inside the quoted range of the expiries around it, and is
     # the surface's own vol there
-    kmin = np.array([q.k[q.slice_index == i].min() for i in range(q.n_slices)])
-    kmax = np.array([q.k[q.slice_index == i].max() for i in range(q.n_slices)])
+    zmin = np.array([zq[q.slice_index == i].min() for i in range(q.n_slices)])
+    zmax = np.array([zq[q.slice_index == i].max() for i in range(q.n_slices)])
     ts = np.asarray(q.t_slices)
     for r, d in enumerate(days):
         t = d / 365.0
-        lo = min(np.interp(t, ts, kmin), kmin[np.searchsorted(ts, t, side="right") - 1])
-        hi = max(np.interp(t, ts, kmax), kmax[np.searchsorted(ts, t, side="right") - 1])
+        j = np.searchsorted(ts, t * (1 - 1e-12), side="right")
+        lo = min(zmin[max(j - 1, 0)], zmin[min(j, len(ts) - 1)])
+        hi = max(zmax[max(j - 1, 0)], zmax[min(j, len(ts) - 1)])
         drawn = np.isfinite(z[r])
         assert np.all(x[drawn] >= lo - 1e-9) and np.all(x[drawn] <= hi + 1e-9)
-        np.testing.assert_allclose(z[r][drawn], 100 * surf.implied_vol(x[drawn], t), rtol=1e-9)
+        np.testing.assert_allclose(
+            z[r][drawn], 100 * surf.implied_vol(x[drawn] * np.sqrt(t), t), rtol=1e-9
+        )
     assert np.isfinite(z).mean() > 0.5
     # every smile panel: the surface's vol at the slice's maturity through the quotes
     smiles = figs[2]
@@ -151,3 +156,76 @@ def test_surface_report_heatmap_spans_the_quoted_region_only(chain, tmp_path):
     for f in figs:
         if f["data"][0]["type"] != "surface":
             _check_axes_titled(f)
+
+
+@pytest.fixture
+def risk_files(tmp_path):
+    import json
+
+    import pandas as pd
+    from risk_helpers import synthetic_chain as risk_chain
+
+    lin = risk_chain("linear")
+    df = pd.DataFrame(
+        {
+            "instrument": lin.instrument,
+            "underlying": "BTC",
+            "expiry": pd.to_datetime(lin.expiry).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "strike": lin.strike,
+            "is_call": lin.is_call,
+            "bid": lin.bid,
+            "ask": lin.ask,
+            "mark": lin.mark,
+            "forward": lin.forward,
+            "mark_iv": lin.mark_iv,
+        }
+    )
+    chain = tmp_path / "chain.csv"
+    df.to_csv(chain, index=False)
+    book = tmp_path / "book.json"
+    book.write_text(json.dumps([{"instrument": "BTC_USDC-27MAR26-105000-C", "size": -2}]))
+    return chain, book, tmp_path
+
+
+def test_risk_report_heatmap_is_the_scenario_grid(risk_files, capsys):
+    import json
+
+    from volcal.cli import main
+
+    chain, book, tmp = risk_files
+    rep = tmp / "risk.html"
+    args = ["risk", str(book), "--chain", str(chain), "--snapshot", "2026-01-07T08:00Z"]
+    assert main([*args, "--json", "--report", str(rep)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    page = rep.read_text()
+    assert n_plotly_bundles(page) == 1
+    (fig,) = figures(page)
+    (hm,) = fig["data"]
+    sc = doc["scenarios"]
+    np.testing.assert_allclose(np.asarray(hm["z"], dtype=float), np.asarray(sc["pnl"]))
+    assert hm["x"] == [f"{m:+.0%}" for m in sc["spot_moves"]]
+    assert hm["colorbar"]["title"]["text"] == "P&L USD"
+    _check_axes_titled(fig)
+
+
+def test_backtest_report_draws_the_forecasts(tmp_path):
+    from volcal.report.riskparams import write_backtest_report
+    from volcal.risk.backtest import backtest_var
+    from volcal.risk.series import PriceSeries
+
+    rng = np.random.default_rng(21)
+    n = 700
+    t = np.datetime64("2020-01-01", "D") + np.arange(n)
+    p = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+    s = PriceSeries.from_arrays(t, p, name="X")
+    res = backtest_var(s, 0.01, "hs", window=250)
+    page = write_backtest_report(tmp_path / "bt.html", [res]).read_text()
+    assert n_plotly_bundles(page) == 1
+    (fig,) = figures(page)
+    loss, var, exc = fig["data"]
+    f = res.forecasts
+    np.testing.assert_allclose(array(loss["y"]), -np.expm1(-f.losses), rtol=1e-12)
+    np.testing.assert_allclose(array(var["y"]), -np.expm1(-f.var), rtol=1e-12)
+    hit = -np.expm1(-f.losses) > -np.expm1(-f.var)
+    assert len(array(exc["y"])) == int(hit.sum()) == res.exceptions
+    _check_axes_titled(fig)
