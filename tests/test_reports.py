@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_helpers import cli_json
 from report_helpers import array, axis_key, axis_titles, figures, n_plotly_bundles
 
 import volcal
@@ -188,7 +189,6 @@ def risk_files(tmp_path):
 
 
 def test_risk_report_heatmap_is_the_scenario_grid(risk_files, capsys):
-    import json
 
     from volcal.cli import main
 
@@ -196,7 +196,7 @@ def test_risk_report_heatmap_is_the_scenario_grid(risk_files, capsys):
     rep = tmp / "risk.html"
     args = ["risk", str(book), "--chain", str(chain), "--snapshot", "2026-01-07T08:00Z"]
     assert main([*args, "--json", "--report", str(rep)]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = cli_json(capsys.readouterr().out)
     page = rep.read_text()
     assert n_plotly_bundles(page) == 1
     (fig,) = figures(page)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from volcal.cli._app import app, console, print_json
+from volcal.cli._app import app, console, print_json, print_table
 from volcal.errors import ParameterError
 
 PortfolioArg = Annotated[Path, typer.Argument(help="Portfolio file (.json or .csv).")]
@@ -124,7 +124,7 @@ def risk_cmd(
             f"{r['vega_30d_usd']:,.1f}",
             f"{r['theta_usd']:,.1f}",
         )
-    console.print(table)
+    print_table(table)
     console.print(
         f"value {tot['value_usd']:,.2f} USD ({tot['value_coin']:.6f} coin), "
         f"delta {tot['delta']:.4f} coin (exchange delta {tot['delta_coin']:.4f}), "
@@ -137,9 +137,9 @@ def risk_cmd(
         grid_table.add_column(f"{m:+.0%}", justify="right")
     for i, s in enumerate(grid.vol_shocks):
         grid_table.add_row(f"{s * 100:+.1f} vp", *(f"{x:,.0f}" for x in grid.pnl[i]))
-    console.print(grid_table)
+    print_table(grid_table)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)
 
 
 @app.command("margin")

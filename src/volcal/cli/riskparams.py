@@ -18,7 +18,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from volcal.cli._app import app, console, err_console, print_json
+from volcal.cli._app import app, console, err_console, print_json, print_table
 from volcal.errors import ParameterError
 
 SeriesArg = Annotated[Path, typer.Argument(help="Price history CSV (time column + price column).")]
@@ -148,7 +148,7 @@ def var_cmd(
             r.as_of[:16],
             "; ".join(r.warnings),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command("backtest")
@@ -241,12 +241,12 @@ def backtest_cmd(
             _zone(row["zone"]),
             f"{row['multiplier']:.2f}",
         )
-    console.print(table)
+    print_table(table)
     for r in results:
         for w in r.forecasts.warnings:
             console.print(f"[yellow]warning[/] {r.forecasts.method}: {w}", highlight=False)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)
 
 
 @app.command("calibrate-margin")
@@ -339,7 +339,7 @@ def calibrate_margin_cmd(
             _pct(sd.static_shock),
             _pct(sd.static_test_coverage),
         )
-    console.print(table)
+    print_table(table)
     if res.vol is not None:
         v = res.vol
         console.print(
@@ -351,7 +351,7 @@ def calibrate_margin_cmd(
     for w in res.warnings:
         console.print(f"[yellow]warning[/] {w}", highlight=False)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)
 
 
 @app.command("collateral")
@@ -440,7 +440,7 @@ def collateral_cmd(
         ("historical breach rate", res.historical_breach_rate),
     ):
         table.add_row(k, _pct(v))
-    console.print(table)
+    print_table(table)
     console.print(f"slippage source: {res.slippage_source}", highlight=False)
     for w in res.warnings:
         console.print(f"[yellow]warning[/] {w}", highlight=False)
@@ -529,4 +529,4 @@ def rate_curve_cmd(
     for u, b, s in zip(grid, borrow, supply, strict=True):
         mark = " (kink)" if u == model.u_opt else ""
         table.add_row(_pct(float(u)) + mark, _pct(float(b)), _pct(float(s)))
-    console.print(table)
+    print_table(table)
