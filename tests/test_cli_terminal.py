@@ -83,7 +83,7 @@ def test_every_json_document_has_the_same_envelope(quote_table, tmp_path, capsys
 
 
 def test_surface_reports_the_cleaned_chain_it_fitted(quote_table, capsys) -> None:
-    code, out, _ = _run(capsys, ["surface", str(quote_table), "--model", "ssvi", "--json"])
+    _, out, _ = _run(capsys, ["surface", str(quote_table), "--model", "ssvi", "--json"])
     d = cli_json(out, "surface")
     q = d["quality"]
     assert 0 < d["fit"]["n_used"] <= q["n_used"] < q["n_quotes"]
