@@ -38,6 +38,7 @@ class FrozenDict(Mapping[str, Any]):
     deleted or replaced; ``dict(fd)`` or :meth:`copy` gives a mutable copy."""
 
     __slots__ = ("_data",)
+    _data: dict[str, Any]
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         object.__setattr__(self, "_data", dict(data or {}))
