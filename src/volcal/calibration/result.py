@@ -152,7 +152,8 @@ class SliceFit:
     ``params`` holds the slice's own parameters for per-expiry models (SVI, SABR) and
     is empty for surface/stochastic models. ``atm_vol``, ``rr25``, ``bf25`` are the
     fitted smile's ATM-forward vol, 25-delta risk reversal and butterfly (vol units,
-    NaN when not computed).
+    NaN when not computed), at the delta convention ``delta_convention`` (see
+    :mod:`volcal.calibration.delta_pillars`).
     """
 
     expiry: str
@@ -166,9 +167,15 @@ class SliceFit:
     rr25: float = float("nan")
     bf25: float = float("nan")
     status: str = "ok"
+    delta_convention: str = "forward"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", freeze(self.params))
+        if self.delta_convention not in ("forward", "premium_adjusted"):
+            raise ValueError(
+                f"delta_convention must be forward or premium_adjusted, "
+                f"got {self.delta_convention!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +189,7 @@ class SliceFit:
             "atm_vol": _num(self.atm_vol),
             "rr25": _num(self.rr25),
             "bf25": _num(self.bf25),
+            "delta_convention": self.delta_convention,
             "status": self.status,
         }
 
