@@ -71,7 +71,6 @@ def test_every_model_fits_without_failure(fits):
         assert np.all(np.isfinite(_vector(fit))), m
         assert np.isfinite(fit.rmse_vol) and fit.rmse_vol < RMSE_MAX[m], (m, fit.rmse_vol)
         assert fit.inside_spread >= INSIDE_MIN.get(m, 0.03), (m, fit.inside_spread)
-        assert fit.elapsed_s < 20.0 * 1.5
         assert len(fit.slices) == fits["svi"].quotes.n_slices  # same quotes for all
 
 

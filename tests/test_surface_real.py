@@ -117,4 +117,11 @@ def test_cli_surface_real_snapshot(snapshot_dir: Path, capsys: pytest.CaptureFix
     assert main(["surface", str(path), "-c", "BTC", "--json"]) == 0
     d = cli_json(capsys.readouterr().out)
     assert d["arbitrage"]["ok"] and d["underlying"] == "BTC"
-    assert d["vol_index"] is not None and 20 < d["vol_index"]["value"] < 150
+    # Deribit's own DVOL (same VIX-style method, Deribit's quotes) that day: the index
+    # lies within 2.5 vol points of the day's DVOL range (../shared/data, joachimoliver-dvol)
+    assert d["vol_index"] is not None
+    day = d["snapshot"][:10]
+    dvol = snapshot_dir.parent / "joachimoliver-dvol" / "btc_dvol.csv"
+    (row,) = [r.split(",") for r in dvol.read_text().splitlines() if r.startswith(day)]
+    low, high = float(row[4]), float(row[3])
+    assert low - 2.5 < d["vol_index"]["value"] < high + 2.5, (d["vol_index"]["value"], low, high)
