@@ -162,3 +162,37 @@ def test_demo_names_the_full_path_of_its_snapshot(raw_data, tmp_path, capsys, mo
     # whole on one line, so it can be copied
     assert f"data: real Deribit snapshot {full} (BTC)" in out.splitlines()
     assert f"report written to {report.resolve()}" in out.splitlines()
+
+
+def _terminal(monkeypatch, *modules):
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    con = Console(file=buf, force_terminal=True, width=100)
+    for mod in modules:
+        monkeypatch.setattr(mod, "err_console", con)
+    return buf
+
+
+def test_long_commands_show_progress_on_stderr(quote_table, tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    import volcal.cli.chain as chain_cli
+    import volcal.cli.riskparams as rp_cli
+    import volcal.cli.surface as surface_cli
+
+    buf = _terminal(monkeypatch, chain_cli, surface_cli, rp_cli)
+    code, out, _ = _run(capsys, ["calibrate", str(quote_table), "--json"])
+    assert code == 0 and cli_json(out, "calibrate")  # stdout stays one JSON document
+    assert "calibrating svi" in buf.getvalue()
+    code, _, _ = _run(capsys, ["surface", str(quote_table), "--model", "ssvi", "--json"])
+    assert code == 0 and "fitting ssvi" in buf.getvalue()
+    t = np.datetime64("2020-01-01", "D") + np.arange(400)
+    p = 100 * np.exp(np.cumsum(np.random.default_rng(2).normal(0, 0.02, 400)))
+    f = tmp_path / "p.csv"
+    f.write_text("date,close\n" + "".join(f"{d},{x:.5f}\n" for d, x in zip(t, p, strict=True)))
+    code, out, _ = _run(capsys, ["backtest", str(f), "--window", "250", "--json"])
+    assert code == 0 and cli_json(out, "backtest")
+    assert "HS backtest" in buf.getvalue()

@@ -49,7 +49,8 @@ SideOpt = Annotated[str, typer.Option("--side", help="long (loss on a fall) or s
 def _load(path: Path, column: str | None, start: str | None, end: str | None, strict: bool) -> Any:
     from volcal.risk.series import read_prices
 
-    s = read_prices(path, column=column, strict=strict)
+    with err_console.status(f"reading {path.name}..."):
+        s = read_prices(path, column=column, strict=strict)
     if start or end:
         s = s.between(start, end)
     return s
@@ -178,7 +179,7 @@ def backtest_cmd(
     _notes(s, as_json)
     results = []
     for m in _methods(method):
-        with _progress(f"{m.upper()} backtest", enabled=not as_json) as prog:
+        with _progress(f"{m.upper()} backtest", enabled=True) as prog:
             results.append(
                 backtest_var(
                     s,
@@ -279,7 +280,7 @@ def calibrate_margin_cmd(
     if dvol is not None:
         vol = _load(dvol, None, start, end, strict)
         _notes(vol, as_json)
-    with _progress("calibrating", enabled=not as_json) as prog:
+    with _progress("calibrating", enabled=True) as prog:
         res = calibrate_margin_shock(
             s,
             target,
