@@ -3,7 +3,8 @@ in a second).
 
 Runs each command in a fresh interpreter ``--repeat`` times and prints the minimum wall
 time and the minimum CPU time (user + system of the child) per command, for one or more
-source trees (``--src``; the first is the baseline of the ratio column). The numba cache
+source trees (``--src``; the first is the baseline of the ratio column, which compares
+CPU time: on a shared, loaded machine it moves far less than the wall time). The numba cache
 is warmed by one untimed run of each command first (what ``volcal warmup`` does at
 install time).
 
@@ -71,11 +72,11 @@ def main() -> None:
             runs = [_run(src, argv) for _ in range(repeat)]
             wall = min(w for w, _ in runs)
             cpu = min(c for _, c in runs)
-            base = base or wall
-            rows.append((name, src, wall, cpu, base / wall))
+            base = base or cpu
+            rows.append((name, src, wall, cpu, base / cpu))
     load = os.getloadavg()[0]
     print(f"min of {repeat} runs; load average {load:.2f} on {os.cpu_count()} cores")
-    print("| command | source | wall s | CPU s | x baseline |")
+    print("| command | source | wall s | CPU s | x baseline (CPU) |")
     print("|---|---|---|---|---|")
     for name, src, wall, cpu, ratio in rows:
         print(f"| `{name}` | {src} | {wall:.3f} | {cpu:.3f} | {ratio:.2f} |")

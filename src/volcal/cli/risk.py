@@ -96,7 +96,18 @@ def risk_cmd(
 
         write_risk_report(report, pf, greeks, grid)
     if as_json:
-        print_json({"greeks": greeks.to_dict(), "scenarios": grid.to_dict()})
+        print_json(
+            {"greeks": greeks.to_dict(), "scenarios": grid.to_dict()},
+            units={
+                "delta": "coin of underlying per unit move of the forward (dV_usd/dF)",
+                "gamma": "delta per USD of underlying; gamma_1pct: delta per 1% move",
+                "vega_usd, vega_30d_usd": "USD per vol point (0.01 in vol)",
+                "theta_usd": "USD per calendar day",
+                "value_usd, pnl_usd, pnl": "USD",
+                "spot_moves": "fraction of the forward (0.1 = +10%)",
+                "vol_shocks": "vol as a fraction at 30 days (0.05 = 5 vol points)",
+            },
+        )
         return
     tot = greeks.totals
     table = Table(
