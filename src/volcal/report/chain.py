@@ -241,8 +241,10 @@ def build_calibration_report(
         f"{1000 * result.elapsed_s:.0f} ms"
     )
     warn = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
-    smiles = fig.to_html(full_html=False, include_plotlyjs=True)
-    residuals = res.to_html(full_html=False, include_plotlyjs=False)
+    from volcal.report.html import figure_html, plotly_script
+
+    smiles = figure_html(fig)
+    residuals = figure_html(res)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>volcal: {head}</title>
 <style>
@@ -251,7 +253,7 @@ table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 th {{ background: #f3f3f3; }} td:first-child {{ text-align: left; }}
 .meta {{ color: #555; }}
-</style></head><body>
+</style>{plotly_script()}</head><body>
 <h1>volcal calibration: {head}</h1>
 <p class="meta">{html.escape(source)}</p>
 <p><b>{html.escape(summary)}</b></p>

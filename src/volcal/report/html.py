@@ -72,12 +72,16 @@ def figure_html(fig: Any) -> str:
     return str(fig.to_html(full_html=False, include_plotlyjs=False))
 
 
+def plotly_script() -> str:
+    """The one ``<script>`` with plotly.js that every report inlines once (in its head),
+    so the page works offline; figures come after it as :func:`figure_html` divs."""
+    js = _plotly().offline.get_plotlyjs()
+    return f'<script type="text/javascript">{js}</script>'
+
+
 def html_page(title: str, parts: Sequence[str], *, plotly_js: bool = True) -> str:
     """A complete HTML document with ``parts`` in order and plotly.js inlined once."""
-    script = ""
-    if plotly_js:
-        js = _plotly().offline.get_plotlyjs()
-        script = f'<script type="text/javascript">{js}</script>'
+    script = plotly_script() if plotly_js else ""
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>{_html.escape(title)}</title><style>{_CSS}</style>{script}</head><body>"
@@ -99,6 +103,7 @@ __all__ = [
     "heading",
     "html_page",
     "paragraph",
+    "plotly_script",
     "preformatted",
     "table_html",
     "write_html",
