@@ -69,8 +69,14 @@ def axis_titles(layout: dict[str, Any]) -> dict[str, str]:
 
 
 def n_plotly_bundles(page: str) -> int:
-    """How many copies of plotly.js the page inlines."""
-    return page.count("plotly.js v") if "plotly.js v" in page else page.count("Plotly=")
+    """How many copies of plotly.js the page inlines (plain or gzip-compressed)."""
+    import gzip
+
+    n = page.count("plotly.js v")
+    for m in re.finditer(r'<script id="volcal-plotly"[^>]*>([^<]*)</script>', page):
+        js = gzip.decompress(base64.b64decode(m.group(1))).decode("utf-8")
+        n += js.count("plotly.js v") > 0
+    return n
 
 
 def axis_key(trace_axis: str | None, letter: str) -> str:
