@@ -78,7 +78,7 @@ _FIGURE_TYPE = "text/x-volcal-figure"
 _LOADER = """<script>
 (function () {
   function figures() {
-    var all = document.querySelectorAll('script[type="%(type)s"]');
+    var all = document.querySelectorAll('script[type="FIGURE_TYPE"]');
     for (var i = 0; i < all.length; i++) {
       var s = document.createElement("script");
       s.text = all[i].textContent;
@@ -107,7 +107,7 @@ _LOADER = """<script>
     whenParsed(figures);
   });
 })();
-</script>""" % {"type": _FIGURE_TYPE}
+</script>""".replace("FIGURE_TYPE", _FIGURE_TYPE)
 
 
 def figure_html(fig: Any) -> str:
