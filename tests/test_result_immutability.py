@@ -119,3 +119,16 @@ def test_freeze_and_thaw_round_trip() -> None:
         f["a"][1]["b"][0] = 5.0
     assert thaw(f) == {"a": [1, {"b": [0.0, 1.0, 2.0]}], "c": [2, 3]}
     assert x["a"][1]["b"].flags.writeable  # the input is not frozen in place
+
+
+def test_no_mutable_module_cache_in_ssvi() -> None:
+    """Zeroing the table once changed every later SSVI fit in the process."""
+    from volcal.models.ssvi import _fly_beta_table, fly_beta_bound, fly_beta_table
+
+    before = float(fly_beta_bound(0.3))
+    tab = fly_beta_table()
+    tab[:] = 0.0
+    assert float(fly_beta_bound(0.3)) == before
+    assert fly_beta_table()[300] > 0
+    with pytest.raises(ValueError):
+        _fly_beta_table()[0] = 0.0
