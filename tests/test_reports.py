@@ -229,3 +229,31 @@ def test_backtest_report_draws_the_forecasts(tmp_path):
     hit = -np.expm1(-f.losses) > -np.expm1(-f.var)
     assert len(array(exc["y"])) == int(hit.sum()) == res.exceptions
     _check_axes_titled(fig)
+
+
+def test_margin_report_draws_the_calibrated_shock_rule(tmp_path):
+    from volcal.report.riskparams import write_margin_report
+    from volcal.risk.params import calibrate_margin_shock
+    from volcal.risk.series import PriceSeries
+
+    rng = np.random.default_rng(21)
+    n = 700
+    t = np.datetime64("2020-01-01", "D") + np.arange(n)
+    p = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+    res = calibrate_margin_shock(PriceSeries.from_arrays(t, p, name="X"), 0.99, "1d", window=250)
+    page = write_margin_report(tmp_path / "m.html", res).read_text()
+    assert n_plotly_bundles(page) == 1
+    figs = figures(page)
+    assert len(figs) == 2
+    for fig, fc, side in zip(figs, res.forecasts, (res.long, res.short), strict=True):
+        loss, rule, exc = fig["data"]
+        m = side.multiplier
+        if fc.side == "long":
+            want_loss, want_rule = -np.expm1(-fc.losses), -np.expm1(-m * fc.var)
+        else:
+            want_loss, want_rule = np.expm1(fc.losses), np.expm1(m * fc.var)
+        np.testing.assert_allclose(array(loss["y"]), want_loss, rtol=1e-12)
+        # the drawn rule is the calibrated one: the multiplier times the VaR forecast
+        np.testing.assert_allclose(array(rule["y"]), want_rule, rtol=1e-12)
+        assert len(array(exc["y"])) == int((want_loss > want_rule).sum())
+        _check_axes_titled(fig)
