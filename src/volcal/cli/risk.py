@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from volcal.cli._app import app, console, print_json, print_table
+from volcal.cli._app import app, console, err_console, print_json, print_table
 from volcal.errors import ParameterError
 
 PortfolioArg = Annotated[Path, typer.Argument(help="Portfolio file (.json or .csv).")]
@@ -40,8 +40,9 @@ def _load(
     if vols not in ("mark", "svi"):
         raise ParameterError(f"--vols must be mark or svi, got {vols!r}")
     pf = Portfolio.read(portfolio)
-    ch = volcal.read_chain(chain, currency=currency or pf.underlying, snapshot=snapshot)
-    return pf, Market.from_chain(volcal.clean(ch), vols=vols)
+    with err_console.status(f"reading and cleaning {chain.name}..."):
+        ch = volcal.read_chain(chain, currency=currency or pf.underlying, snapshot=snapshot)
+        return pf, Market.from_chain(volcal.clean(ch), vols=vols)
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -198,7 +199,8 @@ def hedge_cmd(
     from volcal.risk.hedge_program import hedge_search
 
     pf, market = _load(portfolio, chain, currency, snapshot, vols)
-    res = hedge_search(pf, market, target, max_size=max_size)
+    with err_console.status("searching the cheapest hedge..."):
+        res = hedge_search(pf, market, target, max_size=max_size)
     if as_json:
         print_json(res.to_dict())
         return
