@@ -84,6 +84,15 @@ def _progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, int],
         yield update
 
 
+# what the VaR numbers of --json are measured in
+_VAR_UNITS = {
+    "var_log, es_log": "loss as a positive log return of the position over the horizon",
+    "var_fraction, es_fraction": "loss as a fraction of the position value (0.05 = 5%)",
+    "p": "tail probability (0.01 = 99% VaR)",
+    "horizon": "time span (1d = one day, 4h = four hours)",
+}
+
+
 def _pct(x: float) -> str:
     return f"{x:.2%}"
 
@@ -134,7 +143,10 @@ def var_cmd(
         for m in _methods(method)
     ]
     if as_json:
-        print_json({"series": s.to_dict(), "results": [r.to_dict() for r in results]})
+        print_json(
+            {"series": s.to_dict(), "results": [r.to_dict() for r in results]},
+            units=_VAR_UNITS,
+        )
         return
     table = Table(title=f"{s.name}: {1 - p:.2%} VaR / ES ({side})", title_justify="left")
     for col in ("horizon", "method", "VaR", "ES", "n", "as of", "notes"):
