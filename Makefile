@@ -23,12 +23,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## demo: set up .venv and calibrate a real snapshot (or live / synthetic), writing demo.html
+## demo: set up .venv, compile the kernels once (volcal warmup) and calibrate a real snapshot (or live / synthetic), writing demo.html
 demo: install
+	$(VENV)/bin/volcal warmup
 	$(VENV)/bin/volcal demo --report demo.html
 
 ## test: set up .venv with the dev and bench extras and run the whole suite
 test: install-dev
+	$(VENV)/bin/volcal warmup
 	$(PY) -m pytest -n $(JOBS) -q
 
 lint: install-dev

@@ -15,6 +15,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+_DATA_FIXTURES = {"raw_data", "snapshot_dir"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that reaches the real data through its fixtures carries the ``data``
+    marker (so ``-m "not data"`` really runs nothing that reads ../shared/data)."""
+    for item in items:
+        if _DATA_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker(
+            "data"
+        ):
+            item.add_marker(pytest.mark.data)
+
+
 def _data_root() -> Path:
     env = os.environ.get("VOLCAL_DATA_DIR")
     return Path(env) if env else REPO.parent / "shared" / "data"

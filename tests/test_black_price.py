@@ -5,6 +5,7 @@ from __future__ import annotations
 import mpmath as mp
 import numpy as np
 import pytest
+from oracles import require
 
 from volcal.black import normalised_price, price, vega
 from volcal.errors import ParameterError
@@ -115,7 +116,7 @@ def test_invalid_pricing_inputs_raise(bad: dict[str, float]) -> None:
 
 
 def test_agrees_with_quantlib_black_formula() -> None:
-    ql = pytest.importorskip("QuantLib")
+    ql = require("QuantLib")
     rng = np.random.default_rng(7)
     n = 300
     f = rng.uniform(1_000.0, 100_000.0, n)

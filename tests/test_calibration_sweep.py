@@ -30,18 +30,33 @@ CHAINS = [
     ("deribit_options_snapshot_20260819T094232Z.csv", "ETH"),
 ]
 MODELS = ("svi", "sabr", "heston", "bates", "merton", "kou", "vg", "svcj")
-# upper RMSE (vol points) and lower inside-spread share per model; the sweep's worst
-# values over all 114 chains are in BENCHMARKS.md, these chains sit near its median
+# upper RMSE (vol points) per chain and model: 1.15x what the fit reaches on that chain
+# (BTC 0.48, 1.08, 4.26, 2.61, 4.55, 4.28, 6.81, 2.14; ETH 0.51, 1.19, 3.01, 2.08, 6.59,
+# 6.40, 8.87, 2.05 in MODELS order), so a worse fit fails; and every Fourier model must
+# improve on its own start by 20% and on the one-vol (Black) fit
 RMSE_MAX = {
-    "svi": 1.0,
-    "sabr": 2.0,
-    "heston": 6.0,
-    "bates": 4.0,
-    "merton": 8.0,
-    "kou": 8.0,
-    "vg": 10.0,
-    "svcj": 4.0,
+    "BTC": {
+        "svi": 0.55,
+        "sabr": 1.25,
+        "heston": 4.9,
+        "bates": 3.0,
+        "merton": 5.25,
+        "kou": 4.9,
+        "vg": 7.8,
+        "svcj": 2.5,
+    },
+    "ETH": {
+        "svi": 0.6,
+        "sabr": 1.4,
+        "heston": 3.5,
+        "bates": 2.4,
+        "merton": 7.6,
+        "kou": 7.4,
+        "vg": 10.2,
+        "svcj": 2.4,
+    },
 }
+FOURIER = ("heston", "bates", "merton", "kou", "vg", "svcj")
 INSIDE_MIN = {"svi": 0.85, "sabr": 0.5, "heston": 0.1, "bates": 0.2, "svcj": 0.3}
 
 
@@ -49,12 +64,21 @@ INSIDE_MIN = {"svi": 0.85, "sabr": 0.5, "heston": 0.1, "bates": 0.2, "svcj": 0.3
 def fits(request, snapshot_dir):
     fname, cur = request.param
     chain = volcal.clean(volcal.read_chain(snapshot_dir / fname, currency=cur))
-    out = {}
+    out = _Fits()
+    out.currency = cur
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)  # statuses are asserted
         for m in MODELS:
             out[m] = volcal.calibrate(chain, m, max_time=20.0)
+        out.black = volcal.calibrate(chain, "black")
     return out
+
+
+class _Fits(dict):
+    """model -> fit of one chain, with the chain's currency and the Black-76 fit."""
+
+    currency: str
+    black: object
 
 
 def _vector(fit):
@@ -69,10 +93,23 @@ def test_every_model_fits_without_failure(fits):
     for m, fit in fits.items():
         assert fit.status in ("ok", "max_iter"), (m, fit.status, fit.message)
         assert np.all(np.isfinite(_vector(fit))), m
-        assert np.isfinite(fit.rmse_vol) and fit.rmse_vol < RMSE_MAX[m], (m, fit.rmse_vol)
+        bound = RMSE_MAX[fits.currency][m]
+        assert np.isfinite(fit.rmse_vol) and fit.rmse_vol < bound, (m, fit.rmse_vol, bound)
         assert fit.inside_spread >= INSIDE_MIN.get(m, 0.03), (m, fit.inside_spread)
-        assert fit.elapsed_s < 20.0 * 1.5
         assert len(fit.slices) == fits["svi"].quotes.n_slices  # same quotes for all
+
+
+@pytest.mark.data
+def test_fourier_fits_improve_on_their_start_and_on_black(fits):
+    for m in FOURIER:
+        fit = fits[m]
+        q = fit.quotes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            iv0 = volcal.model_iv(fit.start, 1.0, np.exp(q.k), q.t)
+        start_rmse = 100 * np.sqrt(np.nanmean((iv0 - q.iv_mid) ** 2))
+        assert fit.rmse_vol < 0.8 * start_rmse, (m, fit.rmse_vol, start_rmse)
+        assert fit.rmse_vol < 0.8 * fits.black.rmse_vol, (m, fit.rmse_vol, fits.black.rmse_vol)
 
 
 @pytest.mark.data
@@ -114,7 +151,9 @@ def test_stochastic_fits_report_atm_rr_bf_per_expiry(fits):
         sl = fits[m].slices
         assert all(np.isfinite(s.atm_vol) and np.isfinite(s.rr25) for s in sl), m
         assert all(0.05 < s.atm_vol < 3.0 for s in sl)
-        assert all(abs(s.rr25) < 0.5 and abs(s.bf25) < 0.5 for s in sl)
+        # crypto 25-delta RR and BF stay within a few vol points (the fits here reach at
+        # most 6 and 3.2): 12 and 8 vol points, not the 50 a stub would pass
+        assert all(abs(s.rr25) < 0.12 and abs(s.bf25) < 0.08 for s in sl), m
     # the model's ATM follows the market's: per-expiry SVI and Bates within 3 vol points
     # beyond a week (the shortest expiries are where the surface models miss)
     for a, b in zip(fits["bates"].slices, fits["svi"].slices, strict=True):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import require
 from scipy.stats import norm
 
 import volcal
@@ -220,7 +221,7 @@ def test_rr25_bf25_of_stochastic_fits_follow_the_smile_stats_conventions(model):
 
 
 def _ql_bates(m, days, k):
-    ql = pytest.importorskip("QuantLib")
+    ql = require("QuantLib")
     today = ql.Date(1, 1, 2026)
     ql.Settings.instance().evaluationDate = today
     curve = ql.YieldTermStructureHandle(ql.FlatForward(today, 0.0, ql.Actual365Fixed()))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli_json
 
 from volcal.cli import main
 
@@ -21,7 +21,7 @@ def table(quote_table: Path) -> Path:
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
     capsys.readouterr()
     assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)
+    return cli_json(capsys.readouterr().out)
 
 
 def test_quality_json_counts_add_up(table: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli_json
 
 import volcal
 from volcal.calibration.compare import bucket_labels, compare_models
@@ -121,7 +122,7 @@ def test_compare_json_and_self_contained_report(
     assert (
         main(["compare", str(table), "--models", "svi,heston", "--json", "--report", str(rep)]) == 0
     )
-    d = json.loads(capsys.readouterr().out)
+    d = cli_json(capsys.readouterr().out)
     assert [m["model"] for m in d["models"]] == ["svi", "heston"]
     assert d["buckets"] == ["<7d", "7-30d", "30-90d", ">90d"]
     assert d["report"] == str(rep) and d["total_elapsed_s"] > 0
@@ -180,7 +181,7 @@ def test_compare_real_snapshot(snapshot_dir: Path, capsys: pytest.CaptureFixture
         warnings.simplefilter("error")
         code = main(["compare", str(snap), "-c", "ETH", "--models", "svi,heston,bates", "--json"])
     assert code == 0
-    d = json.loads(capsys.readouterr().out)
+    d = cli_json(capsys.readouterr().out)
     by = {m["model"]: m for m in d["models"]}
     assert all(m["status"] in ("ok", "max_iter") for m in by.values())
     assert by["bates"]["buckets"]["<7d"]["rmse_vol"] < by["heston"]["buckets"]["<7d"]["rmse_vol"]

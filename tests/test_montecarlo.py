@@ -279,9 +279,7 @@ def test_cross_method_against_semi_analytic(name: str) -> None:
     assert_within(res, ref)
 
 
-def test_cross_method_against_cos_when_available() -> None:
-    if "price" not in dir(volcal) and not hasattr(volcal, "price"):
-        pytest.skip("volcal.price (Fourier pricers) not available yet")
+def test_cross_method_against_cos() -> None:
     k, t, call = otm_grid()
     for name in ("Heston", "SVCJ", "Kou"):
         model = MODELS[name]
@@ -496,8 +494,6 @@ def test_zero_maturity_is_intrinsic_and_volcal_price_delegates() -> None:
     assert res.stderr[2] > 0 and list(res.maturities) == [0.5]
     only_expired = mc_price(MODELS["Heston"], F0, 80.0, 0.0, False, n_paths=4_000)
     assert float(only_expired.price) == 0.0 and only_expired.time_grid.size == 1
-    if not hasattr(volcal, "price"):
-        pytest.skip("volcal.price not available yet")
     via_api = volcal.price(
         MODELS["Bates"],
         F0,

@@ -43,6 +43,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles import require
 from scipy.integrate import IntegrationWarning, quad
 
 import volcal
@@ -108,7 +109,7 @@ def lewis_quad(model: Model, f: float, k: float, t: float, call: bool) -> float:
 # ----------------------------------------------------------------------------- QuantLib
 def ql_prices(model: Model, k: np.ndarray, t: np.ndarray, call: np.ndarray) -> np.ndarray:
     """QuantLib prices one option at a time (spot = forward = F0, zero rates)."""
-    ql = pytest.importorskip("QuantLib")
+    ql = require("QuantLib")
     today = ql.Date(2, 1, 2026)
     ql.Settings.instance().evaluationDate = today
     dc = ql.Actual365Fixed()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli_json
 
 from volcal.cli import main
 
@@ -28,7 +28,7 @@ def test_var_json(prices_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["var", str(prices_csv), "--method", "hs,evt", "-h", "1d", "-h", "2d", "--json"])
     out = capsys.readouterr()
     assert code == 0
-    doc = json.loads(out.out)
+    doc = cli_json(out.out)
     assert doc["series"]["duplicates"] == 1
     assert [(r["horizon"], r["method"]) for r in doc["results"]] == [
         ("1d", "hs"),
@@ -86,14 +86,14 @@ def test_calibrate_margin_and_collateral_json(
         )
         == 0
     )
-    doc = json.loads(capsys.readouterr().out)
+    doc = cli_json(capsys.readouterr().out)
     cal = doc["calibration"]
     assert cal["long"]["n_test"] + cal["long"]["n_train"] == 649
     assert 0 < cal["shock_down"] < 0.3
     assert (
         main(["collateral", str(prices_csv), "--method", "hs", "--slippage", "0.01", "--json"]) == 0
     )
-    col = json.loads(capsys.readouterr().out)["collateral"]
+    col = cli_json(capsys.readouterr().out)["collateral"]
     assert col["liquidation_threshold"] == pytest.approx((1 - col["var"]) * 0.99 / 1.05 - 0.02)
 
 
@@ -122,14 +122,14 @@ def test_rate_curve_fit_and_targets(tmp_path: Path, capsys: pytest.CaptureFixtur
         "utilisation,rate\n" + "\n".join(f"{a},{b}" for a, b in zip(u, rate, strict=True))
     )
     assert main(["rate-curve", str(hist), "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = cli_json(capsys.readouterr().out)
     m = doc["model"]
     assert abs(m["u_opt"] - 0.8) < 0.01 and abs(m["slope2"] - 0.75) < 0.03
     assert abs(m["slope1"] - 0.04) < 0.005 and doc["fit"]["n"] == 300
     # through targets: R(0) = 0, R(0.9) = 5 %, R(1) = 100 %
     args = ["--base", "0", "--at-optimal", "0.05", "--at-full", "1.0", "--u-opt", "0.9"]
     assert main(["rate-curve", *args, "--json"]) == 0
-    curve = {round(r["utilisation"], 2): r for r in json.loads(capsys.readouterr().out)["curve"]}
+    curve = {round(r["utilisation"], 2): r for r in cli_json(capsys.readouterr().out)["curve"]}
     assert curve[0.9]["borrow"] == pytest.approx(0.05) and curve[1.0]["borrow"] == pytest.approx(
         1.0
     )

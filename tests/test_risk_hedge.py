@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import cli_json
 from risk_helpers import synthetic_chain
 
 import volcal
@@ -172,17 +173,17 @@ def test_cli_risk_margin_hedge(files, capsys) -> None:
     common = ["--chain", str(chain), "--snapshot", "2026-01-07T08:00Z"]
     report = tmp / "risk.html"
     assert main(["risk", str(book), *common, "--json", "--report", str(report)]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = cli_json(capsys.readouterr().out)
     assert doc["scenarios"]["pnl"][2][4] == 0.0
     assert len(doc["greeks"]["positions"]) == 2
     assert "Scenario P&L" in report.read_text()
     assert main(["margin", str(book), *common, "--method", "span", "--json"]) == 0
-    m = json.loads(capsys.readouterr().out)
+    m = cli_json(capsys.readouterr().out)
     assert m["method"] == "span" and m["initial_usd"] > 0 and len(m["scenarios"]) == 16
     assert main(["margin", str(book), *common]) == 0
     assert "deribit portfolio margin" in capsys.readouterr().out
     assert main(["hedge", str(book), *common, "--target", "delta=0,vega=0", "--json"]) == 0
-    h = json.loads(capsys.readouterr().out)
+    h = cli_json(capsys.readouterr().out)
     assert abs(h["after"]["delta"]) <= 0.01 + 1e-9
     assert main(["risk", str(book), *common]) == 0
     assert "greeks by expiry" in capsys.readouterr().out

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from oracles import require
 from risk_helpers import INDEX, synthetic_chain
 
 from volcal.black import coin_greeks, greeks, price
@@ -161,7 +162,7 @@ def test_option_value_reproduces_marks_and_black(chain) -> None:
 
 def test_option_value_against_quantlib(chain) -> None:
     """Black-76 value of one position against QuantLib's BlackCalculator."""
-    ql = pytest.importorskip("QuantLib")
+    ql = require("QuantLib")
     pf = Portfolio.from_records([{"instrument": "BTC-27MAR26-110000-C", "size": 1.0}])
     book = resolve(pf, chain)
     f, k, t, v = book.forward[0], book.strike[0], book.t[0], book.vol[0]

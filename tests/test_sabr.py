@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracles import require
 
 from volcal.calibration import calibrate
 from volcal.calibration.quotes import black_vega_fwd
@@ -13,7 +14,7 @@ from volcal.models import SABR, Heston, SABRSmiles
 
 
 def test_beta_one_matches_pyfeng_hagan():
-    pf = pytest.importorskip("pyfeng")
+    pf = require("pyfeng")
     strikes = np.array([0.6, 0.8, 0.95, 1.0, 1.1, 1.5])
     ref = pf.SabrHagan2002(sigma=0.6, vov=1.5, rho=-0.3, beta=1.0).vol_for_price(strikes, 1.0, 0.5)
     mine = SABR(0.6, 1.0, -0.3, 1.5).implied_vol(np.log(strikes), 0.5)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import require
 from scipy.optimize import brentq
 from scipy.stats import norm
 from surface_helpers import chain_from
@@ -63,7 +64,7 @@ def test_forward_interpolation_and_strike_queries() -> None:
 
 
 def test_price_and_greeks_match_quantlib_black() -> None:
-    ql = pytest.importorskip("QuantLib")
+    ql = require("QuantLib")
     s = VolSurface.from_model(ESS, forwards=(9.0e4, 9.1e4, 9.3e4, 9.7e4))
     for strike, t, call in ((80e3, 0.2, False), (1.0e5, 0.5, True), (9.5e4, 0.05, True)):
         f = float(s.forward(t))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli_json
 
 import volcal
 from volcal.cli import main
@@ -87,7 +87,7 @@ def test_cli_surface_json(table: Path, capsys: pytest.CaptureFixture[str], tmp_p
     report = tmp_path / "surface.html"
     capsys.readouterr()
     assert main(["surface", str(table), "--json", "--report", str(report)]) == 0
-    d = json.loads(capsys.readouterr().out)
+    d = cli_json(capsys.readouterr().out)
     assert d["model"] == "essvi" and d["fit"]["status"] == "ok"
     assert d["arbitrage"]["ok"] is True
     assert [t["days"] for t in d["conventions"]["tenors"]] == [1, 7, 30, 60, 90, 180, 365]
@@ -115,6 +115,13 @@ def test_cli_surface_real_snapshot(snapshot_dir: Path, capsys: pytest.CaptureFix
     path = snapshot_dir / SNAPS[0]
     capsys.readouterr()
     assert main(["surface", str(path), "-c", "BTC", "--json"]) == 0
-    d = json.loads(capsys.readouterr().out)
+    d = cli_json(capsys.readouterr().out)
     assert d["arbitrage"]["ok"] and d["underlying"] == "BTC"
-    assert d["vol_index"] is not None and 20 < d["vol_index"]["value"] < 150
+    # Deribit's own DVOL (same VIX-style method, Deribit's quotes) that day: the index
+    # lies within 2.5 vol points of the day's DVOL range (../shared/data, joachimoliver-dvol)
+    assert d["vol_index"] is not None
+    day = d["snapshot"][:10]
+    dvol = snapshot_dir.parent / "joachimoliver-dvol" / "btc_dvol.csv"
+    (row,) = [r.split(",") for r in dvol.read_text().splitlines() if r.startswith(day)]
+    low, high = float(row[4]), float(row[3])
+    assert low - 2.5 < d["vol_index"]["value"] < high + 2.5, (d["vol_index"]["value"], low, high)

@@ -38,10 +38,30 @@ _LAZY: dict[str, str] = {
     "vol_index": "volcal.surface",
 }
 
-__all__ = ["__version__", *_LAZY]
+# subpackages reachable as attributes (``volcal.models.Heston``), imported on first use
+_SUBPACKAGES = (
+    "black",
+    "calibration",
+    "errors",
+    "feeds",
+    "market",
+    "models",
+    "pricing",
+    "quality",
+    "report",
+    "risk",
+    "surface",
+    "synthetic",
+)
+
+__all__ = ["__version__", *_LAZY, *_SUBPACKAGES]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"volcal.{name}")
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'volcal' has no attribute {name!r}")

@@ -1,9 +1,16 @@
-"""Delta pillars of many smiles at once: the strike of a given delta, vectorised.
+"""Delta pillars: the strike of a given delta, vectorised - the one place volcal solves
+for 25-delta (or any delta) strikes.
 
-Same conventions as :mod:`volcal.calibration.smile_stats` (forward or premium-adjusted
-delta; the call pillar on the branch where delta falls with strike, the put pillar
-nearest the money), but every maturity and delta level is solved in one array
-problem: each smile is scanned on a grid of :math:`\\pm 10` ATM standard deviations
+Conventions (``convention``, recorded in every result that reports pillars):
+
+* ``"forward"``: undiscounted forward Black delta, :math:`\\Delta_C = N(d_1)`,
+  :math:`\\Delta_P = N(d_1) - 1`; what the per-expiry fits report (``SliceFit.rr25``).
+* ``"premium_adjusted"``: :math:`\\Delta_C = e^k N(d_2)`, :math:`\\Delta_P = -e^k N(-d_2)`,
+  the natural delta of Deribit's inverse options; the default of
+  :func:`volcal.surface_conventions`.
+
+The call pillar lies on the branch where delta falls with strike, the put pillar nearest
+the money. Every maturity and delta level is solved in one array problem: each smile is scanned on a grid of :math:`\\pm 10` ATM standard deviations
 (801 points), the bracketing grid cell is taken, and 60 bisection steps refine all
 pillars together (each step is one vectorised call of the surface). This is what makes
 the conventions of a whole surface (ATM, 10/25-delta RR and BF at seven tenors) cost a
@@ -12,18 +19,41 @@ few milliseconds instead of hundreds of scalar root searches.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
+from numba import njit
 
 from volcal._typing import FloatArray
 from volcal.errors import ParameterError
 
-__all__ = ["DELTA_CONVENTIONS", "delta_of", "strikes_for_delta"]
+__all__ = ["DELTA_CONVENTIONS", "FIT_DELTA_CONVENTION", "delta_of", "norm_cdf", "strikes_for_delta"]
 
 DELTA_CONVENTIONS = ("forward", "premium_adjusted")
+
+#: delta convention of the 25-delta pillars the calibrations report per expiry
+FIT_DELTA_CONVENTION = "forward"
+
+
+@njit(cache=True, error_model="numpy")
+def _ndtr(x: FloatArray, out: FloatArray) -> None:  # pragma: no cover - compiled
+    for i in range(x.size):
+        out[i] = 0.5 * math.erfc(-x[i] * 0.7071067811865476)
+
+
+def norm_cdf(x: Any) -> FloatArray:
+    """Standard normal CDF (libm ``erfc``, full relative accuracy in the lower tail),
+    without importing scipy."""
+    a = np.asarray(x, dtype=np.float64)
+    flat = np.ascontiguousarray(a).ravel()
+    out = np.empty_like(flat)
+    _ndtr(flat, out)
+    return out.reshape(a.shape)
+
+
+ndtr = norm_cdf
 
 IvFunc = Callable[[FloatArray, FloatArray], FloatArray]
 

@@ -17,8 +17,10 @@ Fit quality is measured in implied volatility:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,86 @@ from volcal._typing import ArrayLike, FloatArray
 from volcal.calibration.quotes import QuoteSet
 
 STATUSES = ("ok", "max_iter", "time_limit", "failed", "degraded")
+
+
+class FrozenDict(Mapping[str, Any]):
+    """A read-only mapping (what results hold instead of a ``dict``): no item can be set,
+    deleted or replaced; ``dict(fd)`` or :meth:`copy` gives a mutable copy."""
+
+    __slots__ = ("_data",)
+    _data: dict[str, Any]
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_data", dict(data or {}))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FrozenDict is read-only")
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self._data) == (dict(other) if isinstance(other, Mapping) else other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._data.items(), key=lambda kv: kv[0])))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (self._data,))
+
+    def copy(self) -> dict[str, Any]:
+        """A mutable deep copy (plain dicts and lists)."""
+        return thaw(self)
+
+
+def freeze(obj: Any) -> Any:
+    """A read-only deep copy: dicts -> :class:`FrozenDict`, lists -> tuples, arrays ->
+    read-only copies; frozen dataclasses are kept (their arrays are frozen in place by
+    their own constructors)."""
+    if isinstance(obj, FrozenDict):
+        return obj
+    if isinstance(obj, Mapping):
+        return FrozenDict({k: freeze(v) for k, v in obj.items()})
+    if isinstance(obj, (list, tuple)):
+        return tuple(freeze(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        if not obj.flags.writeable and obj.base is None:
+            return obj
+        arr = np.array(obj, copy=True)
+        arr.setflags(write=False)
+        return arr
+    return obj
+
+
+def thaw(obj: Any) -> Any:
+    """A mutable, JSON-shaped deep copy of :func:`freeze`'s output (mappings -> dicts,
+    tuples -> lists, arrays -> lists)."""
+    if isinstance(obj, Mapping):
+        return {k: thaw(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [thaw(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return copy.deepcopy(obj)
+
+
+def _frozen_quotes(quotes: QuoteSet) -> QuoteSet:
+    """The quotes with every array a read-only copy (the caller's arrays untouched)."""
+    changes = {
+        f.name: freeze(getattr(quotes, f.name))
+        for f in dataclasses.fields(quotes)
+        if isinstance(getattr(quotes, f.name), np.ndarray)
+    }
+    return dataclasses.replace(quotes, **changes)
 
 
 def _num(x: Any) -> float | None:
@@ -49,7 +131,7 @@ def _params_dict(params: Any) -> dict[str, Any]:
         }
     if hasattr(params, "__dataclass_fields__"):
         return {k: _num(getattr(params, k)) for k in params.__dataclass_fields__}
-    if isinstance(params, dict):
+    if isinstance(params, Mapping):
         return {
             k: (_num(v) if isinstance(v, (int, float, np.floating)) else v)
             for k, v in params.items()
@@ -70,7 +152,8 @@ class SliceFit:
     ``params`` holds the slice's own parameters for per-expiry models (SVI, SABR) and
     is empty for surface/stochastic models. ``atm_vol``, ``rr25``, ``bf25`` are the
     fitted smile's ATM-forward vol, 25-delta risk reversal and butterfly (vol units,
-    NaN when not computed).
+    NaN when not computed), at the delta convention ``delta_convention`` (see
+    :mod:`volcal.calibration.delta_pillars`).
     """
 
     expiry: str
@@ -84,6 +167,15 @@ class SliceFit:
     rr25: float = float("nan")
     bf25: float = float("nan")
     status: str = "ok"
+    delta_convention: str = "forward"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", freeze(self.params))
+        if self.delta_convention not in ("forward", "premium_adjusted"):
+            raise ValueError(
+                f"delta_convention must be forward or premium_adjusted, "
+                f"got {self.delta_convention!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,10 +185,11 @@ class SliceFit:
             "n_used": int(self.n_used),
             "rmse_vol": _num(self.rmse_vol),
             "inside_spread": _num(self.inside_spread),
-            "params": _params_dict(self.params),
+            "params": thaw(_params_dict(self.params)),
             "atm_vol": _num(self.atm_vol),
             "rr25": _num(self.rr25),
             "bf25": _num(self.bf25),
+            "delta_convention": self.delta_convention,
             "status": self.status,
         }
 
@@ -189,12 +282,20 @@ class CalibrationResult:
         Solver message or reason of the status.
     warnings : tuple of str
         Caveats (bound hit, Feller violated, ill-conditioned Jacobian, ...).
-    stderr : dict or None
+    stderr : mapping or None
         Standard errors of the parameters from the Jacobian, when available.
+    covariance : ndarray or None
+        Covariance matrix of the parameters (order of ``covariance_names``) from the
+        Jacobian, when the fitter provides it; see also :meth:`conf_int`.
+    covariance_names : tuple of str
+        Parameter order of ``covariance``.
     jac_cond : float or None
         Condition number of the weighted Jacobian at the solution.
-    extra : dict
+    extra : mapping
         Model-specific diagnostics (JSON-safe values).
+
+    Everything is read-only all the way down: arrays (the result's and its quotes')
+    cannot be written, mappings cannot be changed, and :meth:`to_dict` returns copies.
     """
 
     model: str
@@ -212,9 +313,11 @@ class CalibrationResult:
     status: str = "ok"
     message: str = ""
     warnings: tuple[str, ...] = ()
-    stderr: dict[str, float] | None = None
+    stderr: Mapping[str, float] | None = None
     jac_cond: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    covariance: FloatArray | None = field(default=None, repr=False)
+    covariance_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -223,6 +326,58 @@ class CalibrationResult:
             arr = np.array(getattr(self, name), dtype=np.float64, copy=True)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
+        object.__setattr__(self, "quotes", _frozen_quotes(self.quotes))
+        object.__setattr__(self, "slices", tuple(self.slices))
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        object.__setattr__(self, "extra", freeze(self.extra))
+        if self.stderr is not None:
+            object.__setattr__(self, "stderr", freeze(self.stderr))
+        if self.covariance is not None:
+            cov = np.array(self.covariance, dtype=np.float64, copy=True)
+            if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+                raise ValueError("covariance must be a square matrix")
+            if len(self.covariance_names) != cov.shape[0]:
+                raise ValueError("covariance_names must name every row of covariance")
+            cov.setflags(write=False)
+            object.__setattr__(self, "covariance", cov)
+        object.__setattr__(self, "covariance_names", tuple(self.covariance_names))
+
+    def __repr__(self) -> str:
+        return (
+            f"CalibrationResult(model={self.model!r}, status={self.status!r}, "
+            f"rmse_vol={self.rmse_vol:.4g}, inside_spread={self.inside_spread:.3g}, "
+            f"n_used={self.n_used}, n_slices={len(self.slices)}, nfev={self.nfev}, "
+            f"elapsed_s={self.elapsed_s:.3g})"
+        )
+
+    def conf_int(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Normal-approximation confidence intervals of the parameters,
+        ``value -+ z * stderr`` (z the two-sided quantile of ``level``); empty when the
+        fit has no standard errors."""
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        if not self.stderr:
+            return {}
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(0.5 + 0.5 * level)
+        p = _params_dict(self.params)
+        out = {}
+        for name, se in self.stderr.items():
+            v = p.get(name)
+            if isinstance(v, (int, float)) and se is not None and math.isfinite(float(se)):
+                out[name] = (float(v) - z * float(se), float(v) + z * float(se))
+        return out
+
+    def correlation(self) -> FloatArray | None:
+        """Correlation matrix of the parameters (order of ``covariance_names``), or None."""
+        if self.covariance is None:
+            return None
+        sd = np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = self.covariance / np.outer(sd, sd)
+        corr.setflags(write=False)
+        return np.asarray(corr)
 
     @property
     def n_used(self) -> int:
@@ -303,14 +458,20 @@ class CalibrationResult:
             lines.append(f"  warning: {w}")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary (the CLI's ``--json`` output)."""
-        return {
+    def to_dict(self, *, quotes: bool = True) -> dict[str, Any]:
+        """JSON-safe dictionary (the CLI's ``--json`` output); a fresh copy each call.
+
+        With ``quotes`` (default) it holds, per quote used, the instrument, maturity,
+        log-moneyness, market bid/ask/mid vols, model vol, residual and weight.
+        """
+        q = self.quotes
+        ci = self.conf_int()
+        out = {
             "model": self.model,
             "status": self.status,
             "message": self.message,
-            "params": _params_dict(self.params),
-            "start": _params_dict(self.start),
+            "params": thaw(_params_dict(self.params)),
+            "start": thaw(_params_dict(self.start)),
             "rmse_vol": _num(self.rmse_vol),
             "inside_spread": _num(self.inside_spread),
             "n_used": self.n_used,
@@ -318,17 +479,42 @@ class CalibrationResult:
             "elapsed_s": _num(self.elapsed_s),
             "warnings": list(self.warnings),
             "stderr": None if self.stderr is None else {k: _num(v) for k, v in self.stderr.items()},
+            "conf_int_95": {k: [_num(lo), _num(hi)] for k, (lo, hi) in ci.items()} or None,
+            "covariance": None
+            if self.covariance is None
+            else {
+                "names": list(self.covariance_names),
+                "matrix": [[_num(x) for x in row] for row in self.covariance],
+            },
             "jac_cond": _num(self.jac_cond),
             "slices": [s.to_dict() for s in self.slices],
-            "extra": self.extra,
+            "extra": thaw(self.extra),
         }
+        if quotes:
+            out["quotes"] = {
+                "instrument": [str(x) for x in q.instrument],
+                "t": [_num(x) for x in q.t],
+                "k": [_num(x) for x in q.k],
+                "strike": [_num(x) for x in q.strike],
+                "is_call": [bool(x) for x in q.is_call],
+                "iv_bid": [_num(x) for x in q.iv_bid],
+                "iv_ask": [_num(x) for x in q.iv_ask],
+                "iv_mid": [_num(x) for x in q.iv_mid],
+                "model_iv": [_num(x) for x in self.model_iv],
+                "residual": [_num(x) for x in self.residuals],
+                "weight": [_num(x) for x in self.weights],
+            }
+        return out
 
 
 __all__ = [
     "STATUSES",
     "CalibrationResult",
+    "FrozenDict",
     "SliceFit",
     "expiry_label",
     "fit_quality",
+    "freeze",
     "slice_fits",
+    "thaw",
 ]

@@ -15,8 +15,10 @@ Conventions
 * The 25-delta call strike solves :math:`\\Delta_C(k) = 0.25` on the branch where delta
   falls with strike (the premium-adjusted call delta is not monotone far below the
   money); the 25-delta put strike solves :math:`\\Delta_P(k) = -0.25`. Each strike is
-  found on a grid of :math:`\\pm 10` ATM standard deviations and refined by Brent's
-  method, with the smile's own vol at every trial strike.
+  found on a grid of :math:`\\pm 10` ATM standard deviations and refined by bisection,
+  with the smile's own vol at every trial strike (by
+  :func:`volcal.calibration.delta_pillars.strikes_for_delta`, the one solver of delta
+  strikes).
 * :math:`RR_{25} = \\sigma(k_{25C}) - \\sigma(k_{25P})`,
   :math:`BF_{25} = (\\sigma(k_{25C}) + \\sigma(k_{25P}))/2 - \\sigma_{ATM}`
   (the "smile" butterfly, vol units, not the broker-strangle butterfly).
@@ -80,40 +82,21 @@ class SmileStats:
         )
 
 
-def _norm_cdf(x: Any) -> Any:
-    from scipy.special import ndtr
-
-    return ndtr(x)
-
-
 def _delta(k: Any, vol: Any, t: float, is_call: bool, convention: str) -> Any:
-    sw = vol * np.sqrt(t)
-    d1 = -k / sw + 0.5 * sw
-    if convention == "forward":
-        return _norm_cdf(d1) if is_call else _norm_cdf(d1) - 1.0
-    d2 = d1 - sw
-    return np.exp(k) * _norm_cdf(d2) if is_call else -np.exp(k) * _norm_cdf(-d2)
+    from volcal.calibration.delta_pillars import delta_of
+
+    return delta_of(k, vol, t, is_call, convention)
 
 
-def _strike_for_delta(
-    smile: Any, t: float, target: float, is_call: bool, convention: str, half_width: float
-) -> float:
-    from scipy.optimize import brentq
+def _strikes(smile: Any, t: float, level: float, convention: str, atm: float) -> Any:
+    """(k of the ``level`` call, k of the ``level`` put) of one smile."""
+    from volcal.calibration.delta_pillars import strikes_for_delta
 
-    grid = np.linspace(-half_width, half_width, 801)
-    vol = np.asarray(smile.implied_vol(grid, t), dtype=np.float64)
-    d = _delta(grid, vol, t, is_call, convention)
-    cross = np.flatnonzero((d[:-1] >= target) & (d[1:] < target) & np.isfinite(d[:-1] + d[1:]))
-    if cross.size == 0:
-        return float("nan")
-    # the call crossing on the falling branch (largest k), the put crossing nearest the money
-    i = int(cross[-1]) if is_call else int(cross[np.argmin(np.abs(grid[cross]))])
+    def iv(k: Any, tt: Any) -> Any:
+        return np.asarray(smile.implied_vol(k, t), dtype=np.float64)
 
-    def f(x: float) -> float:
-        v = float(np.asarray(smile.implied_vol(x, t)))
-        return float(_delta(x, v, t, is_call, convention)) - target
-
-    return float(brentq(f, grid[i], grid[i + 1], xtol=1e-12, rtol=1e-12))
+    kc, kp = strikes_for_delta(iv, t, level, np.array([True, False]), atm, convention)
+    return float(kc), float(kp)
 
 
 def smile_stats(smile: Any, t: float, *, delta: str = "forward", level: float = 0.25) -> SmileStats:
@@ -151,9 +134,7 @@ def smile_stats(smile: Any, t: float, *, delta: str = "forward", level: float = 
     if not 0.0 < level < 0.5:
         raise ParameterError(f"smile_stats: level must lie in (0, 0.5), got {level}")
     atm: float = float(np.asarray(smile.implied_vol(0.0, t)))
-    half = 10.0 * max(atm, 1e-4) * math.sqrt(t)
-    kc = _strike_for_delta(smile, t, level, True, delta, half)
-    kp = _strike_for_delta(smile, t, -level, False, delta, half)
+    kc, kp = _strikes(smile, t, level, delta, atm)
     vc = float(np.asarray(smile.implied_vol(kc, t))) if math.isfinite(kc) else float("nan")
     vp = float(np.asarray(smile.implied_vol(kp, t))) if math.isfinite(kp) else float("nan")
     if not (math.isfinite(vc) and math.isfinite(vp)):

@@ -1,13 +1,18 @@
 """The ``volcal`` command line (Typer + Rich).
 
 Each topic registers its commands in its own module; this module wires them and runs
-the app so that a user mistake prints one line and exits non-zero, never a traceback.
+the app so that a user mistake prints one line and exits non-zero, never a traceback,
+and a library warning prints as one ``warning:`` line on stderr (no source line).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
+import warnings
+from pathlib import Path
+from typing import Any
 
 from volcal.cli._app import app, err_console
 from volcal.errors import VolcalError
@@ -24,10 +29,44 @@ _COMMAND_MODULES = (
     "volcal.cli.venues",
 )
 
+# library argument names -> the command-line options that set them
+_CLI_TERMS = (
+    (
+        re.compile(r"holds (\w+) and (\w+): pass currency=\.\.\."),
+        r"holds \1 and \2: pass --currency \1 or \2",
+    ),
+    (re.compile(r"pass currency=(\.\.\.)?"), "pass --currency"),
+    (re.compile(r"pass snapshot=(\.\.\.)?"), "pass --snapshot TIME"),
+)
+
+
+def cli_terms(message: str) -> str:
+    """A library message in the command line's terms (``--currency``, not ``currency=``)."""
+    for pattern, repl in _CLI_TERMS:
+        message = pattern.sub(repl, message)
+    return message
+
 
 def _load_commands() -> None:
     for mod in _COMMAND_MODULES:
         importlib.import_module(mod)
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    text = " ".join(str(message).split())
+    err_console.print(f"[yellow]warning:[/] {cli_terms(text)}", highlight=False, soft_wrap=True)
+
+
+def _error(text: str) -> int:
+    err_console.print(f"[bold red]error:[/] {cli_terms(text)}", highlight=False, soft_wrap=True)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,19 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     raises on purpose, and a missing or unreadable file, become one line on stderr.
     """
     _load_commands()
-    try:
-        app(args=argv, prog_name="volcal", standalone_mode=True)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except VolcalError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        err_console.print(
-            f"[bold red]error:[/] {exc.strerror}: {exc.filename}", highlight=False, soft_wrap=True
-        )
-        return 2
+    with warnings.catch_warnings():
+        # scoped to this call: shown once each, as one line (restored on return)
+        warnings.showwarning = _one_line_warning
+        warnings.simplefilter("default")
+        try:
+            app(args=argv, prog_name="volcal", standalone_mode=True)
+        except SystemExit as exc:
+            code = exc.code
+            return code if isinstance(code, int) else (0 if code is None else 1)
+        except VolcalError as exc:
+            return _error(str(exc))
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            name = exc.filename
+            if name is not None and Path(name).is_dir():
+                return _error(f"{name} is a directory; pass a file")
+            return _error(f"{exc.strerror}: {name}")
     return 0
 
 
@@ -57,4 +99,4 @@ def run() -> None:  # pragma: no cover - thin wrapper for `python -m volcal`
     sys.exit(main())
 
 
-__all__ = ["app", "main", "run"]
+__all__ = ["app", "cli_terms", "main", "run"]

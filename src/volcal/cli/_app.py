@@ -4,15 +4,41 @@ Command modules (``volcal.cli.<topic>``) import ``app`` from here and register t
 commands; ``volcal.cli.main`` imports them all and runs the app with error handling
 that turns every :class:`~volcal.errors.VolcalError` (and common user mistakes such
 as a missing file) into one line on stderr and exit code 2.
+
+Every ``--json`` document has the same four top-level keys (:func:`print_json`):
+``schema_version``, ``command``, ``units`` (what the numbers are measured in) and
+``result`` (the command's own payload).
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
+
+#: version of the ``--json`` envelope; bumped when a key changes meaning
+SCHEMA_VERSION = 1
+
+#: units of the quantities every ``--json`` document may carry (field name -> unit);
+#: commands add their own with ``print_json(..., units={...})``
+UNITS: dict[str, str] = {
+    "vol": "annualised implied volatility as a fraction (0.5 = 50%)",
+    "rmse_vol": "vol points (1 vol point = 0.01 in vol)",
+    "residual": "model minus market mid implied vol, fraction",
+    "inside_spread": "fraction of quotes (0.9 = 90%)",
+    "atm_vol, rr25, bf25": "implied vol as a fraction; 25-delta pillars at the delta "
+    "convention named in the result",
+    "t": "years, ACT/365 from exact UTC timestamps",
+    "days": "calendar days",
+    "k": "log-moneyness ln(K/F)",
+    "strike, forward, price_usd, *_usd": "USD",
+    "elapsed_s, wall_s, total_elapsed_s": "seconds (wall time)",
+    "snapshot, expiry": "ISO 8601, UTC",
+}
 
 app = typer.Typer(
     name="volcal",
@@ -20,15 +46,68 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # plain Click help: rendering it with Rich costs ~0.1 s of imports on every --help
+    rich_markup_mode=None,
 )
 
 console = Console()
 err_console = Console(stderr=True)
 
 
-def print_json(obj: Any) -> None:
-    """Print one JSON document on stdout (no Rich markup, machine-readable)."""
-    typer.echo(json.dumps(obj, indent=2, allow_nan=False, default=str))
+def _version(value: bool) -> None:
+    if value:
+        from volcal import __version__
+
+        typer.echo(f"volcal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Calibrate crypto-option markets: clean implied vols, smiles, models, surfaces, risk."""
+
+
+def _command_name() -> str | None:
+    """Name of the running command (Typer may vendor its own click: try both)."""
+    import importlib
+
+    for name in ("typer._click.globals", "click"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - depends on the Typer version
+            continue
+        ctx = mod.get_current_context(silent=True)
+        if ctx is not None:
+            return str(ctx.info_name)
+    return None
+
+
+def json_document(result: Any, *, units: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``--json`` envelope around a command's ``result`` (see the module docs)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": _command_name(),
+        "units": {**UNITS, **(units or {})},
+        "result": result,
+    }
+
+
+def print_json(result: Any, *, units: dict[str, str] | None = None) -> None:
+    """Print one JSON document on stdout (no Rich markup, machine-readable): the
+    command's ``result`` in the envelope of :func:`json_document`."""
+    typer.echo(
+        json.dumps(json_document(result, units=units), indent=2, allow_nan=False, default=str)
+    )
 
 
 def fmt_num(x: Any, scale: float = 1.0, digits: int = 2) -> str:
@@ -38,3 +117,85 @@ def fmt_num(x: Any, scale: float = 1.0, digits: int = 2) -> str:
     except (TypeError, ValueError):
         return "-"
     return "-" if v != v else f"{v:.{digits}f}"
+
+
+def _cell_text(cell: Any) -> str:
+    return cell.plain if hasattr(cell, "plain") else str(cell)
+
+
+def _looks_numeric(text: str) -> bool:
+    t = text.strip().rstrip("%*xs").replace(",", "").replace("+", "").replace("±", "")
+    if t in ("", "-"):
+        return True
+    try:
+        float(t.split()[0] if t.split() else t)
+    except ValueError:
+        return False
+    return True
+
+
+def print_table(table: Table, out: Console | None = None) -> None:
+    """Print a Rich table without ever cutting a number.
+
+    Columns of numbers never wrap or shrink below their widest cell; text columns may
+    wrap. When the numbers alone do not fit the console (an 80-column terminal, a pipe),
+    the table is printed as several tables of fewer columns, each repeating the first
+    (label) column.
+    """
+    con = out or console
+    cols = table.columns
+    cells = [[_cell_text(c) for c in col._cells] for col in cols]
+    need = []
+    for col, cs in zip(cols, cells, strict=True):
+        widest = max([len(x) for x in cs] or [1])
+        head = _cell_text(col.header)
+        col.overflow = "fold"
+        if all(_looks_numeric(x) for x in cs):
+            # never wrapped nor shrunk; a long header goes on several lines instead
+            col.no_wrap = True
+            col.min_width = widest
+            if len(head) > widest and isinstance(col.header, str):
+                longest = max(len(w) for w in head.split())
+                col.header = "\n".join(textwrap.wrap(head, max(widest, longest)))
+            lines = _cell_text(col.header).split("\n")
+            need.append(max([widest, *(len(x) for x in lines)]) + 3)
+        else:
+            col.min_width = min(widest, 16)
+            longest = max((len(w) for w in head.split()), default=1)
+            need.append(max(col.min_width, longest) + 3)
+    width = con.width
+    if sum(need) + 1 <= width or len(cols) <= 2:
+        con.print(table)
+        return
+    # split: the first column, then as many others as fit, repeated
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    used = need[0] + 1
+    for j in range(1, len(cols)):
+        if cur and used + need[j] > width:
+            groups.append(cur)
+            cur, used = [], need[0] + 1
+        cur.append(j)
+        used += need[j]
+    if cur:
+        groups.append(cur)
+    n_rows = table.row_count
+    for g, idx in enumerate(groups):
+        part = Table(
+            title=(table.title if g == 0 else None),
+            title_justify=table.title_justify,
+            show_lines=table.show_lines,
+        )
+        for j in (0, *idx):
+            c = cols[j]
+            part.add_column(
+                c.header,
+                justify=c.justify,
+                no_wrap=c.no_wrap,
+                overflow=c.overflow,
+                min_width=c.min_width,
+            )
+        ends = {r for r in range(n_rows) if r < len(table.rows) and table.rows[r].end_section}
+        for r in range(n_rows):
+            part.add_row(*[cols[j]._cells[r] for j in (0, *idx)], end_section=r in ends)
+        con.print(part)

@@ -1,8 +1,9 @@
-"""Chain commands: ``quality``, ``calibrate`` and ``demo``.
+"""Chain commands: ``quality``, ``calibrate`` and ``snapshots``.
 
 Each command reads a chain (any format ``volcal.read_chain`` detects), cleans it and
 either reports the quote quality or calibrates a model, printing Rich tables, one JSON
-document (``--json``) or a self-contained HTML report (``--report``).
+document (``--json``) or a self-contained HTML report (``--report``); ``snapshots``
+lists the snapshots a multi-snapshot file holds.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from volcal.cli._app import app, console, print_json
+from volcal.cli._app import app, console, err_console, print_json, print_table
 from volcal.cli._app import fmt_num as _fmt
 
 CurrencyOpt = Annotated[
@@ -46,9 +46,11 @@ def _load_clean(
     from volcal.cli._load import load_snapshot
     from volcal.quality import quality_report
 
-    chain, _ = load_snapshot(source, currency, snapshot)
-    cleaned = volcal.clean(chain)
-    return cleaned, quality_report(cleaned)
+    names = ", ".join(p.name for p in source)
+    with err_console.status(f"reading and cleaning {names}..."):
+        chain, _ = load_snapshot(source, currency, snapshot)
+        cleaned = volcal.clean(chain)
+        return cleaned, quality_report(cleaned)
 
 
 def print_fit(result: Any, title: str) -> None:
@@ -87,7 +89,7 @@ def print_fit(result: Any, title: str) -> None:
         "",
         "",
     )
-    console.print(table)
+    print_table(table)
     status = "[green]ok[/]" if result.ok else f"[yellow]{result.status}[/]"
     console.print(
         f"status {status}; {result.nfev} evaluations; {1000 * result.elapsed_s:.1f} ms",
@@ -110,7 +112,7 @@ def print_quality(report: Any) -> None:
     table.add_row("used", str(d["n_used"]), "")
     table.add_row("excluded", str(d["n_excluded"]), "")
     table.add_row("total", str(d["n_quotes"]), "")
-    console.print(table)
+    print_table(table)
     per = report.per_expiry
     fwd = report.forwards
     if len(per) == 0:
@@ -131,8 +133,8 @@ def print_quality(report: Any) -> None:
             str(row.n_quotes),
             str(row.n_used),
         )
-    console.print(table)
-    if fwd is not None and np.any(fwd.flagged):
+    print_table(table)
+    if fwd is not None and bool(fwd.flagged.any()):
         console.print(
             f"* quoted and parity forwards differ by more than {fwd.tolerance_bps:g} bp",
             highlight=False,
@@ -178,7 +180,8 @@ def calibrate(
 
     t0 = time.perf_counter()
     chain, qreport = _load_clean(snapshot, currency, at)
-    result = volcal.calibrate(chain, model, weights=weights)
+    with err_console.status(f"calibrating {model} to {len(chain)} quotes..."):
+        result = volcal.calibrate(chain, model, weights=weights)
     total = time.perf_counter() - t0
     if report is not None:
         from volcal.report.chain import write_calibration_report
@@ -197,4 +200,58 @@ def calibrate(
     console.print(chain.summary(), highlight=False)
     print_fit(result, f"{model} fit, {chain.underlying} {chain.snapshot:%Y-%m-%d %H:%M} UTC")
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)
+
+
+def _snapshot_listing(source: Path, currency: str | None) -> list[dict[str, Any]]:
+    """One entry per underlying of the file: its snapshots (oldest first)."""
+    import re
+
+    import volcal
+    from volcal.errors import DataError
+
+    try:
+        chains = [volcal.read_chain(source, currency=currency)]
+    except DataError as exc:
+        found = re.search(r"holds ([A-Z]+(?: and [A-Z]+)+): pass currency", str(exc))
+        if currency is not None or found is None:
+            raise
+        chains = [volcal.read_chain(source, currency=c) for c in found.group(1).split(" and ")]
+    out = []
+    for ch in chains:
+        listed = ch.meta.get("snapshots_in_file") or [ch.snapshot.isoformat()]
+        out.append(
+            {
+                "underlying": ch.underlying,
+                "format": ch.meta.get("format"),
+                "default": ch.snapshot.isoformat(),
+                "snapshots": list(listed),
+            }
+        )
+    return out
+
+
+@app.command()
+def snapshots(
+    source: Annotated[Path, typer.Argument(help="Chain file (any format read_chain reads).")],
+    currency: CurrencyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the snapshots (and underlyings) a chain file holds; pick one with --snapshot."""
+    listing = _snapshot_listing(source, currency)
+    if json_out:
+        print_json({"source": str(source), "underlyings": listing})
+        return
+    for entry in listing:
+        table = Table(
+            title=f"{entry['underlying']}: {len(entry['snapshots'])} snapshot(s) "
+            f"({entry['format']})",
+            title_justify="left",
+        )
+        table.add_column("#", justify="right")
+        table.add_column("snapshot (UTC)")
+        table.add_column("read by default", justify="center")
+        for i, s in enumerate(entry["snapshots"]):
+            table.add_row(str(i + 1), s, "yes" if s == entry["default"] else "")
+        print_table(table)
+    console.print("pick one with --snapshot TIME", highlight=False)

@@ -20,7 +20,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from volcal.cli._app import app, console, err_console, print_json
+from volcal.cli._app import app, console, err_console, print_json, print_table
 from volcal.cli._app import fmt_num as _fmt
 from volcal.errors import CalibrationWarning, ParameterError
 
@@ -89,7 +89,7 @@ def print_comparison(cmp: Any, title: str) -> None:
             *cells,
             _fmt(f.wall_s, 1.0, 1) + "s",
         )
-    console.print(table)
+    print_table(table)
     for note in notes:
         console.print(note, highlight=False)
 
@@ -172,4 +172,4 @@ def compare(
     )
     console.print(f"total {total:.1f} s", highlight=False)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)

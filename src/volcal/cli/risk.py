@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from volcal.cli._app import app, console, print_json
+from volcal.cli._app import app, console, err_console, print_json, print_table
 from volcal.errors import ParameterError
 
 PortfolioArg = Annotated[Path, typer.Argument(help="Portfolio file (.json or .csv).")]
@@ -40,8 +40,9 @@ def _load(
     if vols not in ("mark", "svi"):
         raise ParameterError(f"--vols must be mark or svi, got {vols!r}")
     pf = Portfolio.read(portfolio)
-    ch = volcal.read_chain(chain, currency=currency or pf.underlying, snapshot=snapshot)
-    return pf, Market.from_chain(volcal.clean(ch), vols=vols)
+    with err_console.status(f"reading and cleaning {chain.name}..."):
+        ch = volcal.read_chain(chain, currency=currency or pf.underlying, snapshot=snapshot)
+        return pf, Market.from_chain(volcal.clean(ch), vols=vols)
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -96,7 +97,18 @@ def risk_cmd(
 
         write_risk_report(report, pf, greeks, grid)
     if as_json:
-        print_json({"greeks": greeks.to_dict(), "scenarios": grid.to_dict()})
+        print_json(
+            {"greeks": greeks.to_dict(), "scenarios": grid.to_dict()},
+            units={
+                "delta": "coin of underlying per unit move of the forward (dV_usd/dF)",
+                "gamma": "delta per USD of underlying; gamma_1pct: delta per 1% move",
+                "vega_usd, vega_30d_usd": "USD per vol point (0.01 in vol)",
+                "theta_usd": "USD per calendar day",
+                "value_usd, pnl_usd, pnl": "USD",
+                "spot_moves": "fraction of the forward (0.1 = +10%)",
+                "vol_shocks": "vol as a fraction at 30 days (0.05 = 5 vol points)",
+            },
+        )
         return
     tot = greeks.totals
     table = Table(
@@ -124,7 +136,7 @@ def risk_cmd(
             f"{r['vega_30d_usd']:,.1f}",
             f"{r['theta_usd']:,.1f}",
         )
-    console.print(table)
+    print_table(table)
     console.print(
         f"value {tot['value_usd']:,.2f} USD ({tot['value_coin']:.6f} coin), "
         f"delta {tot['delta']:.4f} coin (exchange delta {tot['delta_coin']:.4f}), "
@@ -137,9 +149,9 @@ def risk_cmd(
         grid_table.add_column(f"{m:+.0%}", justify="right")
     for i, s in enumerate(grid.vol_shocks):
         grid_table.add_row(f"{s * 100:+.1f} vp", *(f"{x:,.0f}" for x in grid.pnl[i]))
-    console.print(grid_table)
+    print_table(grid_table)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)
 
 
 @app.command("margin")
@@ -187,7 +199,8 @@ def hedge_cmd(
     from volcal.risk.hedge_program import hedge_search
 
     pf, market = _load(portfolio, chain, currency, snapshot, vols)
-    res = hedge_search(pf, market, target, max_size=max_size)
+    with err_console.status("searching the cheapest hedge..."):
+        res = hedge_search(pf, market, target, max_size=max_size)
     if as_json:
         print_json(res.to_dict())
         return

@@ -18,7 +18,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from volcal.cli._app import app, console, err_console, print_json
+from volcal.cli._app import app, console, err_console, print_json, print_table
 from volcal.errors import ParameterError
 
 SeriesArg = Annotated[Path, typer.Argument(help="Price history CSV (time column + price column).")]
@@ -49,7 +49,8 @@ SideOpt = Annotated[str, typer.Option("--side", help="long (loss on a fall) or s
 def _load(path: Path, column: str | None, start: str | None, end: str | None, strict: bool) -> Any:
     from volcal.risk.series import read_prices
 
-    s = read_prices(path, column=column, strict=strict)
+    with err_console.status(f"reading {path.name}..."):
+        s = read_prices(path, column=column, strict=strict)
     if start or end:
         s = s.between(start, end)
     return s
@@ -81,6 +82,15 @@ def _progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, int],
             prog.update(task, completed=done, total=total)
 
         yield update
+
+
+# what the VaR numbers of --json are measured in
+_VAR_UNITS = {
+    "var_log, es_log": "loss as a positive log return of the position over the horizon",
+    "var_fraction, es_fraction": "loss as a fraction of the position value (0.05 = 5%)",
+    "p": "tail probability (0.01 = 99% VaR)",
+    "horizon": "time span (1d = one day, 4h = four hours)",
+}
 
 
 def _pct(x: float) -> str:
@@ -133,7 +143,10 @@ def var_cmd(
         for m in _methods(method)
     ]
     if as_json:
-        print_json({"series": s.to_dict(), "results": [r.to_dict() for r in results]})
+        print_json(
+            {"series": s.to_dict(), "results": [r.to_dict() for r in results]},
+            units=_VAR_UNITS,
+        )
         return
     table = Table(title=f"{s.name}: {1 - p:.2%} VaR / ES ({side})", title_justify="left")
     for col in ("horizon", "method", "VaR", "ES", "n", "as of", "notes"):
@@ -148,7 +161,7 @@ def var_cmd(
             r.as_of[:16],
             "; ".join(r.warnings),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command("backtest")
@@ -178,7 +191,7 @@ def backtest_cmd(
     _notes(s, as_json)
     results = []
     for m in _methods(method):
-        with _progress(f"{m.upper()} backtest", enabled=not as_json) as prog:
+        with _progress(f"{m.upper()} backtest", enabled=True) as prog:
             results.append(
                 backtest_var(
                     s,
@@ -241,12 +254,12 @@ def backtest_cmd(
             _zone(row["zone"]),
             f"{row['multiplier']:.2f}",
         )
-    console.print(table)
+    print_table(table)
     for r in results:
         for w in r.forecasts.warnings:
             console.print(f"[yellow]warning[/] {r.forecasts.method}: {w}", highlight=False)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)
 
 
 @app.command("calibrate-margin")
@@ -279,7 +292,7 @@ def calibrate_margin_cmd(
     if dvol is not None:
         vol = _load(dvol, None, start, end, strict)
         _notes(vol, as_json)
-    with _progress("calibrating", enabled=not as_json) as prog:
+    with _progress("calibrating", enabled=True) as prog:
         res = calibrate_margin_shock(
             s,
             target,
@@ -339,7 +352,7 @@ def calibrate_margin_cmd(
             _pct(sd.static_shock),
             _pct(sd.static_test_coverage),
         )
-    console.print(table)
+    print_table(table)
     if res.vol is not None:
         v = res.vol
         console.print(
@@ -351,7 +364,7 @@ def calibrate_margin_cmd(
     for w in res.warnings:
         console.print(f"[yellow]warning[/] {w}", highlight=False)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)
 
 
 @app.command("collateral")
@@ -440,7 +453,7 @@ def collateral_cmd(
         ("historical breach rate", res.historical_breach_rate),
     ):
         table.add_row(k, _pct(v))
-    console.print(table)
+    print_table(table)
     console.print(f"slippage source: {res.slippage_source}", highlight=False)
     for w in res.warnings:
         console.print(f"[yellow]warning[/] {w}", highlight=False)
@@ -529,4 +542,4 @@ def rate_curve_cmd(
     for u, b, s in zip(grid, borrow, supply, strict=True):
         mark = " (kink)" if u == model.u_opt else ""
         table.add_row(_pct(float(u)) + mark, _pct(float(b)), _pct(float(s)))
-    console.print(table)
+    print_table(table)

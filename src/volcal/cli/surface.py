@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from volcal.cli._app import app, console, print_json
+from volcal.cli._app import app, console, err_console, print_json, print_table
 from volcal.errors import ParameterError
 
 _SURFACE_MODELS = ("essvi", "ssvi", "svi", "sabr")
@@ -53,19 +53,25 @@ def surface(
     if name not in _SURFACE_MODELS:
         raise ParameterError(f"--model must be one of {', '.join(_SURFACE_MODELS)}, got {model!r}")
     from volcal.cli._load import load_snapshot
+    from volcal.quality import quality_report
 
-    chain, _ = load_snapshot(snapshot, currency, at)
-    cleaned = volcal.clean(chain)
-    result = volcal.calibrate(cleaned, name)
-    surf = result.surface()
-    conv = surface_conventions(surf, delta=delta)
-    arb = check_arbitrage(surf)
-    index: Any = None
-    index_note = ""
-    try:
-        index = vol_index(chain)
-    except DataError as exc:
-        index_note = str(exc)
+    names = ", ".join(p.name for p in snapshot)
+    with err_console.status(f"reading and cleaning {names}...") as status:
+        chain, _ = load_snapshot(snapshot, currency, at)
+        cleaned = volcal.clean(chain)
+        quality = quality_report(cleaned)
+        status.update(f"fitting {name} to {quality.n_used} quotes...")
+        result = volcal.calibrate(cleaned, name)
+        status.update("conventions, arbitrage check and vol index...")
+        surf = result.surface()
+        conv = surface_conventions(surf, delta=delta)
+        arb = check_arbitrage(surf)
+        index: Any = None
+        index_note = ""
+        try:
+            index = vol_index(chain)
+        except DataError as exc:
+            index_note = str(exc)
     if report is not None:
         from volcal.report.surface import write_surface_report
 
@@ -95,6 +101,7 @@ def surface(
                 "underlying": chain.underlying,
                 "snapshot": chain.snapshot.isoformat(),
                 "model": name,
+                "quality": quality.to_dict(),
                 "fit": {
                     "status": result.status,
                     "rmse_vol": result.rmse_vol,
@@ -112,7 +119,12 @@ def surface(
             }
         )
         return
-    console.print(chain.summary(), highlight=False)
+    console.print(cleaned.summary(), highlight=False)
+    console.print(
+        f"fitted {result.n_used} of {len(cleaned)} quotes in {len(result.slices)} expiries "
+        f"(cleaned; {quality.n_excluded} excluded, see `volcal quality`)",
+        highlight=False,
+    )
     console.print(
         f"{name} surface: RMSE {result.rmse_vol:.3f} vol pts, "
         f"{100 * result.inside_spread:.1f}% inside bid-ask, status {result.status}, "
@@ -126,7 +138,7 @@ def surface(
         cells = [f"{100 * v:.2f}" for v in conv.vols[i]]
         cells += [f"{100 * getattr(conv, n)[i]:+.2f}" for n in ("rr25", "bf25", "rr10", "bf10")]
         grid.add_row(f"{d}d" + ("*" if conv.extrapolated[i] else ""), *cells)
-    console.print(grid)
+    print_table(grid)
     console.print("* outside the fitted expiries (extrapolated)", highlight=False)
     ts = Table(title="ATM term structure (fitted expiries)", title_justify="left")
     for col in ("expiry", "days", "ATM vol", "RMSE (vol pts)"):
@@ -138,7 +150,7 @@ def surface(
             f"{100 * row['atm_vol']:.2f}",
             f"{row['rmse']:.3f}",
         )
-    console.print(ts)
+    print_table(ts)
     verdict = (
         "[green]no static arbitrage[/]" if arb.ok else f"[red]{len(arb.violations)} regions[/]"
     )
@@ -153,4 +165,4 @@ def surface(
     else:
         console.print(f"30-day index not computed: {index_note}", highlight=False)
     if report is not None:
-        console.print(f"report written to {report}", highlight=False)
+        console.print(f"report written to {report}", highlight=False, soft_wrap=True)

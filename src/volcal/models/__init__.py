@@ -16,10 +16,13 @@ from volcal.models._base import Model
 from volcal.models.heston import SVCJ, Bates, Heston
 from volcal.models.levy import Black, Kou, Merton, VarianceGamma
 from volcal.models.sabr import SABR, SABRSmiles
+from volcal.models.ssvi import ESSVI, SSVI
 from volcal.models.svi import SVI, SVISmiles
 
 __all__ = [
+    "ESSVI",
     "SABR",
+    "SSVI",
     "SVCJ",
     "SVI",
     "Bates",

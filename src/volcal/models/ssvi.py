@@ -682,9 +682,8 @@ def essvi_min_g(theta: float, rho: float, psi: float) -> float:
 
 
 @functools.cache
-def fly_beta_table() -> FloatArray:
-    """:math:`\\beta^*` on :math:`|\\rho| = 0, 0.001, \\ldots, 0.999` (grid minima of
-    :math:`A/B`, so never below the true infimum)."""
+def _fly_beta_table() -> FloatArray:
+    """The table of :func:`fly_beta_table`, computed once and read-only."""
     rho = np.arange(1000) / 1000.0
     s = np.sqrt(1.0 - rho * rho)[:, None]
     r = rho[:, None]
@@ -697,7 +696,16 @@ def fly_beta_table() -> FloatArray:
     a = (1.0 - x * f1 / (2.0 * f)) ** 2
     b = f1 * f1 / (4.0 * f) - 0.5 * f2
     ratio = np.where(b > 0, a / np.where(b > 0, b, 1.0), np.inf)
-    return np.asarray(ratio.min(axis=1))
+    table = np.asarray(ratio.min(axis=1))
+    table.setflags(write=False)
+    return table
+
+
+def fly_beta_table() -> FloatArray:
+    """:math:`\\beta^*` on :math:`|\\rho| = 0, 0.001, \\ldots, 0.999` (grid minima of
+    :math:`A/B`, so never below the true infimum). A fresh copy on every call: changing
+    it cannot change any later fit."""
+    return _fly_beta_table().copy()
 
 
 def fly_beta_bound(rho: ArrayLike) -> FloatArray:
@@ -711,7 +719,7 @@ def fly_beta_bound(rho: ArrayLike) -> FloatArray:
     >>> round(float(fly_beta_bound(0.0)), 2), round(float(fly_beta_bound(0.999)), 2)
     (19.81, 4.02)
     """
-    tab = fly_beta_table()
+    tab = _fly_beta_table()
     r = np.abs(np.asarray(rho, dtype=np.float64))
     i = np.minimum((r * 1000.0).astype(np.int64), tab.size - 1)
     return np.asarray(np.maximum(tab[i], tab[np.minimum(i + 1, tab.size - 1)]))

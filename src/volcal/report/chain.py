@@ -19,17 +19,30 @@ from volcal.errors import DataError
 
 
 def _smile_curve(result: Any, i: int, k: np.ndarray) -> np.ndarray:
-    """Fitted implied vols of slice ``i`` on the log-moneyness grid ``k``."""
+    """Fitted implied vols of slice ``i`` of ``result.quotes`` on the log-moneyness grid ``k``.
+
+    Per-expiry smiles (SVI, SABR) are looked up by the slice's maturity, never by
+    position alone, so a curve can only be drawn from the smile fitted to that expiry;
+    surfaces (SSVI, eSSVI) take ``(k, t)``; every other model is priced at ``t``.
+    """
     q = result.quotes
     t = float(q.t_slices[i])
     params = result.params
+    kk = np.asarray(k, dtype=np.float64)
+    smiles = getattr(params, "smiles", None)
+    if smiles is not None:
+        ts = np.asarray(params.t, dtype=np.float64)
+        j = int(np.argmin(np.abs(ts - t)))
+        if abs(ts[j] - t) > 1e-9 * max(1.0, t):
+            raise DataError(f"the fit holds no smile for the expiry at t={t:.6g}")
+        return np.asarray(smiles[j].implied_vol(kk, ts[j]), dtype=np.float64)
     if hasattr(params, "slice_iv"):
-        return np.asarray(params.slice_iv(i, k), dtype=np.float64)
+        return np.asarray(params.slice_iv(i, kk), dtype=np.float64)
     if hasattr(params, "implied_vol"):
-        return np.asarray(params.implied_vol(k, t), dtype=np.float64)
+        return np.asarray(params.implied_vol(kk, t), dtype=np.float64)
     import volcal
 
-    return np.asarray(volcal.model_iv(params, 1.0, np.exp(k), t), dtype=np.float64)
+    return np.asarray(volcal.model_iv(params, 1.0, np.exp(kk), t), dtype=np.float64)
 
 
 def _mark_iv(chain: Any, rows: np.ndarray) -> np.ndarray:
@@ -228,8 +241,10 @@ def build_calibration_report(
         f"{1000 * result.elapsed_s:.0f} ms"
     )
     warn = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
-    smiles = fig.to_html(full_html=False, include_plotlyjs=True)
-    residuals = res.to_html(full_html=False, include_plotlyjs=False)
+    from volcal.report.html import figure_html, plotly_script
+
+    smiles = figure_html(fig)
+    residuals = figure_html(res)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>volcal: {head}</title>
 <style>
@@ -238,7 +253,7 @@ table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 th {{ background: #f3f3f3; }} td:first-child {{ text-align: left; }}
 .meta {{ color: #555; }}
-</style></head><body>
+</style>{plotly_script()}</head><body>
 <h1>volcal calibration: {head}</h1>
 <p class="meta">{html.escape(source)}</p>
 <p><b>{html.escape(summary)}</b></p>

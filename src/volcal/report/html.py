@@ -1,5 +1,10 @@
 """Self-contained HTML pages: plotly.js inlined once, so a report works offline.
 
+plotly.js (4.8 MB) is inlined gzip-compressed (2.0 MB as base64) and unpacked in the
+browser by the standard ``DecompressionStream`` (every browser since 2023); the figures'
+scripts run once it is loaded. A page is therefore less than half the size of one with
+the plain bundle and still needs no network.
+
 >>> page = html_page("Demo", [heading("Hello"), table_html(["a"], [[1.5]])])
 >>> page.startswith("<!DOCTYPE html>") and "<table" in page
 True
@@ -67,17 +72,69 @@ def table_html(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+_FIGURE_TYPE = "text/x-volcal-figure"
+
+# unpacks the inlined bundle, then runs every figure script of the page (in order)
+_LOADER = """<script>
+(function () {
+  function figures() {
+    var all = document.querySelectorAll('script[type="FIGURE_TYPE"]');
+    for (var i = 0; i < all.length; i++) {
+      var s = document.createElement("script");
+      s.text = all[i].textContent;
+      all[i].parentNode.replaceChild(s, all[i]);
+    }
+  }
+  function whenParsed(f) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", f);
+    else f();
+  }
+  if (typeof DecompressionStream === "undefined") {
+    whenParsed(function () {
+      document.body.insertAdjacentHTML("afterbegin",
+        "<p><b>The figures of this report need a browser from 2023 or later.</b></p>");
+    });
+    return;
+  }
+  var bin = atob(document.getElementById("volcal-plotly").textContent);
+  var bytes = new Uint8Array(bin.length);
+  for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  new Response(stream).text().then(function (js) {
+    var s = document.createElement("script");
+    s.text = js;
+    document.head.appendChild(s);
+    whenParsed(figures);
+  });
+})();
+</script>""".replace("FIGURE_TYPE", _FIGURE_TYPE)
+
+
 def figure_html(fig: Any) -> str:
-    """A plotly figure as a ``<div>`` that uses the page's inlined plotly.js."""
-    return str(fig.to_html(full_html=False, include_plotlyjs=False))
+    """A plotly figure as a ``<div>`` whose script runs once the page's plotly.js is
+    loaded (see :func:`plotly_script`)."""
+    div = str(fig.to_html(full_html=False, include_plotlyjs=False))
+    return div.replace("<script>", f'<script type="{_FIGURE_TYPE}">', 1).replace(
+        '<script type="text/javascript">', f'<script type="{_FIGURE_TYPE}">', 1
+    )
+
+
+def plotly_script() -> str:
+    """plotly.js for the page head, inlined once and gzip-compressed (module docs), so
+    the page works offline; figures come after it as :func:`figure_html` divs."""
+    import base64
+    import gzip
+
+    js = _plotly().offline.get_plotlyjs().encode("utf-8")
+    packed = base64.b64encode(gzip.compress(js, compresslevel=9, mtime=0)).decode("ascii")
+    return (
+        f'<script id="volcal-plotly" type="application/x-gzip-base64">{packed}</script>' + _LOADER
+    )
 
 
 def html_page(title: str, parts: Sequence[str], *, plotly_js: bool = True) -> str:
     """A complete HTML document with ``parts`` in order and plotly.js inlined once."""
-    script = ""
-    if plotly_js:
-        js = _plotly().offline.get_plotlyjs()
-        script = f'<script type="text/javascript">{js}</script>'
+    script = plotly_script() if plotly_js else ""
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>{_html.escape(title)}</title><style>{_CSS}</style>{script}</head><body>"
@@ -99,6 +156,7 @@ __all__ = [
     "heading",
     "html_page",
     "paragraph",
+    "plotly_script",
     "preformatted",
     "table_html",
     "write_html",

@@ -84,6 +84,8 @@ def exception_figure(forecasts: Any, title: str, split: Any = None, scale: float
         height=360,
         template="plotly_white",
         yaxis_tickformat=".0%",
+        xaxis_title="time (UTC)",
+        yaxis_title="loss (% of position value)",
         margin={"t": 50, "b": 40},
     )
     return fig

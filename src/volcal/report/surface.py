@@ -30,6 +30,35 @@ def _pct(x: Any) -> Any:
     return "-" if not np.isfinite(v) else round(100.0 * v, 2)
 
 
+def quoted_region_grid(
+    surf: Any, quotes: Any, n_t: int = 60, n_x: int = 81
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, x, vol %)`` of the surface over the region the quotes cover, on
+    standardised moneyness ``x = ln(K/F) / sqrt(t)``.
+
+    Maturities run from the first to the last quoted expiry and ``x`` over the quoted
+    range; a cell outside the quoted range at its maturity (each expiry's range,
+    interpolated linearly in t between expiries) is NaN, so the heatmap shows what the
+    quotes support, not the model's extrapolated wings.
+    """
+    ts = np.asarray(quotes.t_slices, dtype=np.float64)
+    n = len(ts)
+    z = np.asarray(quotes.k) / np.sqrt(np.asarray(quotes.t))
+    zmin = np.array([z[quotes.slice_index == i].min() for i in range(n)])
+    zmax = np.array([z[quotes.slice_index == i].max() for i in range(n)])
+    t_grid = np.geomspace(ts[0], ts[-1], n_t) if n > 1 else ts.copy()
+    t_grid[0], t_grid[-1] = ts[0], ts[-1]
+    x_grid = np.linspace(float(zmin.min()), float(zmax.max()), n_x)
+    xx, tt = np.meshgrid(x_grid, t_grid)
+    lo = np.interp(t_grid, ts, zmin)[:, None]
+    hi = np.interp(t_grid, ts, zmax)[:, None]
+    inside = (xx >= lo - 1e-12) & (xx <= hi + 1e-12)
+    vol = np.full(xx.shape, np.nan)
+    kk = xx[inside] * np.sqrt(tt[inside])
+    vol[inside] = 100.0 * np.asarray(surf.implied_vol(kk, tt[inside]))
+    return t_grid, x_grid, vol
+
+
 def write_surface_report(
     path: str | Path,
     result: Any,
@@ -45,13 +74,7 @@ def write_surface_report(
 
     surf = result.surface()
     q = result.quotes
-    tn = np.asarray(surf.t_nodes)
-    t_grid = np.geomspace(tn[0] * 0.5, max(tn[-1], 1.0), 60)
-    atm_w = np.asarray(surf.total_variance(0.0, tn[-1]))
-    half = float(min(1.5, max(0.3, 2.5 * np.sqrt(atm_w))))
-    k_grid = np.linspace(-half, half, 81)
-    kk, tt = np.meshgrid(k_grid, t_grid)
-    vol = 100.0 * surf.implied_vol(kk, tt)
+    t_grid, x_grid, vol = quoted_region_grid(surf, q)
     days = 365.0 * t_grid
     parts = [
         paragraph(
@@ -61,19 +84,23 @@ def write_surface_report(
         )
     ]
     heat = go.Figure(
-        go.Heatmap(x=k_grid, y=days, z=vol, colorscale="Viridis", colorbar={"title": "vol %"})
+        go.Heatmap(x=x_grid, y=days, z=vol, colorscale="Viridis", colorbar={"title": "vol %"})
     )
     heat.update_layout(
-        title="Implied vol (%) by log-moneyness and maturity",
-        xaxis_title="k = ln(K/F)",
-        yaxis_title="days",
+        title="Implied vol (%) by standardised moneyness and maturity, over the quoted region",
+        xaxis_title="ln(K/F) / sqrt(T)  (T in years)",
+        yaxis_title="days to expiry",
         yaxis_type="log",
         height=480,
     )
-    surf3d = go.Figure(go.Surface(x=k_grid, y=days, z=vol, colorscale="Viridis"))
+    surf3d = go.Figure(go.Surface(x=x_grid, y=days, z=vol, colorscale="Viridis"))
     surf3d.update_layout(
         title="Implied vol surface (%)",
-        scene={"xaxis_title": "k", "yaxis_title": "days", "zaxis_title": "vol %"},
+        scene={
+            "xaxis_title": "ln(K/F) / sqrt(T)",
+            "yaxis_title": "days to expiry",
+            "zaxis_title": "vol %",
+        },
         height=560,
     )
     parts += [heading("Surface"), figure_html(heat), figure_html(surf3d)]
@@ -127,24 +154,31 @@ def write_surface_report(
             row=r,
             col=c,
         )
-    fig.update_layout(height=260 * rows, title="Smiles per expiry (vol %, against k)")
+        fig.update_xaxes(title_text="ln(K/F)", row=r, col=c)
+        fig.update_yaxes(title_text="vol %", row=r, col=c)
+    fig.update_layout(height=300 * rows, title="Smiles per expiry (vol %, against k)")
     parts += [heading("Smiles"), figure_html(fig)]
 
     term = go.Figure()
-    tf = np.geomspace(tn[0] * 0.5, max(tn[-1], 1.0), 200)
+    tq = np.asarray(q.t_slices)
+    tf = np.geomspace(tq[0], tq[-1], 200) if len(tq) > 1 else tq
     term.add_trace(
         go.Scatter(x=365 * tf, y=100 * surf.implied_vol(np.zeros_like(tf), tf), name="ATM")
     )
     term.add_trace(
         go.Scatter(
-            x=365 * tn,
+            x=365 * tq,
             y=[100 * s.atm_vol for s in result.slices],
             mode="markers",
             name="fitted expiries",
         )
     )
     term.update_layout(
-        title="ATM-forward vol term structure", xaxis_title="days", xaxis_type="log", height=380
+        title="ATM-forward vol term structure",
+        xaxis_title="days to expiry",
+        yaxis_title="ATM vol %",
+        xaxis_type="log",
+        height=380,
     )
     parts += [heading("ATM term structure"), figure_html(term)]
 

@@ -1,0 +1,66 @@
+"""Start-up: ``import volcal`` and every command import only what they use (checked in a
+fresh interpreter; figures of the wall time are in BENCHMARKS.md, not asserted here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _modules_after(code: str) -> set[str]:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    script = code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def _top(mods: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in mods}
+
+
+def test_import_volcal_is_light() -> None:
+    mods = _top(_modules_after("import volcal"))
+    assert not mods & {"numpy", "scipy", "pandas", "plotly", "numba", "typer", "rich"}
+
+
+def test_help_imports_no_numerics() -> None:
+    code = (
+        "import contextlib, io\nfrom volcal.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])"
+    )
+    full = _modules_after(code)
+    assert not _top(full) & {"numpy", "scipy", "pandas", "plotly", "numba"}
+    assert "typer.rich_utils" not in full  # plain help: Rich's help renderer costs ~0.1 s
+
+
+def test_calibrate_svi_imports_no_stats_optimize_or_plotly(quote_table) -> None:
+    code = (
+        "import contextlib, io\nfrom volcal.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['calibrate', {str(quote_table)!r}, '--json']) == 0"
+    )
+    mods = _modules_after(code)
+    assert "scipy.stats" not in mods
+    assert "plotly" not in _top(mods)
+
+
+def test_pillars_import_no_scipy_solvers() -> None:
+    # (numba itself imports the scipy package; the solvers and special functions are
+    # what cost ~0.5 s)
+    mods = _modules_after("import volcal.calibration.delta_pillars, volcal.calibration.smile_stats")
+    assert not mods & {"scipy.optimize", "scipy.special", "scipy.stats"}
+
+
+@pytest.mark.parametrize("attr", ["models", "surface", "risk", "calibration", "pricing"])
+def test_subpackages_are_reachable_lazily(attr) -> None:
+    mods = _modules_after(f"import volcal\nassert volcal.{attr} is not None")
+    assert f"volcal.{attr}" in mods
