@@ -190,3 +190,276 @@ def admissible(
             ok = True
         out[j] = ok
     return out
+
+
+# --------------------------------------------------------------------------- constrained inner
+@njit(cache=True)
+def _inv3(a: np.ndarray, out: np.ndarray) -> bool:
+    c00 = a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]
+    c01 = a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]
+    c02 = a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]
+    det = a[0, 0] * c00 + a[0, 1] * c01 + a[0, 2] * c02
+    if not abs(det) > 0.0:
+        return False
+    out[0, 0] = c00 / det
+    out[1, 0] = c01 / det
+    out[2, 0] = c02 / det
+    out[0, 1] = (a[0, 2] * a[2, 1] - a[0, 1] * a[2, 2]) / det
+    out[1, 1] = (a[0, 0] * a[2, 2] - a[0, 2] * a[2, 0]) / det
+    out[2, 1] = (a[0, 1] * a[2, 0] - a[0, 0] * a[2, 1]) / det
+    out[0, 2] = (a[0, 1] * a[1, 2] - a[0, 2] * a[1, 1]) / det
+    out[1, 2] = (a[0, 2] * a[1, 0] - a[0, 0] * a[1, 2]) / det
+    out[2, 2] = (a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]) / det
+    return True
+
+
+@njit(cache=True)
+def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray) -> bool:
+    """Solve the n x n (n <= 3) system mm x = b by Gaussian elimination with pivoting."""
+    a = np.empty((3, 4))
+    for i in range(n):
+        for j in range(n):
+            a[i, j] = mm[i, j]
+        a[i, n] = b[i]
+    for col in range(n):
+        piv = col
+        for i in range(col + 1, n):
+            if abs(a[i, col]) > abs(a[piv, col]):
+                piv = i
+        if not abs(a[piv, col]) > 1e-300:
+            return False
+        if piv != col:
+            for j in range(n + 1):
+                tmp = a[col, j]
+                a[col, j] = a[piv, j]
+                a[piv, j] = tmp
+        for i in range(col + 1, n):
+            f = a[i, col] / a[col, col]
+            for j in range(col, n + 1):
+                a[i, j] -= f * a[col, j]
+    for i in range(n - 1, -1, -1):
+        acc = a[i, n]
+        for j in range(i + 1, n):
+            acc -= a[i, j] * x[j]
+        x[i] = acc / a[i, i]
+    return True
+
+
+@njit(cache=True)
+def _qp3(
+    hmat: np.ndarray, h: np.ndarray, g: np.ndarray, c: np.ndarray, nrow: int
+) -> tuple[np.ndarray, bool]:
+    """Strictly convex QP ``min x'Hx/2 - h'x`` s.t. ``g[i] . x >= c[i]`` (i < nrow) in
+    three variables by the dual active-set method of Goldfarb & Idnani (1983): start at
+    the unconstrained minimiser, add the most violated constraint, drop constraints
+    whose multiplier would turn negative. Finite; returns ``(x, feasible)``."""
+    hinv = np.empty((3, 3))
+    x = np.zeros(3)
+    if not _inv3(hmat, hinv):
+        return x, False
+    for d in range(3):
+        x[d] = hinv[d, 0] * h[0] + hinv[d, 1] * h[1] + hinv[d, 2] * h[2]
+    act = np.empty(3, dtype=np.int64)
+    u = np.zeros(3)
+    nact = 0
+    r = np.zeros(3)
+    hn = np.zeros(3)
+    z = np.zeros(3)
+    hna = np.zeros((3, 3))  # H^-1 n_j of the active constraints
+    mm = np.zeros((3, 3))
+    bb = np.zeros(3)
+    for _outer in range(60):
+        worst = 0.0
+        ip = -1
+        for i in range(nrow):
+            s = c[i] - (g[i, 0] * x[0] + g[i, 1] * x[1] + g[i, 2] * x[2])
+            if s > 1e-13 + 1e-11 * abs(c[i]) and s > worst:
+                worst = s
+                ip = i
+        if ip < 0:
+            return x, True
+        up = 0.0
+        done = False
+        for d in range(3):
+            hn[d] = hinv[d, 0] * g[ip, 0] + hinv[d, 1] * g[ip, 1] + hinv[d, 2] * g[ip, 2]
+        for _inner in range(8):
+            for d in range(3):
+                z[d] = hn[d]
+            if nact > 0:
+                for i in range(nact):
+                    ai = act[i]
+                    for j in range(nact):
+                        mm[i, j] = (
+                            g[ai, 0] * hna[j, 0] + g[ai, 1] * hna[j, 1] + g[ai, 2] * hna[j, 2]
+                        )
+                    bb[i] = g[ai, 0] * hn[0] + g[ai, 1] * hn[1] + g[ai, 2] * hn[2]
+                if not _solve_small(mm, bb, nact, r):
+                    return x, False
+                for j in range(nact):
+                    for d in range(3):
+                        z[d] -= r[j] * hna[j, d]
+            zn = z[0] * g[ip, 0] + z[1] * g[ip, 1] + z[2] * g[ip, 2]
+            scale = hn[0] * g[ip, 0] + hn[1] * g[ip, 1] + hn[2] * g[ip, 2]
+            t1 = math.inf
+            kd = -1
+            for j in range(nact):
+                if r[j] > 1e-14 and u[j] / r[j] < t1:
+                    t1 = u[j] / r[j]
+                    kd = j
+            t2 = math.inf
+            if nact < 3 and zn > 1e-10 * scale:
+                t2 = (c[ip] - (g[ip, 0] * x[0] + g[ip, 1] * x[1] + g[ip, 2] * x[2])) / zn
+            if t1 == math.inf and t2 == math.inf:
+                return x, False
+            t = min(t1, t2)
+            if t2 < math.inf:
+                for d in range(3):
+                    x[d] += t * z[d]
+            for j in range(nact):
+                u[j] -= t * r[j]
+            up += t
+            if t2 <= t1:
+                act[nact] = ip
+                u[nact] = up
+                for d in range(3):
+                    hna[nact, d] = hn[d]
+                nact += 1
+                done = True
+                break
+            for j in range(kd, nact - 1):  # drop the blocking constraint
+                act[j] = act[j + 1]
+                u[j] = u[j + 1]
+                for d in range(3):
+                    hna[j, d] = hna[j + 1, d]
+            nact -= 1
+        if not done:
+            return x, False
+    return x, False
+
+
+@njit(cache=True)
+def inner_constrained(
+    k: np.ndarray,
+    v: np.ndarray,
+    wt: np.ndarray,
+    m: np.ndarray,
+    s: np.ndarray,
+    kc: np.ndarray,
+    wlo: np.ndarray,
+    whi: np.ndarray,
+    slope_lo: np.ndarray,
+    slope_hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted LS in (a, p, q) per candidate (m_j, s_j) with the box of the free fit,
+    wing slopes ``2q/s`` (left) and ``2p/s`` (right) inside ``[slope_lo, slope_hi]``
+    (index 0 left, 1 right) and total variance ``wlo[l] <= w(kc[l]) <= whi[l]``
+    (infinite bounds are skipped). Returns ``(a, p, q, residual, feasible)``."""
+    nc = m.size
+    n = k.size
+    nl = kc.size
+    a_out = np.empty(nc)
+    p_out = np.empty(nc)
+    q_out = np.empty(nc)
+    r_out = np.empty(nc)
+    ok_out = np.zeros(nc, dtype=np.bool_)
+    g = np.zeros((2 * nl + 4, 3))
+    c = np.zeros(2 * nl + 4)
+    hmat = np.zeros((3, 3))
+    h = np.zeros(3)
+    s00 = 0.0
+    h0 = 0.0
+    for i in range(n):
+        s00 += wt[i]
+        h0 += wt[i] * v[i]
+    for j in range(nc):
+        mj = m[j]
+        sj = s[j]
+        s0p = 0.0
+        s0m = 0.0
+        spp = 0.0
+        smm = 0.0
+        hp = 0.0
+        hm = 0.0
+        for i in range(n):
+            y = (k[i] - mj) / sj
+            rr = math.sqrt(y * y + 1.0)
+            fp = rr + y
+            fm = rr - y
+            w = wt[i]
+            s0p += w * fp
+            s0m += w * fm
+            spp += w * fp * fp
+            smm += w * fm * fm
+            hp += w * fp * v[i]
+            hm += w * fm * v[i]
+        hmat[0, 0] = s00
+        hmat[0, 1] = s0p
+        hmat[0, 2] = s0m
+        hmat[1, 0] = s0p
+        hmat[1, 1] = spp
+        hmat[1, 2] = s00
+        hmat[2, 0] = s0m
+        hmat[2, 1] = s00
+        hmat[2, 2] = smm
+        ridge = 1e-12 * (s00 + spp + smm)
+        for d in range(3):
+            hmat[d, d] += ridge
+        h[0] = h0
+        h[1] = hp
+        h[2] = hm
+        p_lo = max(_EPS_PQ * sj, 0.5 * sj * slope_lo[1])
+        p_hi = min(sj, 0.5 * sj * slope_hi[1])
+        q_lo = max(_EPS_PQ * sj, 0.5 * sj * slope_lo[0])
+        q_hi = min(sj, 0.5 * sj * slope_hi[0])
+        a_out[j] = 0.0
+        p_out[j] = 0.0
+        q_out[j] = 0.0
+        r_out[j] = math.inf
+        if p_lo > p_hi or q_lo > q_hi:
+            continue
+        for row in range(4):
+            g[row, 0] = 0.0
+            g[row, 1] = 0.0
+            g[row, 2] = 0.0
+        g[0, 1] = 1.0
+        c[0] = p_lo
+        g[1, 1] = -1.0
+        c[1] = -p_hi
+        g[2, 2] = 1.0
+        c[2] = q_lo
+        g[3, 2] = -1.0
+        c[3] = -q_hi
+        nrow = 4
+        for li in range(nl):
+            y = (kc[li] - mj) / sj
+            rr = math.sqrt(y * y + 1.0)
+            if wlo[li] > -math.inf:
+                g[nrow, 0] = 1.0
+                g[nrow, 1] = rr + y
+                g[nrow, 2] = rr - y
+                c[nrow] = wlo[li]
+                nrow += 1
+            if whi[li] < math.inf:
+                g[nrow, 0] = -1.0
+                g[nrow, 1] = -(rr + y)
+                g[nrow, 2] = -(rr - y)
+                c[nrow] = -whi[li]
+                nrow += 1
+        x, feas = _qp3(hmat, h, g, c, nrow)
+        if not feas:
+            continue
+        a = x[0]
+        p = min(max(x[1], p_lo), p_hi)
+        q = min(max(x[2], q_lo), q_hi)
+        res = 0.0
+        for i in range(n):
+            y = (k[i] - mj) / sj
+            rr = math.sqrt(y * y + 1.0)
+            e = a + p * (rr + y) + q * (rr - y) - v[i]
+            res += wt[i] * e * e
+        a_out[j] = a
+        p_out[j] = p
+        q_out[j] = q
+        r_out[j] = res
+        ok_out[j] = True
+    return a_out, p_out, q_out, r_out, ok_out

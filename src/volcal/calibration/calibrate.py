@@ -93,7 +93,7 @@ _MAX_REPLANS = 3
 _DIAG_TOL = 1e-5  # grid indicators below which the refined comparison is skipped
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
-MODEL_NAMES = ("svi", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
+MODEL_NAMES = ("svi", "svi_surface", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
 
 # plausible boxes for the global stage (natural units, param_names order)
 _SEARCH_BOX: dict[str, tuple[tuple[float, float], ...]] = {
@@ -328,6 +328,10 @@ def calibrate(
         from volcal.calibration.svi import fit_svi
 
         return fit_svi(chain, weights=weights)
+    if name == "svi_surface":
+        from volcal.calibration.svi_surface import fit_svi_surface
+
+        return fit_svi_surface(chain, weights=weights, start=start)
     if name in ("ssvi", "essvi"):
         from volcal.calibration.ssvi import fit_essvi, fit_ssvi
 
