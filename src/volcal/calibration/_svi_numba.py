@@ -463,3 +463,81 @@ def inner_constrained(
         r_out[j] = res
         ok_out[j] = True
     return a_out, p_out, q_out, r_out, ok_out
+
+
+@njit(cache=True)
+def _wd(k: float, a: float, b: float, rho: float, m: float, s: float) -> tuple[float, float, float]:
+    x = k - m
+    r = math.sqrt(x * x + s * s)
+    return a + b * (rho * x + r), b * (rho + x / r), b * s * s / (r * r * r)
+
+
+@njit(cache=True)
+def pair_check(
+    grid: np.ndarray, p0: np.ndarray, p1: np.ndarray, cal_tol: float
+) -> tuple[float, float]:
+    """For raw SVI ``p0`` (earlier) and ``p1`` (later), ``(min w1 - w0, min w^2 g)`` over
+    ``grid`` and all blends :math:`(1-\\alpha)w_0 + \\alpha w_1`, :math:`\\alpha \\in
+    [0, 1]`. The quartic :math:`w^2 g` in :math:`\\alpha` is bounded below by its
+    Bernstein coefficients; where one is negative it is minimised over 129 points in
+    :math:`\\alpha` refined by golden-section search. Stops early once the calendar
+    difference falls below ``-cal_tol``."""
+    cal = math.inf
+    low = math.inf
+    for i in range(grid.size):
+        k = grid[i]
+        lo = _wd(k, p0[0], p0[1], p0[2], p0[3], p0[4])
+        hi = _wd(k, p1[0], p1[1], p1[2], p1[3], p1[4])
+        d = hi[0] - lo[0]
+        if d < cal:
+            cal = d
+            if cal < -cal_tol:
+                return cal, low
+        # power coefficients of P(al) = e^2 - wk^2 w / 4 - wk^2 w^2 / 16 + wkk w^2 / 2
+        w0, w1 = lo[0], hi[0] - lo[0]
+        k0, k1 = lo[1], hi[1] - lo[1]
+        c0, c1 = lo[2], hi[2] - lo[2]
+        e0, e1 = w0 - 0.5 * k * k0, w1 - 0.5 * k * k1
+        q0, q1, q2 = k0 * k0, 2 * k0 * k1, k1 * k1  # wk^2
+        s0, s1, s2 = w0 * w0, 2 * w0 * w1, w1 * w1  # w^2
+        a0 = e0 * e0 - 0.25 * q0 * w0 - q0 * s0 / 16.0 + 0.5 * c0 * s0
+        a1 = 2 * e0 * e1 - 0.25 * (q0 * w1 + q1 * w0) - (q0 * s1 + q1 * s0) / 16.0
+        a1 += 0.5 * (c0 * s1 + c1 * s0)
+        a2 = e1 * e1 - 0.25 * (q1 * w1 + q2 * w0) - (q0 * s2 + q1 * s1 + q2 * s0) / 16.0
+        a2 += 0.5 * (c0 * s2 + c1 * s1)
+        a3 = -0.25 * q2 * w1 - (q1 * s2 + q2 * s1) / 16.0 + 0.5 * c1 * s2
+        a4 = -q2 * s2 / 16.0
+        b0 = a0
+        b1 = a0 + a1 / 4.0
+        b2 = a0 + a1 / 2.0 + a2 / 6.0
+        b3 = a0 + 3.0 * a1 / 4.0 + a2 / 2.0 + a3 / 4.0
+        b4 = a0 + a1 + a2 + a3 + a4
+        mb = min(b0, b1, b2, b3, b4)
+        if mb >= 0.0:
+            if mb < low:
+                low = mb
+            continue
+        best = math.inf
+        jb = 0
+        for j in range(129):
+            al = j / 128.0
+            pv = a0 + al * (a1 + al * (a2 + al * (a3 + al * a4)))
+            if pv < best:
+                best = pv
+                jb = j
+        x0 = max(0.0, (jb - 1) / 128.0)
+        x1 = min(1.0, (jb + 1) / 128.0)
+        gr = 0.6180339887498949
+        for _ in range(40):
+            xa = x1 - gr * (x1 - x0)
+            xb = x0 + gr * (x1 - x0)
+            fa = a0 + xa * (a1 + xa * (a2 + xa * (a3 + xa * a4)))
+            fb = a0 + xb * (a1 + xb * (a2 + xb * (a3 + xb * a4)))
+            if fa < fb:
+                x1 = xb
+            else:
+                x0 = xa
+            best = min(best, fa, fb)
+        if best < low:
+            low = best
+    return cal, low

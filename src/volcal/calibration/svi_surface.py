@@ -95,7 +95,7 @@ from volcal.models.svi import (
 __all__ = ["fit_svi_surface"]
 
 _MIN_STRIKES = 3
-_CAL_TOL = 1e-12
+_CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w units)
 
 
 def _qp_grid(theta_short: float, k_quotes: FloatArray) -> FloatArray:
@@ -221,22 +221,28 @@ def _search(
 
 def _ordered(lo: SVI, hi: SVI, grid: FloatArray) -> bool:
     """``hi`` may follow ``lo`` in time: on or above it on ``grid``, wing slopes not
-    smaller, and every blend of the two butterfly-free."""
+    smaller, and every blend of the two butterfly-free (compiled
+    :func:`~volcal.calibration._svi_numba.pair_check`)."""
+    from volcal.calibration._svi_numba import pair_check
+
     if hi.b * (1 - hi.rho) < lo.b * (1 - lo.rho) - 1e-12:
         return False
     if hi.b * (1 + hi.rho) < lo.b * (1 + lo.rho) - 1e-12:
         return False
-    w0, w1 = lo.total_variance(grid), hi.total_variance(grid)
-    if np.min(w1 - w0) < -_CAL_TOL * max(1.0, float(np.max(w0))):
-        return False
-    d0 = (w0, lo.dw(grid), lo.d2w(grid))
-    d1 = (w1, hi.dw(grid), hi.d2w(grid))
-    return bool(np.min(blend_min_g_poly(grid, d0, d1)) >= -1e-10)
+    cal, low = pair_check(grid, lo.to_vector(), hi.to_vector(), 0.0)
+    return bool(cal >= 0.0 and low >= -1e-10)
 
 
 def _compatible(lower: SVI | None, cur: SVI, upper: SVI | None, grid: FloatArray) -> bool:
     """``cur`` is butterfly-free and fits between its neighbours (:func:`_ordered`)."""
-    if not cur.is_arbitrage_free() or cur.min_g(grid) < -1e-10:
+    from volcal.calibration._svi_numba import admissible
+
+    if not cur.is_arbitrage_free():
+        return False
+    c = cur.b * cur.sigma
+    p = np.array([0.5 * c * (1 + cur.rho)])
+    q = np.array([0.5 * c * (1 - cur.rho)])
+    if not admissible(grid, np.array([cur.a]), p, q, np.array([cur.m]), np.array([cur.sigma]))[0]:
         return False
     if lower is not None and not _ordered(lower, cur, grid):
         return False
@@ -277,8 +283,8 @@ def _fit_between(
                 return cand, n_c
         return None, n_c
     inf = np.full(kc.size, np.inf)
-    wlo = -inf if lower is None else lower.total_variance(kc)
-    whi = inf if upper is None else upper.total_variance(kc)
+    wlo = -inf if lower is None else lower.total_variance(kc) + 2 * _CAL_MARGIN
+    whi = inf if upper is None else upper.total_variance(kc) - 2 * _CAL_MARGIN
     slope_lo = (
         np.zeros(2)
         if lower is None
@@ -290,8 +296,8 @@ def _fit_between(
         else np.array([upper.b * (1 - upper.rho), upper.b * (1 + upper.rho)])
     )
     rows, n_c = _search(k, v, wt, kc, wlo, whi, slope_lo, slope_hi, centers, check_grid)
-    w_lo = None if lower is None else lower.total_variance(grid)
-    w_hi = None if upper is None else upper.total_variance(grid)
+    w_lo = None if lower is None else lower.total_variance(grid) + _CAL_MARGIN
+    w_hi = None if upper is None else upper.total_variance(grid) - _CAL_MARGIN
     for r in rows[:30]:
         _, a, p, qq, m, ls = (float(x) for x in r)
         try:
@@ -483,14 +489,22 @@ def fit_svi_surface(
         if cand is not None:
             base[j] = cand
 
-    def one_pass(order: str) -> tuple[list[SVI], list[str], float]:
+    def sum_sq(sm: list[SVI]) -> float:
+        out = 0.0
+        for j in range(n_fit):
+            k, iv, t, _, _, _ = data[j]
+            out += float(np.sum((sm[j].implied_vol(k, t) - iv) ** 2))
+        return out
+
+    def one_pass(anchor: int) -> tuple[list[SVI], list[str], float]:
+        """Slices after ``anchor`` fitted forward (each above the previous), slices
+        before it backward (each below the next)."""
         nonlocal nfev
         chosen: list[SVI] = list(base)
         how = ["free"] * n_fit
-        seq = range(n_fit) if order == "forward" else range(n_fit - 1, -1, -1)
-        for j in seq:
-            lower = chosen[j - 1] if order == "forward" and j > 0 else None
-            upper = chosen[j + 1] if order == "backward" and j + 1 < n_fit else None
+        for j in [anchor, *range(anchor + 1, n_fit), *range(anchor - 1, -1, -1)]:
+            lower = chosen[j - 1] if j > anchor else None
+            upper = chosen[j + 1] if j < anchor else None
             if free_ok[j] and _compatible(lower, base[j], upper, grid):
                 continue
             k, _, _, v, wt, kc = data[j]
@@ -499,56 +513,34 @@ def fit_svi_surface(
                 k, v, wt, lower, upper, centers_of(j, base[j], nb), kc, grid, check_grid
             )
             nfev += n_c
-            if cand is None:
-                if nb is None:
-                    raise DataError(f"svi_surface: no admissible SVI for {labels[fittable[j]]}")
-                th = float(np.interp(0.0, np.sort(k), v[np.argsort(k)]))
-                th_nb = float(nb.total_variance(0.0))
-                if lower is not None:
-                    cand = SVI(
-                        lower.a + max(th - th_nb, 0.0), lower.b, lower.rho, lower.m, lower.sigma
-                    )
-                    if not _compatible(lower, cand, None, grid):
-                        cand = lower  # flat in total variance: w_t = 0 is admissible
-                else:
-                    cand = _scaled(nb, min(1.0, max(th, 1e-12) / th_nb))
-                how[j] = "fallback"
-            else:
-                how[j] = "constrained"
-            chosen[j] = cand
-        # one Gauss-Seidel sweep: refit each constrained slice between its neighbours
-        for j in range(n_fit):
-            if how[j] == "free":
-                continue
-            lower = chosen[j - 1] if j > 0 else None
-            upper = chosen[j + 1] if j + 1 < n_fit else None
-            if free_ok[j] and _compatible(lower, base[j], upper, grid):
-                chosen[j], how[j] = base[j], "free"
-                continue
-            k, _, _, v, wt, kc = data[j]
-            cand, n_c = _fit_between(
-                k,
-                v,
-                wt,
-                lower,
-                upper,
-                centers_of(j, chosen[j], lower, upper),
-                kc,
-                grid,
-                check_grid,
-            )
-            nfev += n_c
-            if cand is not None and cost_of(j, cand) < cost_of(j, chosen[j]):
+            if cand is not None:
                 chosen[j], how[j] = cand, "constrained"
-        sq = 0.0
-        for j in range(n_fit):
-            k, iv, t, _, _, _ = data[j]
-            sq += float(np.sum((chosen[j].implied_vol(k, t) - iv) ** 2))
-        return chosen, how, sq
+                continue
+            how[j] = "fallback"
+            th = float(np.interp(0.0, np.sort(k), v[np.argsort(k)]))
+            if lower is not None:
+                th_nb = float(lower.total_variance(0.0))
+                cand = SVI(lower.a + max(th - th_nb, 0.0), lower.b, lower.rho, lower.m, lower.sigma)
+                chosen[j] = cand if _compatible(lower, cand, None, grid) else lower
+            elif upper is not None:
+                th_nb = float(upper.total_variance(0.0))
+                chosen[j] = _scaled(upper, min(1.0, max(th, 1e-12) / th_nb))
+            else:  # the anchor itself has no admissible smile: flat at its ATM variance
+                chosen[j] = SVI(a=max(th, 1e-12), b=0.0, rho=0.0, m=0.0, sigma=0.1)
+        return chosen, how, sum_sq(chosen)
 
+    widest = int(np.argmax([np.ptp(d[0]) for d in data]))
+    anchors_t = sorted({0, n_fit - 1, widest})
     for _attempt in range(3):
-        results = [one_pass("forward"), one_pass("backward")]
-        chosen, how, _ = min(results, key=lambda r: r[2])
+        results = [one_pass(a) for a in anchors_t]
+        best = int(np.argmin([r[2] for r in results]))
+        chosen, how, _ = results[best]
+        n_q = sum(d[0].size for d in data)
+        pass_info = {
+            "anchors": [labels[fittable[a]] for a in anchors_t],
+            "rmse_vol": [100.0 * math.sqrt(r[2] / n_q) for r in results],
+            "chosen": labels[fittable[anchors_t[best]]],
+        }
         # certify on the grid check_arbitrage uses too (it scales with the first
         # slice's ATM variance, known only now); refit on the union when it fails
         theta_1 = float(chosen[0].total_variance(0.0))
@@ -674,6 +666,7 @@ def fit_svi_surface(
             "slices": info_rows,
             "rmse_free_vol": rmse_free,
             "constraint_cost_vol": rmse - rmse_free,
+            "passes": pass_info,
             "n_constrained": sum(r["fit"] != "free" for r in info_rows),
         },
     )

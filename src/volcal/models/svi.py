@@ -557,8 +557,7 @@ class SVISurface(SVISmiles):
                 "blend_w2g": float(np.min(blend_min_g_poly(grid, lo, hi))),
             }
             gaps.append(gap)
-            scale = max(1.0, float(np.max(lo[0])))
-            ok &= gap["calendar"] >= -1e-12 * scale
+            ok &= gap["calendar"] >= 0.0
             ok &= d_left >= -1e-12 and d_right >= -1e-12
             ok &= gap["blend_w2g"] >= -tol
         last = self._node(len(self.smiles) - 1, grid)
