@@ -87,7 +87,6 @@ from volcal.models.svi import (
     SVI,
     SVISmiles,
     SVISurface,
-    blend_min_g_poly,
     shift_min_g,
     surface_k_grid,
 )
@@ -233,12 +232,19 @@ def _ordered(lo: SVI, hi: SVI, grid: FloatArray) -> bool:
     return bool(cal >= 0.0 and low >= -1e-10)
 
 
-def _compatible(lower: SVI | None, cur: SVI, upper: SVI | None, grid: FloatArray) -> bool:
-    """``cur`` is butterfly-free and fits between its neighbours (:func:`_ordered`)."""
+def _compatible(
+    lower: SVI | None, cur: SVI, upper: SVI | None, grid: FloatArray, last: bool = False
+) -> bool:
+    """``cur`` is butterfly-free and fits between its neighbours (:func:`_ordered`);
+    the ``last`` slice also carries the extrapolation (:func:`shift_min_g`)."""
     from volcal.calibration._svi_numba import admissible
 
     if not cur.is_arbitrage_free():
         return False
+    if last:
+        dw = (cur.total_variance(grid), cur.dw(grid), cur.d2w(grid))
+        if float(np.min(shift_min_g(grid, *dw))) < -1e-10:
+            return False
     c = cur.b * cur.sigma
     p = np.array([0.5 * c * (1 + cur.rho)])
     q = np.array([0.5 * c * (1 - cur.rho)])
@@ -267,6 +273,7 @@ def _fit_between(
     grid: FloatArray,
     check_grid: FloatArray,
     bounds: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
+    last: bool = False,
 ) -> tuple[SVI | None, int]:
     """Best admissible SVI between ``lower`` and ``upper`` (either may be None); with
     ``bounds``, only the pointwise bounds ``(wlo, whi)`` on ``kc`` and butterfly."""
@@ -318,7 +325,7 @@ def _fit_between(
                 cand = SVI(cand.a + shift, cand.b, cand.rho, cand.m, cand.sigma)
             except ParameterError:
                 continue
-        if _compatible(lower, cand, upper, grid):
+        if _compatible(lower, cand, upper, grid, last):
             return cand, n_c
     return None, n_c
 
@@ -505,12 +512,22 @@ def fit_svi_surface(
         for j in [anchor, *range(anchor + 1, n_fit), *range(anchor - 1, -1, -1)]:
             lower = chosen[j - 1] if j > anchor else None
             upper = chosen[j + 1] if j < anchor else None
-            if free_ok[j] and _compatible(lower, base[j], upper, grid):
+            is_last = j == n_fit - 1
+            if free_ok[j] and _compatible(lower, base[j], upper, grid, is_last):
                 continue
             k, _, _, v, wt, kc = data[j]
             nb = lower if lower is not None else upper
             cand, n_c = _fit_between(
-                k, v, wt, lower, upper, centers_of(j, base[j], nb), kc, grid, check_grid
+                k,
+                v,
+                wt,
+                lower,
+                upper,
+                centers_of(j, base[j], nb),
+                kc,
+                grid,
+                check_grid,
+                last=is_last,
             )
             nfev += n_c
             if cand is not None:
@@ -521,7 +538,7 @@ def fit_svi_surface(
             if lower is not None:
                 th_nb = float(lower.total_variance(0.0))
                 cand = SVI(lower.a + max(th - th_nb, 0.0), lower.b, lower.rho, lower.m, lower.sigma)
-                chosen[j] = cand if _compatible(lower, cand, None, grid) else lower
+                chosen[j] = cand if _compatible(lower, cand, None, grid, is_last) else lower
             elif upper is not None:
                 th_nb = float(upper.total_variance(0.0))
                 chosen[j] = _scaled(upper, min(1.0, max(th, 1e-12) / th_nb))
@@ -587,7 +604,7 @@ def fit_svi_surface(
     )
     if extrap < -1e-10:
         notes.append(f"extrapolation beyond the last expiry has min g {extrap:.3g}")
-    model_iv = np.asarray(params.implied_vol(q.k, np.searchsorted(params.t, q.t)), dtype=float)
+    model_iv = np.empty(len(q))
     fitted_set = set(fittable)
     node_of = {i: n for n, i in enumerate(fittable)}
     for i in range(q.n_slices):  # unfitted expiries: the interpolated surface
@@ -600,7 +617,6 @@ def fit_svi_surface(
             sel = q.slice_index == i
             model_iv[sel] = smiles[node_of[i]].implied_vol(q.k[sel], float(q.t_slices[i]))
     rmse, inside = fit_quality(q, model_iv)
-    free_iv = np.full(len(q), np.nan)
     stats = []
     slice_params: list[dict[str, Any]] = []
     statuses: list[str] = []
@@ -624,7 +640,6 @@ def fit_svi_surface(
         bf25=[np.nan if s is None else s.bf25 for s in stats],
         status=statuses,
     )
-    del free_iv
     rmse_free = math.sqrt(
         sum(
             r["rmse_free"] ** 2 * int(np.sum(q.slice_index == i))
