@@ -283,7 +283,8 @@ def _fit_between(
         )
         for r in rows[:10]:
             try:
-                cand = _svi_from(*(float(x) for x in r[1:5]), math.exp(float(r[5])))
+                a_, p_, q_, m_ = (float(x) for x in r[1:5])
+                cand = _svi_from(a_, p_, q_, m_, math.exp(float(r[5])))
             except (ParameterError, ZeroDivisionError):
                 continue
             if cand.is_arbitrage_free():
@@ -617,7 +618,7 @@ def fit_svi_surface(
             sel = q.slice_index == i
             model_iv[sel] = smiles[node_of[i]].implied_vol(q.k[sel], float(q.t_slices[i]))
     rmse, inside = fit_quality(q, model_iv)
-    stats = []
+    stats: list[Any] = []
     slice_params: list[dict[str, Any]] = []
     statuses: list[str] = []
     for i in range(q.n_slices):

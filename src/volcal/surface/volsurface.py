@@ -227,7 +227,10 @@ class VolSurface:
     def from_result(cls, result: Any) -> VolSurface:
         """The surface of a :class:`~volcal.calibration.CalibrationResult`."""
         from volcal.calibration.result import expiry_label
+        from volcal.models.svi import SVISurface
 
+        if isinstance(result.params, SVISurface):  # its nodes: the fitted expiries only
+            return cls.from_model(result.params)
         q = result.quotes
         return cls.from_model(
             result.params,
