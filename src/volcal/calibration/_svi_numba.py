@@ -541,3 +541,28 @@ def pair_check(
         if best < low:
             low = best
     return cal, low
+
+
+@njit(cache=True)
+def slice_ok(x: np.ndarray, grid: np.ndarray, tol: float) -> bool:
+    """Compiled :meth:`volcal.models.SVI.is_arbitrage_free` of raw SVI ``x`` (Lee's
+    bound, positive minimal variance, ``g >= -tol`` on the same dense check grid) and
+    ``g >= -tol`` on ``grid`` too."""
+    a, b, rho, m, s = x[0], x[1], x[2], x[3], x[4]
+    if b * (1.0 + abs(rho)) > 2.0 + 1e-12:
+        return False
+    wmin = a + b * s * math.sqrt(max(1.0 - rho * rho, 0.0))
+    if not wmin > 0.0:
+        return False
+    width = max(3.0, 12.0 * math.sqrt(max(wmin, 0.0) + b * s), abs(m) + 20.0 * s)
+    for i in range(2001):
+        if _g(-width + 2.0 * width * i / 2000.0, a, b, rho, m, s) < -tol:
+            return False
+    for i in range(401):
+        z = math.sinh(-6.0 + 12.0 * i / 400.0)
+        if _g(m + s * z, a, b, rho, m, s) < -tol:
+            return False
+    for i in range(grid.size):
+        if _g(grid[i], a, b, rho, m, s) < -tol:
+            return False
+    return True

@@ -94,6 +94,7 @@ from volcal.models.svi import (
 __all__ = ["fit_svi_surface"]
 
 _MIN_STRIKES = 3
+_LEVELS = 1  # zoom levels of the constrained search
 _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w units)
 
 
@@ -172,12 +173,12 @@ def _search(
         pool.append(rows[np.argsort(rows[:, 0])])
         return np.where(ok, res, np.inf)
 
-    for level in range(3):
+    for level in range(_LEVELS + 1):
         solve(m_c, ls_c)
         rows = pool[-1]
         if rows.shape[0] == 0:
             break
-        if level == 2:
+        if level == _LEVELS:
             break
         dm, dls = 0.5 * dm, 0.5 * dls
         cm, cl = rows[:3, 4], rows[:3, 5]
@@ -237,22 +238,26 @@ def _compatible(
 ) -> bool:
     """``cur`` is butterfly-free and fits between its neighbours (:func:`_ordered`);
     the ``last`` slice also carries the extrapolation (:func:`shift_min_g`)."""
-    from volcal.calibration._svi_numba import admissible
+    from volcal.calibration._svi_numba import slice_ok
 
-    if not cur.is_arbitrage_free():
+    if not slice_ok(cur.to_vector(), grid, 1e-10):
         return False
     if last:
         dw = (cur.total_variance(grid), cur.dw(grid), cur.d2w(grid))
         if float(np.min(shift_min_g(grid, *dw))) < -1e-10:
             return False
-    c = cur.b * cur.sigma
-    p = np.array([0.5 * c * (1 + cur.rho)])
-    q = np.array([0.5 * c * (1 - cur.rho)])
-    if not admissible(grid, np.array([cur.a]), p, q, np.array([cur.m]), np.array([cur.sigma]))[0]:
-        return False
     if lower is not None and not _ordered(lower, cur, grid):
         return False
     return upper is None or _ordered(cur, upper, grid)
+
+
+def _certified(smiles: list[SVI], grid: FloatArray) -> bool:
+    """The compiled equivalent of :meth:`SVISurface.conditions` on ``grid``."""
+    n = len(smiles)
+    return all(
+        _compatible(smiles[j - 1] if j else None, smiles[j], None, grid, last=j == n - 1)
+        for j in range(n)
+    )
 
 
 def _scaled(s: SVI, c: float) -> SVI:
@@ -548,12 +553,21 @@ def fit_svi_surface(
         return chosen, how, sum_sq(chosen)
 
     widest = int(np.argmax([np.ptp(d[0]) for d in data]))
-    anchors_t = sorted({0, n_fit - 1, widest})
+    n_q = sum(d[0].size for d in data)
+    sq_free = sum_sq(frees)
     for _attempt in range(3):
-        results = [one_pass(a) for a in anchors_t]
+        # the pass anchored at the widest slice first; the forward and backward passes
+        # only when it costs more than 2 % (+0.01 vol point) over the free slices
+        anchors_t = [widest]
+        results = [one_pass(widest)]
+        rm = 100.0 * math.sqrt(results[0][2] / n_q)
+        if rm > 1.02 * 100.0 * math.sqrt(sq_free / n_q) + 0.01:
+            for a in (0, n_fit - 1):
+                if a not in anchors_t:
+                    anchors_t.append(a)
+                    results.append(one_pass(a))
         best = int(np.argmin([r[2] for r in results]))
         chosen, how, _ = results[best]
-        n_q = sum(d[0].size for d in data)
         pass_info = {
             "anchors": [labels[fittable[a]] for a in anchors_t],
             "rmse_vol": [100.0 * math.sqrt(r[2] / n_q) for r in results],
@@ -563,8 +577,7 @@ def fit_svi_surface(
         # slice's ATM variance, known only now); refit on the union when it fails
         theta_1 = float(chosen[0].total_variance(0.0))
         extra_grid = np.unique(np.concatenate([grid, _check_arbitrage_grid(theta_1)]))
-        trial = SVISurface(("",) * n_fit, tuple(d[2] for d in data), (1.0,) * n_fit, tuple(chosen))
-        if trial.conditions(extra_grid)["ok"]:
+        if _certified(chosen, extra_grid):
             break
         grid = extra_grid
     smiles = chosen
