@@ -349,11 +349,15 @@ def inner_constrained(
     whi: np.ndarray,
     slope_lo: np.ndarray,
     slope_hi: np.ndarray,
+    pen: np.ndarray,
+    pc: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Weighted LS in (a, p, q) per candidate (m_j, s_j) with the box of the free fit,
     wing slopes ``2q/s`` (left) and ``2p/s`` (right) inside ``[slope_lo, slope_hi]``
     (index 0 left, 1 right) and total variance ``wlo[l] <= w(kc[l]) <= whi[l]``
-    (infinite bounds are skipped). Returns ``(a, p, q, residual, feasible)``."""
+    (infinite bounds are skipped), plus the quadratic penalty
+    ``sum_i pen[i] (x_i - pc[i])^2`` on ``x = (a, left slope, right slope, m, s)``
+    (a prior; zeros for none). Returns ``(a, p, q, residual + penalty, feasible)``."""
     nc = m.size
     n = k.size
     nl = kc.size
@@ -407,6 +411,15 @@ def inner_constrained(
         h[0] = h0
         h[1] = hp
         h[2] = hm
+        # prior: pen_a (a - a0)^2 + pen_L (2q/s - sL)^2 + pen_R (2p/s - sR)^2
+        cq = pen[1] * 4.0 / (sj * sj)
+        cp = pen[2] * 4.0 / (sj * sj)
+        hmat[0, 0] += pen[0]
+        h[0] += pen[0] * pc[0]
+        hmat[2, 2] += cq
+        h[2] += cq * 0.5 * sj * pc[1]
+        hmat[1, 1] += cp
+        h[1] += cp * 0.5 * sj * pc[2]
         p_lo = max(_EPS_PQ * sj, 0.5 * sj * slope_lo[1])
         p_hi = min(sj, 0.5 * sj * slope_hi[1])
         q_lo = max(_EPS_PQ * sj, 0.5 * sj * slope_lo[0])
@@ -457,6 +470,9 @@ def inner_constrained(
             rr = math.sqrt(y * y + 1.0)
             e = a + p * (rr + y) + q * (rr - y) - v[i]
             res += wt[i] * e * e
+        res += pen[0] * (a - pc[0]) ** 2 + pen[1] * (2.0 * q / sj - pc[1]) ** 2
+        res += pen[2] * (2.0 * p / sj - pc[2]) ** 2
+        res += pen[3] * (mj - pc[3]) ** 2 + pen[4] * (sj - pc[4]) ** 2
         a_out[j] = a
         p_out[j] = p
         q_out[j] = q

@@ -95,6 +95,7 @@ __all__ = ["fit_svi_surface"]
 
 _MIN_STRIKES = 3
 _LEVELS = 1  # zoom levels of the constrained search
+_NO_PEN = np.zeros(5)
 _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w units)
 
 
@@ -163,7 +164,9 @@ def _search(
         nonlocal n_cand
         m_ = np.ascontiguousarray(m_, dtype=np.float64)
         s_ = np.exp(np.asarray(ls_, dtype=np.float64))
-        a, p, q, res, ok = inner_constrained(k, v, wt, m_, s_, kc, wlo, whi, slope_lo, slope_hi)
+        a, p, q, res, ok = inner_constrained(
+            k, v, wt, m_, s_, kc, wlo, whi, slope_lo, slope_hi, _NO_PEN, _NO_PEN
+        )
         n_cand += m_.size
         ok = ok & np.isfinite(res)
         if ok.any():
