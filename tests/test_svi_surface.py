@@ -272,3 +272,40 @@ def test_real_chains_meet_the_aims(snapshot_dir, name, currency) -> None:
     # more than the chain's worst case in the sweep (2 vol points)
     for r in f.extra["slices"]:
         assert r["rmse"] <= r["rmse_free"] + 2.0
+
+
+@st.composite
+def ordered_nodes(draw):
+    """Nodes ordered by construction: each the previous one scaled by c >= 1 and
+    lifted by d >= 0 (w_{j+1} = c w_j + d >= w_j, wing slopes scaled up)."""
+    s = SVI(
+        draw(st.floats(0.0, 0.01)),
+        draw(st.floats(0.005, 0.1)),
+        draw(st.floats(-0.8, 0.8)),
+        draw(st.floats(-0.1, 0.1)),
+        draw(st.floats(0.02, 0.3)),
+    )
+    assume(s.is_arbitrage_free())
+    n = draw(st.integers(2, 5))
+    smiles, t = [s], [draw(st.floats(0.005, 0.1))]
+    for _ in range(n - 1):
+        c = draw(st.floats(1.0, 2.5))
+        d = draw(st.floats(0.0, 0.02))
+        p = smiles[-1]
+        nxt = SVI(c * p.a + d, c * p.b, p.rho, p.m, p.sigma)
+        assume(nxt.is_arbitrage_free())
+        smiles.append(nxt)
+        t.append(t[-1] * draw(st.floats(1.2, 4.0)))
+    return SVISurface(tuple(f"n{i}" for i in range(n)), tuple(t), (1.0,) * n, tuple(smiles))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(ordered_nodes())
+def test_certified_surfaces_pass_the_dense_check(surface) -> None:
+    """What SVISurface.conditions certifies, check_arbitrage confirms on its own grid
+    (between, before and after the nodes)."""
+    cond = surface.conditions()
+    assert all(g["calendar"] >= 0 for g in cond["gaps"])
+    assume(cond["ok"])
+    rep = check_arbitrage(VolSurface.from_model(surface))
+    assert rep.ok, rep.summary()
