@@ -7,13 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
+from test_svi_surface import chain_of
 
 import volcal
 from volcal.calibration.calibrate import SMILE_OPTIONS
 from volcal.errors import CalibrationWarning, ParameterError
 from volcal.models.svi import SVI
-
-from test_svi_surface import chain_of
 
 SMILES = [
     SVI(0.0015, 0.03, -0.3, 0.0, 0.06),
