@@ -309,3 +309,13 @@ def test_certified_surfaces_pass_the_dense_check(surface) -> None:
     assume(cond["ok"])
     rep = check_arbitrage(VolSurface.from_model(surface))
     assert rep.ok, rep.summary()
+
+
+def test_warm_start_is_honoured() -> None:
+    ch = chain_of(true_surface().smiles, DAYS, noise=0.002, seed=4)
+    cold = fit(ch)
+    warm = fit(ch, start=cold)
+    assert warm.start is cold.params
+    assert warm.nfev < cold.nfev  # local searches around the previous smiles
+    assert warm.rmse_vol <= cold.rmse_vol + 0.01
+    assert check_arbitrage(warm.surface()).ok

@@ -393,8 +393,9 @@ def fit_svi_surface(
     delta : {"forward", "premium_adjusted"}
         Convention of the 25-delta pillars of each slice.
     start : CalibrationResult or SVISmiles, optional
-        A previous SVI or SVI-surface fit: its slices' :math:`(m, \\sigma)` seed the
-        search of the slices with the same expiry (warm recalibration).
+        A previous SVI or SVI-surface fit: the free fit of each slice with the same
+        expiry is a local search around it, and its :math:`(m, \\sigma)` seeds the
+        constrained search too (warm recalibration).
 
     Returns
     -------
@@ -453,7 +454,10 @@ def fit_svi_surface(
         t = float(q.t_slices[i])
         k, iv, om = q.k[sel], q.iv_mid[sel], w[sel]
         v, wt = _slice_data(k, iv, t, om)
-        fitted = fit_svi_slice(k, iv, t, om, full_output=True)
+        s0 = None
+        if warm is not None and labels[i] in warm.expiries:
+            s0 = warm.smiles[warm.expiries.index(labels[i])]
+        fitted = fit_svi_slice(k, iv, t, om, full_output=True, start=s0)
         assert isinstance(fitted, tuple)
         free, finfo = fitted
         assert isinstance(finfo, SVISliceInfo)
