@@ -150,3 +150,20 @@ def test_calibrate_series_keeps_per_expiry_parameters(model) -> None:
         assert s.results[1].start is not None  # warm-started from the first fit
     d = s.to_dict()
     assert set(d["stability"]) == set(st)
+
+
+def test_ssvi_warm_start_prior_and_strength(chain) -> None:
+    cold = quiet(volcal.calibrate, chain, "ssvi")
+    warm = quiet(volcal.calibrate, chain, "ssvi", start=cold)
+    assert warm.extra["warm_start"] and warm.nfev < cold.nfev
+    assert warm.rmse_vol <= cold.rmse_vol + 1e-3
+    # a prior with rho pushed to +0.5: a large strength pulls the fitted rho toward it
+    far = volcal.calibration.ssvi.SSVI(
+        t=cold.params.t, theta=cold.params.theta, rho=0.5, eta=cold.params.eta,
+        gamma=cold.params.gamma,
+    )  # fmt: skip
+    pulled = quiet(volcal.calibrate, chain, "ssvi", prior=far, strength=100.0)
+    assert abs(pulled.params.rho - 0.5) < abs(cold.params.rho - 0.5)
+    assert pulled.extra["strength"] == 100.0
+    with pytest.raises(ParameterError, match="phi='power'"):
+        volcal.calibrate(chain, "ssvi", start=cold, phi="heston")

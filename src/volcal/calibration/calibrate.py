@@ -308,8 +308,9 @@ def calibrate(
     ``SMILE_OPTIONS`` for what each smile model takes): ``svi`` honours ``start`` (the
     slices' :math:`(m, \\sigma)` seed its search), ``prior``/``strength`` and ``delta``;
     ``svi_surface`` ``start`` and ``delta``; ``sabr`` ``start``, ``fixed``, ``prior``,
-    ``strength``, ``global_search``, ``max_time`` and ``beta``; ``ssvi`` ``phi``,
-    ``delta`` and ``max_nfev``; ``essvi`` ``delta``. All take ``weights``, including
+    ``strength``, ``global_search``, ``max_time`` and ``beta``; ``ssvi`` ``start``,
+    ``prior``, ``strength``, ``phi``, ``delta`` and ``max_nfev``; ``essvi`` ``delta``.
+    All take ``weights``, including
     ``"spread_vega"`` (the product of spread and vega weights, normalised).
 
     Returns
@@ -380,7 +381,16 @@ def calibrate(
 
         if name == "essvi":
             return fit_essvi(chain, weights=weights, delta=dconv)
-        return fit_ssvi(chain, weights=weights, phi=phi, delta=dconv, max_nfev=max_nfev or 2000)
+        return fit_ssvi(
+            chain,
+            weights=weights,
+            phi=phi,
+            delta=dconv,
+            max_nfev=max_nfev or 2000,
+            start=start,
+            prior=prior,
+            strength=strength,
+        )
     if name == "sabr":
         from volcal.calibration.sabr import fit_sabr
 
@@ -420,7 +430,7 @@ SMILE_OPTIONS: dict[str, frozenset[str]] = {
     "svi": frozenset({"start", "prior", "strength", "delta"}),
     "svi_surface": frozenset({"start", "delta"}),
     "sabr": frozenset({"start", "fixed", "prior", "strength", "global_search", "max_time", "beta"}),
-    "ssvi": frozenset({"phi", "delta", "max_nfev"}),
+    "ssvi": frozenset({"start", "prior", "strength", "phi", "delta", "max_nfev"}),
     "essvi": frozenset({"delta"}),
 }
 #: options only the smile models take (refused for the Fourier models)

@@ -68,6 +68,7 @@ Heston-like :math:`\\varphi`, :math:`\\lambda = (1+|\\rho|)/4 + e^{l}`.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import Any
@@ -241,6 +242,9 @@ def fit_ssvi(
     weights: Any = "spread",
     delta: str = "forward",
     max_nfev: int = 2000,
+    start: Any = None,
+    prior: Any = None,
+    strength: float = 0.0,
 ) -> CalibrationResult:
     """Fit an SSVI surface (one rho, a power-law or Heston-like phi) to a whole chain.
 
@@ -253,6 +257,18 @@ def fit_ssvi(
         As for :func:`fit_essvi`.
     max_nfev : int
         Limit of residual evaluations of the least-squares solver.
+    start : SSVI or CalibrationResult, optional
+        Warm start: the solver starts from its shape parameters (``rho`` and
+        ``eta, gamma`` or ``lam``; the same ``phi`` family) and from its ATM total
+        variance at this chain's expiries (:math:`\\theta(t)` of the start's own
+        interpolation, kept non-decreasing).
+    prior, strength : SSVI or CalibrationResult, float
+        Regularization toward ``prior`` as in :func:`volcal.calibrate`: extra residuals
+        :math:`\\sqrt{\\lambda n}\\,0.01\\,(x_p - x^{prior}_p)/s_p` (in the units of
+        the weighted vol residuals) on the shape parameters and on every node's
+        :math:`\\theta` against the prior's :math:`\\theta(t)`, with
+        :math:`s_p = \\max(|x^{prior}_p|, f_p)`, floors 0.01 (``rho``, ``eta``,
+        ``gamma``, ``lam``) and :math:`10^{-4}` (:math:`\\theta`).
 
     Returns
     -------
@@ -300,9 +316,46 @@ def fit_ssvi(
         w = 0.5 * (th + p * k + np.sqrt(psi * psi * k * k + 2.0 * p * th * k + th * th))
         return np.asarray(sw * (w - v))
 
-    x0 = np.concatenate([np.log(inc), [np.arctanh(-0.3 / _RHO_MAX)]])
-    x0 = np.concatenate([x0, [0.0, 0.0]]) if phi == "power" else np.concatenate([x0, [0.0]])
-    res = least_squares(resid, x0, method="lm", max_nfev=max_nfev, xtol=1e-10, ftol=1e-12)
+    warm = _ssvi_of(start, "start", phi)
+    ref = _ssvi_of(prior, "prior", phi) if strength > 0 else None
+
+    def shape_of(m: SSVI) -> FloatArray:
+        return np.array([m.rho, m.eta, m.gamma] if phi == "power" else [m.rho, m.lam])
+
+    def pack(theta: FloatArray, shape: FloatArray) -> FloatArray:
+        """Inverse of ``unpack`` (theta made strictly increasing first)."""
+        th = np.maximum.accumulate(np.maximum(theta, 1e-8))
+        incs = np.maximum(np.diff(th, prepend=0.0), 1e-6 * th[-1] / n)
+        rho = float(np.clip(shape[0], -0.99 * _RHO_MAX, 0.99 * _RHO_MAX))
+        head = np.concatenate([np.log(incs), [np.arctanh(rho / _RHO_MAX)]])
+        if phi == "power":
+            frac_eta = np.clip(shape[1] * (1.0 + abs(rho)) / 2.0, 1e-6, 1 - 1e-6)
+            frac_gam = np.clip(shape[2] / 0.5, 1e-6, 1 - 1e-6)
+            return np.concatenate(
+                [head, [np.log(frac_eta / (1 - frac_eta)), np.log(frac_gam / (1 - frac_gam))]]
+            )
+        return np.concatenate([head, [np.log(max(shape[1] - (1.0 + abs(rho)) / 4.0, 1e-8))]])
+
+    if warm is not None:
+        x0 = pack(np.asarray(warm.total_variance(0.0, t_nodes)), shape_of(warm))
+    else:
+        x0 = np.concatenate([np.log(inc), [np.arctanh(-0.3 / _RHO_MAX)]])
+        x0 = np.concatenate([x0, [0.0, 0.0]]) if phi == "power" else np.concatenate([x0, [0.0]])
+    objective = resid
+    if ref is not None:
+        c = math.sqrt(strength * k.size * 1e-4 / float(np.sum(wt)))
+        th_ref = np.asarray(ref.total_variance(0.0, t_nodes))
+        sh_ref = shape_of(ref)
+        s_th = np.maximum(np.abs(th_ref), 1e-4)
+        s_sh = np.maximum(np.abs(sh_ref), 0.01)
+
+        def objective(x: FloatArray) -> FloatArray:
+            theta, rho, a, b = unpack(x)
+            sh = np.array([rho, a, b] if phi == "power" else [rho, a])
+            pen = np.concatenate([(theta - th_ref) / s_th, (sh - sh_ref) / s_sh])
+            return np.concatenate([resid(x), c * pen])
+
+    res = least_squares(objective, x0, method="lm", max_nfev=max_nfev, xtol=1e-10, ftol=1e-12)
     theta, rho, a, b = unpack(res.x)
     if phi == "power":
         model = SSVI(t=tuple(t_nodes), theta=tuple(theta), rho=rho, phi="power", eta=a, gamma=b)
@@ -317,10 +370,30 @@ def fit_ssvi(
         int(res.nfev),
         t0,
         delta,
-        {"method": "joint Levenberg-Marquardt", "phi": phi, "solver_message": str(res.message)},
+        {
+            "method": "joint Levenberg-Marquardt",
+            "phi": phi,
+            "solver_message": str(res.message),
+            "warm_start": warm is not None,
+            "strength": float(strength) if ref is not None else 0.0,
+        },
         status=status,
         message="" if res.success else str(res.message),
     )
+
+
+def _ssvi_of(value: Any, what: str, phi: str) -> SSVI | None:
+    if value is None:
+        return None
+    if isinstance(value, CalibrationResult):
+        value = value.params
+    if not isinstance(value, SSVI):
+        raise ParameterError(
+            f"ssvi: {what} must be an ssvi CalibrationResult or an SSVI, got {type(value).__name__}"
+        )
+    if value.phi != phi:
+        raise ParameterError(f"ssvi: {what} has phi={value.phi!r}, the fit phi={phi!r}")
+    return value
 
 
 class _NodeSmiles:
