@@ -167,3 +167,20 @@ def test_ssvi_warm_start_prior_and_strength(chain) -> None:
     assert pulled.extra["strength"] == 100.0
     with pytest.raises(ParameterError, match="phi='power'"):
         volcal.calibrate(chain, "ssvi", start=cold, phi="heston")
+
+
+def test_essvi_warm_start_prior_and_strength(chain) -> None:
+    cold = quiet(volcal.calibrate, chain, "essvi")
+    warm = quiet(volcal.calibrate, chain, "essvi", start=cold)
+    assert warm.extra["warm_start"] and warm.nfev < cold.nfev  # grid skipped
+    assert warm.rmse_vol <= cold.rmse_vol + 0.02
+    assert volcal.check_arbitrage(warm.surface()).ok
+    # a prior whose rho are all +0.5: a large strength pulls every node's rho toward it
+    p = cold.params
+    far = type(p)(t=p.t, theta=p.theta, rho=(0.5,) * len(p.t), psi=p.psi)
+    pulled = quiet(volcal.calibrate, chain, "essvi", prior=far, strength=100.0)
+    for r0, r1 in zip(p.rho, pulled.params.rho, strict=True):
+        assert abs(r1 - 0.5) < abs(r0 - 0.5)
+    assert volcal.check_arbitrage(pulled.surface()).ok
+    with pytest.raises(ParameterError, match="an essvi CalibrationResult or an ESSVI"):
+        volcal.calibrate(chain, "essvi", start=volcal.calibrate(chain, "svi"))

@@ -309,7 +309,8 @@ def calibrate(
     slices' :math:`(m, \\sigma)` seed its search), ``prior``/``strength`` and ``delta``;
     ``svi_surface`` ``start`` and ``delta``; ``sabr`` ``start``, ``fixed``, ``prior``,
     ``strength``, ``global_search``, ``max_time`` and ``beta``; ``ssvi`` ``start``,
-    ``prior``, ``strength``, ``phi``, ``delta`` and ``max_nfev``; ``essvi`` ``delta``.
+    ``prior``, ``strength``, ``phi``, ``delta`` and ``max_nfev``; ``essvi`` ``start``,
+    ``prior``, ``strength`` and ``delta``.
     All take ``weights``, including
     ``"spread_vega"`` (the product of spread and vega weights, normalised).
 
@@ -380,7 +381,9 @@ def calibrate(
         from volcal.calibration.ssvi import fit_essvi, fit_ssvi
 
         if name == "essvi":
-            return fit_essvi(chain, weights=weights, delta=dconv)
+            return fit_essvi(
+                chain, weights=weights, delta=dconv, start=start, prior=prior, strength=strength
+            )
         return fit_ssvi(
             chain,
             weights=weights,
@@ -431,7 +434,7 @@ SMILE_OPTIONS: dict[str, frozenset[str]] = {
     "svi_surface": frozenset({"start", "delta"}),
     "sabr": frozenset({"start", "fixed", "prior", "strength", "global_search", "max_time", "beta"}),
     "ssvi": frozenset({"start", "prior", "strength", "phi", "delta", "max_nfev"}),
-    "essvi": frozenset({"delta"}),
+    "essvi": frozenset({"start", "prior", "strength", "delta"}),
 }
 #: options only the smile models take (refused for the Fourier models)
 _SMILE_ONLY = frozenset({"beta", "phi", "delta", "max_nfev"})

@@ -215,7 +215,7 @@ def calibrate_series(
             fit = calibrate(chain, model, **first, **kwargs)
         else:
             later = opts(
-                start=prev.params,
+                start=prev,
                 prior=prev if strength > 0 else None,
                 strength=strength,
                 global_search=global_search if global_search is True else False,

@@ -79,6 +79,7 @@ from volcal._typing import FloatArray
 from volcal.calibration.quotes import QuoteSet
 from volcal.calibration.result import (
     CalibrationResult,
+    expiry_label,
     fit_quality,
     slice_fits,
 )
@@ -134,8 +135,12 @@ def _fit_slice(
     wt: FloatArray,
     prev: tuple[float, float, float] | None,
     grid: FloatArray,
+    pen: FloatArray | None = None,
+    pc: FloatArray | None = None,
+    start: FloatArray | None = None,
 ) -> tuple[float, float, float, float, int]:
-    """Best admissible (theta, rho, psi) of one slice; returns (theta, rho, psi, cost, n)."""
+    """Best admissible (theta, rho, psi) of one slice; returns (theta, rho, psi, cost, n).
+    ``pen``/``pc``: prior penalty on (theta, rho, psi); ``start``: warm start."""
     from volcal.calibration._ssvi_numba import search_slice
 
     th_m = max(_market_atm(k, v), 1e-10)
@@ -165,12 +170,17 @@ def _fit_slice(
         FLY_Z,
         FLY_REFINE_BELOW,
         FLY_GOLDEN_STEPS,
+        np.zeros(3) if pen is None else np.asarray(pen, dtype=np.float64),
+        np.zeros(3) if pc is None else np.asarray(pc, dtype=np.float64),
+        np.full(3, np.nan) if start is None else np.asarray(start, dtype=np.float64),
     )
     best = (float(th), float(rho), float(psi), float(cost))
     # the previous slice's shape at a theta not below its own always passes
     if prev is not None:
         th_f = max(th_p, th_m)
         c_f = float(_slice_costs(k, v, wt, np.array([th_f]), np.array([r_p]), np.array([ps_p]))[0])
+        if pen is not None and pc is not None:
+            c_f += float(np.sum(np.asarray(pen) * (np.array([th_f, r_p, ps_p]) - pc) ** 2))
         if not np.isfinite(best[3]) or c_f < best[3]:
             best = (th_f, r_p, ps_p, c_f)
     if not np.isfinite(best[3]):  # first slice, nothing admissible: flat smile
@@ -180,12 +190,23 @@ def _fit_slice(
 
 
 def fit_essvi_quotes(
-    k: FloatArray, v: FloatArray, wt: FloatArray, slice_index: Any, t_slices: FloatArray
+    k: FloatArray,
+    v: FloatArray,
+    wt: FloatArray,
+    slice_index: Any,
+    t_slices: FloatArray,
+    *,
+    starts: list[FloatArray | None] | None = None,
+    priors: list[FloatArray | None] | None = None,
+    strength: float = 0.0,
+    omega: FloatArray | None = None,
 ) -> tuple[ESSVI, int]:
     """eSSVI nodes from arrays (log-moneyness, total variance, weights, slice index).
 
     The array-level core of :func:`fit_essvi` (module docs); returns the surface and
-    the number of candidate slices evaluated.
+    the number of candidate slices evaluated. ``starts`` / ``priors``: per slice a
+    ``(theta, rho, psi)`` to start from / regularize toward (with ``strength``), or
+    None.
     """
     grid = calendar_grid()
     si = np.asarray(slice_index)
@@ -195,7 +216,15 @@ def fit_essvi_quotes(
     for i in range(len(t_slices)):
         m = si == i
         wi = wt[m] / np.sum(wt[m])
-        th, rho, psi, _cost, n = _fit_slice(k[m], v[m], wi, prev, grid)
+        pen = pc = None
+        x_prior = None if priors is None else priors[i]
+        if x_prior is not None and strength > 0:
+            pc = np.asarray(x_prior, dtype=np.float64)
+            scale = np.maximum(np.abs(pc), np.array([1e-4, 0.01, 0.01]))
+            # lambda n (0.01)^2 ((x - x0)/s)^2 in the units of the normalised slice cost
+            pen = strength * int(m.sum()) * 1e-4 / (float(np.sum(wt[m])) * scale**2)
+        st = None if starts is None else starts[i]
+        th, rho, psi, _cost, n = _fit_slice(k[m], v[m], wi, prev, grid, pen, pc, st)
         n_total += n
         thetas.append(th)
         rhos.append(rho)
@@ -204,7 +233,15 @@ def fit_essvi_quotes(
     return ESSVI(t=tuple(t_slices), theta=tuple(thetas), rho=tuple(rhos), psi=tuple(psis)), n_total
 
 
-def fit_essvi(chain: Any, *, weights: Any = "spread", delta: str = "forward") -> CalibrationResult:
+def fit_essvi(
+    chain: Any,
+    *,
+    weights: Any = "spread",
+    delta: str = "forward",
+    start: Any = None,
+    prior: Any = None,
+    strength: float = 0.0,
+) -> CalibrationResult:
     """Fit an arbitrage-free eSSVI surface to every expiry of a chain at once.
 
     Parameters
@@ -216,6 +253,15 @@ def fit_essvi(chain: Any, *, weights: Any = "spread", delta: str = "forward") ->
         Vol-residual weights (:meth:`~volcal.calibration.quotes.QuoteSet.weights`).
     delta : {"forward", "premium_adjusted"}
         Delta convention of each slice's 25-delta RR/BF in the result.
+    start : CalibrationResult of an eSSVI fit, optional
+        Warm start: each expiry it has (matched by ISO label) starts the slice's pattern
+        search at its node (clipped into the slice's admissible box), skipping the grid
+        when that node is admissible.
+    prior, strength : CalibrationResult of an eSSVI fit, float
+        Regularization toward the prior's nodes of the same expiries, as in
+        :func:`volcal.calibrate`: :math:`\\lambda n (0.01)^2 \\sum ((x - x^{prior})/s)^2`
+        on :math:`(\\theta, \\rho, \\psi)`, :math:`s = \\max(|x^{prior}|, f)`, floors
+        :math:`(10^{-4}, 0.01, 0.01)`.
 
     Returns
     -------
@@ -231,8 +277,44 @@ def fit_essvi(chain: Any, *, weights: Any = "spread", delta: str = "forward") ->
     """
     t0 = time.perf_counter()
     q, omega, v, wt = _prepare(chain, weights)
-    model, n_eval = fit_essvi_quotes(q.k, v, wt, q.slice_index, q.t_slices)
-    return _assemble("essvi", q, omega, model, n_eval, t0, delta, {"method": "slice-by-slice"})
+    labels = [expiry_label(e) for e in q.expiries]
+    starts = _essvi_nodes(start, "start", labels, q.t_slices)
+    priors = _essvi_nodes(prior, "prior", labels, q.t_slices) if strength > 0 else None
+    model, n_eval = fit_essvi_quotes(
+        q.k, v, wt, q.slice_index, q.t_slices, starts=starts, priors=priors, strength=strength
+    )
+    extra = {
+        "method": "slice-by-slice",
+        "warm_start": starts is not None,
+        "strength": float(strength) if priors is not None else 0.0,
+    }
+    return _assemble("essvi", q, omega, model, n_eval, t0, delta, extra)
+
+
+def _essvi_nodes(
+    value: Any, what: str, labels: list[str], t_slices: FloatArray
+) -> list[FloatArray | None] | None:
+    """Per expiry, the ``(theta, rho, psi)`` node of an eSSVI fit (matched by ISO label)
+    or of an ``ESSVI`` (matched by node time); None where it has no such expiry."""
+    if value is None:
+        return None
+    if isinstance(value, CalibrationResult) and isinstance(value.params, ESSVI):
+        p = value.params
+        by_label = {
+            s.expiry: np.array([th, r, ps])
+            for s, th, r, ps in zip(value.slices, p.theta, p.rho, p.psi, strict=True)
+        }
+        return [by_label.get(lab) for lab in labels]
+    if isinstance(value, ESSVI):
+        out: list[FloatArray | None] = []
+        for t in t_slices:
+            hit = [i for i, ti in enumerate(value.t) if abs(ti - t) <= 1e-9 * max(1.0, t)]
+            i = hit[0] if hit else -1
+            out.append(np.array([value.theta[i], value.rho[i], value.psi[i]]) if hit else None)
+        return out
+    raise ParameterError(
+        f"essvi: {what} must be an essvi CalibrationResult or an ESSVI, got {type(value).__name__}"
+    )
 
 
 def fit_ssvi(
