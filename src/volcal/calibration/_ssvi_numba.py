@@ -196,7 +196,7 @@ def search_slice(  # type: ignore[no-untyped-def]
     if math.isfinite(start[0]):
         a0 = min(max((start[0] - th_lo) / (th_hi - th_lo), 0.0), 1.0)
         r0 = min(max(start[1], -rho_max), rho_max)
-        th0, lo0, ok0 = _params(a0, r0, 0.0, th_lo, th_hi, u_p, d_p, beta_tab, lee)
+        _th0, lo0, ok0 = _params(a0, r0, 0.0, th_lo, th_hi, u_p, d_p, beta_tab, lee)
         _t, hi0, _o = _params(a0, r0, 1.0, th_lo, th_hi, u_p, d_p, beta_tab, lee)
         if ok0 and hi0 > lo0:
             s0 = min(max((start[2] - lo0) / (hi0 - lo0), 0.0), 1.0)
