@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -172,7 +173,9 @@ def test_crossing_slices_are_repaired_and_the_cost_is_reported() -> None:
         assert r["cost"] >= r["cost_free"] - 1e-12 * max(1.0, r["cost_free"])
         assert {"rmse_free", "rmse", "fit", "cost", "cost_free"} <= set(r)
     assert f.extra["constraint_cost_vol"] >= -1e-9
-    assert f.to_dict()["extra"]["slices"][0]["expiry"] == rows[0]["expiry"]
+    d = json.loads(json.dumps(f.to_dict()))  # JSON-safe, costs included
+    assert d["extra"]["slices"][0]["expiry"] == rows[0]["expiry"]
+    assert "svi_surface calibration" in f.summary()
 
 
 @st.composite
