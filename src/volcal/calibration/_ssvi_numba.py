@@ -35,6 +35,14 @@ def _cost(k, v, wt, th, rho, psi):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _pcost(k, v, wt, th, rho, psi, pen, pc):  # type: ignore[no-untyped-def]
+    c = _cost(k, v, wt, th, rho, psi)
+    return (
+        c + pen[0] * (th - pc[0]) ** 2 + pen[1] * (rho - pc[1]) ** 2 + pen[2] * (psi - pc[2]) ** 2
+    )
+
+
+@njit(cache=True)
 def _wdiff(x, th, rho, psi, prev):  # type: ignore[no-untyped-def]
     """w(x) of the candidate minus w(x) of the previous slice, with the tolerance."""
     p = rho * psi
@@ -171,13 +179,36 @@ def search_slice(  # type: ignore[no-untyped-def]
     zgrid,
     refine_below,
     n_golden,
+    pen,
+    pc,
+    start,
 ):
     """Best admissible ``(theta, rho, psi, cost, n_evaluated)`` of one slice
-    (``cost = inf`` when no grid point is admissible)."""
+    (``cost = inf`` when no grid point is admissible). ``pen``/``pc``: quadratic
+    penalty ``sum pen_i (x_i - pc_i)^2`` on ``(theta, rho, psi)`` (a prior; zeros for
+    none). ``start`` = ``(theta, rho, psi)`` of a warm start (NaN for none): when it
+    is admissible (clipped into this slice's box) the grid is skipped and the pattern
+    search starts there at a quarter of the cold step."""
     best_c = math.inf
     best = np.zeros(3)  # (a, rho, s)
     n_eval = 0
-    for ia in range(5):
+    warm = False
+    if math.isfinite(start[0]):
+        a0 = min(max((start[0] - th_lo) / (th_hi - th_lo), 0.0), 1.0)
+        r0 = min(max(start[1], -rho_max), rho_max)
+        _th0, lo0, ok0 = _params(a0, r0, 0.0, th_lo, th_hi, u_p, d_p, beta_tab, lee)
+        _t, hi0, _o = _params(a0, r0, 1.0, th_lo, th_hi, u_p, d_p, beta_tab, lee)
+        if ok0 and hi0 > lo0:
+            s0 = min(max((start[2] - lo0) / (hi0 - lo0), 0.0), 1.0)
+            th, psi, ok = _params(a0, r0, s0, th_lo, th_hi, u_p, d_p, beta_tab, lee)
+            n_eval += 1
+            if ok and _admissible(
+                th, r0, psi, has_prev, grid, wprev, prev, zgrid, refine_below, n_golden
+            ):
+                best_c = _pcost(k, v, wt, th, r0, psi, pen, pc)
+                best[0], best[1], best[2] = a0, r0, s0
+                warm = True
+    for ia in range(0 if warm else 5):
         a = ia / 4.0
         for ir in range(17):
             rho = -rho_max + 2.0 * rho_max * ir / 16.0
@@ -187,7 +218,7 @@ def search_slice(  # type: ignore[no-untyped-def]
                 if not ok:
                     continue
                 n_eval += 1
-                c = _cost(k, v, wt, th, rho, psi)
+                c = _pcost(k, v, wt, th, rho, psi, pen, pc)
                 if c < best_c and _admissible(
                     th, rho, psi, has_prev, grid, wprev, prev, zgrid, refine_below, n_golden
                 ):
@@ -196,6 +227,8 @@ def search_slice(  # type: ignore[no-untyped-def]
     if not math.isfinite(best_c):
         return 0.0, 0.0, 0.0, best_c, n_eval
     step = np.array([0.125, rho_max / 16.0, 1.0 / 24.0])
+    if warm:
+        step *= 0.25
     lo_box = np.array([0.0, -rho_max, 0.0])
     hi_box = np.array([1.0, rho_max, 1.0])
     cand = np.zeros(3)
@@ -216,7 +249,7 @@ def search_slice(  # type: ignore[no-untyped-def]
                     if not ok:
                         continue
                     n_eval += 1
-                    c = _cost(k, v, wt, th, cand[1], psi)
+                    c = _pcost(k, v, wt, th, cand[1], psi, pen, pc)
                     if c < best_c and _admissible(
                         th, cand[1], psi, has_prev, grid, wprev, prev, zgrid, refine_below, n_golden
                     ):

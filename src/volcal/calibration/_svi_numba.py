@@ -190,3 +190,395 @@ def admissible(
             ok = True
         out[j] = ok
     return out
+
+
+# --------------------------------------------------------------------------- constrained inner
+@njit(cache=True)
+def _inv3(a: np.ndarray, out: np.ndarray) -> bool:
+    c00 = a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]
+    c01 = a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]
+    c02 = a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]
+    det = a[0, 0] * c00 + a[0, 1] * c01 + a[0, 2] * c02
+    if not abs(det) > 0.0:
+        return False
+    out[0, 0] = c00 / det
+    out[1, 0] = c01 / det
+    out[2, 0] = c02 / det
+    out[0, 1] = (a[0, 2] * a[2, 1] - a[0, 1] * a[2, 2]) / det
+    out[1, 1] = (a[0, 0] * a[2, 2] - a[0, 2] * a[2, 0]) / det
+    out[2, 1] = (a[0, 1] * a[2, 0] - a[0, 0] * a[2, 1]) / det
+    out[0, 2] = (a[0, 1] * a[1, 2] - a[0, 2] * a[1, 1]) / det
+    out[1, 2] = (a[0, 2] * a[1, 0] - a[0, 0] * a[1, 2]) / det
+    out[2, 2] = (a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]) / det
+    return True
+
+
+@njit(cache=True)
+def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray) -> bool:
+    """Solve the n x n (n <= 3) system mm x = b by Gaussian elimination with pivoting."""
+    a = np.empty((3, 4))
+    for i in range(n):
+        for j in range(n):
+            a[i, j] = mm[i, j]
+        a[i, n] = b[i]
+    for col in range(n):
+        piv = col
+        for i in range(col + 1, n):
+            if abs(a[i, col]) > abs(a[piv, col]):
+                piv = i
+        if not abs(a[piv, col]) > 1e-300:
+            return False
+        if piv != col:
+            for j in range(n + 1):
+                tmp = a[col, j]
+                a[col, j] = a[piv, j]
+                a[piv, j] = tmp
+        for i in range(col + 1, n):
+            f = a[i, col] / a[col, col]
+            for j in range(col, n + 1):
+                a[i, j] -= f * a[col, j]
+    for i in range(n - 1, -1, -1):
+        acc = a[i, n]
+        for j in range(i + 1, n):
+            acc -= a[i, j] * x[j]
+        x[i] = acc / a[i, i]
+    return True
+
+
+@njit(cache=True)
+def _qp3(
+    hmat: np.ndarray, h: np.ndarray, g: np.ndarray, c: np.ndarray, nrow: int
+) -> tuple[np.ndarray, bool]:
+    """Strictly convex QP ``min x'Hx/2 - h'x`` s.t. ``g[i] . x >= c[i]`` (i < nrow) in
+    three variables by the dual active-set method of Goldfarb & Idnani (1983): start at
+    the unconstrained minimiser, add the most violated constraint, drop constraints
+    whose multiplier would turn negative. Finite; returns ``(x, feasible)``."""
+    hinv = np.empty((3, 3))
+    x = np.zeros(3)
+    if not _inv3(hmat, hinv):
+        return x, False
+    for d in range(3):
+        x[d] = hinv[d, 0] * h[0] + hinv[d, 1] * h[1] + hinv[d, 2] * h[2]
+    act = np.empty(3, dtype=np.int64)
+    u = np.zeros(3)
+    nact = 0
+    r = np.zeros(3)
+    hn = np.zeros(3)
+    z = np.zeros(3)
+    hna = np.zeros((3, 3))  # H^-1 n_j of the active constraints
+    mm = np.zeros((3, 3))
+    bb = np.zeros(3)
+    for _outer in range(60):
+        worst = 0.0
+        ip = -1
+        for i in range(nrow):
+            s = c[i] - (g[i, 0] * x[0] + g[i, 1] * x[1] + g[i, 2] * x[2])
+            if s > 1e-13 + 1e-11 * abs(c[i]) and s > worst:
+                worst = s
+                ip = i
+        if ip < 0:
+            return x, True
+        up = 0.0
+        done = False
+        for d in range(3):
+            hn[d] = hinv[d, 0] * g[ip, 0] + hinv[d, 1] * g[ip, 1] + hinv[d, 2] * g[ip, 2]
+        for _inner in range(8):
+            for d in range(3):
+                z[d] = hn[d]
+            if nact > 0:
+                for i in range(nact):
+                    ai = act[i]
+                    for j in range(nact):
+                        mm[i, j] = (
+                            g[ai, 0] * hna[j, 0] + g[ai, 1] * hna[j, 1] + g[ai, 2] * hna[j, 2]
+                        )
+                    bb[i] = g[ai, 0] * hn[0] + g[ai, 1] * hn[1] + g[ai, 2] * hn[2]
+                if not _solve_small(mm, bb, nact, r):
+                    return x, False
+                for j in range(nact):
+                    for d in range(3):
+                        z[d] -= r[j] * hna[j, d]
+            zn = z[0] * g[ip, 0] + z[1] * g[ip, 1] + z[2] * g[ip, 2]
+            scale = hn[0] * g[ip, 0] + hn[1] * g[ip, 1] + hn[2] * g[ip, 2]
+            t1 = math.inf
+            kd = -1
+            for j in range(nact):
+                if r[j] > 1e-14 and u[j] / r[j] < t1:
+                    t1 = u[j] / r[j]
+                    kd = j
+            t2 = math.inf
+            if nact < 3 and zn > 1e-10 * scale:
+                t2 = (c[ip] - (g[ip, 0] * x[0] + g[ip, 1] * x[1] + g[ip, 2] * x[2])) / zn
+            if t1 == math.inf and t2 == math.inf:
+                return x, False
+            t = min(t1, t2)
+            if t2 < math.inf:
+                for d in range(3):
+                    x[d] += t * z[d]
+            for j in range(nact):
+                u[j] -= t * r[j]
+            up += t
+            if t2 <= t1:
+                act[nact] = ip
+                u[nact] = up
+                for d in range(3):
+                    hna[nact, d] = hn[d]
+                nact += 1
+                done = True
+                break
+            for j in range(kd, nact - 1):  # drop the blocking constraint
+                act[j] = act[j + 1]
+                u[j] = u[j + 1]
+                for d in range(3):
+                    hna[j, d] = hna[j + 1, d]
+            nact -= 1
+        if not done:
+            return x, False
+    return x, False
+
+
+@njit(cache=True)
+def inner_constrained(
+    k: np.ndarray,
+    v: np.ndarray,
+    wt: np.ndarray,
+    m: np.ndarray,
+    s: np.ndarray,
+    kc: np.ndarray,
+    wlo: np.ndarray,
+    whi: np.ndarray,
+    slope_lo: np.ndarray,
+    slope_hi: np.ndarray,
+    pen: np.ndarray,
+    pc: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted LS in (a, p, q) per candidate (m_j, s_j) with the box of the free fit,
+    wing slopes ``2q/s`` (left) and ``2p/s`` (right) inside ``[slope_lo, slope_hi]``
+    (index 0 left, 1 right) and total variance ``wlo[l] <= w(kc[l]) <= whi[l]``
+    (infinite bounds are skipped), plus the quadratic penalty
+    ``sum_i pen[i] (x_i - pc[i])^2`` on ``x = (a, left slope, right slope, m, s)``
+    (a prior; zeros for none). Returns ``(a, p, q, residual + penalty, feasible)``."""
+    nc = m.size
+    n = k.size
+    nl = kc.size
+    a_out = np.empty(nc)
+    p_out = np.empty(nc)
+    q_out = np.empty(nc)
+    r_out = np.empty(nc)
+    ok_out = np.zeros(nc, dtype=np.bool_)
+    g = np.zeros((2 * nl + 4, 3))
+    c = np.zeros(2 * nl + 4)
+    hmat = np.zeros((3, 3))
+    h = np.zeros(3)
+    s00 = 0.0
+    h0 = 0.0
+    for i in range(n):
+        s00 += wt[i]
+        h0 += wt[i] * v[i]
+    for j in range(nc):
+        mj = m[j]
+        sj = s[j]
+        s0p = 0.0
+        s0m = 0.0
+        spp = 0.0
+        smm = 0.0
+        hp = 0.0
+        hm = 0.0
+        for i in range(n):
+            y = (k[i] - mj) / sj
+            rr = math.sqrt(y * y + 1.0)
+            fp = rr + y
+            fm = rr - y
+            w = wt[i]
+            s0p += w * fp
+            s0m += w * fm
+            spp += w * fp * fp
+            smm += w * fm * fm
+            hp += w * fp * v[i]
+            hm += w * fm * v[i]
+        hmat[0, 0] = s00
+        hmat[0, 1] = s0p
+        hmat[0, 2] = s0m
+        hmat[1, 0] = s0p
+        hmat[1, 1] = spp
+        hmat[1, 2] = s00
+        hmat[2, 0] = s0m
+        hmat[2, 1] = s00
+        hmat[2, 2] = smm
+        ridge = 1e-12 * (s00 + spp + smm)
+        for d in range(3):
+            hmat[d, d] += ridge
+        h[0] = h0
+        h[1] = hp
+        h[2] = hm
+        # prior: pen_a (a - a0)^2 + pen_L (2q/s - sL)^2 + pen_R (2p/s - sR)^2
+        cq = pen[1] * 4.0 / (sj * sj)
+        cp = pen[2] * 4.0 / (sj * sj)
+        hmat[0, 0] += pen[0]
+        h[0] += pen[0] * pc[0]
+        hmat[2, 2] += cq
+        h[2] += cq * 0.5 * sj * pc[1]
+        hmat[1, 1] += cp
+        h[1] += cp * 0.5 * sj * pc[2]
+        p_lo = max(_EPS_PQ * sj, 0.5 * sj * slope_lo[1])
+        p_hi = min(sj, 0.5 * sj * slope_hi[1])
+        q_lo = max(_EPS_PQ * sj, 0.5 * sj * slope_lo[0])
+        q_hi = min(sj, 0.5 * sj * slope_hi[0])
+        a_out[j] = 0.0
+        p_out[j] = 0.0
+        q_out[j] = 0.0
+        r_out[j] = math.inf
+        if p_lo > p_hi or q_lo > q_hi:
+            continue
+        for row in range(4):
+            g[row, 0] = 0.0
+            g[row, 1] = 0.0
+            g[row, 2] = 0.0
+        g[0, 1] = 1.0
+        c[0] = p_lo
+        g[1, 1] = -1.0
+        c[1] = -p_hi
+        g[2, 2] = 1.0
+        c[2] = q_lo
+        g[3, 2] = -1.0
+        c[3] = -q_hi
+        nrow = 4
+        for li in range(nl):
+            y = (kc[li] - mj) / sj
+            rr = math.sqrt(y * y + 1.0)
+            if wlo[li] > -math.inf:
+                g[nrow, 0] = 1.0
+                g[nrow, 1] = rr + y
+                g[nrow, 2] = rr - y
+                c[nrow] = wlo[li]
+                nrow += 1
+            if whi[li] < math.inf:
+                g[nrow, 0] = -1.0
+                g[nrow, 1] = -(rr + y)
+                g[nrow, 2] = -(rr - y)
+                c[nrow] = -whi[li]
+                nrow += 1
+        x, feas = _qp3(hmat, h, g, c, nrow)
+        if not feas:
+            continue
+        a = x[0]
+        p = min(max(x[1], p_lo), p_hi)
+        q = min(max(x[2], q_lo), q_hi)
+        res = 0.0
+        for i in range(n):
+            y = (k[i] - mj) / sj
+            rr = math.sqrt(y * y + 1.0)
+            e = a + p * (rr + y) + q * (rr - y) - v[i]
+            res += wt[i] * e * e
+        res += pen[0] * (a - pc[0]) ** 2 + pen[1] * (2.0 * q / sj - pc[1]) ** 2
+        res += pen[2] * (2.0 * p / sj - pc[2]) ** 2
+        res += pen[3] * (mj - pc[3]) ** 2 + pen[4] * (sj - pc[4]) ** 2
+        a_out[j] = a
+        p_out[j] = p
+        q_out[j] = q
+        r_out[j] = res
+        ok_out[j] = True
+    return a_out, p_out, q_out, r_out, ok_out
+
+
+@njit(cache=True)
+def _wd(k: float, a: float, b: float, rho: float, m: float, s: float) -> tuple[float, float, float]:
+    x = k - m
+    r = math.sqrt(x * x + s * s)
+    return a + b * (rho * x + r), b * (rho + x / r), b * s * s / (r * r * r)
+
+
+@njit(cache=True)
+def pair_check(
+    grid: np.ndarray, p0: np.ndarray, p1: np.ndarray, cal_tol: float
+) -> tuple[float, float]:
+    """For raw SVI ``p0`` (earlier) and ``p1`` (later), ``(min w1 - w0, min w^2 g)`` over
+    ``grid`` and all blends :math:`(1-\\alpha)w_0 + \\alpha w_1`, :math:`\\alpha \\in
+    [0, 1]`. The quartic :math:`w^2 g` in :math:`\\alpha` is bounded below by its
+    Bernstein coefficients; where one is negative it is minimised over 129 points in
+    :math:`\\alpha` refined by golden-section search. Stops early once the calendar
+    difference falls below ``-cal_tol``."""
+    cal = math.inf
+    low = math.inf
+    for i in range(grid.size):
+        k = grid[i]
+        lo = _wd(k, p0[0], p0[1], p0[2], p0[3], p0[4])
+        hi = _wd(k, p1[0], p1[1], p1[2], p1[3], p1[4])
+        d = hi[0] - lo[0]
+        if d < cal:
+            cal = d
+            if cal < -cal_tol:
+                return cal, low
+        # power coefficients of P(al) = e^2 - wk^2 w / 4 - wk^2 w^2 / 16 + wkk w^2 / 2
+        w0, w1 = lo[0], hi[0] - lo[0]
+        k0, k1 = lo[1], hi[1] - lo[1]
+        c0, c1 = lo[2], hi[2] - lo[2]
+        e0, e1 = w0 - 0.5 * k * k0, w1 - 0.5 * k * k1
+        q0, q1, q2 = k0 * k0, 2 * k0 * k1, k1 * k1  # wk^2
+        s0, s1, s2 = w0 * w0, 2 * w0 * w1, w1 * w1  # w^2
+        a0 = e0 * e0 - 0.25 * q0 * w0 - q0 * s0 / 16.0 + 0.5 * c0 * s0
+        a1 = 2 * e0 * e1 - 0.25 * (q0 * w1 + q1 * w0) - (q0 * s1 + q1 * s0) / 16.0
+        a1 += 0.5 * (c0 * s1 + c1 * s0)
+        a2 = e1 * e1 - 0.25 * (q1 * w1 + q2 * w0) - (q0 * s2 + q1 * s1 + q2 * s0) / 16.0
+        a2 += 0.5 * (c0 * s2 + c1 * s1)
+        a3 = -0.25 * q2 * w1 - (q1 * s2 + q2 * s1) / 16.0 + 0.5 * c1 * s2
+        a4 = -q2 * s2 / 16.0
+        b0 = a0
+        b1 = a0 + a1 / 4.0
+        b2 = a0 + a1 / 2.0 + a2 / 6.0
+        b3 = a0 + 3.0 * a1 / 4.0 + a2 / 2.0 + a3 / 4.0
+        b4 = a0 + a1 + a2 + a3 + a4
+        mb = min(b0, b1, b2, b3, b4)
+        if mb >= 0.0:
+            if mb < low:
+                low = mb
+            continue
+        best = math.inf
+        jb = 0
+        for j in range(129):
+            al = j / 128.0
+            pv = a0 + al * (a1 + al * (a2 + al * (a3 + al * a4)))
+            if pv < best:
+                best = pv
+                jb = j
+        x0 = max(0.0, (jb - 1) / 128.0)
+        x1 = min(1.0, (jb + 1) / 128.0)
+        gr = 0.6180339887498949
+        for _ in range(40):
+            xa = x1 - gr * (x1 - x0)
+            xb = x0 + gr * (x1 - x0)
+            fa = a0 + xa * (a1 + xa * (a2 + xa * (a3 + xa * a4)))
+            fb = a0 + xb * (a1 + xb * (a2 + xb * (a3 + xb * a4)))
+            if fa < fb:
+                x1 = xb
+            else:
+                x0 = xa
+            best = min(best, fa, fb)
+        if best < low:
+            low = best
+    return cal, low
+
+
+@njit(cache=True)
+def slice_ok(x: np.ndarray, grid: np.ndarray, tol: float) -> bool:
+    """Compiled :meth:`volcal.models.SVI.is_arbitrage_free` of raw SVI ``x`` (Lee's
+    bound, positive minimal variance, ``g >= -tol`` on the same dense check grid) and
+    ``g >= -tol`` on ``grid`` too."""
+    a, b, rho, m, s = x[0], x[1], x[2], x[3], x[4]
+    if b * (1.0 + abs(rho)) > 2.0 + 1e-12:
+        return False
+    wmin = a + b * s * math.sqrt(max(1.0 - rho * rho, 0.0))
+    if not wmin > 0.0:
+        return False
+    width = max(3.0, 12.0 * math.sqrt(max(wmin, 0.0) + b * s), abs(m) + 20.0 * s)
+    for i in range(2001):
+        if _g(-width + 2.0 * width * i / 2000.0, a, b, rho, m, s) < -tol:
+            return False
+    for i in range(401):
+        z = math.sinh(-6.0 + 12.0 * i / 400.0)
+        if _g(m + s * z, a, b, rho, m, s) < -tol:
+            return False
+    for i in range(grid.size):
+        if _g(grid[i], a, b, rho, m, s) < -tol:
+            return False
+    return True

@@ -93,7 +93,7 @@ _MAX_REPLANS = 3
 _DIAG_TOL = 1e-5  # grid indicators below which the refined comparison is skipped
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
-MODEL_NAMES = ("svi", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
+MODEL_NAMES = ("svi", "svi_surface", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
 
 # plausible boxes for the global stage (natural units, param_names order)
 _SEARCH_BOX: dict[str, tuple[tuple[float, float], ...]] = {
@@ -246,6 +246,8 @@ def calibrate(
     iv_mode: str = "exact",
     beta: float = 1.0,
     phi: str = "power",
+    delta: str | None = None,
+    max_nfev: int | None = None,
 ) -> CalibrationResult:
     """Calibrate a model to the cleaned quotes of a chain.
 
@@ -295,6 +297,22 @@ def calibrate(
     phi : {"power", "heston"}
         SSVI :math:`\\varphi` family: power law or Heston-like
         (:func:`volcal.calibration.ssvi.fit_ssvi`).
+    delta : {"forward", "premium_adjusted"}, optional
+        Delta convention of the 25-delta pillars of smile fits (SVI, SVI surface, SSVI,
+        eSSVI; default ``"forward"``).
+    max_nfev : int, optional
+        Evaluation budget of the SSVI least squares (default 2000).
+
+    Every option is either honoured by the model family or refused with a
+    :class:`~volcal.errors.ParameterError` naming the option and the model (see
+    ``SMILE_OPTIONS`` for what each smile model takes): ``svi`` honours ``start`` (the
+    slices' :math:`(m, \\sigma)` seed its search), ``prior``/``strength`` and ``delta``;
+    ``svi_surface`` ``start`` and ``delta``; ``sabr`` ``start``, ``fixed``, ``prior``,
+    ``strength``, ``global_search``, ``max_time`` and ``beta``; ``ssvi`` ``start``,
+    ``prior``, ``strength``, ``phi``, ``delta`` and ``max_nfev``; ``essvi`` ``start``,
+    ``prior``, ``strength`` and ``delta``.
+    All take ``weights``, including
+    ``"spread_vega"`` (the product of spread and vega weights, normalised).
 
     Returns
     -------
@@ -324,17 +342,57 @@ def calibrate(
         raise ParameterError(f"global_search must be 'auto', True or False, got {global_search!r}")
     if strength < 0 or not np.isfinite(strength):
         raise ParameterError(f"strength must be finite and >= 0, got {strength}")
+    given = {
+        "start": start,
+        "fixed": fixed,
+        "objective": objective,
+        "prior": prior,
+        "strength": strength,
+        "global_search": global_search,
+        "seed": seed,
+        "feller": feller,
+        "max_time": max_time,
+        "n_terms": n_terms,
+        "method": method,
+        "refine": refine,
+        "iv_mode": iv_mode,
+        "beta": beta,
+        "phi": phi,
+        "delta": delta,
+        "max_nfev": max_nfev,
+    }
+    _refuse_unsupported(name, given)
+    if name in SMILE_OPTIONS and isinstance(weights, str) and weights == "spread_vega":
+        chain = as_quotes(chain)
+        w = chain.weights("spread") * chain.weights("vega")
+        weights = w * (w.size / np.sum(w))
+    dconv = "forward" if delta is None else delta
     if name == "svi":
         from volcal.calibration.svi import fit_svi
 
-        return fit_svi(chain, weights=weights)
+        return fit_svi(
+            chain, weights=weights, delta=dconv, start=start, prior=prior, strength=strength
+        )
+    if name == "svi_surface":
+        from volcal.calibration.svi_surface import fit_svi_surface
+
+        return fit_svi_surface(chain, weights=weights, start=start, delta=dconv)
     if name in ("ssvi", "essvi"):
         from volcal.calibration.ssvi import fit_essvi, fit_ssvi
 
-        return (
-            fit_essvi(chain, weights=weights)
-            if name == "essvi"
-            else fit_ssvi(chain, weights=weights, phi=phi)
+        if name == "essvi":
+            return fit_essvi(
+                chain, weights=weights, delta=dconv, start=start, prior=prior, strength=strength
+            )
+        return fit_ssvi(
+            chain,
+            weights=weights,
+            phi=phi,
+            delta=dconv,
+            max_nfev=max_nfev or 2000,
+            start=start,
+            prior=prior,
+            strength=strength,
         )
     if name == "sabr":
         from volcal.calibration.sabr import fit_sabr
@@ -368,6 +426,78 @@ def calibrate(
         refine=refine,
         iv_mode=iv_mode,
     )
+
+
+#: options each smile model honours (beyond ``weights``); the others are refused
+SMILE_OPTIONS: dict[str, frozenset[str]] = {
+    "svi": frozenset({"start", "prior", "strength", "delta"}),
+    "svi_surface": frozenset({"start", "delta"}),
+    "sabr": frozenset({"start", "fixed", "prior", "strength", "global_search", "max_time", "beta"}),
+    "ssvi": frozenset({"start", "prior", "strength", "phi", "delta", "max_nfev"}),
+    "essvi": frozenset({"start", "prior", "strength", "delta"}),
+}
+#: options only the smile models take (refused for the Fourier models)
+_SMILE_ONLY = frozenset({"beta", "phi", "delta", "max_nfev"})
+_DEFAULTS: dict[str, Any] = {
+    "start": None,
+    "fixed": None,
+    "objective": "iv",
+    "prior": None,
+    "strength": 0.0,
+    "global_search": "auto",
+    "seed": 0,
+    "feller": False,
+    "max_time": 20.0,
+    "n_terms": 256,
+    "method": "lm",
+    "refine": True,
+    "iv_mode": "exact",
+    "beta": 1.0,
+    "phi": "power",
+    "delta": None,
+    "max_nfev": None,
+}
+
+
+def _is_default(option: str, value: Any) -> bool:
+    if option == "fixed":
+        return value is None or (hasattr(value, "__len__") and len(value) == 0)
+    default = _DEFAULTS[option]
+    if default is None:
+        return value is None
+    return bool(type(value) is type(default) and value == default) or (
+        isinstance(default, float) and isinstance(value, int) and value == default
+    )
+
+
+def _refuse_unsupported(name: str, given: Mapping[str, Any]) -> None:
+    """ParameterError naming the first option ``name`` cannot honour (module docs)."""
+    if name in SMILE_OPTIONS:
+        allowed = SMILE_OPTIONS[name]
+        for opt, value in given.items():
+            if opt not in allowed and not _is_default(opt, value):
+                takes = ", ".join(sorted(allowed)) or "none"
+                raise ParameterError(
+                    f"calibrate: the {name} model does not support {opt}={value!r} "
+                    f"(it takes weights and: {takes})"
+                )
+        if given["delta"] is not None and given["delta"] not in ("forward", "premium_adjusted"):
+            raise ParameterError(
+                f"calibrate: delta must be 'forward' or 'premium_adjusted', got {given['delta']!r}"
+            )
+        if given["max_nfev"] is not None and not (
+            isinstance(given["max_nfev"], int) and given["max_nfev"] > 0
+        ):
+            raise ParameterError(
+                f"calibrate: max_nfev must be a positive integer, got {given['max_nfev']!r}"
+            )
+        return
+    for opt in _SMILE_ONLY:
+        if not _is_default(opt, given[opt]):
+            raise ParameterError(
+                f"calibrate: the {name} model does not support {opt}={given[opt]!r} "
+                "(a smile-model option)"
+            )
 
 
 def _exact_iv(q: QuoteSet, prices: FloatArray) -> FloatArray:

@@ -249,7 +249,7 @@ def compare_models(
     >>> cmp = volcal.compare_models(volcal.clean(chain), ["heston", "bates"])  # doctest: +SKIP
     >>> print(cmp.summary())                                                    # doctest: +SKIP
     """
-    from volcal.calibration.calibrate import MODEL_NAMES, calibrate
+    from volcal.calibration.calibrate import MODEL_NAMES, SMILE_OPTIONS, calibrate
 
     names = [str(m).strip().lower() for m in models]
     if not names:
@@ -273,7 +273,10 @@ def compare_models(
             with warnings.catch_warnings():
                 # the status of every fit is in the table; one warning is issued below
                 warnings.simplefilter("ignore", CalibrationWarning)
-                res = calibrate(chain, name, weights=weights, max_time=max_time, seed=seed)
+                opts: dict[str, Any] = {"max_time": max_time, "seed": seed}
+                if name in SMILE_OPTIONS:  # smile models refuse options they cannot honour
+                    opts = {k: v for k, v in opts.items() if k in SMILE_OPTIONS[name]}
+                res = calibrate(chain, name, weights=weights, **opts)
         except VolcalError as exc:
             fits.append(ModelFit(name, None, str(exc), time.perf_counter() - t0, {}))
             continue

@@ -61,12 +61,46 @@ class SeriesResult:
             index=pd.Index(self.labels, name="snapshot"),
         )
 
+    def slice_params(self) -> pd.DataFrame:
+        """Per-expiry parameters of smile models (SVI, SVI surface, SABR, SSVI/eSSVI):
+        one row per snapshot and expiry (ISO label), one column per parameter. Empty for
+        models with one parameter set per snapshot (use :meth:`params`)."""
+        rows = []
+        for lab, r in zip(self.labels, self.results, strict=True):
+            for expiry, t, values in _slice_values(r):
+                rows.append({"snapshot": lab, "expiry": expiry, "t": t, **values})
+        if not rows:
+            return pd.DataFrame()
+        return pd.DataFrame(rows).set_index(["snapshot", "expiry"])
+
+    def slice_stability(self) -> pd.DataFrame:
+        """Per expiry and parameter, the mean absolute relative change between
+        consecutive snapshots that both quote that expiry (smile models)."""
+        sp = self.slice_params()
+        if sp.empty:
+            return pd.DataFrame()
+        out = {}
+        names = [c for c in sp.columns if c != "t"]
+        for expiry, g in sp.groupby(level="expiry", sort=True):
+            g = g.droplevel("expiry").reindex([x for x in self.labels if x in g.index])
+            if len(g) < 2:
+                continue
+            p = g[names].astype(float)
+            rel = (p.diff().abs() / p.shift().abs().clip(lower=1e-12)).iloc[1:]
+            out[expiry] = rel.mean()
+        return pd.DataFrame(out).T.rename_axis("expiry")
+
     def to_frame(self) -> pd.DataFrame:
         """Parameters and quality side by side."""
         return pd.concat([self.params(), self.quality()], axis=1)
 
     def stability(self) -> dict[str, float]:
-        """Mean absolute relative change of each parameter between consecutive fits."""
+        """Mean absolute relative change of each parameter between consecutive fits (for
+        smile models: per parameter, averaged over the expiries quoted in consecutive
+        snapshots, see :meth:`slice_stability`)."""
+        ss = self.slice_stability()
+        if not ss.empty:
+            return {c: float(ss[c].mean()) for c in ss.columns}
         p = self.params().astype(float)
         if len(p) < 2:
             return {c: 0.0 for c in p.columns}
@@ -86,8 +120,27 @@ class SeriesResult:
                     "params": _params_dict(r.params),
                 }
                 for lab, r in zip(self.labels, self.results, strict=True)
-            ]
+            ],
+            "stability": {k: (v if np.isfinite(v) else None) for k, v in self.stability().items()},
         }
+
+
+def _slice_values(r: CalibrationResult) -> list[tuple[str, float, dict[str, float]]]:
+    """(expiry, t, parameters) of each expiry of a smile fit (empty for other models)."""
+    p = r.params
+    if hasattr(p, "smiles") and hasattr(p, "expiries"):  # SVI, SVI surface, SABR
+        return [
+            (e, float(t), {k: float(v) for k, v in zip(s.param_names, s.to_vector(), strict=True)})
+            for e, t, s in zip(p.expiries, p.t, p.smiles, strict=True)
+        ]
+    if all(hasattr(p, n) for n in ("theta", "rho", "psi", "t")) and not isinstance(p.rho, float):
+        labels = [s.expiry for s in r.slices]  # eSSVI: one node per quoted expiry
+        if len(labels) == len(p.t):
+            return [
+                (e, float(t), {"theta": float(th), "rho": float(rh), "psi": float(ps)})
+                for e, t, th, rh, ps in zip(labels, p.t, p.theta, p.rho, p.psi, strict=True)
+            ]
+    return []
 
 
 def calibrate_series(
@@ -116,10 +169,17 @@ def calibrate_series(
     **kwargs
         Passed to :func:`volcal.calibrate` (weights, objective, fixed, feller, ...).
 
+    Smile models (``svi``, ``svi_surface``, ``sabr``, ``ssvi``, ``essvi``) get the warm
+    start, prior and strength where they honour them (``volcal.calibration.calibrate.
+    SMILE_OPTIONS``); ``strength > 0`` for a model without a prior is refused by
+    :func:`volcal.calibrate`.
+
     Returns
     -------
     SeriesResult
-        ``.params()`` is the parameter time series, ``.quality()`` the fit quality.
+        ``.params()`` is the parameter time series, ``.quality()`` the fit quality;
+        for smile models ``.slice_params()`` holds the per-expiry parameters and
+        ``.stability()`` / ``.slice_stability()`` how much they move.
 
     Examples
     --------
@@ -128,24 +188,39 @@ def calibrate_series(
     >>> s = volcal.calibrate_series(chains, "heston", strength=1.0)                  # doctest: +SKIP
     >>> s.params()[["kappa", "xi"]]                                                   # doctest: +SKIP
     """
-    from volcal.calibration.calibrate import calibrate
+    from volcal.calibration.calibrate import SMILE_OPTIONS, calibrate
+
+    name = model.lower() if isinstance(model, str) else None
+    takes = SMILE_OPTIONS.get(name, None) if name is not None else None
+
+    def opts(**o: Any) -> dict[str, Any]:
+        """Options for ``calibrate``: a smile model gets only those it honours (the warm
+        start where it takes one); ``calibrate`` refuses the rest, which the user
+        passes explicitly."""
+        if takes is None:
+            return o
+        out = {k: v for k, v in o.items() if k in takes}
+        if o.get("global_search") is True and "global_search" not in takes:
+            out["global_search"] = True  # asked for: let calibrate refuse it
+        if o.get("strength", 0.0) > 0 and "strength" not in takes:
+            out["strength"] = o["strength"]
+        return out
 
     results: list[CalibrationResult] = []
     labels: list[str] = []
     prev: CalibrationResult | None = None
     for i, chain in enumerate(chains):
         if prev is None:
-            fit = calibrate(chain, model, start=start, global_search=global_search, **kwargs)
+            first = opts(start=start, global_search=global_search)
+            fit = calibrate(chain, model, **first, **kwargs)
         else:
-            fit = calibrate(
-                chain,
-                model,
-                start=prev.params,
+            later = opts(
+                start=prev,
                 prior=prev if strength > 0 else None,
                 strength=strength,
                 global_search=global_search if global_search is True else False,
-                **kwargs,
             )
+            fit = calibrate(chain, model, **later, **kwargs)
         results.append(fit)
         snap = getattr(chain, "snapshot", None)
         labels.append(pd.Timestamp(snap).isoformat() if snap is not None else str(i))

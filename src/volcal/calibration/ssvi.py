@@ -68,6 +68,7 @@ Heston-like :math:`\\varphi`, :math:`\\lambda = (1+|\\rho|)/4 + e^{l}`.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import Any
@@ -78,6 +79,7 @@ from volcal._typing import FloatArray
 from volcal.calibration.quotes import QuoteSet
 from volcal.calibration.result import (
     CalibrationResult,
+    expiry_label,
     fit_quality,
     slice_fits,
 )
@@ -133,8 +135,12 @@ def _fit_slice(
     wt: FloatArray,
     prev: tuple[float, float, float] | None,
     grid: FloatArray,
+    pen: FloatArray | None = None,
+    pc: FloatArray | None = None,
+    start: FloatArray | None = None,
 ) -> tuple[float, float, float, float, int]:
-    """Best admissible (theta, rho, psi) of one slice; returns (theta, rho, psi, cost, n)."""
+    """Best admissible (theta, rho, psi) of one slice; returns (theta, rho, psi, cost, n).
+    ``pen``/``pc``: prior penalty on (theta, rho, psi); ``start``: warm start."""
     from volcal.calibration._ssvi_numba import search_slice
 
     th_m = max(_market_atm(k, v), 1e-10)
@@ -164,12 +170,17 @@ def _fit_slice(
         FLY_Z,
         FLY_REFINE_BELOW,
         FLY_GOLDEN_STEPS,
+        np.zeros(3) if pen is None else np.asarray(pen, dtype=np.float64),
+        np.zeros(3) if pc is None else np.asarray(pc, dtype=np.float64),
+        np.full(3, np.nan) if start is None else np.asarray(start, dtype=np.float64),
     )
     best = (float(th), float(rho), float(psi), float(cost))
     # the previous slice's shape at a theta not below its own always passes
     if prev is not None:
         th_f = max(th_p, th_m)
         c_f = float(_slice_costs(k, v, wt, np.array([th_f]), np.array([r_p]), np.array([ps_p]))[0])
+        if pen is not None and pc is not None:
+            c_f += float(np.sum(np.asarray(pen) * (np.array([th_f, r_p, ps_p]) - pc) ** 2))
         if not np.isfinite(best[3]) or c_f < best[3]:
             best = (th_f, r_p, ps_p, c_f)
     if not np.isfinite(best[3]):  # first slice, nothing admissible: flat smile
@@ -179,12 +190,23 @@ def _fit_slice(
 
 
 def fit_essvi_quotes(
-    k: FloatArray, v: FloatArray, wt: FloatArray, slice_index: Any, t_slices: FloatArray
+    k: FloatArray,
+    v: FloatArray,
+    wt: FloatArray,
+    slice_index: Any,
+    t_slices: FloatArray,
+    *,
+    starts: list[FloatArray | None] | None = None,
+    priors: list[FloatArray | None] | None = None,
+    strength: float = 0.0,
+    omega: FloatArray | None = None,
 ) -> tuple[ESSVI, int]:
     """eSSVI nodes from arrays (log-moneyness, total variance, weights, slice index).
 
     The array-level core of :func:`fit_essvi` (module docs); returns the surface and
-    the number of candidate slices evaluated.
+    the number of candidate slices evaluated. ``starts`` / ``priors``: per slice a
+    ``(theta, rho, psi)`` to start from / regularize toward (with ``strength``), or
+    None.
     """
     grid = calendar_grid()
     si = np.asarray(slice_index)
@@ -194,7 +216,15 @@ def fit_essvi_quotes(
     for i in range(len(t_slices)):
         m = si == i
         wi = wt[m] / np.sum(wt[m])
-        th, rho, psi, _cost, n = _fit_slice(k[m], v[m], wi, prev, grid)
+        pen = pc = None
+        x_prior = None if priors is None else priors[i]
+        if x_prior is not None and strength > 0:
+            pc = np.asarray(x_prior, dtype=np.float64)
+            scale = np.maximum(np.abs(pc), np.array([1e-4, 0.01, 0.01]))
+            # lambda n (0.01)^2 ((x - x0)/s)^2 in the units of the normalised slice cost
+            pen = strength * int(m.sum()) * 1e-4 / (float(np.sum(wt[m])) * scale**2)
+        st = None if starts is None else starts[i]
+        th, rho, psi, _cost, n = _fit_slice(k[m], v[m], wi, prev, grid, pen, pc, st)
         n_total += n
         thetas.append(th)
         rhos.append(rho)
@@ -203,7 +233,15 @@ def fit_essvi_quotes(
     return ESSVI(t=tuple(t_slices), theta=tuple(thetas), rho=tuple(rhos), psi=tuple(psis)), n_total
 
 
-def fit_essvi(chain: Any, *, weights: Any = "spread", delta: str = "forward") -> CalibrationResult:
+def fit_essvi(
+    chain: Any,
+    *,
+    weights: Any = "spread",
+    delta: str = "forward",
+    start: Any = None,
+    prior: Any = None,
+    strength: float = 0.0,
+) -> CalibrationResult:
     """Fit an arbitrage-free eSSVI surface to every expiry of a chain at once.
 
     Parameters
@@ -215,6 +253,15 @@ def fit_essvi(chain: Any, *, weights: Any = "spread", delta: str = "forward") ->
         Vol-residual weights (:meth:`~volcal.calibration.quotes.QuoteSet.weights`).
     delta : {"forward", "premium_adjusted"}
         Delta convention of each slice's 25-delta RR/BF in the result.
+    start : CalibrationResult of an eSSVI fit, optional
+        Warm start: each expiry it has (matched by ISO label) starts the slice's pattern
+        search at its node (clipped into the slice's admissible box), skipping the grid
+        when that node is admissible.
+    prior, strength : CalibrationResult of an eSSVI fit, float
+        Regularization toward the prior's nodes of the same expiries, as in
+        :func:`volcal.calibrate`: :math:`\\lambda n (0.01)^2 \\sum ((x - x^{prior})/s)^2`
+        on :math:`(\\theta, \\rho, \\psi)`, :math:`s = \\max(|x^{prior}|, f)`, floors
+        :math:`(10^{-4}, 0.01, 0.01)`.
 
     Returns
     -------
@@ -230,8 +277,44 @@ def fit_essvi(chain: Any, *, weights: Any = "spread", delta: str = "forward") ->
     """
     t0 = time.perf_counter()
     q, omega, v, wt = _prepare(chain, weights)
-    model, n_eval = fit_essvi_quotes(q.k, v, wt, q.slice_index, q.t_slices)
-    return _assemble("essvi", q, omega, model, n_eval, t0, delta, {"method": "slice-by-slice"})
+    labels = [expiry_label(e) for e in q.expiries]
+    starts = _essvi_nodes(start, "start", labels, q.t_slices)
+    priors = _essvi_nodes(prior, "prior", labels, q.t_slices) if strength > 0 else None
+    model, n_eval = fit_essvi_quotes(
+        q.k, v, wt, q.slice_index, q.t_slices, starts=starts, priors=priors, strength=strength
+    )
+    extra = {
+        "method": "slice-by-slice",
+        "warm_start": starts is not None,
+        "strength": float(strength) if priors is not None else 0.0,
+    }
+    return _assemble("essvi", q, omega, model, n_eval, t0, delta, extra)
+
+
+def _essvi_nodes(
+    value: Any, what: str, labels: list[str], t_slices: FloatArray
+) -> list[FloatArray | None] | None:
+    """Per expiry, the ``(theta, rho, psi)`` node of an eSSVI fit (matched by ISO label)
+    or of an ``ESSVI`` (matched by node time); None where it has no such expiry."""
+    if value is None:
+        return None
+    if isinstance(value, CalibrationResult) and isinstance(value.params, ESSVI):
+        p = value.params
+        by_label = {
+            s.expiry: np.array([th, r, ps])
+            for s, th, r, ps in zip(value.slices, p.theta, p.rho, p.psi, strict=True)
+        }
+        return [by_label.get(lab) for lab in labels]
+    if isinstance(value, ESSVI):
+        out: list[FloatArray | None] = []
+        for t in t_slices:
+            hit = [i for i, ti in enumerate(value.t) if abs(ti - t) <= 1e-9 * max(1.0, t)]
+            i = hit[0] if hit else -1
+            out.append(np.array([value.theta[i], value.rho[i], value.psi[i]]) if hit else None)
+        return out
+    raise ParameterError(
+        f"essvi: {what} must be an essvi CalibrationResult or an ESSVI, got {type(value).__name__}"
+    )
 
 
 def fit_ssvi(
@@ -241,6 +324,9 @@ def fit_ssvi(
     weights: Any = "spread",
     delta: str = "forward",
     max_nfev: int = 2000,
+    start: Any = None,
+    prior: Any = None,
+    strength: float = 0.0,
 ) -> CalibrationResult:
     """Fit an SSVI surface (one rho, a power-law or Heston-like phi) to a whole chain.
 
@@ -253,6 +339,18 @@ def fit_ssvi(
         As for :func:`fit_essvi`.
     max_nfev : int
         Limit of residual evaluations of the least-squares solver.
+    start : SSVI or CalibrationResult, optional
+        Warm start: the solver starts from its shape parameters (``rho`` and
+        ``eta, gamma`` or ``lam``; the same ``phi`` family) and from its ATM total
+        variance at this chain's expiries (:math:`\\theta(t)` of the start's own
+        interpolation, kept non-decreasing).
+    prior, strength : SSVI or CalibrationResult, float
+        Regularization toward ``prior`` as in :func:`volcal.calibrate`: extra residuals
+        :math:`\\sqrt{\\lambda n}\\,0.01\\,(x_p - x^{prior}_p)/s_p` (in the units of
+        the weighted vol residuals) on the shape parameters and on every node's
+        :math:`\\theta` against the prior's :math:`\\theta(t)`, with
+        :math:`s_p = \\max(|x^{prior}_p|, f_p)`, floors 0.01 (``rho``, ``eta``,
+        ``gamma``, ``lam``) and :math:`10^{-4}` (:math:`\\theta`).
 
     Returns
     -------
@@ -300,9 +398,46 @@ def fit_ssvi(
         w = 0.5 * (th + p * k + np.sqrt(psi * psi * k * k + 2.0 * p * th * k + th * th))
         return np.asarray(sw * (w - v))
 
-    x0 = np.concatenate([np.log(inc), [np.arctanh(-0.3 / _RHO_MAX)]])
-    x0 = np.concatenate([x0, [0.0, 0.0]]) if phi == "power" else np.concatenate([x0, [0.0]])
-    res = least_squares(resid, x0, method="lm", max_nfev=max_nfev, xtol=1e-10, ftol=1e-12)
+    warm = _ssvi_of(start, "start", phi)
+    ref = _ssvi_of(prior, "prior", phi) if strength > 0 else None
+
+    def shape_of(m: SSVI) -> FloatArray:
+        return np.array([m.rho, m.eta, m.gamma] if phi == "power" else [m.rho, m.lam])
+
+    def pack(theta: FloatArray, shape: FloatArray) -> FloatArray:
+        """Inverse of ``unpack`` (theta made strictly increasing first)."""
+        th = np.maximum.accumulate(np.maximum(theta, 1e-8))
+        incs = np.maximum(np.diff(th, prepend=0.0), 1e-6 * th[-1] / n)
+        rho = float(np.clip(shape[0], -0.99 * _RHO_MAX, 0.99 * _RHO_MAX))
+        head = np.concatenate([np.log(incs), [np.arctanh(rho / _RHO_MAX)]])
+        if phi == "power":
+            frac_eta = np.clip(shape[1] * (1.0 + abs(rho)) / 2.0, 1e-6, 1 - 1e-6)
+            frac_gam = np.clip(shape[2] / 0.5, 1e-6, 1 - 1e-6)
+            return np.concatenate(
+                [head, [np.log(frac_eta / (1 - frac_eta)), np.log(frac_gam / (1 - frac_gam))]]
+            )
+        return np.concatenate([head, [np.log(max(shape[1] - (1.0 + abs(rho)) / 4.0, 1e-8))]])
+
+    if warm is not None:
+        x0 = pack(np.asarray(warm.total_variance(0.0, t_nodes)), shape_of(warm))
+    else:
+        x0 = np.concatenate([np.log(inc), [np.arctanh(-0.3 / _RHO_MAX)]])
+        x0 = np.concatenate([x0, [0.0, 0.0]]) if phi == "power" else np.concatenate([x0, [0.0]])
+    objective = resid
+    if ref is not None:
+        c = math.sqrt(strength * k.size * 1e-4 / float(np.sum(wt)))
+        th_ref = np.asarray(ref.total_variance(0.0, t_nodes))
+        sh_ref = shape_of(ref)
+        s_th = np.maximum(np.abs(th_ref), 1e-4)
+        s_sh = np.maximum(np.abs(sh_ref), 0.01)
+
+        def objective(x: FloatArray) -> FloatArray:
+            theta, rho, a, b = unpack(x)
+            sh = np.array([rho, a, b] if phi == "power" else [rho, a])
+            pen = np.concatenate([(theta - th_ref) / s_th, (sh - sh_ref) / s_sh])
+            return np.concatenate([resid(x), c * pen])
+
+    res = least_squares(objective, x0, method="lm", max_nfev=max_nfev, xtol=1e-10, ftol=1e-12)
     theta, rho, a, b = unpack(res.x)
     if phi == "power":
         model = SSVI(t=tuple(t_nodes), theta=tuple(theta), rho=rho, phi="power", eta=a, gamma=b)
@@ -317,10 +452,30 @@ def fit_ssvi(
         int(res.nfev),
         t0,
         delta,
-        {"method": "joint Levenberg-Marquardt", "phi": phi, "solver_message": str(res.message)},
+        {
+            "method": "joint Levenberg-Marquardt",
+            "phi": phi,
+            "solver_message": str(res.message),
+            "warm_start": warm is not None,
+            "strength": float(strength) if ref is not None else 0.0,
+        },
         status=status,
         message="" if res.success else str(res.message),
     )
+
+
+def _ssvi_of(value: Any, what: str, phi: str) -> SSVI | None:
+    if value is None:
+        return None
+    if isinstance(value, CalibrationResult):
+        value = value.params
+    if not isinstance(value, SSVI):
+        raise ParameterError(
+            f"ssvi: {what} must be an ssvi CalibrationResult or an SSVI, got {type(value).__name__}"
+        )
+    if value.phi != phi:
+        raise ParameterError(f"ssvi: {what} has phi={value.phi!r}, the fit phi={phi!r}")
+    return value
 
 
 class _NodeSmiles:

@@ -250,6 +250,9 @@ def fit_svi_slice(
     n_keep: int = 3,
     n_newton: int = 4,
     full_output: bool = False,
+    start: SVI | None = None,
+    prior: SVI | None = None,
+    strength: float = 0.0,
 ) -> SVI | tuple[SVI, SVISliceInfo]:
     """Fit one raw SVI smile to implied vols of one expiry (quasi-explicit method).
 
@@ -287,6 +290,17 @@ def fit_svi_slice(
         at the best admissible candidate; the best admissible point seen is kept.
     full_output : bool
         Also return :class:`SVISliceInfo`.
+    start : SVI, optional
+        Warm start: the seed grid is a local 5 x 5 grid (at the cold grid's spacing)
+        around its :math:`(m, \\sigma)`, which is itself a candidate.
+    prior, strength : SVI and float, optional
+        Regularization toward ``prior`` as in :func:`volcal.calibrate`: the objective
+        gains :math:`\\lambda n (0.01)^2 \\sum_p ((x_p - x^{prior}_p)/s_p)^2` over
+        :math:`x = (a, b(1-\\rho), b(1+\\rho), m, \\sigma)` (level, wing slopes,
+        vertex, curvature) in the units of the weighted vol residuals, with
+        :math:`s_p = \\max(|x^{prior}_p|, f_p)`, floors :math:`f = (0.1\\,w^{prior}(0),
+        0.01, 0.01, 0.01, 0.01)`. The slopes enter the inner problem as quadratic terms,
+        so it stays exact.
 
     Returns
     -------
@@ -330,7 +344,34 @@ def fit_svi_slice(
         raise DataError("fit_svi_slice: weights sum to zero")
     v = iv * iv * t
     wt = omega / (2.0 * iv * t) ** 2
-    wt = wt / np.sum(wt)
+    wt_sum = float(np.sum(wt))
+    wt = wt / wt_sum
+    pen = np.zeros(5)
+    pc = np.zeros(5)
+    if prior is not None and strength > 0:
+        pc = np.array(
+            [prior.a, prior.b * (1 - prior.rho), prior.b * (1 + prior.rho), prior.m, prior.sigma]
+        )
+        floors = np.array([0.1 * float(prior.total_variance(0.0)), 0.01, 0.01, 0.01, 0.01])
+        scale = np.maximum(np.abs(pc), floors)
+        # lambda n (0.01)^2 ((x - x0)/s)^2 in the units of the normalised weighted cost
+        pen = strength * k_a.size * 1e-4 / (float(np.sum(omega)) * scale**2)
+        pen = pen * float(np.sum(omega)) / wt_sum
+    penalised = bool(np.any(pen > 0))
+
+    def inner_fn(
+        m_: FloatArray, s_: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        if not penalised:
+            return _inner(k_a, v, wt, m_, s_)
+        from volcal.calibration._svi_numba import inner_constrained
+
+        none = np.empty(0)
+        a_, p_, q_, r_, ok_ = inner_constrained(
+            k_a, v, wt, np.ascontiguousarray(m_), np.ascontiguousarray(s_), none, none, none,
+            np.zeros(2), np.full(2, np.inf), pen, pc,
+        )  # fmt: skip
+        return a_, p_, q_, np.where(ok_, r_, np.inf)
 
     if k_a.size < 3 or np.ptp(k_a) <= 0:
         flat = _flat(v, wt)
@@ -345,9 +386,12 @@ def fit_svi_slice(
     grid = np.concatenate([np.linspace(k_lo - span, k_hi + span, 41), -far, far])
     m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, n_m)
     ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), n_sigma)
+    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
+    if start is not None:  # warm: a local grid around the start's (m, sigma)
+        m0 = start.m + dm * np.linspace(-2.0, 2.0, 5)
+        ls0 = np.log(start.sigma) + dls * np.linspace(-2.0, 2.0, 5)
     mm, ll = np.meshgrid(m0, ls0, indexing="ij")
     m_c, ls_c = mm.ravel(), ll.ravel()
-    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
     zoom = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
     pool: list[FloatArray] = []  # rows (cost, a, p, q, m, log sigma) of admissible candidates
     n_cand = 0
@@ -367,7 +411,7 @@ def fit_svi_slice(
         return np.argsort(cost)
 
     for level in range(n_levels + 1):
-        a, p, q, cost = _inner(k_a, v, wt, m_c, np.exp(ls_c))
+        a, p, q, cost = inner_fn(m_c, np.exp(ls_c))
         n_cand += m_c.size
         order = admissible_best(a, p, q, m_c, ls_c, cost)
         rows = pool[-1]
@@ -394,7 +438,7 @@ def fit_svi_slice(
         for _ in range(n_newton):
             mz, lz = np.broadcast_arrays(c_m + hm * st[:, None], c_l + hl * st[None, :])
             m_c, ls_c = mz.ravel(), lz.ravel()
-            a, p, q, f = _inner(k_a, v, wt, m_c, np.exp(ls_c))
+            a, p, q, f = inner_fn(m_c, np.exp(ls_c))
             n_cand += 9
             admissible_best(a, p, q, m_c, ls_c, f)
             if not np.all(np.isfinite(f)):
@@ -524,6 +568,9 @@ def fit_svi(
     *,
     weights: Any = "spread",
     delta: str = "forward",
+    start: Any = None,
+    prior: Any = None,
+    strength: float = 0.0,
     **slice_options: Any,
 ) -> CalibrationResult:
     """Fit one arbitrage-free raw SVI per expiry of a chain (or a prepared ``QuoteSet``).
@@ -540,6 +587,13 @@ def fit_svi(
     delta : {"forward", "premium_adjusted"}
         Delta convention of the 25-delta risk reversal and butterfly
         (:mod:`volcal.calibration.smile_stats`).
+    start : CalibrationResult or SVISmiles, optional
+        Warm start: each expiry found in it (by ISO label) is searched around its smile.
+    prior : CalibrationResult or SVISmiles, optional
+        Previous fit to regularize toward with ``strength`` (expiries matched by label;
+        see :func:`fit_svi_slice`).
+    strength : float
+        Regularization strength :math:`\\lambda` (0: none).
     **slice_options
         Passed to :func:`fit_svi_slice` (``n_m``, ``n_sigma``, ``n_levels``, ``n_keep``).
 
@@ -567,6 +621,10 @@ def fit_svi(
     else:
         w = q.weights(weights)
     labels = [expiry_label(e) for e in q.expiries]
+    warm = _smiles_of(start, "start")
+    prev = _smiles_of(prior, "prior")
+    if strength < 0 or not np.isfinite(strength):
+        raise ParameterError(f"fit_svi: strength must be finite and >= 0, got {strength}")
     smiles: list[SVI] = []
     model_iv = np.empty(len(q))
     nfev = 0
@@ -578,7 +636,15 @@ def fit_svi(
         sel = q.slice_index == i
         t = float(q.t_slices[i])
         fitted = fit_svi_slice(
-            q.k[sel], q.iv_mid[sel], t, w[sel], full_output=True, **slice_options
+            q.k[sel],
+            q.iv_mid[sel],
+            t,
+            w[sel],
+            full_output=True,
+            start=_match(warm, labels[i]),
+            prior=_match(prev, labels[i]),
+            strength=strength,
+            **slice_options,
         )
         assert isinstance(fitted, tuple)
         svi, info = fitted
@@ -613,7 +679,7 @@ def fit_svi(
     return CalibrationResult(
         model="svi",
         params=params,
-        start=None,
+        start=warm,
         quotes=q,
         model_iv=model_iv,
         weights=w,
@@ -630,5 +696,26 @@ def fit_svi(
             "weights": weights if isinstance(weights, str) else "array",
             "delta_convention": delta,
             "objective": "total variance, weights omega / (2 iv t)^2",
+            "warm_start": warm is not None,
+            "strength": float(strength) if prev is not None else 0.0,
         },
     )
+
+
+def _smiles_of(value: Any, what: str) -> SVISmiles | None:
+    if value is None:
+        return None
+    if isinstance(value, CalibrationResult):
+        value = value.params
+    if isinstance(value, SVISmiles):
+        return value
+    raise ParameterError(
+        f"svi: {what} must be an svi (or svi_surface) CalibrationResult or an SVISmiles, "
+        f"got {type(value).__name__}"
+    )
+
+
+def _match(smiles: SVISmiles | None, label: str) -> SVI | None:
+    if smiles is None or label not in smiles.expiries:
+        return None
+    return smiles.smiles[smiles.expiries.index(label)]

@@ -43,7 +43,17 @@ from volcal._typing import ArrayLike, FloatArray
 from volcal.errors import ParameterError
 from volcal.models._base import Params
 
-__all__ = ["LEE_BOUND", "SVI", "SVISmiles", "svi_g", "svi_total_variance"]
+__all__ = [
+    "LEE_BOUND",
+    "SVI",
+    "SVISmiles",
+    "SVISurface",
+    "blend_min_g_poly",
+    "shift_min_g",
+    "surface_k_grid",
+    "svi_g",
+    "svi_total_variance",
+]
 
 #: Lee (2004) maximal wing slope of total variance: b (1 + |rho|) <= 2.
 LEE_BOUND = 2.0
@@ -337,3 +347,235 @@ class SVISmiles:
             f"{e}  t={t:.4f}  {s.summary()}"
             for e, t, s in zip(self.expiries, self.t, self.smiles, strict=True)
         )
+
+
+# --------------------------------------------------------------------------- surface
+def _poly_mul(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Product of polynomials given as coefficient rows (lowest degree first, one row
+    per point)."""
+    out = np.zeros((a.shape[0], a.shape[1] + b.shape[1] - 1))
+    for i in range(a.shape[1]):
+        out[:, i : i + b.shape[1]] += a[:, i : i + 1] * b
+    return out
+
+
+def blend_min_g_poly(
+    k: FloatArray,
+    lo: tuple[FloatArray, FloatArray, FloatArray],
+    hi: tuple[FloatArray, FloatArray, FloatArray],
+) -> FloatArray:
+    """Smallest :math:`w^2 g` over :math:`\\alpha \\in [0, 1]` of the blend
+    :math:`w = (1-\\alpha) w_0 + \\alpha w_1` at each ``k`` (exact).
+
+    ``lo`` and ``hi`` are ``(w, w_k, w_kk)`` of the two slices at ``k``. With
+    :math:`e = w - k w_k/2`, :math:`w^2 g = e^2 - w_k^2 w/4 - w_k^2 w^2/16 + w_{kk} w^2/2`
+    is a quartic in :math:`\\alpha`. Its Bernstein coefficients on [0, 1] bound it from
+    below (non-negative coefficients certify :math:`g \\ge 0` on the whole gap); where
+    one is negative the minimum is taken exactly over the end points and the real roots
+    of the derivative in (0, 1).
+    """
+    kk = np.asarray(k, dtype=np.float64).ravel()
+    lin = [np.stack([x0.ravel(), (x1 - x0).ravel()], axis=1) for x0, x1 in zip(lo, hi, strict=True)]
+    w, wk, wkk = lin
+    e = w - 0.5 * kk[:, None] * wk
+    wk2 = _poly_mul(wk, wk)
+    w2 = _poly_mul(w, w)
+    poly = np.zeros((kk.size, 5))
+    poly[:, :3] += _poly_mul(e, e)
+    poly[:, :4] -= 0.25 * _poly_mul(wk2, w)
+    poly -= _poly_mul(wk2, w2) / 16.0
+    poly[:, :4] += 0.5 * _poly_mul(wkk, w2)
+    # Bernstein coefficients of a quartic: b_i = sum_{j<=i} C(i,j)/C(4,j) a_j
+    binom = np.array(
+        [[math.comb(i, j) / math.comb(4, j) if j <= i else 0.0 for j in range(5)] for i in range(5)]
+    )
+    bern = poly @ binom.T
+    out = np.min(bern, axis=1)
+    unsure = out < 0
+    if unsure.any():
+        pu = poly[unsure]
+        best = np.minimum(pu[:, 0], pu.sum(axis=1))
+        d = pu[:, 1:] * np.arange(1, 5)  # derivative, cubic
+        for i in range(pu.shape[0]):
+            for r in np.roots(d[i, ::-1]):
+                if abs(r.imag) < 1e-12 and 0.0 < r.real < 1.0:
+                    best[i] = min(best[i], float(np.polyval(pu[i, ::-1], r.real)))
+        out[unsure] = best
+    return np.asarray(out)
+
+
+def shift_min_g(k: FloatArray, w: FloatArray, wk: FloatArray, wkk: FloatArray) -> FloatArray:
+    """Smallest :math:`g` of the shifted smiles :math:`w + c`, over all :math:`c \\ge 0`
+    (exact, per point). With :math:`s = 1/(w + c) \\in (0, 1/w]`,
+    :math:`g = 1 - (2x + y)s + x^2 s^2 + C` where :math:`x = k w_k/2`,
+    :math:`y = w_k^2/4`, :math:`C = w_{kk}/2 - w_k^2/16`: a convex quadratic in
+    :math:`s`, minimal at an end point or at :math:`s^* = (2x+y)/(2x^2)`."""
+    x = 0.5 * k * wk
+    y = 0.25 * wk * wk
+    cst = 0.5 * wkk - wk * wk / 16.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_end = 1.0 / w
+        g_end = 1.0 - (2 * x + y) * s_end + x * x * s_end**2 + cst
+        g_zero = 1.0 + cst
+        s_star = (2 * x + y) / (2 * x * x)
+        g_star = 1.0 + cst - (2 * x + y) ** 2 / (4 * x * x)
+    inside = (x != 0) & (s_star > 0) & (s_star < s_end)
+    out = np.minimum(g_end, g_zero)
+    out = np.where(inside, np.minimum(out, g_star), out)
+    return np.asarray(np.where(w > 0, out, -np.inf))
+
+
+def surface_k_grid(theta_short: float) -> FloatArray:
+    """The log-moneyness grid on which an :class:`SVISurface` is certified: 1201 points
+    on [-3, 3], 401 points over 12 ATM standard deviations of the shortest expiry
+    (``theta_short`` its ATM total variance), and far wing points out to |k| = 1000."""
+    sd = math.sqrt(max(theta_short, 1e-12))
+    far = np.geomspace(3.5, 1000.0, 24)
+    return np.unique(
+        np.concatenate(
+            [np.linspace(-3.0, 3.0, 1201), sd * np.linspace(-12.0, 12.0, 401), far, -far]
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SVISurface(SVISmiles):
+    """Raw SVI slices joined into a surface free of static arbitrage (``svi_surface``).
+
+    The nodes are the fitted slices (one :class:`SVI` per expiry, ascending). In time,
+    at fixed log-moneyness :math:`k`:
+
+    * before the first expiry, :math:`w(k, t) = w_1(k)\\,t/t_1` (the first smile's
+      implied vols; scaling total variance by :math:`c \\in (0, 1]` keeps
+      :math:`g \\ge 0`, see :mod:`volcal.models.ssvi`);
+    * between expiries, linear in total variance,
+      :math:`w = (1-\\alpha) w_j(k) + \\alpha w_{j+1}(k)`, so
+      :math:`w_t = (w_{j+1} - w_j)/(t_{j+1} - t_j)` is non-negative wherever the
+      slices do not cross;
+    * after the last expiry, :math:`w(k,t) = w_N(k) + \\theta_N (t/t_N - 1)` (flat ATM
+      vol, wings held: adding a constant keeps Lee's bound and :math:`w_t > 0`).
+
+    :meth:`conditions` certifies the whole surface on :func:`surface_k_grid`: every node
+    butterfly-free (:meth:`SVI.is_arbitrage_free`), neighbours ordered
+    (:math:`w_{j+1} \\ge w_j` and both wing slopes non-decreasing), every blend
+    butterfly-free for *all* :math:`\\alpha \\in [0, 1]` (:func:`blend_min_g_poly`,
+    exact) and the extrapolation for all :math:`t > t_N` (:func:`shift_min_g`, exact).
+
+    Examples
+    --------
+    >>> s = SVISurface(("a", "b"), (0.1, 0.5), (1.0, 1.0),
+    ...                (SVI(0.004, 0.02, -0.3, 0.0, 0.2), SVI(0.02, 0.08, -0.3, 0.0, 0.25)))
+    >>> s.conditions()["ok"], round(float(s.total_variance(0.0, 0.3)), 6)
+    (True, 0.024)
+    """
+
+    name: ClassVar[str] = "svi_surface"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.smiles:
+            raise ParameterError("SVISurface: needs at least one slice")
+        if self.t[0] <= 0 or any(b <= a for a, b in zip(self.t, self.t[1:], strict=False)):
+            raise ParameterError("SVISurface: expiries must be positive and strictly increasing")
+
+    @property
+    def theta(self) -> tuple[float, ...]:
+        """ATM total variance of each node."""
+        return tuple(float(s.total_variance(0.0)) for s in self.smiles)
+
+    def _node(self, i: int, k: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        s = self.smiles[i]
+        return s.total_variance(k), s.dw(k), s.d2w(k)
+
+    def derivatives(
+        self, k: ArrayLike, t: ArrayLike
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``(w, w_k, w_kk, w_t)`` at ``(k, t)`` (analytic; broadcast; class docs)."""
+        kb, tb = np.broadcast_arrays(
+            np.asarray(k, dtype=np.float64), np.asarray(t, dtype=np.float64)
+        )
+        if np.any(~np.isfinite(tb)) or np.any(tb <= 0):
+            raise ParameterError("maturities t must be finite and > 0 (years)")
+        shape = kb.shape
+        k1, t1 = kb.ravel(), tb.ravel()
+        tn = np.asarray(self.t)
+        n = tn.size
+        j = np.searchsorted(tn, t1, side="right") - 1
+        out = [np.empty(k1.size) for _ in range(4)]
+        before = j < 0
+        if before.any():
+            w, wk, wkk = self._node(0, k1[before])
+            c = t1[before] / tn[0]
+            out[0][before], out[1][before], out[2][before] = c * w, c * wk, c * wkk
+            out[3][before] = w / tn[0]
+        after = j >= n - 1
+        if after.any():
+            w, wk, wkk = self._node(n - 1, k1[after])
+            th = self.theta[-1]
+            out[0][after] = w + th * (t1[after] / tn[-1] - 1.0)
+            out[1][after], out[2][after] = wk, wkk
+            out[3][after] = th / tn[-1]
+        for seg in np.unique(j[~before & ~after]):
+            m = j == seg
+            dt = tn[seg + 1] - tn[seg]
+            al = (t1[m] - tn[seg]) / dt
+            lo = self._node(int(seg), k1[m])
+            hi = self._node(int(seg) + 1, k1[m])
+            for q in range(3):
+                out[q][m] = (1.0 - al) * lo[q] + al * hi[q]
+            out[3][m] = (hi[0] - lo[0]) / dt
+        w, wk, wkk, wt = (o.reshape(shape) for o in out)
+        return w, wk, wkk, wt
+
+    def total_variance(self, k: ArrayLike, t: ArrayLike) -> FloatArray:
+        """:math:`w(k, t)` at any maturity ``t`` > 0 (interpolated; class docs)."""
+        return self.derivatives(k, t)[0]
+
+    def conditions(self, k_grid: ArrayLike | None = None, tol: float = 1e-10) -> dict[str, Any]:
+        """Certificate of no static arbitrage on ``k_grid`` (default
+        :func:`surface_k_grid`): per node the smallest ``g``, per gap the smallest
+        :math:`w_{j+1} - w_j`, the wing-slope increments and the smallest
+        :math:`w^2 g` over the blends, and the smallest ``g`` of the extrapolation."""
+        grid = (
+            surface_k_grid(self.theta[0])
+            if k_grid is None
+            else np.unique(np.asarray(k_grid, dtype=np.float64))
+        )
+        nodes = [s.is_arbitrage_free() and s.min_g(grid) >= -tol for s in self.smiles]
+        node_g = [min(s.min_g(), s.min_g(grid)) for s in self.smiles]
+        gaps: list[dict[str, float]] = []
+        ok = all(nodes)
+        for i in range(len(self.smiles) - 1):
+            lo, hi = self._node(i, grid), self._node(i + 1, grid)
+            s0, s1 = self.smiles[i], self.smiles[i + 1]
+            d_left = s1.b * (1 - s1.rho) - s0.b * (1 - s0.rho)
+            d_right = s1.b * (1 + s1.rho) - s0.b * (1 + s0.rho)
+            gap = {
+                "calendar": float(np.min(hi[0] - lo[0])),
+                "slope_left": float(d_left),
+                "slope_right": float(d_right),
+                "blend_w2g": float(np.min(blend_min_g_poly(grid, lo, hi))),
+            }
+            gaps.append(gap)
+            ok &= gap["calendar"] >= 0.0
+            ok &= d_left >= -1e-12 and d_right >= -1e-12
+            ok &= gap["blend_w2g"] >= -tol
+        last = self._node(len(self.smiles) - 1, grid)
+        extrap = float(np.min(shift_min_g(grid, *last)))
+        ok &= extrap >= -tol
+        return {
+            "ok": bool(ok),
+            "node_min_g": node_g,
+            "gaps": gaps,
+            "extrapolation_min_g": extrap,
+            "n_points": int(grid.size),
+        }
+
+    def is_arbitrage_free(self) -> bool:
+        """Whether :meth:`conditions` certifies the surface."""
+        return bool(self.conditions()["ok"])
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["model"] = "SVISurface"
+        return d

@@ -10,8 +10,13 @@ a calibration alone). Three adapters are provided:
 * :class:`MarkVols` - the chain's mark implied vols, per expiry linear in log-moneyness
   (flat vol beyond the outermost strikes), across expiries linear in total variance at
   fixed log-moneyness ``k = ln(K/F(t))`` (flat vol before the first and after the last);
-* :class:`SVIVols` - an SVI :class:`~volcal.calibration.result.CalibrationResult` (one raw
-  SVI smile per expiry, same interpolation across expiries);
+* :class:`SurfaceVols` - the arbitrage-free SVI surface (``vols="surface"``, a
+  ``calibrate(chain, "svi_surface")`` fit): its own time interpolation, certified free of
+  calendar and butterfly arbitrage between and beyond the expiries
+  (:class:`~volcal.models.svi.SVISurface`); the fitted surface risk uses by default;
+* :class:`SVIVols` - free per-expiry SVI smiles (``vols="svi"`` or an ``"svi"``
+  :class:`~volcal.calibration.result.CalibrationResult`: one raw SVI smile per expiry,
+  same interpolation across expiries as the marks; neighbouring smiles may cross);
 * :class:`ModelVols` - a stochastic-model calibration, through :func:`volcal.model_iv`.
 
 Valuation is Black-76 with the source's vol at the option's strike, undiscounted (Deribit
@@ -167,6 +172,27 @@ class SVIVols(_SliceVols):
         return np.sqrt(np.maximum(w, 0.0) / self.t[i])
 
 
+class SurfaceVols:
+    """Vols of an arbitrage-free SVI surface (``params`` an
+    :class:`~volcal.models.svi.SVISurface`), at log-moneyness against the market's
+    forward curve and with the surface's own interpolation in time."""
+
+    def __init__(self, surface: Any, curve: ForwardCurve):
+        self.surface = surface
+        self.curve = curve
+
+    def iv(self, strike: Any, t: Any) -> FloatArray:
+        """Black vols at absolute strikes ``strike`` and times ``t`` (broadcast)."""
+        kk, tt = np.broadcast_arrays(
+            np.asarray(strike, dtype=np.float64), np.asarray(t, dtype=np.float64)
+        )
+        if np.any(~(tt > 0)) or np.any(~(kk > 0)):
+            raise ParameterError("SurfaceVols.iv: strikes and times must be > 0")
+        k = np.log(kk / self.curve(tt))
+        w = self.surface.total_variance(k, tt)
+        return np.asarray(np.sqrt(np.maximum(w, 0.0) / tt), dtype=np.float64)
+
+
 class ModelVols:
     """Vols of a calibrated stochastic model through :func:`volcal.model_iv`."""
 
@@ -254,11 +280,16 @@ class Market:
         Parameters
         ----------
         chain : OptionChain
-        vols : "mark", "svi", CalibrationResult, VolSource or callable
-            ``"mark"``: the chain's mark IVs (:class:`MarkVols`); ``"svi"``: an SVI fit of
-            the chain (``volcal.calibrate(chain, "svi")``); a CalibrationResult of the same
-            chain: SVI smiles (:class:`SVIVols`) or a stochastic model (:class:`ModelVols`);
-            anything with ``iv(strike, t)`` or a callable ``f(strike, t)``.
+        vols : "mark", "surface", "svi", CalibrationResult, VolSource or callable
+            ``"mark"``: the chain's mark IVs (:class:`MarkVols`; the default, because
+            Deribit computes margins from its marks); ``"surface"`` (or
+            ``"svi_surface"``): the arbitrage-free SVI surface fitted to the chain
+            (``volcal.calibrate(chain, "svi_surface")``, :class:`SurfaceVols`), the
+            fitted surface to use; ``"svi"``: the free per-expiry SVI smiles
+            (:class:`SVIVols`, may carry calendar arbitrage); a CalibrationResult of the
+            same chain: an SVI surface, SVI smiles or a stochastic model
+            (:class:`ModelVols`); anything with ``iv(strike, t)`` or a callable
+            ``f(strike, t)``.
         """
         if not isinstance(chain, OptionChain):
             raise DataError(f"expected an OptionChain, got {type(chain).__name__}")
@@ -272,18 +303,29 @@ class Market:
         if isinstance(vols, str):
             if vols == "mark":
                 source, label = MarkVols(chain, curve, ts, fs), "mark"
+            elif vols in ("surface", "svi_surface"):
+                from volcal.calibration import calibrate
+
+                fit = calibrate(chain, "svi_surface")
+                source, label = SurfaceVols(fit.params, curve), "svi_surface"
             elif vols == "svi":
                 from volcal.calibration import calibrate
 
                 source, label = SVIVols(calibrate(chain, "svi").params, curve), "svi"
             else:
-                raise ParameterError(f"vols must be 'mark', 'svi' or a vol source, got {vols!r}")
+                raise ParameterError(
+                    f"vols must be 'mark', 'surface', 'svi' or a vol source, got {vols!r}"
+                )
         elif isinstance(vols, VolSource):  # first: a VolSurface also has model/params
             source, label = vols, f"surface ({getattr(vols, 'model', 'custom')})"
         elif hasattr(vols, "params") and hasattr(vols, "model"):  # CalibrationResult
+            from volcal.models.svi import SVISurface
+
             params = vols.params
             label = str(vols.model)
-            if hasattr(params, "smiles") and hasattr(params, "forwards"):
+            if isinstance(params, SVISurface):
+                source = SurfaceVols(params, curve)
+            elif hasattr(params, "smiles") and hasattr(params, "forwards"):
                 if label != "svi":
                     raise ParameterError(
                         f"{label} calibration: per-expiry smiles other than SVI are not "
@@ -642,6 +684,7 @@ __all__ = [
     "ModelVols",
     "PortfolioRisk",
     "SVIVols",
+    "SurfaceVols",
     "VolSource",
     "as_market",
     "portfolio_greeks",

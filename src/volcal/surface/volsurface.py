@@ -17,7 +17,10 @@ A surface is a total implied variance :math:`w(k, t)` in log-moneyness
 
 Backends
 --------
-*SSVI / eSSVI* fits give :math:`w` and all derivatives in closed form, with the time
+*SVI surface* fits (``svi_surface``, :class:`~volcal.models.svi.SVISurface`) give
+:math:`w` and its derivatives in closed form with their own arbitrage-free time
+interpolation (linear in total variance between certified nodes, scaled before the first,
+shifted by the ATM variance growth after the last). *SSVI / eSSVI* fits give :math:`w` and all derivatives in closed form, with the time
 interpolation of :mod:`volcal.models.ssvi` (arbitrage-free between and beyond the
 expiries). *Per-expiry smiles* (SVI, SABR) are joined linearly in total variance at fixed
 :math:`k` between expiries, :math:`w = (1-a) w_j(k) + a\\,w_{j+1}(k)`, so
@@ -173,12 +176,18 @@ class VolSurface:
         ``SABRSmiles``). ``forwards`` default to 1 (forward units)."""
         from volcal.models.sabr import SABRSmiles
         from volcal.models.ssvi import ESSVI, SSVI
-        from volcal.models.svi import SVISmiles
+        from volcal.models.svi import SVISmiles, SVISurface
 
         if isinstance(params, (SSVI, ESSVI)):
             t_nodes = tuple(params.t)
             backend: Any = params
             name = params.name
+        elif isinstance(params, SVISurface):
+            t_nodes = tuple(params.t)
+            backend = params
+            name = params.name
+            forwards = params.forwards if forwards is None else forwards
+            expiries = params.expiries if expiries is None else expiries
         elif isinstance(params, SVISmiles):
             t_nodes = tuple(params.t)
             sm = params.smiles
@@ -218,7 +227,10 @@ class VolSurface:
     def from_result(cls, result: Any) -> VolSurface:
         """The surface of a :class:`~volcal.calibration.CalibrationResult`."""
         from volcal.calibration.result import expiry_label
+        from volcal.models.svi import SVISurface
 
+        if isinstance(result.params, SVISurface):  # its nodes: the fitted expiries only
+            return cls.from_model(result.params)
         q = result.quotes
         return cls.from_model(
             result.params,
