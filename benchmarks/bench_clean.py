@@ -1,0 +1,112 @@
+"""Time ``volcal.clean`` on every real snapshot chain and check its flags against a baseline.
+
+The 114 chains are the 57 full Deribit snapshots of ../shared/data/raw/svcj-deribit-snapshots
+x {BTC, ETH}. Per chain the script records the flag vector, the forwards and the time of
+``volcal.clean`` (min of ``--repeats`` runs after one warm-up call that compiles the
+kernels). ``--save FILE`` writes the flags and forwards to a ``.npz`` (run it once with an
+older volcal first on ``PYTHONPATH`` to keep its results); ``--compare FILE`` checks that
+every chain's flags are identical and its forwards equal to 1e-12 relative, and exits 1
+otherwise. ``--write`` replaces the "Cleaning speed" section of BENCHMARKS.md.
+
+Run: ``python benchmarks/bench_clean.py [--quick] [--repeats 5] [--save F | --compare F]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import volcal
+
+DATA = Path(
+    os.environ.get("VOLCAL_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+def chains(raw: Path, quick: bool) -> list[tuple[str, Path, str]]:
+    files = sorted((raw / "svcj-deribit-snapshots").glob("deribit_options_snapshot_*.csv"))
+    if quick:
+        files = files[::8]
+    return [(f"{p.stem[-16:]} {cur}", p, cur) for p in files for cur in ("BTC", "ETH")]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="every 8th snapshot, 2 repeats")
+    ap.add_argument("--save", type=Path, help="write flags and forwards to this .npz")
+    ap.add_argument("--compare", type=Path, help="check flags and forwards against this .npz")
+    ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = ap.parse_args()
+    repeats = 2 if args.quick else max(1, args.repeats)
+    todo = chains(args.data / "raw", args.quick)
+    if not todo:
+        print(f"no snapshots under {args.data / 'raw'}", file=sys.stderr)
+        return 2
+    loaded = [(label, volcal.read_chain(p, currency=cur)) for label, p, cur in todo]
+    volcal.clean(loaded[0][1])  # compile / warm caches
+    ms: list[float] = []
+    store: dict[str, np.ndarray] = {}
+    for label, ch in loaded:
+        best = np.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out = volcal.clean(ch)
+            best = min(best, time.perf_counter() - t0)
+        ms.append(1e3 * best)
+        store[f"flags|{label}"] = out.flags
+        store[f"forward|{label}"] = out.forward
+    arr = np.asarray(ms)
+    load = os.getloadavg()[0]
+    print(f"volcal.clean over {len(loaded)} chains (min of {repeats} runs each, load {load:.1f})")
+    print(f"  median {np.median(arr):.2f} ms, min {arr.min():.2f} ms, max {arr.max():.2f} ms")
+    status = 0
+    if args.save:
+        np.savez_compressed(args.save, **store)
+        print(f"saved flags and forwards of {len(loaded)} chains to {args.save}")
+    if args.compare:
+        ref = np.load(args.compare)
+        bad = []
+        for label, _ in loaded:
+            f_old, f_new = ref[f"flags|{label}"], store[f"flags|{label}"]
+            fw_old, fw_new = ref[f"forward|{label}"], store[f"forward|{label}"]
+            if not np.array_equal(f_old, f_new):
+                bad.append(f"{label}: {int(np.sum(f_old != f_new))} flags differ")
+            elif not np.allclose(fw_old, fw_new, rtol=1e-12, atol=0.0, equal_nan=True):
+                bad.append(f"{label}: forwards differ")
+        if bad:
+            print("DIFFERENT from the baseline:\n  " + "\n  ".join(bad))
+            status = 1
+        else:
+            print(
+                f"flags and forwards identical to {args.compare.name} on all {len(loaded)} chains"
+            )
+    if args.write:
+        from _markdown import write_section
+
+        text = (
+            "## Cleaning speed\n\n"
+            f"Command: `.venv/bin/python benchmarks/bench_clean.py --repeats {repeats} "
+            "--compare BASELINE.npz --write`\n\n"
+            f"`volcal.clean` of each of the {len(loaded)} real snapshot chains "
+            "(57 full Deribit snapshots x BTC/ETH, 400-1000 quotes each), min of "
+            f"{repeats} runs per chain after one warm-up call; one core of 2 shared "
+            f"(load average {load:.1f}), {platform.python_implementation()} "
+            f"{platform.python_version()}.\n\n"
+            f"| | median ms / chain | min | max |\n|---|---|---|---|\n"
+            f"| volcal.clean (this version) | {np.median(arr):.2f} | {arr.min():.2f} "
+            f"| {arr.max():.2f} |\n"
+        )
+        write_section("## Cleaning speed", text)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
