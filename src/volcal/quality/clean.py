@@ -35,7 +35,10 @@ ones (so a crossed quote is not also called an outlier):
 Cleaning is idempotent: cleaning a cleaned chain first clears the bits cleaning owns.
 
 Layering note: the outlier check borrows the per-expiry SVI fitter of the calibration
-layer (``volcal.calibration.svi.fit_svi_slice``), imported at call time. It is a pure
+layer, imported at call time: its compiled kernels through
+:mod:`volcal.quality._svi_fast` (the same search as
+``volcal.calibration.svi.fit_svi_slice``, compiled end to end), and
+``fit_svi_slice`` itself when no quasi-explicit candidate is butterfly-free. It is a pure
 function of arrays (log-moneyness, vols, weights); no calibration state or result flows
 back into the chain. A second smile fitter written here only to respect the layer
 order (say, a polynomial in k) would follow the steep short-dated crypto smiles less
@@ -229,6 +232,7 @@ def _outliers(
     """Quotes far from a robust first-pass SVI smile of their expiry (bisquare IRLS)."""
     from volcal.calibration.svi import fit_svi_slice
     from volcal.models.svi import SVI
+    from volcal.quality._svi_fast import fit_slice
 
     out = np.zeros(len(chain), dtype=bool)
     k = chain.log_moneyness
@@ -246,9 +250,12 @@ def _outliers(
             wts = robust / half
             if np.count_nonzero(wts > 0) < 6:
                 break
+            w_fit = np.maximum(wts, 1e-12)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                smile = fit_svi_slice(kk, vm, tt, np.maximum(wts, 1e-12), n_levels=1)
+                fast = fit_slice(kk, vm, tt, w_fit, n_levels=1)
+                # no quasi-explicit candidate passed: fit_svi_slice's constrained fallback
+                smile = fast if fast is not None else fit_svi_slice(kk, vm, tt, w_fit, n_levels=1)
             assert isinstance(smile, SVI)
             fitted = smile.implied_vol(kk, tt)
             z = (vm - fitted) / half
