@@ -1,5 +1,6 @@
-"""The compiled first-pass smile of the outlier check against ``fit_svi_slice``, and
-``clean()``'s flags with it against the flags from ``fit_svi_slice`` itself."""
+"""The compiled outlier pass (first-pass smile and bisquare rounds) against
+``fit_svi_slice``, and ``clean()``'s flags with it against the flags of the uncompiled
+pass with ``fit_svi_slice`` itself (the code before it)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,32 @@ def test_fit_slice_is_fit_svi_slice(seed: int) -> None:
         assert got.is_arbitrage_free()
 
 
+def test_compiled_rounds_match_the_python_rounds() -> None:
+    """robust_smile_distance against the same four bisquare rounds written in NumPy on
+    fit_svi_slice (the loop of clean() before it was compiled)."""
+    n_done = 0
+    for k, iv, t, _ in _slices(3):
+        half = np.full(k.size, 0.004) * (1 + np.arange(k.size) % 3)
+        done, z, scale = _svi_fast.robust_smile_distance(k, iv, t, half, 5.0)
+        robust, z_ref, scale_ref = np.ones(k.size), np.zeros(k.size), 1.0
+        for _ in range(4):
+            if np.count_nonzero(robust / half > 0) < 6:
+                break
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                smile = fit_svi_slice(k, iv, t, np.maximum(robust / half, 1e-12), n_levels=1)
+            assert isinstance(smile, SVI)
+            z_ref = (iv - smile.implied_vol(k, t)) / half
+            scale_ref = max(1.4826 * float(np.median(np.abs(z_ref))), 1.0)
+            u = z_ref / (5.0 * scale_ref)
+            robust = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
+        if done:
+            np.testing.assert_allclose(z, z_ref, atol=1e-6)
+            assert scale == pytest.approx(scale_ref, abs=1e-6)
+            n_done += 1
+    assert n_done >= 20
+
+
 def test_compiled_butterfly_check_is_svi_is_arbitrage_free() -> None:
     rng = np.random.default_rng(7)
     seen = set()
@@ -84,6 +111,8 @@ def test_clean_flags_equal_those_from_fit_svi_slice(
     strict = volcal.QualityPolicy(outlier_threshold=1.5, outlier_min_vol=0.002)
     policies = (None, strict)
     fast = [volcal.clean(ch, p).flags for ch in chains for p in policies]
+    # the uncompiled pass with fit_svi_slice: what clean() ran before
+    monkeypatch.setattr(_svi_fast, "robust_smile_distance", lambda *a: (False, None, 1.0))
     monkeypatch.setattr(_svi_fast, "fit_slice", lambda *a, **k: None)
     slow = [volcal.clean(ch, p).flags for ch in chains for p in policies]
     for a, b in zip(fast, slow, strict=True):

@@ -183,6 +183,20 @@ def _pair_table(
     return g[:-1][both], k[:-1][both], mid[call_rows], mid[put_rows]
 
 
+def _median(x: FloatArray) -> float:
+    """``np.median`` of a finite 1-d array without its overhead (same value: the middle
+    element, or half the sum of the two middle ones); NumPy's own for anything else."""
+    n = x.size
+    if n == 0 or not np.all(np.isfinite(x)):
+        return float(np.median(x))
+    lo, hi = x.min(), x.max()
+    if lo == hi:
+        return float(lo)
+    srt = np.sort(x)
+    h = n // 2
+    return float(srt[h]) if n % 2 else float((srt[h - 1] + srt[h]) / 2.0)
+
+
 def _parity_inverse(
     k: FloatArray, c: FloatArray, p: FloatArray, max_pairs: int
 ) -> tuple[float, int]:
@@ -193,7 +207,7 @@ def _parity_inverse(
     diff, k = diff[ok], k[ok]
     near = np.argsort(np.abs(diff), kind="stable")[:max_pairs]
     est = k[near] / (1.0 - diff[near])
-    return float(np.median(est)), int(near.size)
+    return _median(est), int(near.size)
 
 
 def _parity_linear(
@@ -307,7 +321,7 @@ def estimate_forwards(
         rows = by_group[row_lo[i] : row_lo[i + 1]]
         up = under[rows][up_ok[rows]]
         if up.size:
-            quoted[i] = float(np.median(up))
+            quoted[i] = _median(up)
         j0, j1 = pair_lo[i], pair_lo[i + 1]
         if j1 > j0:
             k_i, c_i, p_i = pk[j0:j1], pc[j0:j1], pp[j0:j1]
@@ -329,11 +343,16 @@ def estimate_forwards(
         if method == "chain" and has_own.any():
             # keep the chain's own forwards (per quote) and discounts
             own = own_all[rows]
-            used[i] = float(np.median(own[has_own]))
-            same = np.allclose(own[has_own], under[rows][has_own], rtol=1e-12)
+            used[i] = _median(own[has_own])
+            ref = under[rows][has_own]  # np.allclose(own, ref, rtol=1e-12), own finite:
+            same = bool(
+                np.all(
+                    np.isfinite(ref) & (np.abs(own[has_own] - ref) <= 1e-8 + 1e-12 * np.abs(ref))
+                )
+            )
             source.append("quoted" if same else "chain")
             fwd[rows] = np.where(has_own, own, used[i])
-            disc[i] = float(np.median(chain.discount[rows]))
+            disc[i] = _median(chain.discount[rows])
             continue
         if method == "parity" or (method in ("auto", "chain") and not np.isfinite(quoted[i])):
             used[i], src = parity[i], "parity"
@@ -347,7 +366,7 @@ def estimate_forwards(
         if not inverse and np.isfinite(parity[i]):
             dcol[rows] = disc[i]
         elif not inverse:
-            disc[i] = float(np.median(chain.discount[rows]))
+            disc[i] = _median(chain.discount[rows])
     with np.errstate(invalid="ignore", divide="ignore"):
         dis = 1e4 * (parity / quoted - 1.0)
     flagged = np.isfinite(dis) & (np.abs(dis) > tolerance_bps)

@@ -222,6 +222,70 @@ def _butterfly_free(a: float, b: float, rho: float, m: float, sigma: float) -> b
     return True
 
 
+@njit(cache=True)
+def _valid_svi(a: float, b: float, rho: float, m: float, sigma: float) -> bool:
+    """The checks of ``SVI(...)``'s constructor (finite fields, b >= 0, |rho| < 1,
+    sigma > 0, minimal total variance >= -1e-14)."""
+    for x in (a, b, rho, m, sigma):
+        if not np.isfinite(x):
+            return False
+    if b < 0 or not -1.0 < rho < 1.0 or sigma <= 0:
+        return False
+    return a + b * sigma * np.sqrt(max(1.0 - rho * rho, 0.0)) >= -1e-14
+
+
+@njit(cache=True)
+def _choose(pool: np.ndarray) -> np.ndarray:
+    """Raw (a, b, rho, m, sigma) of the cheapest valid, butterfly-free candidate
+    (``fit_svi_slice``'s final loop), or an empty array when there is none."""
+    for j in np.argsort(pool[:, 0]):
+        ai, pi, qi, mi, li = pool[j, 1], pool[j, 2], pool[j, 3], pool[j, 4], pool[j, 5]
+        si = np.exp(li)
+        c_ = pi + qi
+        b = c_ / si
+        rho = (pi - qi) / c_
+        if _valid_svi(ai, b, rho, mi, si) and _butterfly_free(ai, b, rho, mi, si):
+            out = np.empty(5)
+            out[0], out[1], out[2], out[3], out[4] = ai, b, rho, mi, si
+            return out
+    return np.empty(0)
+
+
+@njit(cache=True)
+def robust_smile_distance(
+    k: np.ndarray, iv: np.ndarray, t: float, half: np.ndarray, threshold: float
+) -> tuple[bool, np.ndarray, float]:
+    """The outlier pass of ``volcal.clean`` on one expiry, compiled: four rounds of
+    Tukey-bisquare re-weighted first-pass SVI fits (``fit_svi_slice(..., n_levels=1)``
+    with weights ``robust / half``), returning ``(done, z, scale)`` with ``z`` the mid
+    vols' distance from the last smile in half spreads and ``scale`` the robust scale
+    (``max(1.4826 median |z|, 1)``). ``done`` is False when some round found no
+    butterfly-free quasi-explicit candidate: the caller then runs the uncompiled pass,
+    whose ``fit_svi_slice`` has the constrained fallback."""
+    n = k.size
+    robust = np.ones(n)
+    z = np.zeros(n)
+    scale = 1.0
+    for _ in range(4):
+        wts = robust / half
+        if np.count_nonzero(wts > 0) < 6:
+            break
+        w_fit = np.maximum(wts, 1e-12)
+        best = _choose(_pool(k, iv, t, w_fit, 1))
+        if best.size == 0:
+            return False, z, scale
+        a, b, rho, m, sigma = best[0], best[1], best[2], best[3], best[4]
+        for i in range(n):
+            x = k[i] - m
+            w = a + b * (rho * x + np.sqrt(x * x + sigma * sigma))
+            z[i] = (iv[i] - np.sqrt(max(w, 0.0) / t)) / half[i]
+        scale = max(1.4826 * np.median(np.abs(z)), 1.0)
+        for i in range(n):
+            u = z[i] / (threshold * scale)
+            robust[i] = (1.0 - u * u) ** 2 if abs(u) < 1.0 else 0.0
+    return True, z, scale
+
+
 def fit_slice(
     k: FloatArray, iv: FloatArray, t: float, weights: FloatArray, n_levels: int = 1
 ) -> SVI | None:
@@ -254,4 +318,4 @@ def fit_slice(
     return None
 
 
-__all__ = ["fit_slice"]
+__all__ = ["fit_slice", "robust_smile_distance"]

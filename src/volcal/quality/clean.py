@@ -217,7 +217,12 @@ def _parity_breaks(
 
 
 def _calendar(
-    chain: OptionChain, sel: BoolArray, t: FloatArray, ivb: FloatArray, iva: FloatArray
+    chain: OptionChain,
+    sel: BoolArray,
+    t: FloatArray,
+    ivb: FloatArray,
+    iva: FloatArray,
+    expiries: Any = None,
 ) -> tuple[BoolArray, FloatArray]:
     """Later-expiry quotes whose ask total variance is below the earlier expiry's bid
     total variance (linearly interpolated in log-moneyness, inside its quoted range),
@@ -226,7 +231,7 @@ def _calendar(
     ref_w = np.full(len(chain), np.nan)
     k = chain.log_moneyness
     prev: tuple[FloatArray, FloatArray] | None = None
-    for e in chain.expiries:
+    for e in chain.expiries if expiries is None else expiries:
         rows = np.flatnonzero(sel & (chain.expiry == e))
         if rows.size == 0:
             continue
@@ -254,29 +259,35 @@ def _outliers(
     ivb: FloatArray,
     iva: FloatArray,
     policy: QualityPolicy,
+    expiries: Any = None,
 ) -> tuple[BoolArray, FloatArray, FloatArray]:
     """Quotes far from a robust first-pass SVI smile of their expiry (bisquare IRLS),
     each quote's distance ``z`` in half spreads and the limit ``threshold x scale``
     it was held to (NaN outside the pass)."""
     from volcal.calibration.svi import fit_svi_slice
     from volcal.models.svi import SVI
-    from volcal.quality._svi_fast import fit_slice
+    from volcal.quality._svi_fast import fit_slice, robust_smile_distance
 
     out = np.zeros(len(chain), dtype=bool)
     z_all = np.full(len(chain), np.nan)
     limit = np.full(len(chain), np.nan)
     k = chain.log_moneyness
-    for e in chain.expiries:
+    for e in chain.expiries if expiries is None else expiries:
         rows = np.flatnonzero(sel & (chain.expiry == e))
         if rows.size < 6:  # fewer quotes than a robust 5-parameter smile needs
             continue
         kk, vm, tt = k[rows], ivm[rows], float(t[rows[0]])
         half = 0.5 * (np.minimum(iva[rows], vm + 1.0) - np.nan_to_num(ivb[rows], nan=0.0))
         half = np.maximum(half, _VOL_FLOOR)
-        robust = np.ones(rows.size)
-        z = np.zeros(rows.size)
-        scale = 1.0
-        for _ in range(4):
+        done, z, scale = robust_smile_distance(
+            np.ascontiguousarray(kk), np.ascontiguousarray(vm), tt, half,
+            float(policy.outlier_threshold),
+        )  # fmt: skip
+        if not done:  # the same pass uncompiled, with fit_svi_slice's fallback
+            robust = np.ones(rows.size)
+            z = np.zeros(rows.size)
+            scale = 1.0
+        for _ in range(0 if done else 4):
             wts = robust / half
             if np.count_nonzero(wts > 0) < 6:
                 break
@@ -402,7 +413,8 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
     conv = np.zeros(n, dtype=bool)
     mono_by = np.full(n, np.nan)
     conv_by = np.full(n, np.nan)
-    for e in ch.expiries:
+    exps = ch.expiries
+    for e in exps:
         for call in (True, False):
             rows = np.flatnonzero(alive & (ch.expiry == e) & (ch.is_call == call))
             if rows.size < 2:
@@ -420,9 +432,9 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
 
     # smile-level checks on the quotes a fit would use
     used = ((f & np.uint32(int(policy.exclude))) == 0) & np.isfinite(ivm)
-    cal, cal_ref = _calendar(ch, used, t, ivb, iva)
+    cal, cal_ref = _calendar(ch, used, t, ivb, iva, exps)
     f |= _bit(cal, Flag.CALENDAR)
-    out, dev, limit = _outliers(ch, used, t, ivm, ivb, iva, policy)
+    out, dev, limit = _outliers(ch, used, t, ivm, ivb, iva, policy, exps)
     f |= _bit(out, Flag.OUTLIER)
     values = QuoteValues(
         instrument=ch.instrument,
