@@ -1,20 +1,23 @@
-"""The outlier pass's first-pass SVI smile, with the whole candidate search compiled.
+"""The outlier pass of ``volcal.clean``, compiled: first-pass SVI smiles and the
+bisquare rounds around them.
 
 :func:`fit_slice` is ``volcal.calibration.svi.fit_svi_slice(k, iv, t, weights,
 n_levels=1)`` with the Python loop around the compiled kernels moved into one compiled
 function: the same seed grid, zoom levels, Newton polish and candidate pool, in the same
 order, calling the same kernels (``volcal.calibration._svi_numba.inner`` /
-``admissible``); then the pool is sorted as there and the first candidate that is a
-valid ``SVI`` and passes the butterfly check of :meth:`SVI.is_arbitrage_free` (its
-default grid and tolerance, compiled here) is returned. The compiled ``exp``, ``log``
-and ``sinh`` round differently from NumPy's in the last bit, so the smiles agree with
-``fit_svi_slice`` to about 1e-9 in vol, not bit for bit; ``clean()``'s flags are
-identical on all 114 real snapshot chains (benchmarks/bench_clean.py --compare).
-When no candidate passes, ``None`` is returned and the caller runs ``fit_svi_slice``
-itself (its constrained fallback). ``tests/test_quality_fast.py`` checks both.
+``admissible``); then the pool is sorted as there and the first candidate that passes
+``SVI``'s constructor checks and the butterfly check of :meth:`SVI.is_arbitrage_free`
+(its default grid and tolerance, compiled here) is taken. :func:`robust_smile_distance`
+runs the four Tukey-bisquare rounds of the outlier pass on those fits, all compiled.
+The compiled ``exp``, ``log`` and ``sinh`` round differently from NumPy's in the last
+bit, so the smiles agree with ``fit_svi_slice`` to about 1e-9 in vol, not bit for bit;
+``clean()``'s flags are identical on all 114 real snapshot chains
+(benchmarks/bench_clean.py --compare). When no candidate passes, the caller runs
+``fit_svi_slice`` itself (its constrained fallback). ``tests/test_quality_fast.py``
+checks all of it against ``fit_svi_slice`` and ``SVI.is_arbitrage_free``.
 
 Measured: one slice fit 0.5 ms against 3.1 ms for ``fit_svi_slice`` on the same inputs
-(736 outlier-pass slices of real chains, a loaded machine); most of what remains is the
+(736 outlier-pass slices of real chains, a loaded machine); what remains is mostly the
 compiled kernels themselves.
 
 Layering: like the call it replaces, this borrows the calibration layer's compiled SVI

@@ -413,18 +413,20 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
     conv = np.zeros(n, dtype=bool)
     mono_by = np.full(n, np.nan)
     conv_by = np.full(n, np.nan)
-    exps = ch.expiries
-    for e in exps:
-        for call in (True, False):
-            rows = np.flatnonzero(alive & (ch.expiry == e) & (ch.is_call == call))
-            if rows.size < 2:
-                continue
-            rows = rows[np.argsort(x[rows], kind="stable")]
-            m, c, m_by, c_by = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
-            mono[rows] |= m
-            conv[rows] |= c
-            mono_by[rows] = m_by
-            conv_by[rows] = c_by
+    exps, group = np.unique(ch.expiry, return_inverse=True)
+    live = np.flatnonzero(alive)
+    # live quotes by (expiry, type), each block by strike (stable: ties keep row order)
+    order = live[np.lexsort((x[live], ch.is_call[live], group.ravel()[live]))]
+    key = 2 * group.ravel()[order] + ch.is_call[order]
+    for rows in np.split(order, np.flatnonzero(np.diff(key)) + 1):
+        if rows.size < 2:
+            continue
+        call = bool(ch.is_call[rows[0]])
+        m, c, m_by, c_by = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
+        mono[rows] |= m
+        conv[rows] |= c
+        mono_by[rows] = m_by
+        conv_by[rows] = c_by
     f |= _bit(mono, Flag.MONOTONICITY)
     f |= _bit(conv, Flag.CONVEXITY)
     pair_break, pair_miss = _parity_breaks(ch, alive & two, pb, pa, policy.parity_slack)
