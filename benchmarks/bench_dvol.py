@@ -65,6 +65,13 @@ def dvol_at(series: pd.Series, ts: pd.Timestamp, *, stamped_at_open: bool = True
     return float(series[a] * (1 - frac) + series[b] * frac)
 
 
+def daily_range(raw: Path) -> pd.DataFrame:
+    """Daily DVOL OHLC (joachimoliver-dvol, to 2026-04-06), indexed by UTC day."""
+    d = pd.read_csv(raw / "joachimoliver-dvol" / "btc_dvol.csv")
+    d["date"] = pd.to_datetime(d["date"], utc=True)
+    return d.set_index("date").sort_index()[["open", "high", "low", "close"]]
+
+
 def closes_around(series: pd.Series, ts: pd.Timestamp) -> tuple[float, float]:
     t0 = ts.floor("h")
     a, b = t0 - pd.Timedelta(hours=1), t0
@@ -122,6 +129,7 @@ def main() -> None:
     args = ap.parse_args()
     raw = args.data / "raw"
     series = dvol_series(raw)
+    daily = daily_range(raw)
     lo, hi = series.index.min(), series.index.max()
     files = snapshot_files(raw, lo, hi + pd.Timedelta(hours=1))
     if args.quick:
@@ -142,6 +150,9 @@ def main() -> None:
             skipped.append(f"{f.name}: {exc}")
             continue
         lo_c, hi_c = closes_around(series, ts)
+        day = ts.floor("D")
+        day_hi = float(daily["high"].get(day, np.nan))
+        day_lo = float(daily["low"].get(day, np.nan))
         rows.append(
             dict(
                 ts=ts,
@@ -149,6 +160,8 @@ def main() -> None:
                 dvol_point=dvol_at(series, ts, stamped_at_open=False),
                 lo=lo_c,
                 hi=hi_c,
+                day_hi=day_hi,
+                day_lo=day_lo,
                 deribit=der.value,
                 cboe=cboe.value,
                 coin=leg_index(chain, der, "mid", "coin"),
@@ -183,6 +196,10 @@ def main() -> None:
         ):
             lines.append(f"| {name} | {ref_name} " + stats(df[col].to_numpy(), df[ref].to_numpy()))
     inside = ((df["deribit"] >= df["lo"]) & (df["deribit"] <= df["hi"])).mean()
+    has_day = df["day_hi"].notna()
+    above_high = (df.loc[has_day, "deribit"] > df.loc[has_day, "day_hi"]).mean()
+    over_high = (df.loc[has_day, "deribit"] - df.loc[has_day, "day_hi"]).mean()
+    day_span = (df.loc[has_day, "day_hi"] - df.loc[has_day, "day_lo"]).mean()
     diff_dc = (df["deribit"] - df["cboe"]).abs()
     lines += [
         "",
@@ -195,6 +212,12 @@ def main() -> None:
         f"quoted future by {df['fshift'].abs().median():.1f} bp (median, near leg).",
         f"- Index inside the range of the two hourly DVOL closes around the snapshot: "
         f"{inside:.0%} of snapshots.",
+        f"- Against the day's DVOL high (daily OHLC of joachimoliver-dvol, "
+        f"{int(has_day.sum())} snapshots up to 2026-04-06; the day's range averages "
+        f"{day_span:.2f}): the index is above even the highest DVOL of its day on "
+        f"{above_high:.0%} of them and {over_high:+.2f} above it on average, so no "
+        f"choice of candle value (open, close, high, low) or of the moment within the "
+        f"day closes the gap.",
     ]
     text = "\n".join(lines)
     print(text)
