@@ -93,7 +93,9 @@ def test_compiled_butterfly_check_is_svi_is_arbitrage_free() -> None:
             continue
         ref = p.is_arbitrage_free()
         seen.add(ref)
-        assert _svi_fast._butterfly_free(p.a, p.b, p.rho, p.m, p.sigma) == ref, p
+        assert (
+            _svi_fast._butterfly_free(p.a, p.b, p.rho, p.m, p.sigma, _svi_fast._Z_VERTEX) == ref
+        ), p
     assert seen == {True, False}
 
 

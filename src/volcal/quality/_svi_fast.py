@@ -39,6 +39,8 @@ _N_M, _N_SIGMA, _N_KEEP, _N_NEWTON = 15, 11, 3, 4  # fit_svi_slice's defaults
 _ZOOM = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 _STENCIL = np.array([-1.0, 0.0, 1.0])
 _FAR = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+#: The vertex part of SVI.is_arbitrage_free's grid, by NumPy as there (bit for bit).
+_Z_VERTEX = np.sinh(np.linspace(-6.0, 6.0, 401))
 
 
 @njit(cache=True)
@@ -198,7 +200,9 @@ def _pool(
 
 
 @njit(cache=True)
-def _butterfly_free(a: float, b: float, rho: float, m: float, sigma: float) -> bool:
+def _butterfly_free(
+    a: float, b: float, rho: float, m: float, sigma: float, z_vertex: np.ndarray
+) -> bool:
     """:meth:`volcal.models.SVI.is_arbitrage_free` with its default grid and tolerance
     (Lee bound, positive minimal variance, ``g >= -1e-10`` on 2001 uniform points over
     the same range plus 401 sinh-spaced points around the vertex), compiled."""
@@ -208,10 +212,15 @@ def _butterfly_free(a: float, b: float, rho: float, m: float, sigma: float) -> b
         return False
     w_min = a + b * sigma * np.sqrt(max(1.0 - rho * rho, 0.0))
     width = max(3.0, 12.0 * np.sqrt(max(w_min, 0.0) + b * sigma), abs(m) + 20.0 * sigma)
-    wide = _linspace(-width, width, 2001)
-    z = np.sinh(_linspace(-6.0, 6.0, 401))
-    for i in range(2001 + 401):
-        k = wide[i] if i < 2001 else m + sigma * z[i - 2001]
+    step = (width - -width) / 2000
+    nz = z_vertex.size
+    for i in range(2001 + nz):
+        if i < 2000:
+            k = i * step + -width  # np.linspace(-width, width, 2001)
+        elif i == 2000:
+            k = width
+        else:
+            k = m + sigma * z_vertex[i - 2001]
         x = k - m
         r = np.sqrt(x * x + sigma * sigma)
         w = a + b * (rho * x + r)
@@ -238,7 +247,7 @@ def _valid_svi(a: float, b: float, rho: float, m: float, sigma: float) -> bool:
 
 
 @njit(cache=True)
-def _choose(pool: np.ndarray) -> np.ndarray:
+def _choose(pool: np.ndarray, z_vertex: np.ndarray) -> np.ndarray:
     """Raw (a, b, rho, m, sigma) of the cheapest valid, butterfly-free candidate
     (``fit_svi_slice``'s final loop), or an empty array when there is none."""
     for j in np.argsort(pool[:, 0]):
@@ -247,7 +256,7 @@ def _choose(pool: np.ndarray) -> np.ndarray:
         c_ = pi + qi
         b = c_ / si
         rho = (pi - qi) / c_
-        if _valid_svi(ai, b, rho, mi, si) and _butterfly_free(ai, b, rho, mi, si):
+        if _valid_svi(ai, b, rho, mi, si) and _butterfly_free(ai, b, rho, mi, si, z_vertex):
             out = np.empty(5)
             out[0], out[1], out[2], out[3], out[4] = ai, b, rho, mi, si
             return out
@@ -255,16 +264,15 @@ def _choose(pool: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def robust_smile_distance(
-    k: np.ndarray, iv: np.ndarray, t: float, half: np.ndarray, threshold: float
+def _robust_smile_distance(
+    k: np.ndarray,
+    iv: np.ndarray,
+    t: float,
+    half: np.ndarray,
+    threshold: float,
+    z_vertex: np.ndarray,
 ) -> tuple[bool, np.ndarray, float]:
-    """The outlier pass of ``volcal.clean`` on one expiry, compiled: four rounds of
-    Tukey-bisquare re-weighted first-pass SVI fits (``fit_svi_slice(..., n_levels=1)``
-    with weights ``robust / half``), returning ``(done, z, scale)`` with ``z`` the mid
-    vols' distance from the last smile in half spreads and ``scale`` the robust scale
-    (``max(1.4826 median |z|, 1)``). ``done`` is False when some round found no
-    butterfly-free quasi-explicit candidate: the caller then runs the uncompiled pass,
-    whose ``fit_svi_slice`` has the constrained fallback."""
+    """Compiled body of :func:`robust_smile_distance`."""
     n = k.size
     robust = np.ones(n)
     z = np.zeros(n)
@@ -274,7 +282,7 @@ def robust_smile_distance(
         if np.count_nonzero(wts > 0) < 6:
             break
         w_fit = np.maximum(wts, 1e-12)
-        best = _choose(_pool(k, iv, t, w_fit, 1))
+        best = _choose(_pool(k, iv, t, w_fit, 1), z_vertex)
         if best.size == 0:
             return False, z, scale
         a, b, rho, m, sigma = best[0], best[1], best[2], best[3], best[4]
@@ -316,9 +324,30 @@ def fit_slice(
             svi = SVI(a=ai, b=c_ / si, rho=(pi - qi) / c_, m=mi, sigma=si)
         except ParameterError:
             continue
-        if _butterfly_free(svi.a, svi.b, svi.rho, svi.m, svi.sigma):
+        if _butterfly_free(svi.a, svi.b, svi.rho, svi.m, svi.sigma, _Z_VERTEX):
             return svi
     return None
+
+
+def robust_smile_distance(
+    k: FloatArray, iv: FloatArray, t: float, half: FloatArray, threshold: float
+) -> tuple[bool, FloatArray, float]:
+    """The outlier pass of ``volcal.clean`` on one expiry, compiled: four rounds of
+    Tukey-bisquare re-weighted first-pass SVI fits (``fit_svi_slice(..., n_levels=1)``
+    with weights ``robust / half``), returning ``(done, z, scale)`` with ``z`` the mid
+    vols' distance from the last smile in half spreads and ``scale`` the robust scale
+    (``max(1.4826 median |z|, 1)``). ``done`` is False when some round found no
+    butterfly-free quasi-explicit candidate: the caller then runs the uncompiled pass,
+    whose ``fit_svi_slice`` has the constrained fallback."""
+    done, z, scale = _robust_smile_distance(
+        np.ascontiguousarray(k, dtype=np.float64),
+        np.ascontiguousarray(iv, dtype=np.float64),
+        float(t),
+        np.ascontiguousarray(half, dtype=np.float64),
+        float(threshold),
+        _Z_VERTEX,
+    )
+    return bool(done), np.asarray(z), float(scale)
 
 
 __all__ = ["fit_slice", "robust_smile_distance"]
