@@ -21,7 +21,9 @@ conversion price, so the parity forward is independent of the quoted underlying.
 
 Each expiry uses the ``max_pairs`` strikes nearest the money whose call and put are both
 quoted on both sides (bid > 0, ask >= bid, not flagged invalid/expired); the forward is
-the median of the per-pair values (linear: a line fit, one outlier pass).
+the median of the per-pair values (linear: a line fit, one outlier pass). The pairs of
+all expiries come from one sort of the chain (expiry, strike, type), not a join per
+expiry; ties in ``|c - p|`` are broken by strike.
 """
 
 from __future__ import annotations
@@ -148,53 +150,71 @@ class ForwardReport:
         }
 
 
-def _pairs(chain: OptionChain, rows: np.ndarray) -> pd.DataFrame:
-    """Strikes of ``rows`` with a two-sided call and put: columns K, cb, ca, pb, pa."""
+def _pair_table(
+    chain: OptionChain, group: np.ndarray
+) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray]:
+    """Every strike with a two-sided call and put, for all expiries at once.
+
+    Returns ``(g, K, c, p)`` sorted by expiry group ``g`` then strike: the call and put
+    mids (chain units) of the first two-sided quote of each (expiry, strike, type) in row
+    order. One sort of the whole chain instead of a join per expiry.
+    """
     bad = np.uint32(Flag.INVALID | Flag.EXPIRED)
     with np.errstate(invalid="ignore"):
         ok = (
-            (chain.bid[rows] > 0)
-            & (chain.ask[rows] >= chain.bid[rows])
-            & np.isfinite(chain.ask[rows])
-            & ((chain.flags[rows] & bad) == 0)
-            & np.isfinite(chain.strike[rows])
-            & (chain.strike[rows] > 0)
+            (chain.bid > 0)
+            & (chain.ask >= chain.bid)
+            & np.isfinite(chain.ask)
+            & ((chain.flags & bad) == 0)
+            & np.isfinite(chain.strike)
+            & (chain.strike > 0)
         )
-    r = rows[ok]
-    df = pd.DataFrame(
-        {"K": chain.strike[r], "call": chain.is_call[r], "bid": chain.bid[r], "ask": chain.ask[r]}
-    )
-    df = df.drop_duplicates(subset=["K", "call"], keep="first")
-    calls = df[df["call"]].set_index("K")
-    puts = df[~df["call"]].set_index("K")
-    both = calls.merge(puts, left_index=True, right_index=True, how="inner", suffixes=("_c", "_p"))
-    return pd.DataFrame(
-        {
-            "K": both.index.to_numpy(dtype=float),
-            "c": 0.5 * (both["bid_c"] + both["ask_c"]).to_numpy(),
-            "p": 0.5 * (both["bid_p"] + both["ask_p"]).to_numpy(),
-        }
-    )
+    r = np.flatnonzero(ok)
+    g, k, call = group[r], chain.strike[r], chain.is_call[r]
+    order = np.lexsort((call, k, g))  # stable: the first row of each key comes first
+    r, g, k, call = r[order], g[order], k[order], call[order]
+    first = np.ones(r.size, dtype=bool)
+    first[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1]) | (call[1:] != call[:-1])
+    r, g, k, call = r[first], g[first], k[first], call[first]
+    # within a (group, strike) the put (False) sorts before the call (True)
+    both = (g[1:] == g[:-1]) & (k[1:] == k[:-1])
+    put_rows, call_rows = r[:-1][both], r[1:][both]
+    mid = 0.5 * (chain.bid + chain.ask)
+    return g[:-1][both], k[:-1][both], mid[call_rows], mid[put_rows]
 
 
-def _parity_inverse(pairs: pd.DataFrame, max_pairs: int) -> tuple[float, int]:
-    diff = pairs["c"].to_numpy() - pairs["p"].to_numpy()
-    k = pairs["K"].to_numpy()
+def _median(x: FloatArray) -> float:
+    """``np.median`` of a finite 1-d array without its overhead (same value: the middle
+    element, or half the sum of the two middle ones); NumPy's own for anything else."""
+    n = x.size
+    if n == 0 or not np.all(np.isfinite(x)):
+        return float(np.median(x))
+    lo, hi = x.min(), x.max()
+    if lo == hi:
+        return float(lo)
+    srt = np.sort(x)
+    h = n // 2
+    return float(srt[h]) if n % 2 else float((srt[h - 1] + srt[h]) / 2.0)
+
+
+def _parity_inverse(
+    k: FloatArray, c: FloatArray, p: FloatArray, max_pairs: int
+) -> tuple[float, int]:
+    diff = c - p
     ok = diff < 1.0
     if not ok.any():
         return np.nan, 0
     diff, k = diff[ok], k[ok]
     near = np.argsort(np.abs(diff), kind="stable")[:max_pairs]
     est = k[near] / (1.0 - diff[near])
-    return float(np.median(est)), int(near.size)
+    return _median(est), int(near.size)
 
 
 def _parity_linear(
-    pairs: pd.DataFrame, max_pairs: int, discount: float | None
+    k: FloatArray, c: FloatArray, p: FloatArray, max_pairs: int, discount: float | None
 ) -> tuple[float, float, int]:
     """Linear parity: returns (forward, discount, n_pairs)."""
-    y = pairs["c"].to_numpy() - pairs["p"].to_numpy()
-    k = pairs["K"].to_numpy()
+    y = c - p
     near = np.argsort(np.abs(y), kind="stable")[:max_pairs]
     y, k = y[near], k[near]
     if discount is None and k.size >= 3 and np.ptp(k) > 0:
@@ -272,9 +292,11 @@ def estimate_forwards(
         raise ParameterError(f"tolerance_bps must be >= 0, got {tolerance_bps!r}")
     if max_pairs < 1:
         raise ParameterError(f"max_pairs must be >= 1, got {max_pairs!r}")
-    exps = chain.expiries
+    exps, group = np.unique(chain.expiry, return_inverse=True)
+    group = group.ravel()
     n = exps.size
-    t = np.empty(n)
+    snap = np.datetime64(chain.snapshot.tz_convert("UTC").tz_localize(None), "ns")
+    t = np.asarray((exps - snap) / np.timedelta64(1, "s"), dtype=np.float64) / (365.0 * 86400.0)
     quoted = np.full(n, np.nan)
     parity = np.full(n, np.nan)
     used = np.full(n, np.nan)
@@ -284,19 +306,27 @@ def estimate_forwards(
     fwd = np.full(len(chain), np.nan)
     dcol = chain.discount.copy()
     extra = np.zeros(len(chain), dtype=np.uint32)
-    snap = np.datetime64(chain.snapshot.tz_convert("UTC").tz_localize(None), "ns")
     inverse = chain.settlement == "inverse"
-    for i, e in enumerate(exps):
-        rows = np.flatnonzero(chain.expiry == e)
-        t[i] = float((e - snap) / np.timedelta64(1, "s")) / (365.0 * 86400.0)
-        up = chain.underlying_price[rows]
-        up = up[np.isfinite(up) & (up > 0)]
+    # rows of each expiry (ascending) and the call/put pairs of each expiry, by one sort
+    by_group = np.argsort(group, kind="stable")
+    row_lo = np.searchsorted(group[by_group], np.arange(n + 1))
+    pg, pk, pc, pp = _pair_table(chain, group)
+    pair_lo = np.searchsorted(pg, np.arange(n + 1))
+    under = chain.underlying_price
+    own_all = chain.forward
+    with np.errstate(invalid="ignore"):
+        up_ok = np.isfinite(under) & (under > 0)
+        own_ok = np.isfinite(own_all) & (own_all > 0)
+    for i in range(n):
+        rows = by_group[row_lo[i] : row_lo[i + 1]]
+        up = under[rows][up_ok[rows]]
         if up.size:
-            quoted[i] = float(np.median(up))
-        pairs = _pairs(chain, rows)
-        if len(pairs):
+            quoted[i] = _median(up)
+        j0, j1 = pair_lo[i], pair_lo[i + 1]
+        if j1 > j0:
+            k_i, c_i, p_i = pk[j0:j1], pc[j0:j1], pp[j0:j1]
             if inverse:
-                parity[i], n_pairs[i] = _parity_inverse(pairs, max_pairs)
+                parity[i], n_pairs[i] = _parity_inverse(k_i, c_i, p_i, max_pairs)
             else:
                 given = chain.discount[rows]
                 d_given = (
@@ -306,18 +336,23 @@ def estimate_forwards(
                     if np.isfinite(given).any()
                     else None
                 )
-                parity[i], disc[i], n_pairs[i] = _parity_linear(pairs, max_pairs, d_given)
+                parity[i], disc[i], n_pairs[i] = _parity_linear(k_i, c_i, p_i, max_pairs, d_given)
         if not np.isfinite(parity[i]):
             n_pairs[i] = 0
-        own = chain.forward[rows]
-        has_own = np.isfinite(own) & (own > 0)
+        has_own = own_ok[rows]
         if method == "chain" and has_own.any():
             # keep the chain's own forwards (per quote) and discounts
-            used[i] = float(np.median(own[has_own]))
-            same = np.allclose(own[has_own], chain.underlying_price[rows][has_own], rtol=1e-12)
+            own = own_all[rows]
+            used[i] = _median(own[has_own])
+            ref = under[rows][has_own]  # np.allclose(own, ref, rtol=1e-12), own finite:
+            same = bool(
+                np.all(
+                    np.isfinite(ref) & (np.abs(own[has_own] - ref) <= 1e-8 + 1e-12 * np.abs(ref))
+                )
+            )
             source.append("quoted" if same else "chain")
             fwd[rows] = np.where(has_own, own, used[i])
-            disc[i] = float(np.median(chain.discount[rows]))
+            disc[i] = _median(chain.discount[rows])
             continue
         if method == "parity" or (method in ("auto", "chain") and not np.isfinite(quoted[i])):
             used[i], src = parity[i], "parity"
@@ -331,12 +366,12 @@ def estimate_forwards(
         if not inverse and np.isfinite(parity[i]):
             dcol[rows] = disc[i]
         elif not inverse:
-            disc[i] = float(np.median(chain.discount[rows]))
+            disc[i] = _median(chain.discount[rows])
     with np.errstate(invalid="ignore", divide="ignore"):
         dis = 1e4 * (parity / quoted - 1.0)
     flagged = np.isfinite(dis) & (np.abs(dis) > tolerance_bps)
-    for j in np.flatnonzero(flagged):
-        extra[chain.expiry == exps[j]] |= np.uint32(Flag.PARITY)
+    if n:
+        extra[flagged[group]] |= np.uint32(Flag.PARITY)
     out = chain.replace(forward=fwd, discount=dcol, flags=chain.flags | extra)
     report = ForwardReport(
         expiry=tuple(pd.Timestamp(e).tz_localize("UTC") for e in exps),

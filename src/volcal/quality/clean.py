@@ -35,7 +35,10 @@ ones (so a crossed quote is not also called an outlier):
 Cleaning is idempotent: cleaning a cleaned chain first clears the bits cleaning owns.
 
 Layering note: the outlier check borrows the per-expiry SVI fitter of the calibration
-layer (``volcal.calibration.svi.fit_svi_slice``), imported at call time. It is a pure
+layer, imported at call time: its compiled kernels through
+:mod:`volcal.quality._svi_fast` (the same search as
+``volcal.calibration.svi.fit_svi_slice``, compiled end to end), and
+``fit_svi_slice`` itself when no quasi-explicit candidate is butterfly-free. It is a pure
 function of arrays (log-moneyness, vols, weights); no calibration state or result flows
 back into the chain. A second smile fitter written here only to respect the layer
 order (say, a polynomial in k) would follow the steep short-dated crypto smiles less
@@ -55,6 +58,7 @@ from volcal.market.chain import OptionChain
 from volcal.market.flags import Flag
 from volcal.market.forwards import estimate_forwards
 from volcal.quality.policy import QualityPolicy
+from volcal.quality.why import QuoteValues
 
 #: Bits :func:`clean` computes (cleared before re-cleaning a cleaned chain).
 CLEAN_FLAGS = Flag(
@@ -129,8 +133,9 @@ def _strike_arbitrage(
     bid: FloatArray,
     ask: FloatArray,
     is_call: bool,
-) -> tuple[BoolArray, BoolArray]:
-    """Monotonicity and convexity violations of one expiry and type, strikes sorted.
+) -> tuple[BoolArray, BoolArray, FloatArray, FloatArray]:
+    """Monotonicity and convexity violations of one expiry and type, strikes sorted,
+    and by how much (the locked-in profit in forward units; NaN where none).
 
     Prices and strikes in forward units (price / (D F), x = K / F). A call must fall
     in strike with slope in [-1, 0] (puts rise, slope in [0, 1]) and be convex.
@@ -138,16 +143,24 @@ def _strike_arbitrage(
     n = x.size
     mono = np.zeros(n, dtype=bool)
     conv = np.zeros(n, dtype=bool)
+    mono_by = np.full(n, np.nan)
+    conv_by = np.full(n, np.nan)
     if n < 2:
-        return mono, conv
+        return mono, conv, mono_by, conv_by
     b = np.where(np.isfinite(bid) & (bid > 0), bid, 0.0)
     a = np.where(np.isfinite(ask) & (ask > 0), ask, np.inf)
     dx = np.diff(x)
     tol = _EPS * np.maximum(a[:-1], 1.0)
     if is_call:
         # buy the lower-strike call at ask, sell the higher one at bid: a profit
-        cheap = b[1:] > a[:-1] + tol
+        cheap_by = b[1:] - a[:-1]
         # sell the lower-strike call at bid, buy the higher at ask: worth at most dx
+        steep_by = b[:-1] - a[1:] - dx
+    else:
+        cheap_by = b[:-1] - a[1:]
+        steep_by = b[1:] - a[:-1] - dx
+    if is_call:  # the tests exactly as written before the amounts were kept
+        cheap = b[1:] > a[:-1] + tol
         steep = b[:-1] - a[1:] > dx + tol
     else:
         cheap = b[:-1] > a[1:] + tol
@@ -155,22 +168,32 @@ def _strike_arbitrage(
     bad = cheap | steep
     mono[:-1] |= bad
     mono[1:] |= bad
+    with np.errstate(invalid="ignore"):
+        by = np.where(
+            bad,
+            np.fmax(np.where(cheap, cheap_by, np.nan), np.where(steep, steep_by, np.nan)),
+            np.nan,
+        )
+    mono_by[:-1] = np.fmax(mono_by[:-1], by)
+    mono_by[1:] = np.fmax(mono_by[1:], by)
     if n >= 3:
         w = (x[2:] - x[1:-1]) / (x[2:] - x[:-2])
         wing = w * a[:-2] + (1.0 - w) * a[2:]
         conv[1:-1] = b[1:-1] > wing + _EPS * np.maximum(wing, 1.0)
-    return mono, conv
+        conv_by[1:-1] = np.where(conv[1:-1], b[1:-1] - wing, np.nan)
+    return mono, conv, mono_by, conv_by
 
 
 def _parity_breaks(
     chain: OptionChain, sel: BoolArray, pb: FloatArray, pa: FloatArray, slack: float
-) -> BoolArray:
+) -> tuple[BoolArray, FloatArray]:
     """Call/put pairs at one strike whose executable interval of C - P misses 1 - K/F
-    (forward units) by more than ``slack``."""
+    (forward units) by more than ``slack``, and the miss."""
     out = np.zeros(len(chain), dtype=bool)
+    miss = np.full(len(chain), np.nan)
     rows = np.flatnonzero(sel)
     if rows.size < 2:
-        return out
+        return out, miss
     keys = np.rec.fromarrays([chain.expiry[rows].view(np.int64), chain.strike[rows]])
     _, group = np.unique(keys, return_inverse=True)
     calls = chain.is_call[rows]
@@ -187,18 +210,28 @@ def _parity_breaks(
     broken = (target < lo - slack) | (target > hi + slack)
     out[c[broken]] = True
     out[p[broken]] = True
-    return out
+    by = np.maximum(lo - target, target - hi)[broken]
+    miss[c[broken]] = by
+    miss[p[broken]] = by
+    return out, miss
 
 
 def _calendar(
-    chain: OptionChain, sel: BoolArray, t: FloatArray, ivb: FloatArray, iva: FloatArray
-) -> BoolArray:
+    chain: OptionChain,
+    sel: BoolArray,
+    t: FloatArray,
+    ivb: FloatArray,
+    iva: FloatArray,
+    expiries: Any = None,
+) -> tuple[BoolArray, FloatArray]:
     """Later-expiry quotes whose ask total variance is below the earlier expiry's bid
-    total variance (linearly interpolated in log-moneyness, inside its quoted range)."""
+    total variance (linearly interpolated in log-moneyness, inside its quoted range),
+    and that earlier bid total variance."""
     out = np.zeros(len(chain), dtype=bool)
+    ref_w = np.full(len(chain), np.nan)
     k = chain.log_moneyness
     prev: tuple[FloatArray, FloatArray] | None = None
-    for e in chain.expiries:
+    for e in chain.expiries if expiries is None else expiries:
         rows = np.flatnonzero(sel & (chain.expiry == e))
         if rows.size == 0:
             continue
@@ -212,9 +245,10 @@ def _calendar(
             ref = np.interp(kk, pk, pw)
             bad = inside & np.isfinite(wa) & (wa < ref * (1.0 - 1e-9))
             out[order[bad]] = True
+            ref_w[order[bad]] = ref[bad]
         if kk.size >= 2:
             prev = (kk, wb)
-    return out
+    return out, ref_w
 
 
 def _outliers(
@@ -225,30 +259,44 @@ def _outliers(
     ivb: FloatArray,
     iva: FloatArray,
     policy: QualityPolicy,
-) -> BoolArray:
-    """Quotes far from a robust first-pass SVI smile of their expiry (bisquare IRLS)."""
+    expiries: Any = None,
+) -> tuple[BoolArray, FloatArray, FloatArray]:
+    """Quotes far from a robust first-pass SVI smile of their expiry (bisquare IRLS),
+    each quote's distance ``z`` in half spreads and the limit ``threshold x scale``
+    it was held to (NaN outside the pass)."""
     from volcal.calibration.svi import fit_svi_slice
     from volcal.models.svi import SVI
+    from volcal.quality._svi_fast import fit_slice, robust_smile_distance
 
     out = np.zeros(len(chain), dtype=bool)
+    z_all = np.full(len(chain), np.nan)
+    limit = np.full(len(chain), np.nan)
     k = chain.log_moneyness
-    for e in chain.expiries:
+    for e in chain.expiries if expiries is None else expiries:
         rows = np.flatnonzero(sel & (chain.expiry == e))
         if rows.size < 6:  # fewer quotes than a robust 5-parameter smile needs
             continue
         kk, vm, tt = k[rows], ivm[rows], float(t[rows[0]])
         half = 0.5 * (np.minimum(iva[rows], vm + 1.0) - np.nan_to_num(ivb[rows], nan=0.0))
         half = np.maximum(half, _VOL_FLOOR)
-        robust = np.ones(rows.size)
-        z = np.zeros(rows.size)
-        scale = 1.0
-        for _ in range(4):
+        done, z, scale = robust_smile_distance(
+            np.ascontiguousarray(kk), np.ascontiguousarray(vm), tt, half,
+            float(policy.outlier_threshold),
+        )  # fmt: skip
+        if not done:  # the same pass uncompiled, with fit_svi_slice's fallback
+            robust = np.ones(rows.size)
+            z = np.zeros(rows.size)
+            scale = 1.0
+        for _ in range(0 if done else 4):
             wts = robust / half
             if np.count_nonzero(wts > 0) < 6:
                 break
+            w_fit = np.maximum(wts, 1e-12)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                smile = fit_svi_slice(kk, vm, tt, np.maximum(wts, 1e-12), n_levels=1)
+                fast = fit_slice(kk, vm, tt, w_fit, n_levels=1)
+                # no quasi-explicit candidate passed: fit_svi_slice's constrained fallback
+                smile = fast if fast is not None else fit_svi_slice(kk, vm, tt, w_fit, n_levels=1)
             assert isinstance(smile, SVI)
             fitted = smile.implied_vol(kk, tt)
             z = (vm - fitted) / half
@@ -258,7 +306,9 @@ def _outliers(
         far = np.abs(z) > policy.outlier_threshold * scale
         far &= np.abs(z * half) > policy.outlier_min_vol
         out[rows[far]] = True
-    return out
+        z_all[rows] = z * half  # in vol (decimal)
+        limit[rows] = policy.outlier_threshold * scale * half
+    return out, z_all, limit
 
 
 def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChain:
@@ -361,23 +411,54 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
     # static arbitrage between the surviving quotes (executable prices)
     mono = np.zeros(n, dtype=bool)
     conv = np.zeros(n, dtype=bool)
-    for e in ch.expiries:
-        for call in (True, False):
-            rows = np.flatnonzero(alive & (ch.expiry == e) & (ch.is_call == call))
-            if rows.size < 2:
-                continue
-            rows = rows[np.argsort(x[rows], kind="stable")]
-            m, c = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
-            mono[rows] |= m
-            conv[rows] |= c
+    mono_by = np.full(n, np.nan)
+    conv_by = np.full(n, np.nan)
+    exps, group = np.unique(ch.expiry, return_inverse=True)
+    live = np.flatnonzero(alive)
+    # live quotes by (expiry, type), each block by strike (stable: ties keep row order)
+    order = live[np.lexsort((x[live], ch.is_call[live], group.ravel()[live]))]
+    key = 2 * group.ravel()[order] + ch.is_call[order]
+    for rows in np.split(order, np.flatnonzero(np.diff(key)) + 1):
+        if rows.size < 2:
+            continue
+        call = bool(ch.is_call[rows[0]])
+        m, c, m_by, c_by = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
+        mono[rows] |= m
+        conv[rows] |= c
+        mono_by[rows] = m_by
+        conv_by[rows] = c_by
     f |= _bit(mono, Flag.MONOTONICITY)
     f |= _bit(conv, Flag.CONVEXITY)
-    f |= _bit(_parity_breaks(ch, alive & two, pb, pa, policy.parity_slack), Flag.PARITY)
+    pair_break, pair_miss = _parity_breaks(ch, alive & two, pb, pa, policy.parity_slack)
+    f |= _bit(pair_break, Flag.PARITY)
 
     # smile-level checks on the quotes a fit would use
     used = ((f & np.uint32(int(policy.exclude))) == 0) & np.isfinite(ivm)
-    f |= _bit(_calendar(ch, used, t, ivb, iva), Flag.CALENDAR)
-    f |= _bit(_outliers(ch, used, t, ivm, ivb, iva, policy), Flag.OUTLIER)
+    cal, cal_ref = _calendar(ch, used, t, ivb, iva, exps)
+    f |= _bit(cal, Flag.CALENDAR)
+    out, dev, limit = _outliers(ch, used, t, ivm, ivb, iva, policy, exps)
+    f |= _bit(out, Flag.OUTLIER)
+    values = QuoteValues(
+        instrument=ch.instrument,
+        days=t * 365.0,
+        age_s=np.where(np.isnat(ch.quote_time), np.nan, age),
+        rel_spread=rel,
+        vol_spread=np.where(np.isfinite(iva) & np.isfinite(ivb), iva - ivb, np.nan),
+        iv_mid=ivm,
+        moneyness=x,
+        mid=pm,
+        bid=pb,
+        ask=pa,
+        intrinsic=intrinsic,
+        upper=upper,
+        monotonicity_by=mono_by,
+        convexity_by=conv_by,
+        parity_miss=pair_miss,
+        calendar_ask_w=np.where(cal, iva**2 * t, np.nan),
+        calendar_ref_w=cal_ref,
+        outlier_dev=dev,
+        outlier_limit=limit,
+    )
 
     meta: dict[str, Any] = dict(ch.meta)
     meta.update(
@@ -385,6 +466,7 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
         exclude=int(policy.exclude),
         quality_policy=policy,
         forward_report=fwd_report,
+        quality_values=values,
     )
     return ch.replace(flags=f.astype(np.uint32), meta=meta)
 
