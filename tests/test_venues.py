@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from venue_helpers import (
@@ -344,7 +345,7 @@ def test_cli_venues_json_and_report(
     )
     out = capsys.readouterr().out
     assert code == 0
-    d = json.loads(out)
+    d = cli_json(out, "venues")
     assert d["venues"]["okx"]["status"] == "quarantined"
     assert {d["venues"][n]["status"] for n in ("deribit", "bybit", "binance")} == {"ok"}
     assert d["fit"]["n_used"] > 100 and d["liquidity"]["per_venue"]
@@ -364,10 +365,10 @@ def test_cli_calibrate_and_quality_aggregate_several_files(
 
     deribit = snapshot_dir / "deribit_options_snapshot_20260107T092155Z.csv"
     code = main(["calibrate", str(deribit), *map(str, venue_files[1:]), "-c", "BTC", "--json"])
-    d = json.loads(capsys.readouterr().out)
+    d = cli_json(capsys.readouterr().out)
     assert code == 0 and d["n_used"] > 100 and "bybit.json" in d["source"]
     code = main(["quality", str(deribit), str(venue_files[1]), "-c", "BTC", "--json"])
-    assert code == 0 and json.loads(capsys.readouterr().out)["n_quotes"] > 0
+    assert code == 0 and cli_json(capsys.readouterr().out)["n_quotes"] > 0
     # the same venue twice is a one-line error
     code = main(["quality", str(venue_files[1]), str(venue_files[1]), "-c", "BTC"])
     err = capsys.readouterr().err
@@ -441,7 +442,7 @@ def test_cli_venues_reads_a_tardis_file_with_several_exchanges(
     p = tmp_path / "options_chain.csv"
     tardis.to_tardis({k: venues[k] for k in ("deribit", "okx", "bybit")}).to_csv(p, index=False)
     assert main(["venues", str(p), "--json"]) == 0
-    d = json.loads(capsys.readouterr().out)
+    d = cli_json(capsys.readouterr().out, "venues")
     assert set(d["venues"]) == {"deribit", "okx", "bybit"}
     assert d["venues"]["bybit"]["median_deviation_vol_pts"] == pytest.approx(0.3, abs=0.02)
 

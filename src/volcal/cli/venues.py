@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -21,6 +20,8 @@ from volcal.cli._app import fmt_num as _fmt
 
 
 def _consensus_rows(agg: Any) -> list[dict[str, Any]]:
+    import numpy as np
+
     ch = agg.chain
     rows = []
     for e in ch.expiries:
