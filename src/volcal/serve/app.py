@@ -703,7 +703,8 @@ def create_app(
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket, underlying: str = "BTC") -> None:
         u = underlying.strip().upper()[:16]
-        if u not in hubs:
+        if u not in hubs:  # accepted, then closed with the reason (a 403 would say nothing)
+            await ws.accept()
             await ws.close(code=1008, reason=f"unknown underlying {u}")
             return
         if sum(len(h.clients) for h in hubs.values()) >= settings.ws_max_clients:

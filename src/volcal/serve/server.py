@@ -98,7 +98,7 @@ class ServerThread:
         self.sock.close()
 
     def __enter__(self) -> ServerThread:
-        return self.start()
+        return self if self.thread.is_alive() else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
