@@ -70,7 +70,7 @@ _PAGE = r"""<!doctype html>
 <script>
 "use strict";
 const UNDERLYINGS = __UNDERLYINGS__;
-const S = {state: null, rows: new Map(), updates: 0, ws: null, lastQuotes: new Map(), u: UNDERLYINGS[0]};
+const S = {state: null, rows: new Map(), updates: 0, ws: null, lastQuotes: new Map(), timers: new Map(), u: UNDERLYINGS[0]};
 const pct = x => (x === null || x === undefined || !isFinite(x)) ? "-" : (100 * x).toFixed(2);
 const num = (x, d) => (x === null || x === undefined || !isFinite(x)) ? "-" : Number(x).toFixed(d);
 const sid = e => String(e).replace(/[^A-Za-z0-9]/g, "");
@@ -125,8 +125,12 @@ function smileDiv(r) {
   return d;
 }
 async function loadSmile(r, force) {
-  const e = sid(r.expiry), now = Date.now();
-  if (!force && now - (S.lastQuotes.get(e) || 0) < 1000) return;
+  const e = sid(r.expiry), now = Date.now(), wait = 1000 - (now - (S.lastQuotes.get(e) || 0));
+  if (!force && wait > 0) {  // at most one quotes fetch per expiry per second, the last one kept
+    if (!S.timers.has(e)) S.timers.set(e, setTimeout(() => { S.timers.delete(e);
+      const cur = S.rows.get(String(r.expiry)); if (cur) loadSmile(cur, true); }, wait));
+    return;
+  }
   S.lastQuotes.set(e, now);
   try {
     const resp = await fetch("/v1/quotes?underlying=" + S.u + "&expiry=" + encodeURIComponent(r.expiry));
