@@ -60,7 +60,7 @@ class FakeEngine:
                     "surface": {"essvi": {"rho": -0.1, "phi": 0.4}},
                     "guards": {"crossed": 2, "outlier_held": 1},
                     "flagged": [{"instrument": "BTC-30JAN26-150000-C", "reason": "crossed"}],
-                    "latency": {"tick_to_slice_s": {"p50": 0.002, "p99": 0.01}},
+                    "latency": {"tick_to_slice": {"count": 5, "p50_ms": 2.0, "p99_ms": 10.0, "max_ms": 12.0}},
                 }
             )  # fmt: skip
 
@@ -115,13 +115,14 @@ class FakeEngine:
                 rows[index]["pad"] = "x" * pad
             d["expiries"] = rows
             self._states[underlying] = FakeState(d)
-            patch = dict(rows[index])
+            patch = {"type": "patch", **rows[index], "latency_ms": 3.0}
         self._publish(underlying, patch)
 
     def set_stale(self, underlying: str, age_s: float) -> None:
         with self._lock:
             d = {**self._states[underlying].data, "stale": True, "age_s": age_s}
             self._states[underlying] = FakeState(d)
+        self._publish(underlying, {"type": "status", "stale": True, "age_s": age_s})
 
     def _publish(self, underlying: str, patch: dict[str, Any]) -> None:
         assert self._loop is not None

@@ -312,7 +312,9 @@ def test_ws_snapshot_then_patches(served: tuple[FakeEngine, ServerThread]) -> No
         eng.set_atm("BTC", 2, 0.61)
         m = _recv_type(ws, "patch")
         assert m["patch"]["expiry"] == "2026-03-27T08:00:00+00:00"
-        assert m["patch"]["atm_vol"] == 0.61 and m["guards"]["crossed"] == 2
+        assert m["patch"]["atm_vol"] == 0.61 and m["tick_wall_time"] <= time.time()
+        st = _recv_type(ws, "status")  # guards and latency ride on the status message
+        assert st["guards"]["crossed"] == 2 and st["snapshot_time"]
         eng.set_atm("ETH", 0, 0.7)  # another underlying: not sent here
         eng.set_atm("BTC", 0, 0.52)
         m = _recv_type(ws, "patch")

@@ -47,7 +47,10 @@ from volcal.serve.schemas import (
 from volcal.serve.security import RateLimiter, bearer_ok
 from volcal.serve.settings import ServeSettings
 
-__all__ = ["ApiError", "create_app", "plotly_js_path"]
+__all__ = ["ApiError", "chain_quotes", "create_app", "plotly_js_path"]
+
+#: the /v1/surface body is re-encoded on every engine update and at least this often (s)
+CACHE_S = 0.25
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -245,9 +248,8 @@ def create_app(
     plotly_path = plotly_js_path()
     started = time.time()
     hubs: dict[str, StreamHub] = {}
-    cache: dict[str, tuple[Any, bytes]] = {}
-    recovered: dict[str, dict[str, Any]] = {}
-    holder: dict[str, Any] = {"store": store, "engine_task": None}
+    cache: dict[str, tuple[tuple[int, int], bytes]] = {}
+    holder: dict[str, Any] = {"store": store, "engine_task": None, "token": settings.token}
 
     def open_store() -> Any:
         if holder["store"] is None and settings.store_path:
@@ -256,22 +258,8 @@ def create_app(
             holder["store"] = store_mod.open(settings.store_path)
         return holder["store"]
 
-    def recover_from_store() -> None:
-        st = open_store()
-        if st is None or not hasattr(st, "latest"):
-            return
-        for u in settings.underlyings:
-            try:
-                last = st.latest(u)
-            except Exception:  # nothing stored yet for this underlying
-                continue
-            d = state_dict(last)
-            if d:
-                recovered[u] = {**d, "stale": True, "recovered": True}
-
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.get_running_loop().run_in_executor(None, recover_from_store)
         if manage_engine:
             if hasattr(engine, "start"):
                 r = engine.start()
@@ -366,27 +354,28 @@ def create_app(
 
     def raw_state(u: str) -> Any:
         try:
-            st = engine.state(u)
-        except KeyError:
-            st = None
-        return st if st is not None else recovered.get(u)
+            return engine.state(u)
+        except (KeyError, ValueError):  # not started yet / not followed
+            return None
 
     def state_of(u: str) -> dict[str, Any]:
         d = state_dict(raw_state(u))
-        if not d:
+        if not d or not d.get("expiries"):
             raise ApiError(503, f"no surface yet for {u} (starting)")
         return d
 
     def surface_body(u: str) -> bytes:
-        st = raw_state(u)
+        # one encoding per engine update, refreshed at least every CACHE_S (age_s moves)
+        hub = hubs.get(u)
+        key = (hub.updates if hub is not None else -1, int(time.monotonic() / CACHE_S))
         hit = cache.get(u)
-        if hit is not None and hit[0] is st and st is not None:
+        if hit is not None and hit[0] == key and hub is not None:
             return hit[1]
-        d = state_dict(st)
-        if not d:
+        d = state_dict(raw_state(u))
+        if not d or not d.get("expiries"):
             raise ApiError(503, f"no surface yet for {u} (starting)")
         body = bytes(JSONResponse({"underlying": u, **d}).body)
-        cache[u] = (st, body)
+        cache[u] = (key, body)
         return body
 
     def find_expiry(d: dict[str, Any], text: str) -> dict[str, Any]:
@@ -403,6 +392,18 @@ def create_app(
         known = ", ".join(str(r.get("expiry"))[:10] for r in rows[:8])
         raise ApiError(404, f"unknown expiry {text[:40]!r}; known: {known}")
 
+    def live_quotes(u: str, row: dict[str, Any]) -> list[dict[str, Any]]:
+        fn = getattr(engine, "quotes", None)
+        if fn is not None:
+            return list(fn(u, str(row.get("expiry"))))
+        chain_fn = getattr(engine, "chain", None)
+        if chain_fn is None:
+            return []
+        when = _parse_expiry(str(row.get("expiry")))
+        if when is None:
+            return []
+        return chain_quotes(chain_fn(u, [when.timestamp()]))
+
     def bounded(name: str, values: list[str]) -> list[str]:
         if len(values) > settings.max_list:
             raise ApiError(422, f"too many {name} values: {len(values)} > {settings.max_list}")
@@ -416,7 +417,7 @@ def create_app(
         rank = {"ok": 0, "stale": 1, "starting": 2}
         for u in settings.underlyings:
             d = state_dict(raw_state(u))
-            if not d:
+            if not d or not d.get("expiries"):
                 s, age = "starting", None
             else:
                 s = "stale" if d.get("stale") else "ok"
@@ -425,7 +426,7 @@ def create_app(
                 "status": s,
                 "age_s": age,
                 "snapshot_time": (d or {}).get("snapshot_time"),
-                "recovered": bool((d or {}).get("recovered", False)),
+                "recovered": "recovered" in ((d or {}).get("reasons") or ()),
             }
             if rank[s] > rank[worst]:
                 worst = s
@@ -596,12 +597,18 @@ def create_app(
     ) -> dict[str, Any]:
         u = underlying_of(underlying)
         d = state_of(u)
+        flagged = list(d.get("flagged") or [])
+        fn = getattr(engine, "flagged", None)
+        if fn is not None:
+            flagged = [{"instrument": k, "reason": v} for k, v in sorted(fn(u).items())]
         return {
             "underlying": u,
             "snapshot_time": d.get("snapshot_time"),
             "stale": bool(d.get("stale")),
             "guards": d.get("guards") or {},
-            "flagged": list(d.get("flagged") or []),
+            "active": list(d.get("reasons") or []),
+            "n_flagged": len(flagged),
+            "flagged": flagged[: settings.max_flagged],
         }
 
     @app.get(
@@ -657,9 +664,10 @@ def create_app(
 
     # ---- admin (bearer token; off without one)
     def admin_check(request: Request) -> None:
-        if settings.token is None:
+        token = holder["token"]
+        if token is None:
             raise ApiError(403, "admin endpoints are off (no token configured)")
-        if not bearer_ok(request.headers.get("authorization"), settings.token):
+        if not bearer_ok(request.headers.get("authorization"), token):
             raise ApiError(401, "missing or wrong bearer token")
 
     @app.post(
@@ -690,14 +698,35 @@ def create_app(
     async def reload(request: Request) -> dict[str, Any]:
         admin_check(request)
         await request.body()
+        done = []
+        if settings.token_file:  # token rotation: re-read the operator's token file
+            from volcal.serve.settings import load_token
+
+            try:
+                new = load_token(settings.token_file, env={})
+            except ValueError as exc:
+                raise ApiError(500, f"token file: {exc}") from None
+            if new is None:
+                raise ApiError(500, "token file is empty; kept the current token")
+            holder["token"] = new
+            done.append("token")
+        if settings.store_path and store is None:  # reopen the store (e.g. replaced)
+            st = holder["store"]
+            if st is not None and hasattr(st, "close"):
+                st.close()
+            holder["store"] = None
+            await asyncio.get_running_loop().run_in_executor(None, open_store)
+            done.append("store")
         fn = getattr(engine, "reload", None)
-        if fn is None:
-            raise ApiError(501, "this engine cannot reload")
-        r = fn()
-        if inspect.isawaitable(r):
-            await r
+        if fn is not None:
+            r = fn()
+            if inspect.isawaitable(r):
+                await r
+            done.append("engine")
+        if not done:
+            raise ApiError(501, "nothing to reload (no token file, no store, engine has no reload)")
         cache.clear()
-        return {"ok": True}
+        return {"ok": True, "reloaded": done}
 
     # ---- websocket
     @app.websocket("/v1/stream")
@@ -776,8 +805,7 @@ def create_app(
         u = underlying_of(underlying)
         d = state_of(u)
         row = find_expiry(d, expiry)
-        fn = getattr(engine, "quotes", None)
-        q = fn(u, str(row.get("expiry"))) if fn is not None else None
+        q = live_quotes(u, row)
         fit = None
         try:
             import numpy as np
@@ -800,6 +828,48 @@ def create_app(
         }
 
     return app
+
+
+def chain_quotes(chain: Any) -> list[dict[str, Any]]:
+    """Out-of-the-money quotes of an ``OptionChain`` as rows: strike (USD per coin),
+    bid/ask implied vols (Black-76 on the undiscounted forward prices; null when a side
+    is missing or below intrinsic) and the venue's mark vol, all fractions."""
+    import numpy as np
+
+    from volcal.black import implied_vol
+
+    n = len(chain.strike)
+    if n == 0:
+        return []
+    fwd = np.asarray(chain.forward, dtype=float)
+    x = np.asarray(chain.strike, dtype=float) / fwd
+    t = np.asarray(chain.t, dtype=float)
+    call = np.asarray(chain.is_call, dtype=bool)
+    otm = np.where(call, x >= 1.0, x < 1.0) & np.isfinite(x) & (t > 0)
+    out: dict[str, Any] = {}
+    for side in ("bid", "ask"):
+        p = np.asarray(chain.forward_price(side), dtype=float)
+        v = np.full(n, np.nan)
+        ok = otm & np.isfinite(p) & (p > 0)
+        if ok.any():
+            with np.errstate(all="ignore"):
+                v[ok] = implied_vol(p[ok], 1.0, x[ok], t[ok], call[ok], full_output=True).vol
+        out[side] = v
+    mark = np.full(n, np.nan)
+    if getattr(chain, "mark_iv", None) is not None:
+        mark = np.asarray(chain.mark_iv, dtype=float)
+    idx = np.flatnonzero(otm)
+    idx = idx[np.argsort(x[idx])]
+    return [
+        {
+            "strike": float(chain.strike[i]),
+            "is_call": bool(call[i]),
+            "bid_iv": _finite(out["bid"][i]),
+            "ask_iv": _finite(out["ask"][i]),
+            "mark_iv": _finite(mark[i]),
+        }
+        for i in idx
+    ]
 
 
 def _frame_rows(df: Any) -> list[dict[str, Any]]:

@@ -44,7 +44,13 @@ def _is_full(item: Any) -> bool:
 
 
 def patch_key(patch: dict[str, Any]) -> str:
-    """The conflation key of an engine patch: its expiry, else the surface as a whole."""
+    """The conflation key of an engine patch: ``expiry:<expiry>`` for an expiry,
+    ``surface:<model>`` for a surface-model refit, ``status`` for a staleness change."""
+    kind = str(patch.get("type") or "")
+    if kind == "status":
+        return "status"
+    if kind == "surface":
+        return f"surface:{patch.get('model', '')}"
     exp = patch.get("expiry")
     if isinstance(exp, dict):
         exp = exp.get("expiry")
@@ -113,7 +119,7 @@ class Client:
                 return "disconnected"
             self.sent += 1
             self.metrics.ws_messages += 1
-            tick = msg.get("input_wall_time")
+            tick = msg.get("tick_wall_time")
             if isinstance(tick, int | float):
                 self.metrics.tick_to_send.observe(max(time.time() - tick, 0.0))
         return "closed"
@@ -169,7 +175,7 @@ class StreamHub:
     def current_state(self) -> dict[str, Any] | None:
         try:
             return state_dict(self.engine.state(self.underlying))
-        except KeyError:
+        except (KeyError, ValueError):  # not followed by the engine, or not started
             return None
 
     def _header(self, st: dict[str, Any] | None) -> dict[str, Any]:
@@ -204,15 +210,23 @@ class StreamHub:
                     self._broadcast("snapshot", self.snapshot_message())
                 continue
             patch = state_dict(item) or {}
-            st = self.current_state()
-            msg = {**self._header(st), "type": "patch", "patch": patch}
-            for name in ("input_wall_time", "input_time", "latency_s"):
-                if name in patch:
-                    msg[name] = patch[name]
-            if st is not None:
-                for name in ("guards", "latency", "surface"):
-                    if name in st:
-                        msg[name] = st[name]
+            kind = str(patch.get("type") or "patch")
+            if kind == "end":
+                continue
+            # light messages: a patch carries the engine's patch only; staleness, age,
+            # guards and latency ride on the status message (once per interval)
+            msg: dict[str, Any] = {
+                "type": kind if kind in ("status", "surface") else "patch",
+                "underlying": self.underlying,
+                "seq": self.seq,
+                "patch": patch,
+            }
+            if kind == "status":
+                msg.update(stale=bool(patch.get("stale")), age_s=patch.get("age_s"))
+            lat = patch.get("latency_ms")
+            if isinstance(lat, int | float) and not isinstance(lat, bool):
+                # wall time of the newest tick in this fit (engine: tick -> publish)
+                msg["tick_wall_time"] = time.time() - float(lat) / 1000.0
             self._broadcast(patch_key(patch), msg)
 
     async def _status(self) -> None:
@@ -223,7 +237,7 @@ class StreamHub:
             st = self.current_state()
             msg = {**self._header(st), "type": "status"}
             if st is not None:
-                for name in ("guards", "latency"):
+                for name in ("guards", "reasons", "latency"):
                     if name in st:
                         msg[name] = st[name]
             self._broadcast("status", msg)

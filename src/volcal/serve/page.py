@@ -70,7 +70,7 @@ _PAGE = r"""<!doctype html>
 <script>
 "use strict";
 const UNDERLYINGS = __UNDERLYINGS__;
-const S = {state: null, rows: new Map(), updates: 0, ws: null, lastQuotes: new Map(), timers: new Map(), u: UNDERLYINGS[0]};
+const S = {snap: null, stale: false, state: null, rows: new Map(), updates: 0, ws: null, lastQuotes: new Map(), timers: new Map(), u: UNDERLYINGS[0]};
 const pct = x => (x === null || x === undefined || !isFinite(x)) ? "-" : (100 * x).toFixed(2);
 const num = (x, d) => (x === null || x === undefined || !isFinite(x)) ? "-" : Number(x).toFixed(d);
 const sid = e => String(e).replace(/[^A-Za-z0-9]/g, "");
@@ -79,11 +79,12 @@ const layout = (ytitle, xtitle) => ({margin: {l: 48, r: 10, t: 8, b: 36}, showle
   yaxis: {title: {text: ytitle}}, xaxis: {title: {text: xtitle}}, font: {size: 10}});
 
 function header(m) {
+  if ("snapshot_time" in m) { S.snap = m.snapshot_time; $("snapshot-time").textContent = m.snapshot_time || "-"; }
+  if ("stale" in m) S.stale = !!m.stale;
   const b = $("stale");
-  const st = m.snapshot_time === null || m.snapshot_time === undefined ? "starting" : (m.stale ? "stale" : "fresh");
+  const st = !S.snap ? "starting" : (S.stale ? "stale" : "fresh");
   b.textContent = st; b.className = "badge " + st;
-  $("snapshot-time").textContent = m.snapshot_time || "-";
-  $("age").textContent = num(m.age_s, 1);
+  if ("age_s" in m) $("age").textContent = num(m.age_s, 1);
   if (m.guards) guards(m.guards);
   if (m.latency) latency(m.latency);
 }
@@ -96,7 +97,16 @@ function kvTable(id, obj, fmt) {
     tr.insertCell().textContent = k; tr.insertCell().textContent = fmt(k, v); }
 }
 function guards(g) { kvTable("guards", g, (k, v) => String(v)); }
-function latency(l) { kvTable("latency", l, (k, v) => typeof v === "number" ? (k.endsWith("_s") || /p\d+|mean|max/.test(k) ? (1000 * v).toFixed(2) + " ms" : String(v)) : String(v)); }
+function latency(l) {
+  const tb = $("latency").tBodies[0]; tb.innerHTML = "";
+  const h = tb.insertRow(); for (const c of ["latency (ms)", "p50", "p99", "max", "n"]) h.insertCell().textContent = c;
+  for (const [k, v] of Object.entries(l || {})) {
+    if (!v || typeof v !== "object" || !v.count) continue;
+    const tr = tb.insertRow(); tr.id = "latency-" + sid(k); tr.insertCell().textContent = k;
+    for (const f of ["p50_ms", "p99_ms", "max_ms"]) tr.insertCell().textContent = num(v[f], 1);
+    tr.insertCell().textContent = v.count;
+  }
+}
 
 function rowsSorted() { return [...S.rows.values()].sort((a, b) => a.t - b.t); }
 function table() {
@@ -170,11 +180,15 @@ function patch(m) {
   else if (p.expiry && typeof p.expiry === "object") rows.push(p.expiry);
   else if (p.row && typeof p.row === "object") rows.push(p.row);
   else if (p.expiry) rows.push(p);
+  const live = [];
   for (const r of rows) {
-    const key = String(r.expiry); S.rows.set(key, Object.assign({}, S.rows.get(key) || {}, r));
+    const key = String(r.expiry);
+    if (r.removed) { S.rows.delete(key); const d = $("smile-" + sid(key)); if (d) d.remove(); continue; }
+    S.rows.set(key, Object.assign({}, S.rows.get(key) || {}, r)); live.push(key);
   }
-  header(m); table(); curves();
-  for (const r of rows) loadSmile(S.rows.get(String(r.expiry)), false);
+  if (m.snapshot_time !== undefined) header(m);
+  table(); curves();
+  for (const key of live) loadSmile(S.rows.get(key), false);
 }
 function connect() {
   const proto = location.protocol === "https:" ? "wss://" : "ws://";
@@ -185,7 +199,8 @@ function connect() {
   ws.onmessage = ev => {
     const m = JSON.parse(ev.data);
     S.updates += 1; $("updates").textContent = S.updates;
-    if (m.type === "snapshot") snapshot(m); else if (m.type === "patch") patch(m); else header(m);
+    if (m.type === "snapshot") snapshot(m); else if (m.type === "patch") patch(m);
+    else if (m.type === "status") header(m);
   };
 }
 const sel = $("underlying");

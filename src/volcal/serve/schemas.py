@@ -126,8 +126,11 @@ class QualityOut(BaseModel):
     snapshot_time: str | None = Field(description="Time of the surface's newest input, UTC.")
     stale: bool = Field(description="True when the source went silent.")
     guards: dict[str, Any] = Field(description="Integrity-guard counts by reason code (counts).")
+    active: list[str] = Field(default=[], description="Guard reason codes active now.")
+    n_flagged: int = Field(default=0, description="Quotes kept out of the last fits (count).")
     flagged: list[dict[str, Any]] = Field(
-        description="Quotes held out now, each with instrument and reason (strike USD per coin)."
+        description="Quotes kept out of the last fits, each with instrument and reason code "
+        "(first max_flagged)."
     )
 
 

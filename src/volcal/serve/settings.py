@@ -60,6 +60,8 @@ class ServeSettings:
         Underlyings served (e.g. ``("BTC", "ETH")``); a request for another one is a 404.
     token : str or None
         Admin bearer token; ``None`` turns the admin endpoints off (403).
+    token_file : str or None
+        File the token was read from; ``POST /v1/admin/reload`` re-reads it (rotation).
     cors_origins : tuple of str
         Origins allowed by CORS; empty = CORS off (no CORS headers at all).
     rate_limit : float
@@ -72,6 +74,8 @@ class ServeSettings:
         Longest query string (413 above).
     max_list : int
         Most values of one repeated query parameter (``strike=``, ``delta=``; 422 above).
+    max_flagged : int
+        Most flagged quotes listed by ``/v1/quality`` (the count is always complete).
     ws_queue : int
         Per websocket client: most pending updates before older ones are conflated
         (one pending patch per expiry at most) and the client is marked lagging.
@@ -91,12 +95,14 @@ class ServeSettings:
 
     underlyings: tuple[str, ...] = ("BTC",)
     token: str | None = None
+    token_file: str | None = None
     cors_origins: tuple[str, ...] = ()
     rate_limit: float = 100.0
     rate_burst: int = 200
     max_body_bytes: int = 16_384
     max_query_bytes: int = 4_096
     max_list: int = 64
+    max_flagged: int = 500
     ws_queue: int = 256
     ws_send_timeout_s: float = 5.0
     ws_max_clients: int = 256
