@@ -291,6 +291,10 @@ def create_app(
                     r = engine.stop()
                     if inspect.isawaitable(r):
                         await r
+            sink = getattr(getattr(engine, "config", None), "sink", None)
+            if manage_engine and sink is not None and hasattr(sink, "close"):
+                # the engine's calibration writer: drain it so a restart recovers all
+                await asyncio.get_running_loop().run_in_executor(None, sink.close)
             st = holder["store"]
             if st is not None and store is None and hasattr(st, "close"):
                 st.close()
