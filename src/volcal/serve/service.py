@@ -8,6 +8,7 @@ Without a source it replays the real Deribit snapshots of ../shared/data (the ra
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def _snapshot_gap_s(files: Sequence[Path]) -> float | None:
             return None
     if len(times) < 2:
         return None
-    gap = max((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False))
+    gap = max((b - a).total_seconds() for a, b in itertools.pairwise(times))
     return max(10.0, 1.5 * gap)
 
 
