@@ -129,3 +129,65 @@ class FakeEngine:
         for u, q in list(self._subs):
             if u == underlying:
                 self._loop.call_soon_threadsafe(q.put_nowait, patch)
+
+
+class GateClock:
+    """Market time = the newest frame the gated replay let through; sleeps are wall
+    time (a clock whose sleep returned at once would make the engine's watchdog spin)."""
+
+    def __init__(self, start: float) -> None:
+        self._now = float(start)
+
+    def now(self) -> float:
+        return self._now
+
+    def mark(self, t: float) -> None:
+        self._now = max(self._now, float(t))
+
+    def advance(self, seconds: float) -> None:
+        self._now += float(seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(min(max(seconds, 0.0), 0.2))
+
+
+class GatedReplay:
+    """Real snapshot frames (``volcal.stream.ReplaySource`` at speed 0) released one
+    snapshot at a time by the test, then silence (a feed that went quiet, never an end):
+    the test decides when the replay advances, whatever the machine's load."""
+
+    def __init__(self, files: list[Any], currency: str = "BTC", released: int = 1) -> None:
+        from volcal.stream import ReplaySource
+
+        self.inner = ReplaySource(files, currency=currency, speed=0)
+        self.clock = GateClock(self.inner.clock.now())
+        self.released = released
+        self.emitted = 0  # snapshots emitted so far
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._more: asyncio.Event | None = None
+
+    def release(self, n: int = 1) -> None:
+        """Let ``n`` more snapshots through (from any thread)."""
+        assert self.loop is not None and self._more is not None
+        self.loop.call_soon_threadsafe(self._bump, n)
+
+    def _bump(self, n: int) -> None:
+        self.released += n
+        assert self._more is not None
+        self._more.set()
+
+    async def messages(self) -> Any:
+        self.loop = asyncio.get_running_loop()
+        self._more = asyncio.Event()
+        seen: float | None = None
+        async for recv, raw in self.inner.messages():
+            if recv != seen:
+                seen = recv
+                while self.emitted >= self.released:
+                    self._more.clear()
+                    await self._more.wait()
+                self.emitted += 1
+            self.clock.mark(recv)
+            yield recv, raw
+        while True:  # silent from here on
+            await asyncio.sleep(3600)

@@ -482,9 +482,11 @@ def create_app(
             ),
         ] = None,
         delta_convention: str = Query(
-            "premium_adjusted",
+            "forward",
             pattern="^(premium_adjusted|forward)$",
-            description="Delta convention of delta= (no unit).",
+            description="Delta convention of delta= (no unit): 'forward' (undiscounted "
+            "N(d1), the convention of the served rr25/bf25) or 'premium_adjusted' (the "
+            "coin delta of Deribit's inverse options).",
         ),
     ) -> dict[str, Any]:
         import numpy as np
@@ -815,8 +817,13 @@ def create_app(
             import numpy as np
 
             fwd, t = float(row["forward"]), float(row["t"])
-            half = 4.0 * (float(row.get("atm_vol") or 0.6)) * math.sqrt(t)
-            k = np.linspace(-half, half, 61)
+            strikes = [x["strike"] for x in q if x.get("strike")]
+            if len(strikes) >= 2:  # the fit over the quoted strikes
+                lo, hi = math.log(min(strikes) / fwd), math.log(max(strikes) / fwd)
+            else:
+                half = 4.0 * float(row.get("atm_vol") or 0.6) * math.sqrt(t)
+                lo, hi = -half, half
+            k = np.unique(np.concatenate([np.linspace(lo, hi, 61), [0.0]]))
             fit = {
                 "strike": (fwd * np.exp(k)).tolist(),
                 "iv": [_finite(v) for v in smile_iv(row, k)],

@@ -56,7 +56,7 @@ _PAGE = r"""<!doctype html>
 <main>
  <section><h2>Expiries (vols in vol points)</h2>
   <table id="expiries"><thead><tr><th>expiry</th><th>t (y)</th><th>forward</th><th>ATM</th>
-  <th>RR25</th><th>BF25</th><th>RMSE</th><th>n</th><th>status</th></tr></thead><tbody></tbody></table>
+  <th>RR25</th><th>BF25</th><th>RMSE (vol pts)</th><th>n</th><th>status</th></tr></thead><tbody></tbody></table>
  </section>
  <section><h2>ATM term structure</h2><div id="term" class="plot"></div></section>
  <section><h2>RR25 / BF25 by tenor</h2><div id="rrbf" class="plot"></div></section>
@@ -115,7 +115,7 @@ function table() {
     const tr = tb.insertRow(); const e = sid(r.expiry); tr.id = "row-" + e;
     const cells = [[String(r.expiry).slice(0, 16).replace("T", " "), "expiry"], [num(r.t, 4), "t"],
       [num(r.forward, 1), "fwd"], [pct(r.atm_vol), "atm"], [pct(r.rr25), "rr25"], [pct(r.bf25), "bf25"],
-      [pct(r.rmse_vol), "rmse"], [r.n_used ?? "-", "n"], [r.status ?? "-", "status"]];
+      [num(r.rmse_vol, 2), "rmse"], [r.n_used ?? "-", "n"], [r.status ?? "-", "status"]];
     for (const [v, name] of cells) { const c = tr.insertCell(); c.textContent = v; c.id = name + "-" + e; }
   }
 }
@@ -171,6 +171,7 @@ function snapshot(m) {
   $("smiles").innerHTML = ""; S.lastQuotes.clear();
   header(Object.assign({}, st, m));
   table(); curves();
+  for (const r of rowsSorted()) smileDiv(r);  // panels in expiry order
   for (const r of rowsSorted()) loadSmile(r, true);
 }
 function patch(m) {

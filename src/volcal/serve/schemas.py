@@ -58,9 +58,17 @@ class ExpiryOut(BaseModel):
         "units; rho dimensionless)."
     )
     atm_vol: float | None = Field(description="ATM-forward implied vol, fraction per year^0.5.")
-    rr25: float | None = Field(description="25-delta risk reversal, vol as a fraction.")
-    bf25: float | None = Field(description="25-delta smile butterfly, vol as a fraction.")
-    rmse_vol: float | None = Field(description="Fit RMSE in implied vol, fraction.")
+    rr25: float | None = Field(
+        description="25-delta risk reversal sigma(25C) - sigma(25P), vol as a fraction "
+        "(forward delta N(d1))."
+    )
+    bf25: float | None = Field(
+        description="25-delta smile butterfly (sigma(25C) + sigma(25P))/2 - ATM, vol as a "
+        "fraction (forward delta N(d1))."
+    )
+    rmse_vol: float | None = Field(
+        description="Fit RMSE in implied vol, in vol points (1.0 = 0.01 of vol)."
+    )
     n_used: int | None = Field(description="Quotes used by the fit (count).")
     status: str | None = Field(description="Fit status of this expiry (no unit).")
 
@@ -99,8 +107,8 @@ class IvOut(BaseModel):
     forward: float = Field(description="Forward price in USD per coin.")
     model: str = Field(description="Smile model evaluated (no unit).")
     delta_convention: str = Field(
-        description="Delta convention for delta= queries: 'premium_adjusted' (Deribit, coin "
-        "delta) or 'forward' (no unit)."
+        description="Delta convention for delta= queries: 'forward' (N(d1), as rr25/bf25) "
+        "or 'premium_adjusted' (Deribit coin delta) (no unit)."
     )
     snapshot_time: str | None = Field(description="Time of the surface's newest input, UTC.")
     stale: bool = Field(description="True when the source went silent.")
