@@ -248,3 +248,69 @@ def test_real_page_in_browser_follows_the_replay(
             shutil.copy(png, os.environ["VOLCAL_SERVE_SCREENSHOT"])
     finally:
         s.srv.stop()
+
+
+def test_real_stale_when_the_source_goes_silent_then_recovered(snapshot_dir: Path) -> None:
+    s = Served(snapshot_dir)
+    try:
+        u = s.srv.url
+        with ws_sync.connect(s.srv.ws_url + "/v1/stream?underlying=BTC", max_size=None) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+            assert httpx.get(u + "/health").json()["status"] == "ok"
+            assert s.src.loop is not None
+            s.src.loop.call_soon_threadsafe(s.src.clock.advance, 61.0)  # 61 s of silence
+            deadline = time.monotonic() + 20
+            stale_msg = None
+            while time.monotonic() < deadline and stale_msg is None:
+                m = json.loads(ws.recv(timeout=10))
+                if m["type"] == "status" and m.get("stale"):
+                    stale_msg = m
+            assert stale_msg is not None and stale_msg["age_s"] >= 60.0
+        h = httpx.get(u + "/health").json()
+        assert h["status"] == "stale" and h["age_s"] >= 60.0
+        d = httpx.get(u + "/v1/surface").json()
+        assert d["stale"] and d["expiries"] == s.first["expiries"]  # last good surface kept
+        assert "stale_feed" in httpx.get(u + "/v1/quality").json()["active"]
+        s.advance()  # the feed comes back
+        _wait(lambda: httpx.get(u + "/health").json()["status"] == "ok", 30, "recovery")
+    finally:
+        s.srv.stop()
+
+
+def test_real_restart_recovers_the_last_surface_from_the_store(
+    snapshot_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("duckdb")
+    from volcal.serve.service import StoreRecordWriter
+    from volcal.stream.sink import ThreadedSink
+
+    path = tmp_path / "volcal.duckdb"
+    src = GatedReplay(_files(snapshot_dir), released=1)
+    eng = _engine(src, sink=ThreadedSink(StoreRecordWriter(path)))
+    srv = ServerThread(create_app(eng, ServeSettings(store_path=str(path)))).start()
+    try:
+        first = _wait(lambda: _fitted(srv), what="the first real surface")
+        _wait(lambda: eng.metrics()["sink"]["written"] >= 1, 60, "a stored calibration")
+        hist = httpx.get(srv.url + "/v1/history", params={"model": "svi"}).json()
+        assert hist["n"] >= 1 and hist["rows"][-1]["model"] == "svi"
+    finally:
+        srv.stop()  # drains the engine's writer
+    # a new process: nothing has arrived from the (silent) source yet
+    src2 = GatedReplay(_files(snapshot_dir), released=0)
+    eng2 = _engine(src2, sink=ThreadedSink(StoreRecordWriter(path)))
+    with ServerThread(create_app(eng2, ServeSettings(store_path=str(path)))) as srv2:
+        h = httpx.get(srv2.url + "/health").json()
+        assert h["underlyings"]["BTC"]["recovered"] and h["status"] == "stale"
+        d = httpx.get(srv2.url + "/v1/surface").json()
+        assert d["stale"] and d["expiries"]
+        assert {e["status"] for e in d["expiries"]} == {"recovered"}
+        was = {e["expiry"]: e["atm_vol"] for e in first["expiries"] if e["status"] == "ok"}
+        now = {e["expiry"]: e["atm_vol"] for e in d["expiries"]}
+        common = set(was) & set(now)
+        assert len(common) >= 5
+        for e in common:  # the stored fit, not a refit: same ATM vols
+            assert now[e] == pytest.approx(was[e], abs=1e-9)
+        r = httpx.get(srv2.url + "/v1/iv", params={"expiry": sorted(common)[-1], "strike": "90000"})
+        assert r.status_code == 200 and r.json()["stale"]
+        hist = httpx.get(srv2.url + "/v1/history", params={"model": "svi", "since": "2026-01-01"})
+        assert hist.status_code == 200 and hist.json()["n"] >= 1

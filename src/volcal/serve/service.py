@@ -18,7 +18,7 @@ from typing import Any
 from volcal.errors import DataError, ParameterError
 from volcal.serve.settings import ServeSettings, load_token
 
-__all__ = ["Service", "build_service", "default_snapshots"]
+__all__ = ["Service", "StoreRecordWriter", "build_service", "default_snapshots"]
 
 #: the default replay: every snapshot of the 2026-08-19..22 rally (real quotes)
 DEFAULT_GLOB = "deribit_options_snapshot_2026082[0-2]T*.csv"
@@ -36,6 +36,53 @@ class Service:
     settings: ServeSettings
     source: Any
     note: str
+
+
+class StoreRecordWriter:
+    """The engine's calibration writer into ``volcal.store`` (``StoreWriter`` of
+    :mod:`volcal.stream.sink`), with the two conversions the engine and the store need
+    between them: the chain's snapshot time is floored to the microsecond before it is
+    stored (the store converts it to a Python datetime, which warns on nanoseconds), and
+    the JSON fields of a stored fit (``params``, ``stderr``, ``settings``) are decoded
+    on the way back, so a restarted engine can seed its slices from ``latest()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        from volcal.stream.sink import StoreWriter
+
+        self.inner = StoreWriter(path)
+
+    def write(self, record: Any) -> None:
+        import dataclasses
+
+        chain = record.chain
+        snap = getattr(chain, "snapshot", None)
+        if snap is not None and getattr(snap, "nanosecond", 0):
+            record = dataclasses.replace(record, chain=chain.replace(snapshot=snap.floor("us")))
+        self.inner.write(record)
+
+    def latest(self, underlying: str, model: str) -> dict[str, Any] | None:
+        out = self.inner.latest(underlying, model)
+        if out is None:
+            return None
+        out = _decode_json_fields(dict(out))
+        out["slices"] = [_decode_json_fields(dict(s)) for s in out.get("slices") or []]
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _decode_json_fields(d: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    for key in ("params", "stderr", "settings"):
+        v = d.get(key)
+        if isinstance(v, str):
+            try:
+                d[key] = json.loads(v)
+            except ValueError:
+                pass
+    return d
 
 
 def _data_roots() -> list[Path]:
@@ -172,9 +219,9 @@ def build_service(
             note += f" with {ticks_between} interpolated synthetic ticks between snapshots"
     sink = None
     if store is not None:
-        from volcal.stream.sink import StoreWriter, ThreadedSink
+        from volcal.stream.sink import ThreadedSink
 
-        sink = ThreadedSink(StoreWriter(store))
+        sink = ThreadedSink(StoreRecordWriter(store))
     cfg_kw: dict[str, Any] = {"underlyings": currencies, "models": model_names, "sink": sink}
     if stale_feed_s is None and live is None:
         stale_feed_s = _snapshot_gap_s(getattr(source, "snapshots", []))
