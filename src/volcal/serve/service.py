@@ -56,7 +56,7 @@ class StoreRecordWriter:
 
         chain = record.chain
         snap = getattr(chain, "snapshot", None)
-        if snap is not None and getattr(snap, "nanosecond", 0):
+        if snap is not None and int(getattr(snap, "nanosecond", 0) or 0):
             record = dataclasses.replace(record, chain=chain.replace(snapshot=snap.floor("us")))
         self.inner.write(record)
 
