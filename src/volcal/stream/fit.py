@@ -158,16 +158,6 @@ def slice_quotes(
     otm_alive = alive & ~itm & (x != 1.0)
     otm_strikes = set(strike[otm_alive].tolist())
     flag(itm & np.isin(strike, list(otm_strikes)), "itm")
-    # static arbitrage in strike between the surviving quotes
-    alive = reasons == ""
-    for call in (True, False):
-        rows = np.flatnonzero(alive & (is_call == call))
-        if rows.size < 2:
-            continue
-        rows = rows[np.argsort(x[rows], kind="stable")]
-        mono, conv = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
-        flag(np.isin(np.arange(n), rows[mono]), "monotonicity")
-        flag(np.isin(np.arange(n), rows[conv]), "convexity")
     # off-smile guard against the live smile of this expiry
     alive = reasons == ""
     k = np.log(x)
@@ -189,6 +179,16 @@ def slice_quotes(
                     res.recheck_at = min(res.recheck_at, since + off_smile_persist_s)
             else:
                 off_since.pop(name, None)
+    # static arbitrage in strike between the surviving quotes
+    alive = reasons == ""
+    for call in (True, False):
+        rows = np.flatnonzero(alive & (is_call == call))
+        if rows.size < 2:
+            continue
+        rows = rows[np.argsort(x[rows], kind="stable")]
+        mono, conv = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
+        flag(np.isin(np.arange(n), rows[mono]), "monotonicity")
+        flag(np.isin(np.arange(n), rows[conv]), "convexity")
     for code in reasons[reasons != ""]:
         res.excluded[code] = res.excluded.get(code, 0) + 1
     res.flagged = {eb.instruments[j]: str(reasons[j]) for j in np.flatnonzero(reasons != "")}
