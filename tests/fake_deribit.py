@@ -45,7 +45,7 @@ def load_snapshot(
     df = pd.read_csv(path)
     df = df[df["currency"] == currency]
     ts = pd.to_datetime(df["timestamp"], utc=True, format="mixed").max()
-    ms = int(round(ts.timestamp() * 1000))
+    ms = round(ts.timestamp() * 1000)
     exp = pd.to_datetime(df["expiry_datetime"], utc=True, format="mixed")
     if expiries is not None:
         keep = sorted(exp.unique())[:expiries]
