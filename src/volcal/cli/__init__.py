@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "volcal.cli.riskparams",
     "volcal.cli.risk",
     "volcal.cli.surface",
+    "volcal.cli.store",
 )
 
 
