@@ -24,6 +24,7 @@ from volcal.stream import (
     JsonlWriter,
     ManualClock,
     ReplaySource,
+    StoreWriter,
     StreamConfig,
     StreamEngine,
     ThreadedSink,
@@ -417,23 +418,29 @@ def test_index_jump_and_crossed_book(snapshot: tuple[int, dict[str, Any], float]
     run(main)
 
 
-def test_restart_recovers_last_surface(snapshot_dir: Path, tmp_path: Path) -> None:
-    store = tmp_path / "calibrations.jsonl"
+@pytest.mark.parametrize("writer", ["store", "jsonl"])
+def test_restart_recovers_last_surface(snapshot_dir: Path, tmp_path: Path, writer: str) -> None:
+    store = tmp_path / ("volcal.duckdb" if writer == "store" else "calibrations.jsonl")
     files = [snapshot_dir / SNAP]
 
+    def make() -> ThreadedSink:
+        return ThreadedSink(StoreWriter(store) if writer == "store" else JsonlWriter(store))
+
     async def first() -> dict[str, Any]:
-        sink = ThreadedSink(JsonlWriter(store))
+        sink = make()
         eng = StreamEngine(
             ReplaySource(files, currency="BTC", speed=0),
             StreamConfig(models=("svi",), sink=sink, store_interval_s=0.0),
         )
         await eng.run()
         sink.close()
-        assert sink.metrics()["written"] >= 1 and sink.metrics()["failed"] == 0
+        assert sink.metrics()["written"] >= 1 and sink.metrics()["failed"] == 0, sink.metrics()[
+            "last_error"
+        ]
         return eng.state("BTC").to_dict()
 
     async def second(before: dict[str, Any]) -> None:
-        sink = ThreadedSink(JsonlWriter(store))
+        sink = make()
         clock = ManualClock(time.time())
         eng = StreamEngine(_Silent(), StreamConfig(models=("svi",), sink=sink, clock=clock))
         st = eng.state("BTC")

@@ -963,9 +963,14 @@ class StreamEngine:
                     import pandas as pd
 
                     e = pd.Timestamp(s["expiry"]).timestamp()
-                    params = {k: float(v) for k, v in (s.get("params") or {}).items()}
+                    raw = s.get("params") or {}
+                    if isinstance(raw, str):
+                        import json
+
+                        raw = json.loads(raw)
+                    params = {k: float(v) for k, v in raw.items()}
                     svi = SVI(**params) if params else None
-                except (KeyError, ValueError, TypeError):
+                except (KeyError, ValueError, TypeError, AttributeError):
                     continue
                 sl = u.slices[e] = _Slice(e, svi=svi)
                 sl.est = ExpiryState(
