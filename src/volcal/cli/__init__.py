@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "volcal.cli.risk",
     "volcal.cli.surface",
     "volcal.cli.store",
+    "volcal.cli.stream",
 )
 
 
