@@ -124,10 +124,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(1.0)
 
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     w = asyncio.create_task(watch())
     s = asyncio.create_task(sample())
     await eng.run()
     wall = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
     s.cancel()
     w.cancel()
     m = eng.metrics()
@@ -146,6 +148,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "growth": growth,
         "changes": changes,
         "scale": scale,
+        "cpu": cpu,
     }
 
 
@@ -251,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     head = (
         f"- command: `{cmd}`; {res['wall']:.1f} s wall; load average {load[0]:.1f} on "
-        f"{os.cpu_count()} cores (machine shared with other jobs)\n"
+        f"{os.cpu_count()} cores (machine shared with other jobs); this process used "
+        f"{res['cpu']:.1f} s CPU in {res['wall']:.1f} s ({100 * res['cpu'] / res['wall']:.0f}% of one core)\n"
         f"- input: 5 real BTC snapshots 2026-01-23 03:59 -> 2026-01-24 03:53 UTC replayed "
         f"{1 / res['scale']:.0f}x compressed, with {res['ticks_planned']:,} INTERPOLATED NOISY "
         "ticks between them (synthetic; the snapshots themselves exact at their times)\n"
