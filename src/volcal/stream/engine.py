@@ -516,7 +516,6 @@ class StreamEngine:
         """Refit every expiry now (synchronously; also the admin action of a server)."""
         for u in self._u.values():
             if underlying is None or u.name == underlying.upper():
-                u.force_all = True
                 self._recalibrate(u, list(u.book.expiries.values()), self.clock.now())
 
     def _recalibrate(self, u: _Under, books: list[ExpiryBook], now: float) -> None:
