@@ -21,6 +21,8 @@ _COMMAND_MODULES = (
     "volcal.cli.riskparams",
     "volcal.cli.risk",
     "volcal.cli.surface",
+    "volcal.cli.store",
+    "volcal.cli.stream",
     "volcal.cli.serve",
 )
 

@@ -239,12 +239,18 @@ class LiveBook:
             if books
             else np.empty(0, dtype=np.int64)
         ).view("datetime64[ns]")
-        qt = (cat("exch_ts") * 1e9).astype(np.int64).view("datetime64[ns]") if books else exp
+        # microsecond resolution: exchange times are milliseconds, and downstream
+        # conversions to datetime must not discard anything
+        qt = (
+            (np.round(cat("exch_ts") * 1e6) * 1000).astype(np.int64).view("datetime64[ns]")
+            if books
+            else exp
+        )
         und = cat("underlying_price")
         names = [n for b in books for n in b.instruments]
         return OptionChain.from_arrays(
             underlying=self.underlying,
-            snapshot=pd.Timestamp(now, unit="s", tz="UTC"),
+            snapshot=pd.Timestamp(round(now * 1e6), unit="us", tz="UTC"),
             settlement="inverse",
             venue="deribit",
             index_price=self.index_price,

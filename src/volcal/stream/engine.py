@@ -68,8 +68,11 @@ class StreamConfig:
         An SVI refit moving the ATM vol by more than this (decimal) is held (last good
         fit kept) for up to ``param_hold`` consecutive refits, then accepted as a real
         move. Default 0.05 and 3.
+    surface_interval_s : float
+        Wall. The eSSVI surface is refreshed after an SVI pass at most once per
+        interval (its slices wait for the next pass otherwise). Default 0.25.
     models : tuple of str
-        ``"svi"`` always; ``"essvi"`` refreshed after every SVI pass; Fourier models
+        ``"svi"`` always; ``"essvi"`` refreshed after SVI passes; Fourier models
         (``"heston"``, ``"bates"``, ...) refitted every ``model_interval_s`` (wall),
         warm-started and regularised toward the last fit with ``model_strength``.
     model_max_time : float
@@ -101,6 +104,7 @@ class StreamConfig:
     param_jump_vol: float = 0.05
     param_hold: int = 3
     models: tuple[str, ...] = ("svi", "essvi", "heston")
+    surface_interval_s: float = 0.25
     model_interval_s: float = 5.0
     model_strength: float = 0.1
     model_max_time: float = 2.0
@@ -128,6 +132,7 @@ class StreamConfig:
             "index_jump",
             "param_jump_vol",
             "model_interval_s",
+            "surface_interval_s",
             "model_strength",
             "model_min_days",
             "store_interval_s",
@@ -194,6 +199,11 @@ class _Under:
     force_all: bool = False
     changed_since_model: bool = False
     last_model_wall: float = -math.inf
+    last_surface_wall: float = -math.inf
+    essvi_pending: set[float] = field(default_factory=set)
+    essvi_newest: float = -math.inf
+    essvi_conv: dict[float, tuple[float, float, float]] = field(default_factory=dict)
+    essvi_refreshes: int = 0
     last_store_wall: dict[str, float] = field(default_factory=dict)
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
     synthetic: int = 0
@@ -223,6 +233,7 @@ class StreamEngine:
             "tick_to_surface": LatencyStats(),
             "essvi_compute": LatencyStats(),
             "model_compute": LatencyStats(),
+            "model_compute_warm": LatencyStats(),
             "tick_to_model": LatencyStats(),
         }
         self.last_message_time = math.nan  # clock time of the last message received
@@ -281,7 +292,10 @@ class StreamEngine:
         while time.monotonic() < end:
             if not any(
                 eb.dirty for u in self._u.values() for eb in u.book.expiries.values()
-            ) and not any(u.force_all for u in self._u.values()):
+            ) and not any(
+                u.force_all or (u.essvi_pending and "essvi" in self.config.models)
+                for u in self._u.values()
+            ):
                 return
             self._wake.set()
             await asyncio.sleep(0.005)
@@ -468,6 +482,21 @@ class StreamEngine:
                 if due:
                     self._recalibrate(u, due, now)
                     worked = True
+            for u in self._u.values():
+                if (
+                    u.essvi_pending
+                    and "essvi" in cfg.models
+                    and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
+                ):
+                    u.last_surface_wall = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", CalibrationWarning)
+                        self._fit_essvi(u, self.clock.now(), u.essvi_newest, set(u.essvi_pending))
+                    u.essvi_pending.clear()
+                    u.essvi_newest = -math.inf
+                    worked = True
+                elif u.essvi_pending and "essvi" in cfg.models:
+                    next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
             if worked:
                 await asyncio.sleep(0)
                 continue
@@ -487,7 +516,6 @@ class StreamEngine:
         """Refit every expiry now (synchronously; also the admin action of a server)."""
         for u in self._u.values():
             if underlying is None or u.name == underlying.upper():
-                u.force_all = True
                 self._recalibrate(u, list(u.book.expiries.values()), self.clock.now())
 
     def _recalibrate(self, u: _Under, books: list[ExpiryBook], now: float) -> None:
@@ -511,8 +539,18 @@ class StreamEngine:
                 u.reasons.discard("index_jump")
             for p in patches:
                 self._publish(u, p)
-            if patches and "essvi" in cfg.models:
-                self._fit_essvi(u, now, newest_wall, {eb.expiry for eb in books})
+            if patches:
+                u.essvi_pending.update(eb.expiry for eb in books)
+                u.essvi_newest = max(u.essvi_newest, newest_wall)
+            if (
+                u.essvi_pending
+                and "essvi" in cfg.models
+                and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
+            ):
+                u.last_surface_wall = time.perf_counter()
+                self._fit_essvi(u, now, u.essvi_newest, set(u.essvi_pending))
+                u.essvi_pending.clear()
+                u.essvi_newest = -math.inf
         if patches:
             u.changed_since_model = True
             self._maybe_store(u, "svi")
@@ -693,7 +731,14 @@ class StreamEngine:
             first = 0
         grid = calendar_grid()
         prev = u.essvi_nodes.get(order[first - 1][0]) if first > 0 else None
+        n_refit = 0
+        refit: set[float] = set()
         for e, s in order[first:]:
+            node = u.essvi_nodes.get(e)
+            if e not in fitted and node is not None and _calendar_ok(prev, node):
+                # an unchanged slice still compatible with its (new) predecessor stays
+                prev = node
+                continue
             q = s.inp.quotes if s.inp else None
             assert q is not None
             _, wt = svi_weights(q)
@@ -701,8 +746,11 @@ class StreamEngine:
             th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid)
             u.essvi_nodes[e] = (th, rho, psi)
             prev = (th, rho, psi)
+            n_refit += 1
+            refit.add(e)
         for e in [e for e in u.essvi_nodes if e not in dict(order)]:
             del u.essvi_nodes[e]
+            u.essvi_conv.pop(e, None)
         ts = np.array([(e - now) / (365.0 * 86400.0) for e, _ in order])
         nodes = [u.essvi_nodes[e] for e, _ in order]
         try:
@@ -721,14 +769,33 @@ class StreamEngine:
                 "message": str(exc),
             }
             return
-        atm, rr, bf = slice_conventions(model, ts, "forward")
+        # conventions only for the nodes that changed (a sub-surface of those nodes is
+        # itself a valid eSSVI, evaluated slice by slice at its node times)
+        todo = [i for i, (e, _) in enumerate(order) if e in refit or e not in u.essvi_conv]
+        if todo:
+            sub = ESSVI(
+                t=tuple(float(ts[i]) for i in todo),
+                theta=tuple(nodes[i][0] for i in todo),
+                rho=tuple(nodes[i][1] for i in todo),
+                psi=tuple(nodes[i][2] for i in todo),
+            )
+            a_, r_, b_ = slice_conventions(sub, np.asarray(sub.t), "forward")
+            for j, i in enumerate(todo):
+                u.essvi_conv[order[i][0]] = (float(a_[j]), float(r_[j]), float(b_[j]))
+        atm = np.array([u.essvi_conv[e][0] for e, _ in order])
+        rr = np.array([u.essvi_conv[e][1] for e, _ in order])
+        bf = np.array([u.essvi_conv[e][2] for e, _ in order])
         q_all = merge_quotes([s.inp.quotes for _, s in order if s.inp and s.inp.quotes])
         iv = np.asarray(model.implied_vol(q_all.k, q_all.t))
         from volcal.calibration.result import fit_quality
 
         rmse, inside = fit_quality(q_all, iv)
-        cond = model.conditions()
-        status = "ok" if cond["ok"] else "degraded"
+        # the slice search enforces the exact butterfly condition and the calendar
+        # conditions against the predecessor; the full check runs every 10th refresh
+        u.essvi_refreshes += 1
+        if u.essvi_refreshes % 10 == 1 or "essvi_ok" not in u.results:
+            u.results["essvi_ok"] = bool(model.conditions()["ok"])
+        status = "ok" if u.results["essvi_ok"] else "degraded"
         pub = time.perf_counter()
         self._count_cal("essvi", status)
         self.lat["essvi_compute"].add(1e3 * (pub - t0))
@@ -751,6 +818,7 @@ class StreamEngine:
             "inside_spread": num(inside),
             "n_used": len(q_all),
             "refit_from": iso(order[first][0]),
+            "slices_refit": n_refit,
             "fitted_at": iso(now),
             "compute_ms": num(1e3 * (pub - t0)),
         }
@@ -790,6 +858,7 @@ class StreamEngine:
 
         cfg = self.config
         prior = u.results.get(model)
+        warm = prior is not None
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CalibrationWarning)
@@ -807,8 +876,9 @@ class StreamEngine:
                 u.surface.setdefault(model, {})["message"] = str(exc)
                 return
         pub = time.perf_counter()
-        warm = prior is not None
         self.lat["model_compute"].add(1e3 * (pub - t0))
+        if warm:
+            self.lat["model_compute_warm"].add(1e3 * (pub - t0))
         if math.isfinite(newest_wall):
             self.lat["tick_to_model"].add(1e3 * (pub - newest_wall))
         reasons: list[str] = []
@@ -963,9 +1033,14 @@ class StreamEngine:
                     import pandas as pd
 
                     e = pd.Timestamp(s["expiry"]).timestamp()
-                    params = {k: float(v) for k, v in (s.get("params") or {}).items()}
+                    raw = s.get("params") or {}
+                    if isinstance(raw, str):
+                        import json
+
+                        raw = json.loads(raw)
+                    params = {k: float(v) for k, v in raw.items()}
                     svi = SVI(**params) if params else None
-                except (KeyError, ValueError, TypeError):
+                except (KeyError, ValueError, TypeError, AttributeError):
                     continue
                 sl = u.slices[e] = _Slice(e, svi=svi)
                 sl.est = ExpiryState(
@@ -1098,6 +1173,21 @@ class StreamEngine:
                     return
         finally:
             u.subscribers.discard(q)
+
+
+def _calendar_ok(prev: tuple[float, float, float] | None, node: tuple[float, float, float]) -> bool:
+    """eSSVI calendar conditions of a node against its predecessor (Hendriks & Martini
+    2019): theta non-decreasing and both wing slopes psi (1 +- rho) non-decreasing."""
+    if prev is None:
+        return True
+    th_p, r_p, ps_p = prev
+    th, r, ps = node
+    eps = 1e-12
+    return (
+        th >= th_p - eps
+        and ps * (1 + r) >= ps_p * (1 + r_p) - eps
+        and ps * (1 - r) >= ps_p * (1 - r_p) - eps
+    )
 
 
 def _put_latest(q: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:

@@ -98,11 +98,15 @@ def slice_quotes(
     res = SliceInput(None, t, fwd_exp)
     if n == 0:
         return res
-    reasons = np.full(n, "", dtype=object)
+    codes: list[str] = [""]
+    rc = np.zeros(n, dtype=np.int8)  # 0 = usable, else index into codes
 
     def flag(mask: Any, code: str) -> None:
-        m = np.asarray(mask, dtype=bool) & (reasons == "")
-        reasons[m] = code
+        m = np.asarray(mask, dtype=bool) & (rc == 0)
+        if m.any():
+            if code not in codes:
+                codes.append(code)
+            rc[m] = codes.index(code)
 
     if not t > 0:
         flag(np.ones(n, bool), "expired")
@@ -134,15 +138,21 @@ def slice_quotes(
         tol = _EPS * np.maximum(upper, 1.0)
         flag((pm < intrinsic - tol) | (pa < intrinsic - tol), "below_intrinsic")
         flag((pm >= upper - tol) | (pb > upper + tol), "above_bound")
-    live = reasons == ""
+    live = rc == 0
     ivm = np.full(n, np.nan)
     ivb = np.full(n, np.nan)
     iva = np.full(n, np.nan)
     if live.any() and t > 0:
         idx = np.flatnonzero(live)
-        ivm[idx] = _ivs(pm[idx], x[idx], t, is_call[idx])
-        ivb[idx] = _ivs(pb[idx], x[idx], t, is_call[idx])
-        iva[idx] = _ivs(pa[idx], x[idx], t, is_call[idx])
+        m_ = idx.size
+        # one implied-vol call for mid, bid and ask together
+        three = _ivs(
+            np.concatenate([pm[idx], pb[idx], pa[idx]]),
+            np.tile(x[idx], 3),
+            t,
+            np.tile(is_call[idx], 3),
+        )
+        ivm[idx], ivb[idx], iva[idx] = three[:m_], three[m_ : 2 * m_], three[2 * m_ :]
     flag(live & ~np.isfinite(ivm), "iv_failed")
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = (ask - bid) / (0.5 * (bid + ask))
@@ -153,23 +163,13 @@ def slice_quotes(
         "wide_spread",
     )
     # in the money, when the out-of-the-money twin at the same strike is alive
-    alive = reasons == ""
+    alive = rc == 0
     itm = np.where(is_call, x < 1.0, x > 1.0)
     otm_alive = alive & ~itm & (x != 1.0)
     otm_strikes = set(strike[otm_alive].tolist())
     flag(itm & np.isin(strike, list(otm_strikes)), "itm")
-    # static arbitrage in strike between the surviving quotes
-    alive = reasons == ""
-    for call in (True, False):
-        rows = np.flatnonzero(alive & (is_call == call))
-        if rows.size < 2:
-            continue
-        rows = rows[np.argsort(x[rows], kind="stable")]
-        mono, conv = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
-        flag(np.isin(np.arange(n), rows[mono]), "monotonicity")
-        flag(np.isin(np.arange(n), rows[conv]), "convexity")
     # off-smile guard against the live smile of this expiry
-    alive = reasons == ""
+    alive = rc == 0
     k = np.log(x)
     if smile is not None and alive.any() and t > 0:
         idx = np.flatnonzero(alive)
@@ -184,15 +184,29 @@ def slice_quotes(
             if r:
                 since = off_since.setdefault(name, now)
                 if now - since < off_smile_persist_s:
-                    reasons[j] = "off_smile"
+                    flag(np.arange(n) == j, "off_smile")
                     res.held.append(name)
                     res.recheck_at = min(res.recheck_at, since + off_smile_persist_s)
             else:
                 off_since.pop(name, None)
-    for code in reasons[reasons != ""]:
-        res.excluded[code] = res.excluded.get(code, 0) + 1
-    res.flagged = {eb.instruments[j]: str(reasons[j]) for j in np.flatnonzero(reasons != "")}
-    use = np.flatnonzero(reasons == "")
+    # static arbitrage in strike between the surviving quotes
+    alive = rc == 0
+    for call in (True, False):
+        rows = np.flatnonzero(alive & (is_call == call))
+        if rows.size < 2:
+            continue
+        rows = rows[np.argsort(x[rows], kind="stable")]
+        mono, conv = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
+        bad_m = np.zeros(n, dtype=bool)
+        bad_m[rows[mono]] = True
+        bad_c = np.zeros(n, dtype=bool)
+        bad_c[rows[conv]] = True
+        flag(bad_m, "monotonicity")
+        flag(bad_c, "convexity")
+    counts = np.bincount(rc, minlength=len(codes))
+    res.excluded = {codes[i]: int(c) for i, c in enumerate(counts) if i > 0 and c > 0}
+    res.flagged = {eb.instruments[j]: codes[rc[j]] for j in np.flatnonzero(rc)}
+    use = np.flatnonzero(rc == 0)
     if use.size == 0 or not t > 0:
         return res
     kk = k[use]

@@ -93,14 +93,20 @@ class StoreWriter:
     """Writes into ``volcal.store`` (snapshot of the quotes used, then the calibration)."""
 
     def __init__(self, path: str | Path) -> None:
-        import volcal.store  # type: ignore[import-not-found,unused-ignore]
+        import volcal.store
 
         self.store = volcal.store.open(path)
 
     def write(self, record: CalibrationRecord) -> None:
         snap_id = self.store.add_snapshot(record.chain, source=record.source)
+        # the conventions / surface grid of a stored fit are left to readers (volcal
+        # history): computing them here would compete with the hot path for the GIL
         self.store.add_calibration(
-            record.result, snapshot_id=snap_id, settings=record.settings, model=record.model
+            record.result,
+            snapshot_id=snap_id,
+            settings=record.settings,
+            model=record.model,
+            surface=False,
         )
 
     def latest(self, underlying: str, model: str) -> dict[str, Any] | None:

@@ -416,40 +416,9 @@ def snapshot_frames(
             t0, old, i0 = prev
             names = [n for n in cur if n in old and parse_instrument(n) is not None]
             if names and t_play > t0:
-                times = np.sort(rng.uniform(t0, t_play, ticks_between))
-                picks = rng.integers(0, len(names), ticks_between)
-                z = rng.standard_normal(ticks_between)
-                for tt, j, zz in zip(times, picks, z, strict=True):
-                    n = names[j]
-                    a, b = old[n], cur[n]
-                    w = (tt - t0) / (t_play - t0)
-                    bid = _lerp(a["bid_price"], b["bid_price"], w)
-                    ask = _lerp(a["ask_price"], b["ask_price"], w)
-                    und = _lerp(a["underlying_price"], b["underlying_price"], w)
-                    idx = _lerp(i0, index, w)
-                    mark = _lerp(a["mark_price"], b["mark_price"], w)
-                    if bid is not None and ask is not None and ask > bid:
-                        half = 0.5 * (ask - bid)
-                        shift = noise * half * float(zz)
-                        bid, ask = max(bid + shift, 1e-4), ask + shift
-                        if ask <= bid:
-                            ask = bid + 1e-4
-                    inst = parse_instrument(n)
-                    if inst is not None and tt >= inst.expiry:
-                        continue
-                    yield (
-                        float(tt),
-                        ticker_frame(
-                            n,
-                            int(tt * 1000),
-                            _round(bid),
-                            _round(ask),
-                            mark,
-                            und,
-                            idx,
-                            synthetic=True,
-                        ),
-                    )
+                yield from _interpolated(
+                    names, old, cur, t0, t_play, i0, index, ticks_between, noise, rng
+                )
         for tt, frame in _snapshot_frames(t_play, list(cur.values()), index, currency, rid):
             if "result" in frame:
                 ms = round(t_play * 1000)
@@ -460,16 +429,66 @@ def snapshot_frames(
         prev = (t_play, cur, index)
 
 
-def _lerp(a: Any, b: Any, w: float) -> float | None:
-    if a is None and b is None:
-        return None
-    if a is None or b is None:
-        return b if w >= 0.5 else a
-    return float(a) + (float(b) - float(a)) * w
+def _interpolated(
+    names: list[str],
+    old: dict[str, dict[str, Any]],
+    cur: dict[str, dict[str, Any]],
+    t0: float,
+    t1: float,
+    i0: float,
+    i1: float,
+    n: int,
+    noise: float,
+    rng: np.random.Generator,
+) -> Iterator[tuple[float, dict[str, Any]]]:
+    """``n`` interpolated noisy ticker frames between two snapshots (vectorised)."""
+
+    def arr(book: dict[str, dict[str, Any]], key: str) -> np.ndarray:
+        return np.array([np.nan if book[m][key] is None else float(book[m][key]) for m in names])
+
+    times = np.sort(rng.uniform(t0, t1, n))
+    picks = rng.integers(0, len(names), n)
+    z = rng.standard_normal(n)
+    w = (times - t0) / (t1 - t0)
+
+    def lerp(key: str) -> np.ndarray:
+        a, b = arr(old, key)[picks], arr(cur, key)[picks]
+        both = np.isfinite(a) & np.isfinite(b)
+        return np.where(both, a + (b - a) * w, np.where(w >= 0.5, b, a))
+
+    bid, ask, und, mark = (
+        lerp("bid_price"),
+        lerp("ask_price"),
+        lerp("underlying_price"),
+        lerp("mark_price"),
+    )
+    idx = i0 + (i1 - i0) * w
+    two = np.isfinite(bid) & np.isfinite(ask) & (ask > bid)
+    shift = np.where(two, noise * 0.5 * (ask - bid) * z, 0.0)
+    bid = np.where(two, np.maximum(bid + shift, 1e-4), bid)
+    ask = np.where(two, np.maximum(ask + shift, bid + 1e-4), ask)
+    bid, ask = np.round(bid, 6), np.round(ask, 6)
+    expiry = np.array([parse_instrument(m).expiry for m in names])[picks]  # type: ignore[union-attr]
+    ms = (times * 1000).astype(np.int64)
+    for j in np.flatnonzero(times < expiry):
+        nm = names[picks[j]]
+        yield (
+            float(times[j]),
+            ticker_frame(
+                nm,
+                int(ms[j]),
+                _opt(bid[j]),
+                _opt(ask[j]),
+                _opt(mark[j]),
+                _opt(und[j]),
+                _opt(idx[j]),
+                synthetic=True,
+            ),
+        )
 
 
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, 6)
+def _opt(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
 
 class ReplaySource:

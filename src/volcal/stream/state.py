@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["ExpiryState", "LatencyStats", "SurfaceState", "iso", "num"]
 
@@ -27,7 +27,7 @@ def iso(t: float | None) -> str | None:
     """UTC epoch seconds as ISO 8601 (None when unknown)."""
     if t is None or not math.isfinite(t):
         return None
-    return pd.Timestamp(t, unit="s", tz="UTC").isoformat()
+    return datetime.fromtimestamp(t, tz=UTC).isoformat()
 
 
 @dataclass(frozen=True)
