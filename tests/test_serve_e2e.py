@@ -163,7 +163,9 @@ def test_real_quotes_quality_params_metrics(served: Served) -> None:
     m = served.engine.metrics()["messages"]
     assert f"volcal_engine_messages_received {m['received']}" in text
     assert m["received"] == m["applied_total"] + sum(m["dropped"].values())
-    assert "volcal_engine_latency_ms_tick_to_slice_bucket" in text or "tick_to_slice" in text
+    assert "# TYPE volcal_engine_latency_tick_to_slice_seconds histogram" in text
+    n_ok = served.engine.metrics()["calibrations"]["svi"]["ok"]
+    assert f'volcal_engine_calibrations_total{{model="svi",status="ok"}} {n_ok}' in text
 
 
 def test_real_ws_snapshot_then_patches_as_the_replay_advances(served: Served) -> None:

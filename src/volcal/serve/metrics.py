@@ -150,6 +150,18 @@ def _engine_lines(d: Mapping[str, Any], prefix: str, labels: dict[str, str]) -> 
     out: list[str] = []
     for key, v in d.items():
         name = _name(prefix, str(key))
+        if isinstance(v, Mapping) and key in _TWO_LEVEL and not labels:
+            outer, inner = _TWO_LEVEL[key]
+            for k1, sub in v.items():
+                if isinstance(sub, Mapping):
+                    for k2, x in sub.items():
+                        if _is_number(x):
+                            lab = {outer: str(k1), inner: str(k2)}
+                            out.append(f"{name}_total{_labels(lab)} {_num(float(x))}")
+            continue
+        if isinstance(v, Mapping) and "buckets_ms" in v and "count" in v:
+            out += _histogram_ms_lines(name, v, labels)
+            continue
         if isinstance(v, bool):
             out.append(f"{name}{_labels(labels)} {int(v)}")
         elif _is_number(v):
@@ -158,11 +170,35 @@ def _engine_lines(d: Mapping[str, Any], prefix: str, labels: dict[str, str]) -> 
             if "buckets" in v and "count" in v:
                 out += _histogram_lines(name, v, labels)
             elif v and all(_is_number(x) for x in v.values()) and len(v) <= 64 and _labelish(v):
-                lab = "reason" if "drop" in str(key) or "guard" in str(key) else "kind"
+                lname = "reason" if "drop" in str(key) or "guard" in str(key) else "kind"
                 for k2, x in v.items():
-                    out.append(f"{name}{_labels({**labels, lab: str(k2)})} {_num(float(x))}")
+                    out.append(f"{name}{_labels({**labels, lname: str(k2)})} {_num(float(x))}")
             else:
                 out += _engine_lines(v, name, labels)
+    return out
+
+
+#: nested engine counters rendered as one metric with two labels
+_TWO_LEVEL = {"calibrations": ("model", "status"), "guards": ("underlying", "reason")}
+
+
+def _histogram_ms_lines(name: str, h: Mapping[str, Any], labels: dict[str, str]) -> list[str]:
+    """An engine latency record (cumulative ``buckets_ms``, ``count``, ``sum_ms``,
+    percentiles in ms) as a Prometheus histogram in seconds plus percentile gauges."""
+    base = name.replace("_latency_ms_", "_latency_") + "_seconds"
+    lab = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+    sep = "," if lab else ""
+    out = [f"# TYPE {base} histogram"]
+    for le, c in h["buckets_ms"].items():
+        if le == "+Inf":
+            continue
+        out.append(f'{base}_bucket{{{lab}{sep}le="{_num(float(le) / 1000.0)}"}} {_num(float(c))}')
+    out.append(f'{base}_bucket{{{lab}{sep}le="+Inf"}} {_num(float(h["count"]))}')
+    out.append(f"{base}_sum{_labels(labels)} {_num(float(h.get('sum_ms') or 0.0) / 1000.0)}")
+    out.append(f"{base}_count{_labels(labels)} {_num(float(h['count']))}")
+    for k, x in h.items():  # p50_ms, p99_ms, max_ms: gauges over the recent window
+        if k not in ("buckets_ms", "count", "sum_ms") and _is_number(x):
+            out.append(f"{name}_{_name(str(k))}{_labels(labels)} {_num(float(x))}")
     return out
 
 
