@@ -49,8 +49,10 @@ from volcal.serve.settings import ServeSettings
 
 __all__ = ["ApiError", "chain_quotes", "create_app", "plotly_js_path"]
 
-#: the /v1/surface body is re-encoded on every engine update and at least this often (s)
+#: the /v1/surface body is re-encoded at least this often (s) ...
 CACHE_S = 0.25
+#: ... and, after an engine update, at most this often (s)
+MIN_REBUILD_S = 0.05
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -248,7 +250,7 @@ def create_app(
     plotly_path = plotly_js_path()
     started = time.time()
     hubs: dict[str, StreamHub] = {}
-    cache: dict[str, tuple[tuple[int, int], bytes]] = {}
+    cache: dict[str, tuple[int, float, bytes]] = {}
     holder: dict[str, Any] = {"store": store, "engine_task": None, "token": settings.token}
 
     def open_store() -> Any:
@@ -369,17 +371,22 @@ def create_app(
         return d
 
     def surface_body(u: str) -> bytes:
-        # one encoding per engine update, refreshed at least every CACHE_S (age_s moves)
+        # re-encoded when the engine published something, at most every MIN_REBUILD_S
+        # (so a burst of patches costs one encoding, not one per request) and at least
+        # every CACHE_S (age_s moves); the websocket is the low-latency path
         hub = hubs.get(u)
-        key = (hub.updates if hub is not None else -1, int(time.monotonic() / CACHE_S))
+        now = time.monotonic()
         hit = cache.get(u)
-        if hit is not None and hit[0] == key and hub is not None:
-            return hit[1]
+        if hit is not None and hub is not None:
+            updates, built, body = hit
+            fresh = now - built < CACHE_S
+            if fresh and (updates == hub.updates or now - built < MIN_REBUILD_S):
+                return body
         d = state_dict(raw_state(u))
         if not d or not d.get("expiries"):
             raise ApiError(503, f"no surface yet for {u} (starting)")
         body = bytes(JSONResponse({"underlying": u, **d}).body)
-        cache[u] = (key, body)
+        cache[u] = (hub.updates if hub is not None else -1, now, body)
         return body
 
     def find_expiry(d: dict[str, Any], text: str) -> dict[str, Any]:
