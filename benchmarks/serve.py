@@ -76,7 +76,10 @@ def _server(args: argparse.Namespace) -> None:
     ticks = int(args.rate * args.day / (len(files) - 1))
     src = ReplaySource(files, currency="BTC", speed=1.0, ticks_between=ticks, time_scale=scale)
     eng = StreamEngine(src, StreamConfig(models=("svi", "essvi"), stale_feed_s=3600.0))
-    app = create_app(eng, ServeSettings(rate_limit=0, ws_max_clients=1000, source="bench"))
+    app = create_app(
+        eng,
+        ServeSettings(rate_limit=0, ws_max_clients=1000, source="bench", engine_thread=args.thread),
+    )
     srv = ServerThread(app).start()
     Path(args.port_file).write_text(str(srv.port))
     try:
@@ -99,6 +102,8 @@ def _start_server(args: argparse.Namespace, day: float) -> tuple[subprocess.Pope
     port_file = Path(tempfile.mkdtemp()) / "port"
     cmd = [sys.executable, __file__, "--role", "server", "--port-file", str(port_file),
            "--day", str(day), "--rate", str(args.rate)]  # fmt: skip
+    if args.thread:
+        cmd.append("--thread")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not port_file.exists() or not port_file.read_text():
@@ -259,6 +264,13 @@ def main() -> None:
     ap.add_argument("--subscribers", type=int, default=50)
     ap.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
     ap.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
+    ap.add_argument("--thread", action="store_true", default=True, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--same-loop",
+        dest="thread",
+        action="store_false",
+        help="run the engine in the app's event loop (default: its own thread, as volcal serve)",
+    )
     args = ap.parse_args()
     if args.role == "server":
         _server(args)
@@ -276,14 +288,16 @@ def main() -> None:
     table = _table(args, base, load, soak)
     load_avg = os.getloadavg()[0]
     cmd = "python benchmarks/serve.py" + (" --quick" if args.quick else "")
+    cmd += "" if args.thread else " --same-loop"
+    where = "its own thread and event loop" if args.thread else "the app's event loop"
     text = (
         "## Serve\n\n"
         f"`{cmd}` (2 cores shared with other work, load average {load_avg:.1f} at the end; "
         f"{time.monotonic() - t0:.0f} s). Replay of the real BTC snapshots of 2026-01-23/24 "
         f"compressed to {args.day:g} s, with interpolated synthetic ticks at {args.rate:g} quote "
-        "updates/s between them; engine svi + essvi; server and clients on 127.0.0.1, the "
-        "server in its own process. Baseline of the engine latency: the same replay with no "
-        "client.\n\n" + table + "\n"
+        f"updates/s between them; engine svi + essvi in {where}; server and clients on "
+        "127.0.0.1, the server in its own process. Baseline of the engine latency: the same "
+        "replay with no client.\n\n" + table + "\n"
     )
     print(text)
     if args.write:

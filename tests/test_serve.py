@@ -435,3 +435,29 @@ def test_settings_validation() -> None:
         ServeSettings(token="short")
     with pytest.raises(ParameterError):
         ServeSettings(rate_limit=-1)
+
+
+def test_engine_in_its_own_thread() -> None:
+    """engine_thread=True: the app reads published snapshots and gets the engine's
+    updates across threads; the engine's methods run in the engine's loop."""
+    import threading
+
+    eng = FakeEngine()
+    app = create_app(eng, ServeSettings(engine_thread=True, status_interval_s=0.1))
+    with ServerThread(app) as srv:
+        runner = app.state.hubs["BTC"].engine
+        assert runner._thread is not threading.current_thread() and runner._thread.is_alive()
+        assert eng._loop is runner._loop  # the engine started in the worker's loop
+        with ws_sync.connect(srv.ws_url + "/v1/stream?underlying=BTC") as ws:
+            assert _recv(ws)["type"] == "snapshot"
+            eng.set_atm("BTC", 1, 0.5777)
+            assert _recv_type(ws, "patch")["patch"]["atm_vol"] == 0.5777
+        deadline = time.monotonic() + 5  # the published state follows within max_age_s
+        while httpx.get(srv.url + "/v1/surface").json()["expiries"][1]["atm_vol"] != 0.5777:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert "volcal_engine_messages_received 10" in httpx.get(srv.url + "/metrics").text
+        assert httpx.get(srv.url + "/v1/quality").json()["guards"]["crossed"] == 2
+        r = httpx.get(srv.url + "/v1/quotes", params={"expiry": "2026-01-30"}).json()
+        assert len(r["quotes"]) == 5
+    assert eng.stopped and not runner._thread.is_alive()

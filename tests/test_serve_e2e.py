@@ -66,7 +66,9 @@ class Served:
     def __init__(self, snapshot_dir: Path, **settings: Any) -> None:
         self.src = GatedReplay(_files(snapshot_dir), released=1)
         self.engine = _engine(self.src)
-        self.app = create_app(self.engine, ServeSettings(status_interval_s=0.2, **settings))
+        self.app = create_app(
+            self.engine, ServeSettings(status_interval_s=0.2, engine_thread=True, **settings)
+        )
         self.srv = ServerThread(self.app).start()
         self.first = _wait(lambda: _fitted(self.srv), what="the first real surface")
 
@@ -289,7 +291,9 @@ def test_real_restart_recovers_the_last_surface_from_the_store(
     path = tmp_path / "volcal.duckdb"
     src = GatedReplay(_files(snapshot_dir), released=1)
     eng = _engine(src, sink=ThreadedSink(StoreRecordWriter(path)))
-    srv = ServerThread(create_app(eng, ServeSettings(store_path=str(path)))).start()
+    srv = ServerThread(
+        create_app(eng, ServeSettings(store_path=str(path), engine_thread=True))
+    ).start()
     try:
         first = _wait(lambda: _fitted(srv), what="the first real surface")
         _wait(lambda: eng.metrics()["sink"]["written"] >= 1, 60, "a stored calibration")
@@ -300,7 +304,9 @@ def test_real_restart_recovers_the_last_surface_from_the_store(
     # a new process: nothing has arrived from the (silent) source yet
     src2 = GatedReplay(_files(snapshot_dir), released=0)
     eng2 = _engine(src2, sink=ThreadedSink(StoreRecordWriter(path)))
-    with ServerThread(create_app(eng2, ServeSettings(store_path=str(path)))) as srv2:
+    with ServerThread(
+        create_app(eng2, ServeSettings(store_path=str(path), engine_thread=True))
+    ) as srv2:
         h = httpx.get(srv2.url + "/health").json()
         assert h["underlyings"]["BTC"]["recovered"] and h["status"] == "stale"
         d = httpx.get(srv2.url + "/v1/surface").json()

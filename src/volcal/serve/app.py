@@ -245,6 +245,10 @@ def create_app(
         from ``settings.store_path`` when set.
     """
     settings = settings or ServeSettings()
+    if settings.engine_thread and manage_engine:
+        from volcal.serve.runner import EngineThread
+
+        engine = EngineThread(engine, settings.underlyings)
     metrics = ServerMetrics()
     limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     plotly_path = plotly_js_path()
@@ -403,17 +407,17 @@ def create_app(
         known = ", ".join(str(r.get("expiry"))[:10] for r in rows[:8])
         raise ApiError(404, f"unknown expiry {text[:40]!r}; known: {known}")
 
-    def live_quotes(u: str, row: dict[str, Any]) -> list[dict[str, Any]]:
+    async def live_quotes(u: str, row: dict[str, Any]) -> list[dict[str, Any]]:
         fn = getattr(engine, "quotes", None)
         if fn is not None:
-            return list(fn(u, str(row.get("expiry"))))
+            return list(await _aw(fn(u, str(row.get("expiry")))))
         chain_fn = getattr(engine, "chain", None)
         if chain_fn is None:
             return []
         when = _parse_expiry(str(row.get("expiry")))
         if when is None:
             return []
-        return chain_quotes(chain_fn(u, [when.timestamp()]))
+        return chain_quotes(await _aw(chain_fn(u, [when.timestamp()])))
 
     def bounded(name: str, values: list[str]) -> list[str]:
         if len(values) > settings.max_list:
@@ -613,7 +617,9 @@ def create_app(
         flagged = list(d.get("flagged") or [])
         fn = getattr(engine, "flagged", None)
         if fn is not None:
-            flagged = [{"instrument": k, "reason": v} for k, v in sorted(fn(u).items())]
+            flagged = [
+                {"instrument": k, "reason": v} for k, v in sorted((await _aw(fn(u))).items())
+            ]
         return {
             "underlying": u,
             "snapshot_time": d.get("snapshot_time"),
@@ -672,7 +678,8 @@ def create_app(
     async def prom() -> PlainTextResponse:
         metrics.ws_clients = sum(len(h.clients) for h in hubs.values())
         return PlainTextResponse(
-            render_prometheus(engine.metrics(), metrics), media_type="text/plain; version=0.0.4"
+            render_prometheus(await _aw(engine.metrics()), metrics),
+            media_type="text/plain; version=0.0.4",
         )
 
     # ---- admin (bearer token; off without one)
@@ -698,9 +705,7 @@ def create_app(
         fn = getattr(engine, "recalibrate", None)
         if fn is None:
             raise ApiError(501, "this engine cannot recalibrate on demand")
-        r = fn(u)
-        if inspect.isawaitable(r):
-            r = await r
+        r = await _aw(fn(u))
         return {"ok": True, "underlying": u, "result": r if isinstance(r, dict | int) else None}
 
     @app.post(
@@ -818,7 +823,7 @@ def create_app(
         u = underlying_of(underlying)
         d = state_of(u)
         row = find_expiry(d, expiry)
-        q = live_quotes(u, row)
+        q = await live_quotes(u, row)
         fit = None
         try:
             import numpy as np
@@ -888,6 +893,11 @@ def chain_quotes(chain: Any) -> list[dict[str, Any]]:
         }
         for i in idx
     ]
+
+
+async def _aw(x: Any) -> Any:
+    """``x``, awaited when it is awaitable (engine methods may be sync or coroutines)."""
+    return await x if inspect.isawaitable(x) else x
 
 
 def _frame_rows(df: Any) -> list[dict[str, Any]]:

@@ -239,6 +239,6 @@ def build_service(
         rate_limit=rate_limit,
         store_path=str(store) if store is not None else None,
         source=note,
-        **settings_kw,
+        **{"engine_thread": True, **settings_kw},
     )
     return Service(engine=engine, settings=settings, source=source, note=note)

@@ -87,6 +87,9 @@ class ServeSettings:
         Period of the websocket status message (staleness, age) in seconds.
     store_path : str or None
         Calibration store (``/v1/history`` and restart recovery); set by the operator only.
+    engine_thread : bool
+        Run the engine in its own thread and event loop (:mod:`volcal.serve.runner`), so
+        refits never block requests; ``volcal serve`` does. Off: the app's own loop.
     version : str
         Reported by ``/health``.
     source : str
@@ -108,6 +111,7 @@ class ServeSettings:
     ws_max_clients: int = 256
     status_interval_s: float = 1.0
     store_path: str | None = None
+    engine_thread: bool = False
     version: str = field(default="")
     source: str = ""
 
