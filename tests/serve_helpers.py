@@ -191,3 +191,18 @@ class GatedReplay:
             yield recv, raw
         while True:  # silent from here on
             await asyncio.sleep(3600)
+
+
+def recv_message(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """The next message of a ``/v1/stream`` connection, batches unwrapped (the server
+    sends ``{"type": "batch", "messages": [...]}`` when a client has several pending)."""
+    import json
+
+    pending: list[dict[str, Any]] = ws.__dict__.setdefault("_volcal_pending", [])
+    while not pending:
+        m = json.loads(ws.recv(timeout=timeout))
+        if m.get("type") == "batch":
+            pending.extend(m["messages"])
+        else:
+            pending.append(m)
+    return pending.pop(0)

@@ -6,7 +6,6 @@ ephemeral 127.0.0.1 port and stops it."""
 from __future__ import annotations
 
 import base64
-import json
 import math
 import os
 import socket
@@ -22,7 +21,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 ws_sync = pytest.importorskip("websockets.sync.client")
 
-from serve_helpers import FakeEngine  # noqa: E402
+from serve_helpers import FakeEngine, recv_message  # noqa: E402
 
 from volcal.calibration.delta_pillars import delta_of  # noqa: E402
 from volcal.errors import ParameterError, VolcalWarning  # noqa: E402
@@ -296,7 +295,7 @@ def test_bind_all_interfaces_warns() -> None:
 
 # --------------------------------------------------------------------------- websocket
 def _recv(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
-    return dict(json.loads(ws.recv(timeout=timeout)))
+    return recv_message(ws, timeout)
 
 
 def _recv_type(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:

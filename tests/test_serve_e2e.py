@@ -4,7 +4,6 @@ snapshots (../shared/data), served by the real uvicorn server on an ephemeral
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ httpx = pytest.importorskip("httpx")
 ws_sync = pytest.importorskip("websockets.sync.client")
 
 from browser_helpers import browser, sid, text_of, wait_text  # noqa: E402, F401
-from serve_helpers import GatedReplay  # noqa: E402
+from serve_helpers import GatedReplay, recv_message  # noqa: E402
 
 from volcal.serve import ServerThread, ServeSettings, create_app  # noqa: E402
 from volcal.serve.schemas import QualityOut, SurfaceOut  # noqa: E402
@@ -172,7 +171,7 @@ def test_real_quotes_quality_params_metrics(served: Served) -> None:
 
 def test_real_ws_snapshot_then_patches_as_the_replay_advances(served: Served) -> None:
     with ws_sync.connect(served.srv.ws_url + "/v1/stream?underlying=BTC", max_size=None) as ws:
-        first = json.loads(ws.recv(timeout=10))
+        first = recv_message(ws, 10)
         assert first["type"] == "snapshot"
         before = {e["expiry"]: e for e in first["state"]["expiries"]}
         d2 = served.advance()  # the next real snapshot (6 hours later)
@@ -181,7 +180,7 @@ def test_real_ws_snapshot_then_patches_as_the_replay_advances(served: Served) ->
         deadline = time.monotonic() + 30
         want = {e["expiry"]: e["atm_vol"] for e in d2["expiries"] if e["status"] == "ok"}
         while time.monotonic() < deadline:
-            m = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
+            m = recv_message(ws, max(deadline - time.monotonic(), 0.1))
             if m["type"] == "patch" and m["patch"].get("expiry"):
                 patches[m["patch"]["expiry"]] = m["patch"]
                 assert m["tick_wall_time"] <= time.time() + 1e-3
@@ -259,14 +258,14 @@ def test_real_stale_when_the_source_goes_silent_then_recovered(snapshot_dir: Pat
     try:
         u = s.srv.url
         with ws_sync.connect(s.srv.ws_url + "/v1/stream?underlying=BTC", max_size=None) as ws:
-            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+            assert recv_message(ws, 10)["type"] == "snapshot"
             assert httpx.get(u + "/health").json()["status"] == "ok"
             assert s.src.loop is not None
             s.src.loop.call_soon_threadsafe(s.src.clock.advance, 61.0)  # 61 s of silence
             deadline = time.monotonic() + 20
             stale_msg = None
             while time.monotonic() < deadline and stale_msg is None:
-                m = json.loads(ws.recv(timeout=10))
+                m = recv_message(ws, 10)
                 if m["type"] == "status" and m.get("stale"):
                     stale_msg = m
             assert stale_msg is not None and stale_msg["age_s"] >= 60.0

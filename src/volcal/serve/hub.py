@@ -8,7 +8,9 @@ once and offered to every client's pending table, keyed by what it updates: ``sn
 is bounded by the number of expiries plus three, whatever the update rate; what it
 eventually receives is the latest state, never a stale in-between one. A client whose
 socket does not take a message within ``ws_send_timeout_s`` is dropped (close 1013),
-so a stuck client can neither grow memory nor slow the others.
+so a stuck client can neither grow memory nor slow the others. When a client has
+several messages pending, they go out as one frame ``{"type": "batch", "messages":
+[...]}`` (in order), which cuts the sends exactly when the server is behind.
 """
 
 from __future__ import annotations
@@ -108,20 +110,28 @@ class Client:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            _, (msg, text) = self.pending.popitem(last=False)
-            if text is None:
-                text = _dumps(msg)
+            if len(self.pending) > 1:  # a backlog: one frame for all of it (fewer sends)
+                batch = [self.pending.popitem(last=False)[1] for _ in range(len(self.pending))]
+                texts = [t if t is not None else _dumps(m) for m, t in batch]
+                text = '{"type":"batch","messages":[' + ",".join(texts) + "]}"
+                msgs = [m for m, _ in batch]
+            else:
+                _, (msg, pre) = self.pending.popitem(last=False)
+                text = pre if pre is not None else _dumps(msg)
+                msgs = [msg]
             try:
                 await asyncio.wait_for(self._send(text), timeout_s)
             except TimeoutError:
                 return "send_timeout"
             except Exception:  # the peer went away while we were sending
                 return "disconnected"
-            self.sent += 1
-            self.metrics.ws_messages += 1
-            tick = msg.get("tick_wall_time")
-            if isinstance(tick, int | float):
-                self.metrics.tick_to_send.observe(max(time.time() - tick, 0.0))
+            self.sent += len(msgs)
+            self.metrics.ws_messages += len(msgs)
+            now = time.time()
+            for msg in msgs:
+                tick = msg.get("tick_wall_time")
+                if isinstance(tick, int | float):
+                    self.metrics.tick_to_send.observe(max(now - tick, 0.0))
         return "closed"
 
     def close(self) -> None:

@@ -198,10 +198,12 @@ function connect() {
   ws.onopen = () => { $("ws-state").textContent = "open"; };
   ws.onclose = () => { $("ws-state").textContent = "closed"; if (S.ws === ws) setTimeout(connect, 1000); };
   ws.onmessage = ev => {
-    const m = JSON.parse(ev.data);
-    S.updates += 1; $("updates").textContent = S.updates;
-    if (m.type === "snapshot") snapshot(m); else if (m.type === "patch") patch(m);
-    else if (m.type === "status") header(m);
+    const top = JSON.parse(ev.data);
+    for (const m of (top.type === "batch" ? top.messages : [top])) {
+      S.updates += 1; $("updates").textContent = S.updates;
+      if (m.type === "snapshot") snapshot(m); else if (m.type === "patch") patch(m);
+      else if (m.type === "status") header(m);
+    }
   };
 }
 const sel = $("underlying");
