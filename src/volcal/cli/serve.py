@@ -68,6 +68,10 @@ def serve(
     from volcal.serve.server import bind_socket, serve_forever
     from volcal.serve.service import build_service
 
+    from volcal.errors import ParameterError
+
+    if not 0 <= port <= 65535:
+        raise ParameterError(f"--port must lie in 0..65535, got {port}")
     svc = build_service(
         replay=replay,
         speed=speed,
