@@ -63,12 +63,10 @@ def serve(
     """Serve the live surface: JSON API, websocket stream, Prometheus metrics, live page."""
     import warnings
 
-    from volcal.errors import VolcalWarning
+    from volcal.errors import ParameterError, VolcalWarning
     from volcal.serve.app import create_app
     from volcal.serve.server import bind_socket, serve_forever
     from volcal.serve.service import build_service
-
-    from volcal.errors import ParameterError
 
     if not 0 <= port <= 65535:
         raise ParameterError(f"--port must lie in 0..65535, got {port}")
