@@ -223,8 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             "-",
         ),
         (
-            "SVI fits by status",
-            ", ".join(f"{k} {v}" for k, v in sorted(m["calibrations"].get("svi", {}).items())),
+            "fits by model and status",
+            "; ".join(
+                f"{mod}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+                for mod, c in sorted(m["calibrations"].items())
+            ),
             "-",
         ),
         (
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{1 / res['scale']:.0f}x compressed, with {res['ticks_planned']:,} INTERPOLATED NOISY "
         "ticks between them (synthetic; the snapshots themselves exact at their times)\n"
         f"- engine: debounce {args.debounce * 1000:.0f} ms per expiry, Heston every "
-        f"{args.model_interval:g} s (warm, strength 0.1), eSSVI after every SVI pass; "
+        f"{args.model_interval:g} s (warm, strength 0.1), eSSVI at most every 250 ms after SVI passes; "
         "baseline: the issue's aims (no other streaming calibrator to compare with)\n"
     )
     table = "| measure | value | aim |\n|---|---|---|\n" + "".join(

@@ -604,6 +604,7 @@ class ReplaySource:
             if self._closed:
                 return
             if math.isfinite(recv):
+                clock.due(recv)
                 delay = clock.wall_delay(recv)
                 if delay > 0.0005:
                     await asyncio.sleep(delay)
@@ -617,6 +618,7 @@ class ReplaySource:
             if batch >= 200:  # let the fitter run during a burst
                 batch = 0
                 await asyncio.sleep(0)
+        clock.finish()
 
     def close(self) -> None:
         self._closed = True
