@@ -245,6 +245,8 @@ class StreamEngine:
         self._started_wall = time.perf_counter()
         self.source_finished = False
         self._finisher: asyncio.Future[None] | None = None
+        self._model_task: asyncio.Task[None] | None = None
+        self._executor: Any = None
         self._recover()
 
     # ------------------------------------------------------------------ lifecycle
@@ -276,6 +278,12 @@ class StreamEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        if self._model_task is not None and not self._model_task.done():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._model_task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         close = getattr(self.source, "close", None)
         if close is not None:
             res = close()
@@ -316,6 +324,9 @@ class StreamEngine:
     def _finish_soon(self) -> None:
         async def fin() -> None:
             await self.wait_idle(60.0)
+            if self._model_task is not None and not self._model_task.done():
+                with contextlib.suppress(Exception):
+                    await self._model_task
             await self._fit_models(force=True)
             await self.stop()
 
@@ -500,12 +511,14 @@ class StreamEngine:
             if worked:
                 await asyncio.sleep(0)
                 continue
-            if any(
+            if (self._model_task is None or self._model_task.done()) and any(
                 u.changed_since_model
                 and time.perf_counter() - u.last_model_wall >= cfg.model_interval_s
                 for u in self._u.values()
             ):
-                await self._fit_models()
+                # the Fourier refits run on a worker thread: the loop keeps ingesting
+                # and refitting slices meanwhile
+                self._model_task = asyncio.create_task(self._fit_models())
                 continue
             timeout = min(max(next_due - time.perf_counter(), 0.0), 0.25)
             self._wake.clear()
@@ -850,31 +863,39 @@ class StreamEngine:
                 default=math.nan,
             )
             for m in models:
-                self._fit_model(u, m, q, newest)
-                await asyncio.sleep(0)
+                await self._fit_model(u, m, q, newest)
 
-    def _fit_model(self, u: _Under, model: str, q: Any, newest_wall: float) -> None:
+    async def _fit_model(self, u: _Under, model: str, q: Any, newest_wall: float) -> None:
+        from functools import partial
+
         from volcal.calibration import calibrate
 
         cfg = self.config
         prior = u.results.get(model)
         warm = prior is not None
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CalibrationWarning)
-            try:
-                res = calibrate(
-                    q,
-                    model,
-                    prior=prior,
-                    strength=cfg.model_strength if prior is not None else 0.0,
-                    max_time=cfg.model_max_time,
-                )
-            except (ValueError, ArithmeticError) as exc:
-                self._count_cal(model, "failed")
-                self._guard(u, f"{model}_failed")
-                u.surface.setdefault(model, {})["message"] = str(exc)
-                return
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
+        job = partial(
+            calibrate,
+            q,
+            model,
+            prior=prior,
+            strength=cfg.model_strength if prior is not None else 0.0,
+            # a cold start runs the global stage: give it room, once
+            max_time=cfg.model_max_time if warm else max(cfg.model_max_time, 20.0),
+        )
+        try:
+            # a CalibrationWarning (status other than ok) is carried by the result's
+            # status; where warnings are errors it arrives here and counts as a failure
+            res = await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        except (ValueError, ArithmeticError, Warning) as exc:
+            self._count_cal(model, "failed")
+            self._guard(u, f"{model}_failed")
+            u.surface.setdefault(model, {})["message"] = str(exc)
+            return
         pub = time.perf_counter()
         self.lat["model_compute"].add(1e3 * (pub - t0))
         if warm:
