@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         from _markdown import write_section
 
-        write_section("## Streaming engine", "## Streaming engine\n\n" + head + "\n" + table)
+        title = "## Streaming engine" + (": 10-minute soak" if args.day >= 600 else "")
+        write_section(title, title + "\n\n" + head + "\n" + table)
     return 0
 
 

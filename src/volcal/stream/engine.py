@@ -2,8 +2,8 @@
 
 See :mod:`volcal.stream` for the API. One engine runs in one asyncio loop: an ingest
 task applies every message to the live book (microseconds each), a scheduler task
-refits the expiries that changed (debounced per expiry) and the surface models at their
-own cadence, and a watchdog on the engine's clock marks the feed stale and drops
+refits the expiries that changed (debounced per expiry) and the eSSVI surface, a worker
+thread refits the Fourier models (Heston, Bates, ...) at their own cadence, and a watchdog on the engine's clock marks the feed stale and drops
 expired instruments. Nothing here blocks on disk: calibrations go to a
 :class:`~volcal.stream.sink.CalibrationSink` whose writer runs on its own thread.
 """
@@ -76,7 +76,8 @@ class StreamConfig:
         (``"heston"``, ``"bates"``, ...) refitted every ``model_interval_s`` (wall),
         warm-started and regularised toward the last fit with ``model_strength``.
     model_max_time : float
-        Wall-clock limit of one Fourier refit (seconds).
+        Wall-clock limit of one warm Fourier refit (seconds); a cold first fit (global
+        stage) gets up to 20 s. The refits run on one worker thread.
     cold_every : int
         Every n-th SVI fit of a slice is a cold (full) search.
     min_quotes : int
