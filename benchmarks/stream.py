@@ -152,6 +152,75 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _micro(files: list[Path], repeats: int) -> list[tuple[str, float, float]]:
+    """Compute cost of each step on one real snapshot, min and median of ``repeats``
+    (no scheduling: what a quiet core would spend)."""
+    import warnings
+
+    from volcal.calibration import calibrate
+    from volcal.calibration.smile_stats import smile_stats
+    from volcal.errors import CalibrationWarning
+    from volcal.stream import ReplaySource, StreamConfig, StreamEngine
+    from volcal.stream.fit import merge_quotes, slice_quotes, warm_svi
+
+    eng = StreamEngine(
+        ReplaySource(files[1:2], currency="BTC", speed=0), StreamConfig(models=("svi", "essvi"))
+    )
+    asyncio.run(eng.run())
+    u = eng._u["BTC"]
+    now = eng.clock.now()
+    cfg = eng.config
+    ok = [(e, s) for e, s in sorted(u.slices.items()) if s.inp and s.inp.quotes is not None]
+    e_mid, s_mid = ok[len(ok) // 2]
+    eb = u.book.expiries[e_mid]
+    q = s_mid.inp.quotes  # type: ignore[union-attr]
+
+    def clean() -> Any:
+        return slice_quotes(
+            eb,
+            now,
+            policy=cfg.policy,
+            stale_quote_s=900.0,
+            smile=s_mid.svi,
+            off_smile_spreads=4.0,
+            off_smile_min_vol=0.03,
+            off_smile_persist_s=5.0,
+            off_since={},
+        )
+
+    sets = [s.inp.quotes for _, s in ok if s.inp and s.inp.t >= 2 / 365 and len(s.inp.quotes) >= 5]
+    qa = merge_quotes(sets)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        cold = calibrate(qa, "heston", max_time=30.0)
+    steps: list[tuple[str, Any]] = [
+        (f"re-clean one expiry ({eb.n} quotes)", clean),
+        (f"warm SVI slice ({len(q)} quotes)", lambda: warm_svi(q, s_mid.svi)),
+        ("cold SVI slice (every 25th fit)", lambda: warm_svi(q, s_mid.svi, cold=True)),
+        ("ATM / RR25 / BF25 of the slice", lambda: smile_stats(s_mid.svi, float(q.t_slices[0]))),
+        ("eSSVI refresh, one slice changed", lambda: eng._fit_essvi(u, now, 0.0, {e_mid})),
+        (
+            f"eSSVI refresh, all {len(ok)} slices",
+            lambda: eng._fit_essvi(u, now, 0.0, {e for e, _ in ok}),
+        ),
+        (
+            f"warm Heston refit ({len(qa)} quotes, {qa.n_slices} expiries >= 2 days)",
+            lambda: calibrate(qa, "heston", prior=cold, strength=0.1, max_time=5.0),
+        ),
+    ]
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        for name, f in steps:
+            ts = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                f()
+                ts.append(1e3 * (time.perf_counter() - t0))
+            out.append((name, min(ts), float(np.median(ts))))
+    return out
+
+
 def _fmt(x: Any, d: int = 2) -> str:
     return "-" if x is None else f"{x:.{d}f}"
 
@@ -170,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.day = 20.0
     res = asyncio.run(_run(args))
+    folder = Path(args.data) if args.data else _data_dir()
+    micro = _micro([folder / f for f in DEFAULT_FILES], 5 if args.quick else 15)
     m, st = res["metrics"], res["state"]
     lat = m["latency_ms"]
     msg = m["messages"]
@@ -269,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     table = "| measure | value | aim |\n|---|---|---|\n" + "".join(
         f"| {a} | {b} | {c} |\n" for a, b, c in rows
     )
+    micro_t = (
+        "\nCompute cost per step on the 2026-01-23 09:23 snapshot, no scheduling (min / median "
+        f"of {5 if args.quick else 15} repeats, same load):\n\n| step | min ms | median ms |\n|---|---|---|\n"
+        + "".join(f"| {n} | {a:.2f} | {b:.2f} |\n" for n, a, b in micro)
+    )
+    table = table + micro_t
     print(head)
     print(table)
     if args.write:
