@@ -552,3 +552,39 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     eng = StreamEngine(_Silent(), StreamConfig())
     with pytest.raises(ParameterError, match="unknown underlying"):
         eng.state("DOGE")
+
+
+def test_new_listing_subscribed_and_removed_one_unsubscribed(
+    snapshot: tuple[int, dict[str, Any], float],
+) -> None:
+    import copy
+
+    ms, quotes, index = snapshot
+
+    async def main() -> None:
+        fake = FakeDeribit(quotes, index)
+        await fake.start()
+        clock = _clock_at(ms)
+        src = DeribitSource("BTC", url=fake.url, clock=clock, refresh_s=0.2)
+        eng = StreamEngine(src, StreamConfig(models=("svi",), clock=clock, debounce_s=0.0))
+        eng.start()
+        try:
+            await until(lambda: eng.metrics()["snapshot_quotes"].get("applied", 0) == len(quotes))
+            # test input: a new strike lists, another instrument is delisted
+            base = next(q for q in quotes.values() if q.bid and q.ask)
+            new = copy.copy(base)
+            new.name = base.name.rsplit("-", 2)[0] + "-555000-C"
+            fake.quotes[new.name] = new
+            gone = sorted(quotes)[-1]
+            del fake.quotes[gone]
+            await until(lambda: f"ticker.{new.name}.100ms" in fake.subscribed())
+            await until(lambda: f"ticker.{gone}.100ms" not in fake.subscribed())
+            await fake.push(new.name, bid=0.0001, ask=0.0002, ts_ms=ms + 50)
+            await until(lambda: eng.book("BTC").quote(new.name) is not None)
+            assert eng.source.metrics()["unsubscribed"] == 1
+            assert accounted(eng)
+        finally:
+            await eng.stop()
+            await fake.stop()
+
+    run(main)

@@ -206,15 +206,21 @@ class DeribitSource:
                     out = []
                     next_refresh = time.monotonic() + self.refresh_s
                     while not self._closed:
-                        raw = await ws.recv()
-                        self.counters["frames"] += 1
-                        recv = self.clock.now()
-                        if isinstance(raw, str) and '"heartbeat"' in raw:
-                            try:
-                                await self._heartbeat(ws, json.loads(raw))
-                            except ValueError:
-                                pass
-                        yield (recv, raw)
+                        wait = max(next_refresh - time.monotonic(), 0.0)
+                        try:
+                            # recv is cancellation-safe: a timeout loses no frame
+                            raw = await asyncio.wait_for(ws.recv(), wait)
+                        except TimeoutError:
+                            raw = None
+                        if raw is not None:
+                            self.counters["frames"] += 1
+                            recv = self.clock.now()
+                            if isinstance(raw, str) and '"heartbeat"' in raw:
+                                try:
+                                    await self._heartbeat(ws, json.loads(raw))
+                                except ValueError:
+                                    pass
+                            yield (recv, raw)
                         if time.monotonic() >= next_refresh:
                             next_refresh = time.monotonic() + self.refresh_s
                             new = await self._instruments(ws, out)
