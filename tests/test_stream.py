@@ -325,6 +325,10 @@ def test_sixty_second_silence_stale_then_recovered(
             assert [e.params for e in st.expiries] == [e.params for e in before.expiries]
             msg = await asyncio.wait_for(updates.__anext__(), 2)
             assert msg["type"] == "status" and msg["stale"] is True
+            # a heartbeat is not market data: still stale
+            await fake.test_request()
+            await until(lambda: fake.heartbeat_answers == 1)
+            assert eng.stale
             # the feed comes back (a test input tick)
             await fake.push(name, bid=quotes[name].bid, ask=quotes[name].ask, ts_ms=ms + 61_000)
             await until(lambda: not eng.stale)

@@ -146,3 +146,25 @@ def test_state_to_dict_is_json_safe_and_complete(snapshot_dir: Path) -> None:
     assert set(e["params"]) == {"a", "b", "rho", "m", "sigma"}
     assert math.isclose(d["age_s"], 1.0, abs_tol=0.01)
     assert "BTC surface" in eng.state("BTC").summary()
+
+
+def test_chain_view_of_one_expiry_and_quote_ages(snapshot_dir: Path) -> None:
+    import numpy as np
+
+    import volcal
+
+    eng, clock, items = _loaded(snapshot_dir)
+    e = _expiry_with(eng)
+    eb = eng.book("BTC").expiries[e.expiry]
+    ch = eng.chain("BTC", [e.expiry])
+    assert len(ch) == eb.n and ch.expiries.size == 1
+    for j, name in enumerate(ch.instrument):
+        it = items[name]
+        assert ch.bid[j] == (it["bid_price"] if it["bid_price"] else ch.bid[j])
+        assert (ch.ask[j] == it["ask_price"]) or (it["ask_price"] is None and np.isnan(ch.ask[j]))
+    # the view is an ordinary chain: the batch pipeline accepts it
+    fit = volcal.calibrate(volcal.clean(ch), "svi")
+    assert fit.slices[0].atm_vol == pytest.approx(e.atm_vol, abs=0.02)
+    clock.advance(30.0)
+    q = eng.book("BTC").quote(ch.instrument[0], clock.now())
+    assert q is not None and q["age_s"] == pytest.approx(31.0, abs=0.01)

@@ -51,8 +51,9 @@ class StreamConfig:
         Wall. A dirty expiry is refitted at most once per interval; a change after a
         quiet interval is fitted at once (leading edge). Default 0.1.
     stale_feed_s : float
-        Clock. No message for this long marks the state stale (last good surface kept,
-        with its age). Default 10.
+        Clock. No market-data message (ticker, snapshot, mark price, index; heartbeats
+        do not count) for this long marks the state stale (last good surface kept, with
+        its age). Default 10.
     stale_quote_s : float
         Clock. A quote older than this is left out of fits (``stale``). Default 900.
     watchdog_s : float
@@ -237,7 +238,7 @@ class StreamEngine:
             "model_compute_warm": LatencyStats(),
             "tick_to_model": LatencyStats(),
         }
-        self.last_message_time = math.nan  # clock time of the last message received
+        self.last_message_time = math.nan  # clock time of the last market-data message
         self.stale = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -344,11 +345,13 @@ class StreamEngine:
         ``"applied:<kind>"`` or the drop reason. Every call is counted once."""
         self.received += 1
         now = self.clock.now() if recv is None else recv
-        self.last_message_time = now
-        if self.stale:
-            self._recover_from_stale(now)
         p = parse_message(raw)
         kind = p.kind
+        if kind in ("ticker", "snapshot", "markprice", "index"):
+            # market data (not heartbeats or RPC answers) is what keeps the feed fresh
+            self.last_message_time = now
+            if self.stale:
+                self._recover_from_stale(now)
         if kind == "ticker":
             res = self._quote(p.payload, now)
             if res == "applied":
