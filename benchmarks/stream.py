@@ -48,6 +48,14 @@ DEFAULT_FILES = (
 )
 
 
+READING = """
+Reading these figures: the streamed latencies include waiting for the CPU when the
+machine is shared (the CPU share this process got is in the first line); the compute
+costs per step (min of repeats, same run) are what a quiet core spends. Message
+accounting, memory and parameter stability do not depend on the load.
+"""
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         pages = int(fh.read().split()[1])
@@ -345,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         f"of {5 if args.quick else 15} repeats, same load):\n\n| step | min ms | median ms |\n|---|---|---|\n"
         + "".join(f"| {n} | {a:.2f} | {b:.2f} |\n" for n, a, b in micro)
     )
-    table = table + micro_t
+    table = table + micro_t + READING
     print(head)
     print(table)
     if args.write:
