@@ -592,3 +592,28 @@ def test_new_listing_subscribed_and_removed_one_unsubscribed(
             await fake.stop()
 
     run(main)
+
+
+def test_silent_connection_is_treated_as_dead(snapshot: tuple[int, dict[str, Any], float]) -> None:
+    ms, quotes, index = snapshot
+
+    async def main() -> None:
+        fake = FakeDeribit(quotes, index)
+        await fake.start()
+        clock = _clock_at(ms)
+        src = DeribitSource(
+            "BTC", url=fake.url, clock=clock, dead_after_s=0.3, backoff_s=0.02, backoff_max_s=0.05
+        )
+        eng = StreamEngine(src, StreamConfig(models=("svi",), clock=clock))
+        eng.start()
+        try:
+            # the fake sends nothing after the resync (no heartbeats): a half-open link
+            await until(lambda: src.metrics()["dead_connections"] >= 1, timeout=10)
+            await until(lambda: src.metrics()["resyncs"] >= 2, timeout=10)
+            assert fake.connections_total >= 2
+            assert accounted(eng)
+        finally:
+            await eng.stop()
+            await fake.stop()
+
+    run(main)
