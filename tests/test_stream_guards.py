@@ -168,3 +168,20 @@ def test_chain_view_of_one_expiry_and_quote_ages(snapshot_dir: Path) -> None:
     clock.advance(30.0)
     q = eng.book("BTC").quote(ch.instrument[0], clock.now())
     assert q is not None and q["age_s"] == pytest.approx(31.0, abs=0.01)
+
+
+def test_iv_at_strikes_matches_the_slice(snapshot_dir: Path) -> None:
+    from volcal.errors import ParameterError
+
+    eng, _clock, _items = _loaded(snapshot_dir)
+    e = _expiry_with(eng)
+    label = e.to_dict()["expiry"][:10]
+    out = eng.iv("BTC", label, [e.forward, 1.2 * e.forward])
+    assert out["iv"][0] == pytest.approx(e.atm_vol, rel=1e-3)  # ATM-forward = the slice's ATM vol
+    assert out["iv"][1] > 0 and out["status"] == "ok"
+    with pytest.raises(ParameterError, match="no fitted BTC expiry"):
+        eng.iv("BTC", "2031-01-01", [1.0])
+    with pytest.raises(ParameterError, match="finite numbers > 0"):
+        eng.iv("BTC", label, [-5.0])
+    with pytest.raises(ParameterError, match="must be numbers"):
+        eng.iv("BTC", label, ["abc"])

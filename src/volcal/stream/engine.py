@@ -1112,6 +1112,50 @@ class StreamEngine:
             synthetic_share=u.synthetic / u.quotes_applied if u.quotes_applied else 0.0,
         )
 
+    def iv(self, underlying: str, expiry: str, strikes: Any) -> dict[str, Any]:
+        """Implied vols of the live SVI slice of ``expiry`` (ISO time or its date,
+        ``"2026-03-27"``) at ``strikes`` (in the underlying's units); vols as decimals.
+
+        Raises ParameterError for an unknown underlying or expiry, or a strike that is
+        not a finite positive number.
+        """
+        from volcal.stream.state import iso as _iso
+
+        u = self._get(underlying)
+        label = str(expiry)
+        sl = next(
+            (
+                s
+                for e, s in sorted(u.slices.items())
+                if s.svi is not None and (_iso(e) or "")[: len(label)] == label
+            ),
+            None,
+        )
+        if sl is None or sl.est is None or sl.svi is None:
+            have = ", ".join((_iso(e) or "")[:10] for e, s in sorted(u.slices.items()) if s.svi)
+            raise ParameterError(f"no fitted {u.name} expiry {label!r} (have: {have or 'none'})")
+        try:
+            k_arr = np.atleast_1d(np.asarray(strikes, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ParameterError(f"strikes must be numbers, got {strikes!r}") from None
+        if k_arr.size == 0 or not np.all(np.isfinite(k_arr) & (k_arr > 0)):
+            raise ParameterError("strikes must be finite numbers > 0")
+        est = sl.est
+        t = (sl.expiry - self.clock.now()) / (365.0 * 86400.0)
+        if not t > 0:
+            raise ParameterError(f"{u.name} expiry {label!r} has expired")
+        vols = np.asarray(sl.svi.implied_vol(np.log(k_arr / est.forward), t))
+        return {
+            "underlying": u.name,
+            "expiry": _iso(sl.expiry),
+            "t": t,
+            "forward": est.forward,
+            "strikes": [float(x) for x in k_arr],
+            "iv": [num(v) for v in vols],
+            "status": est.status,
+            "stale": self.stale,
+        }
+
     def book(self, underlying: str) -> LiveBook:
         """The live book of one underlying (read it only from the engine's loop)."""
         return self._get(underlying).book
