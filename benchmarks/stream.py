@@ -101,6 +101,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         models=("svi", "essvi", "heston"),
         debounce_s=args.debounce,
         model_interval_s=args.model_interval,
+        model_executor=args.model_executor,
     )
     eng = StreamEngine(src, cfg)
     rss: list[tuple[float, float]] = []
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--debounce", type=float, default=0.1)
     ap.add_argument("--model-interval", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-executor", choices=("thread", "process"), default="thread")
     ap.add_argument("--data", default=None, help="snapshot folder (default ../shared/data)")
     ap.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -256,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = applied_ticks / res["wall"]
     dropped = sum(msg["dropped"].values())
     cmd = "python benchmarks/stream.py" + (" --quick" if args.quick else f" --day {args.day:g}")
+    if args.model_executor != "thread":
+        cmd += f" --model-executor {args.model_executor}"
     load = os.getloadavg()
     rows = [
         ("quote updates applied / s (wall)", f"{rate:,.0f}", ">= 2,000"),
@@ -342,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{1 / res['scale']:.0f}x compressed, with {res['ticks_planned']:,} INTERPOLATED NOISY "
         "ticks between them (synthetic; the snapshots themselves exact at their times)\n"
         f"- engine: debounce {args.debounce * 1000:.0f} ms per expiry, Heston every "
-        f"{args.model_interval:g} s (warm, strength 0.1), eSSVI at most every 250 ms after SVI passes; "
+        f"{args.model_interval:g} s (warm, strength 0.1, on a worker {args.model_executor}), eSSVI at most every 250 ms after SVI passes; "
         "baseline: the issue's aims (no other streaming calibrator to compare with)\n"
     )
     table = "| measure | value | aim |\n|---|---|---|\n" + "".join(

@@ -185,3 +185,23 @@ def test_iv_at_strikes_matches_the_slice(snapshot_dir: Path) -> None:
         eng.iv("BTC", label, [-5.0])
     with pytest.raises(ParameterError, match="must be numbers"):
         eng.iv("BTC", label, ["abc"])
+
+
+@pytest.mark.slow
+def test_heston_refit_on_a_worker_process(snapshot_dir: Path) -> None:
+    """Spawns a worker process (its imports and a cold Heston fit: ~15 s here)."""
+    from volcal.errors import ParameterError
+    from volcal.stream import ReplaySource
+
+    with pytest.raises(ParameterError, match="model_executor"):
+        StreamConfig(model_executor="gpu")
+    eng = StreamEngine(
+        ReplaySource([snapshot_dir / SNAP], speed=0),
+        StreamConfig(models=("svi", "heston"), model_executor="process"),
+    )
+    asyncio.run(eng.run())
+    hes = eng.state("BTC").surface["heston"]
+    assert hes["status"] == "ok" and set(hes["params"]) == {"v0", "kappa", "theta", "xi", "rho"}
+    assert hes["rmse_vol"] < 10.0
+    assert eng.metrics()["calibrations"]["heston"]["ok"] >= 1
+    assert hes["warm"] is True  # the final refit started from the first one

@@ -78,7 +78,10 @@ class StreamConfig:
         warm-started and regularised toward the last fit with ``model_strength``.
     model_max_time : float
         Wall-clock limit of one warm Fourier refit (seconds); a cold first fit (global
-        stage) gets up to 20 s. The refits run on one worker thread.
+        stage) gets up to 20 s.
+    model_executor : {"thread", "process"}
+        Where the Fourier refits run: one worker thread (default; shares the GIL with
+        the loop) or one worker process (spawned once; its own core when there is one).
     cold_every : int
         Every n-th SVI fit of a slice is a cold (full) search.
     min_quotes : int
@@ -111,6 +114,7 @@ class StreamConfig:
     model_strength: float = 0.1
     model_max_time: float = 2.0
     model_min_days: float = 2.0
+    model_executor: str = "thread"
     cold_every: int = 25
     min_quotes: int = 5
     store_interval_s: float = 5.0
@@ -154,6 +158,10 @@ class StreamConfig:
         if bad:
             raise ParameterError(
                 f"unknown stream model {bad[0]!r}: use svi and any of {', '.join(SURFACE_MODELS)}"
+            )
+        if self.model_executor not in ("thread", "process"):
+            raise ParameterError(
+                f"model_executor must be 'thread' or 'process', got {self.model_executor!r}"
             )
         if "svi" not in self.models:
             object.__setattr__(self, "models", ("svi", *self.models))
@@ -879,9 +887,19 @@ class StreamEngine:
         warm = prior is not None
         t0 = time.perf_counter()
         if self._executor is None:
-            from concurrent.futures import ThreadPoolExecutor
+            if cfg.model_executor == "process":
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
 
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
+                self._executor = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_quiet_worker,
+                )
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
         job = partial(
             calibrate,
             q,
@@ -1242,6 +1260,12 @@ class StreamEngine:
                     return
         finally:
             u.subscribers.discard(q)
+
+
+def _quiet_worker() -> None:
+    """Initialiser of the model worker process: a fit's status travels in its result,
+    so its CalibrationWarning is not printed there (the worker's own filters)."""
+    warnings.simplefilter("ignore", CalibrationWarning)
 
 
 def _calendar_ok(prev: tuple[float, float, float] | None, node: tuple[float, float, float]) -> bool:
