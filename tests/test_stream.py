@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_deribit import FakeDeribit, load_snapshot
 
-from tests.fake_deribit import FakeDeribit, load_snapshot
 from volcal.errors import DataError, ParameterError
 from volcal.stream import (
     DeribitSource,

@@ -96,7 +96,7 @@ def test_stream_and_record_live_against_fake_server(
     import threading
     import time as _time
 
-    from tests.fake_deribit import FakeDeribit, load_snapshot
+    from fake_deribit import FakeDeribit, load_snapshot
 
     ms, quotes, index = load_snapshot(snapshot_dir / SNAPS[0], "BTC", expiries=4)
     # the snapshot's expiries are in the past for the system clock: shift them (and the
