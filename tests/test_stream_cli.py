@@ -160,3 +160,30 @@ def test_stream_and_record_live_against_fake_server(
         loop.call_soon_threadsafe(loop.stop)
         th.join(10)
         loop.close()
+
+
+def test_unreachable_feed_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from volcal.stream import DeribitSource, StreamConfig, StreamEngine
+
+    async def main() -> StreamEngine:
+        src = DeribitSource(
+            "BTC",
+            url=f"ws://127.0.0.1:{port}",
+            backoff_s=0.01,
+            backoff_max_s=0.02,
+            max_reconnects=2,
+        )
+        eng = StreamEngine(src, StreamConfig(models=("svi",)))
+        await eng.run()
+        return eng
+
+    import asyncio
+
+    eng = asyncio.run(main())
+    assert eng.error is not None and "after 2 reconnects" in str(eng.error)
+    assert eng.source.metrics()["reconnects"] == 3

@@ -197,6 +197,11 @@ def stream(
     except KeyboardInterrupt:
         pass
     _finish(engine, underlying, as_json)
+    if engine.error is not None:
+        from volcal.errors import DataError, VolcalError
+
+        err = engine.error
+        raise err if isinstance(err, VolcalError) else DataError(f"feed stopped: {err}")
 
 
 def _log_underlying(src: Any) -> str | None:

@@ -254,6 +254,7 @@ class StreamEngine:
         self._done = asyncio.Event()
         self._started_wall = time.perf_counter()
         self.source_finished = False
+        self.error: Exception | None = None
         self._finisher: asyncio.Future[None] | None = None
         self._model_task: asyncio.Task[None] | None = None
         self._executor: Any = None
@@ -324,6 +325,12 @@ class StreamEngine:
             async for item in self.source.messages():
                 recv, raw = item
                 self.handle(raw, recv)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # the source gave up (e.g. DeribitSource after max_reconnects): kept for
+            # the caller (engine.error) and the engine stops after its pending fits
+            self.error = exc
         finally:
             self.source_finished = True
             self._wake.set()
