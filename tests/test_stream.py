@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_deribit import FakeDeribit, load_snapshot
 
-from tests.fake_deribit import FakeDeribit, load_snapshot
 from volcal.errors import DataError, ParameterError
 from volcal.stream import (
     DeribitSource,
@@ -325,6 +325,10 @@ def test_sixty_second_silence_stale_then_recovered(
             assert [e.params for e in st.expiries] == [e.params for e in before.expiries]
             msg = await asyncio.wait_for(updates.__anext__(), 2)
             assert msg["type"] == "status" and msg["stale"] is True
+            # a heartbeat is not market data: still stale
+            await fake.test_request()
+            await until(lambda: fake.heartbeat_answers == 1)
+            assert eng.stale
             # the feed comes back (a test input tick)
             await fake.push(name, bid=quotes[name].bid, ask=quotes[name].ask, ts_ms=ms + 61_000)
             await until(lambda: not eng.stale)
@@ -552,3 +556,64 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     eng = StreamEngine(_Silent(), StreamConfig())
     with pytest.raises(ParameterError, match="unknown underlying"):
         eng.state("DOGE")
+
+
+def test_new_listing_subscribed_and_removed_one_unsubscribed(
+    snapshot: tuple[int, dict[str, Any], float],
+) -> None:
+    import copy
+
+    ms, quotes, index = snapshot
+
+    async def main() -> None:
+        fake = FakeDeribit(quotes, index)
+        await fake.start()
+        clock = _clock_at(ms)
+        src = DeribitSource("BTC", url=fake.url, clock=clock, refresh_s=0.2)
+        eng = StreamEngine(src, StreamConfig(models=("svi",), clock=clock, debounce_s=0.0))
+        eng.start()
+        try:
+            await until(lambda: eng.metrics()["snapshot_quotes"].get("applied", 0) == len(quotes))
+            # test input: a new strike lists, another instrument is delisted
+            base = next(q for q in quotes.values() if q.bid and q.ask)
+            new = copy.copy(base)
+            new.name = base.name.rsplit("-", 2)[0] + "-555000-C"
+            fake.quotes[new.name] = new
+            gone = sorted(quotes)[-1]
+            del fake.quotes[gone]
+            await until(lambda: f"ticker.{new.name}.100ms" in fake.subscribed())
+            await until(lambda: f"ticker.{gone}.100ms" not in fake.subscribed())
+            await fake.push(new.name, bid=0.0001, ask=0.0002, ts_ms=ms + 50)
+            await until(lambda: eng.book("BTC").quote(new.name) is not None)
+            assert eng.source.metrics()["unsubscribed"] == 1
+            assert accounted(eng)
+        finally:
+            await eng.stop()
+            await fake.stop()
+
+    run(main)
+
+
+def test_silent_connection_is_treated_as_dead(snapshot: tuple[int, dict[str, Any], float]) -> None:
+    ms, quotes, index = snapshot
+
+    async def main() -> None:
+        fake = FakeDeribit(quotes, index)
+        await fake.start()
+        clock = _clock_at(ms)
+        src = DeribitSource(
+            "BTC", url=fake.url, clock=clock, dead_after_s=0.3, backoff_s=0.02, backoff_max_s=0.05
+        )
+        eng = StreamEngine(src, StreamConfig(models=("svi",), clock=clock))
+        eng.start()
+        try:
+            # the fake sends nothing after the resync (no heartbeats): a half-open link
+            await until(lambda: src.metrics()["dead_connections"] >= 1, timeout=10)
+            await until(lambda: src.metrics()["resyncs"] >= 2, timeout=10)
+            assert fake.connections_total >= 2
+            assert accounted(eng)
+        finally:
+            await eng.stop()
+            await fake.stop()
+
+    run(main)

@@ -146,3 +146,62 @@ def test_state_to_dict_is_json_safe_and_complete(snapshot_dir: Path) -> None:
     assert set(e["params"]) == {"a", "b", "rho", "m", "sigma"}
     assert math.isclose(d["age_s"], 1.0, abs_tol=0.01)
     assert "BTC surface" in eng.state("BTC").summary()
+
+
+def test_chain_view_of_one_expiry_and_quote_ages(snapshot_dir: Path) -> None:
+    import numpy as np
+
+    import volcal
+
+    eng, clock, items = _loaded(snapshot_dir)
+    e = _expiry_with(eng)
+    eb = eng.book("BTC").expiries[e.expiry]
+    ch = eng.chain("BTC", [e.expiry])
+    assert len(ch) == eb.n and ch.expiries.size == 1
+    for j, name in enumerate(ch.instrument):
+        it = items[name]
+        assert ch.bid[j] == (it["bid_price"] if it["bid_price"] else ch.bid[j])
+        assert (ch.ask[j] == it["ask_price"]) or (it["ask_price"] is None and np.isnan(ch.ask[j]))
+    # the view is an ordinary chain: the batch pipeline accepts it
+    fit = volcal.calibrate(volcal.clean(ch), "svi")
+    assert fit.slices[0].atm_vol == pytest.approx(e.atm_vol, abs=0.02)
+    clock.advance(30.0)
+    q = eng.book("BTC").quote(ch.instrument[0], clock.now())
+    assert q is not None and q["age_s"] == pytest.approx(31.0, abs=0.01)
+
+
+def test_iv_at_strikes_matches_the_slice(snapshot_dir: Path) -> None:
+    from volcal.errors import ParameterError
+
+    eng, _clock, _items = _loaded(snapshot_dir)
+    e = _expiry_with(eng)
+    label = e.to_dict()["expiry"][:10]
+    out = eng.iv("BTC", label, [e.forward, 1.2 * e.forward])
+    assert out["iv"][0] == pytest.approx(e.atm_vol, rel=1e-3)  # ATM-forward = the slice's ATM vol
+    assert out["iv"][1] > 0 and out["status"] == "ok"
+    with pytest.raises(ParameterError, match="no fitted BTC expiry"):
+        eng.iv("BTC", "2031-01-01", [1.0])
+    with pytest.raises(ParameterError, match="finite numbers > 0"):
+        eng.iv("BTC", label, [-5.0])
+    with pytest.raises(ParameterError, match="must be numbers"):
+        eng.iv("BTC", label, ["abc"])
+
+
+@pytest.mark.slow
+def test_heston_refit_on_a_worker_process(snapshot_dir: Path) -> None:
+    """Spawns a worker process (its imports and a cold Heston fit: ~15 s here)."""
+    from volcal.errors import ParameterError
+    from volcal.stream import ReplaySource
+
+    with pytest.raises(ParameterError, match="model_executor"):
+        StreamConfig(model_executor="gpu")
+    eng = StreamEngine(
+        ReplaySource([snapshot_dir / SNAP], speed=0),
+        StreamConfig(models=("svi", "heston"), model_executor="process"),
+    )
+    asyncio.run(eng.run())
+    hes = eng.state("BTC").surface["heston"]
+    assert hes["status"] == "ok" and set(hes["params"]) == {"v0", "kappa", "theta", "xi", "rho"}
+    assert hes["rmse_vol"] < 10.0
+    assert eng.metrics()["calibrations"]["heston"]["ok"] >= 1
+    assert hes["warm"] is True  # the final refit started from the first one

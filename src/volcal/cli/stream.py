@@ -150,6 +150,12 @@ def stream(
     debounce: Annotated[float, typer.Option(help="Per-expiry debounce (s).")] = 0.1,
     stale: Annotated[float, typer.Option(help="Feed stale after this silence (s).")] = 10.0,
     live: Annotated[bool, typer.Option(help="Show the live view.")] = True,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Websocket URL (default Deribit; e.g. wss://test.deribit.com/ws/api/v2)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final state as JSON.")] = False,
 ) -> None:
     """Stream a calibrated surface: live from Deribit, or a replay of a log or snapshots.
@@ -176,7 +182,7 @@ def stream(
         if len(rest) != 1:
             raise ParameterError(f"stream {src_name} needs one CURRENCY (e.g. BTC)")
         underlying = rest[0].upper()
-        src = DeribitSource(underlying)
+        src = DeribitSource(underlying, **({"url": url} if url else {}))
     else:
         raise ParameterError(f"unknown source {source!r}: use deribit or replay")
     if ticks_between and src_name == "replay":
@@ -191,6 +197,11 @@ def stream(
     except KeyboardInterrupt:
         pass
     _finish(engine, underlying, as_json)
+    if engine.error is not None:
+        from volcal.errors import DataError, VolcalError
+
+        err = engine.error
+        raise err if isinstance(err, VolcalError) else DataError(f"feed stopped: {err}")
 
 
 def _log_underlying(src: Any) -> str | None:
@@ -217,6 +228,7 @@ def record_cmd(
     venue: Annotated[str, typer.Argument(help="Venue: deribit.")],
     currency: Annotated[str, typer.Argument(help="Underlying: BTC, ETH, ...")],
     output: Annotated[Path, typer.Option("-o", "--output", help="JSON-lines log to write.")],
+    url: Annotated[str | None, typer.Option(help="Websocket URL (default Deribit).")] = None,
     duration: Annotated[
         float | None, typer.Option(help="Seconds to record (default: until Ctrl-C).")
     ] = None,
@@ -226,7 +238,7 @@ def record_cmd(
 
     if venue.lower() not in VENUES:
         raise ParameterError(f"unknown venue {venue!r}: use deribit")
-    src = DeribitSource(currency)
+    src = DeribitSource(currency, **({"url": url} if url else {}))
     n = 0
     with err_console.status(f"recording {currency.upper()} from Deribit to {output}...") as status:
 

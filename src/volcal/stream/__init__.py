@@ -46,8 +46,10 @@ API (stable)
     status, ``latency_ms`` histograms (``tick_to_slice``, ``oldest_tick_to_slice``,
     ``slice_compute``, ``tick_to_surface``, ``essvi_compute``, ``model_compute``,
     ``tick_to_model``), ``guards``, ``source`` and ``sink`` counters.
-``engine.chain(underlying, expiries=None) -> OptionChain``; ``engine.flagged(underlying)``;
-``engine.recalibrate(underlying=None)``.
+``engine.iv(underlying, expiry, strikes) -> dict``
+    Implied vols (decimal) of the live SVI slice of an expiry (ISO time or date).
+``engine.chain(underlying, expiries=None) -> OptionChain``; ``engine.flagged(underlying)``
+(quotes kept out of the last fits, with the reason); ``engine.recalibrate(underlying=None)``.
 
 Reason codes
 ------------

@@ -75,22 +75,39 @@ class ManualClock:
 
 class ReplayClock:
     """Recorded time played at ``speed`` x real time from ``start`` (``speed=0``: as
-    fast as possible; time then follows the last message the replay emitted)."""
+    fast as possible).
+
+    The replay tells the clock the time of the frame it is about to deliver
+    (:meth:`due`): market time never runs ahead of that frame, so a replay that falls
+    behind its schedule (a slow machine) does not look like a silent feed, while a
+    recorded silence (the replay waiting for its next frame) does.
+    """
 
     def __init__(self, start: float, speed: float) -> None:
         self.start = float(start)
         self.speed = float(speed)
         self._wall0 = time.monotonic()
         self._last = float(start)
+        self._next = float(start)
+        self._done = False
 
     def now(self) -> float:
         if self.speed <= 0:
             return self._last
-        return self.start + (time.monotonic() - self._wall0) * self.speed
+        t = self.start + (time.monotonic() - self._wall0) * self.speed
+        return t if self._done else max(self._last, min(t, self._next))
+
+    def due(self, t: float) -> None:
+        """The replay's next frame is recorded at ``t``."""
+        self._next = t
 
     def mark(self, t: float) -> None:
         """The replay emitted a message recorded at ``t``."""
         self._last = max(self._last, t)
+
+    def finish(self) -> None:
+        """The replay has no more frames: time runs freely."""
+        self._done = True
 
     def wall_delay(self, t: float) -> float:
         """Wall seconds until recorded time ``t`` is due."""

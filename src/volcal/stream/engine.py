@@ -2,8 +2,8 @@
 
 See :mod:`volcal.stream` for the API. One engine runs in one asyncio loop: an ingest
 task applies every message to the live book (microseconds each), a scheduler task
-refits the expiries that changed (debounced per expiry) and the surface models at their
-own cadence, and a watchdog on the engine's clock marks the feed stale and drops
+refits the expiries that changed (debounced per expiry) and the eSSVI surface, a worker
+thread refits the Fourier models (Heston, Bates, ...) at their own cadence, and a watchdog on the engine's clock marks the feed stale and drops
 expired instruments. Nothing here blocks on disk: calibrations go to a
 :class:`~volcal.stream.sink.CalibrationSink` whose writer runs on its own thread.
 """
@@ -51,8 +51,9 @@ class StreamConfig:
         Wall. A dirty expiry is refitted at most once per interval; a change after a
         quiet interval is fitted at once (leading edge). Default 0.1.
     stale_feed_s : float
-        Clock. No message for this long marks the state stale (last good surface kept,
-        with its age). Default 10.
+        Clock. No market-data message (ticker, snapshot, mark price, index; heartbeats
+        do not count) for this long marks the state stale (last good surface kept, with
+        its age). Default 10.
     stale_quote_s : float
         Clock. A quote older than this is left out of fits (``stale``). Default 900.
     watchdog_s : float
@@ -76,7 +77,11 @@ class StreamConfig:
         (``"heston"``, ``"bates"``, ...) refitted every ``model_interval_s`` (wall),
         warm-started and regularised toward the last fit with ``model_strength``.
     model_max_time : float
-        Wall-clock limit of one Fourier refit (seconds).
+        Wall-clock limit of one warm Fourier refit (seconds); a cold first fit (global
+        stage) gets up to 20 s.
+    model_executor : {"thread", "process"}
+        Where the Fourier refits run: one worker thread (default; shares the GIL with
+        the loop) or one worker process (spawned once; its own core when there is one).
     cold_every : int
         Every n-th SVI fit of a slice is a cold (full) search.
     min_quotes : int
@@ -109,6 +114,7 @@ class StreamConfig:
     model_strength: float = 0.1
     model_max_time: float = 2.0
     model_min_days: float = 2.0
+    model_executor: str = "thread"
     cold_every: int = 25
     min_quotes: int = 5
     store_interval_s: float = 5.0
@@ -152,6 +158,10 @@ class StreamConfig:
         if bad:
             raise ParameterError(
                 f"unknown stream model {bad[0]!r}: use svi and any of {', '.join(SURFACE_MODELS)}"
+            )
+        if self.model_executor not in ("thread", "process"):
+            raise ParameterError(
+                f"model_executor must be 'thread' or 'process', got {self.model_executor!r}"
             )
         if "svi" not in self.models:
             object.__setattr__(self, "models", ("svi", *self.models))
@@ -236,7 +246,7 @@ class StreamEngine:
             "model_compute_warm": LatencyStats(),
             "tick_to_model": LatencyStats(),
         }
-        self.last_message_time = math.nan  # clock time of the last message received
+        self.last_message_time = math.nan  # clock time of the last market-data message
         self.stale = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -244,7 +254,10 @@ class StreamEngine:
         self._done = asyncio.Event()
         self._started_wall = time.perf_counter()
         self.source_finished = False
+        self.error: Exception | None = None
         self._finisher: asyncio.Future[None] | None = None
+        self._model_task: asyncio.Task[None] | None = None
+        self._executor: Any = None
         self._recover()
 
     # ------------------------------------------------------------------ lifecycle
@@ -276,6 +289,12 @@ class StreamEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        if self._model_task is not None and not self._model_task.done():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._model_task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         close = getattr(self.source, "close", None)
         if close is not None:
             res = close()
@@ -306,6 +325,12 @@ class StreamEngine:
             async for item in self.source.messages():
                 recv, raw = item
                 self.handle(raw, recv)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # the source gave up (e.g. DeribitSource after max_reconnects): kept for
+            # the caller (engine.error) and the engine stops after its pending fits
+            self.error = exc
         finally:
             self.source_finished = True
             self._wake.set()
@@ -316,6 +341,9 @@ class StreamEngine:
     def _finish_soon(self) -> None:
         async def fin() -> None:
             await self.wait_idle(60.0)
+            if self._model_task is not None and not self._model_task.done():
+                with contextlib.suppress(Exception):
+                    await self._model_task
             await self._fit_models(force=True)
             await self.stop()
 
@@ -332,11 +360,13 @@ class StreamEngine:
         ``"applied:<kind>"`` or the drop reason. Every call is counted once."""
         self.received += 1
         now = self.clock.now() if recv is None else recv
-        self.last_message_time = now
-        if self.stale:
-            self._recover_from_stale(now)
         p = parse_message(raw)
         kind = p.kind
+        if kind in ("ticker", "snapshot", "markprice", "index"):
+            # market data (not heartbeats or RPC answers) is what keeps the feed fresh
+            self.last_message_time = now
+            if self.stale:
+                self._recover_from_stale(now)
         if kind == "ticker":
             res = self._quote(p.payload, now)
             if res == "applied":
@@ -500,12 +530,14 @@ class StreamEngine:
             if worked:
                 await asyncio.sleep(0)
                 continue
-            if any(
+            if (self._model_task is None or self._model_task.done()) and any(
                 u.changed_since_model
                 and time.perf_counter() - u.last_model_wall >= cfg.model_interval_s
                 for u in self._u.values()
             ):
-                await self._fit_models()
+                # the Fourier refits run on a worker thread: the loop keeps ingesting
+                # and refitting slices meanwhile
+                self._model_task = asyncio.create_task(self._fit_models())
                 continue
             timeout = min(max(next_due - time.perf_counter(), 0.0), 0.25)
             self._wake.clear()
@@ -850,31 +882,49 @@ class StreamEngine:
                 default=math.nan,
             )
             for m in models:
-                self._fit_model(u, m, q, newest)
-                await asyncio.sleep(0)
+                await self._fit_model(u, m, q, newest)
 
-    def _fit_model(self, u: _Under, model: str, q: Any, newest_wall: float) -> None:
+    async def _fit_model(self, u: _Under, model: str, q: Any, newest_wall: float) -> None:
+        from functools import partial
+
         from volcal.calibration import calibrate
 
         cfg = self.config
         prior = u.results.get(model)
         warm = prior is not None
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CalibrationWarning)
-            try:
-                res = calibrate(
-                    q,
-                    model,
-                    prior=prior,
-                    strength=cfg.model_strength if prior is not None else 0.0,
-                    max_time=cfg.model_max_time,
+        if self._executor is None:
+            if cfg.model_executor == "process":
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                self._executor = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_quiet_worker,
                 )
-            except (ValueError, ArithmeticError) as exc:
-                self._count_cal(model, "failed")
-                self._guard(u, f"{model}_failed")
-                u.surface.setdefault(model, {})["message"] = str(exc)
-                return
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
+        job = partial(
+            calibrate,
+            q,
+            model,
+            prior=prior,
+            strength=cfg.model_strength if prior is not None else 0.0,
+            # a cold start runs the global stage: give it room, once
+            max_time=cfg.model_max_time if warm else max(cfg.model_max_time, 20.0),
+        )
+        try:
+            # a CalibrationWarning (status other than ok) is carried by the result's
+            # status; where warnings are errors it arrives here and counts as a failure
+            res = await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        except (ValueError, ArithmeticError, Warning) as exc:
+            self._count_cal(model, "failed")
+            self._guard(u, f"{model}_failed")
+            u.surface.setdefault(model, {})["message"] = str(exc)
+            return
         pub = time.perf_counter()
         self.lat["model_compute"].add(1e3 * (pub - t0))
         if warm:
@@ -1087,6 +1137,50 @@ class StreamEngine:
             synthetic_share=u.synthetic / u.quotes_applied if u.quotes_applied else 0.0,
         )
 
+    def iv(self, underlying: str, expiry: str, strikes: Any) -> dict[str, Any]:
+        """Implied vols of the live SVI slice of ``expiry`` (ISO time or its date,
+        ``"2026-03-27"``) at ``strikes`` (in the underlying's units); vols as decimals.
+
+        Raises ParameterError for an unknown underlying or expiry, or a strike that is
+        not a finite positive number.
+        """
+        from volcal.stream.state import iso as _iso
+
+        u = self._get(underlying)
+        label = str(expiry)
+        sl = next(
+            (
+                s
+                for e, s in sorted(u.slices.items())
+                if s.svi is not None and (_iso(e) or "")[: len(label)] == label
+            ),
+            None,
+        )
+        if sl is None or sl.est is None or sl.svi is None:
+            have = ", ".join((_iso(e) or "")[:10] for e, s in sorted(u.slices.items()) if s.svi)
+            raise ParameterError(f"no fitted {u.name} expiry {label!r} (have: {have or 'none'})")
+        try:
+            k_arr = np.atleast_1d(np.asarray(strikes, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ParameterError(f"strikes must be numbers, got {strikes!r}") from None
+        if k_arr.size == 0 or not np.all(np.isfinite(k_arr) & (k_arr > 0)):
+            raise ParameterError("strikes must be finite numbers > 0")
+        est = sl.est
+        t = (sl.expiry - self.clock.now()) / (365.0 * 86400.0)
+        if not t > 0:
+            raise ParameterError(f"{u.name} expiry {label!r} has expired")
+        vols = np.asarray(sl.svi.implied_vol(np.log(k_arr / est.forward), t))
+        return {
+            "underlying": u.name,
+            "expiry": _iso(sl.expiry),
+            "t": t,
+            "forward": est.forward,
+            "strikes": [float(x) for x in k_arr],
+            "iv": [num(v) for v in vols],
+            "status": est.status,
+            "stale": self.stale,
+        }
+
     def book(self, underlying: str) -> LiveBook:
         """The live book of one underlying (read it only from the engine's loop)."""
         return self._get(underlying).book
@@ -1173,6 +1267,12 @@ class StreamEngine:
                     return
         finally:
             u.subscribers.discard(q)
+
+
+def _quiet_worker() -> None:
+    """Initialiser of the model worker process: a fit's status travels in its result,
+    so its CalibrationWarning is not printed there (the worker's own filters)."""
+    warnings.simplefilter("ignore", CalibrationWarning)
 
 
 def _calendar_ok(prev: tuple[float, float, float] | None, node: tuple[float, float, float]) -> bool:

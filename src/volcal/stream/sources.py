@@ -13,7 +13,9 @@ an optional ``clock`` and ``metrics()``. The engine classifies and counts every 
   connection: Deribit serves every public method on both transports) to resynchronise
   the book. ``test_request`` heartbeats are answered with ``public/test``. The
   instrument list is refreshed every ``refresh_s``: new listings are subscribed,
-  expired ones unsubscribed. A dropped connection is retried with exponential
+  expired ones unsubscribed. A connection without any frame for ``dead_after_s``
+  (default three heartbeat intervals) is treated as dropped. A dropped connection is
+  retried with exponential
   backoff (``backoff_s`` doubling to ``backoff_max_s``, with jitter), resubscribed and
   resynchronised.
 * :class:`ReplaySource` - a JSON-lines log written by :func:`record`
@@ -70,6 +72,7 @@ class DeribitSource:
         backoff_s: float = 0.5,
         backoff_max_s: float = 30.0,
         max_reconnects: int | None = None,
+        dead_after_s: float | None = None,
         clock: Clock | None = None,
         seed: int = 0,
     ) -> None:
@@ -94,6 +97,8 @@ class DeribitSource:
         self.backoff_s = float(backoff_s)
         self.backoff_max_s = float(backoff_max_s)
         self.max_reconnects = max_reconnects
+        # no frame at all (not even a heartbeat) for this long: the connection is dead
+        self.dead_after_s = float(dead_after_s) if dead_after_s else 3.0 * self.heartbeat_s
         self.clock: Clock = clock or SystemClock()
         self._rng = random.Random(seed)
         self._id = 0
@@ -108,6 +113,7 @@ class DeribitSource:
             "unsubscribed": 0,
             "heartbeats_answered": 0,
             "frames": 0,
+            "dead_connections": 0,
         }
         self.last_error = ""
 
@@ -205,16 +211,30 @@ class DeribitSource:
                         yield item
                     out = []
                     next_refresh = time.monotonic() + self.refresh_s
+                    last_frame = time.monotonic()
                     while not self._closed:
-                        raw = await ws.recv()
-                        self.counters["frames"] += 1
-                        recv = self.clock.now()
-                        if isinstance(raw, str) and '"heartbeat"' in raw:
-                            try:
-                                await self._heartbeat(ws, json.loads(raw))
-                            except ValueError:
-                                pass
-                        yield (recv, raw)
+                        now_m = time.monotonic()
+                        if now_m - last_frame > self.dead_after_s:
+                            self.counters["dead_connections"] += 1
+                            raise ConnectionError(
+                                f"no frame for {self.dead_after_s:g} s (heartbeats included)"
+                            )
+                        wait = max(min(next_refresh, last_frame + self.dead_after_s) - now_m, 0.0)
+                        try:
+                            # recv is cancellation-safe: a timeout loses no frame
+                            raw = await asyncio.wait_for(ws.recv(), wait + 0.001)
+                        except TimeoutError:
+                            raw = None
+                        if raw is not None:
+                            last_frame = time.monotonic()
+                            self.counters["frames"] += 1
+                            recv = self.clock.now()
+                            if isinstance(raw, str) and '"heartbeat"' in raw:
+                                try:
+                                    await self._heartbeat(ws, json.loads(raw))
+                                except ValueError:
+                                    pass
+                            yield (recv, raw)
                         if time.monotonic() >= next_refresh:
                             next_refresh = time.monotonic() + self.refresh_s
                             new = await self._instruments(ws, out)
@@ -604,6 +624,7 @@ class ReplaySource:
             if self._closed:
                 return
             if math.isfinite(recv):
+                clock.due(recv)
                 delay = clock.wall_delay(recv)
                 if delay > 0.0005:
                     await asyncio.sleep(delay)
@@ -617,6 +638,7 @@ class ReplaySource:
             if batch >= 200:  # let the fitter run during a burst
                 batch = 0
                 await asyncio.sleep(0)
+        clock.finish()
 
     def close(self) -> None:
         self._closed = True
