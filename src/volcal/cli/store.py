@@ -72,6 +72,9 @@ def backfill(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Redo inputs recorded as failures.")
     ] = False,
+    connect_timeout: Annotated[
+        float, typer.Option("--connect-timeout", help="Seconds to wait for --scheduler.")
+    ] = 10.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Calibrate a history of snapshots on Dask into a store (resumable, idempotent)."""
@@ -80,7 +83,7 @@ def backfill(
     settings: dict[str, Any] = {}
     if strength:
         settings["strength"] = float(strength)
-    with Progress(
+    bar = Progress(
         TextColumn("[bold]backfill"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -90,14 +93,17 @@ def backfill(
         TimeRemainingColumn(),
         console=err_console,
         transient=json_out,
-    ) as bar:
-        task = bar.add_task("chains", total=None)
+    )
+    tasks: list[Any] = []
 
-        def step(done: int, total: int) -> None:
-            if bar.tasks[task].total is None:
-                bar.reset(task, total=total)  # restart the clock when work starts
-            bar.update(task, completed=done, total=total)
+    def step(done: int, total: int) -> None:
+        # shown once the inputs are checked and the work starts (errors stay one line)
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task("chains", total=total))
+        bar.update(tasks[0], completed=done, total=total)
 
+    try:
         report = run(
             paths,
             _split(models),
@@ -110,7 +116,11 @@ def backfill(
             retry_failed=retry_failed,
             limit=limit,
             progress=step,
+            connect_timeout=connect_timeout,
         )
+    finally:
+        if tasks:
+            bar.stop()
     if json_out:
         print_json(report.to_dict())
     else:

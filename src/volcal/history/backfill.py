@@ -235,7 +235,9 @@ class BackfillReport:
         return "\n".join(lines)
 
 
-def _connect(scheduler: str | None, workers: int, client: Any) -> tuple[Any, Any, int, str]:
+def _connect(
+    scheduler: str | None, workers: int, client: Any, timeout: float = 10.0
+) -> tuple[Any, Any, int, str]:
     """(client, cluster to close or None, worker count, description)."""
     import logging
 
@@ -248,7 +250,7 @@ def _connect(scheduler: str | None, workers: int, client: Any) -> tuple[Any, Any
         raise ClusterError(f"dask.distributed is not installed ({exc})") from None
     if scheduler:
         try:
-            c = Client(scheduler, timeout="10s")
+            c = Client(scheduler, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         except ValueError as exc:
@@ -265,7 +267,7 @@ def _connect(scheduler: str | None, workers: int, client: Any) -> tuple[Any, Any
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
         )
         c = Client(cluster)
@@ -288,6 +290,7 @@ def backfill(
     retry_failed: bool = False,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    connect_timeout: float = 10.0,
 ) -> BackfillReport:
     """Calibrate every snapshot file under ``paths`` with every model into ``store``.
 
@@ -314,6 +317,8 @@ def backfill(
         Only the first ``limit`` files (chronologically).
     progress : callable, optional
         ``progress(chains_done, chains_total)`` after each written batch.
+    connect_timeout : float
+        Seconds to wait for ``scheduler``.
     """
     from volcal.calibration.calibrate import MODEL_NAMES
     from volcal.store.core import FailureRecord, Store, open_store
@@ -372,7 +377,7 @@ def backfill(
     cluster: Any = None
     n_workers, where = 0, "none (nothing to do)"
     if batches:
-        c, cluster, n_workers, where = _connect(scheduler, workers, client)
+        c, cluster, n_workers, where = _connect(scheduler, workers, client, connect_timeout)
     try:
         if st is None:
             st = open_store(store_path)
