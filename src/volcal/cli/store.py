@@ -187,7 +187,8 @@ def history(
 
         write_history_report(h, report)
     if csv:
-        typer.echo(h.series.to_csv(index=False), nl=False)
+        drop = ["stderr", "warnings", "warm_start", "settings"] + (["params"] if h.params else [])
+        typer.echo(h.series.drop(columns=drop, errors="ignore").to_csv(index=False), nl=False)
         return
     if json_out:
         print_json(h.to_dict())
@@ -201,12 +202,14 @@ def _print_history(h: Any) -> None:
     console.print(h.headline(), highlight=False)
     t = Table(title="stability: median relative change per step", title_justify="left")
     t.add_column("underlying")
+    t.add_column("settings")
     t.add_column("parameter")
     for col in ("median_rel_change", "p90_rel_change", "steps"):
         t.add_column(col, justify="right")
     for r in h.stability.to_dict("records"):
         t.add_row(
             str(r["underlying"]),
+            str(r["settings"]),
             str(r["parameter"]),
             fmt_num(r["median_rel_change"], 100, 2) + " %",
             fmt_num(r["p90_rel_change"], 100, 2) + " %",
