@@ -30,7 +30,7 @@ def svi_fit(chain):
 
 
 def test_import_is_light():
-    code = "import sys, volcal.store; print('duckdb' in sys.modules)"
+    code = "import sys, volcal; volcal.store.open; print('duckdb' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         env={"PYTHONPATH": str(REPO / "src")},
