@@ -117,6 +117,7 @@ def run_batch(
     stats: Counter[str] = Counter()
     prev: dict[tuple[str, str], Any] = {}
     t0 = time.perf_counter()
+    c0 = time.process_time()
 
     def fail(sha: str, cur: str, models: Iterable[str], src: str, stage: str, exc: Any) -> None:
         reason = exc if isinstance(exc, str) else _reason(exc)
@@ -166,7 +167,12 @@ def run_batch(
                     stats[f"status_{res.status}"] += 1
                     if res.status == "ok":
                         prev[(cur, m)] = res.params
-    return {"records": records, "stats": dict(stats), "elapsed_s": time.perf_counter() - t0}
+    return {
+        "records": records,
+        "stats": dict(stats),
+        "elapsed_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - c0,
+    }
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,7 @@ class BackfillReport:
     scheduler: str
     elapsed_s: float
     task_time_s: float
+    task_cpu_s: float = 0.0
     models: tuple[str, ...] = field(default=())
 
     @property
@@ -213,6 +220,7 @@ class BackfillReport:
             "scheduler": self.scheduler,
             "elapsed_s": self.elapsed_s,
             "task_time_s": self.task_time_s,
+            "task_cpu_s": self.task_cpu_s,
             "chains_per_s": None if rate != rate else rate,
         }
 
@@ -386,6 +394,7 @@ def backfill(
         stats: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         task_time = 0.0
+        task_cpu = 0.0
         chains_done = 0
         if progress is not None:
             progress(0, total)
@@ -433,6 +442,7 @@ def backfill(
                 written.update(st.write(out["records"]))
                 stats.update(out["stats"])
                 task_time += float(out["elapsed_s"])
+                task_cpu += float(out.get("cpu_s", 0.0))
                 chains_done += int(out["stats"].get("chains", 0))
                 del out
                 if progress is not None:
@@ -463,5 +473,6 @@ def backfill(
         scheduler=where,
         elapsed_s=time.perf_counter() - t_start,
         task_time_s=task_time,
+        task_cpu_s=task_cpu,
         models=names,
     )
