@@ -214,3 +214,54 @@ def test_several_writer_processes(tmp_path):
         df = st.calibrations()
     assert c["snapshots"] == 18 and c["calibrations"] == 18
     assert df["snapshot_id"].is_unique
+
+
+def _chain_strategy():
+    from hypothesis import strategies as hs
+
+    floats = hs.floats(allow_nan=True, allow_infinity=True, width=64)
+    return hs.integers(1, 12).flatmap(
+        lambda n: hs.fixed_dictionaries(
+            {
+                "bid": hs.lists(floats, min_size=n, max_size=n),
+                "mark": hs.lists(floats, min_size=n, max_size=n),
+                "names": hs.lists(hs.text(min_size=0, max_size=12), min_size=n, max_size=n),
+                "secs": hs.lists(hs.integers(0, 10**9), min_size=n, max_size=n),
+                "flags": hs.lists(hs.integers(0, 2**32 - 1), min_size=n, max_size=n),
+            }
+        )
+    )
+
+
+def test_round_trip_property(tmp_path_factory):
+    """Any float (NaN, inf, -0.0, subnormal), any text and any flag bit set survive."""
+    from hypothesis import HealthCheck, given, settings
+
+    base = volcal.clean(synthetic_chain(seed=2, days=(7,), n_strikes=5))
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_chain_strategy())
+    def check(d):
+        n = len(d["bid"])
+        idx = np.arange(n) % len(base)
+        qt = np.datetime64("2026-01-07T08:00:00", "ns") + np.asarray(d["secs"]) * np.timedelta64(
+            1, "ms"
+        )
+        ch = base.select(idx).replace(
+            bid=np.asarray(d["bid"]), mark=np.asarray(d["mark"]),
+            instrument=np.asarray(d["names"], dtype=object),
+            quote_time=qt.astype("datetime64[ns]"),
+            flags=np.asarray(d["flags"], dtype=np.uint32),
+        )  # fmt: skip
+        path = tmp_path_factory.mktemp("prop") / "p.duckdb"
+        with vs.open(path) as st:
+            back = st.chain(st.add_snapshot(ch))
+        for name in ("bid", "mark", "ask", "strike", "forward"):
+            a, b = getattr(ch, name), getattr(back, name)
+            same = (a.view("i8") == b.view("i8")) | (np.isnan(a) & np.isnan(b))
+            assert same.all(), name
+        assert list(back.instrument) == list(ch.instrument)
+        assert np.array_equal(back.flags, ch.flags)
+        assert np.array_equal(back.quote_time.view("i8"), ch.quote_time.view("i8"))
+
+    check()
