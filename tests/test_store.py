@@ -265,3 +265,58 @@ def test_round_trip_property(tmp_path_factory):
         assert np.array_equal(back.quote_time.view("i8"), ch.quote_time.view("i8"))
 
     check()
+
+
+def test_migration_to_a_newer_schema_keeps_the_data(tmp_path, chain, svi_fit, monkeypatch):
+    from volcal.store import core
+
+    path = tmp_path / "m.duckdb"
+    with vs.open(path) as st:
+        sid = st.add_snapshot(chain)
+        cid = st.add_calibration(svi_fit, snapshot_id=sid, settings={})
+    v2 = {**core.MIGRATIONS, 2: "ALTER TABLE calibrations ADD COLUMN note VARCHAR DEFAULT 'x'"}
+    monkeypatch.setattr(core, "MIGRATIONS", v2)
+    monkeypatch.setattr(core, "SCHEMA_VERSION", 2)
+    with pytest.raises(vs.StoreError, match="open it writable once"):
+        vs.open(path, read_only=True)
+    with vs.open(path) as st:
+        assert st.schema_version == 2
+        assert st.calibration(cid)["note"] == "x"
+        assert st.counts()["quotes"] == len(chain)
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    assert [
+        r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+    ] == [1, 2]
+    con.close()
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    con.execute("SELECT 1")
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    con.close()
+    """
+)
+
+
+def test_locked_store_waits_then_fails_in_one_line(tmp_path, chain):
+    path = tmp_path / "l.duckdb"
+    vs.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path), "6"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(vs.StoreError, match="stayed locked by another process"):
+            vs.open(path, timeout=0.5)
+        patient = vs.open(path, timeout=60)
+        patient.add_snapshot(chain)  # waits for the holder to let go, then writes
+        assert patient.counts()["snapshots"] == 1
+    finally:
+        holder.kill()
+        holder.communicate()
