@@ -58,6 +58,10 @@ def test_series_and_stability_match_the_store(store):
     assert reg["median_rel_change"] <= row["median_rel_change"]
     # the 30-day observables come from the stored conventions
     assert s["atm_30d"].between(0.2, 1.5).all()
+    last = h.latest_term()
+    lt = last[last["settings"] == "default"]
+    assert list(lt["tenor_days"]) == list(vs.records.CONVENTION_TENORS)
+    assert lt[lt["tenor_days"] == 30]["atm"].iloc[0] == s["atm_30d"].iloc[-1]
     json.dumps(h.to_dict(), allow_nan=False)
 
 
@@ -109,7 +113,7 @@ def test_report_draws_the_series(store, tmp_path):
 def test_cli_history(store, tmp_path, capsys):
     assert main(["history", str(store), "--model", "heston"]) == 0
     out = capsys.readouterr().out
-    assert "stability" in out and "kappa" in out
+    assert "stability" in out and "kappa" in out and "term structure of the last fit" in out
     assert main(["history", str(store), "--model", "svi", "--csv"]) == 0
     df = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
     assert len(df) == len(TIMES) and "atm_30d" in df.columns

@@ -229,6 +229,22 @@ def _print_history(h: Any) -> None:
             fmt_num(r["median_inside"], 100, 1) + " %",
         )
     console.print(q)
+    term = h.latest_term()
+    if not term.empty:
+        tt = Table(title="term structure of the last fit (vol points)", title_justify="left")
+        for col in ("underlying", "settings", "snapshot", "tenor", "ATM", "RR25", "BF25"):
+            tt.add_column(col, justify="left" if col in ("underlying", "settings") else "right")
+        for r in term.to_dict("records"):
+            tt.add_row(
+                str(r["underlying"]),
+                str(r["settings"]),
+                f"{r['snapshot_time']:%Y-%m-%d %H:%M}",
+                f"{int(r['tenor_days'])}d",
+                fmt_num(r["atm"], 100),
+                fmt_num(r["rr25"], 100),
+                fmt_num(r["bf25"], 100),
+            )
+        console.print(tt)
     if h.dvol_stats:
         console.print(
             "vol index vs DVOL: "

@@ -163,6 +163,19 @@ class History:
     dvol_stats: dict[str, float] = field(default_factory=dict)
     params: tuple[str, ...] = ()
 
+    def latest_term(self) -> pd.DataFrame:
+        """ATM vol and 25-delta RR/BF per tenor of the last successful fit of each
+        underlying and settings group (vol units)."""
+        cols = ["underlying", "settings", "snapshot_time", "tenor_days", "atm", "rr25", "bf25"]
+        ok = self.series[self.series["status"] == "ok"]
+        if ok.empty or self.term.empty:
+            return pd.DataFrame(columns=cols)
+        last = ok.sort_values("snapshot_time").groupby(["underlying", "settings_label"]).tail(1)
+        t = self.term.merge(
+            last[["id", "settings_label"]], left_on="calibration_id", right_on="id"
+        ).rename(columns={"settings_label": "settings"})
+        return t.sort_values(["underlying", "settings", "tenor_days"])[cols].reset_index(drop=True)
+
     def headline(self) -> str:
         s = self.series
         if s.empty:
