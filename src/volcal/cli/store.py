@@ -187,7 +187,8 @@ def history(
 
         write_history_report(h, report)
     if csv:
-        drop = ["stderr", "warnings", "warm_start", "settings"] + (["params"] if h.params else [])
+        # scalar parameters are the p_/se_ columns; per-expiry ones: Store.slices()
+        drop = ["params", "stderr", "warnings", "warm_start", "settings"]
         typer.echo(h.series.drop(columns=drop, errors="ignore").to_csv(index=False), nl=False)
         return
     if json_out:
