@@ -320,3 +320,24 @@ def test_locked_store_waits_then_fails_in_one_line(tmp_path, chain):
     finally:
         holder.kill()
         holder.communicate()
+
+
+@pytest.mark.parametrize("model", ["svi", "essvi", "ssvi", "sabr", "heston"])
+def test_params_and_surface_rebuilt(tmp_path, chain, model):
+    fit = volcal.calibrate(chain, model)
+    with vs.open(tmp_path / "p.duckdb") as st:
+        sid = st.add_snapshot(chain)
+        cid = st.add_calibration(fit, snapshot_id=sid, settings={}, surface=False)
+        p = st.params(cid)
+        assert type(p) is type(fit.params)
+        from volcal.calibration.result import _params_dict
+
+        assert _params_dict(p) == _params_dict(fit.params)
+        if model == "heston":
+            with pytest.raises(volcal.errors.DataError, match="not a smile or surface model"):
+                st.surface(cid)
+            return
+        surf = st.surface(cid)
+    k = np.linspace(-0.3, 0.3, 13)
+    for t in (10 / 365, 45 / 365):
+        assert np.array_equal(surf.implied_vol(k, t), fit.surface().implied_vol(k, t))

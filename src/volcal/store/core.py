@@ -561,6 +561,33 @@ class Store:
         ]
         return out
 
+    def params(self, calibration_id: str) -> Any:
+        """The fitted parameters of a stored calibration as a model instance (a warm
+        start for :func:`volcal.calibrate`, or the input of a surface)."""
+        from volcal.store.params import params_from_dict
+
+        row = self.calibration(calibration_id)
+        return params_from_dict(row["model"], row["params"] or {})
+
+    def surface(self, calibration_id: str) -> Any:
+        """The fitted :class:`~volcal.surface.VolSurface` of a stored smile or surface
+        calibration (SVI, SSVI, eSSVI, SABR), rebuilt from its parameters and the
+        stored per-expiry forwards."""
+        from volcal.surface.volsurface import VolSurface
+
+        row = self.calibration(calibration_id)
+        if row["model"] not in ("svi", "ssvi", "essvi", "sabr"):
+            raise DataError(
+                f"{row['model']} is not a smile or surface model: price it with volcal.price "
+                "(Store.params gives the model)"
+            )
+        sl = self.slices(calibration_id)
+        return VolSurface.from_model(
+            self.params(calibration_id),
+            forwards=tuple(float(f) for f in sl["forward"]),
+            expiries=tuple(str(e) for e in sl["expiry"]),
+        )
+
     def done(self, model: str, settings_hash: str) -> set[tuple[str, str]]:
         """(input sha256, underlying) pairs already calibrated with these settings."""
         with self._connect() as con:
