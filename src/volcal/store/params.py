@@ -36,7 +36,8 @@ def params_from_dict(model: str, d: Mapping[str, Any]) -> Any:
             cls = model_class(name)
             return cls(**_fields(cls, d))
         if name in ("svi", "sabr"):
-            per, smiles_cls = (SVI, SVISmiles) if name == "svi" else (SABR, SABRSmiles)
+            per: Any = SVI if name == "svi" else SABR
+            smiles_cls: Any = SVISmiles if name == "svi" else SABRSmiles
             sl = list(d["slices"])
             return smiles_cls(
                 tuple(s["expiry"] for s in sl),
