@@ -5,7 +5,7 @@ Work: the first ``--limit`` snapshot files (chronologically) of
 ../shared/data/raw/svcj-deribit-snapshots and svcj-deribit-history, each read for every
 ``--currency`` and fitted with every ``--models`` model (default svi, essvi, heston),
 in batches of ``--batch-size`` files warm-started along time - exactly the task
-function the backfill sends to Dask (:func:`volcal.history.backfill.run_batch`), and
+function the backfill sends to Dask (:func:`volcal.history.jobs.run_batch`), and
 every batch written to a fresh store, in both cases.
 
 * plain loop: ``run_batch`` on each batch in this process, then ``Store.write``;
@@ -81,7 +81,7 @@ def _items(files, currencies, models):
 
 def plain_loop(files, currencies, models, batch_size, store):
     import volcal.store as vs
-    from volcal.history.backfill import run_batch
+    from volcal.history.jobs import run_batch
     from volcal.store.records import settings_hash
 
     sh = {m: settings_hash({}) for m in models}
@@ -107,7 +107,7 @@ def dask_run(files, currencies, models, batch_size, store, workers):
 
     from distributed import Client, LocalCluster
 
-    from volcal.history.backfill import backfill
+    from volcal.history.jobs import backfill
 
     t0 = time.perf_counter()
     cluster = LocalCluster(
@@ -149,7 +149,7 @@ def main() -> None:
         args.limit, args.currency, args.models, args.batch_size = 6, "ETH", "svi,heston", 3
     models = [m for m in args.models.split(",") if m]
     currencies = [c for c in args.currency.split(",") if c]
-    from volcal.history.backfill import discover
+    from volcal.history.jobs import discover
 
     files = discover([DATA / "raw" / f for f in FOLDERS])[: args.limit]
     load = os.getloadavg()

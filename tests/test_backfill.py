@@ -17,7 +17,7 @@ import pytest
 
 import volcal.store as vs
 from volcal.cli import main
-from volcal.history.backfill import backfill, discover
+from volcal.history.jobs import backfill, discover
 from volcal.store.audit import audit
 
 pytestmark = pytest.mark.data
@@ -59,6 +59,9 @@ def _counts(path: Path) -> dict[str, int]:
 
 
 def test_discover_orders_by_time(inputs):
+    import volcal
+
+    assert volcal.history.backfill is backfill  # the function, also after the module import
     files = discover([inputs])
     assert [f.name for f in files] == sorted(FILES)
 

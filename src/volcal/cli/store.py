@@ -78,7 +78,7 @@ def backfill(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Calibrate a history of snapshots on Dask into a store (resumable, idempotent)."""
-    from volcal.history.backfill import backfill as run
+    from volcal.history.jobs import backfill as run
 
     settings: dict[str, Any] = {}
     if strength:
