@@ -140,7 +140,11 @@ def test_corrupt_input_is_recorded_and_run_continues(inputs, client, tmp_path):
     assert (fails["stage"] == "read").all() and fails["reason"].str.len().gt(10).all()
     # a re-run skips the recorded failures; --retry-failed tries them again
     assert backfill([folder], ["svi"], store, currencies=["ETH"], client=client).chains_done == 0
-    rep2 = backfill([folder], ["svi"], store, currencies=["ETH"], client=client, retry_failed=True)
+    rep2 = backfill(  # through the scheduler's address, as --scheduler does
+        [folder], ["svi"], store, currencies=["ETH"], scheduler=client.scheduler.address,
+        retry_failed=True,
+    )  # fmt: skip
+    assert rep2.scheduler == client.scheduler.address and rep2.workers == 2
     assert rep2.chains_done == 2 and rep2.failures == 2
     with vs.open(store, read_only=True) as st:
         assert set(st.failures()["attempts"]) == {2}

@@ -453,8 +453,9 @@ def backfill(
                     futures[f2] = nxt
                     ac.add(f2)
     finally:
-        if cluster is not None:
+        if c is not None and client is None:  # a client this call made (cluster or address)
             c.close()
+        if cluster is not None:
             cluster.close()
     statuses = {k[len("status_") :]: v for k, v in stats.items() if k.startswith("status_")}
     return BackfillReport(
