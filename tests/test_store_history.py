@@ -124,3 +124,29 @@ def test_cli_history(store, tmp_path, capsys):
     assert "no stored bates calibrations" in capsys.readouterr().err
     assert main(["history", str(tmp_path / "none.duckdb")]) == 2
     assert "no store at" in capsys.readouterr().err
+
+
+def test_audit_regularized_warm_fit_and_tolerance(store, tmp_path):
+    import shutil
+
+    import duckdb
+
+    from volcal.store.audit import audit
+
+    h = history(store, "heston")
+    reg = h.series[(h.series["settings_label"] == "strength=0.5") & h.series["warm_start"].notna()]
+    cid = reg["id"].iloc[-1]
+    res = audit(store, cid)  # prior = the stored warm start, strength from the settings
+    assert res.verdict == "bit-for-bit", res.summary()
+    # a last-bits difference is within the stated tolerance, a larger one is not
+    copy = tmp_path / "t.duckdb"
+    shutil.copy(store, copy)
+    con = duckdb.connect(str(copy))
+    p = json.loads(con.execute("SELECT params FROM calibrations WHERE id = ?", [cid]).fetchone()[0])
+    p["kappa"] *= 1 + 1e-9
+    con.execute("UPDATE calibrations SET params = ? WHERE id = ?", [json.dumps(p), cid])
+    con.close()
+    near = audit(copy, cid)
+    assert near.verdict == "within tolerance" and near.worst_param == "kappa"
+    assert near.max_rel_diff == pytest.approx(1e-9, rel=1e-3)
+    assert audit(copy, cid, rtol=1e-12).verdict == "not reproduced"
