@@ -134,6 +134,49 @@ def dask_run(files, currencies, models, batch_size, store, workers):
     return {"startup": startup, "warm": warm, "run": run, "report": rep, "rss": rss}
 
 
+def store_ops(n: int, hold: bool) -> str:
+    """Latency of the store's calls (per call: open the file, one transaction, close;
+    with ``hold``: one connection kept open)."""
+    import statistics
+    import warnings
+
+    import volcal
+    import volcal.store as vs
+    from volcal.synthetic import synthetic_chain
+
+    path = Path(tempfile.mkdtemp(prefix="volcal-store-")) / "s.duckdb"
+    t_snap, t_cal, t_cal_grid = [], [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with vs.open(path, hold=hold) as st:
+            for i in range(n):
+                ch = volcal.clean(synthetic_chain(seed=i))
+                fit = volcal.calibrate(ch, "svi")
+                t = time.perf_counter()
+                sid = st.add_snapshot(ch)
+                t_snap.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                st.add_calibration(fit, sid, settings={}, surface=False)
+                t_cal.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                st.add_calibration(fit, sid, settings={"grid": 1}, surface=True)
+                t_cal_grid.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            df = st.calibrations(model="svi")
+            t_read = time.perf_counter() - t
+            t = time.perf_counter()
+            st.latest("BTC", "svi")
+            t_latest = time.perf_counter() - t
+    med = statistics.median
+    return "\n".join([
+        f"Store calls ({'hold=True' if hold else 'a connection per call'}) on {n} synthetic BTC chains ({len(ch)} quotes, {len(fit.slices)} expiries "
+        f"each), median ms: add_snapshot {1e3 * med(t_snap):.1f}; add_calibration without "
+        f"surface tables {1e3 * med(t_cal):.1f}, with them (conventions + grid, SVI) "
+        f"{1e3 * med(t_cal_grid):.1f}; calibrations() of {len(df)} rows {1e3 * t_read:.1f}; "
+        f"latest() {1e3 * t_latest:.1f}. File size {path.stat().st_size / 1e6:.1f} MB.",
+    ])  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=24, help="number of snapshot files")
@@ -143,8 +186,14 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="worker counts to run")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (min kept)")
     ap.add_argument("--quick", action="store_true", help="6 files, ETH, svi + heston")
+    ap.add_argument("--store-ops", type=int, default=0, metavar="N",
+                    help="only time the store's calls on N synthetic chains")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     args = ap.parse_args()
+    if args.store_ops:
+        print(store_ops(args.store_ops, hold=False))
+        print(store_ops(args.store_ops, hold=True))
+        return
     if args.quick:
         args.limit, args.currency, args.models, args.batch_size = 6, "ETH", "svi,heston", 3
     models = [m for m in args.models.split(",") if m]

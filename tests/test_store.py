@@ -341,3 +341,26 @@ def test_params_and_surface_rebuilt(tmp_path, chain, model):
     k = np.linspace(-0.3, 0.3, 13)
     for t in (10 / 365, 45 / 365):
         assert np.array_equal(surf.implied_vol(k, t), fit.surface().implied_vol(k, t))
+
+
+def test_hold_keeps_one_connection_and_the_lock(tmp_path, chain, svi_fit):
+    path = tmp_path / "hold.duckdb"
+    st = vs.open(path, hold=True)
+    sid = st.add_snapshot(chain)
+    cid = st.add_calibration(svi_fit, snapshot_id=sid, settings={})
+    assert st.latest("BTC", "svi")["id"] == cid and len(st.calibrations()) == 1
+    code = "import sys, volcal.store as vs; vs.open(sys.argv[1], timeout=float(sys.argv[2]))"
+    env = {"PYTHONPATH": str(REPO / "src")}
+    blocked = subprocess.run(
+        [sys.executable, "-c", code, str(path), "0.3"], capture_output=True, text=True, env=env
+    )
+    assert blocked.returncode != 0 and "stayed locked by another process" in blocked.stderr
+    st.close()
+    with pytest.raises(vs.StoreError, match="closed"):
+        st.calibrations()
+    ok = subprocess.run(
+        [sys.executable, "-c", code, str(path), "30"], capture_output=True, text=True, env=env
+    )
+    assert ok.returncode == 0, ok.stderr
+    with vs.open(path, read_only=True) as again:
+        assert again.counts()["calibrations"] == 1

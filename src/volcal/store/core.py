@@ -12,6 +12,11 @@ write is atomic (a snapshot with all its quotes, a calibration with all its tabl
 and a crash in the middle of one leaves nothing of it. A bulk writer (the backfill)
 writes one transaction per batch of records, in its client process only.
 
+With ``hold=True`` the store keeps one connection (and the file's lock) from opening
+to :meth:`close`: each call then costs a query instead of opening and closing the
+file (tens of milliseconds), the choice of a single long-running writer such as a
+live recorder; other processes wait for the lock (and give up after their timeout).
+
 Reading back
 ------------
 Every query returns a pandas DataFrame by default; ``format="polars"`` or
@@ -104,11 +109,19 @@ class Store:
     ...     st.calibrations(model="svi")
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, timeout: float = 60.0):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        timeout: float = 60.0,
+        hold: bool = False,
+    ):
         self.path = Path(path)
         self.read_only = bool(read_only)
         self.timeout = float(timeout)
         self._closed = False
+        self._held: Any = None
         if self.path.is_dir():
             raise StoreError(f"store path is a folder: {self.path}")
         if self.read_only and not self.path.exists():
@@ -116,23 +129,42 @@ class Store:
         if not self.path.exists() and not self.path.parent.is_dir():
             raise StoreError(f"folder of the store does not exist: {self.path.parent}")
         self._version = self._migrate()
+        if hold:
+            self._held = self._open_connection()
 
     # ------------------------------------------------------------------ connection
     @contextlib.contextmanager
     def _connect(self, write: bool = False) -> Iterator[Any]:
         """A connection for one unit of work; a write runs in one transaction."""
-        import duckdb
-
         if self._closed:
             raise StoreError("the store is closed")
         if write and self.read_only:
             raise StoreError(f"store {self.path} is open read-only")
+        held = self._held is not None
+        con = self._held if held else self._open_connection()
+        try:
+            if write:
+                con.begin()
+                try:
+                    yield con
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
+            else:
+                yield con
+        finally:
+            if not held:
+                con.close()
+
+    def _open_connection(self) -> Any:
+        import duckdb
+
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=self.read_only)
-                break
+                return duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.Error as exc:
                 if _is_lock_error(exc):
                     if time.monotonic() > deadline:
@@ -149,19 +181,6 @@ class Store:
                         f"{self.path} is not a volcal store (not a DuckDB file)"
                     ) from None
                 raise StoreError(f"cannot open store {self.path}: {msg}") from None
-        try:
-            if write:
-                con.begin()
-                try:
-                    yield con
-                    con.commit()
-                except BaseException:
-                    con.rollback()
-                    raise
-            else:
-                yield con
-        finally:
-            con.close()
 
     def _migrate(self) -> int:
         with self._connect(write=False) as con:
@@ -219,7 +238,10 @@ class Store:
         return self._version
 
     def close(self) -> None:
-        """Mark the store closed (it holds no connection between calls)."""
+        """Close the store (and the held connection, with ``hold=True``)."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         self._closed = True
 
     def __enter__(self) -> Store:
@@ -724,7 +746,11 @@ def _convert(tbl: Any, fmt: str) -> Any:
 
 
 def open_store(
-    path: str | Path = DEFAULT_PATH, read_only: bool = False, *, timeout: float = 60.0
+    path: str | Path = DEFAULT_PATH,
+    read_only: bool = False,
+    *,
+    timeout: float = 60.0,
+    hold: bool = False,
 ) -> Store:
     """Open (creating and migrating if needed) the store at ``path``."""
-    return Store(os.fspath(path), read_only=read_only, timeout=timeout)
+    return Store(os.fspath(path), read_only=read_only, timeout=timeout, hold=hold)
