@@ -26,11 +26,13 @@ Every query returns a pandas DataFrame by default; ``format="polars"`` or
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -654,31 +656,23 @@ class Store:
         )
 
 
+@dataclass(frozen=True)
 class FailureRecord:
-    """A failed input (written by :meth:`Store.write`)."""
+    """An input that could not be processed (written by :meth:`Store.write`)."""
 
-    __slots__ = ("model", "reason", "settings_hash", "sha256", "source", "stage", "underlying")
-
-    def __init__(
-        self,
-        sha256: str,
-        underlying: str,
-        model: str,
-        settings_hash: str,
-        source: str | None,
-        stage: str,
-        reason: str,
-    ) -> None:
-        self.sha256 = sha256
-        self.underlying = underlying
-        self.model = model
-        self.settings_hash = settings_hash
-        self.source = source
-        self.stage = stage
-        self.reason = reason
+    sha256: str
+    underlying: str
+    model: str
+    settings_hash: str
+    source: str | None
+    stage: str
+    reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        return f"{self.source} {self.underlying} {self.model}: {self.stage} failed: {self.reason}"
 
 
 def _is_num(v: Any) -> bool:
