@@ -197,7 +197,7 @@ def test_several_writer_processes(tmp_path):
     env = {"PYTHONPATH": str(REPO / "src")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path), str(100 * i), "6"],
+            [sys.executable, "-c", _WRITER, str(path), str(100 * i), "4"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -212,7 +212,7 @@ def test_several_writer_processes(tmp_path):
     with vs.open(path, read_only=True) as st:
         c = st.counts()
         df = st.calibrations()
-    assert c["snapshots"] == 18 and c["calibrations"] == 18
+    assert c["snapshots"] == 12 and c["calibrations"] == 12
     assert df["snapshot_id"].is_unique
 
 
