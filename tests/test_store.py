@@ -30,7 +30,7 @@ def svi_fit(chain):
 
 
 def test_import_is_light():
-    code = "import sys, volcal.store; print('duckdb' in sys.modules)"
+    code = "import sys, volcal; volcal.store.open; print('duckdb' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         env={"PYTHONPATH": str(REPO / "src")},
@@ -197,7 +197,7 @@ def test_several_writer_processes(tmp_path):
     env = {"PYTHONPATH": str(REPO / "src")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path), str(100 * i), "6"],
+            [sys.executable, "-c", _WRITER, str(path), str(100 * i), "4"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -212,5 +212,155 @@ def test_several_writer_processes(tmp_path):
     with vs.open(path, read_only=True) as st:
         c = st.counts()
         df = st.calibrations()
-    assert c["snapshots"] == 18 and c["calibrations"] == 18
+    assert c["snapshots"] == 12 and c["calibrations"] == 12
     assert df["snapshot_id"].is_unique
+
+
+def _chain_strategy():
+    from hypothesis import strategies as hs
+
+    floats = hs.floats(allow_nan=True, allow_infinity=True, width=64)
+    return hs.integers(1, 12).flatmap(
+        lambda n: hs.fixed_dictionaries(
+            {
+                "bid": hs.lists(floats, min_size=n, max_size=n),
+                "mark": hs.lists(floats, min_size=n, max_size=n),
+                "names": hs.lists(hs.text(min_size=0, max_size=12), min_size=n, max_size=n),
+                "secs": hs.lists(hs.integers(0, 10**9), min_size=n, max_size=n),
+                "flags": hs.lists(hs.integers(0, 2**32 - 1), min_size=n, max_size=n),
+            }
+        )
+    )
+
+
+def test_round_trip_property(tmp_path_factory):
+    """Any float (NaN, inf, -0.0, subnormal), any text and any flag bit set survive."""
+    from hypothesis import HealthCheck, given, settings
+
+    base = volcal.clean(synthetic_chain(seed=2, days=(7,), n_strikes=5))
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_chain_strategy())
+    def check(d):
+        n = len(d["bid"])
+        idx = np.arange(n) % len(base)
+        qt = np.datetime64("2026-01-07T08:00:00", "ns") + np.asarray(d["secs"]) * np.timedelta64(
+            1, "ms"
+        )
+        ch = base.select(idx).replace(
+            bid=np.asarray(d["bid"]), mark=np.asarray(d["mark"]),
+            instrument=np.asarray(d["names"], dtype=object),
+            quote_time=qt.astype("datetime64[ns]"),
+            flags=np.asarray(d["flags"], dtype=np.uint32),
+        )  # fmt: skip
+        path = tmp_path_factory.mktemp("prop") / "p.duckdb"
+        with vs.open(path) as st:
+            back = st.chain(st.add_snapshot(ch))
+        for name in ("bid", "mark", "ask", "strike", "forward"):
+            a, b = getattr(ch, name), getattr(back, name)
+            same = (a.view("i8") == b.view("i8")) | (np.isnan(a) & np.isnan(b))
+            assert same.all(), name
+        assert list(back.instrument) == list(ch.instrument)
+        assert np.array_equal(back.flags, ch.flags)
+        assert np.array_equal(back.quote_time.view("i8"), ch.quote_time.view("i8"))
+
+    check()
+
+
+def test_migration_to_a_newer_schema_keeps_the_data(tmp_path, chain, svi_fit, monkeypatch):
+    from volcal.store import core
+
+    path = tmp_path / "m.duckdb"
+    with vs.open(path) as st:
+        sid = st.add_snapshot(chain)
+        cid = st.add_calibration(svi_fit, snapshot_id=sid, settings={})
+    v2 = {**core.MIGRATIONS, 2: "ALTER TABLE calibrations ADD COLUMN note VARCHAR DEFAULT 'x'"}
+    monkeypatch.setattr(core, "MIGRATIONS", v2)
+    monkeypatch.setattr(core, "SCHEMA_VERSION", 2)
+    with pytest.raises(vs.StoreError, match="open it writable once"):
+        vs.open(path, read_only=True)
+    with vs.open(path) as st:
+        assert st.schema_version == 2
+        assert st.calibration(cid)["note"] == "x"
+        assert st.counts()["quotes"] == len(chain)
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    assert [
+        r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+    ] == [1, 2]
+    con.close()
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    con.execute("SELECT 1")
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    con.close()
+    """
+)
+
+
+def test_locked_store_waits_then_fails_in_one_line(tmp_path, chain):
+    path = tmp_path / "l.duckdb"
+    vs.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path), "6"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(vs.StoreError, match="stayed locked by another process"):
+            vs.open(path, timeout=0.5)
+        patient = vs.open(path, timeout=60)
+        patient.add_snapshot(chain)  # waits for the holder to let go, then writes
+        assert patient.counts()["snapshots"] == 1
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+@pytest.mark.parametrize("model", ["svi", "essvi", "ssvi", "sabr", "heston"])
+def test_params_and_surface_rebuilt(tmp_path, chain, model):
+    fit = volcal.calibrate(chain, model)
+    with vs.open(tmp_path / "p.duckdb") as st:
+        sid = st.add_snapshot(chain)
+        cid = st.add_calibration(fit, snapshot_id=sid, settings={}, surface=False)
+        p = st.params(cid)
+        assert type(p) is type(fit.params)
+        from volcal.calibration.result import _params_dict
+
+        assert _params_dict(p) == _params_dict(fit.params)
+        if model == "heston":
+            with pytest.raises(volcal.errors.DataError, match="not a smile or surface model"):
+                st.surface(cid)
+            return
+        surf = st.surface(cid)
+    k = np.linspace(-0.3, 0.3, 13)
+    for t in (10 / 365, 45 / 365):
+        assert np.array_equal(surf.implied_vol(k, t), fit.surface().implied_vol(k, t))
+
+
+def test_hold_keeps_one_connection_and_the_lock(tmp_path, chain, svi_fit):
+    path = tmp_path / "hold.duckdb"
+    st = vs.open(path, hold=True)
+    sid = st.add_snapshot(chain)
+    cid = st.add_calibration(svi_fit, snapshot_id=sid, settings={})
+    assert st.latest("BTC", "svi")["id"] == cid and len(st.calibrations()) == 1
+    code = "import sys, volcal.store as vs; vs.open(sys.argv[1], timeout=float(sys.argv[2]))"
+    env = {"PYTHONPATH": str(REPO / "src")}
+    blocked = subprocess.run(
+        [sys.executable, "-c", code, str(path), "0.3"], capture_output=True, text=True, env=env
+    )
+    assert blocked.returncode != 0 and "stayed locked by another process" in blocked.stderr
+    st.close()
+    with pytest.raises(vs.StoreError, match="closed"):
+        st.calibrations()
+    ok = subprocess.run(
+        [sys.executable, "-c", code, str(path), "30"], capture_output=True, text=True, env=env
+    )
+    assert ok.returncode == 0, ok.stderr
+    with vs.open(path, read_only=True) as again:
+        assert again.counts()["calibrations"] == 1

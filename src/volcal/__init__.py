@@ -37,10 +37,15 @@ _LAZY: dict[str, str] = {
     "vol_index": "volcal.surface",
 }
 
+# subpackages reachable as attributes after a bare ``import volcal`` (imported on use)
+_SUBPACKAGES = ("store", "history")
+
 __all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"volcal.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'volcal' has no attribute {name!r}")

@@ -72,15 +72,18 @@ def backfill(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Redo inputs recorded as failures.")
     ] = False,
+    connect_timeout: Annotated[
+        float, typer.Option("--connect-timeout", help="Seconds to wait for --scheduler.")
+    ] = 10.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Calibrate a history of snapshots on Dask into a store (resumable, idempotent)."""
-    from volcal.history.backfill import backfill as run
+    from volcal.history.jobs import backfill as run
 
     settings: dict[str, Any] = {}
     if strength:
         settings["strength"] = float(strength)
-    with Progress(
+    bar = Progress(
         TextColumn("[bold]backfill"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -90,14 +93,17 @@ def backfill(
         TimeRemainingColumn(),
         console=err_console,
         transient=json_out,
-    ) as bar:
-        task = bar.add_task("chains", total=None)
+    )
+    tasks: list[Any] = []
 
-        def step(done: int, total: int) -> None:
-            if bar.tasks[task].total is None:
-                bar.reset(task, total=total)  # restart the clock when work starts
-            bar.update(task, completed=done, total=total)
+    def step(done: int, total: int) -> None:
+        # shown once the inputs are checked and the work starts (errors stay one line)
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task("chains", total=total))
+        bar.update(tasks[0], completed=done, total=total)
 
+    try:
         report = run(
             paths,
             _split(models),
@@ -110,7 +116,11 @@ def backfill(
             retry_failed=retry_failed,
             limit=limit,
             progress=step,
+            connect_timeout=connect_timeout,
         )
+    finally:
+        if tasks:
+            bar.stop()
     if json_out:
         print_json(report.to_dict())
     else:
@@ -177,7 +187,9 @@ def history(
 
         write_history_report(h, report)
     if csv:
-        typer.echo(h.series.to_csv(index=False), nl=False)
+        # scalar parameters are the p_/se_ columns; per-expiry ones: Store.slices()
+        drop = ["params", "stderr", "warnings", "warm_start", "settings"]
+        typer.echo(h.series.drop(columns=drop, errors="ignore").to_csv(index=False), nl=False)
         return
     if json_out:
         print_json(h.to_dict())
@@ -191,12 +203,14 @@ def _print_history(h: Any) -> None:
     console.print(h.headline(), highlight=False)
     t = Table(title="stability: median relative change per step", title_justify="left")
     t.add_column("underlying")
+    t.add_column("settings")
     t.add_column("parameter")
     for col in ("median_rel_change", "p90_rel_change", "steps"):
         t.add_column(col, justify="right")
     for r in h.stability.to_dict("records"):
         t.add_row(
             str(r["underlying"]),
+            str(r["settings"]),
             str(r["parameter"]),
             fmt_num(r["median_rel_change"], 100, 2) + " %",
             fmt_num(r["p90_rel_change"], 100, 2) + " %",
@@ -216,6 +230,22 @@ def _print_history(h: Any) -> None:
             fmt_num(r["median_inside"], 100, 1) + " %",
         )
     console.print(q)
+    term = h.latest_term()
+    if not term.empty:
+        tt = Table(title="term structure of the last fit (vol points)", title_justify="left")
+        for col in ("underlying", "settings", "snapshot", "tenor", "ATM", "RR25", "BF25"):
+            tt.add_column(col, justify="left" if col in ("underlying", "settings") else "right")
+        for r in term.to_dict("records"):
+            tt.add_row(
+                str(r["underlying"]),
+                str(r["settings"]),
+                f"{r['snapshot_time']:%Y-%m-%d %H:%M}",
+                f"{int(r['tenor_days'])}d",
+                fmt_num(r["atm"], 100),
+                fmt_num(r["rr25"], 100),
+                fmt_num(r["bf25"], 100),
+            )
+        console.print(tt)
     if h.dvol_stats:
         console.print(
             "vol index vs DVOL: "

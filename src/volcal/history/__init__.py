@@ -1,6 +1,6 @@
 """Calibration history: backfill on Dask and analytics over a store.
 
-``backfill`` (:mod:`volcal.history.backfill`) calibrates a history of snapshot files on
+``backfill`` (:mod:`volcal.history.jobs`) calibrates a history of snapshot files on
 a Dask cluster into a :mod:`volcal.store`; ``history`` (:mod:`volcal.history.analytics`)
 reads the stored fits back as parameter series, term structures, fit quality, the vol
 index against DVOL and a stability table. Dask is imported only when a backfill runs.
@@ -12,10 +12,10 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "backfill": "volcal.history.backfill",
-    "BackfillReport": "volcal.history.backfill",
-    "ClusterError": "volcal.history.backfill",
-    "discover": "volcal.history.backfill",
+    "backfill": "volcal.history.jobs",
+    "BackfillReport": "volcal.history.jobs",
+    "ClusterError": "volcal.history.jobs",
+    "discover": "volcal.history.jobs",
     "history": "volcal.history.analytics",
     "History": "volcal.history.analytics",
 }

@@ -42,7 +42,14 @@ __all__ = [
 
 
 def open(
-    path: str | Path = DEFAULT_PATH, read_only: bool = False, *, timeout: float = 60.0
+    path: str | Path = DEFAULT_PATH,
+    read_only: bool = False,
+    *,
+    timeout: float = 60.0,
+    hold: bool = False,
 ) -> Store:
-    """Open the store at ``path`` (created and migrated when writable); see :class:`Store`."""
-    return open_store(path, read_only=read_only, timeout=timeout)
+    """Open the store at ``path`` (created and migrated when writable); see :class:`Store`.
+
+    ``timeout``: seconds to wait while another process holds the file; ``hold``: keep
+    one connection (and the lock) until ``close()`` - fast calls for a single writer."""
+    return open_store(path, read_only=read_only, timeout=timeout, hold=hold)

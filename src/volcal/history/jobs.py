@@ -117,6 +117,7 @@ def run_batch(
     stats: Counter[str] = Counter()
     prev: dict[tuple[str, str], Any] = {}
     t0 = time.perf_counter()
+    c0 = time.process_time()
 
     def fail(sha: str, cur: str, models: Iterable[str], src: str, stage: str, exc: Any) -> None:
         reason = exc if isinstance(exc, str) else _reason(exc)
@@ -166,7 +167,12 @@ def run_batch(
                     stats[f"status_{res.status}"] += 1
                     if res.status == "ok":
                         prev[(cur, m)] = res.params
-    return {"records": records, "stats": dict(stats), "elapsed_s": time.perf_counter() - t0}
+    return {
+        "records": records,
+        "stats": dict(stats),
+        "elapsed_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - c0,
+    }
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,7 @@ class BackfillReport:
     scheduler: str
     elapsed_s: float
     task_time_s: float
+    task_cpu_s: float = 0.0
     models: tuple[str, ...] = field(default=())
 
     @property
@@ -213,6 +220,7 @@ class BackfillReport:
             "scheduler": self.scheduler,
             "elapsed_s": self.elapsed_s,
             "task_time_s": self.task_time_s,
+            "task_cpu_s": self.task_cpu_s,
             "chains_per_s": None if rate != rate else rate,
         }
 
@@ -235,7 +243,9 @@ class BackfillReport:
         return "\n".join(lines)
 
 
-def _connect(scheduler: str | None, workers: int, client: Any) -> tuple[Any, Any, int, str]:
+def _connect(
+    scheduler: str | None, workers: int, client: Any, timeout: float = 10.0
+) -> tuple[Any, Any, int, str]:
     """(client, cluster to close or None, worker count, description)."""
     import logging
 
@@ -248,7 +258,7 @@ def _connect(scheduler: str | None, workers: int, client: Any) -> tuple[Any, Any
         raise ClusterError(f"dask.distributed is not installed ({exc})") from None
     if scheduler:
         try:
-            c = Client(scheduler, timeout="10s")
+            c = Client(scheduler, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         except ValueError as exc:
@@ -265,7 +275,7 @@ def _connect(scheduler: str | None, workers: int, client: Any) -> tuple[Any, Any
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
         )
         c = Client(cluster)
@@ -288,6 +298,7 @@ def backfill(
     retry_failed: bool = False,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    connect_timeout: float = 10.0,
 ) -> BackfillReport:
     """Calibrate every snapshot file under ``paths`` with every model into ``store``.
 
@@ -314,6 +325,8 @@ def backfill(
         Only the first ``limit`` files (chronologically).
     progress : callable, optional
         ``progress(chains_done, chains_total)`` after each written batch.
+    connect_timeout : float
+        Seconds to wait for ``scheduler``.
     """
     from volcal.calibration.calibrate import MODEL_NAMES
     from volcal.store.core import FailureRecord, Store, open_store
@@ -372,7 +385,7 @@ def backfill(
     cluster: Any = None
     n_workers, where = 0, "none (nothing to do)"
     if batches:
-        c, cluster, n_workers, where = _connect(scheduler, workers, client)
+        c, cluster, n_workers, where = _connect(scheduler, workers, client, connect_timeout)
     try:
         if st is None:
             st = open_store(store_path)
@@ -381,6 +394,7 @@ def backfill(
         stats: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         task_time = 0.0
+        task_cpu = 0.0
         chains_done = 0
         if progress is not None:
             progress(0, total)
@@ -428,6 +442,7 @@ def backfill(
                 written.update(st.write(out["records"]))
                 stats.update(out["stats"])
                 task_time += float(out["elapsed_s"])
+                task_cpu += float(out.get("cpu_s", 0.0))
                 chains_done += int(out["stats"].get("chains", 0))
                 del out
                 if progress is not None:
@@ -438,8 +453,9 @@ def backfill(
                     futures[f2] = nxt
                     ac.add(f2)
     finally:
-        if cluster is not None:
+        if c is not None and client is None:  # a client this call made (cluster or address)
             c.close()
+        if cluster is not None:
             cluster.close()
     statuses = {k[len("status_") :]: v for k, v in stats.items() if k.startswith("status_")}
     return BackfillReport(
@@ -458,5 +474,6 @@ def backfill(
         scheduler=where,
         elapsed_s=time.perf_counter() - t_start,
         task_time_s=task_time,
+        task_cpu_s=task_cpu,
         models=names,
     )
