@@ -460,3 +460,22 @@ def test_engine_in_its_own_thread() -> None:
         r = httpx.get(srv.url + "/v1/quotes", params={"expiry": "2026-01-30"}).json()
         assert len(r["quotes"]) == 5
     assert eng.stopped and not runner._thread.is_alive()
+
+
+def test_admin_reload_rotates_the_token_file(tmp_path: Any) -> None:
+    f = tmp_path / "token"
+    f.write_text(TOKEN)
+    settings = ServeSettings(token=load_token(f, env={}), token_file=str(f))
+    with ServerThread(create_app(FakeEngine(), settings)) as srv:
+        url = srv.url + "/v1/admin/reload"
+        new = "rotated-token-9876543210"
+        f.write_text(new + "\n")
+        _one_line_error(httpx.post(url, headers={"Authorization": f"Bearer {new}"}), 401)
+        r = httpx.post(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200 and r.json()["reloaded"] == ["token"]
+        _one_line_error(httpx.post(url, headers={"Authorization": f"Bearer {TOKEN}"}), 401)
+        assert httpx.post(url, headers={"Authorization": f"Bearer {new}"}).status_code == 200
+        f.write_text("short")  # a bad new token is refused and the current one kept
+        r = httpx.post(url, headers={"Authorization": f"Bearer {new}"})
+        assert "at least 16" in _one_line_error(r, 500)
+        assert httpx.post(url, headers={"Authorization": f"Bearer {new}"}).status_code == 500
