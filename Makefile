@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 # pytest workers: both cores by default (override: make test JOBS=1)
 JOBS   ?= 2
 
-.PHONY: demo test install install-dev lint typecheck bench clean
+.PHONY: demo test browser install install-dev lint typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,17 @@ demo: install
 	$(VENV)/bin/volcal demo --report demo.html
 
 ## test: set up .venv with the dev and bench extras and run the whole suite
-test: install-dev
+test: install-dev browser
 	$(VENV)/bin/volcal warmup
 	$(PY) -m pytest -n $(JOBS) -q
+
+browser:
+	@if [ ! -x /usr/bin/chromedriver ] && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (browser test of the live page)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null || echo "warning: chromium install failed"; \
+	fi
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks

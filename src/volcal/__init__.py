@@ -50,6 +50,10 @@ _SUBPACKAGES = (
     "quality",
     "report",
     "risk",
+    "store",
+    "history",
+    "stream",
+    "serve",
     "surface",
     "synthetic",
 )

@@ -27,6 +27,9 @@ _COMMAND_MODULES = (
     "volcal.cli.risk",
     "volcal.cli.surface",
     "volcal.cli.venues",
+    "volcal.cli.store",
+    "volcal.cli.stream",
+    "volcal.cli.serve",
 )
 
 # library argument names -> the command-line options that set them

@@ -1,0 +1,322 @@
+"""``volcal serve`` under load: HTTP pollers and websocket subscribers during a replay.
+
+The server (``create_app`` over the real ``StreamEngine``, uvicorn, one process) runs in
+a subprocess bound to 127.0.0.1 on an ephemeral port; the clients run in this process
+(asyncio: ``httpx`` pollers of ``/v1/surface`` and ``websockets`` subscribers of
+``/v1/stream``). Input: the real BTC snapshots of 2026-01-23/24 (../shared/data), the
+day compressed to ``--day`` wall seconds; BETWEEN two snapshots the stream is made of
+INTERPOLATED, NOISY ticks at ``--rate`` quote updates per second (synthetic data, as in
+benchmarks/stream.py; the real snapshot values are exact at their own times). The
+engine runs svi + essvi (the Fourier refit is left out: it is the engine's cadence,
+not the service's). The rate limit is off (every client shares 127.0.0.1).
+
+Phases, each with a fresh server process (bounded in time by ``--day``):
+
+1. no clients (engine latency baseline);
+2. ``--pollers`` clients polling ``/v1/surface`` every ``--poll-interval`` s and
+   ``--subscribers`` websocket clients: request p50/p99, tick-to-client p50/p99 (wall
+   time from the newest tick of a fit to its receipt by a client), errors, engine
+   latency against phase 1;
+3. soak (``--soak`` s, same load): server RSS sampled every 2 s, growth between the
+   first and the last quarter.
+
+Run ``python benchmarks/serve.py --quick`` (20-second phases, 30-second soak) or the
+default (60-second phases, 10-minute soak); ``--write`` puts the table into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+_TICK = '"tick_wall_time":'
+DEFAULT_FILES = (
+    "deribit_options_snapshot_20260123T035907Z.csv",
+    "deribit_options_snapshot_20260123T092319Z.csv",
+    "deribit_options_snapshot_20260123T153525Z.csv",
+    "deribit_options_snapshot_20260123T212130Z.csv",
+    "deribit_options_snapshot_20260124T035341Z.csv",
+)
+
+
+def _data_dir() -> Path:
+    env = os.environ.get("VOLCAL_DATA_DIR")
+    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return root / "raw" / "svcj-deribit-snapshots"
+
+
+# --------------------------------------------------------------------------- server role
+def _server(args: argparse.Namespace) -> None:
+    from volcal.serve import ServerThread, ServeSettings, create_app
+    from volcal.stream import ReplaySource, StreamConfig, StreamEngine
+    from volcal.stream.sources import _read_snapshot
+
+    files = [_data_dir() / f for f in DEFAULT_FILES]
+
+    async def warm() -> None:  # compile the kernels once, outside the measurement
+        eng = StreamEngine(
+            ReplaySource(files[:1], currency="BTC", speed=0), StreamConfig(models=("svi", "essvi"))
+        )
+        await eng.run()
+
+    asyncio.run(warm())
+    times = [_read_snapshot(f, "BTC")[0] for f in files]
+    scale = args.day / (times[-1] - times[0])
+    ticks = int(args.rate * args.day / (len(files) - 1))
+    src = ReplaySource(files, currency="BTC", speed=1.0, ticks_between=ticks, time_scale=scale)
+    eng = StreamEngine(src, StreamConfig(models=("svi", "essvi"), stale_feed_s=3600.0))
+    app = create_app(
+        eng,
+        ServeSettings(rate_limit=0, ws_max_clients=1000, source="bench", engine_thread=args.thread),
+    )
+    srv = ServerThread(app).start()
+    Path(args.port_file).write_text(str(srv.port))
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+
+
+# --------------------------------------------------------------------------- client role
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _start_server(args: argparse.Namespace, day: float) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = Path(tempfile.mkdtemp()) / "port"
+    cmd = [sys.executable, __file__, "--role", "server", "--port-file", str(port_file),
+           "--day", str(day), "--rate", str(args.rate)]  # fmt: skip
+    if args.thread:
+        cmd.append("--thread")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not port_file.exists() or not port_file.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the server did not start")
+        time.sleep(0.1)
+    return proc, int(port_file.read_text())
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _engine_latency(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        for q in ("p50_ms", "p99_ms"):
+            name = f"volcal_engine_latency_ms_tick_to_slice_{q} "
+            if line.startswith(name):
+                out[q] = float(line.split()[-1])
+    return out
+
+
+async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) -> dict[str, Any]:
+    import httpx
+    import websockets
+
+    proc, port = _start_server(args, day)
+    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream?underlying=BTC"
+    req_ms: list[float] = []
+    tick_ms: list[float] = []
+    errors = {"http": 0, "ws": 0}
+    n_ws_msgs = [0]
+    rss: list[float] = []
+    try:
+        async with httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=200)) as c:
+            t_wait = time.monotonic() + 120
+            while time.monotonic() < t_wait:
+                try:
+                    if (await c.get(url + "/health")).json()["status"] == "ok":
+                        break
+                except (httpx.HTTPError, ValueError, KeyError):
+                    pass
+                await asyncio.sleep(0.2)
+            end = time.monotonic() + day * 0.9  # inside the replay
+            stop = asyncio.Event()
+
+            async def poll() -> None:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    try:
+                        r = await c.get(url + "/v1/surface")
+                        if r.status_code != 200:
+                            errors["http"] += 1
+                        else:
+                            req_ms.append(1000 * (time.perf_counter() - t0))
+                    except httpx.HTTPError:
+                        errors["http"] += 1
+                    await asyncio.sleep(args.poll_interval)
+
+            async def sub() -> None:
+                try:
+                    async with websockets.connect(ws_url, max_size=None) as ws:
+                        while not stop.is_set():
+                            try:
+                                raw = await asyncio.wait_for(ws.recv(), 1.0)
+                            except TimeoutError:
+                                continue
+                            now = time.time()
+                            # cheap scan instead of a full JSON parse (the clients share
+                            # the machine with the server): every patch's tick time
+                            text = raw if isinstance(raw, str) else raw.decode()
+                            n_ws_msgs[0] += 1
+                            pos = text.find(_TICK)
+                            while pos >= 0:
+                                end_ = pos + len(_TICK)
+                                stop_ = min(
+                                    (
+                                        i
+                                        for i in (text.find(",", end_), text.find("}", end_))
+                                        if i >= 0
+                                    ),
+                                    default=len(text),
+                                )
+                                tick_ms.append(1000 * (now - float(text[end_:stop_])))
+                                pos = text.find(_TICK, stop_)
+                except (OSError, websockets.WebSocketException):
+                    errors["ws"] += 1
+
+            async def sample() -> None:
+                while not stop.is_set():
+                    rss.append(_rss_mb(proc.pid))
+                    await asyncio.sleep(2.0)
+
+            tasks = [asyncio.create_task(poll()) for _ in range(pollers)]
+            tasks += [asyncio.create_task(sub()) for _ in range(subs)]
+            tasks.append(asyncio.create_task(sample()))
+            while time.monotonic() < end:
+                await asyncio.sleep(0.2)
+            stop.set()
+            await asyncio.gather(*tasks)
+            text = (await c.get(url + "/metrics")).text
+    finally:
+        _stop(proc)
+    req = np.asarray(req_ms)
+    tick = np.asarray(tick_ms)
+    q = max(len(rss) // 4, 1)
+    mem = np.asarray(rss)
+    return {
+        "requests": int(req.size),
+        "req_p50": float(np.percentile(req, 50)) if req.size else float("nan"),
+        "req_p99": float(np.percentile(req, 99)) if req.size else float("nan"),
+        "ticks": int(tick.size),
+        "tick_p50": float(np.percentile(tick, 50)) if tick.size else float("nan"),
+        "tick_p99": float(np.percentile(tick, 99)) if tick.size else float("nan"),
+        "ws_messages": n_ws_msgs[0],
+        "errors": errors,
+        "engine": _engine_latency(text),
+        "rss_first": float(np.median(mem[:q])) if mem.size else float("nan"),
+        "rss_last": float(np.median(mem[-q:])) if mem.size else float("nan"),
+        "rss_samples": int(mem.size),
+    }
+
+
+def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
+           soak: dict[str, Any] | None) -> str:  # fmt: skip
+    def f(x: float, d: int = 1) -> str:
+        return "-" if x != x else f"{x:.{d}f}"
+
+    e0, e1 = base["engine"], load["engine"]
+    rows = [
+        ("requests /v1/surface", f"{load['requests']}", f"{args.pollers} pollers every {args.poll_interval:g} s"),
+        ("request p50 / p99 (ms)", f"{f(load['req_p50'])} / {f(load['req_p99'])}", "aim p99 <= 25"),
+        ("ws patches received", f"{load['ticks']}", f"{args.subscribers} subscribers, {load['ws_messages']} messages"),
+        ("tick -> client p50 / p99 (ms)", f"{f(load['tick_p50'])} / {f(load['tick_p99'])}", "aim p99 <= 75"),
+        ("errors (http / ws)", f"{load['errors']['http']} / {load['errors']['ws']}", "aim 0"),
+        ("engine tick->slice p50 / p99, no clients (ms)",
+         f"{f(e0.get('p50_ms', float('nan')))} / {f(e0.get('p99_ms', float('nan')))}", "baseline"),
+        ("engine tick->slice p50 / p99, with clients (ms)",
+         f"{f(e1.get('p50_ms', float('nan')))} / {f(e1.get('p99_ms', float('nan')))}", "aim within 20 %"),
+    ]  # fmt: skip
+    if soak is not None:
+        g = soak["rss_last"] / soak["rss_first"] - 1.0
+        rows.append((f"server RSS over a {args.soak:g} s soak (MB)",
+                     f"{f(soak['rss_first'])} -> {f(soak['rss_last'])} ({100 * g:+.1f} %)",
+                     f"{soak['rss_samples']} samples; first vs last quarter"))  # fmt: skip
+    out = ["| measure | value | note |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--role", choices=("client", "server"), default="client", help=argparse.SUPPRESS
+    )
+    ap.add_argument("--port-file", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="20 s phases, 30 s soak")
+    ap.add_argument("--day", type=float, default=60.0, help="wall seconds per phase")
+    ap.add_argument("--soak", type=float, default=600.0, help="soak seconds (0: none)")
+    ap.add_argument("--rate", type=float, default=2000.0, help="quote updates per second")
+    ap.add_argument("--pollers", type=int, default=50)
+    ap.add_argument("--subscribers", type=int, default=50)
+    ap.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
+    ap.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
+    ap.add_argument("--thread", action="store_true", default=True, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--same-loop",
+        dest="thread",
+        action="store_false",
+        help="run the engine in the app's event loop (default: its own thread, as volcal serve)",
+    )
+    args = ap.parse_args()
+    if args.role == "server":
+        _server(args)
+        return
+    if not _data_dir().is_dir():
+        raise SystemExit(f"real snapshots not found in {_data_dir()} (set VOLCAL_DATA_DIR)")
+    if args.quick:
+        args.day, args.soak = 20.0, 30.0
+    t0 = time.monotonic()
+    base = asyncio.run(_phase(args, args.day, 0, 0))
+    load = asyncio.run(_phase(args, args.day, args.pollers, args.subscribers))
+    soak = (
+        asyncio.run(_phase(args, args.soak, args.pollers, args.subscribers)) if args.soak else None
+    )
+    table = _table(args, base, load, soak)
+    load_avg = os.getloadavg()[0]
+    cmd = "python benchmarks/serve.py" + (" --quick" if args.quick else "")
+    cmd += "" if args.thread else " --same-loop"
+    where = "its own thread and event loop" if args.thread else "the app's event loop"
+    text = (
+        "## Serve\n\n"
+        f"`{cmd}` (2 cores shared with other work, load average {load_avg:.1f} at the end; "
+        f"{time.monotonic() - t0:.0f} s). Replay of the real BTC snapshots of 2026-01-23/24 "
+        f"compressed to {args.day:g} s, with interpolated synthetic ticks at {args.rate:g} quote "
+        f"updates/s between them; engine svi + essvi in {where}; server and clients on "
+        "127.0.0.1, the server in its own process. Baseline of the engine latency: the same "
+        "replay with no client.\n\n" + table + "\n"
+    )
+    print(text)
+    if args.write:
+        from _markdown import write_section
+
+        write_section("## Serve", text)
+
+
+if __name__ == "__main__":
+    main()

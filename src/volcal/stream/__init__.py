@@ -1,0 +1,109 @@
+"""Streaming calibration: a live Deribit feed (or a replay) in, a warm-started surface out.
+
+Quick start::
+
+    import asyncio
+    from volcal.stream import ReplaySource, StreamConfig, StreamEngine
+
+    async def main():
+        src = ReplaySource(["snapshots/"], currency="BTC", speed=0)
+        engine = StreamEngine(src, StreamConfig(underlyings=("BTC",)))
+        await engine.run()                      # a finite replay: returns at its end
+        print(engine.state("BTC").summary())
+
+    asyncio.run(main())
+
+API (stable)
+------------
+``engine = StreamEngine(source, config)``
+    ``source``: :class:`DeribitSource` (live), :class:`ReplaySource` (log or snapshot
+    folder) or anything with ``messages()`` -> async iterator of ``(recv_time, frame)``.
+    ``config``: :class:`StreamConfig` (debounce, staleness, guard thresholds, models and
+    cadences, ``clock=`` to inject a clock such as :class:`ManualClock`, ``sink=`` for the
+    calibration store).
+``await engine.run()`` / ``engine.start()`` + ``await engine.stop()``
+    Run inside an asyncio loop; ``run()`` returns when a finite source is exhausted
+    and its pending fits are done (or after ``stop()``).
+``engine.handle(frame, recv_time)``
+    Apply one frame synchronously (what the ingest task does for each frame).
+``engine.state(underlying) -> SurfaceState``
+    Frozen; ``.to_dict()`` gives ``snapshot_time`` (ISO UTC of the newest exchange
+    time applied), ``stale``, ``age_s``, ``index_price``, ``expiries`` (per expiry:
+    ``expiry``, ``t``, ``forward``, ``model``, ``params``, ``atm_vol``, ``rr25``, ``bf25``,
+    ``rmse_vol``, ``n_used``, ``status``, ``reasons``, ``excluded``, ``input_time``,
+    ``latency_ms``, ``compute_ms``), ``surface`` (``essvi``, ``heston``, ...: params, rmse,
+    status), ``guards`` (event counts by reason code), ``reasons`` (active now),
+    ``latency`` (percentiles and histograms), ``seq``, ``synthetic_share``.
+``engine.subscribe(underlying)``
+    Async iterator: the full state first (``type="state"``), then patches:
+    ``type="patch"`` per changed expiry (the expiry dict plus ``changed_quotes``),
+    ``type="surface"`` per surface-model refit, ``type="status"`` on a staleness
+    change, ``type="end"`` when the engine stops. A subscriber that falls
+    ``queue_size`` behind gets the full state again (``conflated=True``).
+``engine.metrics() -> dict``
+    ``messages`` (``received``, ``applied`` by kind, ``dropped`` by reason; received =
+    applied + dropped, always), ``snapshot_quotes``, ``calibrations`` by model and
+    status, ``latency_ms`` histograms (``tick_to_slice``, ``oldest_tick_to_slice``,
+    ``slice_compute``, ``tick_to_surface``, ``essvi_compute``, ``model_compute``,
+    ``tick_to_model``), ``guards``, ``source`` and ``sink`` counters.
+``engine.iv(underlying, expiry, strikes) -> dict``
+    Implied vols (decimal) of the live SVI slice of an expiry (ISO time or date).
+``engine.chain(underlying, expiries=None) -> OptionChain``; ``engine.flagged(underlying)``
+(quotes kept out of the last fits, with the reason); ``engine.recalibrate(underlying=None)``.
+
+Reason codes
+------------
+Dropped messages: ``malformed``, ``unknown_channel``, ``unknown_instrument``,
+``rpc_error``, ``out_of_order``, ``duplicate``, ``expired_instrument``,
+``other_underlying``. Guards (state and updates): ``stale_feed``, ``feed_recovered``,
+``stale_instrument``, ``crossed_book``, ``locked_book``, ``off_smile`` (held quotes,
+counted as ``off_smile_held``), ``index_jump``, ``param_jump``, ``fit_degraded``,
+``recovered`` (state seeded from the store), ``expired_dropped``,
+``subscriber_conflated``. Quotes kept out of a fit carry the codes of
+``volcal.clean`` (``missing_bid``, ``wide_spread``, ``itm``, ...).
+
+Timing
+------
+Market time (ages, staleness, ``t``) is the engine's :class:`Clock`; the debounce and
+model cadences are wall time. Latencies are wall time from the arrival of the newest
+tick in a fit to its publication (``tick_to_slice``) and from the oldest tick waiting
+for it (``oldest_tick_to_slice``, which includes the debounce).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "StreamEngine": "volcal.stream.engine",
+    "StreamConfig": "volcal.stream.engine",
+    "SurfaceState": "volcal.stream.state",
+    "ExpiryState": "volcal.stream.state",
+    "DeribitSource": "volcal.stream.sources",
+    "ReplaySource": "volcal.stream.sources",
+    "record": "volcal.stream.sources",
+    "snapshot_frames": "volcal.stream.sources",
+    "Clock": "volcal.stream.clock",
+    "SystemClock": "volcal.stream.clock",
+    "ManualClock": "volcal.stream.clock",
+    "ReplayClock": "volcal.stream.clock",
+    "CalibrationRecord": "volcal.stream.sink",
+    "CalibrationSink": "volcal.stream.sink",
+    "ThreadedSink": "volcal.stream.sink",
+    "JsonlWriter": "volcal.stream.sink",
+    "StoreWriter": "volcal.stream.sink",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'volcal.stream' has no attribute {name!r}")
+    return getattr(importlib.import_module(mod), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

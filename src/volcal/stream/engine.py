@@ -1,0 +1,1305 @@
+"""``StreamEngine``: live quotes in, a warm-started surface out, the feed's faults caught.
+
+See :mod:`volcal.stream` for the API. One engine runs in one asyncio loop: an ingest
+task applies every message to the live book (microseconds each), a scheduler task
+refits the expiries that changed (debounced per expiry) and the eSSVI surface, a worker
+thread refits the Fourier models (Heston, Bates, ...) at their own cadence, and a watchdog on the engine's clock marks the feed stale and drops
+expired instruments. Nothing here blocks on disk: calibrations go to a
+:class:`~volcal.stream.sink.CalibrationSink` whose writer runs on its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from volcal.errors import CalibrationWarning, ParameterError
+from volcal.models.svi import SVI
+from volcal.quality.policy import QualityPolicy
+from volcal.stream.book import ExpiryBook, LiveBook
+from volcal.stream.clock import Clock, SystemClock
+from volcal.stream.fit import SliceInput, merge_quotes, slice_quotes, svi_weights, warm_svi
+from volcal.stream.messages import Instrument, QuoteUpdate, parse_instrument, parse_message
+from volcal.stream.sink import CalibrationRecord, CalibrationSink
+from volcal.stream.state import ExpiryState, LatencyStats, SurfaceState, iso, num
+
+__all__ = ["StreamConfig", "StreamEngine"]
+
+SURFACE_MODELS = ("essvi", "heston", "bates", "merton", "kou", "vg", "svcj")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Settings of a :class:`StreamEngine` (immutable, validated).
+
+    Times marked *clock* are on the engine's clock (market time); *wall* ones pace the
+    computations.
+
+    Attributes
+    ----------
+    underlyings : tuple of str
+        Underlyings followed (``("BTC",)``); other instruments are dropped and counted.
+    debounce_s : float
+        Wall. A dirty expiry is refitted at most once per interval; a change after a
+        quiet interval is fitted at once (leading edge). Default 0.1.
+    stale_feed_s : float
+        Clock. No market-data message (ticker, snapshot, mark price, index; heartbeats
+        do not count) for this long marks the state stale (last good surface kept, with
+        its age). Default 10.
+    stale_quote_s : float
+        Clock. A quote older than this is left out of fits (``stale``). Default 900.
+    watchdog_s : float
+        Clock. Interval of the staleness / expiry checks. Default 1.
+    off_smile_spreads, off_smile_min_vol, off_smile_persist_s : float
+        A quote whose mid vol is further from the live smile than ``off_smile_spreads``
+        half-spreads and ``off_smile_min_vol`` is held out until it has stayed off
+        for ``off_smile_persist_s`` clock seconds. Defaults 4, 0.03, 5.
+    index_jump : float
+        Relative index move since the last full recalibration that refits every
+        expiry at once. Default 0.01.
+    param_jump_vol : float
+        An SVI refit moving the ATM vol by more than this (decimal) is held (last good
+        fit kept) for up to ``param_hold`` consecutive refits, then accepted as a real
+        move. Default 0.05 and 3.
+    surface_interval_s : float
+        Wall. The eSSVI surface is refreshed after an SVI pass at most once per
+        interval (its slices wait for the next pass otherwise). Default 0.25.
+    models : tuple of str
+        ``"svi"`` always; ``"essvi"`` refreshed after SVI passes; Fourier models
+        (``"heston"``, ``"bates"``, ...) refitted every ``model_interval_s`` (wall),
+        warm-started and regularised toward the last fit with ``model_strength``.
+    model_max_time : float
+        Wall-clock limit of one warm Fourier refit (seconds); a cold first fit (global
+        stage) gets up to 20 s.
+    model_executor : {"thread", "process"}
+        Where the Fourier refits run: one worker thread (default; shares the GIL with
+        the loop) or one worker process (spawned once; its own core when there is one).
+    cold_every : int
+        Every n-th SVI fit of a slice is a cold (full) search.
+    min_quotes : int
+        Fewer usable quotes in an expiry: status ``insufficient``, nothing fitted.
+    store_interval_s : float
+        Wall. At most one stored calibration per model per interval.
+    clock : Clock, optional
+        Market clock (default: the source's clock, else the system clock).
+    sink : CalibrationSink, optional
+        Where calibrations go; also read at start to recover the last surface.
+    queue_size : int
+        Per-subscriber queue; a subscriber that falls this far behind gets the full
+        state again instead of the patches it missed (conflation).
+    """
+
+    underlyings: tuple[str, ...] = ("BTC",)
+    debounce_s: float = 0.1
+    stale_feed_s: float = 10.0
+    stale_quote_s: float = 900.0
+    watchdog_s: float = 1.0
+    off_smile_spreads: float = 4.0
+    off_smile_min_vol: float = 0.03
+    off_smile_persist_s: float = 5.0
+    index_jump: float = 0.01
+    param_jump_vol: float = 0.05
+    param_hold: int = 3
+    models: tuple[str, ...] = ("svi", "essvi", "heston")
+    surface_interval_s: float = 0.25
+    model_interval_s: float = 5.0
+    model_strength: float = 0.1
+    model_max_time: float = 2.0
+    model_min_days: float = 2.0
+    model_executor: str = "thread"
+    cold_every: int = 25
+    min_quotes: int = 5
+    store_interval_s: float = 5.0
+    policy: QualityPolicy = field(default_factory=QualityPolicy)
+    clock: Clock | None = None
+    sink: CalibrationSink | None = None
+    queue_size: int = 256
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "underlyings", tuple(u.upper() for u in self.underlyings))
+        object.__setattr__(self, "models", tuple(m.lower() for m in self.models))
+        if not self.underlyings:
+            raise ParameterError("StreamConfig.underlyings is empty")
+        for name in (
+            "debounce_s",
+            "stale_feed_s",
+            "stale_quote_s",
+            "off_smile_spreads",
+            "off_smile_min_vol",
+            "off_smile_persist_s",
+            "index_jump",
+            "param_jump_vol",
+            "model_interval_s",
+            "surface_interval_s",
+            "model_strength",
+            "model_min_days",
+            "store_interval_s",
+        ):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ParameterError(f"StreamConfig.{name} must be a finite number >= 0, got {v!r}")
+        for name in ("watchdog_s", "model_max_time"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ParameterError(f"StreamConfig.{name} must be > 0, got {v!r}")
+        for name in ("param_hold", "cold_every", "min_quotes", "queue_size"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= 1):
+                raise ParameterError(f"StreamConfig.{name} must be an integer >= 1, got {v!r}")
+        bad = [m for m in self.models if m != "svi" and m not in SURFACE_MODELS]
+        if bad:
+            raise ParameterError(
+                f"unknown stream model {bad[0]!r}: use svi and any of {', '.join(SURFACE_MODELS)}"
+            )
+        if self.model_executor not in ("thread", "process"):
+            raise ParameterError(
+                f"model_executor must be 'thread' or 'process', got {self.model_executor!r}"
+            )
+        if "svi" not in self.models:
+            object.__setattr__(self, "models", ("svi", *self.models))
+
+    def replace(self, **changes: Any) -> StreamConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k in self.__dataclass_fields__:
+            v = getattr(self, k)
+            if k in ("clock", "sink"):
+                out[k] = None if v is None else type(v).__name__
+            elif k == "policy":
+                out[k] = v.to_dict()
+            else:
+                out[k] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+@dataclass
+class _Slice:
+    expiry: float
+    svi: SVI | None = None
+    est: ExpiryState | None = None
+    inp: SliceInput | None = None
+    n_fits: int = 0
+    held: int = 0
+    last_fit_wall: float = -math.inf
+    off_since: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Under:
+    name: str
+    book: LiveBook
+    slices: dict[float, _Slice] = field(default_factory=dict)
+    surface: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)  # model -> last CalibrationResult
+    essvi_nodes: dict[float, tuple[float, float, float]] = field(default_factory=dict)
+    guards: dict[str, int] = field(default_factory=dict)
+    reasons: set[str] = field(default_factory=set)
+    seq: int = 0
+    fit_index: float = math.nan  # index at the last full recalibration
+    force_all: bool = False
+    changed_since_model: bool = False
+    last_model_wall: float = -math.inf
+    last_surface_wall: float = -math.inf
+    essvi_pending: set[float] = field(default_factory=set)
+    essvi_newest: float = -math.inf
+    essvi_conv: dict[float, tuple[float, float, float]] = field(default_factory=dict)
+    essvi_refreshes: int = 0
+    last_store_wall: dict[str, float] = field(default_factory=dict)
+    subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+    synthetic: int = 0
+    quotes_applied: int = 0
+
+
+class StreamEngine:
+    """Streaming calibration engine (see :mod:`volcal.stream`)."""
+
+    def __init__(self, source: Any, config: StreamConfig | None = None) -> None:
+        self.source = source
+        self.config = config or StreamConfig()
+        cfg = self.config
+        self.clock: Clock = cfg.clock or getattr(source, "clock", None) or SystemClock()
+        self._u: dict[str, _Under] = {u: _Under(u, LiveBook(u)) for u in cfg.underlyings}
+        self._inst: dict[str, Instrument | None] = {}
+        self._index_names = {f"{u.lower()}_usd": u for u in cfg.underlyings}
+        self.received = 0
+        self.applied: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
+        self.snapshot_quotes: dict[str, int] = {}
+        self.calibrations: dict[str, dict[str, int]] = {}
+        self.lat = {
+            "tick_to_slice": LatencyStats(),
+            "oldest_tick_to_slice": LatencyStats(),
+            "slice_compute": LatencyStats(),
+            "tick_to_surface": LatencyStats(),
+            "essvi_compute": LatencyStats(),
+            "model_compute": LatencyStats(),
+            "model_compute_warm": LatencyStats(),
+            "tick_to_model": LatencyStats(),
+        }
+        self.last_message_time = math.nan  # clock time of the last market-data message
+        self.stale = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._running = False
+        self._done = asyncio.Event()
+        self._started_wall = time.perf_counter()
+        self.source_finished = False
+        self.error: Exception | None = None
+        self._finisher: asyncio.Future[None] | None = None
+        self._model_task: asyncio.Task[None] | None = None
+        self._executor: Any = None
+        self._recover()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self) -> None:
+        """Run until the source ends (a finite replay) or :meth:`stop` is called; then
+        finish the pending fits."""
+        self.start()
+        await self._done.wait()
+
+    def start(self) -> None:
+        """Start the engine's tasks in the running loop (returns at once)."""
+        if self._running:
+            return
+        self._running = True
+        self._done.clear()
+        self._wake = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._ingest(), name="volcal-stream-ingest"),
+            asyncio.create_task(self._scheduler(), name="volcal-stream-fit"),
+            asyncio.create_task(self._watchdog(), name="volcal-stream-watchdog"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the tasks, close the source and flush the sink (idempotent)."""
+        self._running = False
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []
+        if self._model_task is not None and not self._model_task.done():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._model_task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            res = close()
+            if asyncio.iscoroutine(res):
+                await res
+        for u in self._u.values():
+            for q in list(u.subscribers):
+                _put_latest(q, {"type": "end", "underlying": u.name})
+        self._done.set()
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no expiry is dirty (tests, benchmarks)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not any(
+                eb.dirty for u in self._u.values() for eb in u.book.expiries.values()
+            ) and not any(
+                u.force_all or (u.essvi_pending and "essvi" in self.config.models)
+                for u in self._u.values()
+            ):
+                return
+            self._wake.set()
+            await asyncio.sleep(0.005)
+
+    # ------------------------------------------------------------------ ingest
+    async def _ingest(self) -> None:
+        try:
+            async for item in self.source.messages():
+                recv, raw = item
+                self.handle(raw, recv)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # the source gave up (e.g. DeribitSource after max_reconnects): kept for
+            # the caller (engine.error) and the engine stops after its pending fits
+            self.error = exc
+        finally:
+            self.source_finished = True
+            self._wake.set()
+            if self._running:
+                # a finite source ended: finish pending fits, then stop
+                asyncio.get_running_loop().call_soon(self._finish_soon)
+
+    def _finish_soon(self) -> None:
+        async def fin() -> None:
+            await self.wait_idle(60.0)
+            if self._model_task is not None and not self._model_task.done():
+                with contextlib.suppress(Exception):
+                    await self._model_task
+            await self._fit_models(force=True)
+            await self.stop()
+
+        self._finisher = asyncio.ensure_future(fin())
+
+    def _drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def _apply(self, kind: str) -> None:
+        self.applied[kind] = self.applied.get(kind, 0) + 1
+
+    def handle(self, raw: str | bytes | dict[str, Any], recv: float | None = None) -> str:
+        """Apply one message (the ingest path; also usable synchronously). Returns
+        ``"applied:<kind>"`` or the drop reason. Every call is counted once."""
+        self.received += 1
+        now = self.clock.now() if recv is None else recv
+        p = parse_message(raw)
+        kind = p.kind
+        if kind in ("ticker", "snapshot", "markprice", "index"):
+            # market data (not heartbeats or RPC answers) is what keeps the feed fresh
+            self.last_message_time = now
+            if self.stale:
+                self._recover_from_stale(now)
+        if kind == "ticker":
+            res = self._quote(p.payload, now)
+            if res == "applied":
+                self._apply("ticker")
+                self._wake.set()
+                return "applied:ticker"
+            self._drop(res)
+            return res
+        if kind == "snapshot":
+            n_ok = 0
+            for item in p.payload:
+                from volcal.stream.messages import summary_update
+
+                try:
+                    u = summary_update(item)
+                except (ValueError, TypeError, AttributeError):
+                    r = "malformed"
+                else:
+                    r = self._quote(u, now)
+                self.snapshot_quotes[r] = self.snapshot_quotes.get(r, 0) + 1
+                n_ok += r == "applied"
+            self._apply("snapshot")
+            self._wake.set()
+            return "applied:snapshot"
+        if kind == "markprice":
+            for name, _ts, mark, iv in p.payload:
+                inst = self._instrument(name)
+                if inst is not None and inst.underlying in self._u:
+                    self._u[inst.underlying].book.apply_mark(name, _ts, mark, iv)
+            self._apply("markprice")
+            return "applied:markprice"
+        if kind == "index":
+            index, _ts, price = p.payload
+            und = self._index_names.get(index)
+            if und is None:
+                self._drop("other_underlying")
+                return "other_underlying"
+            ub = self._u[und]
+            ub.book.index_price, ub.book.index_time = price, _ts
+            self._check_index(ub, price)
+            self._apply("index")
+            return "applied:index"
+        if kind in ("heartbeat", "rpc"):
+            self._apply(kind)
+            return f"applied:{kind}"
+        reason = kind if kind in ("malformed", "rpc_error") else "unknown_channel"
+        self._drop(reason)
+        return reason
+
+    def _instrument(self, name: str) -> Instrument | None:
+        try:
+            return self._inst[name]
+        except KeyError:
+            inst = self._inst[name] = parse_instrument(name)
+            return inst
+
+    def _quote(self, u: QuoteUpdate, now: float) -> str:
+        inst = self._instrument(u.instrument)
+        if inst is None:
+            return "unknown_instrument"
+        und = self._u.get(inst.underlying)
+        if und is None:
+            return "other_underlying"
+        if inst.kind != "perpetual" and inst.expiry <= now:
+            return "expired_instrument"
+        res = und.book.apply(inst, u, now, time.perf_counter())
+        if res != "applied":
+            return res
+        und.quotes_applied += 1
+        if u.synthetic:
+            und.synthetic += 1
+        if inst.kind == "option" and u.bid == u.bid and u.ask == u.ask and u.bid >= u.ask:
+            self._guard(und, "crossed_book" if u.bid > u.ask else "locked_book")
+        if math.isfinite(u.index_price):
+            self._check_index(und, u.index_price)
+        return res
+
+    def _guard(self, u: _Under, code: str, n: int = 1) -> None:
+        u.guards[code] = u.guards.get(code, 0) + n
+
+    def _check_index(self, u: _Under, price: float) -> None:
+        if not math.isfinite(u.fit_index):
+            u.fit_index = price
+            return
+        if abs(price / u.fit_index - 1.0) > self.config.index_jump and not u.force_all:
+            u.force_all = True
+            self._guard(u, "index_jump")
+            u.reasons.add("index_jump")
+            self._wake.set()
+
+    # ------------------------------------------------------------------ staleness
+    async def _watchdog(self) -> None:
+        cfg = self.config
+        while self._running:
+            await self.clock.sleep(cfg.watchdog_s)
+            self.check()
+
+    def check(self) -> None:
+        """Staleness and expiry checks at the clock's time (the watchdog's step)."""
+        now = self.clock.now()
+        last = self.last_message_time
+        if not self.stale and math.isfinite(last) and now - last > self.config.stale_feed_s:
+            self.stale = True
+            for u in self._u.values():
+                self._guard(u, "stale_feed")
+                u.reasons.add("stale_feed")
+                self._publish(u, {"type": "status", "stale": True, "age_s": num(now - last)})
+        for u in self._u.values():
+            for e in u.book.drop_expired(now):
+                u.slices.pop(e, None)
+                u.essvi_nodes.pop(e, None)
+                self._guard(u, "expired_dropped")
+                self._publish(u, {"type": "patch", "expiry": iso(e), "removed": True})
+            if any(eb.recheck_at <= now for eb in u.book.expiries.values()):
+                self._wake.set()
+
+    def _recover_from_stale(self, now: float) -> None:
+        self.stale = False
+        for u in self._u.values():
+            u.reasons.discard("stale_feed")
+            self._guard(u, "feed_recovered")
+            self._publish(u, {"type": "status", "stale": False, "age_s": 0.0})
+
+    # ------------------------------------------------------------------ fitting
+    async def _scheduler(self) -> None:
+        cfg = self.config
+        while self._running:
+            now_wall = time.perf_counter()
+            now = self.clock.now()
+            next_due = math.inf
+            worked = False
+            for u in self._u.values():
+                due: list[ExpiryBook] = []
+                for eb in u.book.expiries.values():
+                    if not (eb.dirty or eb.recheck_at <= now or u.force_all):
+                        continue
+                    sl = u.slices.get(eb.expiry)
+                    ready_at = (sl.last_fit_wall if sl else -math.inf) + cfg.debounce_s
+                    if u.force_all or now_wall >= ready_at:
+                        due.append(eb)
+                    else:
+                        next_due = min(next_due, ready_at)
+                if due:
+                    self._recalibrate(u, due, now)
+                    worked = True
+            for u in self._u.values():
+                if (
+                    u.essvi_pending
+                    and "essvi" in cfg.models
+                    and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
+                ):
+                    u.last_surface_wall = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", CalibrationWarning)
+                        self._fit_essvi(u, self.clock.now(), u.essvi_newest, set(u.essvi_pending))
+                    u.essvi_pending.clear()
+                    u.essvi_newest = -math.inf
+                    worked = True
+                elif u.essvi_pending and "essvi" in cfg.models:
+                    next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
+            if worked:
+                await asyncio.sleep(0)
+                continue
+            if (self._model_task is None or self._model_task.done()) and any(
+                u.changed_since_model
+                and time.perf_counter() - u.last_model_wall >= cfg.model_interval_s
+                for u in self._u.values()
+            ):
+                # the Fourier refits run on a worker thread: the loop keeps ingesting
+                # and refitting slices meanwhile
+                self._model_task = asyncio.create_task(self._fit_models())
+                continue
+            timeout = min(max(next_due - time.perf_counter(), 0.0), 0.25)
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def recalibrate(self, underlying: str | None = None) -> None:
+        """Refit every expiry now (synchronously; also the admin action of a server)."""
+        for u in self._u.values():
+            if underlying is None or u.name == underlying.upper():
+                self._recalibrate(u, list(u.book.expiries.values()), self.clock.now())
+
+    def _recalibrate(self, u: _Under, books: list[ExpiryBook], now: float) -> None:
+        cfg = self.config
+        forced = u.force_all
+        reasons_pass = {"index_jump"} if forced else set()
+        patches: list[dict[str, Any]] = []
+        newest_wall = -math.inf
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)
+            for eb in books:
+                p = self._fit_slice(u, eb, now, forced, reasons_pass)
+                if p is not None:
+                    patches.append(p)
+                    newest_wall = max(newest_wall, eb.last_dirty_wall)
+            if forced:
+                u.force_all = False
+                u.fit_index = (
+                    u.book.index_price if math.isfinite(u.book.index_price) else u.fit_index
+                )
+                u.reasons.discard("index_jump")
+            for p in patches:
+                self._publish(u, p)
+            if patches:
+                u.essvi_pending.update(eb.expiry for eb in books)
+                u.essvi_newest = max(u.essvi_newest, newest_wall)
+            if (
+                u.essvi_pending
+                and "essvi" in cfg.models
+                and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
+            ):
+                u.last_surface_wall = time.perf_counter()
+                self._fit_essvi(u, now, u.essvi_newest, set(u.essvi_pending))
+                u.essvi_pending.clear()
+                u.essvi_newest = -math.inf
+        if patches:
+            u.changed_since_model = True
+            self._maybe_store(u, "svi")
+
+    def _fit_slice(
+        self, u: _Under, eb: ExpiryBook, now: float, forced: bool, extra: set[str]
+    ) -> dict[str, Any] | None:
+        cfg = self.config
+        t0 = time.perf_counter()
+        sl = u.slices.get(eb.expiry)
+        if sl is None:
+            sl = u.slices[eb.expiry] = _Slice(eb.expiry)
+        first_wall, last_wall, input_time = (
+            eb.first_dirty_wall,
+            eb.last_dirty_wall,
+            eb.last_input_time,
+        )
+        n_changed = len(eb.changed)
+        eb.dirty = False
+        eb.changed.clear()
+        eb.first_dirty_wall = math.inf
+        inp = slice_quotes(
+            eb,
+            now,
+            policy=cfg.policy,
+            stale_quote_s=cfg.stale_quote_s,
+            smile=sl.svi,
+            off_smile_spreads=cfg.off_smile_spreads,
+            off_smile_min_vol=cfg.off_smile_min_vol,
+            off_smile_persist_s=cfg.off_smile_persist_s,
+            off_since=sl.off_since,
+        )
+        eb.recheck_at = inp.recheck_at
+        sl.inp = inp
+        sl.last_fit_wall = t0
+        reasons = set(extra)
+        if inp.held:
+            reasons.add("off_smile")
+            self._guard(u, "off_smile_held", len(inp.held))
+        for code in ("crossed", "locked", "stale"):
+            if inp.excluded.get(code):
+                reasons.add(
+                    {"crossed": "crossed_book", "locked": "locked_book"}.get(
+                        code, "stale_instrument"
+                    )
+                )
+        q = inp.quotes
+        status = "ok"
+        if q is None or len(q) < cfg.min_quotes:
+            self._count_cal("svi", "insufficient")
+            prev = sl.est
+            est = ExpiryState(
+                expiry=eb.expiry,
+                t=inp.t,
+                forward=inp.forward,
+                model="svi",
+                params=prev.params if prev else {},
+                atm_vol=prev.atm_vol if prev else math.nan,
+                rr25=prev.rr25 if prev else math.nan,
+                bf25=prev.bf25 if prev else math.nan,
+                rmse_vol=prev.rmse_vol if prev else math.nan,
+                n_used=0 if q is None else len(q),
+                n_quotes=eb.n,
+                status="insufficient",
+                reasons=tuple(sorted(reasons)),
+                excluded=dict(inp.excluded),
+                input_time=input_time,
+                fitted_at=now,
+                n_fits=sl.n_fits,
+            )
+        else:
+            from volcal.calibration.result import fit_quality
+            from volcal.calibration.smile_stats import smile_stats
+
+            t = float(q.t_slices[0])
+            cold = sl.n_fits % cfg.cold_every == 0
+            svi, st, warm, _ = warm_svi(q, sl.svi, cold=cold)
+            stats = smile_stats(svi, t)
+            model_iv = np.asarray(svi.implied_vol(q.k, t))
+            rmse, _inside = fit_quality(q, model_iv)
+            accept = True
+            if st != "ok" and sl.svi is not None:
+                accept, status = False, "held"
+                reasons.add("fit_degraded")
+                self._guard(u, "fit_degraded")
+            elif (
+                sl.est is not None
+                and sl.svi is not None
+                and not forced
+                and abs(stats.atm_vol - sl.est.atm_vol) > cfg.param_jump_vol
+            ):
+                reasons.add("param_jump")
+                self._guard(u, "param_jump")
+                sl.held += 1
+                if sl.held <= cfg.param_hold:
+                    accept, status = False, "held"
+                    eb.recheck_at = min(eb.recheck_at, now)  # look again on the next pass
+                else:
+                    sl.held = 0  # the move persisted: accept it
+            else:
+                sl.held = 0
+            sl.n_fits += 1
+            self._count_cal("svi", status if accept else "held")
+            compute_ms = 1e3 * (time.perf_counter() - t0)
+            if accept:
+                sl.svi = svi
+                params = {n: float(getattr(svi, n)) for n in SVI.param_names}
+                est = ExpiryState(
+                    expiry=eb.expiry,
+                    t=t,
+                    forward=float(q.forward_slices[0]),
+                    model="svi",
+                    params=params,
+                    atm_vol=stats.atm_vol,
+                    rr25=stats.rr25,
+                    bf25=stats.bf25,
+                    rmse_vol=rmse,
+                    n_used=len(q),
+                    n_quotes=eb.n,
+                    status=status,
+                    reasons=tuple(sorted(reasons)),
+                    excluded=dict(inp.excluded),
+                    input_time=input_time,
+                    fitted_at=now,
+                    compute_ms=compute_ms,
+                    warm=warm,
+                    n_fits=sl.n_fits,
+                )
+            else:
+                assert sl.est is not None
+                est = replace(
+                    sl.est,
+                    status="held",
+                    reasons=tuple(sorted(reasons)),
+                    excluded=dict(inp.excluded),
+                    input_time=input_time,
+                    fitted_at=now,
+                    compute_ms=compute_ms,
+                    n_fits=sl.n_fits,
+                )
+        pub = time.perf_counter()
+        if math.isfinite(last_wall) and last_wall > 0:
+            est = replace(est, latency_ms=1e3 * (pub - last_wall))
+            self.lat["tick_to_slice"].add(1e3 * (pub - last_wall))
+        if math.isfinite(first_wall):
+            self.lat["oldest_tick_to_slice"].add(1e3 * (pub - first_wall))
+        self.lat["slice_compute"].add(1e3 * (pub - t0))
+        sl.est = est
+        d = est.to_dict()
+        d.update(type="patch", underlying=u.name, changed_quotes=n_changed)
+        return d
+
+    def _count_cal(self, model: str, status: str) -> None:
+        c = self.calibrations.setdefault(model, {})
+        c[status] = c.get(status, 0) + 1
+
+    def _fit_essvi(self, u: _Under, now: float, newest_wall: float, fitted: set[float]) -> None:
+        from volcal.calibration.ssvi import _fit_slice, slice_conventions
+        from volcal.models.ssvi import ESSVI, calendar_grid
+
+        t0 = time.perf_counter()
+        order = sorted(
+            (e, s)
+            for e, s in u.slices.items()
+            if s.inp is not None
+            and s.inp.quotes is not None
+            and len(s.inp.quotes) >= self.config.min_quotes
+            and s.svi is not None
+        )
+        if not order:
+            return
+        # refit from the first changed slice on (later slices are bounded by earlier ones)
+        first = next(
+            (i for i, (e, _) in enumerate(order) if e in fitted or e not in u.essvi_nodes),
+            len(order),
+        )
+        if first == len(order):
+            first = 0
+        grid = calendar_grid()
+        prev = u.essvi_nodes.get(order[first - 1][0]) if first > 0 else None
+        n_refit = 0
+        refit: set[float] = set()
+        for e, s in order[first:]:
+            node = u.essvi_nodes.get(e)
+            if e not in fitted and node is not None and _calendar_ok(prev, node):
+                # an unchanged slice still compatible with its (new) predecessor stays
+                prev = node
+                continue
+            q = s.inp.quotes if s.inp else None
+            assert q is not None
+            _, wt = svi_weights(q)
+            v = q.iv_mid**2 * q.t
+            th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid)
+            u.essvi_nodes[e] = (th, rho, psi)
+            prev = (th, rho, psi)
+            n_refit += 1
+            refit.add(e)
+        for e in [e for e in u.essvi_nodes if e not in dict(order)]:
+            del u.essvi_nodes[e]
+            u.essvi_conv.pop(e, None)
+        ts = np.array([(e - now) / (365.0 * 86400.0) for e, _ in order])
+        nodes = [u.essvi_nodes[e] for e, _ in order]
+        try:
+            model = ESSVI(
+                t=tuple(float(x) for x in ts),
+                theta=tuple(n[0] for n in nodes),
+                rho=tuple(n[1] for n in nodes),
+                psi=tuple(n[2] for n in nodes),
+            )
+        except ParameterError as exc:
+            self._count_cal("essvi", "failed")
+            self._guard(u, "essvi_failed")
+            u.surface["essvi"] = {
+                **u.surface.get("essvi", {}),
+                "status": "failed",
+                "message": str(exc),
+            }
+            return
+        # conventions only for the nodes that changed (a sub-surface of those nodes is
+        # itself a valid eSSVI, evaluated slice by slice at its node times)
+        todo = [i for i, (e, _) in enumerate(order) if e in refit or e not in u.essvi_conv]
+        if todo:
+            sub = ESSVI(
+                t=tuple(float(ts[i]) for i in todo),
+                theta=tuple(nodes[i][0] for i in todo),
+                rho=tuple(nodes[i][1] for i in todo),
+                psi=tuple(nodes[i][2] for i in todo),
+            )
+            a_, r_, b_ = slice_conventions(sub, np.asarray(sub.t), "forward")
+            for j, i in enumerate(todo):
+                u.essvi_conv[order[i][0]] = (float(a_[j]), float(r_[j]), float(b_[j]))
+        atm = np.array([u.essvi_conv[e][0] for e, _ in order])
+        rr = np.array([u.essvi_conv[e][1] for e, _ in order])
+        bf = np.array([u.essvi_conv[e][2] for e, _ in order])
+        q_all = merge_quotes([s.inp.quotes for _, s in order if s.inp and s.inp.quotes])
+        iv = np.asarray(model.implied_vol(q_all.k, q_all.t))
+        from volcal.calibration.result import fit_quality
+
+        rmse, inside = fit_quality(q_all, iv)
+        # the slice search enforces the exact butterfly condition and the calendar
+        # conditions against the predecessor; the full check runs every 10th refresh
+        u.essvi_refreshes += 1
+        if u.essvi_refreshes % 10 == 1 or "essvi_ok" not in u.results:
+            u.results["essvi_ok"] = bool(model.conditions()["ok"])
+        status = "ok" if u.results["essvi_ok"] else "degraded"
+        pub = time.perf_counter()
+        self._count_cal("essvi", status)
+        self.lat["essvi_compute"].add(1e3 * (pub - t0))
+        if math.isfinite(newest_wall) and newest_wall > 0:
+            self.lat["tick_to_surface"].add(1e3 * (pub - newest_wall))
+        u.surface["essvi"] = {
+            "model": "essvi",
+            "status": status,
+            "params": {
+                "expiry": [iso(e) for e, _ in order],
+                "t": [num(x) for x in ts],
+                "theta": [num(n[0]) for n in nodes],
+                "rho": [num(n[1]) for n in nodes],
+                "psi": [num(n[2]) for n in nodes],
+            },
+            "atm_vol": [num(x) for x in atm],
+            "rr25": [num(x) for x in rr],
+            "bf25": [num(x) for x in bf],
+            "rmse_vol": num(rmse),
+            "inside_spread": num(inside),
+            "n_used": len(q_all),
+            "refit_from": iso(order[first][0]),
+            "slices_refit": n_refit,
+            "fitted_at": iso(now),
+            "compute_ms": num(1e3 * (pub - t0)),
+        }
+        u.results["essvi_model"] = model
+        self._publish(u, {"type": "surface", "underlying": u.name, **u.surface["essvi"]})
+
+    async def _fit_models(self, force: bool = False) -> None:
+        cfg = self.config
+        models = [m for m in cfg.models if m not in ("svi", "essvi")]
+        for u in self._u.values():
+            if not (u.changed_since_model or force) or not models:
+                u.last_model_wall = time.perf_counter()
+                continue
+            u.changed_since_model = False
+            u.last_model_wall = time.perf_counter()
+            sets = [
+                s.inp.quotes
+                for s in u.slices.values()
+                if s.inp is not None
+                and s.inp.quotes is not None
+                and len(s.inp.quotes) >= cfg.min_quotes
+                and s.inp.t >= cfg.model_min_days / 365.0
+            ]
+            if not sets:
+                continue
+            q = merge_quotes(sets)
+            newest = max(
+                (float(np.nanmax(eb.col("wall_ts"))) for eb in u.book.expiries.values() if eb.n),
+                default=math.nan,
+            )
+            for m in models:
+                await self._fit_model(u, m, q, newest)
+
+    async def _fit_model(self, u: _Under, model: str, q: Any, newest_wall: float) -> None:
+        from functools import partial
+
+        from volcal.calibration import calibrate
+
+        cfg = self.config
+        prior = u.results.get(model)
+        warm = prior is not None
+        t0 = time.perf_counter()
+        if self._executor is None:
+            if cfg.model_executor == "process":
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                self._executor = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_quiet_worker,
+                )
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
+        job = partial(
+            calibrate,
+            q,
+            model,
+            prior=prior,
+            strength=cfg.model_strength if prior is not None else 0.0,
+            # a cold start runs the global stage: give it room, once
+            max_time=cfg.model_max_time if warm else max(cfg.model_max_time, 20.0),
+        )
+        try:
+            # a CalibrationWarning (status other than ok) is carried by the result's
+            # status; where warnings are errors it arrives here and counts as a failure
+            res = await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        except (ValueError, ArithmeticError, Warning) as exc:
+            self._count_cal(model, "failed")
+            self._guard(u, f"{model}_failed")
+            u.surface.setdefault(model, {})["message"] = str(exc)
+            return
+        pub = time.perf_counter()
+        self.lat["model_compute"].add(1e3 * (pub - t0))
+        if warm:
+            self.lat["model_compute_warm"].add(1e3 * (pub - t0))
+        if math.isfinite(newest_wall):
+            self.lat["tick_to_model"].add(1e3 * (pub - newest_wall))
+        reasons: list[str] = []
+        keep_old = (
+            prior is not None and res.status not in ("ok",) and not (res.rmse_vol <= prior.rmse_vol)
+        )
+        self._count_cal(model, res.status if not keep_old else "held")
+        if keep_old:
+            reasons.append("fit_degraded")
+            self._guard(u, "fit_degraded")
+            u.surface[model] = {**u.surface.get(model, {}), "status": "held", "reasons": reasons}
+        else:
+            u.results[model] = res
+            u.surface[model] = {
+                "model": model,
+                "status": res.status,
+                "params": {k: num(v) for k, v in res.params.to_dict().items() if num(v) is not None}
+                if hasattr(res.params, "to_dict")
+                else {},
+                "rmse_vol": num(res.rmse_vol),
+                "inside_spread": num(res.inside_spread),
+                "n_used": len(q),
+                "warm": warm,
+                "fitted_at": iso(self.clock.now()),
+                "compute_ms": num(1e3 * (pub - t0)),
+                "reasons": reasons,
+            }
+            self._maybe_store(u, model, res)
+        self._publish(u, {"type": "surface", "underlying": u.name, **u.surface[model]})
+
+    # ------------------------------------------------------------------ store
+    def _maybe_store(self, u: _Under, model: str, result: Any = None) -> None:
+        sink = self.config.sink
+        if sink is None:
+            return
+        wall = time.perf_counter()
+        if wall - u.last_store_wall.get(model, -math.inf) < self.config.store_interval_s:
+            return
+        u.last_store_wall[model] = wall
+        try:
+            if result is None:
+                result = self._svi_result(u)
+            if result is None:
+                return
+            chain = u.book.option_chain(self.clock.now())
+        except (ValueError, ArithmeticError):
+            self._guard(u, "store_skipped")
+            return
+        sink.submit(
+            CalibrationRecord(
+                underlying=u.name,
+                model=model,
+                chain=chain,
+                result=result,
+                settings={"engine": "volcal.stream", **self._settings()},
+            )
+        )
+
+    def _settings(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "debounce_s": c.debounce_s,
+            "models": list(c.models),
+            "model_strength": c.model_strength,
+            "stale_quote_s": c.stale_quote_s,
+        }
+
+    def _svi_result(self, u: _Under) -> Any:
+        """The per-expiry SVI fits of ``u`` as one :class:`CalibrationResult`."""
+        from volcal.calibration.result import (
+            CalibrationResult,
+            expiry_label,
+            fit_quality,
+            slice_fits,
+        )
+        from volcal.models.svi import SVISmiles
+
+        sl = sorted(
+            (e, s)
+            for e, s in u.slices.items()
+            if s.svi is not None
+            and s.inp is not None
+            and s.inp.quotes is not None
+            and len(s.inp.quotes) >= self.config.min_quotes
+        )
+        if not sl:
+            return None
+        q = merge_quotes([s.inp.quotes for _, s in sl if s.inp and s.inp.quotes])
+        smiles = [s.svi for _, s in sl if s.svi is not None]
+        model_iv = np.empty(len(q))
+        for i, sm in enumerate(smiles):
+            m = q.slice_index == i
+            model_iv[m] = sm.implied_vol(q.k[m], q.t_slices[i])
+        rmse, inside = fit_quality(q, model_iv)
+        ests = [s.est for _, s in sl]
+        slices = slice_fits(
+            q,
+            model_iv,
+            params=[{n: float(getattr(sm, n)) for n in SVI.param_names} for sm in smiles],
+            atm_vol=[e.atm_vol if e else math.nan for e in ests],
+            rr25=[e.rr25 if e else math.nan for e in ests],
+            bf25=[e.bf25 if e else math.nan for e in ests],
+            status=[e.status if e else "ok" for e in ests],
+        )
+        params = SVISmiles(
+            expiries=tuple(expiry_label(e) for e in q.expiries),
+            t=tuple(float(x) for x in q.t_slices),
+            forwards=tuple(float(x) for x in q.forward_slices),
+            smiles=tuple(smiles),
+        )
+        return CalibrationResult(
+            model="svi",
+            params=params,
+            start=None,
+            quotes=q,
+            model_iv=model_iv,
+            weights=q.weights("spread"),
+            residuals=model_iv - q.iv_mid,
+            slices=slices,
+            rmse_vol=rmse,
+            inside_spread=inside,
+            nfev=0,
+            elapsed_s=0.0,
+            status="ok",
+            message="",
+            warnings=(),
+            extra={"engine": "volcal.stream", "warm_start": True},
+        )
+
+    def _recover(self) -> None:
+        """Seed the state from the sink's last stored fits (a restart)."""
+        sink = self.config.sink
+        if sink is None:
+            return
+        for u in self._u.values():
+            try:
+                last = sink.latest(u.name, "svi")
+            except Exception:
+                self._guard(u, "store_unreadable")
+                continue
+            if not last:
+                continue
+            snap = last.get("snapshot") or last.get("snapshot_time")
+            try:
+                import pandas as pd
+
+                t_snap = pd.Timestamp(snap).timestamp() if snap is not None else math.nan
+            except (ValueError, TypeError):
+                t_snap = math.nan
+            for s in last.get("slices") or []:
+                try:
+                    import pandas as pd
+
+                    e = pd.Timestamp(s["expiry"]).timestamp()
+                    raw = s.get("params") or {}
+                    if isinstance(raw, str):
+                        import json
+
+                        raw = json.loads(raw)
+                    params = {k: float(v) for k, v in raw.items()}
+                    svi = SVI(**params) if params else None
+                except (KeyError, ValueError, TypeError, AttributeError):
+                    continue
+                sl = u.slices[e] = _Slice(e, svi=svi)
+                sl.est = ExpiryState(
+                    expiry=e,
+                    t=float(s.get("t") or math.nan),
+                    forward=float(s.get("forward") or math.nan),
+                    model="svi",
+                    params=params,
+                    atm_vol=_f(s.get("atm_vol")),
+                    rr25=_f(s.get("rr25")),
+                    bf25=_f(s.get("bf25")),
+                    rmse_vol=_f(s.get("rmse_vol")),
+                    n_used=int(s.get("n_used") or 0),
+                    n_quotes=0,
+                    status="recovered",
+                    reasons=("recovered",),
+                    input_time=t_snap,
+                    fitted_at=t_snap,
+                )
+            if u.slices:
+                u.reasons.add("recovered")
+                u.book.last_time = t_snap
+                self._guard(u, "recovered")
+
+    # ------------------------------------------------------------------ views
+    def state(self, underlying: str) -> SurfaceState:
+        """The frozen state of one underlying now."""
+        u = self._get(underlying)
+        now = self.clock.now()
+        ests = tuple(s.est for _, s in sorted(u.slices.items()) if s.est is not None)
+        return SurfaceState(
+            underlying=u.name,
+            snapshot_time=u.book.last_time,
+            now=now,
+            stale=self.stale or ("recovered" in u.reasons and u.quotes_applied == 0),
+            index_price=u.book.index_price,
+            expiries=ests,
+            surface={k: dict(v) for k, v in u.surface.items()},
+            guards=dict(u.guards),
+            reasons=tuple(sorted(u.reasons)),
+            latency={k: v.to_dict() for k, v in self.lat.items()},
+            seq=u.seq,
+            n_instruments=u.book.n_instruments,
+            synthetic_share=u.synthetic / u.quotes_applied if u.quotes_applied else 0.0,
+        )
+
+    def iv(self, underlying: str, expiry: str, strikes: Any) -> dict[str, Any]:
+        """Implied vols of the live SVI slice of ``expiry`` (ISO time or its date,
+        ``"2026-03-27"``) at ``strikes`` (in the underlying's units); vols as decimals.
+
+        Raises ParameterError for an unknown underlying or expiry, or a strike that is
+        not a finite positive number.
+        """
+        from volcal.stream.state import iso as _iso
+
+        u = self._get(underlying)
+        label = str(expiry)
+        sl = next(
+            (
+                s
+                for e, s in sorted(u.slices.items())
+                if s.svi is not None and (_iso(e) or "")[: len(label)] == label
+            ),
+            None,
+        )
+        if sl is None or sl.est is None or sl.svi is None:
+            have = ", ".join((_iso(e) or "")[:10] for e, s in sorted(u.slices.items()) if s.svi)
+            raise ParameterError(f"no fitted {u.name} expiry {label!r} (have: {have or 'none'})")
+        try:
+            k_arr = np.atleast_1d(np.asarray(strikes, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ParameterError(f"strikes must be numbers, got {strikes!r}") from None
+        if k_arr.size == 0 or not np.all(np.isfinite(k_arr) & (k_arr > 0)):
+            raise ParameterError("strikes must be finite numbers > 0")
+        est = sl.est
+        t = (sl.expiry - self.clock.now()) / (365.0 * 86400.0)
+        if not t > 0:
+            raise ParameterError(f"{u.name} expiry {label!r} has expired")
+        vols = np.asarray(sl.svi.implied_vol(np.log(k_arr / est.forward), t))
+        return {
+            "underlying": u.name,
+            "expiry": _iso(sl.expiry),
+            "t": t,
+            "forward": est.forward,
+            "strikes": [float(x) for x in k_arr],
+            "iv": [num(v) for v in vols],
+            "status": est.status,
+            "stale": self.stale,
+        }
+
+    def book(self, underlying: str) -> LiveBook:
+        """The live book of one underlying (read it only from the engine's loop)."""
+        return self._get(underlying).book
+
+    def chain(self, underlying: str, expiries: Any = None) -> Any:
+        """An ``OptionChain`` of the live quotes now (only the expiries asked for)."""
+        return self._get(underlying).book.option_chain(self.clock.now(), expiries)
+
+    def flagged(self, underlying: str) -> dict[str, str]:
+        """Quotes kept out of the last fits, with their reason (instrument -> code)."""
+        out: dict[str, str] = {}
+        for s in self._get(underlying).slices.values():
+            if s.inp is not None:
+                out.update(s.inp.flagged)
+        return out
+
+    def _get(self, underlying: str) -> _Under:
+        try:
+            return self._u[underlying.upper()]
+        except KeyError:
+            raise ParameterError(
+                f"unknown underlying {underlying!r}: the engine follows {', '.join(self._u)}"
+            ) from None
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters and latency histograms (JSON-safe).
+
+        ``messages.received == messages.applied_total + sum(messages.dropped.values())``
+        holds at every moment.
+        """
+        sink = self.config.sink
+        src = getattr(self.source, "metrics", None)
+        return {
+            "messages": {
+                "received": self.received,
+                "applied_total": sum(self.applied.values()),
+                "applied": dict(self.applied),
+                "dropped": dict(self.dropped),
+            },
+            "snapshot_quotes": dict(self.snapshot_quotes),
+            "calibrations": {k: dict(v) for k, v in self.calibrations.items()},
+            "latency_ms": {k: v.to_dict() for k, v in self.lat.items()},
+            "guards": {u.name: dict(u.guards) for u in self._u.values()},
+            "stale": self.stale,
+            "subscribers": sum(len(u.subscribers) for u in self._u.values()),
+            "source": src() if callable(src) else {},
+            "sink": sink.metrics() if sink is not None else {},
+            "uptime_s": time.perf_counter() - self._started_wall,
+        }
+
+    # ------------------------------------------------------------------ publishing
+    def _publish(self, u: _Under, patch: dict[str, Any]) -> None:
+        u.seq += 1
+        if not u.subscribers:
+            return
+        patch = {**patch, "seq": u.seq, "underlying": u.name}
+        for q in list(u.subscribers):
+            try:
+                q.put_nowait(patch)
+            except asyncio.QueueFull:
+                # conflate: a subscriber this far behind gets the whole state again
+                while not q.empty():
+                    q.get_nowait()
+                full = self.state(u.name).to_dict()
+                full.update(type="state", conflated=True)
+                q.put_nowait(full)
+                self._guard(u, "subscriber_conflated")
+
+    async def subscribe(self, underlying: str) -> AsyncIterator[dict[str, Any]]:
+        """Yield the full state (``type="state"``) then every patch of ``underlying``
+        (``type`` ``patch`` per expiry, ``surface`` per surface model, ``status`` on a
+        staleness change, ``end`` when the engine stops)."""
+        u = self._get(underlying)
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.config.queue_size)
+        u.subscribers.add(q)
+        try:
+            first = self.state(u.name).to_dict()
+            first["type"] = "state"
+            yield first
+            while True:
+                item = await q.get()
+                yield item
+                if item.get("type") == "end":
+                    return
+        finally:
+            u.subscribers.discard(q)
+
+
+def _quiet_worker() -> None:
+    """Initialiser of the model worker process: a fit's status travels in its result,
+    so its CalibrationWarning is not printed there (the worker's own filters)."""
+    warnings.simplefilter("ignore", CalibrationWarning)
+
+
+def _calendar_ok(prev: tuple[float, float, float] | None, node: tuple[float, float, float]) -> bool:
+    """eSSVI calendar conditions of a node against its predecessor (Hendriks & Martini
+    2019): theta non-decreasing and both wing slopes psi (1 +- rho) non-decreasing."""
+    if prev is None:
+        return True
+    th_p, r_p, ps_p = prev
+    th, r, ps = node
+    eps = 1e-12
+    return (
+        th >= th_p - eps
+        and ps * (1 + r) >= ps_p * (1 + r_p) - eps
+        and ps * (1 - r) >= ps_p * (1 - r_p) - eps
+    )
+
+
+def _put_latest(q: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:
+    try:
+        q.put_nowait(item)
+    except asyncio.QueueFull:
+        q.get_nowait()
+        q.put_nowait(item)
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan

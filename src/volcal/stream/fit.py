@@ -1,0 +1,320 @@
+"""Incremental fits of the live book: quotes of one expiry, warm SVI, eSSVI, Heston.
+
+Re-cleaning one expiry
+----------------------
+``volcal.clean`` on one expiry costs about 8 ms (a pandas forward estimate and a robust
+SVI refit for outliers), too slow to run ten times a second per expiry.
+:func:`slice_quotes` applies the same per-quote rules with the thresholds of a
+:class:`~volcal.quality.QualityPolicy` on the NumPy columns of the expiry
+(missing side, crossed, locked, wide spread in price and in vol, stale quote, near
+expiry, bounds, the in-the-money side when its out-of-the-money twin is alive,
+monotonicity and convexity in strike with ``volcal.quality.clean``'s own check).
+Two steps differ, by design: forwards are Deribit's quoted underlying of each option
+(the future, or the synthetic forward Deribit publishes; ``forwards="chain"`` in the
+batch path), and the outlier refit is replaced by the off-smile guard, which compares a
+quote with the *live* smile of its expiry and holds it out until the deviation has
+persisted (a large trade distorts quotes for seconds; a real move persists).
+``tests/test_stream.py`` checks on a real snapshot that the quotes used agree with
+``volcal.clean``'s.
+
+Warm SVI
+--------
+:func:`warm_svi` searches the quasi-explicit reduction of :mod:`volcal.calibration.svi`
+(the exact inner solve in ``(a, p, q)``) on a small grid around the previous slice's
+``(m, ln sigma)`` with two zoom levels, keeps the best butterfly-free candidate and falls
+back to the full cold fit (:func:`~volcal.calibration.svi.fit_svi_slice`) when the warm
+candidate is not admissible, and every ``cold_every`` fits of a slice (a warm search
+can follow a local minimum; the periodic cold fit resets it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from volcal._typing import FloatArray
+from volcal.calibration.quotes import SPREAD_FLOOR, QuoteSet, black_vega_fwd
+from volcal.errors import ParameterError
+from volcal.market.chain import SECONDS_PER_YEAR
+from volcal.models.svi import SVI
+from volcal.quality.policy import QualityPolicy
+from volcal.stream.book import ExpiryBook
+
+__all__ = ["SliceInput", "merge_quotes", "slice_quotes", "warm_svi"]
+
+_EPS = 1e-12
+
+
+@dataclass
+class SliceInput:
+    """The quotes of one expiry a fit uses, with the reasons for the others."""
+
+    quotes: QuoteSet | None
+    t: float
+    forward: float
+    excluded: dict[str, int] = field(default_factory=dict)
+    held: list[str] = field(default_factory=list)  # off-smile quotes held out
+    flagged: dict[str, str] = field(default_factory=dict)  # instrument -> first reason
+    recheck_at: float = math.inf
+
+
+def _ivs(p: FloatArray, x: FloatArray, t: float, is_call: Any) -> FloatArray:
+    from volcal.black import implied_vol
+
+    out = np.full(p.size, np.nan)
+    ok = np.isfinite(p) & (p > 0) & np.isfinite(x) & (x > 0)
+    if ok.any():
+        res = implied_vol(p[ok], 1.0, x[ok], t, np.asarray(is_call)[ok], full_output=True)
+        out[ok] = res.vol
+    return out
+
+
+def slice_quotes(
+    eb: ExpiryBook,
+    now: float,
+    *,
+    policy: QualityPolicy,
+    stale_quote_s: float,
+    smile: SVI | None,
+    off_smile_spreads: float,
+    off_smile_min_vol: float,
+    off_smile_persist_s: float,
+    off_since: dict[str, float],
+) -> SliceInput:
+    """Clean one expiry of the live book and build its :class:`QuoteSet` (module docs).
+
+    ``off_since`` (instrument -> clock time its quote first left the smile) is updated
+    in place: that is the guard's memory.
+    """
+    from volcal.quality.clean import _strike_arbitrage
+
+    n = eb.n
+    t = (eb.expiry - now) / SECONDS_PER_YEAR
+    und = eb.col("underlying_price")
+    fwd_exp = float(np.nanmedian(und)) if np.any(np.isfinite(und)) else math.nan
+    res = SliceInput(None, t, fwd_exp)
+    if n == 0:
+        return res
+    codes: list[str] = [""]
+    rc = np.zeros(n, dtype=np.int8)  # 0 = usable, else index into codes
+
+    def flag(mask: Any, code: str) -> None:
+        m = np.asarray(mask, dtype=bool) & (rc == 0)
+        if m.any():
+            if code not in codes:
+                codes.append(code)
+            rc[m] = codes.index(code)
+
+    if not t > 0:
+        flag(np.ones(n, bool), "expired")
+    elif t < policy.min_days / 365.0:
+        flag(np.ones(n, bool), "near_expiry")
+    fwd = np.where(np.isfinite(und) & (und > 0), und, fwd_exp)
+    flag(~(np.isfinite(fwd) & (fwd > 0)), "no_forward")
+    bid, ask = eb.col("bid"), eb.col("ask")
+    has_bid = np.isfinite(bid) & (bid > 0)
+    has_ask = np.isfinite(ask) & (ask > 0)
+    flag(~has_bid & ~has_ask, "zero_price")
+    flag(~has_bid, "missing_bid")
+    flag(~has_ask, "missing_ask")
+    two = has_bid & has_ask
+    flag(two & (bid > ask), "crossed")
+    flag(two & (bid == ask), "locked")
+    age = now - eb.col("exch_ts")
+    flag(age > min(stale_quote_s, policy.max_quote_age_s), "stale")
+    is_call = eb.is_call[:n]
+    strike = eb.col("strike")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = strike / fwd
+        # inverse option: coin price x underlying / forward = forward-unit price (U = F)
+        pb = np.where(has_bid, bid * und / fwd, np.nan)
+        pa = np.where(has_ask, ask * und / fwd, np.nan)
+        pm = np.where(two & (bid < ask), 0.5 * (pb + pa), np.nan)
+        intrinsic = np.where(is_call, np.maximum(1.0 - x, 0.0), np.maximum(x - 1.0, 0.0))
+        upper = np.where(is_call, 1.0, x)
+        tol = _EPS * np.maximum(upper, 1.0)
+        flag((pm < intrinsic - tol) | (pa < intrinsic - tol), "below_intrinsic")
+        flag((pm >= upper - tol) | (pb > upper + tol), "above_bound")
+    live = rc == 0
+    ivm = np.full(n, np.nan)
+    ivb = np.full(n, np.nan)
+    iva = np.full(n, np.nan)
+    if live.any() and t > 0:
+        idx = np.flatnonzero(live)
+        m_ = idx.size
+        # one implied-vol call for mid, bid and ask together
+        three = _ivs(
+            np.concatenate([pm[idx], pb[idx], pa[idx]]),
+            np.tile(x[idx], 3),
+            t,
+            np.tile(is_call[idx], 3),
+        )
+        ivm[idx], ivb[idx], iva[idx] = three[:m_], three[m_ : 2 * m_], three[2 * m_ :]
+    flag(live & ~np.isfinite(ivm), "iv_failed")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = (ask - bid) / (0.5 * (bid + ask))
+        vol_spread = np.where(np.isfinite(iva), iva, np.inf) - np.where(np.isfinite(ivb), ivb, 0.0)
+    flag(
+        (rel > policy.max_relative_spread)
+        | (np.isfinite(ivm) & (vol_spread > policy.max_vol_spread)),
+        "wide_spread",
+    )
+    # in the money, when the out-of-the-money twin at the same strike is alive
+    alive = rc == 0
+    itm = np.where(is_call, x < 1.0, x > 1.0)
+    otm_alive = alive & ~itm & (x != 1.0)
+    otm_strikes = set(strike[otm_alive].tolist())
+    flag(itm & np.isin(strike, list(otm_strikes)), "itm")
+    # off-smile guard against the live smile of this expiry
+    alive = rc == 0
+    k = np.log(x)
+    if smile is not None and alive.any() and t > 0:
+        idx = np.flatnonzero(alive)
+        model = np.asarray(smile.implied_vol(k[idx], t))
+        half = 0.5 * np.maximum(np.where(np.isfinite(iva[idx]), iva[idx] - ivb[idx], 0.0), 0.0)
+        limit = np.maximum(
+            off_smile_spreads * np.maximum(half, 0.5 * SPREAD_FLOOR), off_smile_min_vol
+        )
+        off = np.abs(ivm[idx] - model) > limit
+        for j, r in zip(idx, off, strict=True):
+            name = eb.instruments[j]
+            if r:
+                since = off_since.setdefault(name, now)
+                if now - since < off_smile_persist_s:
+                    flag(np.arange(n) == j, "off_smile")
+                    res.held.append(name)
+                    res.recheck_at = min(res.recheck_at, since + off_smile_persist_s)
+            else:
+                off_since.pop(name, None)
+    # static arbitrage in strike between the surviving quotes
+    alive = rc == 0
+    for call in (True, False):
+        rows = np.flatnonzero(alive & (is_call == call))
+        if rows.size < 2:
+            continue
+        rows = rows[np.argsort(x[rows], kind="stable")]
+        mono, conv = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
+        bad_m = np.zeros(n, dtype=bool)
+        bad_m[rows[mono]] = True
+        bad_c = np.zeros(n, dtype=bool)
+        bad_c[rows[conv]] = True
+        flag(bad_m, "monotonicity")
+        flag(bad_c, "convexity")
+    counts = np.bincount(rc, minlength=len(codes))
+    res.excluded = {codes[i]: int(c) for i, c in enumerate(counts) if i > 0 and c > 0}
+    res.flagged = {eb.instruments[j]: codes[rc[j]] for j in np.flatnonzero(rc)}
+    use = np.flatnonzero(rc == 0)
+    if use.size == 0 or not t > 0:
+        return res
+    kk = k[use]
+    res.quotes = QuoteSet(
+        row=use.astype(np.int64),
+        instrument=np.array([eb.instruments[j] for j in use], dtype=object),
+        expiry=np.full(use.size, int(eb.expiry * 1e9), dtype=np.int64).view("datetime64[ns]"),
+        t=np.full(use.size, t),
+        forward=fwd[use],
+        strike=strike[use],
+        k=kk,
+        is_call=is_call[use].copy(),
+        bid=pb[use],
+        ask=pa[use],
+        mid=pm[use],
+        iv_bid=np.where(np.isfinite(ivb[use]), ivb[use], 0.0),
+        iv_ask=np.where(np.isfinite(iva[use]), iva[use], np.inf),
+        iv_mid=ivm[use],
+        vega=black_vega_fwd(kk, np.full(use.size, t), ivm[use]),
+        open_interest=eb.col("open_interest")[use].copy(),
+        slice_index=np.zeros(use.size, dtype=np.int64),
+        expiries=np.array([int(eb.expiry * 1e9)], dtype=np.int64).view("datetime64[ns]"),
+        t_slices=np.array([t]),
+        forward_slices=np.array([float(np.median(fwd[use]))]),
+    )
+    return res
+
+
+def merge_quotes(sets: list[QuoteSet]) -> QuoteSet:
+    """One :class:`QuoteSet` of several single-expiry sets (in increasing expiry)."""
+    sets = sorted(sets, key=lambda q: float(q.t_slices[0]))
+    per = {
+        name: np.concatenate([getattr(q, name) for q in sets])
+        for name in QuoteSet.__dataclass_fields__
+        if name not in ("slice_index", "expiries", "t_slices", "forward_slices")
+    }
+    return QuoteSet(
+        **per,
+        slice_index=np.concatenate(
+            [np.full(len(q), i, dtype=np.int64) for i, q in enumerate(sets)]
+        ),
+        expiries=np.concatenate([q.expiries for q in sets]),
+        t_slices=np.concatenate([q.t_slices for q in sets]),
+        forward_slices=np.concatenate([q.forward_slices for q in sets]),
+    )
+
+
+def svi_weights(q: QuoteSet) -> tuple[FloatArray, FloatArray]:
+    """Vol-residual weights (spread) and the total-variance weights of the SVI fitter."""
+    omega = q.weights("spread")
+    wt = omega / (2.0 * q.iv_mid * q.t) ** 2
+    return omega, wt / np.sum(wt)
+
+
+def svi_cost(svi: SVI, q: QuoteSet, wt: FloatArray) -> float:
+    v = q.iv_mid**2 * q.t
+    return float(np.sum(wt * (np.asarray(svi.total_variance(q.k)) - v) ** 2))
+
+
+def warm_svi(q: QuoteSet, prev: SVI | None, *, cold: bool = False) -> tuple[SVI, str, bool, int]:
+    """Fit one slice, warm-started from ``prev`` (module docs); ``cold=True`` forces the
+    full search (the engine does so every ``cold_every`` fits of a slice).
+
+    Returns ``(svi, status, warm, n_candidates)``; ``warm`` is False when the cold fit
+    ran.
+    """
+    from volcal.calibration.svi import SVISliceInfo, _admissible, _inner, fit_svi_slice
+
+    t = float(q.t_slices[0])
+    omega, wt = svi_weights(q)
+    k = np.ascontiguousarray(q.k)
+    v = np.ascontiguousarray(q.iv_mid**2 * q.t)
+    if prev is not None and not cold and len(q) >= 5 and np.ptp(k) > 0:
+        span = float(np.ptp(k))
+        grid_k = np.concatenate(
+            [np.linspace(k.min() - span, k.max() + span, 41), [-8.0, -4.0, -2.0, 2.0, 4.0, 8.0]]
+        )
+        c_m, c_l = float(prev.m), math.log(float(prev.sigma))
+        dm, dl = 0.05 * span, 0.15
+        st = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+        best: tuple[float, float, float, float, float, float] | None = None
+        n_cand = 0
+        for _level in range(3):
+            mm, ll = np.meshgrid(c_m + dm * st, c_l + dl * st, indexing="ij")
+            m_c, l_c = mm.ravel(), ll.ravel()
+            s_c = np.exp(l_c)
+            a, p, qq, cost = _inner(k, v, wt, m_c, s_c)
+            n_cand += m_c.size
+            ok = np.isfinite(cost) & _admissible(a, p, qq, m_c, s_c, grid_k)
+            if ok.any():
+                j = int(np.flatnonzero(ok)[np.argmin(cost[ok])])
+                if best is None or cost[j] < best[0]:
+                    best = (float(cost[j]), a[j], p[j], qq[j], m_c[j], l_c[j])
+                c_m, c_l = best[4], best[5]
+            dm, dl = 0.4 * dm, 0.4 * dl
+        if best is not None:
+            _cost_b, a_b, p_b, q_b, m_b, l_b = best
+            s_b = math.exp(l_b)
+            c_ = p_b + q_b
+            if c_ > 0:
+                try:
+                    svi = SVI(a=a_b, b=c_ / s_b, rho=(p_b - q_b) / c_, m=m_b, sigma=s_b)
+                except ParameterError:
+                    svi = None
+                if svi is not None and svi.is_arbitrage_free():
+                    return svi, "ok", True, n_cand
+    fitted = fit_svi_slice(q.k, q.iv_mid, t, omega, full_output=True)
+    assert isinstance(fitted, tuple)
+    svi, info = fitted
+    assert isinstance(info, SVISliceInfo)
+    return svi, info.status, False, info.n_candidates

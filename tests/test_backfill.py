@@ -1,0 +1,243 @@
+"""Backfill on a real Dask LocalCluster (2 worker processes) over a handful of real
+snapshot files: stored rows, warm starts along time, the idempotent re-run, a killed
+worker, a corrupt input, the audit round trip; and the one-line errors of bad input.
+
+About a minute on 2 cores (one cluster for the module; 4 files, ETH, SVI + Heston)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+import volcal.store as vs
+from volcal.cli import main
+from volcal.history.jobs import backfill, discover
+from volcal.store.audit import audit
+
+pytestmark = pytest.mark.data
+
+HISTORY = "svcj-deribit-history"
+FILES = (
+    "deribit_options_snapshot_20260102T091809Z.csv.gz",
+    "deribit_options_snapshot_20260102T162624Z.csv.gz",
+    "deribit_options_snapshot_20260102T211623Z.csv.gz",
+    "deribit_options_snapshot_20260103T034831Z.csv.gz",
+)
+MODELS = ("svi", "heston")
+
+
+@pytest.fixture(scope="module")
+def inputs(raw_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("inputs")
+    for name in FILES:
+        shutil.copy(raw_data / HISTORY / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+    )
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with vs.open(path, read_only=True) as st:
+        return st.counts()
+
+
+def test_discover_orders_by_time(inputs):
+    import volcal
+
+    assert volcal.history.backfill is backfill  # the function, also after the module import
+    files = discover([inputs])
+    assert [f.name for f in files] == sorted(FILES)
+
+
+def test_backfill_rows_warm_starts_rerun_and_audit(inputs, client, tmp_path):
+    store = tmp_path / "h.duckdb"
+    seen = []
+    rep = backfill(
+        [inputs], MODELS, store, currencies=["ETH"], client=client, batch_size=2,
+        progress=lambda d, t: seen.append((d, t)),
+    )  # fmt: skip
+    assert rep.chains_done == len(FILES) and rep.failures == 0
+    assert rep.snapshots_written == len(FILES)
+    assert rep.calibrations_written == len(FILES) * len(MODELS)
+    assert seen[0] == (0, len(FILES)) and seen[-1] == (len(FILES), len(FILES))
+    with vs.open(store, read_only=True) as st:
+        snaps = st.snapshots()
+        cals = st.calibrations()
+        heston = st.calibrations(model="heston", underlying="ETH")
+        assert st.failures().empty
+    assert list(snaps["source"]) == sorted(FILES)  # chronological
+    assert snaps["snapshot_time"].is_monotonic_increasing
+    assert snaps["vol_index_30d"].between(20, 200).all()
+    assert len(cals) == len(FILES) * len(MODELS)
+    assert not cals.duplicated(["snapshot_id", "model"]).any()
+    # batches of 2 files: the first of each batch is cold, the other warm-started from it
+    warm = heston["warm_start"].notna().tolist()
+    assert warm == [False, True, False, True]
+    assert json.loads(heston["warm_start"].iloc[1]) == json.loads(heston["params"].iloc[0])
+    # the store's hashes are the files' hashes
+    assert set(snaps["sha256"]) == {vs.file_sha256(inputs / n) for n in FILES}
+
+    again = backfill([inputs], MODELS, store, currencies=["ETH"], client=client, batch_size=2)
+    assert again.chains_done == 0 and again.chains_skipped == len(FILES)
+    assert again.calibrations_written == 0 and again.snapshots_written == 0
+
+    # audit: a cold and a warm-started Heston fit and an SVI fit reproduce bit for bit
+    ids = [heston["id"].iloc[0], heston["id"].iloc[1], cals[cals.model == "svi"]["id"].iloc[1]]
+    for cid in ids:
+        res = audit(store, cid)
+        assert res.verdict == "bit-for-bit", res.summary()
+    # a tampered parameter is caught
+    import duckdb
+
+    con = duckdb.connect(str(store))
+    con.execute(
+        "UPDATE calibrations SET params = json_object('model', 'Heston', 'v0', 0.3, "
+        "'kappa', 2.0, 'theta', 0.4, 'xi', 1.0, 'rho', -0.1) WHERE id = ?",
+        [ids[0]],
+    )
+    con.close()
+    bad = audit(store, ids[0])
+    assert not bad.reproduced and bad.verdict == "not reproduced"
+    assert main(["audit", str(store), ids[0]]) == 1
+    assert main(["audit", str(store), ids[1], "--json"]) == 0
+
+
+def test_corrupt_input_is_recorded_and_run_continues(inputs, client, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in FILES[:2]:
+        shutil.copy(inputs / name, folder / name)
+    data = (inputs / FILES[2]).read_bytes()
+    (folder / FILES[2]).write_bytes(data[: len(data) // 2])  # truncated archive
+    (folder / "deribit_options_snapshot_20260102T120000Z.csv.gz").write_bytes(
+        gzip.compress(b"not,a,chain\n1,2,3\n")
+    )
+    store = tmp_path / "c.duckdb"
+    rep = backfill([folder], ["svi"], store, currencies=["ETH"], client=client, batch_size=2)
+    assert rep.chains_done == 4 and rep.calibrations_written == 2
+    assert rep.failures == 2 and all(r.startswith("read: ") for r in rep.failures_by_reason)
+    with vs.open(store, read_only=True) as st:
+        fails = st.failures()
+        assert len(st.calibrations()) == 2
+    assert set(fails["source"]) == {FILES[2], "deribit_options_snapshot_20260102T120000Z.csv.gz"}
+    assert (fails["stage"] == "read").all() and fails["reason"].str.len().gt(10).all()
+    # a re-run skips the recorded failures; --retry-failed tries them again
+    assert backfill([folder], ["svi"], store, currencies=["ETH"], client=client).chains_done == 0
+    rep2 = backfill(  # through the scheduler's address, as --scheduler does
+        [folder], ["svi"], store, currencies=["ETH"], scheduler=client.scheduler.address,
+        retry_failed=True,
+    )  # fmt: skip
+    assert rep2.scheduler == client.scheduler.address and rep2.workers == 2
+    assert rep2.chains_done == 2 and rep2.failures == 2
+    with vs.open(store, read_only=True) as st:
+        assert set(st.failures()["attempts"]) == {2}
+
+
+def test_killed_worker_batch_is_retried(inputs, client, tmp_path):
+    store = tmp_path / "k.duckdb"
+    pids = client.run(os.getpid)
+    killed: list[int] = []
+
+    def kill_one(done: int, total: int) -> None:
+        if done == 0 or killed:
+            return
+        busy = [(w, keys) for w, keys in client.processing().items() if keys]
+        if busy:
+            w, keys = busy[0]
+            assert all(str(k).startswith("volcal-backfill-") for k in keys)
+            os.kill(pids[w], signal.SIGKILL)  # its batch must be rerun for its rows to exist
+            killed.append(pids[w])
+
+    rep = backfill(
+        [inputs], ["heston"], store, currencies=["ETH"], client=client, batch_size=1,
+        progress=kill_one,
+    )  # fmt: skip
+    assert killed, "no batch was in flight to kill"
+    assert rep.chains_done == len(FILES) and rep.failures == 0
+    with vs.open(store, read_only=True) as st:
+        cals = st.calibrations()
+        c = st.counts()
+    assert len(cals) == len(FILES) and cals["snapshot_id"].is_unique
+    assert c["snapshots"] == len(FILES)
+    client.wait_for_workers(2, timeout=60)
+
+
+def _cli(args, capsys):
+    code = main(args)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_cli_backfill_default_cluster_and_bad_input(inputs, tmp_path, capsys):
+    store = tmp_path / "cli.duckdb"
+    code, out, err = _cli(
+        ["backfill", str(inputs / FILES[0]), str(inputs / FILES[1]), "--models", "svi",
+         "--currency", "ETH", "--workers", "1", "--store", str(store), "--json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert '"calibrations_written": 2' in out
+    assert _counts(store)["calibrations"] == 2
+
+    # an empty folder
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = _cli(["backfill", str(empty), "--store", str(tmp_path / "e.duckdb")], capsys)
+    assert code == 2 and "no snapshot files" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e.duckdb").exists()
+    # a store that is not DuckDB: refused, untouched
+    bad = tmp_path / "bad.duckdb"
+    bad.write_text("hello\n" * 100)
+    code, out, err = _cli(["backfill", str(inputs), "--store", str(bad)], capsys)
+    assert code == 2 and "not a volcal store" in err and len(err.strip().splitlines()) == 1
+    assert bad.read_text() == "hello\n" * 100
+    # an unreachable scheduler: nothing created
+    code, out, err = _cli(
+        ["backfill", str(inputs), "--store", str(tmp_path / "u.duckdb"), "--scheduler",
+         "tcp://127.0.0.1:9", "--connect-timeout", "2"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "cannot reach the Dask scheduler" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "u.duckdb").exists()
+    # a newer schema version
+    import duckdb
+
+    con = duckdb.connect(str(store))
+    con.execute("INSERT INTO schema_version VALUES (?, now())", [vs.SCHEMA_VERSION + 1])
+    con.close()
+    before = _raw_rows(store)
+    code, out, err = _cli(["backfill", str(inputs), "--store", str(store)], capsys)
+    assert code == 2 and "newer than this volcal" in err
+    code, out, err = _cli(["audit", str(store), "c0"], capsys)
+    assert code == 2 and "newer than this volcal" in err
+    assert _raw_rows(store) == before
+    # unknown model, unknown calibration id
+    code, out, err = _cli(["backfill", str(inputs), "--models", "svi,nope"], capsys)
+    assert code == 2 and "unknown model 'nope'" in err
+
+
+def _raw_rows(path: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    n = con.execute("SELECT count(*) FROM calibrations").fetchone()[0]
+    con.close()
+    return int(n)
