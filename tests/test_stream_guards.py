@@ -205,3 +205,29 @@ def test_heston_refit_on_a_worker_process(snapshot_dir: Path) -> None:
     assert hes["rmse_vol"] < 10.0
     assert eng.metrics()["calibrations"]["heston"]["ok"] >= 1
     assert hes["warm"] is True  # the final refit started from the first one
+
+
+def test_a_crashing_fit_stops_the_engine_with_its_error(
+    snapshot_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fit that raises (a bug, an input nobody foresaw) is not swallowed by a dead
+    background task: the engine keeps the error and stops, as for a failed source."""
+    from volcal.stream import engine as engine_mod
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("fit exploded")
+
+    monkeypatch.setattr(engine_mod, "slice_quotes", boom)
+
+    class _Replay:
+        async def messages(self) -> Any:
+            for item in snapshot_frames([snapshot_dir / SNAP], "BTC"):
+                yield item
+
+    async def go() -> StreamEngine:
+        eng = StreamEngine(_Replay(), StreamConfig(models=("svi",), debounce_s=0.0))
+        await asyncio.wait_for(eng.run(), 60)
+        return eng
+
+    eng = asyncio.run(go())
+    assert isinstance(eng.error, RuntimeError) and "fit exploded" in str(eng.error)

@@ -128,7 +128,7 @@ def _itm_with_twin(chain: OptionChain, alive: BoolArray) -> BoolArray:
     return itm & has_otm[group]
 
 
-def _strike_arbitrage(
+def strike_arbitrage(
     x: FloatArray,
     bid: FloatArray,
     ask: FloatArray,
@@ -422,7 +422,7 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
         if rows.size < 2:
             continue
         call = bool(ch.is_call[rows[0]])
-        m, c, m_by, c_by = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
+        m, c, m_by, c_by = strike_arbitrage(x[rows], pb[rows], pa[rows], call)
         mono[rows] |= m
         conv[rows] |= c
         mono_by[rows] = m_by

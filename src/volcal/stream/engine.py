@@ -492,6 +492,18 @@ class StreamEngine:
 
     # ------------------------------------------------------------------ fitting
     async def _scheduler(self) -> None:
+        try:
+            await self._schedule()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # a bug or an unexpected input in a fit must not leave a silent engine that
+            # keeps ingesting but never publishes: keep the error (engine.error, as for
+            # a failed source) and stop, so the CLI and the service report it
+            self.error = exc
+            self._finisher = asyncio.ensure_future(self.stop())
+
+    async def _schedule(self) -> None:
         cfg = self.config
         while self._running:
             now_wall = time.perf_counter()

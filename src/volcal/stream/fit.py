@@ -89,7 +89,7 @@ def slice_quotes(
     ``off_since`` (instrument -> clock time its quote first left the smile) is updated
     in place: that is the guard's memory.
     """
-    from volcal.quality.clean import _strike_arbitrage
+    from volcal.quality.clean import strike_arbitrage
 
     n = eb.n
     t = (eb.expiry - now) / SECONDS_PER_YEAR
@@ -196,7 +196,7 @@ def slice_quotes(
         if rows.size < 2:
             continue
         rows = rows[np.argsort(x[rows], kind="stable")]
-        mono, conv = _strike_arbitrage(x[rows], pb[rows], pa[rows], call)
+        mono, conv, _, _ = strike_arbitrage(x[rows], pb[rows], pa[rows], call)
         bad_m = np.zeros(n, dtype=bool)
         bad_m[rows[mono]] = True
         bad_c = np.zeros(n, dtype=bool)
