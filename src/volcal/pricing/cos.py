@@ -64,7 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from volcal._typing import ArrayLike, BoolArray, FloatArray, IntArray
+from volcal._typing import ArrayLike, FloatArray, IntArray
 from volcal.errors import MethodError, ParameterError
 from volcal.models._base import Model
 from volcal.pricing._layout import Surface, make_surface
@@ -105,19 +105,6 @@ def char_func_grid(model: Model, u: ArrayLike, t: ArrayLike) -> np.ndarray:
 _S_GRID = np.geomspace(0.02, 2000.0, 72)
 
 
-def _unit_powers(phase: FloatArray, n: int, block: int = 32) -> np.ndarray:
-    """:math:`e^{i\\,\\text{phase}_j k}` for k < n, shape (J, n).
-
-    Built as (block starts) x (offsets inside a block): two small sets of complex
-    exponentials and one product, instead of J n sines and cosines; each entry is one
-    rounded product of two correctly reduced exponentials (error ~ 2 eps).
-    """
-    p = np.asarray(phase, dtype=np.float64)[:, None]
-    lo = np.exp(1j * p * np.arange(block))
-    hi = np.exp(1j * p * (block * np.arange(-(-n // block))))
-    return (hi[:, :, None] * lo[:, None, :]).reshape(p.shape[0], hi.shape[1] * block)[:, :n]
-
-
 def _chernoff_range(
     model: Model, t: FloatArray, log_tol: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
@@ -152,30 +139,37 @@ def _chernoff_range(
     return a, b
 
 
-def _put_call_weights(
-    kl: FloatArray, am: FloatArray, bm: FloatArray, call_coef: BoolArray, n: int
-) -> FloatArray:
-    """Payoff weights (J, N) of the module formula without the :math:`e^{-iua}` factor."""
-    kk = np.arange(n, dtype=np.float64)
-    wm = bm - am
-    c = np.clip(kl, am, bm)
-    x = (c - am) / wm  # in [0, 1]
-    rot = _unit_powers(np.pi * x, n)  # e^{i pi x k}, (J, N)
-    with np.errstate(divide="ignore"):
-        inv_k = np.where(kk > 0, 1.0 / (np.pi * kk), 0.0)
-    uj = (np.pi / wm)[:, None] * kk[None, :]  # u of each option's expiry, (J, N)
-    inv1 = 1.0 / (1.0 + uj * uj)
-    g = rot.real - rot.imag * (wm[:, None] * inv_k[None, :])
-    g[:, 0] = 1.0 - (c - am) + np.where(call_coef, wm, 0.0)
-    alt = np.where(kk % 2 == 0, 1.0, -1.0)
-    h = np.where(call_coef[:, None], np.exp(bm)[:, None] * alt[None, :], np.exp(am)[:, None])
-    # call: chi - K psi on [k, b]; put: K psi - chi on [a, k]; both reduce to this
-    return (h - np.exp(kl)[:, None] * g) * inv1
+_MODEL_IDS: dict[type, int] = {}
+
+
+def _model_id(model: Model) -> int:
+    """Kernel id of a built-in model (exact type), -1 for any other model."""
+    if not _MODEL_IDS:
+        from volcal.models.heston import SVCJ, Bates, Heston
+        from volcal.models.levy import Black, Kou, Merton, VarianceGamma
+
+        _MODEL_IDS.update(
+            {Black: 0, Merton: 1, Kou: 2, VarianceGamma: 3, Heston: 4, Bates: 5, SVCJ: 6}
+        )
+    return _MODEL_IDS.get(type(model), -1)
+
+
+def fd_steps(model: Model) -> FloatArray:
+    """Central-difference steps of the compiled gradient (models without an analytic one)."""
+    x = model.to_vector()
+    lo, hi = model.bounds()
+    return 1e-6 * np.maximum(np.maximum(np.abs(x), 1e-3 * (hi - lo)), 1e-8)
+
+
+def _kernels():  # type: ignore[no-untyped-def]
+    from volcal.pricing import _fourier_numba
+
+    return _fourier_numba
 
 
 @dataclass(frozen=True, eq=False)
 class COSPlan:
-    """Precomputed COS layout for one option surface (see module docs).
+    """One surface's COS layout: range and number of terms per expiry (see module docs).
 
     Attributes
     ----------
@@ -183,101 +177,155 @@ class COSPlan:
         The flattened request.
     a, b : ndarray, shape (M,)
         Truncation range of :math:`\\ln(F_T/F_0)` per unique maturity.
-    n : int
-        Number of cosine terms.
-    u : ndarray, shape (M, N)
-        Fourier grid :math:`u_{mk} = k\\pi/(b_m - a_m)`.
+    n : ndarray of int, shape (M,)
+        Number of cosine terms per maturity (from the error bound).
+    bound : ndarray, shape (M,)
+        The bound on the neglected series tail at that N (per unit forward).
+    pricer : COSPricer
+        The settings the plan was made with.
     """
 
     surface: Surface
     a: FloatArray
     b: FloatArray
-    n: int
-    u: FloatArray
-    _e_re: FloatArray
-    _e_im: FloatArray
-    _w: FloatArray
-    _call_coef: BoolArray
-    _t_index: IntArray
+    n: IntArray
+    bound: FloatArray
+    pricer: COSPricer
 
     @property
     def t(self) -> FloatArray:
-        """Unique maturities (rows of :attr:`u`)."""
+        """Unique maturities."""
         return self.surface.t_unique
 
-    def phi(self, model: Model) -> np.ndarray:
-        """:math:`\\varphi` of ``model`` on the plan's grid, shape (M, N)."""
-        return char_func_grid(model, self.u, self.surface.t_unique)
-
-    def price(self, model: Model) -> FloatArray:
-        """Discounted prices of the surface under ``model`` (shape of the request)."""
-        return self.price_from_phi(self.phi(model))
-
-    def price_from_phi(self, phi: np.ndarray, *, derivative: bool = False) -> FloatArray:
-        """Prices from a characteristic-function grid computed by the caller.
-
-        Parameters
-        ----------
-        phi : ndarray, complex, shape (M, N)
-            :math:`\\varphi(u, t)` on :attr:`u` (rows = :attr:`t`).
-        derivative : bool
-            If True, ``phi`` is a parameter derivative :math:`\\partial\\varphi/\\partial
-            \\theta` and the result is :math:`\\partial V/\\partial\\theta` (the map is
-            linear; parity constants and intrinsic values are left out).
-        """
+    def units(self, model: Model, *, grad: bool = False) -> tuple[FloatArray, int]:
+        """Out-of-the-money prices per unit forward of the live options (row 0) and, with
+        ``grad``, their parameter derivatives (rows 1.., ``param_names`` order), on this
+        plan's grid; also the number of options priced on the shifted Lewis contour."""
         s = self.surface
-        phi = np.asarray(phi)
-        if phi.shape != self.u.shape:
-            raise ParameterError(
-                f"COSPlan.price_from_phi: phi has shape {phi.shape}, grid is {self.u.shape}"
+        kl = np.ascontiguousarray(s.k[s.live])
+        ti = s.t_index
+        if kl.size == 0:
+            return np.zeros((1 + (model.to_vector().size if grad else 0), 0)), 0
+        mid = _model_id(model)
+        pr = self.pricer
+        if mid >= 0:
+            kn = _kernels()
+            gx, gw = _gauss_legendre16()
+            out, n_wing = kn.surface_units(
+                mid,
+                model.to_vector(),
+                s.t_unique,
+                kl,
+                ti,
+                self.a,
+                self.b,
+                self.n,
+                pr.coefficients == "put",
+                bool(grad),
+                fd_steps(model) if grad else np.ones(1),
+                float(pr.wing_tol),
+                gx,
+                gw,
+                float(pr.wing_rtol),
             )
-        if not np.all(np.isfinite(phi)):
+        else:
+            out, n_wing = self._generic_units(model, kl, ti, grad), 0
+        if not np.all(np.isfinite(out[0])):
+            raise MethodError(
+                f"COS: {model.summary()} gives non-finite prices "
+                "(parameters outside the numerically valid domain)"
+            )
+        return out, int(n_wing)
+
+    def _generic_units(self, model: Model, kl: FloatArray, ti: IntArray, grad: bool) -> FloatArray:
+        """Any Model subclass: NumPy characteristic function, compiled strike sums."""
+        n_hi = int(np.max(self.n))
+        j = np.arange(n_hi, dtype=np.float64)
+        u = j[None, :] * np.pi / (self.b - self.a)[:, None]
+        tt = self.surface.t_unique[:, None]
+        if grad:
+            from volcal.pricing.gradient import log_cf_grad
+
+            lp, g = log_cf_grad(model, u, tt)
+        else:
+            lp, g = model.log_char_func(u, tt), None
+        h = np.exp(lp - 1j * u * self.a[:, None])
+        live = j[None, :] < self.n[:, None]
+        rows = [np.where(live, h.real, 0.0)]
+        if g is not None:
+            rows += [np.where(live, (h * gp).real, 0.0) for gp in g]
+        coef = np.ascontiguousarray(np.stack(rows))
+        if not np.all(np.isfinite(coef)):
             raise MethodError(
                 "COS: characteristic function is not finite on the grid "
                 "(parameters outside the numerically valid domain)"
             )
-        coef = phi.real * self._e_re - phi.imag * self._e_im  # (M, N)
-        ti = self._t_index
-        if coef.shape[0] <= 16:
-            # (J, N) @ (N, M) then pick each option's own expiry: one BLAS call
-            unit = (self._w @ coef.T)[np.arange(ti.size), ti]
-        else:
-            # many expiries: one matrix-vector product per expiry (J N flops, not J N M)
-            unit = np.empty(ti.size)
-            order = np.argsort(ti, kind="stable")
-            cuts = np.searchsorted(ti[order], np.arange(coef.shape[0] + 1))
-            for m in range(coef.shape[0]):
-                sel = order[cuts[m] : cuts[m + 1]]
-                unit[sel] = self._w[sel] @ coef[m]
-        out = np.zeros(s.size)
+        call_coef = (
+            np.zeros(kl.size, dtype=bool) if self.pricer.coefficients == "put" else kl >= 0.0
+        )
+        out = np.asarray(_kernels().cos_sums(coef, self.n, self.a, self.b, kl, ti, call_coef))
+        par = (kl >= 0.0) & ~call_coef
+        out[0, par] += 1.0 - np.exp(kl[par])
+        return out
+
+    def _finish(self, unit: FloatArray, derivative: bool) -> FloatArray:
+        """OTM units -> requested option type, forward scale, intrinsic and discount."""
+        s = self.surface
         live = s.live
+        kl = s.k[live]
+        out = np.zeros(s.size)
         if not derivative:
-            kt = np.exp(s.k[live])
-            flip = s.is_call[live] != self._call_coef
-            # call = put + 1 - K/F ; put = call - 1 + K/F
-            sign = np.where(self._call_coef, -1.0, 1.0)
-            unit = unit + np.where(flip, sign * (1.0 - kt), 0.0)
+            # unit is the OTM price: call for k >= 0, put below; parity to the other type
+            kt = np.exp(kl)
+            want_call = s.is_call[live]
+            flip = want_call != (kl >= 0.0)
+            adj = np.where(want_call, 1.0 - kt, kt - 1.0)
+            unit = unit + np.where(flip, adj, 0.0)
             out[~live] = s.intrinsic()[~live]
         out[live] = unit * s.forward[live]
-        return (out * s.discount).reshape(s.shape)
+        return out * s.discount
+
+    def price(self, model: Model) -> FloatArray:
+        """Discounted prices of the surface under ``model`` (shape of the request)."""
+        units, _ = self.units(model)
+        return self._finish(units[0], False).reshape(self.surface.shape)
+
+    def price_and_jac(self, model: Model) -> tuple[FloatArray, FloatArray]:
+        """Discounted prices (flat) and their Jacobian (options x parameters)."""
+        units, _ = self.units(model, grad=True)
+        p = self._finish(units[0], False)
+        jac = np.stack([self._finish(r, True) for r in units[1:]], axis=1)
+        return p, jac
+
+
+_GL16: list[tuple[FloatArray, FloatArray]] = []
+
+
+def _gauss_legendre16() -> tuple[FloatArray, FloatArray]:
+    """16-point Gauss-Legendre nodes and weights (a cache of a constant)."""
+    if not _GL16:
+        x, w = np.polynomial.legendre.leggauss(16)
+        _GL16.append((x, w))
+    return _GL16[0]
 
 
 @dataclass(frozen=True)
 class COSPricer:
-    """COS pricer settings (Fang & Oosterlee 2008).
+    """COS pricer settings (Fang & Oosterlee 2008), compiled per-expiry kernels.
 
     Parameters
     ----------
     n : int
-        Initial number of cosine terms (doubled while the characteristic function at
-        the last term exceeds ``phi_tol``; set ``phi_tol=inf`` for a fixed N).
+        Smallest number of cosine terms per expiry; N runs up the ladder
+        ``n * 2**(j/4)`` (multiples of 8) until the bound on the neglected terms is below
+        ``phi_tol`` (set ``phi_tol=inf`` for a fixed N = ``n``).
     l : float
         Truncation range in cumulant units, :math:`c_1 \\pm L\\sqrt{c_2+\\sqrt{c_4}}`.
     n_max : int
-        Cap on the number of terms.
+        Cap on the number of terms; an expiry that needs more raises
+        :class:`~volcal.errors.MethodError` (never a silently capped grid).
     phi_tol : float
-        Largest admissible bound on the neglected series tail (per unit forward), see
-        :meth:`choose_n`.
+        Largest admissible bound on the neglected series tail (per unit forward).
     min_half_width : float
         Floor on the half-width of the range (in log-forward units).
     coefficients : {"put", "otm"}
@@ -286,6 +334,11 @@ class COSPricer:
     tail_tol : float
         Largest probability (times the largest strike over the forward) left outside
         the range in each tail, by the Chernoff bound (see module docs).
+    wing_tol : float
+        Out-of-the-money prices below ``wing_tol * max(F, K)`` are computed again on
+        Lewis' shifted contour (relative accuracy in deep wings); 0 switches it off.
+    wing_rtol : float
+        Relative tolerance of that contour integral.
 
     Examples
     --------
@@ -295,13 +348,15 @@ class COSPricer:
     5.7851554
     """
 
-    n: int = 128
+    n: int = 32
     l: float = 12.0  # noqa: E741 (the method's own name for it)
     n_max: int = 16384
     phi_tol: float = 1e-14
     min_half_width: float = 1e-3
     coefficients: str = "put"
     tail_tol: float = 1e-15
+    wing_tol: float = 1e-5
+    wing_rtol: float = 1e-11
 
     def __post_init__(self) -> None:
         if int(self.n) < 8 or int(self.n_max) < int(self.n):
@@ -312,6 +367,10 @@ class COSPricer:
             )
         if not self.l > 0.0:
             raise ParameterError(f"COSPricer: l must be > 0, got {self.l}")
+        if not (self.phi_tol > 0.0 and self.tail_tol > 0.0):
+            raise ParameterError("COSPricer: phi_tol and tail_tol must be > 0")
+        if not (self.wing_tol >= 0.0 and self.wing_rtol > 0.0):
+            raise ParameterError("COSPricer: need wing_tol >= 0 and wing_rtol > 0")
 
     def ranges(self, model: Model, surface: Surface) -> tuple[FloatArray, FloatArray]:
         """Truncation range ``(a, b)`` per unique maturity (cumulants, tails, strikes)."""
@@ -333,41 +392,65 @@ class COSPricer:
         b = np.maximum(b, kmax + 0.25 * half)
         return a, b
 
-    def choose_n(
-        self,
-        model: Model,
-        t: FloatArray,
-        a: FloatArray,
-        b: FloatArray,
-        k_max: FloatArray | float = 0.0,
-    ) -> int:
-        """Smallest ``n * 2**j`` whose neglected series tail is below ``phi_tol``.
-
-        The payoff coefficients decay like :math:`2\\max(F,K)/((b-a)u_k^2)` (the payoff
-        is continuous), so the terms beyond :math:`N` add at most about
-        :math:`\\tfrac{2}{\\pi}\\max(1, K/F)\\,|\\varphi(u_N)|/u_N`; that bound must fall below
-        ``phi_tol``.
-
-        Raises
-        ------
-        MethodError
-            If even ``n_max`` terms leave the bound above ``phi_tol``.
-        """
-        n = int(self.n)
-        scale = np.maximum(1.0, np.exp(np.asarray(k_max, dtype=np.float64)))
+    def _generic_n(
+        self, model: Model, t: FloatArray, a: FloatArray, b: FloatArray, k_max: FloatArray
+    ) -> tuple[IntArray, FloatArray]:
+        """N per expiry on the ladder of the class docs (NumPy characteristic function)."""
+        scale = np.maximum(1.0, np.exp(k_max)) * 2.0 / np.pi
+        n = np.full(t.size, -1, dtype=np.int64)
+        bound = np.full(t.size, np.inf)
+        j = 0
         while True:
-            u_last = (n - 1) * np.pi / (b - a)
-            tail = np.abs(model.char_func(u_last, t)) * scale / u_last
-            if np.max(tail) <= self.phi_tol:
-                return n
-            if n >= self.n_max:
-                i = int(np.argmax(tail))
-                raise MethodError(
-                    f"COS: {model.summary()} at T={t[i]:.6g} needs more than n_max="
-                    f"{self.n_max} terms on the range [{a[i]:.3g}, {b[i]:.3g}] (heavy tails "
-                    "or a slowly decaying characteristic function); use method='lewis'"
-                )
-            n = min(2 * n, int(self.n_max))
+            nj = 8 * int(np.ceil(self.n * 2.0 ** (0.25 * j) / 8.0))
+            todo = n < 0
+            u_last = (nj - 1) * np.pi / (b[todo] - a[todo])
+            tail = np.abs(model.char_func(u_last, t[todo])) * scale[todo] / u_last
+            ok = tail <= self.phi_tol
+            idx = np.flatnonzero(todo)
+            n[idx[ok]] = nj
+            bound[idx] = tail
+            if np.all(n >= 0) or nj >= self.n_max:
+                return n, bound
+            j += 1
+
+    def plan_surface(self, s: Surface, model: Model) -> COSPlan:
+        """Plan an already validated surface for ``model`` (ranges, N per expiry)."""
+        tu = s.t_unique
+        if tu.size == 0:
+            z = np.zeros(0)
+            return COSPlan(s, z, z.copy(), np.zeros(0, dtype=np.int64), z.copy(), self)
+        mid = _model_id(model)
+        kl = np.ascontiguousarray(s.k[s.live])
+        if mid >= 0:
+            a, b, n, bound = _kernels().plan_surface(
+                mid,
+                model.to_vector(),
+                tu,
+                kl,
+                s.t_index,
+                float(self.l),
+                float(self.min_half_width),
+                float(self.tail_tol),
+                float(self.phi_tol),
+                int(self.n),
+                int(self.n_max),
+            )
+            if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+                raise MethodError(f"COS: no finite truncation range for {model.summary()}")
+        else:
+            a, b = self.ranges(model, s)
+            k_max = np.full(tu.size, -np.inf)
+            np.maximum.at(k_max, s.t_index, kl)
+            n, bound = self._generic_n(model, tu, a, b, k_max)
+        if np.any(n < 0):
+            i = int(np.flatnonzero(n < 0)[0])
+            raise MethodError(
+                f"COS: {model.summary()} at T={tu[i]:.6g} needs more than n_max="
+                f"{self.n_max} terms on the range [{a[i]:.3g}, {b[i]:.3g}] to bring the "
+                f"neglected terms below {self.phi_tol:g} (heavy tails or a slowly decaying "
+                "characteristic function); use method='lewis'"
+            )
+        return COSPlan(s, a, b, n, bound, self)
 
     def plan(
         self,
@@ -379,49 +462,14 @@ class COSPricer:
         *,
         model: Model,
     ) -> COSPlan:
-        """Precompute the surface layout, ranges and weights with ``model`` as reference.
+        """Validate the request and plan it for ``model``.
 
-        The plan's ranges and grid stay fixed, so ``plan.price(other_model)`` is exact
-        as long as ``other_model`` is not much wider-tailed than ``model`` (use a
-        generous reference, or re-plan when parameters move far).
+        ``plan.price(other_model)`` reuses the ranges and N; it is accurate while
+        ``other_model`` is not much wider-tailed than ``model`` (:meth:`price` plans for
+        the model it prices).
         """
         s = make_surface(forward, strike, t, is_call, discount, where="COS")
-        return self._plan(s, model)
-
-    def _plan(self, s: Surface, model: Model) -> COSPlan:
-        tu = s.t_unique
-        if tu.size == 0:
-            a = b = np.zeros(0)
-            n = int(self.n)
-        else:
-            a, b = self.ranges(model, s)
-            k_max = np.full(tu.size, -np.inf)
-            np.maximum.at(k_max, s.t_index, s.k[s.live])
-            n = self.choose_n(model, tu, a, b, k_max)
-        width = b - a
-        kk = np.arange(n, dtype=np.float64)
-        u = kk[None, :] * np.pi / width[:, None]  # (M, N)
-        e = np.exp(-1j * u * a[:, None]) * (2.0 / width)[:, None]
-        e[:, 0] *= 0.5
-        ti = s.t_index
-        kl = s.k[s.live]
-        call_coef = kl >= np.inf if self.coefficients == "put" else kl >= 0.0
-        w = np.empty((kl.size, n))
-        for lo in range(0, kl.size, 2048):  # chunks bound the temporaries' memory
-            sl = slice(lo, lo + 2048)
-            w[sl] = _put_call_weights(kl[sl], a[ti[sl]], b[ti[sl]], call_coef[sl], n)
-        return COSPlan(
-            surface=s,
-            a=a,
-            b=b,
-            n=n,
-            u=u,
-            _e_re=np.ascontiguousarray(e.real),
-            _e_im=np.ascontiguousarray(e.imag),
-            _w=w,
-            _call_coef=call_coef,
-            _t_index=ti,
-        )
+        return self.plan_surface(s, model)
 
     def price(
         self,
