@@ -12,12 +12,12 @@ import pytest
 import volcal
 from volcal.calibration import CalibrationResult, calibrate, calibrate_series
 from volcal.calibration.engine import Tracker, solve
-from volcal.calibration.fourier import CosSurface
 from volcal.calibration.synthetic import synthetic_quotes
 from volcal.calibration.transforms import ParamSpace
 from volcal.errors import CalibrationWarning, DataWarning, ParameterError
 from volcal.models import SVCJ, Bates, Heston, Kou, Merton, VarianceGamma
-from volcal.pricing.gradient import heston_family_grid, log_cf_grad, log_cf_grad_fd
+from volcal.pricing import COSPricer
+from volcal.pricing.gradient import log_cf_grad, log_cf_grad_fd
 
 T_GRID = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
 K_GRID = np.linspace(-2.0, 2.0, 13)
@@ -42,63 +42,46 @@ def test_analytic_char_func_gradient_matches_finite_differences(model):
     assert np.max(np.abs(g - g_fd) / (1e-6 + np.abs(g_fd))) < 1e-5
 
 
-def test_compiled_grid_kernel_matches_numpy_path():
-    m = Bates(0.36, 3.0, 0.5, 1.5, -0.3, 2.0, -0.08, 0.12)
-    u = np.linspace(0.0, 60.0, 17)[None, :].repeat(2, axis=0)
-    t, a = np.array([0.02, 1.0]), np.array([-1.0, -3.0])
-    re_h, re_dh = heston_family_grid(m, u, t, a, True)
-    lp, g = log_cf_grad(m, u, t[:, None])
-    h = np.exp(lp - 1j * u * a[:, None])
-    np.testing.assert_allclose(re_h, h.real, atol=1e-14)
-    np.testing.assert_allclose(re_dh, (h[None] * g).real, atol=1e-12)
+@pytest.mark.parametrize(
+    "model",
+    [
+        Heston(0.36, 3.0, 0.5, 1.5, -0.3),
+        Bates(0.36, 3.0, 0.5, 1.5, -0.3, 2.0, -0.08, 0.12),
+        SVCJ(0.36, 3.0, 0.5, 1.5, -0.3, 1.5, -0.05, 0.1, 0.1, -0.3),
+        Merton(0.5, 2.0, -0.05, 0.15),
+        Kou(0.5, 3.0, 0.35, 12.0, 9.0),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_engine_jacobian_matches_finite_differences_of_its_prices(model):
+    """Prices and Jacobian come from the same compiled kernel (analytic for Heston and
+    Bates, central differences of the characteristic function otherwise), on one plan."""
+    t = np.repeat([0.02, 0.25, 1.0], 5)
+    k = np.exp(np.tile(np.linspace(-1.0, 1.0, 5), 3) * np.sqrt(t) * 0.7)
+    plan = COSPricer().plan(1.0, k, t, k >= 1.0, model=model)
+    p, jac = plan.price_and_jac(model)
+    np.testing.assert_array_equal(p, plan.price(model))
+    x = model.to_vector()
+    for j in range(x.size):
+        h = 1e-5 * max(abs(x[j]), 1e-2)
+        xp, xm = x.copy(), x.copy()
+        xp[j] += h
+        xm[j] -= h
+        up = plan.price(type(model).from_vector(xp))
+        dn = plan.price(type(model).from_vector(xm))
+        np.testing.assert_allclose(jac[:, j], (up - dn) / (2 * h), rtol=1e-5, atol=1e-10)
 
 
 # ------------------------------------------------------------------------------ pricing
-def test_cos_surface_agrees_with_quantlib_heston():
-    ql = pytest.importorskip("QuantLib")
-    m = HESTON
-    today = ql.Date(1, 1, 2026)
-    ql.Settings.instance().evaluationDate = today
-    dc = ql.Actual365Fixed()
-    curve = ql.YieldTermStructureHandle(ql.FlatForward(today, 0.0, dc))
-    proc = ql.HestonProcess(curve, curve, ql.QuoteHandle(ql.SimpleQuote(1.0)), *m.to_vector())
-    engine = ql.AnalyticHestonEngine(ql.HestonModel(proc), 1e-13, 1_000_000)
-    days = np.array([7, 36, 182, 365])
-    k = (np.linspace(-2, 2, 9)[None, :] * np.sqrt(days / 365)[:, None]).ravel()
-    si = np.repeat(np.arange(days.size), 9)
-    call = k >= 0
-    surf = CosSurface(k, call, si, days / 365, np.full(days.size, 1.0))
-    mine = surf.prices(m)
-    ref = []
-    for i in range(k.size):
-        kind = ql.Option.Call if call[i] else ql.Option.Put
-        opt = ql.VanillaOption(
-            ql.PlainVanillaPayoff(kind, float(np.exp(k[i]))),
-            ql.EuropeanExercise(today + int(days[si[i]])),
-        )
-        opt.setPricingEngine(engine)
-        ref.append(opt.NPV())
-    iv = volcal.implied_vol
-    np.testing.assert_allclose(
-        iv(mine, 1.0, np.exp(k), days[si] / 365, call),
-        iv(np.array(ref), 1.0, np.exp(k), days[si] / 365, call),
-        atol=1e-9,
-    )
+def test_calibration_prices_are_the_library_prices():
+    """One engine: the objective's quote prices are volcal.price's, bit for bit."""
+    from volcal.calibration.calibrate import _QuotePricer
 
-
-def test_cos_jacobian_matches_finite_differences_of_prices():
-    q = synthetic_quotes(HESTON, [0.05, 0.5], [-1.0, 0.0, 1.0])
-    surf = CosSurface(q.k, q.is_call, q.slice_index, q.t_slices, np.full(2, 1.0))
-    m = Merton(0.5, 2.0, -0.05, 0.15)
-    _, jac = surf.prices_and_jac(m)
-    x = m.to_vector()
-    for p in range(x.size):
-        h = 1e-4 * max(abs(x[p]), 1e-3)
-        xp, xm = x.copy(), x.copy()
-        xp[p] += h
-        xm[p] -= h
-        fd = (surf.prices(Merton.from_vector(xp)) - surf.prices(Merton.from_vector(xm))) / (2 * h)
-        np.testing.assert_allclose(jac[:, p], fd, rtol=2e-5, atol=1e-10)
+    q = synthetic_quotes(HESTON, T_GRID, K_GRID)
+    qp = _QuotePricer("heston", q, COSPricer())
+    m = HESTON.replace(xi=2.5)
+    ref = volcal.price(m, q.forward, q.strike, q.t, q.k >= 0.0) / q.forward
+    np.testing.assert_array_equal(qp.prices(m), ref)
 
 
 # --------------------------------------------------------------------------- transforms

@@ -91,8 +91,9 @@ class Params:
     def bounds(cls) -> tuple[FloatArray, FloatArray]:
         """Box bounds ``(lower, upper)`` in ``param_names`` order, used by calibration.
 
-        The ranges are crypto-wide (vol-of-vol up to 10, mean reversion up to 50,
-        jump means up to +-50%).
+        The ranges are crypto-wide (Heston family: vol of variance up to 40, mean
+        reversion up to 200; jump means up to +-50%); ``calibrate(..., bounds=)``
+        narrows or widens them per fit.
         """
         lo = np.array([b[0] for b in cls._bounds], dtype=np.float64)
         hi = np.array([b[1] for b in cls._bounds], dtype=np.float64)
