@@ -55,7 +55,7 @@ def test_analytic_char_func_gradient_matches_finite_differences(model):
 )
 def test_engine_jacobian_matches_finite_differences_of_its_prices(model):
     """Prices and Jacobian come from the same compiled kernel (analytic for Heston and
-    Bates, central differences of the characteristic function otherwise), on one plan."""
+    Bates, forward differences of the characteristic function otherwise), on one plan."""
     t = np.repeat([0.02, 0.25, 1.0], 5)
     k = np.exp(np.tile(np.linspace(-1.0, 1.0, 5), 3) * np.sqrt(t) * 0.7)
     plan = COSPricer().plan(1.0, k, t, k >= 1.0, model=model)

@@ -273,7 +273,9 @@ def compare_models(
             with warnings.catch_warnings():
                 # the status of every fit is in the table; one warning is issued below
                 warnings.simplefilter("ignore", CalibrationWarning)
-                res = calibrate(chain, name, weights=weights, max_time=max_time, seed=seed)
+                res = calibrate(
+                    chain, name, weights=weights, max_time=max_time, seed=seed, pillars=True
+                )
         except VolcalError as exc:
             fits.append(ModelFit(name, None, str(exc), time.perf_counter() - t0, {}))
             continue

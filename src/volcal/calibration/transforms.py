@@ -93,8 +93,7 @@ class ParamSpace:
             i = names.index(name)
             if not b_lo <= base[i] <= b_hi:
                 raise ParameterError(
-                    f"bounds[{name!r}] = ({b_lo:g}, {b_hi:g}) excludes the start "
-                    f"{name}={base[i]:g}"
+                    f"bounds[{name!r}] = ({b_lo:g}, {b_hi:g}) excludes the start {name}={base[i]:g}"
                 )
             self.lo_full[i], self.hi_full[i] = b_lo, b_hi
         fixed_names: list[str] = []

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from volcal._typing import ArrayLike, FloatArray, IntArray
+from volcal._typing import ArrayLike, BoolArray, FloatArray, IntArray
 from volcal.errors import MethodError, ParameterError
 from volcal.models._base import Model
 from volcal.pricing._layout import Surface, make_surface
@@ -155,7 +155,7 @@ def _model_id(model: Model) -> int:
 
 
 def fd_steps(model: Model) -> FloatArray:
-    """Central-difference steps of the compiled gradient (models without an analytic one)."""
+    """Forward-difference steps of the compiled gradient (models without an analytic one)."""
     x = model.to_vector()
     lo, hi = model.bounds()
     return 1e-6 * np.maximum(np.maximum(np.abs(x), 1e-3 * (hi - lo)), 1e-8)
@@ -197,10 +197,14 @@ class COSPlan:
         """Unique maturities."""
         return self.surface.t_unique
 
-    def units(self, model: Model, *, grad: bool = False) -> tuple[FloatArray, int]:
+    def units(
+        self, model: Model, *, grad: bool = False, wing_mask: BoolArray | None = None
+    ) -> tuple[FloatArray, int]:
         """Out-of-the-money prices per unit forward of the live options (row 0) and, with
         ``grad``, their parameter derivatives (rows 1.., ``param_names`` order), on this
-        plan's grid; also the number of options priced on the shifted Lewis contour."""
+        plan's grid; also the number of options priced on the shifted Lewis contour
+        (``wing_mask``, per live option, limits which may be: a calibration refines only
+        the quotes whose market price lies in the deep wing)."""
         s = self.surface
         kl = np.ascontiguousarray(s.k[s.live])
         ti = s.t_index
@@ -224,6 +228,7 @@ class COSPlan:
                 bool(grad),
                 fd_steps(model) if grad else np.ones(1),
                 float(pr.wing_tol),
+                np.ones(kl.size, dtype=bool) if wing_mask is None else wing_mask,
                 gx,
                 gw,
                 float(pr.wing_rtol),
@@ -285,14 +290,16 @@ class COSPlan:
         out[live] = unit * s.forward[live]
         return out * s.discount
 
-    def price(self, model: Model) -> FloatArray:
+    def price(self, model: Model, *, wing_mask: BoolArray | None = None) -> FloatArray:
         """Discounted prices of the surface under ``model`` (shape of the request)."""
-        units, _ = self.units(model)
+        units, _ = self.units(model, wing_mask=wing_mask)
         return self._finish(units[0], False).reshape(self.surface.shape)
 
-    def price_and_jac(self, model: Model) -> tuple[FloatArray, FloatArray]:
+    def price_and_jac(
+        self, model: Model, *, wing_mask: BoolArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
         """Discounted prices (flat) and their Jacobian (options x parameters)."""
-        units, _ = self.units(model, grad=True)
+        units, _ = self.units(model, grad=True, wing_mask=wing_mask)
         p = self._finish(units[0], False)
         jac = np.stack([self._finish(r, True) for r in units[1:]], axis=1)
         return p, jac
