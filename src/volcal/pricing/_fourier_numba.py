@@ -642,3 +642,54 @@ def vg_mixture(f0, strike, call, g, w, drift, s2):  # type: ignore[no-untyped-de
             acc += w[j] * (h - h0)
         out[i] = h0 + acc
     return out
+
+
+@njit(cache=True)
+def price_surface(  # type: ignore[no-untyped-def]
+    mid,
+    p,
+    t,
+    k,
+    t_index,
+    l_cum,
+    min_hw,
+    tail_tol,
+    phi_tol,
+    n_min,
+    n_max,
+    put_only,
+    wing_tol,
+    gx,
+    gw,
+    wing_rtol,
+):
+    """:func:`plan_surface` and :func:`surface_units` (prices only) in one compiled call
+    (one dispatch: the fixed cost of :meth:`COSPricer.price`). Returns
+    ``(a, b, n, bound, units, n_wing)``; units are not computed when an expiry needs
+    more than ``n_max`` terms (``n[s] = -1``)."""
+    a, b, n, bound = plan_surface(
+        mid, p, t, k, t_index, l_cum, min_hw, tail_tol, phi_tol, n_min, n_max
+    )
+    for s in range(n.size):
+        if n[s] < 0 or not (math.isfinite(a[s]) and math.isfinite(b[s])):
+            return a, b, n, bound, np.zeros((1, k.size)), -1
+    wing_ok = np.ones(k.size, dtype=np.bool_)
+    out, n_wing = surface_units(
+        mid,
+        p,
+        t,
+        k,
+        t_index,
+        a,
+        b,
+        n,
+        put_only,
+        False,
+        np.ones(1),
+        wing_tol,
+        wing_ok,
+        gx,
+        gw,
+        wing_rtol,
+    )
+    return a, b, n, bound, out, n_wing

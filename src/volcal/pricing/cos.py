@@ -502,4 +502,36 @@ class COSPricer:
         discount: ArrayLike = 1.0,
     ) -> FloatArray:
         """Discounted European prices, broadcast over all arguments."""
-        return self.plan(forward, strike, t, is_call, discount, model=model).price(model)
+        s = make_surface(forward, strike, t, is_call, discount, where="COS")
+        mid = _model_id(model)
+        if mid < 0 or s.t_unique.size == 0:
+            return self.plan_surface(s, model).price(model)
+        # built-in model: plan and price in one compiled call
+        gx, gw = _gauss_legendre16()
+        a, b, n, bound, units, n_wing = _kernels().price_surface(
+            mid,
+            model.to_vector(),
+            s.t_unique,
+            np.ascontiguousarray(s.k[s.live]),
+            s.t_index,
+            float(self.l),
+            float(self.min_half_width),
+            float(self.tail_tol),
+            float(self.phi_tol),
+            int(self.n),
+            int(self.n_max),
+            self.coefficients == "put",
+            float(self.wing_tol),
+            gx,
+            gw,
+            float(self.wing_rtol),
+        )
+        if n_wing < 0:
+            return self.plan_surface(s, model).price(model)  # raises the MethodError
+        if not np.all(np.isfinite(units[0])):
+            raise MethodError(
+                f"COS: {model.summary()} gives non-finite prices "
+                "(parameters outside the numerically valid domain)"
+            )
+        plan = COSPlan(s, a, b, n, bound, self)
+        return plan._finish(units[0], False).reshape(s.shape)
