@@ -383,3 +383,22 @@ def test_low_discrepancy_design_is_deterministic_and_even():
         counts = np.histogram(d[:, j], bins=16, range=(0, 1))[0]
         assert counts.min() >= 12 and counts.max() <= 20
     np.testing.assert_array_equal(low_discrepancy(4, 2, offset=4), low_discrepancy(8, 2)[4:])
+
+
+def test_model_registry_lives_on_the_classes():
+    """Name, parameter order, bounds, search box and data-driven start of every Fourier
+    model come from its class; the calibration reads them from there."""
+    from volcal.calibration.calibrate import FOURIER_MODELS, model_class
+    from volcal.models import fourier_models
+
+    reg = fourier_models()
+    assert set(reg) == set(FOURIER_MODELS)
+    for name, cls in reg.items():
+        assert model_class(name) is cls and cls.model_name == name
+        lo, hi = cls.bounds()
+        box = np.array(cls.search_box)
+        assert box.shape == (len(cls.param_names), 2)
+        assert np.all(box[:, 0] >= lo) and np.all(box[:, 1] <= hi)
+        guess = cls.data_guess(0.8, 0.6, 0.7)
+        assert set(guess) == set(cls.param_names)
+        cls(**guess)  # a valid model

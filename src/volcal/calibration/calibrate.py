@@ -107,53 +107,14 @@ _OBJ_TAIL_TOL = 1e-11
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
 MODEL_NAMES = ("svi", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
 
-# plausible boxes for the global stage (natural units, param_names order)
-_SEARCH_BOX: dict[str, tuple[tuple[float, float], ...]] = {
-    "heston": ((0.01, 1.5), (0.2, 20.0), (0.01, 1.5), (0.2, 6.0), (-0.9, 0.9)),
-    "bates": (
-        (0.01, 1.5),
-        (0.2, 20.0),
-        (0.01, 1.5),
-        (0.2, 6.0),
-        (-0.9, 0.9),
-        (0.05, 10.0),
-        (-0.3, 0.3),
-        (0.01, 0.4),
-    ),
-    "svcj": (
-        (0.01, 1.5),
-        (0.2, 20.0),
-        (0.01, 1.5),
-        (0.2, 6.0),
-        (-0.9, 0.9),
-        (0.05, 10.0),
-        (-0.3, 0.3),
-        (0.01, 0.4),
-        (0.0, 0.5),
-        (-0.8, 0.8),
-    ),
-    "merton": ((0.1, 1.5), (0.05, 20.0), (-0.3, 0.3), (0.01, 0.5)),
-    "kou": ((0.1, 1.5), (0.05, 20.0), (0.05, 0.95), (3.0, 50.0), (3.0, 50.0)),
-    "vg": ((0.1, 1.5), (0.01, 2.0), (-0.8, 0.8)),
-    "black": ((0.05, 2.0),),
-}
-
 
 def model_class(name: str) -> Any:
-    """Model class of a Fourier model name (``"heston"`` -> :class:`volcal.models.Heston`)."""
-    from volcal import models
+    """Model class of a Fourier model name (``"heston"`` -> :class:`volcal.models.Heston`),
+    from the registry on the classes (:func:`volcal.models.fourier_models`)."""
+    from volcal.models import fourier_models
 
-    table = {
-        "heston": models.Heston,
-        "bates": models.Bates,
-        "merton": models.Merton,
-        "kou": models.Kou,
-        "vg": models.VarianceGamma,
-        "svcj": models.SVCJ,
-        "black": models.Black,
-    }
     try:
-        return table[name]
+        return fourier_models()[name]
     except KeyError:
         raise ParameterError(
             f"unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}"
@@ -195,28 +156,9 @@ def _atm_vols(q: QuoteSet) -> FloatArray:
 
 
 def _guess(name: str, q: QuoteSet) -> dict[str, float]:
-    """Data-driven starting point (ATM vol levels, neutral shape parameters)."""
+    """Data-driven starting point: the class's ``data_guess`` from the ATM vols."""
     atm = _atm_vols(q)
-    short, long_ = float(atm[0]), float(atm[-1])
-    mid = float(np.median(atm))
-    heston = {"v0": short**2, "kappa": 2.0, "theta": long_**2, "xi": 1.0, "rho": 0.0}
-    g: dict[str, dict[str, float]] = {
-        "heston": heston,
-        "bates": {**heston, "lam": 1.0, "mu_j": -0.02, "sigma_j": 0.1},
-        "svcj": {
-            **heston,
-            "lam": 1.0,
-            "mu_s": -0.02,
-            "sigma_s": 0.1,
-            "mu_v": 0.05,
-            "rho_j": 0.0,
-        },
-        "merton": {"sigma": 0.8 * mid, "lam": 2.0, "mu_j": -0.02, "sigma_j": 0.15},
-        "kou": {"sigma": 0.8 * mid, "lam": 2.0, "p": 0.4, "eta1": 10.0, "eta2": 10.0},
-        "vg": {"sigma": mid, "nu": 0.2, "theta_vg": -0.1},
-        "black": {"sigma": mid},
-    }
-    return g[name]
+    return dict(model_class(name).data_guess(float(atm[0]), float(atm[-1]), float(np.median(atm))))
 
 
 def _to_instance(cls: Any, value: Any, fallback: dict[str, float]) -> Any:
@@ -639,7 +581,7 @@ def _calibrate_fourier(
         if global_search == "auto" and not warm:
             run_global = out.status not in ("ok", "max_iter") or _poor(q, out.cost, w)
     if run_global:
-        box = np.array(_SEARCH_BOX[name], dtype=np.float64)[space.free]
+        box = np.array(cls.search_box, dtype=np.float64)[space.free]
         if space.feller:
             box[space.j_x] = (0.05, 1.0)
         box[:, 0] = np.maximum(box[:, 0], space.lo)
