@@ -1,5 +1,5 @@
-"""Warm-start recalibration: compiled COS payoff, ATM from the calibration grid, stopping
-rule, Jacobian reuse - fast, and the same fit as a fully converged solve."""
+"""Warm-start recalibration and the engine under it: compiled strike sums, ATM vols,
+stopping rule, Jacobian reuse - fast, and the same fit as a fully converged solve."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from scipy.stats import norm
 
 import volcal
 from volcal.calibration import calibrate
-from volcal.calibration._cos_numba import cos_payoff
 from volcal.calibration.engine import Tracker
-from volcal.calibration.fourier import CosSurface, _cos_payoff
 from volcal.calibration.synthetic import synthetic_quotes
+from volcal.errors import MethodError
 from volcal.models import Bates, Black, Heston, Merton
+from volcal.pricing import COSPricer
 
 T_GRID = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
 K_GRID = np.linspace(-2.0, 2.0, 13)
@@ -54,31 +54,32 @@ def _direct_payoff(k, is_call, a, b, n_terms):
     st.floats(1.0, 9.0),
     st.sampled_from([16, 100, 256]),
 )
-def test_compiled_and_numpy_payoffs_match_the_textbook_formula(ks, a0, b0, n_terms):
+def test_compiled_strike_sums_match_the_textbook_payoff_coefficients(ks, a0, b0, n_terms):
+    """The engine never forms the strikes x terms payoff matrix: its rotation recurrence
+    must give the same sums as the textbook coefficients with direct cos/sin."""
+    from volcal.pricing._fourier_numba import cos_sums
+
     k = np.array(ks)
-    a, b = np.full(k.size, a0), np.full(k.size, b0)
+    a, b = np.full(1, a0), np.full(1, b0)
     is_call = k >= 0.0
-    ref = _direct_payoff(k, is_call, a, b, n_terms)
+    coef = np.random.default_rng(len(ks)).normal(size=(1, 1, n_terms))
+    ref = _direct_payoff(k, is_call, np.full(k.size, a0), np.full(k.size, b0), n_terms) @ coef[0, 0]
+    got = cos_sums(coef, np.array([n_terms]), a, b, k, np.zeros(k.size, dtype=np.int64), is_call)
     scale = np.exp(max(b0, 0.0)) + np.exp(np.max(k))  # size of the largest terms
-    for v in (_cos_payoff(k, is_call, a, b, n_terms), cos_payoff(k, is_call, a, b, n_terms)):
-        assert v.shape == (k.size, n_terms)
-        assert np.max(np.abs(v - ref)) < 1e-13 * scale * n_terms**0.5
+    assert np.max(np.abs(got[0] - ref)) < 1e-13 * scale * n_terms
 
 
-def test_atm_prices_from_the_calibration_grid_give_black_atm_vol():
-    """For Black the k = 0 call is 2 N(sigma sqrt(T)/2) - 1 (undiscounted, unit forward)."""
+def test_atm_vols_of_a_fit_are_the_model_atm_vols():
+    """For Black the k = 0 call is 2 N(sigma sqrt(T)/2) - 1 (undiscounted, unit forward):
+    the engine reproduces it, and a Black fit reports it as every expiry's ATM vol."""
     t = np.array([0.01, 0.1, 1.0, 3.0])
-    k = np.array([-0.1, 0.2, -0.5, 1.0])
-    surf = CosSurface(k, k >= 0, np.arange(4), t, np.full(4, 1.0))
-    grid = surf.grid_values(Black(0.8))
-    p, atm = surf.prices_from_grid(grid), surf.atm_from_grid(grid)
-    np.testing.assert_allclose(atm, 2 * norm.cdf(0.4 * np.sqrt(t)) - 1, rtol=1e-10)
-    np.testing.assert_allclose(p, surf.prices(Black(0.8)), rtol=0, atol=0)
-    ref = volcal.price(Black(0.8), 1.0, np.exp(k), t, k >= 0)
-    np.testing.assert_allclose(p, ref, rtol=1e-9)
-    # any further strike on the same grid: the same numbers as the quotes' own rows
-    again = surf.rows_from_grid(grid, k, k >= 0, np.arange(4))
-    np.testing.assert_allclose(again, p, rtol=0, atol=1e-10)  # summation order only
+    p = COSPricer().price(Black(0.8), 1.0, 1.0, t, True)
+    np.testing.assert_allclose(p, 2 * norm.cdf(0.4 * np.sqrt(t)) - 1, rtol=1e-12)
+    q = synthetic_quotes(Black(0.8), list(t), np.linspace(-1.5, 1.5, 7))
+    fit = calibrate(q, "black")
+    assert fit.params.sigma == pytest.approx(0.8, rel=1e-10)
+    for s in fit.slices:
+        assert s.atm_vol == pytest.approx(0.8, rel=1e-9)
 
 
 @pytest.mark.parametrize("model", ["heston", "bates"])
@@ -155,46 +156,33 @@ def test_warm_series_on_real_snapshots_matches_converged_fits(snapshot_dir, monk
 
 # ------------------------------------------------------------------ grid accuracy
 def _short_jump_quotes():
-    """Merton with 30% jumps, a one-day expiry quoted within +-6% of the forward: the
-    market-based interval misses the jumps (found on real chains, 8 vol points off)."""
+    """Merton with 30% jumps, a one-day expiry quoted within +-6% of the forward: a range
+    set from the quotes misses the jumps (found on real chains, 8 vol points off)."""
     true = Merton(sigma=0.45, lam=0.5, mu_j=-0.3, sigma_j=0.4)
     return true, synthetic_quotes(true, [1 / 365, 7 / 365, 0.25], np.linspace(-2, 2, 11))
 
 
-def test_market_interval_misses_jumps_and_the_cumulant_rule_fixes_it():
+def test_engine_range_covers_short_dated_jumps():
+    """The per-expiry plan (cumulants and Chernoff tail bounds of the model itself) prices
+    the one-day jump smile like Merton's Poisson series, to 1e-9 in vol."""
     true, q = _short_jump_quotes()
-    ref = volcal.price(true, 1.0, np.exp(q.k), q.t, q.is_call, method="lewis")
-    vref = _iv(q, ref)
-    args = (q.k, q.is_call, q.slice_index, q.t_slices, np.full(q.n_slices, 0.6))
-    narrow = CosSurface(*args)
-    assert narrow.too_narrow(true)
-    wide = CosSurface(*args, model=true, max_terms=4096)
-    assert not wide.too_narrow(true)
-    assert wide.n_terms > narrow.n_terms  # node spacing kept
-    assert np.max(np.abs(_iv(q, narrow.prices(true)) - vref)) > 0.01  # > 1 vol point off
-    # the cumulant rule alone leaves rare large jumps slightly cut (0.04 vol point on the
-    # one-day 2-sd put); twice that range at the same spacing is exact - what the
-    # calibration's accuracy check (range, then terms) does
-    assert np.max(np.abs(_iv(q, wide.prices(true)) - vref)) < 5e-4
-    finer = wide.refined(2.0, 2)
-    assert finer.n_terms == 2 * wide.n_terms
-    assert np.max(np.abs(_iv(q, finer.prices(true)) - vref)) < 2e-6
-    np.testing.assert_allclose(wide.refined(1.0, 2).half_width, wide.half_width)
+    ref = volcal.price(true, 1.0, np.exp(q.k), q.t, q.is_call, method="closed")
+    got = volcal.price(true, 1.0, np.exp(q.k), q.t, q.is_call, method="cos")
+    np.testing.assert_allclose(_iv(q, got), _iv(q, ref), atol=1e-9)
 
 
 def _iv(q, p):
     return volcal.implied_vol(p, 1.0, np.exp(q.k), q.t, q.is_call, full_output=True).vol
 
 
-def test_calibration_replans_its_grid_for_a_fitted_jump_model():
-    """Cold start from the data-driven guess (small jumps): the fit moves to 30% jumps,
-    the grid is re-planned and the reported vols are the library pricer's."""
+def test_cold_jump_fit_reports_the_library_vols():
+    """Cold start from the data-driven guess (small jumps): the fit moves to 30% jumps;
+    every evaluation plans for its own model, so the reported vols are the library's."""
     _, q = _short_jump_quotes()
     fit = calibrate(q, "merton")
     assert fit.status == "ok"
-    assert fit.extra["cos_replans"] >= 1
-    lib = volcal.model_iv(fit.params, 1.0, np.exp(q.k), q.t)
-    assert np.max(np.abs(lib - fit.model_iv)) < 5e-4  # 0.05 vol point
+    lib = volcal.model_iv(fit.params, q.forward, q.strike, q.t)
+    np.testing.assert_allclose(fit.model_iv, lib, rtol=0, atol=1e-10)
     assert fit.rmse_vol < 1e-3
 
 
@@ -204,7 +192,9 @@ def test_rr25_bf25_of_stochastic_fits_follow_the_smile_stats_conventions(model):
 
     true = HESTON if model == "heston" else Bates(0.36, 3.0, 0.5, 1.5, -0.3, 2.0, -0.08, 0.12)
     q = synthetic_quotes(true, T_GRID, K_GRID, spread_vol=0.02)
-    fit = calibrate(q, model, start=true)
+    fit = calibrate(q, model, start=true, pillars=True)
+    assert all(np.isfinite(s.rr25) for s in fit.slices)
+    assert all(np.isnan(s.rr25) for s in calibrate(q, model, start=true).slices)
 
     class Smile:  # the fitted model's smile through the library pricer
         def implied_vol(self, k, t):
@@ -241,29 +231,24 @@ def _ql_bates(m, days, k):
     return volcal.implied_vol(np.array(ref), 1.0, np.exp(k), t, k >= 0, full_output=True).vol
 
 
-def test_fat_right_tail_at_the_range_cap_is_priced_by_parity():
-    """Bates with vol of vol 10 (its bound), as fitted to a real ETH chain (2026-06-10):
-    the moment explosion is close to 1, so a 198-day call 6.6x out of the money takes
-    value from beyond any usable range. At the cap calls are priced by parity from the
-    put coefficients (the direct route gave 0.90 for QuantLib's 0.78)."""
+def test_fat_right_tail_of_a_real_bates_fit_matches_quantlib():
+    """Bates with vol of vol 10, as fitted to a real ETH chain (2026-06-10): the moment
+    explosion is close to 1, so a 198-day call 6.6x out of the money takes value from far
+    out in the tail (a capped range gave 0.90 for QuantLib's 0.78). The library's
+    vols - what a fit reports - agree with QuantLib's BatesEngine to 0.02 vol point."""
     m = Bates(0.3228, 11.15, 0.2561, 10.0, -0.4326, 25.23, -0.0315, 0.0840)
     days, k = 198, np.array([1.891, 1.2, 0.3, -0.5])
     t = days / 365
     iv_ref = _ql_bates(m, days, k)
-    surf = CosSurface(k, k >= 0, np.zeros(4, dtype=int), np.array([t]), np.array([1.0]), model=m)
-    assert surf.parity[0] and surf.half_width[0] == pytest.approx(8.0)
-    iv = volcal.implied_vol(surf.prices(m), 1.0, np.exp(k), t, k >= 0, full_output=True).vol
-    np.testing.assert_allclose(iv, iv_ref, atol=2e-4)  # 0.02 vol point
+    iv = volcal.model_iv(m, 1.0, np.exp(k), t)
+    np.testing.assert_allclose(iv, iv_ref, atol=2e-4)
 
 
-def test_mass_beyond_the_largest_range_is_reported_not_hidden():
-    """The same fit from its first pass (kappa 5.5): mass lies beyond +-8 in log-moneyness
-    on both sides, parity cannot help; the grid check says the accuracy is unverified."""
-    from volcal.calibration.calibrate import _check_grid
-
+def test_a_grid_that_cannot_meet_the_error_bound_is_an_error():
+    """Never a silently capped grid: a cap on N the error bound exceeds raises."""
     m = Bates(0.3045, 5.506, 0.2833, 10.0, -0.5781, 34.0, -0.0210, 0.0791)
-    q = synthetic_quotes(Heston(0.3, 5.0, 0.28, 2.0, -0.5), [198 / 365], np.linspace(-2, 2, 9))
-    surf = CosSurface(q.k, q.is_call, q.slice_index, q.t_slices, np.array([1.0]), model=m)
-    assert surf.parity[0]
-    new, err = _check_grid(surf, m, q)
-    assert new is None and np.isinf(err)
+    with pytest.raises(MethodError, match="n_max"):
+        COSPricer(n_max=64).price(m, 1.0, 1.2, 198 / 365, True)
+    q = synthetic_quotes(HESTON, T_GRID, K_GRID)
+    with pytest.raises(MethodError, match="n_max=16"):
+        calibrate(q, "heston", n_terms=16)

@@ -273,8 +273,9 @@ def compare_models(
             with warnings.catch_warnings():
                 # the status of every fit is in the table; one warning is issued below
                 warnings.simplefilter("ignore", CalibrationWarning)
-                opts: dict[str, Any] = {"max_time": max_time, "seed": seed}
+                opts: dict[str, Any] = {"max_time": max_time, "seed": seed, "pillars": True}
                 if name in SMILE_OPTIONS:  # smile models refuse options they cannot honour
+                    # (and always report their pillars)
                     opts = {k: v for k, v in opts.items() if k in SMILE_OPTIONS[name]}
                 res = calibrate(chain, name, weights=weights, **opts)
         except VolcalError as exc:

@@ -1,4 +1,4 @@
-"""Least-squares driver (time-bounded, best-so-far) and the global multi-start stage.
+"""Least-squares driver (evaluation budget, best-so-far) and the global stage.
 
 :func:`solve` wraps :func:`scipy.optimize.least_squares` (``"lm"``: MINPACK
 Levenberg-Marquardt, or ``"trf"``) on an unconstrained vector. Every residual
@@ -6,11 +6,13 @@ evaluation is tracked, so whatever stops the solver - convergence, the evaluatio
 the wall-clock deadline (raised from inside the residual function), or an exception -
 the best point seen is returned together with a status. Non-finite residuals are
 replaced by a large finite penalty so the trust region shrinks instead of failing.
+Stopping is by tolerances and an evaluation budget, so identical inputs give
+bit-identical results; the deadline is only a safety limit (status ``"time_limit"``).
 
-:func:`multistart` is the global stage for cold starts: a scrambled Sobol design
-(:mod:`scipy.stats.qmc`, seeded) over a plausible box is scored with one residual
-evaluation per point (no Jacobian), the best few distinct points get a short local
-solve each, and the winner is returned. Everything obeys the same deadline.
+:func:`global_stage` is run when a local fit is poor: a deterministic low-discrepancy
+design (:func:`low_discrepancy`) over a plausible box is scored with one residual
+evaluation per point (prices only), the best few distinct points get a short local
+solve each, and the winner is returned.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from volcal._typing import FloatArray
 
-__all__ = ["LocalOutcome", "Tracker", "multistart", "solve"]
+__all__ = ["LocalOutcome", "Tracker", "global_stage", "low_discrepancy", "solve"]
 
 PENALTY = 1.0  # residual replacing a non-finite one (1.0 = 100 vol points)
 
@@ -175,17 +177,20 @@ def solve(
             # MINPACK asks for the residuals and then the Jacobian at the start: one
             # combined evaluation serves both (the Tracker caches it)
             tracker.jac(np.asarray(y0, dtype=np.float64))
-        res = least_squares(
-            tracker.fun,
-            np.asarray(y0, dtype=np.float64),
-            jac=jac,
-            method=method,
-            max_nfev=max_nfev,
-            ftol=ftol,
-            xtol=xtol,
-            gtol=gtol,
-            x_scale=1.0 if method == "lm" else "jac",
-        )
+        if method == "lm" and tracker._jac is not None and LM_FACTOR != 100.0:
+            res = _leastsq(tracker, y0, max_nfev, ftol, xtol, gtol, LM_FACTOR)
+        else:
+            res = least_squares(
+                tracker.fun,
+                np.asarray(y0, dtype=np.float64),
+                jac=jac,
+                method=method,
+                max_nfev=max_nfev,
+                ftol=ftol,
+                xtol=xtol,
+                gtol=gtol,
+                x_scale=1.0 if method == "lm" else "jac",
+            )
     except _TimeUp:
         y = tracker.best_y if tracker.best_y is not None else np.asarray(y0, dtype=np.float64)
         return LocalOutcome(y, tracker.best_cost, "time_limit", "time limit reached")
@@ -203,7 +208,65 @@ def solve(
     return LocalOutcome(np.asarray(y), tracker.best_cost, status, str(res.message))
 
 
-def multistart(
+LM_FACTOR = 1.0  # MINPACK initial step bound factor (least_squares fixes it at 100)
+
+
+class _LMResult:
+    def __init__(self, x: FloatArray, status: int, message: str) -> None:
+        self.x, self.status, self.message = x, status, message
+
+
+def _leastsq(
+    tracker: Tracker,
+    y0: FloatArray,
+    max_nfev: int,
+    ftol: float,
+    xtol: float,
+    gtol: float,
+    factor: float,
+) -> _LMResult:
+    """MINPACK lmder through :func:`scipy.optimize.leastsq`, which exposes the initial
+    step bound ``factor`` (a bound of ``factor * |y0|`` on the first step)."""
+    from scipy.optimize import leastsq
+
+    x, _, _, msg, ier = leastsq(
+        tracker.fun,
+        np.asarray(y0, dtype=np.float64),
+        Dfun=tracker.jac,
+        full_output=True,
+        ftol=ftol,
+        xtol=xtol,
+        gtol=gtol,
+        maxfev=max_nfev,
+        factor=factor,
+        diag=np.ones(np.size(y0)),
+    )
+    status = 1 if ier in (1, 2, 3, 4) else (0 if ier == 5 else -1)
+    return _LMResult(np.asarray(x), status, str(msg))
+
+
+def low_discrepancy(n: int, d: int, offset: int = 0) -> FloatArray:
+    """``n`` points (from index ``offset``) of Roberts' R_d sequence in :math:`[0, 1)^d`.
+
+    :math:`x_i = \\{1/2 + i\\,\\alpha\\}` with :math:`\\alpha_j = \\phi_d^{-j}` and
+    :math:`\\phi_d` the positive root of :math:`x^{d+1} = x + 1` (a Kronecker lattice
+    with low discrepancy in every dimension). A closed formula: deterministic, no seed,
+    no scipy.stats import.
+
+    Examples
+    --------
+    >>> low_discrepancy(4, 2).shape
+    (4, 2)
+    """
+    phi = 2.0
+    for _ in range(60):  # fixed point of x = (1 + x)^(1/(d+1))
+        phi = (1.0 + phi) ** (1.0 / (d + 1.0))
+    alpha = phi ** -np.arange(1.0, d + 1.0)
+    i = np.arange(offset + 1, offset + n + 1, dtype=np.float64)[:, None]
+    return np.asarray(np.mod(0.5 + i * alpha[None, :], 1.0))
+
+
+def global_stage(
     tracker: Tracker,
     lo: FloatArray,
     hi: FloatArray,
@@ -211,53 +274,37 @@ def multistart(
     *,
     extra: list[FloatArray] | None = None,
     n_points: int = 64,
-    n_local: int = 4,
+    n_local: int = 3,
     local_nfev: int = 25,
-    seed: int = 0,
+    offset: int = 0,
     method: str = "lm",
-    deadline: float,
 ) -> tuple[FloatArray, int]:
-    """Global stage: Sobol design over ``[lo, hi]`` (free coordinates), best few refined.
+    """Global stage: a low-discrepancy design over ``[lo, hi]``, best few refined.
 
-    Parameters
-    ----------
-    tracker : Tracker
-        The objective (deadline shared with the caller's).
-    lo, hi : ndarray
-        Plausible box of the free coordinates (natural units).
-    to_y : callable
-        Free coordinates -> unconstrained vector.
-    extra : list of ndarray, optional
-        Additional candidate points (unconstrained), e.g. a data-driven guess.
-    n_points : int
-        Sobol points (rounded up to a power of two).
-    n_local : int
-        Candidates refined by a short local solve.
-    deadline : float
-        Stop scoring / refining after this ``perf_counter`` time.
+    Every design point costs one pricing (residuals only, no Jacobian); the best
+    ``n_local`` distinct points (plus ``extra`` candidates, e.g. a local fit) get a short
+    local solve each. Deterministic: the design is :func:`low_discrepancy`.
 
     Returns
     -------
     y_best : ndarray
         The best unconstrained point found.
     n_scored : int
-        Design points actually scored.
+        Design points scored.
     """
-    from scipy.stats import qmc
-
-    m = int(np.ceil(np.log2(max(n_points, 2))))
-    design = qmc.Sobol(d=lo.size, scramble=True, seed=seed).random_base2(m)
+    design = low_discrepancy(int(n_points), lo.size, int(offset))
     cands = [np.asarray(e, dtype=np.float64) for e in (extra or [])]
     cands += [to_y(lo + (hi - lo) * p) for p in design]
+    eager, tracker.eager_jac = tracker.eager_jac, False
     scored: list[tuple[float, int]] = []
-    for i, y in enumerate(cands):
-        if time.perf_counter() > deadline:
-            break
-        try:
+    try:
+        for i, y in enumerate(cands):
             r = tracker.fun(y)
-        except _TimeUp:
-            break
-        scored.append((0.5 * float(r @ r), i))
+            scored.append((0.5 * float(r @ r), i))
+    except _TimeUp:
+        pass
+    finally:
+        tracker.eager_jac = eager
     if not scored:
         return cands[0], 0
     scored.sort()
@@ -270,8 +317,6 @@ def multistart(
             break
     best_y, best_cost = cands[scored[0][1]], scored[0][0]
     for y in picked:
-        if time.perf_counter() > deadline:
-            break
         out = solve(tracker, y, method=method, max_nfev=local_nfev, ftol=1e-6, xtol=1e-6)
         if out.cost < best_cost:
             best_y, best_cost = out.y, out.cost

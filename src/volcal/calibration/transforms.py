@@ -45,6 +45,10 @@ class ParamSpace:
         Names to hold fixed (values from ``base``), or ``{name: value}``.
     feller : bool
         Enforce :math:`2\\kappa\\theta \\ge \\xi^2` (models with ``kappa, theta, xi``).
+    bounds : mapping of str to (lo, hi), optional
+        Box of some parameters instead of the class's ``bounds()``. Each must be finite
+        with ``lo < hi`` and must contain the parameter's value in ``base``; otherwise
+        :class:`~volcal.errors.ParameterError`.
 
     Examples
     --------
@@ -62,6 +66,7 @@ class ParamSpace:
         base: FloatArray,
         fixed: Mapping[str, float] | Any = None,
         feller: bool = False,
+        bounds: Mapping[str, Any] | None = None,
     ) -> None:
         self.cls = cls
         names = tuple(cls.param_names)
@@ -69,6 +74,28 @@ class ParamSpace:
         lo, hi = cls.bounds()
         self.lo_full, self.hi_full = lo.astype(np.float64), hi.astype(np.float64)
         base = np.array(base, dtype=np.float64)
+        for name, box in (bounds or {}).items():
+            if name not in names:
+                raise ParameterError(
+                    f"bounds: {cls.__name__} has no parameter {name!r} "
+                    f"(parameters: {', '.join(names)})"
+                )
+            try:
+                b_lo, b_hi = (float(v) for v in box)
+            except (TypeError, ValueError):
+                raise ParameterError(
+                    f"bounds[{name!r}] must be a pair (lo, hi), got {box!r}"
+                ) from None
+            if not (np.isfinite(b_lo) and np.isfinite(b_hi) and b_lo < b_hi):
+                raise ParameterError(
+                    f"bounds[{name!r}] must be finite with lo < hi, got ({b_lo}, {b_hi})"
+                )
+            i = names.index(name)
+            if not b_lo <= base[i] <= b_hi:
+                raise ParameterError(
+                    f"bounds[{name!r}] = ({b_lo:g}, {b_hi:g}) excludes the start {name}={base[i]:g}"
+                )
+            self.lo_full[i], self.hi_full[i] = b_lo, b_hi
         fixed_names: list[str] = []
         if fixed is not None:
             items = fixed.items() if isinstance(fixed, Mapping) else ((n, None) for n in fixed)

@@ -91,8 +91,9 @@ class Params:
     def bounds(cls) -> tuple[FloatArray, FloatArray]:
         """Box bounds ``(lower, upper)`` in ``param_names`` order, used by calibration.
 
-        The ranges are crypto-wide (vol-of-vol up to 10, mean reversion up to 50,
-        jump means up to +-50%).
+        The ranges are crypto-wide (Heston family: vol of variance up to 40, mean
+        reversion up to 200; jump means up to +-50%); ``calibrate(..., bounds=)``
+        narrows or widens them per fit.
         """
         lo = np.array([b[0] for b in cls._bounds], dtype=np.float64)
         hi = np.array([b[1] for b in cls._bounds], dtype=np.float64)
@@ -133,7 +134,21 @@ class Model(Params):
 
     Subclasses declare their fields, ``param_names`` (same order as the fields),
     ``_bounds`` and implement ``_validate``, ``log_char_func`` and ``cumulants``.
+
+    Calibration registry: a built-in model also declares ``model_name`` (its name in
+    ``volcal.calibrate``), ``search_box`` (plausible box of the global stage, natural
+    units, ``param_names`` order) and :meth:`data_guess` (the data-driven start), so
+    everything model-specific lives on the class (:func:`volcal.models.fourier_models`).
     """
+
+    model_name: ClassVar[str] = ""
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = ()
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        """Starting parameters from the ATM vols of the shortest and longest expiry and
+        their median (neutral shape parameters)."""
+        raise NotImplementedError(f"{cls.__name__} has no data-driven start")  # pragma: no cover
 
     # ---------------------------------------------------------- characteristic
     def log_char_func(self, u: ArrayLike, t: ArrayLike) -> ComplexArray:
