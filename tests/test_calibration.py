@@ -344,7 +344,7 @@ def test_heston_family_box_reaches_crypto_fits_and_is_an_argument():
     assert fit.params.kappa == pytest.approx(80.0, rel=1e-6)
     capped = calibrate(q, "heston", start=HESTON, bounds={"xi": (0.1, 10.0)})
     assert capped.params.xi <= 10.0 and any("xi at upper bound" in w for w in capped.warnings)
-    assert capped.extra["bounds"]["xi"] == [0.1, 10.0]
+    assert list(capped.extra["bounds"]["xi"]) == [0.1, 10.0]
     cold = calibrate(q, "heston", bounds={"kappa": (10.0, 150.0)})  # guess moved inside
     assert 10.0 <= cold.params.kappa <= 150.0
     for bad, match in (

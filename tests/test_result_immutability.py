@@ -19,7 +19,10 @@ def fits():
     chain = volcal.clean(synthetic_chain(seed=3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {m: volcal.calibrate(chain, m) for m in ("svi", "merton")}
+        return {
+            "svi": volcal.calibrate(chain, "svi"),
+            "merton": volcal.calibrate(chain, "merton", stderr=True),
+        }
 
 
 @pytest.mark.parametrize("model", ["svi", "merton"])
@@ -132,3 +135,14 @@ def test_no_mutable_module_cache_in_ssvi() -> None:
     assert fly_beta_table()[300] > 0
     with pytest.raises(ValueError):
         _fly_beta_table()[0] = 0.0
+
+
+def test_fourier_fits_carry_the_parameter_covariance(fits) -> None:
+    """The covariance of a Fourier fit is the one its standard errors come from."""
+    fit = fits["merton"]
+    assert fit.covariance is not None and fit.covariance_names == tuple(fit.stderr)
+    se = np.sqrt(np.diag(fit.covariance))
+    np.testing.assert_allclose(se, [fit.stderr[n] for n in fit.covariance_names], rtol=1e-12)
+    corr = fit.correlation()
+    np.testing.assert_allclose(np.diag(np.asarray(corr)), 1.0, rtol=1e-12)
+    assert not fit.covariance.flags.writeable

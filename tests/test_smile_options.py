@@ -66,7 +66,7 @@ def test_unsupported_options_are_refused_naming_option_and_model(chain, model, o
 
 
 def test_smile_only_options_are_refused_by_fourier_models(chain) -> None:
-    for option in ("beta", "phi", "delta", "max_nfev"):
+    for option in ("beta", "phi", "delta"):
         with pytest.raises(ParameterError, match=rf"heston model does not support {option}"):
             volcal.calibrate(chain, "heston", **{option: NON_DEFAULT[option]})
 

@@ -921,6 +921,8 @@ def _assemble(
     # standard errors and conditioning from the Jacobian at the solution: free when the
     # solver's last Jacobian was taken there ("auto"), one more evaluation when asked for
     stderr: dict[str, float] | None = None
+    covariance: FloatArray | None = None
+    cov_names: tuple[str, ...] = ()
     jac_cond: float | None = None
     if want_stderr is True or (want_stderr == "auto" and jac_at_y is not None):
         try:
@@ -943,11 +945,14 @@ def _assemble(
                 d = space.dx_dz(z)
                 cov_x = d @ cov_z @ d.T
                 se = np.sqrt(np.clip(np.diag(cov_x), 0.0, None))
-                stderr = {
-                    nm: float(se[i])
+                keep = [
+                    i
                     for i, nm in enumerate(space.names)
                     if i in space.free or (space.feller and nm == "xi")
-                }
+                ]
+                stderr = {space.names[i]: float(se[i]) for i in keep}
+                covariance = cov_x[np.ix_(keep, keep)]
+                cov_names = tuple(space.names[i] for i in keep)
                 if jac_cond > 1e8:
                     notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
         except (ValueError, np.linalg.LinAlgError, ParameterError):
@@ -983,6 +988,8 @@ def _assemble(
         message=message,
         warnings=tuple(notes),
         stderr=stderr,
+        covariance=covariance,
+        covariance_names=cov_names,
         jac_cond=jac_cond,
         extra=extra,
     )

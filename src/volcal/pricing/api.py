@@ -147,10 +147,15 @@ def model_iv(
     >>> model_iv(Black(0.6), 100.0, [80.0, 120.0], 0.5).round(12)  # doctest: +SKIP
     array([0.6, 0.6])
     """
-    f, k, tt = np.broadcast_arrays(
-        np.asarray(forward, dtype=np.float64),
-        np.asarray(strike, dtype=np.float64),
-        np.asarray(t, dtype=np.float64),
+    # own copies: broadcast views carry a deprecated writeable flag that the compiled
+    # kernels' type check trips over (a FutureWarning in NumPy 2)
+    f, k, tt = (
+        np.array(a)
+        for a in np.broadcast_arrays(
+            np.asarray(forward, dtype=np.float64),
+            np.asarray(strike, dtype=np.float64),
+            np.asarray(t, dtype=np.float64),
+        )
     )
     is_call = k >= f
     p = price(model, f, k, tt, is_call, 1.0, method, pricer=pricer)
