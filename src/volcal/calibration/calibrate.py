@@ -90,7 +90,7 @@ __all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_cla
 _WARM_FTOL = 1e-6  # relative cost decrease that ends a warm-start local solve
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
-MODEL_NAMES = ("svi", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
+MODEL_NAMES = ("svi", "sabr", "ssvi", "essvi", *FOURIER_MODELS, "heston_td", "bates_td")
 
 # plausible boxes for the global stage (natural units, param_names order)
 _SEARCH_BOX: dict[str, tuple[tuple[float, float], ...]] = {
@@ -146,6 +146,8 @@ def model_class(name: str) -> Any:
 
 
 def _name_of(cls: Any) -> str:
+    if cls.__name__ in ("HestonTD", "BatesTD"):
+        return "heston_td" if cls.__name__ == "HestonTD" else "bates_td"
     for n in FOURIER_MODELS:
         if model_class(n) is cls:
             return n
@@ -370,6 +372,16 @@ def calibrate(
             global_search=global_search,
             max_time=max_time,
         )
+    if name in ("heston_td", "bates_td"):  # time-dependent Heston/Bates: calibration/td.py
+        from volcal.calibration.td import calibrate_td
+
+        opts = {"fixed": fixed, "objective": objective, "feller": feller, "n_terms": n_terms}
+        opts.update(pillars=pillars, global_search=global_search, iv_mode=iv_mode)
+        return calibrate_td(
+            chain, name, start=start if start is not None else model_start, prior=prior,
+            strength=strength, weights=weights, method=method, bounds=bounds,
+            max_nfev=max_nfev, max_time=max_time, stderr=stderr, options=opts,
+        )  # fmt: skip
     return _calibrate_fourier(
         chain,
         name,
