@@ -255,7 +255,7 @@ class HestonTD(Model):
     def __post_init__(self) -> None:
         cls = type(self).__name__
         knots = _as_tuple(cls, "knots", self.knots, None)
-        if knots[0] <= 0.0 or any(b <= a for a, b in zip(knots, knots[1:], strict=False)):
+        if knots[0] <= 0.0 or bool(np.any(np.diff(knots) <= 0.0)):
             raise ParameterError(f"{cls}.knots must be > 0 and strictly increasing, got {knots}")
         object.__setattr__(self, "knots", knots)
         n = len(knots)
