@@ -293,3 +293,112 @@ def test_real_snapshots_fit_sanely(snapshot_dir, fname, currency):
         assert np.all(np.isfinite(vec))
     warm = calibrate(q, "heston", start=calibrate(q, "heston").params)
     assert warm.nfev < 60
+
+
+# ---------------------------------------------------------------------- one engine, box
+@pytest.mark.parametrize(
+    ("name", "true"),
+    [
+        ("heston", HESTON),
+        ("bates", Bates(0.36, 3.0, 0.5, 1.5, -0.3, 2.0, -0.08, 0.12)),
+        ("merton", Merton(0.55, 3.0, -0.05, 0.15)),
+        ("kou", Kou(0.5, 3.0, 0.35, 12.0, 9.0)),
+        ("vg", VarianceGamma(0.6, 0.3, -0.2)),
+        ("svcj", SVCJ(0.36, 3.0, 0.5, 1.5, -0.3, 1.5, -0.05, 0.1, 0.1, -0.3)),
+        ("black", volcal.models.Black(0.7)),
+    ],
+)
+def test_fit_model_iv_is_the_library_model_iv(name, true):
+    """One Fourier engine: ``fit.model_iv`` equals ``volcal.model_iv(fit.params, F, K, T)``
+    to 1e-10 in vol for every Fourier model (noisy quotes, so the fit is not the truth)."""
+    q = synthetic_quotes(true, [0.02, 0.1, 0.5, 1.0], K_GRID, spread_vol=0.02, noise=1.0, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        fit = calibrate(q, name, start=true)
+    lib = volcal.model_iv(fit.params, q.forward, q.strike, q.t)
+    np.testing.assert_allclose(fit.model_iv, lib, rtol=0.0, atol=1e-10)
+
+
+def test_identical_inputs_give_bit_identical_parameters():
+    """No wall-clock dependent stopping: the budget and tolerances decide, so a repeat is
+    bit for bit the same (also through the global stage)."""
+    q = synthetic_quotes(HESTON, T_GRID, K_GRID, spread_vol=0.02, noise=1.0, seed=9)
+    a, b = (calibrate(q, "heston") for _ in range(2))
+    np.testing.assert_array_equal(a.params.to_vector(), b.params.to_vector())
+    assert a.nfev == b.nfev
+    g1, g2 = (calibrate(q, "merton", global_search=True) for _ in range(2))
+    assert g1.extra["global_search"] and g1.extra["design_points"] > 0
+    np.testing.assert_array_equal(g1.params.to_vector(), g2.params.to_vector())
+
+
+def test_heston_family_box_reaches_crypto_fits_and_is_an_argument():
+    """xi up to 40 and kappa up to 200 (real BTC fits reach xi 15-16, kappa 60-120);
+    ``bounds=`` narrows or widens any parameter's box; a box that excludes the start,
+    an unknown name or a malformed pair is a ParameterError."""
+    for cls in (Heston, Bates, SVCJ):
+        hi = cls.bounds()[1]
+        names = cls.param_names
+        assert hi[names.index("xi")] == 40.0 and hi[names.index("kappa")] == 200.0
+    true = Heston(0.5, 80.0, 0.4, 16.0, -0.2)
+    q = synthetic_quotes(true, T_GRID, K_GRID, spread_vol=0.02)
+    fit = calibrate(q, "heston", start=true.replace(kappa=60.0, xi=12.0))
+    assert fit.params.xi == pytest.approx(16.0, rel=1e-6)
+    assert fit.params.kappa == pytest.approx(80.0, rel=1e-6)
+    capped = calibrate(q, "heston", start=HESTON, bounds={"xi": (0.1, 10.0)})
+    assert capped.params.xi <= 10.0 and any("xi at upper bound" in w for w in capped.warnings)
+    assert capped.extra["bounds"]["xi"] == [0.1, 10.0]
+    cold = calibrate(q, "heston", bounds={"kappa": (10.0, 150.0)})  # guess moved inside
+    assert 10.0 <= cold.params.kappa <= 150.0
+    for bad, match in (
+        ({"xi": (0.1, 1.0)}, "excludes the start"),
+        ({"nope": (0.0, 1.0)}, "no parameter"),
+        ({"xi": (2.0, 1.0)}, "lo < hi"),
+        ({"xi": 3.0}, "pair"),
+    ):
+        with pytest.raises(ParameterError, match=match):
+            calibrate(q, "heston", start=HESTON, bounds=bad)
+
+
+def test_closed_form_heston_cumulants_match_cauchy_formula():
+    """Fang & Oosterlee (2008) c1, c2 of Heston (compiled engine) against the numerical
+    Cauchy-formula cumulants of the exact exponent."""
+    from volcal.pricing._fourier_numba import cumulants
+
+    for m in (HESTON, Heston(0.04, 1.5, 0.05, 0.6, -0.7), Heston(0.5, 20.0, 0.3, 4.0, 0.3)):
+        for t in (1 / 365, 0.25, 2.0):
+            c1, c2, _ = cumulants(4, m.to_vector(), t)
+            n1, n2, _ = m._numeric_cumulants(np.array([t]))
+            assert c1 == pytest.approx(float(n1[0]), rel=1e-7, abs=1e-12)
+            assert c2 == pytest.approx(float(n2[0]), rel=1e-7)
+
+
+def test_low_discrepancy_design_is_deterministic_and_even():
+    from volcal.calibration.engine import low_discrepancy
+
+    d = low_discrepancy(256, 5)
+    np.testing.assert_array_equal(d, low_discrepancy(256, 5))
+    assert d.shape == (256, 5) and np.all((d >= 0) & (d < 1))
+    # every coordinate fills [0, 1) evenly: 16 bins of 16 points +- a few
+    for j in range(5):
+        counts = np.histogram(d[:, j], bins=16, range=(0, 1))[0]
+        assert counts.min() >= 12 and counts.max() <= 20
+    np.testing.assert_array_equal(low_discrepancy(4, 2, offset=4), low_discrepancy(8, 2)[4:])
+
+
+def test_model_registry_lives_on_the_classes():
+    """Name, parameter order, bounds, search box and data-driven start of every Fourier
+    model come from its class; the calibration reads them from there."""
+    from volcal.calibration.calibrate import FOURIER_MODELS, model_class
+    from volcal.models import fourier_models
+
+    reg = fourier_models()
+    assert set(reg) == set(FOURIER_MODELS)
+    for name, cls in reg.items():
+        assert model_class(name) is cls and cls.model_name == name
+        lo, hi = cls.bounds()
+        box = np.array(cls.search_box)
+        assert box.shape == (len(cls.param_names), 2)
+        assert np.all(box[:, 0] >= lo) and np.all(box[:, 1] <= hi)
+        guess = cls.data_guess(0.8, 0.6, 0.7)
+        assert set(guess) == set(cls.param_names)
+        cls(**guess)  # a valid model

@@ -530,3 +530,79 @@ def test_fourier_prices_are_arbitrage_free_and_methods_agree(model: Model, t: fl
     slope = np.diff(calls) / np.diff(k)
     assert np.all(slope <= 1e-12) and np.all(slope >= -1.0 - 1e-12)
     assert np.all(np.diff(slope) >= -1e-9)
+
+
+# ------------------------------------------------------------------- deep wings (issue 10)
+# Lewis (2019), "Heston model reference prices", short maturity: S=100, r=0.01, q=0.02,
+# v0=0.01, kappa=4, theta=0.25, xi=1, rho=-0.5, T=0.01 (financepress.com, 2019-02-15; the
+# same values are case 9 of PyFENG's data/heston_benchmark.xlsx). The K=110 call is worth
+# 1.3e-13 of the spot: a difference of O(F) numbers (parity, or Lewis' F - sqrt(FK)/pi *
+# integral) cannot carry one correct digit there.
+LEWIS_SHORT = [
+    (90.0, False, 4.5183603586861701e-8),
+    (95.0, False, 4.6195485565385098e-4),
+    (100.0, False, 0.47778117162950401),
+    (100.0, True, 0.46778267151284397),
+    (105.0, True, 2.5274478231946999e-6),
+    (110.0, True, 1.2993276005262401e-13),
+]
+
+
+@pytest.mark.parametrize("method", ["auto", "cos"])
+def test_deep_wings_keep_relative_accuracy_lewis_short_maturity(method: str) -> None:
+    m = Heston(v0=0.01, kappa=4.0, theta=0.25, xi=1.0, rho=-0.5)
+    r, q, t = 0.01, 0.02, 0.01
+    k = np.array([c[0] for c in LEWIS_SHORT])
+    call = np.array([c[1] for c in LEWIS_SHORT])
+    ref = np.array([c[2] for c in LEWIS_SHORT])
+    p = volcal.price(m, 100.0 * math.exp((r - q) * t), k, t, call, math.exp(-r * t), method=method)
+    np.testing.assert_allclose(p, ref, rtol=1e-10, atol=0.0)
+    # without the shifted contour the same engine keeps only its absolute floor
+    flat = COSPricer(wing_tol=0.0).price(
+        m, 100.0 * math.exp((r - q) * t), 110.0, t, True, math.exp(-r * t)
+    )
+    assert abs(float(flat) - ref[-1]) < 1e-13 * 110.0
+    assert abs(float(flat) / ref[-1] - 1.0) > 1e-6
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        Heston(0.36, 3.0, 0.5, 2.0, -0.3),
+        Bates(0.36, 3.0, 0.5, 2.0, -0.3, 2.0, -0.2, 0.1),
+        Kou(0.5, 3.0, 0.4, 8.0, 6.0),
+        Merton(0.4, 1.0, -0.1, 0.2),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_deep_wings_against_independent_quadrature(model: Model) -> None:
+    """Strikes where prices fall to 1e-5..1e-13 of the forward: 1e-8 relative against an
+    independent scipy quadrature of the shifted (damped) integral."""
+
+    def damped(k: float, t: float, call: bool) -> float:
+        lk = math.log(k / F0)
+        a = 2.0 if call else -3.0  # Carr-Madan damping; the put side uses alpha < -1
+        sd = math.sqrt(float(model.cumulants(t)[1]))
+
+        def f(u: float) -> float:
+            z = model.char_func(np.array(u - 1j * (a + 1.0)), t)
+            return float((np.exp(-1j * u * lk) * z / ((a + 1j * u) * (a + 1.0 + 1j * u))).real)
+
+        edges = np.concatenate([[0.0], np.geomspace(0.01 / sd, 4000.0 / sd, 80)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IntegrationWarning)
+            total = sum(
+                quad(f, lo, hi, limit=400, epsabs=0.0, epsrel=1e-13)[0]
+                for lo, hi in pairwise(edges)
+            )
+        return F0 * math.exp(-a * lk) / math.pi * total
+
+    t = 7 / 365
+    sd = math.sqrt(float(model.cumulants(t)[1]))
+    for z, call in ((7.0, True), (9.0, True), (-7.0, False)):
+        k = F0 * math.exp(z * sd)
+        got = float(volcal.price(model, F0, k, t, call))
+        ref = damped(k, t, call)
+        if ref < 1e-16 * F0:
+            continue  # beyond what the reference quadrature itself resolves
+        assert got == pytest.approx(ref, rel=1e-8), (z, got, ref)

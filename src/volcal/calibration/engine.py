@@ -177,17 +177,20 @@ def solve(
             # MINPACK asks for the residuals and then the Jacobian at the start: one
             # combined evaluation serves both (the Tracker caches it)
             tracker.jac(np.asarray(y0, dtype=np.float64))
-        res = least_squares(
-            tracker.fun,
-            np.asarray(y0, dtype=np.float64),
-            jac=jac,
-            method=method,
-            max_nfev=max_nfev,
-            ftol=ftol,
-            xtol=xtol,
-            gtol=gtol,
-            x_scale=1.0 if method == "lm" else "jac",
-        )
+        if method == "lm" and tracker._jac is not None and LM_FACTOR != 100.0:
+            res = _leastsq(tracker, y0, max_nfev, ftol, xtol, gtol, LM_FACTOR)
+        else:
+            res = least_squares(
+                tracker.fun,
+                np.asarray(y0, dtype=np.float64),
+                jac=jac,
+                method=method,
+                max_nfev=max_nfev,
+                ftol=ftol,
+                xtol=xtol,
+                gtol=gtol,
+                x_scale=1.0 if method == "lm" else "jac",
+            )
     except _TimeUp:
         y = tracker.best_y if tracker.best_y is not None else np.asarray(y0, dtype=np.float64)
         return LocalOutcome(y, tracker.best_cost, "time_limit", "time limit reached")
@@ -203,6 +206,43 @@ def solve(
     else:
         status = "failed"
     return LocalOutcome(np.asarray(y), tracker.best_cost, status, str(res.message))
+
+
+LM_FACTOR = 1.0  # MINPACK initial step bound factor (least_squares fixes it at 100)
+
+
+class _LMResult:
+    def __init__(self, x: FloatArray, status: int, message: str) -> None:
+        self.x, self.status, self.message = x, status, message
+
+
+def _leastsq(
+    tracker: Tracker,
+    y0: FloatArray,
+    max_nfev: int,
+    ftol: float,
+    xtol: float,
+    gtol: float,
+    factor: float,
+) -> _LMResult:
+    """MINPACK lmder through :func:`scipy.optimize.leastsq`, which exposes the initial
+    step bound ``factor`` (a bound of ``factor * |y0|`` on the first step)."""
+    from scipy.optimize import leastsq
+
+    x, _, _, msg, ier = leastsq(
+        tracker.fun,
+        np.asarray(y0, dtype=np.float64),
+        Dfun=tracker.jac,
+        full_output=True,
+        ftol=ftol,
+        xtol=xtol,
+        gtol=gtol,
+        maxfev=max_nfev,
+        factor=factor,
+        diag=np.ones(np.size(y0)),
+    )
+    status = 1 if ier in (1, 2, 3, 4) else (0 if ier == 5 else -1)
+    return _LMResult(np.asarray(x), status, str(msg))
 
 
 def low_discrepancy(n: int, d: int, offset: int = 0) -> FloatArray:

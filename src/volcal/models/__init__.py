@@ -19,6 +19,18 @@ from volcal.models.levy import Black, Kou, Merton, VarianceGamma
 from volcal.models.sabr import SABR, SABRSmiles
 from volcal.models.svi import SVI, SVISmiles
 
+
+def fourier_models() -> dict[str, type[Model]]:
+    """The calibration registry: ``model_name -> class`` of every built-in Fourier model
+    (each class carries its parameter order, bounds, search box and data-driven start).
+
+    >>> sorted(fourier_models())
+    ['bates', 'black', 'heston', 'kou', 'merton', 'svcj', 'vg']
+    """
+    classes: tuple[type[Model], ...] = (Heston, Bates, Merton, Kou, VarianceGamma, SVCJ, Black)
+    return {c.model_name: c for c in classes}
+
+
 __all__ = [
     "SABR",
     "SVCJ",
@@ -34,4 +46,5 @@ __all__ = [
     "SABRSmiles",
     "SVISmiles",
     "VarianceGamma",
+    "fourier_models",
 ]

@@ -134,7 +134,21 @@ class Model(Params):
 
     Subclasses declare their fields, ``param_names`` (same order as the fields),
     ``_bounds`` and implement ``_validate``, ``log_char_func`` and ``cumulants``.
+
+    Calibration registry: a built-in model also declares ``model_name`` (its name in
+    ``volcal.calibrate``), ``search_box`` (plausible box of the global stage, natural
+    units, ``param_names`` order) and :meth:`data_guess` (the data-driven start), so
+    everything model-specific lives on the class (:func:`volcal.models.fourier_models`).
     """
+
+    model_name: ClassVar[str] = ""
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = ()
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        """Starting parameters from the ATM vols of the shortest and longest expiry and
+        their median (neutral shape parameters)."""
+        raise NotImplementedError(f"{cls.__name__} has no data-driven start")  # pragma: no cover
 
     # ---------------------------------------------------------- characteristic
     def log_char_func(self, u: ArrayLike, t: ArrayLike) -> ComplexArray:

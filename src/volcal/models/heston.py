@@ -129,6 +129,20 @@ _HESTON_BOUNDS: tuple[tuple[float, float], ...] = (
 )
 
 
+_HESTON_BOX: tuple[tuple[float, float], ...] = (
+    (0.01, 1.5),  # v0
+    (0.2, 20.0),  # kappa
+    (0.01, 1.5),  # theta
+    (0.2, 6.0),  # xi
+    (-0.9, 0.9),  # rho
+)
+_JUMP_BOX: tuple[tuple[float, float], ...] = ((0.05, 10.0), (-0.3, 0.3), (0.01, 0.4))
+
+
+def _heston_guess(atm_short: float, atm_long: float) -> dict[str, float]:
+    return {"v0": atm_short**2, "kappa": 2.0, "theta": atm_long**2, "xi": 1.0, "rho": 0.0}
+
+
 @dataclass(frozen=True)
 class Heston(Model):
     """Heston (1993) stochastic-volatility model.
@@ -167,6 +181,12 @@ class Heston(Model):
 
     param_names: ClassVar[tuple[str, ...]] = ("v0", "kappa", "theta", "xi", "rho")
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = _HESTON_BOUNDS
+    model_name: ClassVar[str] = "heston"
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = _HESTON_BOX
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        return _heston_guess(atm_short, atm_long)
 
     def _validate(self) -> None:
         _heston_validate(self)
@@ -227,6 +247,12 @@ class Bates(Model):
         (-0.5, 0.5),  # mu_j
         (1e-4, 0.5),  # sigma_j
     )
+    model_name: ClassVar[str] = "bates"
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = (*_HESTON_BOX, *_JUMP_BOX)
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        return {**_heston_guess(atm_short, atm_long), "lam": 1.0, "mu_j": -0.02, "sigma_j": 0.1}
 
     def _validate(self) -> None:
         _heston_validate(self)
@@ -316,6 +342,18 @@ class SVCJ(Model):
         (0.0, 1.0),  # mu_v
         (-1.0, 0.9),  # rho_j (rho_j * mu_v < 1)
     )
+    model_name: ClassVar[str] = "svcj"
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = (
+        *_HESTON_BOX,
+        *_JUMP_BOX,
+        (0.0, 0.5),  # mu_v
+        (-0.8, 0.8),  # rho_j
+    )
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        jumps = {"lam": 1.0, "mu_s": -0.02, "sigma_s": 0.1, "mu_v": 0.05, "rho_j": 0.0}
+        return {**_heston_guess(atm_short, atm_long), **jumps}
 
     def _validate(self) -> None:
         _heston_validate(self)

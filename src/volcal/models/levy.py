@@ -45,6 +45,12 @@ class Black(Model):
 
     param_names: ClassVar[tuple[str, ...]] = ("sigma",)
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = ((1e-4, 5.0),)
+    model_name: ClassVar[str] = "black"
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = ((0.05, 2.0),)
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        return {"sigma": atm_mid}
 
     def _validate(self) -> None:
         if self.sigma < 0.0:
@@ -87,6 +93,17 @@ class Merton(Model):
         (-0.5, 0.5),
         (1e-4, 0.5),
     )
+    model_name: ClassVar[str] = "merton"
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = (
+        (0.1, 1.5),
+        (0.05, 20.0),
+        (-0.3, 0.3),
+        (0.01, 0.5),
+    )
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        return {"sigma": 0.8 * atm_mid, "lam": 2.0, "mu_j": -0.02, "sigma_j": 0.15}
 
     def _validate(self) -> None:
         if self.sigma < 0.0:
@@ -150,6 +167,18 @@ class Kou(Model):
         (2.0, 200.0),
         (2.0, 200.0),
     )
+    model_name: ClassVar[str] = "kou"
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = (
+        (0.1, 1.5),
+        (0.05, 20.0),
+        (0.05, 0.95),
+        (3.0, 50.0),
+        (3.0, 50.0),
+    )
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        return {"sigma": 0.8 * atm_mid, "lam": 2.0, "p": 0.4, "eta1": 10.0, "eta2": 10.0}
 
     def _validate(self) -> None:
         if self.sigma < 0.0:
@@ -216,6 +245,12 @@ class VarianceGamma(Model):
 
     param_names: ClassVar[tuple[str, ...]] = ("sigma", "nu", "theta_vg")
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = ((1e-3, 5.0), (1e-4, 5.0), (-2.0, 2.0))
+    model_name: ClassVar[str] = "vg"
+    search_box: ClassVar[tuple[tuple[float, float], ...]] = ((0.1, 1.5), (0.01, 2.0), (-0.8, 0.8))
+
+    @classmethod
+    def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:
+        return {"sigma": atm_mid, "nu": 0.2, "theta_vg": -0.1}
 
     def _validate(self) -> None:
         if self.sigma < 0.0:

@@ -189,7 +189,8 @@ def log_cf_grad(mid, p, u, t, hfd, grad):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def cumulants(mid, p, t):  # type: ignore[no-untyped-def]
-    """``(c1, c2, c4)`` of :math:`\\ln(F_t/F_0)`: closed forms, or Cauchy's formula (SVCJ)."""
+    """``(c1, c2, c4)`` of :math:`\\ln(F_t/F_0)`: closed forms (Levy models; exact mean
+    and variance of Heston and Bates), or Cauchy's formula on the exponent (SVCJ)."""
     if mid == BLACK:
         s2 = p[0] * p[0]
         return -0.5 * s2 * t, s2 * t, 0.0
@@ -213,18 +214,25 @@ def cumulants(mid, p, t):  # type: ignore[no-untyped-def]
         k4 = 3.0 * (s2 * s2 * nu + 2.0 * th**4 * nu**3 + 4.0 * s2 * th * th * nu * nu)
         return (th + omega) * t, (s2 + nu * th * th) * t, k4 * t
     if mid == HESTON or mid == BATES:
-        # Fang & Oosterlee (2008), Table 11 (zero drift); c4 of the diffusion left out as
-        # they do (the Chernoff bounds of plan_expiry take care of the tails)
+        # exact mean and variance of X = -I/2 + int sqrt(v) dW1, I = int v dt:
+        # Var X = Var(I)/4 + E[I] - (rho/xi)(Cov(I, v_T) + kappa Var(I)), with the CIR
+        # covariances Cov(v_s, v_t) = e^{-kappa(t-s)} Var(v_s) and
+        # Var(v_s) = xi^2 (b0 + b1 e^{-kappa s} + b2 e^{-2 kappa s}); c4 of the diffusion
+        # is left out as Fang & Oosterlee (2008) do (the Chernoff bounds of plan_expiry
+        # take care of the tails)
         v0, kappa, theta, xi, rho = p[0], p[1], p[2], p[3], p[4]
         ek = math.exp(-kappa * t)
-        c1 = (1.0 - ek) * (theta - v0) / (2.0 * kappa) - 0.5 * theta * t
-        c2 = (
-            xi * t * kappa * ek * (v0 - theta) * (8.0 * kappa * rho - 4.0 * xi)
-            + kappa * rho * xi * (1.0 - ek) * (16.0 * theta - 8.0 * v0)
-            + 2.0 * theta * kappa * t * (-4.0 * kappa * rho * xi + xi * xi + 4.0 * kappa * kappa)
-            + xi * xi * ((theta - 2.0 * v0) * ek * ek + theta * (6.0 * ek - 7.0) + 2.0 * v0)
-            + 8.0 * kappa * kappa * (v0 - theta) * (1.0 - ek)
-        ) / (8.0 * kappa**3)
+        e1 = -math.expm1(-kappa * t) / kappa  # int_0^t e^{-kappa u} du
+        e2 = -math.expm1(-2.0 * kappa * t) / (2.0 * kappa)
+        mean_i = theta * t + (v0 - theta) * e1
+        c1 = -0.5 * mean_i
+        b0 = theta / (2.0 * kappa)
+        b1 = (v0 - theta) / kappa
+        b2 = (0.5 * theta - v0) / kappa
+        int_var = b0 * t + b1 * e1 + b2 * e2  # int_0^t Var(v_s) ds / xi^2
+        cov_iv = b0 * e1 + b1 * t * ek + b2 * ek * e1  # Cov(I, v_t) / xi^2
+        var_i = 2.0 / kappa * (int_var - cov_iv)  # Var(I) / xi^2
+        c2 = xi * xi * 0.25 * var_i + mean_i - rho * xi * (cov_iv + kappa * var_i)
         c4 = 0.0
         if mid == BATES:
             lam, m, j2 = p[5], p[6], p[7] * p[7]
@@ -364,11 +372,28 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
 
     Payoff coefficients of option i are formed on the fly: :math:`e^{iu_j(c-a)}` by
     complex multiplication, re-seeded with an exact exponential every 16 terms (a few
-    ulps of rounding), so no strikes x terms matrix exists.
+    ulps of rounding), so no strikes x terms matrix exists. The per-expiry factors
+    :math:`1/(1+u_j^2)` and :math:`1/u_j` are tabulated once per call (no division in
+    the strike loop).
     """
     n_rows = coef.shape[0]
     n_opt = k.size
+    n_s = n.size
+    n_hi = 0
+    for s in range(n_s):
+        n_hi = max(n_hi, n[s])
+    inv_tab = np.empty((n_s, n_hi))
+    rec_tab = np.empty((n_s, n_hi))
+    for s in range(n_s):
+        du = math.pi / (b[s] - a[s])
+        rec_tab[s, 0] = 0.0
+        inv_tab[s, 0] = 1.0
+        for j in range(1, n[s]):
+            u = du * j
+            inv_tab[s, j] = 1.0 / (1.0 + u * u)
+            rec_tab[s, j] = 1.0 / u
     out = np.zeros((n_rows, n_opt))
+    acc = np.empty(n_rows)
     for i in range(n_opt):
         s = t_index[i]
         ai, bi, ki = a[s], b[s], k[i]
@@ -381,30 +406,31 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
         scale = 2.0 / width
         call = call_coef[i]
         if call:
-            v = 0.5 * scale * ((eb - ec) - ek * (bi - c))
+            v = 0.5 * ((eb - ec) - ek * (bi - c))
         else:
-            v = 0.5 * scale * (ek * (c - ai) - (ec - ea))
+            v = 0.5 * (ek * (c - ai) - (ec - ea))
         for r in range(n_rows):
-            out[r, i] = v * coef[r, s, 0]
+            acc[r] = v * coef[r, s, 0]
         step = cmath.exp(1j * x)
         e = step
         sign = -1.0
         for j in range(1, ns):
             if j % _BLOCK == 0:
                 e = cmath.exp(1j * (x * j))
-            u = du * j
             cs, sn = e.real, e.imag
-            inv = 1.0 / (1.0 + u * u)
+            u = du * j
             ecs = ec * (cs + u * sn)
-            psi = sn / u
+            psi = sn * rec_tab[s, j]
             if call:
-                v = scale * ((sign * eb - ecs) * inv + ek * psi)
+                v = (sign * eb - ecs) * inv_tab[s, j] + ek * psi
             else:
-                v = scale * (ek * psi - (ecs - ea) * inv)
+                v = ek * psi - (ecs - ea) * inv_tab[s, j]
             for r in range(n_rows):
-                out[r, i] += v * coef[r, s, j]
+                acc[r] += v * coef[r, s, j]
             e = e * step
             sign = -sign
+        for r in range(n_rows):
+            out[r, i] = scale * acc[r]
     return out
 
 
@@ -616,3 +642,54 @@ def vg_mixture(f0, strike, call, g, w, drift, s2):  # type: ignore[no-untyped-de
             acc += w[j] * (h - h0)
         out[i] = h0 + acc
     return out
+
+
+@njit(cache=True)
+def price_surface(  # type: ignore[no-untyped-def]
+    mid,
+    p,
+    t,
+    k,
+    t_index,
+    l_cum,
+    min_hw,
+    tail_tol,
+    phi_tol,
+    n_min,
+    n_max,
+    put_only,
+    wing_tol,
+    gx,
+    gw,
+    wing_rtol,
+):
+    """:func:`plan_surface` and :func:`surface_units` (prices only) in one compiled call
+    (one dispatch: the fixed cost of :meth:`COSPricer.price`). Returns
+    ``(a, b, n, bound, units, n_wing)``; units are not computed when an expiry needs
+    more than ``n_max`` terms (``n[s] = -1``)."""
+    a, b, n, bound = plan_surface(
+        mid, p, t, k, t_index, l_cum, min_hw, tail_tol, phi_tol, n_min, n_max
+    )
+    for s in range(n.size):
+        if n[s] < 0 or not (math.isfinite(a[s]) and math.isfinite(b[s])):
+            return a, b, n, bound, np.zeros((1, k.size)), -1
+    wing_ok = np.ones(k.size, dtype=np.bool_)
+    out, n_wing = surface_units(
+        mid,
+        p,
+        t,
+        k,
+        t_index,
+        a,
+        b,
+        n,
+        put_only,
+        False,
+        np.ones(1),
+        wing_tol,
+        wing_ok,
+        gx,
+        gw,
+        wing_rtol,
+    )
+    return a, b, n, bound, out, n_wing
