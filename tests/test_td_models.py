@@ -197,14 +197,18 @@ def test_real_chains(snapshot_dir, fname, currency):
         chain = volcal.clean(volcal.read_chain(snapshot_dir / fname, currency=currency))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
-        fit = volcal.calibrate(chain, "bates_td")
+        # max_time only as a safety net: on a loaded machine the fit takes 5-15 s
+        fit = volcal.calibrate(chain, "bates_td", max_time=300.0)
     x = fit.params.to_vector()
     lo, hi = fit.params.bounds()
     assert np.all(np.isfinite(x)) and np.all(x >= lo) and np.all(x <= hi)
     assert fit.status in ("ok", "max_iter")
-    # bound from benchmarks/td_accuracy.py (worst bates_td chain there, with margin)
+    # measured on these two chains: RMSE 1.73 (BTC, 68 % inside) and 2.30 (ETH, 57 %);
+    # worst of the 4 chains of benchmarks/td_accuracy.py --quick: 2.27. The bound leaves
+    # ~30 % for solver/platform changes; above it the bootstrap has gone wrong.
     assert fit.rmse_vol < RMSE_BOUND, fit.rmse_vol
+    assert fit.inside_spread > 0.4
     assert np.all(np.isfinite(fit.model_iv))
 
 
-RMSE_BOUND = 4.0
+RMSE_BOUND = 3.0
