@@ -192,10 +192,17 @@ class _Problem:
 
     def residuals(self, y: FloatArray) -> FloatArray:
         x = self.to_x(y)
-        model = self.base.with_vector(x)
-        plan = self.pricer.plan_surface(self.surface, model)
         self.nfev += 1
-        r = np.concatenate([self._data(model, plan), self._pen(x)])
+        try:
+            model = self.base.with_vector(x)
+            plan = self.pricer.plan_surface(self.surface, model)
+            r = np.concatenate([self._data(model, plan), self._pen(x)])
+        except (MethodError, ParameterError):
+            # a trial point the engine cannot price (e.g. a tail too heavy for COS):
+            # a large residual sends the solver back instead of ending the step
+            r = np.full(self.idx.size + len(self.pen), 10.0)
+            self._cache = None
+            return r
         if not np.all(np.isfinite(r)):
             r = np.where(np.isfinite(r), r, 10.0)
         self._cache = (np.array(y), r, plan)
@@ -204,7 +211,8 @@ class _Problem:
     def jacobian(self, y: FloatArray) -> FloatArray:
         if self._cache is None or not np.array_equal(self._cache[0], y):
             self.residuals(y)
-        assert self._cache is not None
+        if self._cache is None:  # the base point itself cannot be priced
+            return np.zeros((self.idx.size + len(self.pen), y.size))
         _, r0, plan = self._cache
         cols = []
         for j in range(y.size):
