@@ -62,6 +62,8 @@ __all__ = ["TD_CLASSES", "TD_MODELS", "calibrate_td"]
 TD_MODELS = ("heston_td", "bates_td")
 TD_CLASSES: dict[str, type[HestonTD]] = {"heston_td": HestonTD, "bates_td": BatesTD}
 DEFAULT_SMOOTH = 0.01  # bates_td on 4 real chains: 0 -> 2.21, 0.01 -> 1.42, 0.05 -> 1.63, 0.2 -> 2.06 vol pts median RMSE
+_WARM_FTOL = 1e-6
+_COLD_FTOL = 1e-9
 DEFAULT_KAPPA = 5.0  # start mean reversion of every interval
 _PIECE = ("kappa", "theta", "xi", "rho")
 _STATUS_RANK = {"ok": 0, "max_iter": 1, "degraded": 2, "time_limit": 3, "failed": 4}
@@ -293,6 +295,7 @@ def calibrate_td(
     max_nfev: int = 300,
     max_time: float = 20.0,
     stderr: bool | str = "auto",
+    ftol: float | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
@@ -323,6 +326,9 @@ def calibrate_td(
         ``"time_limit"``; the remaining intervals keep their start values).
     stderr : {"auto", True, False}
         Standard errors ("auto" and True compute them: one Jacobian per step).
+    ftol : float, optional
+        Relative cost decrease that ends each solve (default: the module's warm/cold
+        tolerances).
     options : dict, optional
         Options of :func:`volcal.calibrate` this calibrator does not implement; any value
         other than the default raises :class:`~volcal.errors.ParameterError`.
@@ -402,7 +408,8 @@ def calibrate_td(
     w_slice = np.bincount(q.slice_index, weights=w, minlength=q.n_slices)
     px = prior_m.to_vector() if prior_m is not None else None
     pricer = COSPricer(phi_tol=inner_tol) if inner_tol > 0 else COSPricer()
-    ftol = 1e-6 if warm else 1e-9
+    if ftol is None:
+        ftol = _WARM_FTOL if warm else _COLD_FTOL
 
     def idx(p: str, j: int) -> int:
         return 1 + _PIECE.index(p) * n_int + j
