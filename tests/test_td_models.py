@@ -213,3 +213,19 @@ def test_real_chains(snapshot_dir, fname, currency):
 
 
 RMSE_BOUND = 3.5
+
+
+def test_single_expiry_and_thin_expiry_get_a_clear_report():
+    t = np.array([0.1, 0.3, 0.8])
+    q = synthetic_quotes(PTD.resample(tuple(t)), t, np.linspace(-0.3, 0.3, 7))
+    # one expiry only: one interval, i.e. constant Heston
+    one = calibrate_td(q.slice(1), "heston_td")
+    assert one.params.n_intervals == 1 and one.status == "ok" and one.rmse_vol < 0.5
+    # an expiry with two strikes: fitted through the smoothing, and said so
+    keep = q.slice_index != 1
+    keep[np.flatnonzero(q.slice_index == 1)[2:4]] = True
+    thin = q.subset(keep)
+    assert np.bincount(thin.slice_index).tolist() == [7, 2, 7]
+    fit = calibrate_td(thin, "heston_td")
+    assert np.all(np.isfinite(fit.params.to_vector()))
+    assert any("expiry 1 has only 2 quotes" in w for w in fit.warnings)

@@ -528,7 +528,10 @@ def calibrate_td(
     if jac_cond is not None and jac_cond > 1e8:
         notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
     try:
-        atm_m = np.asarray(library_iv(params, 1.0, 1.0, q.t_slices), dtype=np.float64)
+        atm_m = np.asarray(
+            library_iv(params, np.ones(q.n_slices), np.ones(q.n_slices), q.t_slices),
+            dtype=np.float64,
+        )
     except MethodError:
         atm_m = np.full(q.n_slices, np.nan)
     slices = slice_fits(q, miv, atm_vol=atm_m)
