@@ -693,3 +693,50 @@ def price_surface(  # type: ignore[no-untyped-def]
         wing_rtol,
     )
     return a, b, n, bound, out, n_wing
+
+
+@njit(cache=True)
+def vg_mixture_grad(f0, strike, call, g, w, drift, s2, sigma, t, dw_dth, dw_ds):  # type: ignore[no-untyped-def]
+    """:func:`vg_mixture` and its derivatives in ``theta_vg`` and ``sigma`` (rows 1, 2),
+    in the same pass: the gamma nodes depend on ``nu`` only. With
+    :math:`f_j = f_0 e^{\\text{drift}\\,g_j}`, :math:`f_0 = F e^{\\omega t}`:
+    :math:`\\partial f_j/\\partial\\theta = f_j(t\\,\\partial\\omega/\\partial\\theta + g_j)`,
+    :math:`\\partial f_j/\\partial\\sigma = f_j(t\\,\\partial\\omega/\\partial\\sigma +
+    \\sigma g_j)`, :math:`\\partial w_j/\\partial\\sigma = 2\\sigma g_j`, and Black's delta
+    and :math:`\\partial h/\\partial w = f\\,n(d_1)/(2\\sqrt w)`."""
+    out = np.zeros((3, f0.size))
+    inv_sqrt_2pi = 1.0 / math.sqrt(2.0 * math.pi)
+    for i in range(f0.size):
+        k = strike[i]
+        lk0 = math.log(k / f0[i])
+        h0 = _black_lk(f0[i], k, lk0, 0.0, call[i])
+        # intrinsic delta of h0 in f0 (0 at the money, a set of measure zero)
+        if call[i]:
+            dh0 = 1.0 if f0[i] > k else 0.0
+        else:
+            dh0 = -1.0 if f0[i] < k else 0.0
+        acc = 0.0
+        a_th = 0.0
+        a_s = 0.0
+        for j in range(g.size):
+            x = drift * g[j]
+            f = f0[i] * math.exp(x)
+            var = s2 * g[j]
+            h = _black_lk(f, k, lk0 - x, var, call[i])
+            if var > 0.0:
+                sw = math.sqrt(var)
+                d1 = (-(lk0 - x) + 0.5 * var) / sw
+                delta = _ndtr(d1) if call[i] else _ndtr(d1) - 1.0
+                dh_dw = f * math.exp(-0.5 * d1 * d1) * inv_sqrt_2pi / (2.0 * sw)
+            else:
+                delta = dh0
+                dh_dw = 0.0
+            df_th = f * (t * dw_dth + g[j])
+            df_s = f * (t * dw_ds + sigma * g[j])
+            acc += w[j] * (h - h0)
+            a_th += w[j] * (delta * df_th - dh0 * f0[i] * t * dw_dth)
+            a_s += w[j] * (delta * df_s + dh_dw * 2.0 * sigma * g[j] - dh0 * f0[i] * t * dw_ds)
+        out[0, i] = h0 + acc
+        out[1, i] = dh0 * f0[i] * t * dw_dth + a_th
+        out[2, i] = dh0 * f0[i] * t * dw_ds + a_s
+    return out

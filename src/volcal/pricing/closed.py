@@ -142,6 +142,63 @@ def _gamma_log_norm(alpha: float) -> float:
     return 0.5 * math.log(alpha) - 0.5 * math.log(2.0 * math.pi) - rem
 
 
+def _vg_nodes(tm: float, nu: float) -> tuple[FloatArray, FloatArray]:
+    """Gamma-clock nodes ``g`` and weights of one maturity (Gauss-Legendre panels in
+    :math:`y = \\ln(G_T/(\\nu\\alpha))`, :math:`\\alpha = T/\\nu`)."""
+    xg, wg = np.polynomial.legendre.leggauss(16)
+    alpha = tm / nu
+    # y = ln(G_T/(nu alpha)): mean ~ digamma(alpha) - ln(alpha), sd sqrt(trigamma)
+    la = math.log(alpha)
+    sd_y = math.sqrt(float(polygamma(1, alpha)))
+    y_lo = max(-75.0 - la, float(digamma(alpha)) - la - 40.0 * sd_y)
+    y_hi = math.log1p((12.0 * math.sqrt(alpha) + 40.0) / alpha)
+    width = min(0.5, 0.5 * sd_y)
+    n_pan = math.ceil((y_hi - y_lo) / width)
+    edges = np.linspace(y_lo, y_hi, n_pan + 1)
+    mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1] - edges[0])
+    y = (mid[:, None] + half * xg[None, :]).ravel()
+    # log density of y: alpha ln(alpha) - alpha - lnGamma(alpha) - alpha (e^y - 1 - y),
+    # the constant without cancellation for large alpha (Stirling remainder)
+    w = np.tile(half * wg, mid.size) * np.exp(_gamma_log_norm(alpha) - alpha * (np.expm1(y) - y))
+    return np.ascontiguousarray(nu * np.exp(la + y)), np.ascontiguousarray(w)
+
+
+def variance_gamma_price_grad(
+    model: VarianceGamma, forward: ArrayLike, strike: ArrayLike, t: ArrayLike, is_call: ArrayLike
+) -> FloatArray:
+    """Undiscounted VG mixture prices (row 0) and their derivatives in ``theta_vg`` (row
+    1) and ``sigma`` (row 2), flat, from one compiled pass (the nodes depend on ``nu``
+    only; ``nu`` needs a difference quotient)."""
+    from volcal.pricing._fourier_numba import vg_mixture_grad
+
+    s = make_surface(forward, strike, t, is_call, 1.0, where="price(VarianceGamma)")
+    out = np.zeros((3, s.size))
+    out[0] = s.intrinsic()
+    live = np.flatnonzero(s.live)
+    nu, th, sig = model.nu, model.theta_vg, model.sigma
+    s2 = sig * sig
+    base = 1.0 - th * nu - 0.5 * s2 * nu
+    dw_dth, dw_ds = -1.0 / base, -sig / base
+    for m, tm in enumerate(s.t_unique):
+        sel = live[s.t_index == m]
+        g, w = _vg_nodes(float(tm), nu)
+        f0 = s.forward[sel] * math.exp(model.omega * tm)
+        out[:, sel] = vg_mixture_grad(
+            np.ascontiguousarray(f0),
+            np.ascontiguousarray(s.strike[sel]),
+            np.ascontiguousarray(s.is_call[sel]),
+            g,
+            w,
+            th + 0.5 * s2,
+            s2,
+            sig,
+            float(tm),
+            dw_dth,
+            dw_ds,
+        )
+    return out
+
+
 def variance_gamma_price(
     model: VarianceGamma,
     forward: ArrayLike,
@@ -167,28 +224,10 @@ def variance_gamma_price(
     s = make_surface(forward, strike, t, is_call, discount, where="price(VarianceGamma)")
     out = s.intrinsic()
     live = np.flatnonzero(s.live)
-    xg, wg = np.polynomial.legendre.leggauss(16)
     nu, th, s2 = model.nu, model.theta_vg, model.sigma**2
     for m, tm in enumerate(s.t_unique):
         sel = live[s.t_index == m]
-        alpha = tm / nu
-        # y = ln(G_T/(nu alpha)): mean ~ digamma(alpha) - ln(alpha), sd sqrt(trigamma)
-        la = math.log(alpha)
-        sd_y = math.sqrt(float(polygamma(1, alpha)))
-        y_lo = max(-75.0 - la, float(digamma(alpha)) - la - 40.0 * sd_y)
-        y_hi = math.log1p((12.0 * math.sqrt(alpha) + 40.0) / alpha)
-        width = min(0.5, 0.5 * sd_y)
-        n_pan = math.ceil((y_hi - y_lo) / width)
-        edges = np.linspace(y_lo, y_hi, n_pan + 1)
-        mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1] - edges[0])
-        y = (mid[:, None] + half * xg[None, :]).ravel()
-        # log density of y: alpha ln(alpha) - alpha - lnGamma(alpha) - alpha (e^y - 1 - y),
-        # the constant without cancellation for large alpha (Stirling remainder)
-        w = np.tile(half * wg, mid.size) * np.exp(
-            _gamma_log_norm(alpha) - alpha * (np.expm1(y) - y)
-        )
-        x = la + y
-        g = nu * np.exp(x)
+        g, w = _vg_nodes(float(tm), nu)
         f0 = s.forward[sel] * math.exp(model.omega * tm)
         # compiled sum over the gamma nodes (no quotes x nodes temporaries)
         out[sel] = vg_mixture(
@@ -196,7 +235,7 @@ def variance_gamma_price(
             np.ascontiguousarray(s.strike[sel]),
             np.ascontiguousarray(s.is_call[sel]),
             g,
-            np.ascontiguousarray(w),
+            w,
             th + 0.5 * s2,
             s2,
         )
