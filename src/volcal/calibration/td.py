@@ -9,7 +9,9 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   :math:`j`'s four parameters on expiry :math:`j`'s quotes with every earlier interval
   fixed. Each step is a small Levenberg-Marquardt problem (4-8 parameters, one expiry,
   forward-difference Jacobian) priced by the library's Fourier engine.
-* ``mode="joint"``: every parameter at once, started from the bootstrap solution.
+* ``mode="joint"``: every parameter at once, started from the bootstrap solution
+  (forward differences over the whole surface: seconds to tens of seconds on a real
+  chain, so not the default).
 
 Both minimise, with spread weights :math:`w_i` (mean 1 over the chain),
 
@@ -315,6 +317,14 @@ def calibrate_td(
         Expiry by expiry, or every parameter at once (from the bootstrap solution).
     smooth : float
         Weight of the penalty on neighbouring intervals' differences (>= 0).
+    free_kappa : bool
+        Fit each interval's ``kappa`` (default) or hold every ``kappa`` at the start's
+        (Mikhailov & Nögel's choice; one expiry's smile hardly separates ``kappa`` from
+        ``theta``, so this is what exact parameter recovery needs).
+    inner_tol : float
+        0 (default): the optimizer prices with the library's default engine settings.
+        A positive value is the COS error bound ``phi_tol`` used inside the solves
+        (the reported fit is always priced by :func:`volcal.model_iv`).
     method : {"lm", "trf"}
         Local least-squares method.
     bounds : dict of str to (lo, hi), optional
@@ -366,7 +376,7 @@ def calibrate_td(
             raise ParameterError(f"{name}: option {key}={val!r} is not supported")
     if mode not in ("bootstrap", "joint"):
         raise ParameterError(f"mode must be 'bootstrap' or 'joint', got {mode!r}")
-    for nm, v in (("smooth", smooth), ("strength", strength)):
+    for nm, v in (("smooth", smooth), ("strength", strength), ("inner_tol", inner_tol)):
         if not (np.isfinite(v) and v >= 0):
             raise ParameterError(f"{nm} must be finite and >= 0, got {v}")
     if method not in ("lm", "trf"):
