@@ -47,13 +47,14 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from volcal._typing import FloatArray, IntArray
 from volcal.calibration.quotes import QuoteSet, black_vega_fwd
-from volcal.calibration.result import CalibrationResult, fit_quality, slice_fits
+from volcal.calibration.result import CalibrationResult, _num, fit_quality, slice_fits
 from volcal.errors import CalibrationWarning, DataError, MethodError, ParameterError
 from volcal.models.heston import Bates, Heston
 from volcal.models.heston_td import BatesTD, HestonTD
@@ -65,6 +66,7 @@ TD_MODELS = ("heston_td", "bates_td")
 TD_CLASSES: dict[str, type[HestonTD]] = {"heston_td": HestonTD, "bates_td": BatesTD}
 DEFAULT_SMOOTH = 0.01  # bates_td on 4 real chains: 0 -> 2.21, 0.01 -> 1.42, 0.05 -> 1.63, 0.2 -> 2.06 vol pts median RMSE
 _WARM_FTOL = 1e-6
+_POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
 DEFAULT_KAPPA = 5.0  # start mean reversion of every interval
 _PIECE = ("kappa", "theta", "xi", "rho")
@@ -298,6 +300,7 @@ def calibrate_td(
     max_time: float = 20.0,
     stderr: bool | str = "auto",
     ftol: float | None = None,
+    rescue: bool = True,
     options: Mapping[str, Any] | None = None,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
@@ -339,6 +342,10 @@ def calibrate_td(
     ftol : float, optional
         Relative cost decrease that ends each solve (default: the module's warm/cold
         tolerances).
+    rescue : bool
+        Cold starts only: when the bootstrap from the data guess is poor (status not
+        "ok" or RMSE above 3 vol points), bootstrap again from the constant Heston/Bates
+        fit copied onto every interval and keep the better (``extra["rescue"]``).
     options : dict, optional
         Options of :func:`volcal.calibrate` this calibrator does not implement; any value
         other than the default raises :class:`~volcal.errors.ParameterError`.
@@ -546,16 +553,14 @@ def calibrate_td(
         atm_m = np.full(q.n_slices, np.nan)
     slices = slice_fits(q, miv, atm_vol=atm_m)
     if status != "ok":
-        msg = f"{name} calibration {status}: {message}"
-        notes.insert(0, msg)
-        warnings.warn(msg, CalibrationWarning, stacklevel=3)
+        notes.insert(0, f"{name} calibration {status}: {message}")
     se_dict = (
         {nm: float(se_all[i]) for i, nm in enumerate(names) if np.isfinite(se_all[i])}
         if np.any(np.isfinite(se_all))
         else None
     )
     total_nfev = int(sum(s["nfev"] for s in steps))
-    return CalibrationResult(
+    result = CalibrationResult(
         model=name,
         params=params,
         start=start_model,
@@ -583,5 +588,53 @@ def calibrate_td(
             "method": method,
             "steps": steps,
             "max_nfev": int(max_nfev),
+            "rescue": None,
         },
     )
+    if rescue and not warm and (status != "ok" or not rmse <= _POOR_RMSE):
+        # a poor bootstrap from the data guess: bootstrap again from the constant
+        # model's fit copied onto every interval, keep the better of the two
+        from volcal.calibration.calibrate import calibrate as calibrate_constant
+
+        const = "bates" if cls is BatesTD else "heston"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)
+            c_fit = calibrate_constant(q, const, weights=weights, max_time=max_time)
+            alt = calibrate_td(
+                q,
+                name,
+                start=c_fit.params,
+                weights=weights,
+                mode=mode,
+                smooth=smooth,
+                free_kappa=free_kappa,
+                inner_tol=inner_tol,
+                method=method,
+                bounds=bounds,
+                max_nfev=max_nfev,
+                max_time=max_time,
+                stderr=stderr,
+                ftol=_COLD_FTOL if ftol is None else ftol,
+                rescue=False,
+            )
+        first = result
+        if np.isfinite(alt.rmse_vol) and not alt.rmse_vol >= result.rmse_vol:
+            result = alt
+        result = replace(
+            result,
+            nfev=first.nfev + c_fit.nfev + alt.nfev,
+            elapsed_s=time.perf_counter() - t_start,
+            extra={
+                **result.extra,
+                "warm_start": False,
+                "rescue": {
+                    "guess_rmse": _num(first.rmse_vol),
+                    "from_constant_rmse": _num(alt.rmse_vol),
+                    "constant_rmse": _num(c_fit.rmse_vol),
+                    "kept": "guess" if result is first else "constant",
+                },
+            },
+        )
+    if result.status != "ok":
+        warnings.warn(result.warnings[0], CalibrationWarning, stacklevel=3)
+    return result
