@@ -241,3 +241,12 @@ def test_joint_mode_refines_the_bootstrap():
     # the joint solve starts at the bootstrap solution and minimises the full objective
     assert joint.rmse_vol <= boot.rmse_vol + 1e-3
     assert joint.rmse_vol < 1.5  # noise of one half-spread (1 vol point) per quote
+
+
+def test_evaluation_only_scores_the_start():
+    # fit=False (the rescue's constant candidate): no solve, the start's own fit quality
+    t = np.array([0.1, 0.3, 0.8])
+    q = synthetic_quotes(H, t, np.linspace(-0.3, 0.3, 7))
+    res = calibrate_td(q, "heston_td", start=H, fit=False)
+    assert res.extra["steps"] == [] and res.nfev == 0
+    assert res.rmse_vol < 1e-8  # H priced as HestonTD.constant(H) reproduces H's quotes

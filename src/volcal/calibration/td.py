@@ -302,6 +302,7 @@ def calibrate_td(
     ftol: float | None = None,
     rescue: bool = True,
     options: Mapping[str, Any] | None = None,
+    fit: bool = True,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
 
@@ -346,6 +347,9 @@ def calibrate_td(
         Cold starts only: when the bootstrap from the data guess is poor (status not
         "ok" or RMSE above 3 vol points), bootstrap again from the constant Heston/Bates
         fit copied onto every interval and keep the better (``extra["rescue"]``).
+    fit : bool
+        False: no solve, only the result of the start (used by the rescue to score the
+        constant model on the piecewise layout).
     options : dict, optional
         Options of :func:`volcal.calibrate` this calibrator does not implement; any value
         other than the default raises :class:`~volcal.errors.ParameterError`.
@@ -480,7 +484,7 @@ def calibrate_td(
             status, message = st, f"{label}: {msg}"
 
     deadline = t_start + float(max_time)
-    for j in range(n_int):
+    for j in range(n_int if fit else 0):
         if time.perf_counter() > deadline:
             status, message = "time_limit", f"time limit reached before interval {j}"
             break
@@ -503,7 +507,7 @@ def calibrate_td(
                     pen.append((i, ref, 0.0, wt, float(max(abs(x[ref]), 0.01 * (hi[i] - lo[i])))))
         pen += prior_rows(free, float(w_slice[j]))
         run(free, mask, pen, f"interval {j}")
-    if mode == "joint" and status != "time_limit":
+    if fit and mode == "joint" and status != "time_limit":
         free = np.array(
             [0, *(idx(p, j) for p in pieces for j in range(n_int)), *glob], dtype=np.int64
         )
@@ -617,9 +621,15 @@ def calibrate_td(
                 ftol=_COLD_FTOL if ftol is None else ftol,
                 rescue=False,
             )
+            # the constant fit itself, as a piecewise model with equal intervals
+            flat = calibrate_td(
+                q, name, start=c_fit.params, weights=weights, stderr=False, rescue=False, fit=False
+            )
         first = result
-        if np.isfinite(alt.rmse_vol) and not alt.rmse_vol >= result.rmse_vol:
-            result = alt
+        kept = "guess"
+        for cand, label in ((alt, "bootstrap from constant"), (flat, "constant")):
+            if np.isfinite(cand.rmse_vol) and not cand.rmse_vol >= result.rmse_vol:
+                result, kept = cand, label
         result = replace(
             result,
             nfev=first.nfev + c_fit.nfev + alt.nfev,
@@ -631,7 +641,7 @@ def calibrate_td(
                     "guess_rmse": _num(first.rmse_vol),
                     "from_constant_rmse": _num(alt.rmse_vol),
                     "constant_rmse": _num(c_fit.rmse_vol),
-                    "kept": "guess" if result is first else "constant",
+                    "kept": kept,
                 },
             },
         )
