@@ -526,7 +526,7 @@ def test_model_without_simulator_is_a_method_error() -> None:
         simulate_log_forward(Sabr(0.5), [1.0], 100)
     with pytest.raises(MethodError, match="scheme"):
         mc_price(MODELS["Heston"], F0, 100.0, 1.0, True, scheme="milstein")  # type: ignore[arg-type]
-    assert set(mc.supported_models()) == set(MODELS)
+    assert set(mc.supported_models()) == set(MODELS) | {"HestonTD", "BatesTD"}
 
 
 @pytest.mark.parametrize(

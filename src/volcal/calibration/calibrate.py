@@ -105,7 +105,16 @@ _OBJ_PHI_TOL = 1e-10  # COS error bounds of the objective (see _calibrate_fourie
 _OBJ_TAIL_TOL = 1e-11
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
-MODEL_NAMES = ("svi", "svi_surface", "sabr", "ssvi", "essvi", *FOURIER_MODELS)
+MODEL_NAMES = (
+    "svi",
+    "svi_surface",
+    "sabr",
+    "ssvi",
+    "essvi",
+    *FOURIER_MODELS,
+    "heston_td",
+    "bates_td",
+)
 
 
 def model_class(name: str) -> Any:
@@ -122,6 +131,8 @@ def model_class(name: str) -> Any:
 
 
 def _name_of(cls: Any) -> str:
+    if cls.__name__ in ("HestonTD", "BatesTD"):
+        return "heston_td" if cls.__name__ == "HestonTD" else "bates_td"
     for n in FOURIER_MODELS:
         if model_class(n) is cls:
             return n
@@ -387,6 +398,17 @@ def calibrate(
             global_search=global_search,
             max_time=max_time,
         )
+    if name in ("heston_td", "bates_td"):  # time-dependent Heston/Bates: calibration/td.py
+        from volcal.calibration.td import calibrate_td
+
+        opts = {"fixed": fixed, "objective": objective, "feller": feller, "n_terms": n_terms}
+        opts.update(pillars=pillars, global_search=global_search, iv_mode=iv_mode)
+        return calibrate_td(
+            chain, name, start=start if start is not None else model_start, prior=prior,
+            strength=strength, weights=weights, method=method, bounds=bounds,
+            max_nfev=300 if max_nfev is None else max_nfev, max_time=max_time, stderr=stderr,
+            options=opts,
+        )  # fmt: skip
     return _calibrate_fourier(
         chain,
         name,

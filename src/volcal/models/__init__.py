@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from volcal.models._base import Model
 from volcal.models.heston import SVCJ, Bates, Heston
+from volcal.models.heston_td import BatesTD, HestonTD
 from volcal.models.levy import Black, Kou, Merton, VarianceGamma
 from volcal.models.sabr import SABR, SABRSmiles
 from volcal.models.ssvi import ESSVI, SSVI
@@ -38,8 +39,10 @@ __all__ = [
     "SVCJ",
     "SVI",
     "Bates",
+    "BatesTD",
     "Black",
     "Heston",
+    "HestonTD",
     "Kou",
     "Merton",
     "Model",

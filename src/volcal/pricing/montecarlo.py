@@ -20,6 +20,10 @@ Schemes
     :math:`\\Delta X = \\omega\\Delta + \\theta G + \\sigma\\sqrt{G}Z`,
     :math:`\\omega = \\ln(1-\\theta\\nu-\\sigma^2\\nu/2)/\\nu`.
 
+* ``HestonTD``, ``BatesTD`` (parameters piecewise constant between knots): the grid
+  contains every knot and each step uses the QE (or Euler) step below with the
+  parameters of its interval.
+
 * ``Heston``, ``Bates``, ``SVCJ``: Andersen's (2008) quadratic-exponential (QE) scheme
   for the variance with switching level :math:`\\psi_c = 1.5`, the central
   (:math:`\\gamma_1=\\gamma_2=\\tfrac12`) log-price step and Andersen's martingale
@@ -290,6 +294,35 @@ def _svcj(
 
 
 @dataclass(frozen=True)
+class _TDSVParams:
+    """Piecewise-constant Heston/Bates (``HestonTD``, ``BatesTD``): one ``_SVParams`` per
+    interval ``(knots[i-1], knots[i]]``, the last also beyond the last knot."""
+
+    knots: tuple[float, ...]
+    pieces: tuple[_SVParams, ...]
+
+    def piece_at(self, t0: float) -> _SVParams:
+        """Parameters of the step starting at ``t0`` (steps never straddle a knot)."""
+        j = int(np.searchsorted(np.asarray(self.knots), t0 + 1e-14, side="right"))
+        return self.pieces[min(j, len(self.pieces) - 1)]
+
+
+def _td_params(model: Any) -> _TDSVParams:
+    """Per-interval simulator parameters of a ``HestonTD`` / ``BatesTD`` instance."""
+    pieces = []
+    for i in range(int(model.n_intervals)):
+        m = model.interval(i)
+        if type(m).__name__ == "Bates":
+            pieces.append(_bates(*(float(getattr(m, f)) for f in _REGISTRY["Bates"].fields)))
+        else:
+            pieces.append(_heston(*(float(getattr(m, f)) for f in _REGISTRY["Heston"].fields)))
+    return _TDSVParams(tuple(float(k) for k in model.knots), tuple(pieces))
+
+
+_TD_MODELS = ("HestonTD", "BatesTD")
+
+
+@dataclass(frozen=True)
 class _Spec:
     fields: tuple[str, ...]
     build: Callable[..., _LevyParams | _SVParams]
@@ -318,11 +351,14 @@ def supported_models() -> tuple[str, ...]:
     >>> "Heston" in supported_models()
     True
     """
-    return tuple(_REGISTRY)
+    return (*_REGISTRY, *_TD_MODELS)
 
 
 def _resolve(model: Any) -> tuple[str, _LevyParams | _SVParams]:
+    """Simulator parameters by class name (``HestonTD``/``BatesTD``: ``_TDSVParams``)."""
     name = type(model).__name__
+    if name in _TD_MODELS:
+        return name, _td_params(model)  # type: ignore[return-value]
     spec = _REGISTRY.get(name)
     if spec is None:
         raise MethodError(
@@ -786,6 +822,64 @@ def _simulate_sv(
     return out, fallbacks
 
 
+def _simulate_sv_td(
+    p: _TDSVParams,
+    grid: FloatArray,
+    obs_idx: np.ndarray,
+    rng: np.random.Generator,
+    n_half: int,
+    antithetic: bool,
+    scheme: str,
+) -> tuple[FloatArray, int]:
+    """Time-dependent Heston/Bates: the step of :func:`_simulate_sv` (QE with martingale
+    correction, or full-truncation Euler) with the parameters of the interval the step
+    lies in (the grid contains every knot). Same draws per step as the constant model,
+    so equal pieces on a common grid reproduce its paths exactly."""
+    n = 2 * n_half if antithetic else n_half
+    out = np.empty((obs_idx.size, n))
+    v = np.full(n, p.pieces[0].v0)
+    x = np.zeros(n)
+    fallbacks = 0
+    obs_pos = {int(i): k for k, i in enumerate(obs_idx)}
+    kernel = _qe_kernel() if scheme == "qe" else None
+    no_jumps = np.zeros(0)
+    for i in range(1, grid.size):
+        dt = float(grid[i] - grid[i - 1])
+        q = p.piece_at(float(grid[i - 1]))
+        comp = q.jump_compensator()
+        has_jumps = q.lam > 0.0
+        has_vjumps = has_jumps and q.mu_v > 0.0
+        zv_h = rng.standard_normal(n_half)
+        z_h = rng.standard_normal(n_half)
+        jumps = _sv_jumps(q, dt, rng, n_half, antithetic)
+        if kernel is None or q.xi == 0.0:
+            zv = np.concatenate([zv_h, -zv_h]) if antithetic else zv_h
+            z = np.concatenate([z_h, -z_h]) if antithetic else z_h
+        if q.xi == 0.0:
+            v, x = _deterministic_step(v, x, z, jumps, dt, q)
+        elif kernel is not None:
+            js_a = _as_path_array(jumps.js, n) if has_jumps else no_jumps
+            jv_a = _as_path_array(jumps.jv_end, n) if has_vjumps else no_jumps
+            iv_a = _as_path_array(jumps.ivj, n) if has_vjumps else no_jumps
+            fallbacks += kernel(
+                v, x, zv_h, z_h, jv_a, iv_a, js_a, has_jumps, has_vjumps, dt,
+                q.kappa, q.theta, q.xi, q.rho, comp, PSI_C,
+            )  # fmt: skip
+        elif scheme == "qe_numpy":
+            v, x, fb = _qe_step_numpy(v, x, zv, z, jumps, dt, q)
+            fallbacks += fb
+        else:  # full-truncation Euler
+            vp = np.maximum(v, 0.0)
+            sq = np.sqrt(vp * dt)
+            r2 = math.sqrt(1.0 - q.rho * q.rho)
+            x = x - 0.5 * vp * dt + sq * (q.rho * zv + r2 * z) + jumps.js - comp * dt
+            v = v + q.kappa * (q.theta - vp) * dt + q.xi * sq * zv + jumps.jv
+        k = obs_pos.get(i)
+        if k is not None:
+            out[k] = x
+    return out, fallbacks
+
+
 # --------------------------------------------------------------------------------------
 # simulation driver (batches, seeds)
 # --------------------------------------------------------------------------------------
@@ -794,7 +888,7 @@ def _simulate_sv(
 @dataclass(frozen=True)
 class _Plan:
     name: str
-    params: _LevyParams | _SVParams
+    params: _LevyParams | _SVParams | _TDSVParams
     maturities: FloatArray
     grid: FloatArray
     obs_idx: np.ndarray
@@ -812,6 +906,14 @@ def _plan(
         raise ParameterError(f"steps_per_year must be > 0, got {spy}")
     if isinstance(min_steps, bool) or not isinstance(min_steps, int | np.integer) or min_steps < 1:
         raise ParameterError(f"min_steps must be an integer >= 1, got {min_steps!r}")
+    if isinstance(params, _TDSVParams):
+        # every knot before the last maturity is a grid point: no step straddles a knot
+        kn = np.asarray(params.knots)
+        points = np.union1d(maturities, kn[kn < maturities[-1]])
+        grid, idx = _time_grid(points, spy, int(min_steps))
+        return _Plan(
+            name, params, maturities, grid, idx[np.searchsorted(points, maturities)], scheme
+        )
     if isinstance(params, _SVParams):
         grid, idx = _time_grid(maturities, spy, int(min_steps))
         return _Plan(name, params, maturities, grid, idx, scheme)
@@ -845,7 +947,11 @@ def _batches(
         done += size
         rng = np.random.default_rng(child)
         n_half = size // 2 if antithetic else size
-        if isinstance(plan.params, _SVParams):
+        if isinstance(plan.params, _TDSVParams):
+            yield _simulate_sv_td(
+                plan.params, plan.grid, plan.obs_idx, rng, n_half, antithetic, plan.scheme
+            )
+        elif isinstance(plan.params, _SVParams):
             yield _simulate_sv(
                 plan.params,
                 plan.grid,

@@ -1,0 +1,252 @@
+"""Time-dependent Heston/Bates (``HestonTD``, ``BatesTD``, ``"heston_td"``, ``"bates_td"``).
+
+Layers: reduction to the constant models (machine precision), QuantLib's
+``PiecewiseTimeDependentHestonModel`` with ``AnalyticPTDHestonEngine`` as the independent
+oracle (QuantLib 1.x, ql/models/equity/piecewisetimedependenthestonmodel.hpp and
+ql/pricingengines/vanilla/analyticptdhestonengine.hpp; Elices 2008), Monte Carlo within
+3 standard errors, recovery from an exactly priced synthetic chain, real chains.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import volcal
+from volcal.calibration.synthetic import synthetic_quotes
+from volcal.calibration.td import calibrate_td
+from volcal.errors import CalibrationWarning, DataWarning, ParameterError
+from volcal.models import Bates, BatesTD, Heston, HestonTD
+from volcal.models.heston_td import td_exponents
+from volcal.pricing.montecarlo import mc_price
+
+KNOTS = (0.1, 0.3, 0.7, 1.5)
+H = Heston(0.04, 1.5, 0.05, 0.8, -0.7)
+B = Bates(0.04, 1.5, 0.05, 0.8, -0.7, 2.0, -0.05, 0.1)
+PTD = HestonTD(
+    (0.25, 0.5, 1.0),
+    0.04,
+    kappa=(2.0, 1.0, 3.0),
+    theta=(0.04, 0.09, 0.06),
+    xi=(0.5, 0.9, 0.4),
+    rho=(-0.7, -0.3, -0.5),
+)
+U = np.linspace(-60.0, 60.0, 241)[None, :] + 0.0j
+T = np.array([0.02, 0.1, 0.2, 0.5, 1.0, 2.5])[:, None]
+
+
+# ------------------------------------------------------------- reduction to constant
+def test_char_func_reduces_to_heston_and_bates():
+    for const, cls in ((H, HestonTD), (B, BatesTD)):
+        td = cls.constant(const, KNOTS)
+        a, b = const.char_func(U, T), td.char_func(U, T)
+        assert np.max(np.abs(a - b)) < 1e-14
+        # complex arguments too (the Chernoff bound and cumulants use u = -i s)
+        s = -1j * np.linspace(-2.0, 3.0, 11)
+        assert np.allclose(const.log_char_func(s, 0.7), td.log_char_func(s, 0.7), atol=1e-13)
+
+
+def test_prices_reduce_to_constant_models():
+    k = np.linspace(60.0, 160.0, 11)
+    for const, cls in ((H, HestonTD), (B, BatesTD)):
+        td = cls.constant(const, KNOTS)
+        for t in (0.05, 0.5, 2.0):
+            p0 = volcal.price(const, 100.0, k, t, k >= 100.0)
+            p1 = volcal.price(td, 100.0, k, t, k >= 100.0)
+            # the engine's accuracy is ~1e-13 of the forward (compiled vs generic path)
+            assert np.max(np.abs(p0 - p1)) < 1e-12 * 100.0, (cls, t)
+    iv0 = volcal.model_iv(H, 1.0, np.exp([-0.3, 0.0, 0.2]), 0.4)
+    iv1 = volcal.model_iv(HestonTD.constant(H, KNOTS), 1.0, np.exp([-0.3, 0.0, 0.2]), 0.4)
+    assert np.max(np.abs(iv0 - iv1)) < 1e-10
+
+
+def test_compiled_kernel_matches_numpy_reference():
+    c, d = td_exponents(U, T, PTD.knots, PTD.kappa, PTD.theta, PTD.xi, PTD.rho)
+    ref = c + d * PTD.v0
+    got = PTD.log_char_func(U, T)
+    assert np.max(np.abs(ref - got)) < 1e-12
+    assert abs(complex(PTD.char_func(-1j, 3.0)) - 1.0) < 1e-14  # martingale
+
+
+# ------------------------------------------------------------------ QuantLib oracle
+def test_quantlib_piecewise_heston_oracle():
+    ql = pytest.importorskip("QuantLib")
+    today = ql.Date(1, 1, 2025)
+    ql.Settings.instance().evaluationDate = today
+    dc = ql.Actual365Fixed()
+    flat = ql.YieldTermStructureHandle(ql.FlatForward(today, 0.0, dc))
+    s0 = ql.QuoteHandle(ql.SimpleQuote(100.0))
+
+    def par(vals):
+        p = ql.PiecewiseConstantParameter(list(PTD.knots[:-1]), ql.NoConstraint())
+        for i, v in enumerate(vals):
+            p.setParam(i, v)
+        return p
+
+    grid = ql.TimeGrid([*PTD.knots, 2.0], 10)
+    qm = ql.PiecewiseTimeDependentHestonModel(
+        flat, flat, s0, PTD.v0, par(PTD.theta), par(PTD.kappa), par(PTD.xi), par(PTD.rho), grid
+    )
+    engine = ql.AnalyticPTDHestonEngine(qm, 1e-12, 100000)
+    strikes = np.array([70.0, 85.0, 100.0, 115.0, 140.0])
+    for days in (60, 146, 438):
+        mat = today + days
+        t = dc.yearFraction(today, mat)
+        want = []
+        for k in strikes:
+            opt = ql.EuropeanOption(
+                ql.PlainVanillaPayoff(ql.Option.Call, float(k)), ql.EuropeanExercise(mat)
+            )
+            opt.setPricingEngine(engine)
+            want.append(opt.NPV())
+        got = volcal.price(PTD, 100.0, strikes, t, True)
+        assert np.max(np.abs(got - np.array(want))) < 1e-9, days
+
+
+# ----------------------------------------------------------------------- Monte Carlo
+def test_monte_carlo_within_three_standard_errors():
+    m = BatesTD(
+        PTD.knots, 0.04, PTD.kappa, PTD.theta, PTD.xi, PTD.rho, lam=1.0, mu_j=-0.05, sigma_j=0.1
+    )
+    k = np.array([80.0, 100.0, 120.0])[None, :]
+    t = np.array([0.2, 0.6, 1.2])[:, None]
+    res = mc_price(m, 100.0, k, t, k >= 100.0, n_paths=20_000, seed=11)
+    exact = volcal.price(m, 100.0, k, t, k >= 100.0)
+    z = (res.price - exact) / res.stderr
+    assert np.all(np.abs(z) < 3.0), z
+    # equal pieces: the simulator is the constant one (same draws per step)
+    same = mc_price(HestonTD.constant(H, (1.0,)), 100.0, 90.0, 1.0, False, n_paths=2000, seed=2)
+    ref = mc_price(H, 100.0, 90.0, 1.0, False, n_paths=2000, seed=2)
+    assert abs(float(same.price) - float(ref.price)) < 1e-12
+
+
+# ------------------------------------------------------------------------ validation
+def test_validation_errors():
+    with pytest.raises(ParameterError, match="increasing"):
+        HestonTD((0.5, 0.2), 0.04, 1.0, 0.04, 0.5, -0.5)
+    with pytest.raises(ParameterError, match="one per interval"):
+        HestonTD((0.2, 0.5), 0.04, (1.0, 2.0, 3.0), 0.04, 0.5, -0.5)
+    with pytest.raises(ParameterError, match="rho"):
+        HestonTD((0.2, 0.5), 0.04, 1.0, 0.04, 0.5, (-0.5, 1.5))
+    with pytest.raises(ParameterError, match="knots"):
+        HestonTD.from_vector(PTD.to_vector())
+    assert HestonTD.from_vector(PTD.to_vector(), PTD.knots) == PTD
+    lo, hi = PTD.bounds()
+    assert np.all(lo < hi)
+    assert lo.size == PTD.to_vector().size == len(PTD.names())
+    d = BatesTD.constant(B, KNOTS).to_dict()
+    assert d["model"] == "BatesTD" and d["lam"] == 2.0 and len(d["xi"]) == 4
+    # resampling onto new knots keeps the parameter curve
+    r = PTD.resample((0.1, 0.4, 0.9, 2.0))
+    assert r.theta == (0.04, 0.09, 0.06, 0.06)
+
+
+def test_calibrate_refuses_unsupported_options():
+    q = synthetic_quotes(PTD, (0.25, 0.5), np.linspace(-0.2, 0.2, 5))
+    with pytest.raises(ParameterError, match="not supported"):
+        volcal.calibrate(q, "heston_td", objective="price")
+    with pytest.raises(ParameterError, match="mode"):
+        calibrate_td(q, "heston_td", mode="sideways")
+
+
+# -------------------------------------------------------------------------- recovery
+def test_recovery_from_exact_synthetic_chain():
+    t = np.array([0.05, 0.15, 0.4, 1.0])
+    true = HestonTD(
+        tuple(t),
+        0.30,
+        kappa=3.0,
+        theta=(0.35, 0.45, 0.40, 0.30),
+        xi=(2.0, 1.6, 1.2, 1.0),
+        rho=(-0.2, -0.3, -0.4, -0.5),
+    )
+    q = synthetic_quotes(true, t, np.linspace(-0.4, 0.3, 11))
+    start = HestonTD(tuple(t), 0.2, kappa=3.0, theta=0.3, xi=1.0, rho=0.0)
+    # kappa fixed (at the truth): per-interval kappa and theta are not separately
+    # identified by one expiry's smile
+    fit = calibrate_td(q, "heston_td", smooth=0.0, free_kappa=False, start=start)
+    assert fit.status == "ok"
+    assert fit.rmse_vol < 1e-8
+    assert np.max(np.abs(fit.params.to_vector() - true.to_vector())) < 1e-6
+    assert fit.stderr is not None and fit.jac_cond is not None
+    # a warm start at the solution stays there
+    again = calibrate_td(q, "heston_td", smooth=0.0, free_kappa=False, start=fit)
+    assert again.rmse_vol < 1e-8 and again.nfev < fit.nfev
+    # volcal.calibrate's defaults (free kappa, smoothing penalty) trade a little fit for
+    # a smooth term structure; same result object as the constant models
+    fit2 = volcal.calibrate(q, "heston_td", start=fit)
+    assert fit2.model == "heston_td" and fit2.rmse_vol < 0.2
+    assert set(fit2.to_dict()) >= {"params", "rmse_vol", "slices", "stderr", "extra"}
+    assert "heston_td" in fit2.summary()
+
+
+# -------------------------------------------------------------------------- real data
+@pytest.mark.data
+@pytest.mark.parametrize(
+    ("fname", "currency"),
+    [
+        ("deribit_options_snapshot_20260107T092155Z.csv", "BTC"),
+        ("deribit_options_snapshot_20260819T094232Z.csv", "ETH"),
+    ],
+)
+def test_real_chains(snapshot_dir, fname, currency):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        chain = volcal.clean(volcal.read_chain(snapshot_dir / fname, currency=currency))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        # max_time only as a safety net: on a loaded machine the fit takes 5-15 s
+        fit = volcal.calibrate(chain, "bates_td", max_time=300.0)
+    x = fit.params.to_vector()
+    lo, hi = fit.params.bounds()
+    assert np.all(np.isfinite(x)) and np.all(x >= lo) and np.all(x <= hi)
+    assert fit.status in ("ok", "max_iter")
+    # measured (default smooth=0.01) on these two chains: RMSE 2.69 (BTC, 47 % inside)
+    # and 1.86 (ETH, 61 %); worst of the 4 chains of benchmarks/td_accuracy.py --quick:
+    # 2.73. The bounds leave ~30 % for solver/platform changes; beyond them the
+    # bootstrap has gone wrong (constant Bates is at 2.3-2.8 on such chains).
+    assert fit.rmse_vol < RMSE_BOUND, fit.rmse_vol
+    assert fit.inside_spread > 0.35
+    assert np.all(np.isfinite(fit.model_iv))
+
+
+RMSE_BOUND = 3.5
+
+
+def test_single_expiry_and_thin_expiry_get_a_clear_report():
+    t = np.array([0.1, 0.3, 0.8])
+    q = synthetic_quotes(PTD.resample(tuple(t)), t, np.linspace(-0.3, 0.3, 7))
+    # one expiry only: one interval, i.e. constant Heston
+    one = calibrate_td(q.slice(1), "heston_td")
+    assert one.params.n_intervals == 1 and one.status == "ok" and one.rmse_vol < 0.5
+    # an expiry with two strikes: fitted through the smoothing, and said so
+    keep = q.slice_index != 1
+    keep[np.flatnonzero(q.slice_index == 1)[2:4]] = True
+    thin = q.subset(keep)
+    assert np.bincount(thin.slice_index).tolist() == [7, 2, 7]
+    fit = calibrate_td(thin, "heston_td")
+    assert np.all(np.isfinite(fit.params.to_vector()))
+    assert any("expiry 1 has only 2 quotes" in w for w in fit.warnings)
+
+
+def test_joint_mode_refines_the_bootstrap():
+    t = np.array([0.1, 0.3, 0.8])
+    true = PTD.resample(tuple(t))
+    q = synthetic_quotes(true, t, np.linspace(-0.3, 0.3, 9), spread_vol=0.02, noise=1.0, seed=4)
+    boot = calibrate_td(q, "heston_td", free_kappa=False)
+    joint = calibrate_td(q, "heston_td", free_kappa=False, mode="joint")
+    assert joint.status == "ok" and joint.extra["steps"][-1]["step"] == "joint"
+    # the joint solve starts at the bootstrap solution and minimises the full objective
+    assert joint.rmse_vol <= boot.rmse_vol + 1e-3
+    assert joint.rmse_vol < 1.5  # noise of one half-spread (1 vol point) per quote
+
+
+def test_evaluation_only_scores_the_start():
+    # fit=False (the rescue's constant candidate): no solve, the start's own fit quality
+    t = np.array([0.1, 0.3, 0.8])
+    q = synthetic_quotes(H, t, np.linspace(-0.3, 0.3, 7))
+    res = calibrate_td(q, "heston_td", start=H, fit=False)
+    assert res.extra["steps"] == [] and res.nfev == 0
+    assert res.rmse_vol < 1e-8  # H priced as HestonTD.constant(H) reproduces H's quotes
