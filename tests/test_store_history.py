@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import cli_json
 
 import volcal
 import volcal.store as vs
@@ -119,7 +120,7 @@ def test_cli_history(store, tmp_path, capsys):
     assert len(df) == len(TIMES) and "atm_30d" in df.columns
     report = tmp_path / "r.html"
     assert main(["history", str(store), "-m", "heston", "--report", str(report), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["model"] == "heston" and report.exists()
+    assert cli_json(capsys.readouterr().out)["model"] == "heston" and report.exists()
     assert main(["history", str(store), "--model", "bates"]) == 2
     assert "no stored bates calibrations" in capsys.readouterr().err
     assert main(["history", str(tmp_path / "none.duckdb")]) == 2

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_json
 
 from volcal.cli import main
 
@@ -21,7 +21,7 @@ def test_stream_replay_json(snapshot_dir: Path, capsys: pytest.CaptureFixture[st
     code = main(["stream", "replay", *paths, "--speed", "0", "--models", "svi,essvi", "--json"])
     out = capsys.readouterr().out
     assert code == 0
-    doc = json.loads(out)
+    doc = cli_json(out)
     st, m = doc["state"], doc["metrics"]
     assert st["underlying"] == "BTC" and st["snapshot_time"].startswith("2026-01-23T15:35")
     ok = [e for e in st["expiries"] if e["status"] == "ok"]
@@ -143,7 +143,7 @@ def test_stream_and_record_live_against_fake_server(
                 "--json",
             ]
         )
-        doc = json.loads(capsys.readouterr().out)
+        doc = cli_json(capsys.readouterr().out)
         assert code == 0
         assert doc["metrics"]["snapshot_quotes"]["applied"] == len(renamed)
         assert doc["metrics"]["source"]["connects"] == 1

@@ -248,5 +248,5 @@ def test_evaluation_only_scores_the_start():
     t = np.array([0.1, 0.3, 0.8])
     q = synthetic_quotes(H, t, np.linspace(-0.3, 0.3, 7))
     res = calibrate_td(q, "heston_td", start=H, fit=False)
-    assert res.extra["steps"] == [] and res.nfev == 0
+    assert list(res.extra["steps"]) == [] and res.nfev == 0
     assert res.rmse_vol < 1e-8  # H priced as HestonTD.constant(H) reproduces H's quotes

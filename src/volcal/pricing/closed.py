@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import digamma, gammaln, ndtr, pdtrc, polygamma
 
 from volcal._typing import ArrayLike, FloatArray
 from volcal.models.levy import Black, Merton, VarianceGamma
@@ -62,6 +61,8 @@ def black_undiscounted(
     >>> float(black_undiscounted(np.array(100.0), np.array(100.0), np.array(0.04), True))
     7.965567455405804
     """
+    from scipy.special import ndtr
+
     f, k, w, c = np.broadcast_arrays(
         np.asarray(forward, float), np.asarray(strike, float), np.asarray(w, float), is_call
     )
@@ -111,6 +112,8 @@ def merton_price(
     >>> round(float(merton_price(m, 100 * np.exp(r), 100.0, 1.0, True, np.exp(-r))), 10)
     11.6616747875
     """
+    from scipy.special import pdtrc
+
     s = make_surface(forward, strike, t, is_call, discount, where="price(Merton)")
     lam, mu, sj2, s2 = model.lam, model.mu_j, model.sigma_j**2, model.sigma**2
     kbar = model.kbar
@@ -133,6 +136,8 @@ def merton_price(
 
 def _gamma_log_norm(alpha: float) -> float:
     """:math:`\\alpha\\ln\\alpha - \\alpha - \\ln\\Gamma(\\alpha)`, accurate for large alpha."""
+    from scipy.special import gammaln
+
     if alpha < 20.0:
         return float(alpha * math.log(alpha) - alpha - gammaln(alpha))
     inv = 1.0 / alpha
@@ -145,6 +150,8 @@ def _gamma_log_norm(alpha: float) -> float:
 def _vg_nodes(tm: float, nu: float) -> tuple[FloatArray, FloatArray]:
     """Gamma-clock nodes ``g`` and weights of one maturity (Gauss-Legendre panels in
     :math:`y = \\ln(G_T/(\\nu\\alpha))`, :math:`\\alpha = T/\\nu`)."""
+    from scipy.special import digamma, polygamma
+
     xg, wg = np.polynomial.legendre.leggauss(16)
     alpha = tm / nu
     # y = ln(G_T/(nu alpha)): mean ~ digamma(alpha) - ln(alpha), sd sqrt(trigamma)

@@ -913,14 +913,13 @@ class StreamEngine:
                 self._executor = ProcessPoolExecutor(
                     1,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_quiet_worker,
                 )
             else:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
         job = partial(
-            calibrate,
+            _calibrate_quiet if cfg.model_executor == "process" else calibrate,
             q,
             model,
             prior=prior,
@@ -1281,10 +1280,14 @@ class StreamEngine:
             u.subscribers.discard(q)
 
 
-def _quiet_worker() -> None:
-    """Initialiser of the model worker process: a fit's status travels in its result,
-    so its CalibrationWarning is not printed there (the worker's own filters)."""
-    warnings.simplefilter("ignore", CalibrationWarning)
+def _calibrate_quiet(*args: Any, **kwargs: Any) -> Any:
+    """``calibrate`` in the model worker process: a fit's status travels in its result,
+    so its CalibrationWarning is not printed there (filter scoped to the call)."""
+    from volcal.calibration import calibrate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        return calibrate(*args, **kwargs)
 
 
 def _calendar_ok(prev: tuple[float, float, float] | None, node: tuple[float, float, float]) -> bool:
