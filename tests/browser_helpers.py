@@ -63,11 +63,14 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def text_of(drv: Any, element_id: str) -> str:
-    """Text of the element with this id ('' when absent)."""
-    from selenium.webdriver.common.by import By
-
-    els = drv.find_elements(By.ID, element_id)
-    return str(els[0].text) if els else ""
+    """Text of the element with this id ('' when absent), read in one script call: the
+    page re-renders its tables on every patch, so a found element can go stale before
+    its text is read."""
+    t = drv.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';",
+        element_id,
+    )
+    return str(t or "").strip()
 
 
 def wait_text(drv: Any, element_id: str, predicate: Any, timeout: float = 20.0) -> str:
