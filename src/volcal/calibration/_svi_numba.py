@@ -97,6 +97,34 @@ def _solve_one(
 
 
 @njit(cache=True)
+def _moments(
+    k: np.ndarray, v: np.ndarray, wt: np.ndarray, m: float, s: float
+) -> tuple[float, float, float, float, float, float]:
+    """Weighted sums of the inner problem's basis :math:`f_\\pm = \\sqrt{y^2+1} \\pm y`,
+    :math:`y = (k - m)/s`, for one candidate ``(m, s)``: ``(S f+, S f-, S f+^2, S f-^2,
+    S f+ v, S f- v)`` with weights ``wt``."""
+    s0p = 0.0
+    s0m = 0.0
+    spp = 0.0
+    smm = 0.0
+    hp = 0.0
+    hm = 0.0
+    for i in range(k.size):
+        y = (k[i] - m) / s
+        r = math.sqrt(y * y + 1.0)
+        fp = r + y
+        fm = r - y
+        w = wt[i]
+        s0p += w * fp
+        s0m += w * fm
+        spp += w * fp * fp
+        smm += w * fm * fm
+        hp += w * fp * v[i]
+        hm += w * fm * v[i]
+    return s0p, s0m, spp, smm, hp, hm
+
+
+@njit(cache=True)
 def inner(
     k: np.ndarray, v: np.ndarray, wt: np.ndarray, m: np.ndarray, s: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -115,24 +143,7 @@ def inner(
     for j in range(nc):
         mj = m[j]
         sj = s[j]
-        s0p = 0.0
-        s0m = 0.0
-        spp = 0.0
-        smm = 0.0
-        hp = 0.0
-        hm = 0.0
-        for i in range(n):
-            y = (k[i] - mj) / sj
-            r = math.sqrt(y * y + 1.0)
-            fp = r + y
-            fm = r - y
-            w = wt[i]
-            s0p += w * fp
-            s0m += w * fm
-            spp += w * fp * fp
-            smm += w * fm * fm
-            hp += w * fp * v[i]
-            hm += w * fm * v[i]
+        s0p, s0m, spp, smm, hp, hm = _moments(k, v, wt, mj, sj)
         a, p, q = _solve_one(s00, s0p, s0m, spp, smm, h0, hp, hm, _EPS_PQ * sj, sj)
         res = 0.0
         for i in range(n):
@@ -378,24 +389,7 @@ def inner_constrained(
     for j in range(nc):
         mj = m[j]
         sj = s[j]
-        s0p = 0.0
-        s0m = 0.0
-        spp = 0.0
-        smm = 0.0
-        hp = 0.0
-        hm = 0.0
-        for i in range(n):
-            y = (k[i] - mj) / sj
-            rr = math.sqrt(y * y + 1.0)
-            fp = rr + y
-            fm = rr - y
-            w = wt[i]
-            s0p += w * fp
-            s0m += w * fm
-            spp += w * fp * fp
-            smm += w * fm * fm
-            hp += w * fp * v[i]
-            hm += w * fm * v[i]
+        s0p, s0m, spp, smm, hp, hm = _moments(k, v, wt, mj, sj)
         hmat[0, 0] = s00
         hmat[0, 1] = s0p
         hmat[0, 2] = s0m
