@@ -617,3 +617,24 @@ def test_silent_connection_is_treated_as_dead(snapshot: tuple[int, dict[str, Any
             await fake.stop()
 
     run(main)
+
+
+def test_speed_zero_replay_clock_does_not_spin() -> None:
+    """At speed 0 a sleeper (the watchdog) pauses briefly instead of returning at once,
+    so a finished replay that keeps serving its last state does not busy-loop a core."""
+    import time as _time
+
+    from volcal.stream.clock import ReplayClock
+
+    clock = ReplayClock(start=0.0, speed=0)
+
+    async def steps() -> int:
+        n = 0
+        end = _time.monotonic() + 0.3
+        while _time.monotonic() < end:
+            await clock.sleep(1.0)
+            n += 1
+        return n
+
+    n = asyncio.run(steps())
+    assert 2 <= n <= 0.3 / ReplayClock.IDLE_S + 2

@@ -115,8 +115,13 @@ class ReplayClock:
             return 0.0
         return (t - self.start) / self.speed - (time.monotonic() - self._wall0)
 
+    #: wall-clock pause of a ``sleep`` at ``speed=0``: market time has no pace there, and
+    #: a sleeper that returned at once (the engine's watchdog) would spin a core until the
+    #: process ends
+    IDLE_S = 0.05
+
     async def sleep(self, seconds: float) -> None:
         if self.speed <= 0:
-            await asyncio.sleep(0)
+            await asyncio.sleep(min(max(seconds, 0.0), self.IDLE_S))
             return
         await asyncio.sleep(max(seconds, 0.0) / self.speed)
