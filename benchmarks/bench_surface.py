@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import volcal
-from volcal.calibration.calibrate import as_quotes
+from volcal.calibration.quotes import as_quotes
 from volcal.errors import CalibrationWarning
 from volcal.surface import check_arbitrage
 

@@ -30,9 +30,9 @@ from scipy.optimize import least_squares
 
 import volcal
 from volcal.calibration.quotes import prepare_quotes
-from volcal.calibration.svi import fit_svi_slice
 from volcal.errors import ParameterError
 from volcal.models import SVI
+from volcal.models.svi_fit import fit_svi_slice
 
 
 def scipy_fit(k: np.ndarray, iv: np.ndarray, t: float, w: np.ndarray) -> SVI | None:

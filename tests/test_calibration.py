@@ -269,7 +269,7 @@ def test_volcal_top_level_exports():
     ],
 )
 def test_real_snapshots_fit_sanely(snapshot_dir, fname, currency):
-    from volcal.calibration.calibrate import as_quotes
+    from volcal.calibration.quotes import as_quotes
 
     chain = volcal.read_chain(snapshot_dir / fname, currency=currency)
     with warnings.catch_warnings():  # uncleaned chain: bids below intrinsic are reported

@@ -79,7 +79,7 @@ def test_to_dict_is_json_safe_and_complete(cmp):
 
 
 def test_a_model_that_cannot_be_fitted_is_reported_not_raised(chain):
-    from volcal.calibration.calibrate import as_quotes
+    from volcal.calibration.quotes import as_quotes
 
     q = as_quotes(chain)
     few = q.subset(np.arange(len(q)) < 9)  # 9 quotes: SVCJ has 10 parameters

@@ -288,3 +288,18 @@ def test_future_summary_alone_is_not_a_chain(raw_data: Path) -> None:
         volcal.read_chain(
             raw_data / "maksm05-deribit-fixtures" / "deribit_book_summary_btc_future.json"
         )
+
+
+def test_reader_black_formula_equals_volcal_black() -> None:
+    """The snapshot-time inference prices with its own undiscounted Black-76 (the readers
+    sit below the Black layer); it must be the same function as ``volcal.black.price``."""
+    from volcal.black import price
+    from volcal.feeds.csv_formats import _black_unit
+
+    rng = np.random.default_rng(7)
+    x = np.exp(rng.uniform(-0.3, 0.3, 400))
+    t = rng.uniform(0.002, 2.0, 400)
+    vol = rng.uniform(0.2, 1.5, 400)
+    call = rng.uniform(size=400) < 0.5
+    ref = np.asarray(price(1.0, x, t, vol, call))
+    assert np.max(np.abs(_black_unit(x, t, vol, call) - ref)) < 1e-15

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import volcal
-from volcal.calibration.svi import fit_svi_slice
 from volcal.models import SVI
+from volcal.models.svi_fit import fit_svi_slice
 from volcal.quality import _svi_fast
 
 

@@ -14,9 +14,9 @@ from scipy.stats import norm
 import volcal
 from volcal.black import price as black_price
 from volcal.calibration.smile_stats import smile_stats
-from volcal.calibration.svi import _inner, _inner_numpy, fit_svi_slice
 from volcal.errors import DataError, ParameterError
 from volcal.models import SVI
+from volcal.models.svi_fit import _inner, _inner_numpy, fit_svi_slice
 from volcal.synthetic import synthetic_chain
 
 # Gatheral & Jacquier (2014), "Arbitrage-free SVI volatility surfaces", Quantitative

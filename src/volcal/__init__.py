@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from volcal._version import __version__
 
 # public name -> module that defines it (one place; tests import every entry)
 _LAZY: dict[str, str] = {

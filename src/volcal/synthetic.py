@@ -60,8 +60,8 @@ def synthetic_chain(
     >>> ch.meta["generator"]["model"]      # doctest: +SKIP
     'Heston'
     """
-    import volcal
     from volcal.calibration.quotes import black_vega_fwd
+    from volcal.pricing import model_iv, price
 
     model = default_model() if model is None else model
     rng = np.random.default_rng(seed)
@@ -88,9 +88,9 @@ def synthetic_chain(
     is_call = np.array(rows["is_call"])
     fwd = np.array(rows["fwd"])
     t = np.array(rows["t"])
-    usd = np.asarray(volcal.price(model, fwd, strike, t, is_call), dtype=np.float64)
+    usd = np.asarray(price(model, fwd, strike, t, is_call), dtype=np.float64)
     coin = np.maximum(usd / fwd, 0.0)
-    iv = np.asarray(volcal.model_iv(model, fwd, strike, t), dtype=np.float64)
+    iv = np.asarray(model_iv(model, fwd, strike, t), dtype=np.float64)
     vega_coin = black_vega_fwd(np.log(strike / fwd), t, np.nan_to_num(iv, nan=0.6))
     half = np.maximum(TICK, spread_vol * vega_coin)
     mid = coin + noise * half * rng.uniform(-1.0, 1.0, coin.size)

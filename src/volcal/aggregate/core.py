@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from volcal._typing import BoolArray, FloatArray, IntArray, ObjArray
+from volcal.aggregate._iv import stack_vols
 from volcal.aggregate.policy import AggregationPolicy
 from volcal.errors import DataError, ParameterError
 from volcal.feeds._common import reader_flags
@@ -268,36 +269,6 @@ def _group_wmedian(g: IntArray, x: FloatArray, w: FloatArray, n_groups: int) -> 
     return out
 
 
-def _vols(ch: OptionChain, side: str) -> FloatArray:
-    from volcal.black import implied_vol
-
-    price = ch.forward_price(side)  # type: ignore[arg-type]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x = ch.strike / ch.forward
-        ok = np.isfinite(price) & (price > 0) & np.isfinite(x) & (ch.t > 0)
-    out = np.full(len(ch), np.nan)
-    if ok.any():
-        res = implied_vol(price[ok], 1.0, x[ok], ch.t[ok], ch.is_call[ok], full_output=True)
-        out[ok] = np.asarray(res.vol)
-    return out
-
-
-def _stack_vols(
-    price: FloatArray, strike: FloatArray, fwd: FloatArray, t: FloatArray, call: BoolArray
-) -> FloatArray:
-    from volcal.black import implied_vol
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x = strike / fwd
-        ok = np.isfinite(price) & (price > 0) & np.isfinite(x) & (t > 0)
-    out = np.full(price.size, np.nan)
-    if ok.any():
-        out[ok] = np.asarray(
-            implied_vol(price[ok], 1.0, x[ok], t[ok], call[ok], full_output=True).vol
-        )
-    return out
-
-
 def _with_forwards(ch: OptionChain) -> OptionChain:
     if np.all(np.isfinite(ch.forward) & (ch.forward > 0)):
         return ch
@@ -437,8 +408,8 @@ def aggregate(
         side: np.concatenate([c.forward_price(side) for c in prepared])  # type: ignore[arg-type]
         for side in ("bid", "ask")
     }
-    iv_bid = _stack_vols(unit_px["bid"], cat["strike"], cat["forward"], t_all, cat["is_call"])
-    iv_ask = _stack_vols(unit_px["ask"], cat["strike"], cat["forward"], t_all, cat["is_call"])
+    iv_bid = stack_vols(unit_px["bid"], cat["strike"], cat["forward"], t_all, cat["is_call"])
+    iv_ask = stack_vols(unit_px["ask"], cat["strike"], cat["forward"], t_all, cat["is_call"])
     snap_ns = np.array([c.snapshot.value for c in prepared], dtype=np.int64)
     ref_snap = pd.Timestamp(int(snap_ns.max()), tz="UTC")
     instrument = np.concatenate(

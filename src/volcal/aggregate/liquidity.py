@@ -53,11 +53,11 @@ class LiquidityReport:
 
 def liquidity_report(result: Any) -> LiquidityReport:
     """The :class:`LiquidityReport` of an aggregation."""
-    from volcal.aggregate.core import _vols
+    from volcal.aggregate._iv import chain_vols
 
     ch = result.chain
-    c_bid = _vols(ch, "bid")
-    c_ask = _vols(ch, "ask")
+    c_bid = chain_vols(ch, "bid")
+    c_ask = chain_vols(ch, "ask")
     c_width = np.where(np.isfinite(c_bid) & np.isfinite(c_ask), c_ask - c_bid, np.nan)
     keys_c = pd.MultiIndex.from_arrays([ch.expiry, ch.strike, ch.is_call])
     q = result.quotes

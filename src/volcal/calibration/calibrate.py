@@ -88,7 +88,12 @@ import numpy as np
 
 from volcal._typing import FloatArray
 from volcal.calibration.engine import Tracker, global_stage, solve
-from volcal.calibration.quotes import QuoteSet, black_vega_fwd, prepare_quotes
+from volcal.calibration.quotes import (
+    QuoteSet,
+    as_quotes,
+    black_vega_fwd,
+)
+from volcal.calibration.quotes import atm_vols as _atm_vols
 from volcal.calibration.result import (
     CalibrationResult,
     fit_quality,
@@ -139,31 +144,6 @@ def _name_of(cls: Any) -> str:
     if cls.__name__ == "SABR":
         return "sabr"
     raise ParameterError(f"cannot calibrate a {cls.__name__} instance")
-
-
-def as_quotes(chain: Any) -> QuoteSet:
-    """Quotes used for fitting: a ``QuoteSet`` as given, or ``prepare_quotes(chain)``.
-
-    Only out-of-the-money quotes are kept (calls with :math:`K \\ge F`, puts with
-    :math:`K < F`, both at :math:`K = F`), which a cleaned chain already guarantees.
-    """
-    q = chain if isinstance(chain, QuoteSet) else prepare_quotes(chain)
-    otm = np.where(q.is_call, q.k >= 0.0, q.k <= 0.0)
-    if not np.all(otm):
-        if not np.any(otm):
-            raise DataError("no out-of-the-money quote to fit")
-        q = q.subset(otm)
-    return q
-
-
-def _atm_vols(q: QuoteSet) -> FloatArray:
-    out = np.empty(q.n_slices)
-    for s in range(q.n_slices):
-        m = q.slice_index == s
-        k, iv = q.k[m], q.iv_mid[m]
-        order = np.argsort(k)
-        out[s] = float(np.interp(0.0, k[order], iv[order]))
-    return out
 
 
 def _guess(name: str, q: QuoteSet) -> dict[str, float]:

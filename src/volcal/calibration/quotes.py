@@ -30,9 +30,9 @@ import numpy as np
 from volcal._typing import BoolArray, DateArray, FloatArray, IntArray, ObjArray
 from volcal.errors import DataError
 from volcal.market.chain import OptionChain
+from volcal.models.svi_fit import SPREAD_FLOOR
 
 WeightKind = Literal["spread", "vega", "open_interest", "uniform"]
-SPREAD_FLOOR = 0.005  # 0.5 vol point: floor of the bid-ask width used by spread weights
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 
 
@@ -255,4 +255,38 @@ def prepare_quotes(
     )
 
 
-__all__ = ["SPREAD_FLOOR", "QuoteSet", "WeightKind", "black_vega_fwd", "prepare_quotes"]
+def as_quotes(chain: Any) -> QuoteSet:
+    """Quotes used for fitting: a ``QuoteSet`` as given, or ``prepare_quotes(chain)``.
+
+    Only out-of-the-money quotes are kept (calls with :math:`K \\ge F`, puts with
+    :math:`K < F`, both at :math:`K = F`), which a cleaned chain already guarantees.
+    """
+    q = chain if isinstance(chain, QuoteSet) else prepare_quotes(chain)
+    otm = np.where(q.is_call, q.k >= 0.0, q.k <= 0.0)
+    if not np.all(otm):
+        if not np.any(otm):
+            raise DataError("no out-of-the-money quote to fit")
+        q = q.subset(otm)
+    return q
+
+
+def atm_vols(q: QuoteSet) -> FloatArray:
+    """Per slice, the mid vol interpolated at the forward (k = 0)."""
+    out = np.empty(q.n_slices)
+    for s in range(q.n_slices):
+        m = q.slice_index == s
+        k, iv = q.k[m], q.iv_mid[m]
+        order = np.argsort(k)
+        out[s] = float(np.interp(0.0, k[order], iv[order]))
+    return out
+
+
+__all__ = [
+    "SPREAD_FLOOR",
+    "QuoteSet",
+    "WeightKind",
+    "as_quotes",
+    "atm_vols",
+    "black_vega_fwd",
+    "prepare_quotes",
+]

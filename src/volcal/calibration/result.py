@@ -29,6 +29,7 @@ import pandas as pd
 
 from volcal._typing import ArrayLike, FloatArray
 from volcal.calibration.quotes import QuoteSet
+from volcal.market.chain import expiry_label
 
 STATUSES = ("ok", "max_iter", "time_limit", "failed", "degraded")
 
@@ -137,12 +138,6 @@ def _params_dict(params: Any) -> dict[str, Any]:
             for k, v in params.items()
         }
     return {"value": str(params)}
-
-
-def expiry_label(expiry: Any) -> str:
-    """ISO label of an expiry (UTC)."""
-    ts = pd.Timestamp(expiry)
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
 
 
 @dataclass(frozen=True)

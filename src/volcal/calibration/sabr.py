@@ -73,7 +73,7 @@ def fit_sabr(
     >>> fit = fit_sabr(quotes)          # doctest: +SKIP
     >>> fit.params.smiles[0].rho        # doctest: +SKIP
     """
-    from volcal.calibration.calibrate import as_quotes
+    from volcal.calibration.quotes import as_quotes
     from volcal.models.sabr import SABR, SABRSmiles
 
     t0 = time.perf_counter()

@@ -104,7 +104,7 @@ _RHO_MAX = 0.999
 
 def _prepare(chain: Any, weights: Any) -> tuple[QuoteSet, FloatArray, FloatArray, FloatArray]:
     """Quotes, vol weights, total variances and total-variance weights."""
-    from volcal.calibration.calibrate import as_quotes
+    from volcal.calibration.quotes import as_quotes
 
     q: QuoteSet = as_quotes(chain)
     omega = q.weights(weights)

@@ -102,9 +102,9 @@ import numpy as np
 
 from volcal._typing import FloatArray
 from volcal.calibration.quotes import QuoteSet
-from volcal.calibration.result import CalibrationResult, expiry_label, fit_quality, slice_fits
-from volcal.calibration.svi import SVISliceInfo, fit_svi_slice
+from volcal.calibration.result import CalibrationResult, fit_quality, slice_fits
 from volcal.errors import CalibrationWarning, DataError, ParameterError
+from volcal.market.chain import expiry_label
 from volcal.models.svi import (
     SVI,
     SVISmiles,
@@ -112,6 +112,7 @@ from volcal.models.svi import (
     shift_min_g,
     surface_k_grid,
 )
+from volcal.models.svi_fit import SVISliceInfo, fit_svi_slice
 
 __all__ = ["fit_svi_surface"]
 
@@ -136,7 +137,7 @@ def _qp_grid(theta_short: float, k_quotes: FloatArray) -> FloatArray:
 def _check_arbitrage_grid(theta_1: float) -> FloatArray:
     """The k grid of :func:`volcal.check_arbitrage` for a surface whose first slice has
     ATM total variance ``theta_1``."""
-    from volcal.surface.arbitrage import _k_grid
+    from volcal.models.svi import check_k_grid as _k_grid
 
     return _k_grid(math.sqrt(max(theta_1, 1e-12)))
 
@@ -169,7 +170,7 @@ def _search(
     """Seed grid, zooms and Newton steps over (m, log sigma) with the constrained
     inner QP; rows ``(cost, a, p, q, m, log sigma)`` of feasible, g-admissible
     candidates sorted by cost, and the number of candidates solved."""
-    from volcal.calibration._svi_numba import admissible, inner_constrained
+    from volcal.models._svi_kernels import admissible, inner_constrained
 
     k_lo, k_hi = float(np.min(k)), float(np.max(k))
     span = max(k_hi - k_lo, 1e-3)
@@ -248,8 +249,8 @@ def _search(
 def _ordered(lo: SVI, hi: SVI, grid: FloatArray) -> bool:
     """``hi`` may follow ``lo`` in time: on or above it on ``grid``, wing slopes not
     smaller, and every blend of the two butterfly-free (compiled
-    :func:`~volcal.calibration._svi_numba.pair_check`)."""
-    from volcal.calibration._svi_numba import pair_check
+    :func:`~volcal.models._svi_kernels.pair_check`)."""
+    from volcal.models._svi_kernels import pair_check
 
     if hi.b * (1 - hi.rho) < lo.b * (1 - lo.rho) - 1e-12:
         return False
@@ -264,7 +265,7 @@ def _compatible(
 ) -> bool:
     """``cur`` is butterfly-free and fits between its neighbours (:func:`_ordered`);
     the ``last`` slice also carries the extrapolation (:func:`shift_min_g`)."""
-    from volcal.calibration._svi_numba import slice_ok
+    from volcal.models._svi_kernels import slice_ok
 
     if not slice_ok(cur.to_vector(), grid, 1e-10):
         return False
@@ -411,7 +412,7 @@ def fit_svi_surface(
     >>> volcal.check_arbitrage(fit.surface()).ok                    # doctest: +SKIP
     True
     """
-    from volcal.calibration.calibrate import as_quotes
+    from volcal.calibration.quotes import as_quotes
     from volcal.calibration.smile_stats import smile_stats
 
     t0 = time.perf_counter()

@@ -365,7 +365,8 @@ def calibrate_td(
     >>> fit = volcal.calibrate(volcal.clean(chain), "heston_td")   # doctest: +SKIP
     >>> fit.params.theta, fit.rmse_vol                              # doctest: +SKIP
     """
-    from volcal.calibration.calibrate import _atm_vols, as_quotes
+    from volcal.calibration.quotes import as_quotes
+    from volcal.calibration.quotes import atm_vols as _atm_vols
     from volcal.pricing.api import model_iv as library_iv
 
     t_start = time.perf_counter()

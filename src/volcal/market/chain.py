@@ -68,6 +68,12 @@ def to_utc_timestamp(value: Any, what: str = "timestamp") -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def expiry_label(expiry: Any) -> str:
+    """ISO label of an expiry (UTC), the key of a slice in results and tables."""
+    ts = pd.Timestamp(expiry)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
+
+
 def to_utc_datetime64(values: Any, what: str = "expiry") -> DateArray:
     """Parse an array of times to ``datetime64[ns]`` in UTC (naive input taken as UTC)."""
     try:
@@ -436,6 +442,7 @@ __all__ = [
     "OptionChain",
     "PriceField",
     "Settlement",
+    "expiry_label",
     "to_utc_datetime64",
     "to_utc_timestamp",
 ]

@@ -114,6 +114,17 @@ def _check_grid(a: float, b: float, rho: float, m: float, sigma: float) -> Float
     return np.concatenate([wide, m + sigma * z])
 
 
+def check_k_grid(scale: float) -> FloatArray:
+    """The k grid of the surface arbitrage checks (:func:`volcal.check_arbitrage`):
+    uniform on [-3, 3], ``scale`` x [-12, 12] (the first slice's ATM total-vol scale)
+    and far points out to |k| = 20."""
+    far = np.array([4.0, 6.0, 10.0, 20.0])
+    grid = np.concatenate(
+        [np.linspace(-3.0, 3.0, 1201), scale * np.linspace(-12.0, 12.0, 401), far, -far]
+    )
+    return np.unique(grid)
+
+
 @dataclass(frozen=True)
 class SVI(Params):
     """Raw SVI total-variance smile of one expiry (Gatheral 2004).

@@ -1,10 +1,10 @@
 """The outlier pass of ``volcal.clean``, compiled: first-pass SVI smiles and the
 bisquare rounds around them.
 
-:func:`fit_slice` is ``volcal.calibration.svi.fit_svi_slice(k, iv, t, weights,
+:func:`fit_slice` is ``volcal.models.svi_fit.fit_svi_slice(k, iv, t, weights,
 n_levels=1)`` with the Python loop around the compiled kernels moved into one compiled
 function: the same seed grid, zoom levels, Newton polish and candidate pool, in the same
-order, calling the same kernels (``volcal.calibration._svi_numba.inner`` /
+order, calling the same kernels (``volcal.models._svi_kernels.inner`` /
 ``admissible``); then the pool is sorted as there and the first candidate that passes
 ``SVI``'s constructor checks and the butterfly check of :meth:`SVI.is_arbitrage_free`
 (its default grid and tolerance, compiled here) is taken. :func:`robust_smile_distance`
@@ -31,8 +31,8 @@ import numpy as np
 from numba import njit
 
 from volcal._typing import FloatArray
-from volcal.calibration._svi_numba import admissible, inner
 from volcal.errors import ParameterError
+from volcal.models._svi_kernels import admissible, inner
 from volcal.models.svi import SVI
 
 _N_M, _N_SIGMA, _N_KEEP, _N_NEWTON = 15, 11, 3, 4  # fit_svi_slice's defaults

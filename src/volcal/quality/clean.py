@@ -37,7 +37,7 @@ Cleaning is idempotent: cleaning a cleaned chain first clears the bits cleaning 
 Layering note: the outlier check borrows the per-expiry SVI fitter of the calibration
 layer, imported at call time: its compiled kernels through
 :mod:`volcal.quality._svi_fast` (the same search as
-``volcal.calibration.svi.fit_svi_slice``, compiled end to end), and
+``volcal.models.svi_fit.fit_svi_slice``, compiled end to end), and
 ``fit_svi_slice`` itself when no quasi-explicit candidate is butterfly-free. It is a pure
 function of arrays (log-moneyness, vols, weights); no calibration state or result flows
 back into the chain. A second smile fitter written here only to respect the layer
@@ -264,8 +264,8 @@ def _outliers(
     """Quotes far from a robust first-pass SVI smile of their expiry (bisquare IRLS),
     each quote's distance ``z`` in half spreads and the limit ``threshold x scale``
     it was held to (NaN outside the pass)."""
-    from volcal.calibration.svi import fit_svi_slice
     from volcal.models.svi import SVI
+    from volcal.models.svi_fit import fit_svi_slice
     from volcal.quality._svi_fast import fit_slice, robust_smile_distance
 
     out = np.zeros(len(chain), dtype=bool)

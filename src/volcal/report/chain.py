@@ -40,9 +40,9 @@ def _smile_curve(result: Any, i: int, k: np.ndarray) -> np.ndarray:
         return np.asarray(params.slice_iv(i, kk), dtype=np.float64)
     if hasattr(params, "implied_vol"):
         return np.asarray(params.implied_vol(kk, t), dtype=np.float64)
-    import volcal
+    from volcal.pricing import model_iv
 
-    return np.asarray(volcal.model_iv(params, 1.0, np.exp(kk), t), dtype=np.float64)
+    return np.asarray(model_iv(params, 1.0, np.exp(kk), t), dtype=np.float64)
 
 
 def _mark_iv(chain: Any, rows: np.ndarray) -> np.ndarray:

@@ -131,7 +131,7 @@ class ServeSettings:
         if self.token is not None and len(self.token) < MIN_TOKEN_LEN:
             raise ParameterError(f"the admin token must have at least {MIN_TOKEN_LEN} characters")
         if not self.version:
-            from volcal import __version__
+            from volcal._version import __version__
 
             object.__setattr__(self, "version", __version__)
         object.__setattr__(self, "underlyings", tuple(u.upper() for u in self.underlyings))

@@ -141,10 +141,10 @@ def audit(store: Any, calibration_id: str, *, rtol: float = 1e-6) -> AuditResult
     import numpy as np
     import scipy
 
-    import volcal
+    from volcal._version import __version__
 
     for name, now in (
-        ("volcal_version", volcal.__version__),
+        ("volcal_version", __version__),
         ("numpy_version", np.__version__),
         ("scipy_version", scipy.__version__),
     ):

@@ -275,10 +275,10 @@ class CalibrationRecord:
 def _versions() -> dict[str, str]:
     import scipy
 
-    import volcal
+    from volcal._version import __version__
 
     return {
-        "volcal_version": volcal.__version__,
+        "volcal_version": __version__,
         "numpy_version": np.__version__,
         "scipy_version": scipy.__version__,
         "python_version": platform.python_version(),

@@ -35,6 +35,7 @@ import numpy as np
 
 from volcal._typing import BoolArray, FloatArray
 from volcal.errors import DataError, MethodError, ParameterError
+from volcal.models.svi import check_k_grid as _k_grid
 
 __all__ = ["ArbitrageReport", "Violation", "check_arbitrage"]
 
@@ -157,14 +158,6 @@ def _regions(
     return out
 
 
-def _k_grid(scale: float) -> FloatArray:
-    far = np.array([4.0, 6.0, 10.0, 20.0])
-    grid = np.concatenate(
-        [np.linspace(-3.0, 3.0, 1201), scale * np.linspace(-12.0, 12.0, 401), far, -far]
-    )
-    return np.unique(grid)
-
-
 # --------------------------------------------------------------------------- smiles
 def _check_smile(smile: Any, t: float, k_grid: Any) -> ArbitrageReport:
     from volcal.models.svi import SVI, _check_grid
@@ -275,7 +268,7 @@ def _check_surface(surface: Any, k_grid: Any, t_grid: Any) -> ArbitrageReport:
 # --------------------------------------------------------------------------- chains
 def _check_chain(chain: Any) -> ArbitrageReport:
     from volcal.black import implied_vol
-    from volcal.calibration.result import expiry_label
+    from volcal.market.chain import expiry_label
 
     usable = chain.usable() if chain.meta.get("cleaned") else np.ones(len(chain), bool)
     px = chain.forward_price("mid")

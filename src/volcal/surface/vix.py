@@ -334,7 +334,7 @@ def vol_index(
     >>> idx = vol_index(volcal.read_chain("snapshot.csv", currency="BTC"))   # doctest: +SKIP
     >>> round(idx.value, 2)                                                 # doctest: +SKIP
     """
-    from volcal.calibration.result import expiry_label
+    from volcal.market.chain import expiry_label
 
     if price not in ("mid", "mark"):
         raise ParameterError(f"price must be 'mid' or 'mark', got {price!r}")

@@ -226,7 +226,7 @@ class VolSurface:
     @classmethod
     def from_result(cls, result: Any) -> VolSurface:
         """The surface of a :class:`~volcal.calibration.CalibrationResult`."""
-        from volcal.calibration.result import expiry_label
+        from volcal.market.chain import expiry_label
         from volcal.models.svi import SVISurface
 
         if isinstance(result.params, SVISurface):  # its nodes: the fitted expiries only
