@@ -1,4 +1,4 @@
-"""Monte Carlo benchmark: speed, accuracy and variance reduction of volcal.pricing.montecarlo.
+"""Monte Carlo benchmark: speed, accuracy and variance reduction of volcal.pricing.mc.
 
 Model: crypto-like Heston (v0=0.5, kappa=3, theta=0.4, xi=3, rho=-0.1; Feller violated,
 2 kappa theta = 2.4 < xi^2 = 9) and the Bates / SVCJ variants used in the tests.
@@ -33,7 +33,7 @@ from _markdown import write_section
 
 import volcal
 from volcal.models import SVCJ, Bates, Black, Heston
-from volcal.pricing.montecarlo import mc_price, simulate_log_forward
+from volcal.pricing.mc import mc_price, simulate_log_forward
 
 SECTION = "## Monte Carlo"
 F0 = 100.0

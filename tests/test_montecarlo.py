@@ -1,4 +1,4 @@
-"""Tests of the Monte Carlo pricer (volcal.pricing.montecarlo).
+"""Tests of the Monte Carlo pricer (volcal.pricing.mc).
 
 Reference values:
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import FrozenInstanceError, dataclass, make_dataclass
 
 import numpy as np
@@ -35,8 +34,8 @@ import volcal
 from volcal._typing import ArrayLike
 from volcal.errors import MethodError, ParameterError, VolcalWarning
 from volcal.models import SVCJ, Bates, Black, Heston, Kou, Merton, VarianceGamma
-from volcal.pricing import montecarlo as mc
-from volcal.pricing.montecarlo import MCResult, mc_price, simulate_log_forward
+from volcal.pricing import mc
+from volcal.pricing.mc import MCResult, mc_price, simulate_log_forward
 
 F0 = 100.0
 MATURITIES = np.array([7 / 365, 30 / 365, 0.5, 2.0])
@@ -553,15 +552,17 @@ def test_bad_requests_are_parameter_errors(kwargs: dict, match: str) -> None:
         mc_price(MODELS["Heston"], n_paths=extra.pop("n_paths", 1000), **args, **extra)
 
 
-def test_invalid_parameters_of_duck_typed_models() -> None:
-    # same class name as the real model, but no validation of its own
+def test_duck_typed_models_are_refused_and_models_validate_themselves() -> None:
+    """Monte Carlo dispatches on the model class's ``simulator`` attribute: an object that
+    merely has the fields and the class name of a model is refused, and the parameter
+    rules are the model's own (one set: rho in (-1, 1), finite), checked when it is built."""
     Heston = make_dataclass("Heston", ["v0", "kappa", "theta", "xi", "rho"], frozen=True)
 
-    with pytest.raises(ParameterError, match="rho"):
-        mc_price(Heston(0.04, 1.0, 0.04, 0.5, 1.5), F0, 100.0, 1.0, True, n_paths=100)
+    with pytest.raises(MethodError, match="no simulator for model Heston"):
+        mc_price(Heston(0.04, 1.0, 0.04, 0.5, -0.5), F0, 100.0, 1.0, True, n_paths=100)
+    with pytest.raises(ParameterError, match=r"rho must lie in \(-1, 1\)"):
+        MODELS["Heston"].replace(rho=1.0)
     with pytest.raises(ParameterError, match="finite"):
-        mc_price(Heston(0.04, 1.0, float("nan"), 0.5, 0.0), F0, 100.0, 1.0, True, n_paths=100)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        res = mc_price(Heston(0.04, 1.0, 0.04, 0.5, -0.5), F0, 100.0, 1.0, True, n_paths=1000)
+        MODELS["Heston"].replace(theta=float("nan"))
+    res = mc_price(MODELS["Heston"], F0, 100.0, 1.0, True, n_paths=1000)
     assert res.model == "Heston"

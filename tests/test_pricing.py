@@ -38,6 +38,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ from volcal.pricing import (
     merton_price,
     variance_gamma_price,
 )
-from volcal.pricing.montecarlo import mc_price
+from volcal.pricing.mc import mc_price
 
 F0 = 100.0
 DAYS = np.array([1, 7, 30, 91, 365, 1095])
@@ -425,7 +426,14 @@ def test_broadcasting_shapes_zero_maturity_and_discount(method: str) -> None:
 
 @dataclass(frozen=True)
 class ShiftedBlack(Black):
-    """A Model subclass without a simulator (Monte Carlo dispatches by class name)."""
+    """A Model subclass that declares no simulator (Monte Carlo dispatches by the class's
+    ``simulator`` attribute, not by its name)."""
+
+    simulator: ClassVar[str] = ""
+
+
+class MyBlack(Black):
+    """A plain subclass inherits Black's simulator."""
 
 
 def test_requests_a_method_cannot_honour_say_so() -> None:
@@ -436,6 +444,9 @@ def test_requests_a_method_cannot_honour_say_so() -> None:
         volcal.price(h, 100.0, 100.0, 1.0, True, method="closed")
     with pytest.raises(MethodError, match="ShiftedBlack"):
         volcal.price(ShiftedBlack(0.5), 100.0, 100.0, 1.0, True, method="mc")
+    mine = volcal.price(MyBlack(0.5), 100.0, 100.0, 1.0, True, method="mc", n_paths=2000, seed=3)
+    ref = volcal.price(Black(0.5), 100.0, 100.0, 1.0, True, method="mc", n_paths=2000, seed=3)
+    assert float(mine) == float(ref)
     with pytest.raises(MethodError, match="only accepted with method='mc'"):
         volcal.price(h, 100.0, 100.0, 1.0, True, n_paths=1000)
     with pytest.raises(MethodError, match="needs a COSPricer"):

@@ -20,7 +20,7 @@ from volcal.calibration.td import calibrate_td
 from volcal.errors import CalibrationWarning, DataWarning, ParameterError
 from volcal.models import Bates, BatesTD, Heston, HestonTD
 from volcal.models.heston_td import td_exponents
-from volcal.pricing.montecarlo import mc_price
+from volcal.pricing.mc import mc_price
 
 KNOTS = (0.1, 0.3, 0.7, 1.5)
 H = Heston(0.04, 1.5, 0.05, 0.8, -0.7)

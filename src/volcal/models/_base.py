@@ -137,12 +137,17 @@ class Model(Params):
 
     Calibration registry: a built-in model also declares ``model_name`` (its name in
     ``volcal.calibrate``), ``search_box`` (plausible box of the global stage, natural
-    units, ``param_names`` order) and :meth:`data_guess` (the data-driven start), so
-    everything model-specific lives on the class (:func:`volcal.models.fourier_models`).
+    units, ``param_names`` order), :meth:`data_guess` (the data-driven start) and
+    ``simulator`` (its Monte Carlo scheme), so everything model-specific lives on the
+    class (:func:`volcal.models.fourier_models`).
     """
 
     model_name: ClassVar[str] = ""
     search_box: ClassVar[tuple[tuple[float, float], ...]] = ()
+    #: Monte Carlo scheme of the class (:func:`volcal.pricing.mc.supported_models`):
+    #: ``"black"``, ``"merton"``, ``"kou"``, ``"vg"`` (exact increments), ``"heston"``,
+    #: ``"bates"``, ``"svcj"`` (QE), ``"heston_td"`` (QE per interval); empty: none.
+    simulator: ClassVar[str] = ""
 
     @classmethod
     def data_guess(cls, atm_short: float, atm_long: float, atm_mid: float) -> dict[str, float]:

@@ -182,6 +182,7 @@ class Heston(Model):
     param_names: ClassVar[tuple[str, ...]] = ("v0", "kappa", "theta", "xi", "rho")
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = _HESTON_BOUNDS
     model_name: ClassVar[str] = "heston"
+    simulator: ClassVar[str] = "heston"
     search_box: ClassVar[tuple[tuple[float, float], ...]] = _HESTON_BOX
 
     @classmethod
@@ -248,6 +249,7 @@ class Bates(Model):
         (1e-4, 0.5),  # sigma_j
     )
     model_name: ClassVar[str] = "bates"
+    simulator: ClassVar[str] = "bates"
     search_box: ClassVar[tuple[tuple[float, float], ...]] = (*_HESTON_BOX, *_JUMP_BOX)
 
     @classmethod
@@ -343,6 +345,7 @@ class SVCJ(Model):
         (-1.0, 0.9),  # rho_j (rho_j * mu_v < 1)
     )
     model_name: ClassVar[str] = "svcj"
+    simulator: ClassVar[str] = "svcj"
     search_box: ClassVar[tuple[tuple[float, float], ...]] = (
         *_HESTON_BOX,
         *_JUMP_BOX,

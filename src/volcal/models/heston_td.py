@@ -251,6 +251,7 @@ class HestonTD(Model):
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = _HESTON_BOUNDS
     _globals: ClassVar[tuple[str, ...]] = ()  # global parameters after the pieces
     _global_bounds: ClassVar[tuple[tuple[float, float], ...]] = ()
+    simulator: ClassVar[str] = "heston_td"  # QE per interval (BatesTD: with jumps)
 
     def __post_init__(self) -> None:
         cls = type(self).__name__

@@ -46,6 +46,7 @@ class Black(Model):
     param_names: ClassVar[tuple[str, ...]] = ("sigma",)
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = ((1e-4, 5.0),)
     model_name: ClassVar[str] = "black"
+    simulator: ClassVar[str] = "black"
     search_box: ClassVar[tuple[tuple[float, float], ...]] = ((0.05, 2.0),)
 
     @classmethod
@@ -94,6 +95,7 @@ class Merton(Model):
         (1e-4, 0.5),
     )
     model_name: ClassVar[str] = "merton"
+    simulator: ClassVar[str] = "merton"
     search_box: ClassVar[tuple[tuple[float, float], ...]] = (
         (0.1, 1.5),
         (0.05, 20.0),
@@ -168,6 +170,7 @@ class Kou(Model):
         (2.0, 200.0),
     )
     model_name: ClassVar[str] = "kou"
+    simulator: ClassVar[str] = "kou"
     search_box: ClassVar[tuple[tuple[float, float], ...]] = (
         (0.1, 1.5),
         (0.05, 20.0),
@@ -246,6 +249,7 @@ class VarianceGamma(Model):
     param_names: ClassVar[tuple[str, ...]] = ("sigma", "nu", "theta_vg")
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = ((1e-3, 5.0), (1e-4, 5.0), (-2.0, 2.0))
     model_name: ClassVar[str] = "vg"
+    simulator: ClassVar[str] = "vg"
     search_box: ClassVar[tuple[tuple[float, float], ...]] = ((0.1, 1.5), (0.01, 2.0), (-0.8, 0.8))
 
     @classmethod

@@ -56,7 +56,7 @@ def price(
         truncation range). Both are verified against QuantLib, quadrature and
         published values to 1e-8 relative above 1e-5 max(F, K) and 1e-13 max(F, K)
         absolute below (see tests/test_pricing.py and the pricers' docs for the
-        domain). ``"mc"`` delegates to :func:`volcal.pricing.montecarlo.mc_price` and
+        domain). ``"mc"`` delegates to :func:`volcal.pricing.mc.mc_price` and
         returns its price (use ``mc_price`` itself for the standard errors).
     pricer : COSPricer or LewisPricer, optional
         Numerical settings for ``"cos"`` / ``"lewis"`` (``"auto"`` uses it as well when
@@ -119,7 +119,7 @@ def price(
         return (pricer or LewisPricer()).price(model, forward, strike, t, is_call, discount)
     # method == "mc": the simulator is optional and imported only when asked for
     try:
-        mc = importlib.import_module("volcal.pricing.montecarlo")
+        mc = importlib.import_module("volcal.pricing.mc")
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise MethodError(f"price: Monte Carlo is not available ({exc})") from None
     res = mc.mc_price(model, forward, strike, t, is_call, discount, **mc_kw)
