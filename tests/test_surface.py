@@ -160,9 +160,12 @@ def test_slice_backend_hits_the_fitted_smiles() -> None:
     np.testing.assert_allclose(wkk, 0.5 * (sm.smiles[0].d2w(k) + sm.smiles[1].d2w(k)))
 
 
-def test_stochastic_model_fits_are_refused_with_a_clear_error() -> None:
-    with pytest.raises(MethodError, match="ssvi, essvi, svi or sabr"):
+def test_what_cannot_be_a_surface_is_refused_with_a_clear_error() -> None:
+    # a Fourier model is a surface once its expiries are known (tests/test_volsurface_models.py)
+    with pytest.raises(ParameterError, match="needs the expiries t"):
         VolSurface.from_model(volcal.models.Heston(0.04, 1.0, 0.04, 0.5, -0.5))
+    with pytest.raises(MethodError, match="a fitted model or smiles"):
+        VolSurface.from_model({"sigma": 0.5})
 
 
 # --------------------------------------------------------------------------- arbitrage

@@ -384,7 +384,9 @@ class CalibrationResult:
 
     def surface(self) -> Any:
         """The fitted surface as a :class:`volcal.surface.VolSurface` (iv, prices, greeks,
-        local vol, density; see :mod:`volcal.surface.volsurface` for the interpolation)."""
+        local vol, density) for every model: smiles and SSVI/eSSVI/SVI surfaces with the
+        time interpolation of :mod:`volcal.surface.volsurface`, Fourier models as their
+        own prices at every maturity (the numbers of ``model_iv``)."""
         from volcal.surface.volsurface import VolSurface
 
         return VolSurface.from_result(self)

@@ -29,8 +29,13 @@ do not cross (calendar monotonicity is kept, and where the slices cross
 :func:`~volcal.surface.arbitrage.check_arbitrage` reports it); before the first expiry
 :math:`w = w_1(k)\\,t/t_1` and after the last :math:`w = w_N(k)\\,t/t_N` (the end smiles'
 implied vols held). Slice derivatives are analytic for SVI and central differences
-(step :math:`10^{-4}`) for SABR. Stochastic-model fits (Heston, ...) are not turned into
-a ``VolSurface``: price them with :func:`volcal.price` directly.
+(step :math:`10^{-4}`) for SABR. *Fourier models* (Heston, Bates, SVCJ, Merton, Kou, VG,
+the time-dependent Heston/Bates) are their own surface at every :math:`(k, t)`:
+:math:`w = t\\,\\sigma^2_{model}(k, t)` from the common Fourier engine
+(:func:`volcal.model_iv`, the same numbers as the fit's ``model_iv``), with
+:math:`w_k, w_{kk}, w_t` by central differences (steps :math:`10^{-3}` in :math:`k` and
+:math:`10^{-3} t` in :math:`t`): a model surface has no calendar or butterfly arbitrage
+beyond the pricing error, and no interpolation between expiries.
 
 All queries are vectorised: arguments broadcast, and one call evaluates any number of
 points.
@@ -60,6 +65,34 @@ def _times(t: ArrayLike) -> FloatArray:
     if np.any(~np.isfinite(tt)) or np.any(tt <= 0):
         raise ParameterError("maturities t must be finite and > 0 (years)")
     return tt
+
+
+class _ModelBackend:
+    """A characteristic-function model priced by the Fourier engine (module docs)."""
+
+    H_K = 1e-3
+    H_T = 1e-3
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def derivatives(
+        self, k: FloatArray, t: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        from volcal.pricing import model_iv
+
+        kk, tt = np.broadcast_arrays(np.asarray(k, float), np.asarray(t, float))
+        hk, ht = self.H_K, self.H_T * tt
+        ks = np.stack([kk, kk + hk, kk - hk, kk, kk])
+        ts = np.stack([tt, tt, tt, tt + ht, tt - ht])
+        iv = np.asarray(model_iv(self.model, 1.0, np.exp(ks), ts), dtype=np.float64)
+        w0, wp, wm, wtp, wtm = ts * iv * iv
+        return (
+            w0,
+            (wp - wm) / (2.0 * hk),
+            (wp - 2.0 * w0 + wm) / (hk * hk),
+            (wtp - wtm) / (2.0 * ht),
+        )
 
 
 class _SliceBackend:
@@ -171,9 +204,13 @@ class VolSurface:
         params: Any,
         forwards: Any = None,
         expiries: Any = None,
+        t: Any = None,
     ) -> VolSurface:
-        """A surface from SSVI/eSSVI parameters or per-expiry smiles (``SVISmiles``,
-        ``SABRSmiles``). ``forwards`` default to 1 (forward units)."""
+        """A surface from SSVI/eSSVI parameters, per-expiry smiles (``SVISmiles``,
+        ``SABRSmiles``), an ``SVISurface`` or a Fourier model (then ``t``, the fitted
+        expiries in years, is required: the forwards are interpolated between them).
+        ``forwards`` default to 1 (forward units)."""
+        from volcal.models import Model
         from volcal.models.sabr import SABRSmiles
         from volcal.models.ssvi import ESSVI, SSVI
         from volcal.models.svi import SVISmiles, SVISurface
@@ -209,10 +246,19 @@ class VolSurface:
             name = "sabr"
             forwards = params.forwards if forwards is None else forwards
             expiries = params.expiries if expiries is None else expiries
+        elif isinstance(params, Model):
+            if t is None:
+                raise ParameterError(
+                    f"a {type(params).__name__} surface needs the expiries t (years) of "
+                    "its forwards: pass t=..., or build it from the fit (fit.surface())"
+                )
+            t_nodes = tuple(float(x) for x in np.atleast_1d(np.asarray(t, dtype=np.float64)))
+            backend = _ModelBackend(params)
+            name = getattr(params, "model_name", "") or type(params).__name__.lower()
         else:
             raise MethodError(
-                f"a VolSurface needs an ssvi, essvi, svi or sabr fit, not {type(params).__name__}"
-                " (price stochastic models with volcal.price)"
+                "a VolSurface needs a fitted model or smiles (ssvi, essvi, svi, sabr, "
+                f"svi_surface or a Fourier model), not {type(params).__name__}"
             )
         n = len(t_nodes)
         if any(b <= a for a, b in itertools.pairwise(t_nodes)):
@@ -236,7 +282,13 @@ class VolSurface:
             result.params,
             forwards=tuple(float(f) for f in q.forward_slices),
             expiries=tuple(expiry_label(e) for e in q.expiries),
+            t=tuple(float(x) for x in q.t_slices),
         )
+
+    @property
+    def is_model_surface(self) -> bool:
+        """True for a surface backed by a Fourier model's own prices (module docs)."""
+        return isinstance(self._backend, _ModelBackend)
 
     # ------------------------------------------------------------------ basics
     def forward(self, t: ArrayLike) -> FloatArray:
