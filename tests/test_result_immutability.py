@@ -146,3 +146,46 @@ def test_fourier_fits_carry_the_parameter_covariance(fits) -> None:
     corr = fit.correlation()
     np.testing.assert_allclose(np.diag(np.asarray(corr)), 1.0, rtol=1e-12)
     assert not fit.covariance.flags.writeable
+
+
+def _mutable_parts(obj, path: str = "result", seen: set[int] | None = None) -> list[str]:
+    """Paths of writeable arrays and of lists, dicts and sets reachable from ``obj``
+    through dataclass fields, tuples and frozen mappings."""
+    import dataclasses
+
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [path] if obj.flags.writeable else []
+    if isinstance(obj, list | dict | set | bytearray):
+        return [f"{path} ({type(obj).__name__})"]
+    out: list[str] = []
+    if isinstance(obj, tuple):
+        for i, v in enumerate(obj):
+            out += _mutable_parts(v, f"{path}[{i}]", seen)
+    elif isinstance(obj, FrozenDict):
+        for k, v in obj.items():
+            out += _mutable_parts(v, f"{path}[{k!r}]", seen)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            out += _mutable_parts(getattr(obj, f.name), f"{path}.{f.name}", seen)
+    return out
+
+
+def test_reports_and_comparisons_are_read_only_all_the_way_down() -> None:
+    chain = synthetic_chain(seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = volcal.quality_report(chain)
+        comparison = volcal.compare_models(volcal.clean(chain), models=("svi", "merton"))
+    for name, obj in {"QualityReport": report, "ModelComparison": comparison}.items():
+        assert _mutable_parts(obj, name) == []
+    with pytest.raises(ValueError, match="read-only"):
+        report.forwards.used[0] = 1.0
+
+
+def test_every_fit_is_read_only_all_the_way_down(fits) -> None:
+    for model, fit in fits.items():
+        assert _mutable_parts(fit, model) == []

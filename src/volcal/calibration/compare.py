@@ -21,14 +21,14 @@ from __future__ import annotations
 import itertools
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from volcal.calibration.result import CalibrationResult, _num
+from volcal.calibration.result import CalibrationResult, _num, freeze
 from volcal.errors import CalibrationWarning, ParameterError, VolcalError
 
 __all__ = ["COMPARE_MODELS", "DEFAULT_BUCKETS", "ModelComparison", "ModelFit", "compare_models"]
@@ -67,7 +67,10 @@ class ModelFit:
     result: CalibrationResult | None
     error: str
     wall_s: float
-    buckets: dict[str, dict[str, float]]
+    buckets: Mapping[str, Mapping[str, float]]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "buckets", freeze(self.buckets))  # read-only mappings
 
     @property
     def status(self) -> str:

@@ -87,6 +87,14 @@ class ForwardReport:
     method: str
     tolerance_bps: float
 
+    def __post_init__(self) -> None:
+        # read-only arrays (own copies): a report never changes after it is made
+        for name in ("t", "quoted", "parity", "used", "n_pairs", "disagreement_bps",
+                     "discount", "flagged"):  # fmt: skip
+            arr = np.array(getattr(self, name))
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+
     def to_frame(self) -> pd.DataFrame:
         """The per-expiry table as a pandas DataFrame."""
         return pd.DataFrame(
