@@ -184,3 +184,16 @@ def test_essvi_warm_start_prior_and_strength(chain) -> None:
     assert volcal.check_arbitrage(pulled.surface()).ok
     with pytest.raises(ParameterError, match="an essvi CalibrationResult or an ESSVI"):
         volcal.calibrate(chain, "essvi", start=volcal.calibrate(chain, "svi"))
+
+
+def test_sabr_stops_by_its_evaluation_budget_not_the_clock(chain) -> None:
+    """SABR honours max_nfev: a fit is reproducible whatever the machine's speed, and a
+    smaller budget is used (fewer evaluations) - max_time is only a safety limit."""
+    full = quiet(volcal.calibrate, chain, "sabr")
+    again = quiet(volcal.calibrate, chain, "sabr")
+    small = quiet(volcal.calibrate, chain, "sabr", max_nfev=3)
+    assert full.nfev == again.nfev
+    np.testing.assert_array_equal(full.model_iv, again.model_iv)
+    assert small.nfev < full.nfev
+    with pytest.raises(ParameterError, match="max_nfev"):
+        volcal.calibrate(chain, "sabr", max_nfev=0)

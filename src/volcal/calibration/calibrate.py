@@ -275,7 +275,7 @@ def calibrate(
     ``SMILE_OPTIONS`` for what each smile model takes): ``svi`` honours ``start`` (the
     slices' :math:`(m, \\sigma)` seed its search), ``prior``/``strength`` and ``delta``;
     ``svi_surface`` ``start`` and ``delta``; ``sabr`` ``start``, ``fixed``, ``prior``,
-    ``strength``, ``global_search``, ``max_time`` and ``beta``; ``ssvi`` ``start``,
+    ``strength``, ``global_search``, ``max_nfev``, ``max_time`` and ``beta``; ``ssvi`` ``start``,
     ``prior``, ``strength``, ``phi``, ``delta`` and ``max_nfev``; ``essvi`` ``start``,
     ``prior``, ``strength`` and ``delta``.
     All take ``weights``, including
@@ -376,6 +376,7 @@ def calibrate(
             prior=prior,
             strength=strength,
             global_search=global_search,
+            max_nfev=200 if max_nfev is None else max_nfev,
             max_time=max_time,
         )
     if name in ("heston_td", "bates_td"):  # time-dependent Heston/Bates: calibration/td.py
@@ -417,7 +418,9 @@ def calibrate(
 SMILE_OPTIONS: dict[str, frozenset[str]] = {
     "svi": frozenset({"start", "prior", "strength", "delta"}),
     "svi_surface": frozenset({"start", "delta"}),
-    "sabr": frozenset({"start", "fixed", "prior", "strength", "global_search", "max_time", "beta"}),
+    "sabr": frozenset(
+        {"start", "fixed", "prior", "strength", "global_search", "max_nfev", "max_time", "beta"}
+    ),
     "ssvi": frozenset({"start", "prior", "strength", "phi", "delta", "max_nfev"}),
     "essvi": frozenset({"start", "prior", "strength", "delta"}),
 }

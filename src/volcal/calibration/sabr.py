@@ -27,7 +27,7 @@ from volcal.calibration.result import (
     slice_fits,
 )
 from volcal.calibration.transforms import ParamSpace
-from volcal.errors import CalibrationWarning
+from volcal.errors import CalibrationWarning, ParameterError
 
 __all__ = ["fit_sabr"]
 
@@ -44,6 +44,7 @@ def fit_sabr(
     prior: Any = None,
     strength: float = 0.0,
     global_search: bool | str = "auto",
+    max_nfev: int = 200,
     max_time: float = 20.0,
 ) -> CalibrationResult:
     """Fit one SABR smile per expiry.
@@ -64,8 +65,12 @@ def fit_sabr(
         Previous SABR fit to regularize toward (with ``strength``).
     global_search : {"auto", True, False}
         Try several (rho, nu) starts per expiry ("auto": when no start is given).
+    max_nfev : int
+        Evaluation budget of each local solve (per expiry and start): the fit stops by
+        this budget, so its result does not depend on the machine's speed.
     max_time : float
-        Wall-clock limit for the whole surface.
+        Safety limit only (seconds for the whole surface): when it trips, the result
+        has status ``"time_limit"`` instead of silently depending on the wall clock.
 
     Examples
     --------
@@ -76,6 +81,8 @@ def fit_sabr(
     from volcal.calibration.quotes import as_quotes
     from volcal.models.sabr import SABR, SABRSmiles
 
+    if isinstance(max_nfev, bool) or not isinstance(max_nfev, int) or max_nfev < 1:
+        raise ParameterError(f"max_nfev must be an integer >= 1, got {max_nfev!r}")
     t0 = time.perf_counter()
     deadline = t0 + max_time
     q: QuoteSet = as_quotes(chain)
@@ -144,7 +151,7 @@ def fit_sabr(
                 cands.append(x)
         best = None
         for x in cands:
-            out = solve(tracker, space.to_y(x), method=method, max_nfev=200)
+            out = solve(tracker, space.to_y(x), method=method, max_nfev=max_nfev)
             if best is None or out.cost <= best.cost:
                 best = out
             if out.status == "time_limit":
