@@ -413,7 +413,8 @@ def fit_svi_surface(
     True
     """
     from volcal.calibration.quotes import as_quotes
-    from volcal.calibration.smile_stats import smile_stats
+    from volcal.calibration.smile_stats import svi_smile_stats
+    from volcal.quality._svi_fast import fit_slice_full
 
     t0 = time.perf_counter()
     q: QuoteSet = as_quotes(chain)
@@ -459,10 +460,15 @@ def fit_svi_surface(
         s0 = None
         if warm is not None and labels[i] in warm.expiries:
             s0 = warm.smiles[warm.expiries.index(labels[i])]
-        fitted = fit_svi_slice(k, iv, t, om, full_output=True, start=s0)
-        assert isinstance(fitted, tuple)
-        free, finfo = fitted
-        assert isinstance(finfo, SVISliceInfo)
+        fast = fit_slice_full(k, iv, t, om, start=s0)
+        if fast is not None:  # fit_svi_slice's search, compiled (same seeds and pool)
+            free, _, n_c = fast
+            finfo = SVISliceInfo(0.0, n_c, "ok")
+        else:  # no butterfly-free quasi-explicit candidate: its constrained fallback
+            fitted = fit_svi_slice(k, iv, t, om, full_output=True, start=s0)
+            assert isinstance(fitted, tuple)
+            free, finfo = fitted
+            assert isinstance(finfo, SVISliceInfo)
         nfev += finfo.n_candidates
         data.append((k, iv, t, v, wt, _qp_grid(theta_short, k)))
         frees.append(free)
@@ -675,11 +681,11 @@ def fit_svi_surface(
     stats: list[Any] = []
     slice_params: list[dict[str, Any]] = []
     statuses: list[str] = []
+    node_stats = svi_smile_stats(smiles, [float(q.t_slices[i]) for i in fittable], delta=delta)
     for i in range(q.n_slices):
-        t = float(q.t_slices[i])
         if i in fitted_set:
             sm = smiles[node_of[i]]
-            stats.append(smile_stats(sm, t, delta=delta))
+            stats.append(node_stats[node_of[i]])
             slice_params.append({n: float(getattr(sm, n)) for n in SVI.param_names})
             statuses.append(slice_status.get(i, "ok"))
         else:

@@ -118,15 +118,18 @@ def _search(
     n_levels: int,
     zoom: np.ndarray,
     stencil: np.ndarray,
-) -> np.ndarray:
-    """The candidate pool of ``fit_svi_slice`` (rows cost, a, p, q, m, log sigma)."""
+) -> tuple[np.ndarray, int]:
+    """The candidate pool of ``fit_svi_slice`` (rows cost, a, p, q, m, log sigma) and
+    the number of candidates solved (its ``SVISliceInfo.n_candidates``)."""
     cap = m_c.size + n_levels * _N_KEEP * zoom.size * zoom.size + _N_NEWTON * 9
     pool = np.empty((cap, 6))
     n = 0
+    n_cand = 0
     nz = zoom.size
     for level in range(n_levels + 1):
         s_c = np.exp(ls_c)
         a, p, q, cost = inner(k, v, wt, m_c, s_c)
+        n_cand += m_c.size
         start = n
         n = _append(pool, n, a, p, q, m_c, ls_c, cost, s_c, grid)
         if n > start:
@@ -162,6 +165,7 @@ def _search(
                     l9[i * 3 + j] = c_l + hl * stencil[j]
             s9 = np.exp(l9)
             a, p, q, f = inner(k, v, wt, m9, s9)
+            n_cand += 9
             n = _append(pool, n, a, p, q, m9, l9, f, s9, grid)
             if not np.all(np.isfinite(f)):
                 break
@@ -185,7 +189,7 @@ def _search(
             hm = min(max(abs(st0), 1e-3 * hm), hm)
             hl = min(max(abs(st1), 1e-3 * hl), hl)
             hm, hl = max(hm, 1e-9), max(hl, 1e-9)
-    return pool[:n]
+    return pool[:n], n_cand
 
 
 @njit(cache=True)
@@ -203,7 +207,7 @@ def _linspace(start: float, stop: float, num: int) -> np.ndarray:
 @njit(cache=True)
 def _pool(
     k: np.ndarray, iv: np.ndarray, t: float, weights: np.ndarray, n_levels: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """Inputs, grids and seeds of ``fit_svi_slice``, then :func:`_search`."""
     v = iv * iv * t
     wt = weights / (2.0 * iv * t) ** 2
@@ -310,7 +314,7 @@ def _robust_smile_distance(
         if np.count_nonzero(wts > 0) < 6:
             break
         w_fit = np.maximum(wts, 1e-12)
-        best = _choose(_pool(k, iv, t, w_fit, 1), z_vertex)
+        best = _choose(_pool(k, iv, t, w_fit, 1)[0], z_vertex)
         if best.size == 0:
             return False, z, scale
         a, b, rho, m, sigma = best[0], best[1], best[2], best[3], best[4]
@@ -337,13 +341,20 @@ def fit_slice(
     k = np.ascontiguousarray(k, dtype=np.float64)
     if not np.ptp(k) > 0:
         return None
-    pool = _pool(
+    pool, _ = _pool(
         k,
         np.ascontiguousarray(iv, dtype=np.float64),
         float(t),
         np.ascontiguousarray(weights, dtype=np.float64),
         int(n_levels),
     )
+    best = _first_free(pool)
+    return None if best is None else best[0]
+
+
+def _first_free(pool: FloatArray) -> tuple[SVI, float] | None:
+    """The cheapest pool row that is a valid, butterfly-free SVI (``fit_svi_slice``'s
+    final loop) and its cost, or None."""
     for j in np.argsort(pool[:, 0]):
         _, ai, pi, qi, mi, li = pool[j]
         si = float(np.exp(li))
@@ -353,8 +364,62 @@ def fit_slice(
         except ParameterError:
             continue
         if _butterfly_free(svi.a, svi.b, svi.rho, svi.m, svi.sigma, _Z_VERTEX):
-            return svi
+            return svi, float(pool[j, 0])
     return None
+
+
+def fit_slice_full(
+    k: FloatArray,
+    iv: FloatArray,
+    t: float,
+    weights: FloatArray,
+    n_levels: int = 2,
+    start: SVI | None = None,
+) -> tuple[SVI, float, int] | None:
+    """``fit_svi_slice(k, iv, t, weights, n_levels=n_levels, start=start,
+    full_output=True)`` with the search compiled: ``(smile, cost, n_candidates)`` when
+    one of its quasi-explicit candidates is butterfly-free, else ``None`` (the caller
+    then runs ``fit_svi_slice``, whose constrained fallback this does not have).
+
+    The inputs, the weights, the check grid and the seeds (cold grid, or the local
+    5 x 5 grid around ``start``) are built by NumPy exactly as ``fit_svi_slice`` builds
+    them; the search itself is :func:`_search`. No prior (``strength`` = 0). ``k``,
+    ``iv`` (> 0) and ``weights`` (>= 0, positive sum) are finite float arrays of at
+    least 3 distinct strikes; the caller checks that.
+    """
+    k = np.ascontiguousarray(k, dtype=np.float64)
+    iv = np.ascontiguousarray(iv, dtype=np.float64)
+    t = float(t)
+    if not np.ptp(k) > 0:
+        return None
+    v = iv * iv * t
+    wt = np.asarray(weights, dtype=np.float64) / (2.0 * iv * t) ** 2
+    wt = wt / float(np.sum(wt))
+    k_lo, k_hi = float(np.min(k)), float(np.max(k))
+    span = k_hi - k_lo
+    grid = np.concatenate([np.linspace(k_lo - span, k_hi + span, 41), -_FAR, _FAR])
+    m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, _N_M)
+    ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), _N_SIGMA)
+    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
+    if start is not None:
+        m0 = start.m + dm * np.linspace(-2.0, 2.0, 5)
+        ls0 = np.log(start.sigma) + dls * np.linspace(-2.0, 2.0, 5)
+    mm, ll = np.meshgrid(m0, ls0, indexing="ij")
+    pool, n_cand = _search(
+        k,
+        v,
+        wt,
+        grid,
+        np.ascontiguousarray(mm.ravel()),
+        np.ascontiguousarray(ll.ravel()),
+        float(dm),
+        float(dls),
+        int(n_levels),
+        _ZOOM,
+        _STENCIL,
+    )
+    best = _first_free(pool)
+    return None if best is None else (best[0], best[1], int(n_cand))
 
 
 def robust_smile_distance(
@@ -378,4 +443,4 @@ def robust_smile_distance(
     return bool(done), np.asarray(z), float(scale)
 
 
-__all__ = ["fit_slice", "robust_smile_distance"]
+__all__ = ["fit_slice", "fit_slice_full", "robust_smile_distance"]
