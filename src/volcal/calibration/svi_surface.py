@@ -125,13 +125,14 @@ _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w uni
 
 def _qp_grid(theta_short: float, k_quotes: FloatArray) -> FloatArray:
     """Constraint points of the inner QP (the dense certificate grid is checked after)."""
+    return np.unique(np.concatenate([_qp_base(theta_short), k_quotes]))
+
+
+def _qp_base(theta_short: float) -> FloatArray:
+    """The points of :func:`_qp_grid` that do not depend on the slice's quotes."""
     sd = math.sqrt(max(theta_short, 1e-12))
     far = np.geomspace(3.5, 1000.0, 10)
-    return np.unique(
-        np.concatenate(
-            [np.linspace(-3.0, 3.0, 49), sd * np.linspace(-12.0, 12.0, 41), far, -far, k_quotes]
-        )
-    )
+    return np.concatenate([np.linspace(-3.0, 3.0, 49), sd * np.linspace(-12.0, 12.0, 41), far, -far])
 
 
 def _check_arbitrage_grid(theta_1: float) -> FloatArray:
@@ -155,6 +156,21 @@ def _svi_from(a: float, p: float, q: float, m: float, s: float) -> SVI:
     return SVI(a=a, b=c / s, rho=(p - q) / c, m=m, sigma=s)
 
 
+def _seeds(
+    k: FloatArray, centers: list[tuple[float, float]]
+) -> tuple[FloatArray, FloatArray, float, float]:
+    """Seed grid (9 vertices m over the quoted range widened by half its width, 7
+    log-spaced sigma) plus the ``centers``; and the grid's spacing."""
+    k_lo, k_hi = float(np.min(k)), float(np.max(k))
+    span = max(k_hi - k_lo, 1e-3)
+    m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, 9)
+    ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), 7)
+    mm, ll = np.meshgrid(m0, ls0, indexing="ij")
+    m_c = np.concatenate([mm.ravel(), [c[0] for c in centers]])
+    ls_c = np.concatenate([ll.ravel(), [math.log(c[1]) for c in centers]])
+    return m_c, ls_c, float(m0[1] - m0[0]), float(ls0[1] - ls0[0])
+
+
 def _search(
     k: FloatArray,
     v: FloatArray,
@@ -168,18 +184,35 @@ def _search(
     grid: FloatArray,
 ) -> tuple[FloatArray, int]:
     """Seed grid, zooms and Newton steps over (m, log sigma) with the constrained
-    inner QP; rows ``(cost, a, p, q, m, log sigma)`` of feasible, g-admissible
-    candidates sorted by cost, and the number of candidates solved."""
+    inner QP, compiled (:mod:`volcal.calibration._svi_surface_kernels`); rows
+    ``(cost, a, p, q, m, log sigma)`` of feasible, g-admissible candidates sorted by
+    cost, and the number of candidates solved. :func:`_search_numpy` is the reference."""
+    from volcal.calibration._svi_surface_kernels import constrained_search
+
+    m_c, ls_c, dm, dls = _seeds(k, centers)
+    rows, n_cand = constrained_search(
+        k, v, wt, kc, wlo, whi, slope_lo, slope_hi, m_c, ls_c, dm, dls, _LEVELS, grid
+    )
+    return rows, int(n_cand)
+
+
+def _search_numpy(
+    k: FloatArray,
+    v: FloatArray,
+    wt: FloatArray,
+    kc: FloatArray,
+    wlo: FloatArray,
+    whi: FloatArray,
+    slope_lo: FloatArray,
+    slope_hi: FloatArray,
+    centers: list[tuple[float, float]],
+    grid: FloatArray,
+) -> tuple[FloatArray, int]:
+    """The NumPy loop around the compiled kernels that :func:`_search` compiles whole
+    (the reference of the tests)."""
     from volcal.models._svi_kernels import admissible, inner_constrained
 
-    k_lo, k_hi = float(np.min(k)), float(np.max(k))
-    span = max(k_hi - k_lo, 1e-3)
-    m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, 9)
-    ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), 7)
-    mm, ll = np.meshgrid(m0, ls0, indexing="ij")
-    m_c = np.concatenate([mm.ravel(), [c[0] for c in centers]])
-    ls_c = np.concatenate([ll.ravel(), [math.log(c[1]) for c in centers]])
-    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
+    m_c, ls_c, dm, dls = _seeds(k, centers)
     zoom = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
     pool: list[FloatArray] = []
     n_cand = 0
@@ -448,6 +481,7 @@ def fit_svi_surface(
     check_grid = np.concatenate([np.linspace(-3.0, 3.0, 61), [-8.0, -4.0, 4.0, 8.0]])
 
     n_fit = len(fittable)
+    qp_base = _qp_base(theta_short)  # + each slice's quotes: the QP's points (_qp_grid)
     data = []
     frees: list[SVI] = []
     free_ok: list[bool] = []
@@ -470,7 +504,7 @@ def fit_svi_surface(
             free, finfo = fitted
             assert isinstance(finfo, SVISliceInfo)
         nfev += finfo.n_candidates
-        data.append((k, iv, t, v, wt, _qp_grid(theta_short, k)))
+        data.append((k, iv, t, v, wt, np.unique(np.concatenate([qp_base, k]))))
         frees.append(free)
         free_ok.append(finfo.status == "ok")
 
@@ -546,6 +580,10 @@ def fit_svi_surface(
             out += float(np.sum((sm[j].implied_vol(k, t) - iv) ** 2))
         return out
 
+    # the passes meet the same (slice, neighbours) problems again (the three passes
+    # share their first steps): each is solved once per grid
+    memo: dict[tuple[Any, ...], Any] = {}
+
     def one_pass(anchor: int) -> tuple[list[SVI], list[str], float]:
         """Slices after ``anchor`` fitted forward (each above the previous), slices
         before it backward (each below the next)."""
@@ -556,23 +594,30 @@ def fit_svi_surface(
             lower = chosen[j - 1] if j > anchor else None
             upper = chosen[j + 1] if j < anchor else None
             is_last = j == n_fit - 1
-            if free_ok[j] and _compatible(lower, base[j], upper, grid, is_last):
+            key = (j, lower, upper)
+            if key not in memo:
+                if free_ok[j] and _compatible(lower, base[j], upper, grid, is_last):
+                    memo[key] = None
+                else:
+                    k, _, _, v, wt, kc = data[j]
+                    nb = lower if lower is not None else upper
+                    memo[key] = _fit_between(
+                        k,
+                        v,
+                        wt,
+                        lower,
+                        upper,
+                        centers_of(j, base[j], nb),
+                        kc,
+                        grid,
+                        check_grid,
+                        last=is_last,
+                    )
+                    nfev += memo[key][1]
+            if memo[key] is None:  # the (tamed) free slice is admissible
                 continue
-            k, _, _, v, wt, kc = data[j]
-            nb = lower if lower is not None else upper
-            cand, n_c = _fit_between(
-                k,
-                v,
-                wt,
-                lower,
-                upper,
-                centers_of(j, base[j], nb),
-                kc,
-                grid,
-                check_grid,
-                last=is_last,
-            )
-            nfev += n_c
+            k, _, _, v, _, _ = data[j]
+            cand = memo[key][0]
             if cand is not None:
                 chosen[j], how[j] = cand, "constrained"
                 continue
@@ -600,6 +645,7 @@ def fit_svi_surface(
     attempts = 0
     for _attempt in range(3):
         attempts += 1
+        memo.clear()
         # the pass anchored at the widest slice first; the forward and backward passes
         # only when it costs more than 5 % (+0.05 vol point) over the free slices
         anchors_t = [widest]
