@@ -118,6 +118,7 @@ __all__ = ["fit_svi_surface"]
 
 _MIN_STRIKES = 3
 _LEVELS = 1  # zoom levels of the constrained search
+_N_ROWS = 30  # the cheapest candidates of a constrained search that are tried
 _NO_PEN = np.zeros(5)
 _EXTRA_PASSES_VOL = 0.05  # RMSE excess (vol points) that triggers the other two passes
 _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w units)
@@ -132,7 +133,9 @@ def _qp_base(theta_short: float) -> FloatArray:
     """The points of :func:`_qp_grid` that do not depend on the slice's quotes."""
     sd = math.sqrt(max(theta_short, 1e-12))
     far = np.geomspace(3.5, 1000.0, 10)
-    return np.concatenate([np.linspace(-3.0, 3.0, 49), sd * np.linspace(-12.0, 12.0, 41), far, -far])
+    return np.concatenate(
+        [np.linspace(-3.0, 3.0, 49), sd * np.linspace(-12.0, 12.0, 41), far, -far]
+    )
 
 
 def _check_arbitrage_grid(theta_1: float) -> FloatArray:
@@ -191,7 +194,7 @@ def _search(
 
     m_c, ls_c, dm, dls = _seeds(k, centers)
     rows, n_cand = constrained_search(
-        k, v, wt, kc, wlo, whi, slope_lo, slope_hi, m_c, ls_c, dm, dls, _LEVELS, grid
+        k, v, wt, kc, wlo, whi, slope_lo, slope_hi, m_c, ls_c, dm, dls, _LEVELS, grid, _N_ROWS
     )
     return rows, int(n_cand)
 
@@ -371,7 +374,7 @@ def _fit_between(
     rows, n_c = _search(k, v, wt, kc, wlo, whi, slope_lo, slope_hi, centers, check_grid)
     w_lo = None if lower is None else lower.total_variance(grid) + _CAL_MARGIN
     w_hi = None if upper is None else upper.total_variance(grid) - _CAL_MARGIN
-    for r in rows[:30]:
+    for r in rows[:_N_ROWS]:
         _, a, p, qq, m, ls = (float(x) for x in r)
         try:
             cand = _svi_from(a, p, qq, m, math.exp(ls))

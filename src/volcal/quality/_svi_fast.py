@@ -32,7 +32,7 @@ from numba import njit
 
 from volcal._typing import FloatArray
 from volcal.errors import ParameterError
-from volcal.models._svi_kernels import admissible, inner
+from volcal.models._svi_kernels import _LOCAL, _g, inner
 from volcal.models.svi import SVI
 
 _N_M, _N_SIGMA, _N_KEEP, _N_NEWTON = 15, 11, 3, 4  # fit_svi_slice's defaults
@@ -72,6 +72,36 @@ def _median_abs(z: np.ndarray) -> float:
 
 
 @njit(cache=True)
+def _admissible_one(grid: np.ndarray, a: float, p: float, q: float, m: float, s: float) -> bool:
+    """:func:`volcal.models._svi_kernels.admissible` of one candidate (the same tests
+    in the same order)."""
+    c = p + q
+    if a + 2.0 * np.sqrt(p * q) > 0.0 and c > 0.0:
+        b = c / s
+        rho = (p - q) / c
+        for i in range(grid.size):
+            if _g(grid[i], a, b, rho, m, s) < 0.0:
+                return False
+        for i in range(_LOCAL.size):
+            if _g(m + s * _LOCAL[i], a, b, rho, m, s) < 0.0:
+                return False
+        return True
+    return a > 0.0 and c == 0.0
+
+
+@njit(cache=True)
+def _adm(pool: np.ndarray, j: int, grid: np.ndarray) -> bool:
+    """Row ``j`` of the pool is admissible (column 6: -1 not checked yet, 0 no, 1 yes;
+    checked once, on first use)."""
+    if pool[j, 6] < 0.0:
+        ok = _admissible_one(
+            grid, pool[j, 1], pool[j, 2], pool[j, 3], pool[j, 4], np.exp(pool[j, 5])
+        )
+        pool[j, 6] = 1.0 if ok else 0.0
+    return pool[j, 6] > 0.0
+
+
+@njit(cache=True)
 def _append(
     pool: np.ndarray,
     n: int,
@@ -81,15 +111,13 @@ def _append(
     m: np.ndarray,
     ls: np.ndarray,
     cost: np.ndarray,
-    s: np.ndarray,
-    grid: np.ndarray,
 ) -> int:
-    """Admissible candidates, cheapest first, appended to ``pool``; returns its size."""
-    ok = admissible(grid, a, p, q, m, s)
+    """Candidates of finite cost, cheapest first, appended to ``pool`` with their
+    admissibility not checked yet; returns the pool's size."""
     idx = np.empty(cost.size, dtype=np.int64)
     cnt = 0
     for i in range(cost.size):
-        if np.isfinite(cost[i]) and ok[i]:
+        if np.isfinite(cost[i]):
             idx[cnt] = i
             cnt += 1
     idx = idx[:cnt]
@@ -102,6 +130,7 @@ def _append(
         pool[n + r, 3] = q[j]
         pool[n + r, 4] = m[j]
         pool[n + r, 5] = ls[j]
+        pool[n + r, 6] = -1.0
     return n + cnt
 
 
@@ -119,28 +148,43 @@ def _search(
     zoom: np.ndarray,
     stencil: np.ndarray,
 ) -> tuple[np.ndarray, int]:
-    """The candidate pool of ``fit_svi_slice`` (rows cost, a, p, q, m, log sigma) and
-    the number of candidates solved (its ``SVISliceInfo.n_candidates``)."""
+    """The candidate pool of ``fit_svi_slice`` (rows cost, a, p, q, m, log sigma,
+    admissible) and the number of candidates solved (its
+    ``SVISliceInfo.n_candidates``).
+
+    ``fit_svi_slice`` keeps only the admissible candidates of each level; here every
+    candidate of finite cost is kept and its admissibility (column 6) is checked only
+    when the search needs it - the zoom centres (the cheapest admissible candidates of
+    the level), the Newton start (the cheapest admissible one so far) and, at the end,
+    :func:`_choose` - cheapest first. The same candidates are chosen at every step;
+    most are never checked (the check is most of a candidate's cost)."""
     cap = m_c.size + n_levels * _N_KEEP * zoom.size * zoom.size + _N_NEWTON * 9
-    pool = np.empty((cap, 6))
+    pool = np.empty((cap, 7))
     n = 0
     n_cand = 0
     nz = zoom.size
+    cm = np.empty(_N_KEEP)
+    cl = np.empty(_N_KEEP)
     for level in range(n_levels + 1):
         s_c = np.exp(ls_c)
         a, p, q, cost = inner(k, v, wt, m_c, s_c)
         n_cand += m_c.size
         start = n
-        n = _append(pool, n, a, p, q, m_c, ls_c, cost, s_c, grid)
-        if n > start:
-            nk = min(_N_KEEP, n - start)
-            cm = pool[start : start + nk, 4].copy()
-            cl = pool[start : start + nk, 5].copy()
-        else:  # nothing admissible yet: zoom on the best raw candidates
+        n = _append(pool, n, a, p, q, m_c, ls_c, cost)
+        nk = 0
+        for r in range(start, n):
+            if _adm(pool, r, grid):
+                cm[nk] = pool[r, 4]
+                cl[nk] = pool[r, 5]
+                nk += 1
+                if nk == _N_KEEP:
+                    break
+        if nk == 0:  # nothing admissible yet: zoom on the best raw candidates
             order = _argsort(cost)
             nk = min(_N_KEEP, order.size)
-            cm = m_c[order[:nk]].copy()
-            cl = ls_c[order[:nk]].copy()
+            for c in range(nk):
+                cm[c] = m_c[order[c]]
+                cl[c] = ls_c[order[c]]
         if level == n_levels:
             break
         dm, dls = 0.5 * dm, 0.5 * dls
@@ -152,8 +196,18 @@ def _search(
                     r = (c * nz + i) * nz + j
                     m_c[r] = cm[c] + dm * zoom[i]
                     ls_c[r] = cl[c] + dls * zoom[j]
-    if n > 0:
-        best = np.argmin(pool[:n, 0].copy())
+    best = -1  # the first cheapest admissible row (the argmin over the admissible pool)
+    while True:
+        jb = -1
+        for r in range(n):
+            if pool[r, 6] != 0.0 and (jb < 0 or pool[r, 0] < pool[jb, 0]):
+                jb = r
+        if jb < 0:
+            break
+        if _adm(pool, jb, grid):
+            best = jb
+            break
+    if best >= 0:
         c_m, c_l = pool[best, 4], pool[best, 5]
         hm, hl = dm, dls
         m9 = np.empty(9)
@@ -166,7 +220,7 @@ def _search(
             s9 = np.exp(l9)
             a, p, q, f = inner(k, v, wt, m9, s9)
             n_cand += 9
-            n = _append(pool, n, a, p, q, m9, l9, f, s9, grid)
+            n = _append(pool, n, a, p, q, m9, l9, f)
             if not np.all(np.isfinite(f)):
                 break
             ff = f.reshape(3, 3)
@@ -207,8 +261,9 @@ def _linspace(start: float, stop: float, num: int) -> np.ndarray:
 @njit(cache=True)
 def _pool(
     k: np.ndarray, iv: np.ndarray, t: float, weights: np.ndarray, n_levels: int
-) -> tuple[np.ndarray, int]:
-    """Inputs, grids and seeds of ``fit_svi_slice``, then :func:`_search`."""
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Inputs, grids and seeds of ``fit_svi_slice``, then :func:`_search`; returns its
+    pool and count and the admissibility grid."""
     v = iv * iv * t
     wt = weights / (2.0 * iv * t) ** 2
     wt = wt / np.sum(wt)
@@ -226,9 +281,10 @@ def _pool(
         for j in range(_N_SIGMA):
             m_c[i * _N_SIGMA + j] = m0[i]
             ls_c[i * _N_SIGMA + j] = ls0[j]
-    return _search(
+    pool, n_cand = _search(
         k, v, wt, grid, m_c, ls_c, m0[1] - m0[0], ls0[1] - ls0[0], n_levels, _ZOOM, _STENCIL
     )
+    return pool, n_cand, grid
 
 
 @njit(cache=True)
@@ -279,10 +335,12 @@ def _valid_svi(a: float, b: float, rho: float, m: float, sigma: float) -> bool:
 
 
 @njit(cache=True)
-def _choose(pool: np.ndarray, z_vertex: np.ndarray) -> np.ndarray:
-    """Raw (a, b, rho, m, sigma) of the cheapest valid, butterfly-free candidate
-    (``fit_svi_slice``'s final loop), or an empty array when there is none."""
+def _choose(pool: np.ndarray, grid: np.ndarray, z_vertex: np.ndarray) -> np.ndarray:
+    """Raw (a, b, rho, m, sigma) of the cheapest admissible, valid, butterfly-free
+    candidate (``fit_svi_slice``'s final loop), or an empty array when there is none."""
     for j in _argsort(pool[:, 0].copy()):
+        if not _adm(pool, j, grid):
+            continue
         ai, pi, qi, mi, li = pool[j, 1], pool[j, 2], pool[j, 3], pool[j, 4], pool[j, 5]
         si = np.exp(li)
         c_ = pi + qi
@@ -314,7 +372,8 @@ def _robust_smile_distance(
         if np.count_nonzero(wts > 0) < 6:
             break
         w_fit = np.maximum(wts, 1e-12)
-        best = _choose(_pool(k, iv, t, w_fit, 1)[0], z_vertex)
+        pool, _, grid = _pool(k, iv, t, w_fit, 1)
+        best = _choose(pool, grid, z_vertex)
         if best.size == 0:
             return False, z, scale
         a, b, rho, m, sigma = best[0], best[1], best[2], best[3], best[4]
@@ -341,22 +400,24 @@ def fit_slice(
     k = np.ascontiguousarray(k, dtype=np.float64)
     if not np.ptp(k) > 0:
         return None
-    pool, _ = _pool(
+    pool, _, grid = _pool(
         k,
         np.ascontiguousarray(iv, dtype=np.float64),
         float(t),
         np.ascontiguousarray(weights, dtype=np.float64),
         int(n_levels),
     )
-    best = _first_free(pool)
+    best = _first_free(pool, grid)
     return None if best is None else best[0]
 
 
-def _first_free(pool: FloatArray) -> tuple[SVI, float] | None:
-    """The cheapest pool row that is a valid, butterfly-free SVI (``fit_svi_slice``'s
-    final loop) and its cost, or None."""
-    for j in np.argsort(pool[:, 0]):
-        _, ai, pi, qi, mi, li = pool[j]
+def _first_free(pool: FloatArray, grid: FloatArray) -> tuple[SVI, float] | None:
+    """The cheapest pool row that is an admissible, valid, butterfly-free SVI
+    (``fit_svi_slice``'s final loop) and its cost, or None."""
+    for j in np.argsort(pool[:, 0], kind="stable"):
+        if not _adm(pool, int(j), grid):
+            continue
+        _, ai, pi, qi, mi, li = pool[j, :6]
         si = float(np.exp(li))
         c_ = pi + qi
         try:
@@ -418,7 +479,7 @@ def fit_slice_full(
         _ZOOM,
         _STENCIL,
     )
-    best = _first_free(pool)
+    best = _first_free(pool, grid)
     return None if best is None else (best[0], best[1], int(n_cand))
 
 
