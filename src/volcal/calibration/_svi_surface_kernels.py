@@ -196,8 +196,8 @@ def constrained_search(
             )
             n_cand += 9
             if not np.all(np.isfinite(f)):
-                jb = np.argmin(f)
-                c_m, c_l = m9[jb], l9[jb]
+                jm = np.argmin(f)
+                c_m, c_l = m9[jm], l9[jm]
                 hm, hl = 0.5 * hm, 0.5 * hl
                 continue
             ff = f.reshape(3, 3)
@@ -213,9 +213,9 @@ def constrained_search(
                 st0 = min(max(st0, -2 * hm), 2 * hm)
                 st1 = min(max(st1, -2 * hl), 2 * hl)
             else:
-                jb = np.argmin(f)
-                st0 = m9[jb] - c_m
-                st1 = l9[jb] - c_l
+                jm = np.argmin(f)
+                st0 = m9[jm] - c_m
+                st1 = l9[jm] - c_l
             c_m, c_l = c_m + st0, c_l + st1
             hm = max(min(max(abs(st0), 1e-3 * hm), hm), 1e-9)
             hl = max(min(max(abs(st1), 1e-3 * hl), hl), 1e-9)

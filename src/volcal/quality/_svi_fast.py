@@ -236,9 +236,9 @@ def _search(
                 st0 = min(max(st0, -2 * hm), 2 * hm)
                 st1 = min(max(st1, -2 * hl), 2 * hl)
             else:
-                jb = np.argmin(f)
-                st0 = m9[jb] - c_m
-                st1 = l9[jb] - c_l
+                jm = np.argmin(f)
+                st0 = m9[jm] - c_m
+                st1 = l9[jm] - c_l
             c_m, c_l = c_m + st0, c_l + st1
             hm = min(max(abs(st0), 1e-3 * hm), hm)
             hl = min(max(abs(st1), 1e-3 * hl), hl)
