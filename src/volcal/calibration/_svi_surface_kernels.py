@@ -15,12 +15,14 @@ differently).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
-from volcal.models._svi_kernels import _LOCAL, _g, inner_constrained
+from volcal.models._svi_kernels import _LOCAL, _g, inner_constrained, pair_check, slice_ok
 
-__all__ = ["constrained_search"]
+__all__ = ["compatible", "constrained_search", "first_compatible", "svi_delta_strikes"]
 
 _N_KEEP = 3  # centres of the zoom level
 _N_NEWTON = 4
@@ -229,3 +231,211 @@ def constrained_search(
             out[no, :] = pool[r, :6]
             no += 1
     return out[:no], n_cand
+
+
+@njit(cache=True)
+def _ndtr1(x: float) -> float:
+    return 0.5 * math.erfc(-x * 0.7071067811865476)
+
+
+@njit(cache=True)
+def _svi_vol(k: float, a: float, b: float, rho: float, m: float, s: float, t: float) -> float:
+    x = k - m
+    w = a + b * (rho * x + np.sqrt(x * x + s * s))
+    return np.sqrt(max(w, 0.0) / t)
+
+
+@njit(cache=True)
+def _delta1(k: float, vol: float, t: float, is_call: bool, premium: bool) -> float:
+    sw = vol * np.sqrt(t)
+    d1 = -k / sw + 0.5 * sw
+    if not premium:
+        return _ndtr1(d1) if is_call else _ndtr1(d1) - 1.0
+    d2 = d1 - sw
+    return np.exp(k) * _ndtr1(d2) if is_call else -np.exp(k) * _ndtr1(-d2)
+
+
+@njit(cache=True)
+def svi_delta_strikes(
+    par: np.ndarray,
+    t: np.ndarray,
+    target: np.ndarray,
+    is_call: np.ndarray,
+    atm: np.ndarray,
+    u: np.ndarray,
+    premium: bool,
+    n_bisect: int,
+) -> np.ndarray:
+    """:func:`volcal.calibration.delta_pillars.strikes_for_delta` for raw SVI smiles,
+    compiled: row ``i`` is the smile ``par[i] = (a, b, rho, m, sigma)`` at ``t[i]``,
+    signed target delta ``target[i]``; ``u`` is its scan grid ``linspace(-1, 1, n)``.
+    The same scan (last crossing for a call, the crossing nearest the money for a put)
+    and bisection, element by element the same arithmetic (the premium-adjusted delta's
+    ``exp`` is the compiled one)."""
+    n_rows = t.size
+    out = np.full(n_rows, np.nan)
+    ng = u.size
+    for i in range(n_rows):
+        a, b, rho, m, s = par[i, 0], par[i, 1], par[i, 2], par[i, 3], par[i, 4]
+        ti = t[i]
+        tg = target[i]
+        half = 10.0 * max(atm[i], 1e-4) * np.sqrt(ti)
+        idx = -1
+        best = np.inf
+        kp = half * u[0]
+        dp = _delta1(kp, _svi_vol(kp, a, b, rho, m, s, ti), ti, is_call[i], premium)
+        for j in range(1, ng):
+            kn = half * u[j]
+            dn = _delta1(kn, _svi_vol(kn, a, b, rho, m, s, ti), ti, is_call[i], premium)
+            if dp >= tg and dn < tg and np.isfinite(dp + dn):
+                if is_call[i]:
+                    idx = j - 1
+                elif abs(kp) < best:
+                    best = abs(kp)
+                    idx = j - 1
+            kp, dp = kn, dn
+        if idx < 0:
+            continue
+        lo = half * u[idx]
+        hi = half * u[idx + 1]
+        for _ in range(n_bisect):
+            mid = 0.5 * (lo + hi)
+            dm = _delta1(mid, _svi_vol(mid, a, b, rho, m, s, ti), ti, is_call[i], premium)
+            if dm >= tg:
+                lo = mid
+            else:
+                hi = mid
+        out[i] = 0.5 * (lo + hi)
+    return out
+
+
+@njit(cache=True)
+def _valid(a: float, b: float, rho: float, m: float, s: float) -> bool:
+    """The checks of ``SVI(...)``'s constructor (finite fields, b >= 0, |rho| < 1,
+    sigma > 0, minimal total variance >= -1e-14)."""
+    for x in (a, b, rho, m, s):
+        if not np.isfinite(x):
+            return False
+    if b < 0 or not -1.0 < rho < 1.0 or s <= 0:
+        return False
+    return a + b * s * math.sqrt(max(1.0 - rho * rho, 0.0)) >= -1e-14
+
+
+@njit(cache=True)
+def _shift_ok(grid: np.ndarray, x5: np.ndarray, tol: float) -> bool:
+    """:func:`volcal.models.svi.shift_min_g` of the smile ``x5`` on ``grid`` is >= -tol
+    everywhere (every upward shift of the smile, the extrapolation beyond the last
+    expiry, is butterfly-free)."""
+    a, b, rho, m, s = x5[0], x5[1], x5[2], x5[3], x5[4]
+    for i in range(grid.size):
+        k = grid[i]
+        xm = k - m
+        w = a + b * (rho * xm + np.sqrt(xm * xm + s * s))
+        if not w > 0:
+            return False
+        wk = b * (rho + xm / np.sqrt(xm * xm + s**2))
+        wkk = b * s**2 / (xm * xm + s**2) ** 1.5
+        x = 0.5 * k * wk
+        y = 0.25 * wk * wk
+        cst = 0.5 * wkk - wk * wk / 16.0
+        s_end = 1.0 / w
+        g_end = 1.0 - (2 * x + y) * s_end + x * x * s_end**2 + cst
+        out = min(g_end, 1.0 + cst)
+        if x != 0:
+            s_star = (2 * x + y) / (2 * x * x)
+            if s_star > 0 and s_star < s_end:
+                out = min(out, 1.0 + cst - (2 * x + y) ** 2 / (4 * x * x))
+        if out < -tol:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _ordered(lo: np.ndarray, hi: np.ndarray, grid: np.ndarray) -> bool:
+    """``hi`` may follow ``lo``: wing slopes not smaller, on or above it on ``grid`` and
+    every blend butterfly-free (:func:`~volcal.models._svi_kernels.pair_check`)."""
+    if hi[1] * (1 - hi[2]) < lo[1] * (1 - lo[2]) - 1e-12:
+        return False
+    if hi[1] * (1 + hi[2]) < lo[1] * (1 + lo[2]) - 1e-12:
+        return False
+    cal, low = pair_check(grid, lo, hi, 0.0)
+    return cal >= 0.0 and low >= -1e-10
+
+
+@njit(cache=True)
+def compatible(
+    lo: np.ndarray, cur: np.ndarray, hi: np.ndarray, grid: np.ndarray, last: bool
+) -> bool:
+    """Raw SVI ``cur`` is butterfly-free (:func:`~volcal.models._svi_kernels.slice_ok`
+    on ``grid``), fits after ``lo`` and before ``hi`` (empty arrays: no neighbour) and,
+    when ``last``, carries the extrapolation (:func:`_shift_ok`)."""
+    if not slice_ok(cur, grid, 1e-10):
+        return False
+    if last and not _shift_ok(grid, cur, 1e-10):
+        return False
+    if lo.size and not _ordered(lo, cur, grid):
+        return False
+    return hi.size == 0 or _ordered(cur, hi, grid)
+
+
+@njit(cache=True)
+def first_compatible(
+    rows: np.ndarray,
+    sig: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    grid: np.ndarray,
+    last: bool,
+    margin: float,
+) -> tuple[int, np.ndarray]:
+    """The first of the candidate ``rows`` (cost, a, p, q, m, log sigma; ``sig`` their
+    sigma) that, after closing the gap between the QP's points and ``grid`` by a shift
+    of ``a`` (to ``margin`` above ``lo`` / below ``hi``), is a valid SVI
+    :func:`compatible` with its neighbours: ``(index, raw parameters)``, index -1 when
+    none is."""
+    x5 = np.empty(5)
+    n_g = grid.size
+    w_lo = np.empty(n_g)
+    w_hi = np.empty(n_g)
+    gap_ok = True
+    for i in range(n_g):
+        k = grid[i]
+        if lo.size:
+            xm = k - lo[3]
+            w_lo[i] = lo[0] + lo[1] * (lo[2] * xm + np.sqrt(xm * xm + lo[4] * lo[4])) + margin
+        if hi.size:
+            xm = k - hi[3]
+            w_hi[i] = hi[0] + hi[1] * (hi[2] * xm + np.sqrt(xm * xm + hi[4] * hi[4])) - margin
+        if lo.size and hi.size and w_hi[i] - w_lo[i] < 0:
+            gap_ok = False
+    for r in range(rows.shape[0]):
+        a, p, q, m = rows[r, 1], rows[r, 2], rows[r, 3], rows[r, 4]
+        s = sig[r]
+        c = p + q
+        if c == 0.0:
+            continue
+        b = c / s
+        rho = (p - q) / c
+        if not _valid(a, b, rho, m, s):
+            continue
+        shift = 0.0
+        if lo.size:
+            for i in range(n_g):
+                xm = grid[i] - m
+                shift = max(shift, w_lo[i] - (a + b * (rho * xm + np.sqrt(xm * xm + s * s))))
+        if hi.size and shift <= 0.0:
+            dn = np.inf
+            for i in range(n_g):
+                xm = grid[i] - m
+                dn = min(dn, w_hi[i] - (a + b * (rho * xm + np.sqrt(xm * xm + s * s))))
+            shift = min(0.0, dn)
+        if shift != 0.0:
+            if not gap_ok:
+                continue
+            a = a + shift
+            if not _valid(a, b, rho, m, s):
+                continue
+        x5[0], x5[1], x5[2], x5[3], x5[4] = a, b, rho, m, s
+        if compatible(lo, x5, hi, grid, last):
+            return r, x5
+    return -1, x5

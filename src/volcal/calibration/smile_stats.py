@@ -160,7 +160,7 @@ def smile_stats(smile: Any, t: float, *, delta: str = "forward", level: float = 
 
 
 def svi_smile_stats(
-    smiles: Any, t: Any, *, delta: str = "forward", level: float = 0.25
+    smiles: Any, t: Any, *, delta: str = "forward", level: float = 0.25, compiled: bool = True
 ) -> list[SmileStats]:
     """:func:`smile_stats` of many raw SVI smiles at once (one per maturity).
 
@@ -169,7 +169,11 @@ def svi_smile_stats(
     :func:`~volcal.calibration.delta_pillars.strikes_for_delta`, the same elementwise
     formula :math:`\\sigma = \\sqrt{\\max(w(k), 0)/T}` - but every pillar of every
     smile is solved in one array problem, so the 60 bisection steps are 60 vectorised
-    calls instead of 60 per smile.
+    calls instead of 60 per smile; by default (``compiled=True``) the scan and bisection
+    run in one compiled loop
+    (:func:`volcal.calibration._svi_surface_kernels.svi_delta_strikes`, the same
+    arithmetic element by element; the premium-adjusted delta's ``exp`` is the compiled
+    one, which may differ from NumPy's in the last bit).
 
     Parameters
     ----------
@@ -178,6 +182,9 @@ def svi_smile_stats(
         Years to expiry of each smile (> 0).
     delta, level
         As for :func:`smile_stats`.
+    compiled : bool
+        Solve the pillars in compiled code (default) or by
+        :func:`~volcal.calibration.delta_pillars.strikes_for_delta`.
 
     Examples
     --------
@@ -219,7 +226,21 @@ def svi_smile_stats(
 
     atm = vol(np.zeros(n), par, ts)
     side = np.concatenate([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
-    kk = strikes_for_delta(iv, t2, level, side, np.concatenate([atm, atm]), delta)
+    if compiled:
+        from volcal.calibration._svi_surface_kernels import svi_delta_strikes
+
+        kk = svi_delta_strikes(
+            par2,
+            t2,
+            np.where(side, level, -level),
+            side,
+            np.concatenate([atm, atm]),
+            np.linspace(-1.0, 1.0, 801),
+            delta == "premium_adjusted",
+            60,
+        )
+    else:
+        kk = strikes_for_delta(iv, t2, level, side, np.concatenate([atm, atm]), delta)
     good = np.isfinite(kk)
     vv = np.where(good, vol(np.where(good, kk, 0.0), par2, t2), np.nan)
     out: list[SmileStats] = []

@@ -122,6 +122,7 @@ _N_ROWS = 30  # the cheapest candidates of a constrained search that are tried
 _NO_PEN = np.zeros(5)
 _EXTRA_PASSES_VOL = 0.05  # RMSE excess (vol points) that triggers the other two passes
 _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w units)
+_NONE = np.empty(0)  # no neighbour, for the compiled checks (never written to)
 
 
 def _qp_grid(theta_short: float, k_quotes: FloatArray) -> FloatArray:
@@ -296,11 +297,27 @@ def _ordered(lo: SVI, hi: SVI, grid: FloatArray) -> bool:
     return bool(cal >= 0.0 and low >= -1e-10)
 
 
+def _vec(s: SVI | None) -> FloatArray:
+    """Raw parameters of a neighbour, an empty array for none (the compiled checks)."""
+    return _NONE if s is None else np.asarray(s.to_vector(), dtype=np.float64)
+
+
 def _compatible(
     lower: SVI | None, cur: SVI, upper: SVI | None, grid: FloatArray, last: bool = False
 ) -> bool:
     """``cur`` is butterfly-free and fits between its neighbours (:func:`_ordered`);
-    the ``last`` slice also carries the extrapolation (:func:`shift_min_g`)."""
+    the ``last`` slice also carries the extrapolation (:func:`shift_min_g`). Compiled
+    (:func:`volcal.calibration._svi_surface_kernels.compatible`);
+    :func:`_compatible_numpy` is the reference."""
+    from volcal.calibration._svi_surface_kernels import compatible
+
+    return bool(compatible(_vec(lower), _vec(cur), _vec(upper), grid, last))
+
+
+def _compatible_numpy(
+    lower: SVI | None, cur: SVI, upper: SVI | None, grid: FloatArray, last: bool = False
+) -> bool:
+    """Reference of :func:`_compatible`: the compiled pieces called from NumPy."""
     from volcal.models._svi_kernels import slice_ok
 
     if not slice_ok(cur.to_vector(), grid, 1e-10):
@@ -345,6 +362,8 @@ def _fit_between(
 ) -> tuple[SVI | None, int]:
     """Best admissible SVI between ``lower`` and ``upper`` (either may be None); with
     ``bounds``, only the pointwise bounds ``(wlo, whi)`` on ``kc`` and butterfly."""
+    from volcal.quality._svi_fast import _Z_VERTEX, _butterfly_free
+
     if bounds is not None:
         rows, n_c = _search(
             k, v, wt, kc, bounds[0], bounds[1], bounds[2], bounds[3], centers, check_grid
@@ -355,8 +374,8 @@ def _fit_between(
                 cand = _svi_from(a_, p_, q_, m_, math.exp(float(r[5])))
             except (ParameterError, ZeroDivisionError):
                 continue
-            if cand.is_arbitrage_free():
-                return cand, n_c
+            if _butterfly_free(cand.a, cand.b, cand.rho, cand.m, cand.sigma, _Z_VERTEX):
+                return cand, n_c  # cand.is_arbitrage_free(), compiled
         return None, n_c
     inf = np.full(kc.size, np.inf)
     wlo = -inf if lower is None else lower.total_variance(kc) + 2 * _CAL_MARGIN
@@ -372,6 +391,25 @@ def _fit_between(
         else np.array([upper.b * (1 - upper.rho), upper.b * (1 + upper.rho)])
     )
     rows, n_c = _search(k, v, wt, kc, wlo, whi, slope_lo, slope_hi, centers, check_grid)
+    from volcal.calibration._svi_surface_kernels import first_compatible
+
+    top = np.ascontiguousarray(rows[:_N_ROWS])
+    sig = np.array([math.exp(float(x)) for x in top[:, 5]])
+    idx, x5 = first_compatible(top, sig, _vec(lower), _vec(upper), grid, last, _CAL_MARGIN)
+    if idx < 0:
+        return None, n_c
+    return SVI(*(float(x) for x in x5)), n_c
+
+
+def _first_compatible_numpy(
+    rows: FloatArray,
+    lower: SVI | None,
+    upper: SVI | None,
+    grid: FloatArray,
+    last: bool,
+) -> SVI | None:
+    """Reference of the candidate loop of :func:`_fit_between` (compiled there by
+    :func:`volcal.calibration._svi_surface_kernels.first_compatible`)."""
     w_lo = None if lower is None else lower.total_variance(grid) + _CAL_MARGIN
     w_hi = None if upper is None else upper.total_variance(grid) - _CAL_MARGIN
     for r in rows[:_N_ROWS]:
@@ -394,9 +432,9 @@ def _fit_between(
                 cand = SVI(cand.a + shift, cand.b, cand.rho, cand.m, cand.sigma)
             except ParameterError:
                 continue
-        if _compatible(lower, cand, upper, grid, last):
-            return cand, n_c
-    return None, n_c
+        if _compatible_numpy(lower, cand, upper, grid, last):
+            return cand
+    return None
 
 
 def _start_slices(value: Any, owner: str) -> SVISmiles | None:
@@ -532,20 +570,19 @@ def fit_svi_surface(
         int(np.argmin([np.min(d[0]) for d in data])),
         int(np.argmax([np.max(d[0]) for d in data])),
     )
+    k_min = np.array([float(np.min(d[0])) for d in data])
+    k_max = np.array([float(np.max(d[0])) for d in data])
+    par = np.array([[f.a, f.b, f.rho, f.m, f.sigma] for f in frees])
     for j in range(n_fit):
         k, _, _, v, wt, kc = data[j]
-        lo_k, hi_k = float(np.min(k)), float(np.max(k))
-        out_own = (kc < lo_k) | (kc > hi_k)
-        wlo = np.full(kc.size, -np.inf)
-        whi = np.full(kc.size, np.inf)
-        for l_ in range(j + 1, n_fit):  # later slices with quotes there: a cap
-            kn = data[l_][0]
-            m_ = out_own & (kc >= np.min(kn)) & (kc <= np.max(kn))
-            whi[m_] = np.minimum(whi[m_], frees[l_].total_variance(kc[m_]))
-        for l_ in range(j):  # earlier slices with quotes there: a floor
-            kp = data[l_][0]
-            m_ = out_own & (kc >= np.min(kp)) & (kc <= np.max(kp))
-            wlo[m_] = np.maximum(wlo[m_], frees[l_].total_variance(kc[m_]))
+        out_own = (kc < k_min[j]) | (kc > k_max[j])
+        # every free fit at kc (elementwise the arithmetic of SVI.total_variance)
+        x = kc[None, :] - par[:, 3:4]
+        w_all = par[:, 0:1] + par[:, 1:2] * (par[:, 2:3] * x + np.sqrt(x * x + par[:, 4:5] ** 2))
+        there = out_own[None, :] & (kc[None, :] >= k_min[:, None]) & (kc[None, :] <= k_max[:, None])
+        # later slices with quotes there: a cap; earlier ones: a floor
+        whi = np.min(np.where(there[j + 1 :], w_all[j + 1 :], np.inf), axis=0, initial=np.inf)
+        wlo = np.max(np.where(there[:j], w_all[:j], -np.inf), axis=0, initial=-np.inf)
         # wing slopes: the slice quoted furthest out on a side anchors that side's slope
         # (earlier slices not steeper, later ones not flatter)
         s_hi = np.full(2, np.inf)
@@ -559,7 +596,7 @@ def fit_svi_surface(
                 s_lo[side] = sl
         clash = wlo > whi
         wlo[clash], whi[clash] = -np.inf, np.inf
-        wc = frees[j].total_variance(kc)
+        wc = w_all[j]
         fj = frees[j]
         slopes = np.array([fj.b * (1 - fj.rho), fj.b * (1 + fj.rho)])
         if (
