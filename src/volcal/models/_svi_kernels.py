@@ -225,9 +225,9 @@ def _inv3(a: np.ndarray, out: np.ndarray) -> bool:
 
 
 @njit(cache=True)
-def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray) -> bool:
-    """Solve the n x n (n <= 3) system mm x = b by Gaussian elimination with pivoting."""
-    a = np.empty((3, 4))
+def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray, a: np.ndarray) -> bool:
+    """Solve the n x n (n <= 3) system mm x = b by Gaussian elimination with pivoting
+    (``a``: a 3 x 4 work array of the caller)."""
     for i in range(n):
         for j in range(n):
             a[i, j] = mm[i, j]
@@ -258,27 +258,46 @@ def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray) -> bool:
 
 @njit(cache=True)
 def _qp3(
-    hmat: np.ndarray, h: np.ndarray, g: np.ndarray, c: np.ndarray, nrow: int
-) -> tuple[np.ndarray, bool]:
+    hmat: np.ndarray,
+    h: np.ndarray,
+    g: np.ndarray,
+    c: np.ndarray,
+    nrow: int,
+    x: np.ndarray,
+    ws: np.ndarray,
+    act: np.ndarray,
+) -> bool:
     """Strictly convex QP ``min x'Hx/2 - h'x`` s.t. ``g[i] . x >= c[i]`` (i < nrow) in
     three variables by the dual active-set method of Goldfarb & Idnani (1983): start at
     the unconstrained minimiser, add the most violated constraint, drop constraints
-    whose multiplier would turn negative. Finite; returns ``(x, feasible)``."""
-    hinv = np.empty((3, 3))
-    x = np.zeros(3)
+    whose multiplier would turn negative. Finite; writes the solution into ``x`` (3)
+    and returns whether it is feasible. ``ws`` (17 x 4 floats) and ``act`` (3
+    integers) are work arrays of the caller (reused for every candidate: no
+    allocation per solve)."""
+    hinv = ws[0:3, 0:3]
+    hna = ws[3:6, 0:3]  # H^-1 n_j of the active constraints
+    mm = ws[6:9, 0:3]
+    aw = ws[9:12, 0:4]
+    u = ws[12, 0:3]
+    r = ws[13, 0:3]
+    hn = ws[14, 0:3]
+    z = ws[15, 0:3]
+    bb = ws[16, 0:3]
+    for d in range(3):
+        x[d] = 0.0
+        u[d] = 0.0
+        r[d] = 0.0
+        hn[d] = 0.0
+        z[d] = 0.0
+        bb[d] = 0.0
+        for e in range(3):
+            hna[d, e] = 0.0
+            mm[d, e] = 0.0
     if not _inv3(hmat, hinv):
-        return x, False
+        return False
     for d in range(3):
         x[d] = hinv[d, 0] * h[0] + hinv[d, 1] * h[1] + hinv[d, 2] * h[2]
-    act = np.empty(3, dtype=np.int64)
-    u = np.zeros(3)
     nact = 0
-    r = np.zeros(3)
-    hn = np.zeros(3)
-    z = np.zeros(3)
-    hna = np.zeros((3, 3))  # H^-1 n_j of the active constraints
-    mm = np.zeros((3, 3))
-    bb = np.zeros(3)
     for _outer in range(60):
         worst = 0.0
         ip = -1
@@ -288,7 +307,7 @@ def _qp3(
                 worst = s
                 ip = i
         if ip < 0:
-            return x, True
+            return True
         up = 0.0
         done = False
         for d in range(3):
@@ -304,8 +323,8 @@ def _qp3(
                             g[ai, 0] * hna[j, 0] + g[ai, 1] * hna[j, 1] + g[ai, 2] * hna[j, 2]
                         )
                     bb[i] = g[ai, 0] * hn[0] + g[ai, 1] * hn[1] + g[ai, 2] * hn[2]
-                if not _solve_small(mm, bb, nact, r):
-                    return x, False
+                if not _solve_small(mm, bb, nact, r, aw):
+                    return False
                 for j in range(nact):
                     for d in range(3):
                         z[d] -= r[j] * hna[j, d]
@@ -321,7 +340,7 @@ def _qp3(
             if nact < 3 and zn > 1e-10 * scale:
                 t2 = (c[ip] - (g[ip, 0] * x[0] + g[ip, 1] * x[1] + g[ip, 2] * x[2])) / zn
             if t1 == math.inf and t2 == math.inf:
-                return x, False
+                return False
             t = min(t1, t2)
             if t2 < math.inf:
                 for d in range(3):
@@ -344,8 +363,8 @@ def _qp3(
                     hna[j, d] = hna[j + 1, d]
             nact -= 1
         if not done:
-            return x, False
-    return x, False
+            return False
+    return False
 
 
 @njit(cache=True)
@@ -381,6 +400,9 @@ def inner_constrained(
     c = np.zeros(2 * nl + 4)
     hmat = np.zeros((3, 3))
     h = np.zeros(3)
+    x = np.zeros(3)
+    ws = np.zeros((17, 4))
+    act = np.empty(3, dtype=np.int64)
     s00 = 0.0
     h0 = 0.0
     for i in range(n):
@@ -438,6 +460,8 @@ def inner_constrained(
         c[3] = -q_hi
         nrow = 4
         for li in range(nl):
+            if not (wlo[li] > -math.inf or whi[li] < math.inf):
+                continue
             y = (kc[li] - mj) / sj
             rr = math.sqrt(y * y + 1.0)
             if wlo[li] > -math.inf:
@@ -452,7 +476,7 @@ def inner_constrained(
                 g[nrow, 2] = -(rr - y)
                 c[nrow] = -whi[li]
                 nrow += 1
-        x, feas = _qp3(hmat, h, g, c, nrow)
+        feas = _qp3(hmat, h, g, c, nrow, x, ws, act)
         if not feas:
             continue
         a = x[0]
