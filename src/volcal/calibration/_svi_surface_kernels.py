@@ -368,14 +368,16 @@ def compatible(
 ) -> bool:
     """Raw SVI ``cur`` is butterfly-free (:func:`~volcal.models._svi_kernels.slice_ok`
     on ``grid``), fits after ``lo`` and before ``hi`` (empty arrays: no neighbour) and,
-    when ``last``, carries the extrapolation (:func:`_shift_ok`)."""
-    if not slice_ok(cur, grid, 1e-10):
-        return False
-    if last and not _shift_ok(grid, cur, 1e-10):
-        return False
+    when ``last``, carries the extrapolation (:func:`_shift_ok`). The same conditions
+    as the NumPy reference, the cheap and the most often failing (wing slopes, calendar
+    order, which stops at the first crossing) first."""
     if lo.size and not _ordered(lo, cur, grid):
         return False
-    return hi.size == 0 or _ordered(cur, hi, grid)
+    if hi.size and not _ordered(cur, hi, grid):
+        return False
+    if not slice_ok(cur, grid, 1e-10):
+        return False
+    return not last or _shift_ok(grid, cur, 1e-10)
 
 
 @njit(cache=True)
