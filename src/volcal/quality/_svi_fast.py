@@ -458,29 +458,80 @@ def fit_slice_full(
     wt = wt / float(np.sum(wt))
     k_lo, k_hi = float(np.min(k)), float(np.max(k))
     span = k_hi - k_lo
-    grid = np.concatenate([np.linspace(k_lo - span, k_hi + span, 41), -_FAR, _FAR])
-    m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, _N_M)
-    ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), _N_SIGMA)
-    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
-    if start is not None:
-        m0 = start.m + dm * np.linspace(-2.0, 2.0, 5)
-        ls0 = np.log(start.sigma) + dls * np.linspace(-2.0, 2.0, 5)
-    mm, ll = np.meshgrid(m0, ls0, indexing="ij")
-    pool, n_cand = _search(
-        k,
-        v,
-        wt,
-        grid,
-        np.ascontiguousarray(mm.ravel()),
-        np.ascontiguousarray(ll.ravel()),
-        float(dm),
-        float(dls),
-        int(n_levels),
-        _ZOOM,
-        _STENCIL,
+    ls_lo = float(np.log(max(1e-4, 0.01 * span)))
+    ls_hi = float(np.log(max(1.0, 2.0 * span)))
+    warm = start is not None
+    ls_start = float(np.log(start.sigma)) if start is not None else 0.0
+    m_start = float(start.m) if start is not None else 0.0
+    pool, n_cand, grid, j = _fit_full(
+        k, v, wt, k_lo, k_hi, ls_lo, ls_hi, warm, m_start, ls_start, int(n_levels), _Z_VERTEX
     )
+    if j >= 0:  # the compiled choice; the smile is built from its row as fit_svi_slice does
+        _, ai, pi, qi, mi, li = pool[j, :6]
+        si = float(np.exp(li))
+        c_ = pi + qi
+        try:
+            return (
+                SVI(a=ai, b=c_ / si, rho=(pi - qi) / c_, m=mi, sigma=si),
+                float(pool[j, 0]),
+                n_cand,
+            )
+        except ParameterError:
+            pass
     best = _first_free(pool, grid)
     return None if best is None else (best[0], best[1], int(n_cand))
+
+
+@njit(cache=True)
+def _fit_full(
+    k: np.ndarray,
+    v: np.ndarray,
+    wt: np.ndarray,
+    k_lo: float,
+    k_hi: float,
+    ls_lo: float,
+    ls_hi: float,
+    warm: bool,
+    m_start: float,
+    ls_start: float,
+    n_levels: int,
+    z_vertex: np.ndarray,
+) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """The grid and seeds of ``fit_svi_slice`` (NumPy's linspace formula; the logs of
+    the sigma range and of the start's sigma come from NumPy), :func:`_search`, and
+    the index of the cheapest admissible, valid, butterfly-free row (-1: none)."""
+    span = k_hi - k_lo
+    grid = np.empty(51)
+    grid[:41] = _linspace(k_lo - span, k_hi + span, 41)
+    grid[41:46] = -_FAR
+    grid[46:] = _FAR
+    m0 = _linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, _N_M)
+    ls0 = _linspace(ls_lo, ls_hi, _N_SIGMA)
+    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
+    if warm:
+        off = _linspace(-2.0, 2.0, 5)
+        m0 = m_start + dm * off
+        ls0 = ls_start + dls * off
+    nm, nl = m0.size, ls0.size
+    m_c = np.empty(nm * nl)
+    ls_c = np.empty(nm * nl)
+    for i in range(nm):
+        for j in range(nl):
+            m_c[i * nl + j] = m0[i]
+            ls_c[i * nl + j] = ls0[j]
+    pool, n_cand = _search(k, v, wt, grid, m_c, ls_c, dm, dls, n_levels, _ZOOM, _STENCIL)
+    order = np.argsort(pool[:, 0], kind="mergesort")
+    for j in order:
+        if not _adm(pool, j, grid):
+            continue
+        ai, pi, qi, mi, li = pool[j, 1], pool[j, 2], pool[j, 3], pool[j, 4], pool[j, 5]
+        si = np.exp(li)
+        c_ = pi + qi
+        b = c_ / si
+        rho = (pi - qi) / c_
+        if _valid_svi(ai, b, rho, mi, si) and _butterfly_free(ai, b, rho, mi, si, z_vertex):
+            return pool, n_cand, grid, j
+    return pool, n_cand, grid, -1
 
 
 def robust_smile_distance(
