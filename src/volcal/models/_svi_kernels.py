@@ -125,6 +125,41 @@ def _moments(
 
 
 @njit(cache=True)
+def _moments_keep(
+    k: np.ndarray,
+    v: np.ndarray,
+    wt: np.ndarray,
+    m: float,
+    s: float,
+    fp_out: np.ndarray,
+    fm_out: np.ndarray,
+) -> tuple[float, float, float, float, float, float]:
+    """:func:`_moments`, keeping the basis values :math:`f_\\pm(y_i)` in ``fp_out`` /
+    ``fm_out`` for the residual (the same arithmetic, each value computed once)."""
+    s0p = 0.0
+    s0m = 0.0
+    spp = 0.0
+    smm = 0.0
+    hp = 0.0
+    hm = 0.0
+    for i in range(k.size):
+        y = (k[i] - m) / s
+        r = math.sqrt(y * y + 1.0)
+        fp = r + y
+        fm = r - y
+        fp_out[i] = fp
+        fm_out[i] = fm
+        w = wt[i]
+        s0p += w * fp
+        s0m += w * fm
+        spp += w * fp * fp
+        smm += w * fm * fm
+        hp += w * fp * v[i]
+        hm += w * fm * v[i]
+    return s0p, s0m, spp, smm, hp, hm
+
+
+@njit(cache=True)
 def inner(
     k: np.ndarray, v: np.ndarray, wt: np.ndarray, m: np.ndarray, s: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -140,16 +175,16 @@ def inner(
     for i in range(n):
         s00 += wt[i]
         h0 += wt[i] * v[i]
+    fpv = np.empty(n)
+    fmv = np.empty(n)
     for j in range(nc):
         mj = m[j]
         sj = s[j]
-        s0p, s0m, spp, smm, hp, hm = _moments(k, v, wt, mj, sj)
+        s0p, s0m, spp, smm, hp, hm = _moments_keep(k, v, wt, mj, sj, fpv, fmv)
         a, p, q = _solve_one(s00, s0p, s0m, spp, smm, h0, hp, hm, _EPS_PQ * sj, sj)
         res = 0.0
         for i in range(n):
-            y = (k[i] - mj) / sj
-            r = math.sqrt(y * y + 1.0)
-            e = a + p * (r + y) + q * (r - y) - v[i]
+            e = a + p * fpv[i] + q * fmv[i] - v[i]
             res += wt[i] * e * e
         a_out[j] = a
         p_out[j] = p
@@ -403,6 +438,8 @@ def inner_constrained(
     x = np.zeros(3)
     ws = np.zeros((17, 4))
     act = np.empty(3, dtype=np.int64)
+    fpv = np.empty(n)
+    fmv = np.empty(n)
     s00 = 0.0
     h0 = 0.0
     for i in range(n):
@@ -411,7 +448,7 @@ def inner_constrained(
     for j in range(nc):
         mj = m[j]
         sj = s[j]
-        s0p, s0m, spp, smm, hp, hm = _moments(k, v, wt, mj, sj)
+        s0p, s0m, spp, smm, hp, hm = _moments_keep(k, v, wt, mj, sj, fpv, fmv)
         hmat[0, 0] = s00
         hmat[0, 1] = s0p
         hmat[0, 2] = s0m
@@ -484,9 +521,7 @@ def inner_constrained(
         q = min(max(x[2], q_lo), q_hi)
         res = 0.0
         for i in range(n):
-            y = (k[i] - mj) / sj
-            rr = math.sqrt(y * y + 1.0)
-            e = a + p * (rr + y) + q * (rr - y) - v[i]
+            e = a + p * fpv[i] + q * fmv[i] - v[i]
             res += wt[i] * e * e
         res += pen[0] * (a - pc[0]) ** 2 + pen[1] * (2.0 * q / sj - pc[1]) ** 2
         res += pen[2] * (2.0 * p / sj - pc[2]) ** 2
