@@ -148,9 +148,10 @@ _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w uni
 _NONE = np.empty(0)  # no neighbour, for the compiled checks (never written to)
 
 
-def _qp_grid(theta_short: float, k_quotes: FloatArray) -> FloatArray:
-    """Constraint points of the inner QP (the dense certificate grid is checked after)."""
-    return np.unique(np.concatenate([_qp_base(theta_short), k_quotes]))
+def _qp_grid(base: FloatArray, k_quotes: FloatArray) -> FloatArray:
+    """Constraint points of the inner QP (the dense certificate grid is checked after):
+    the chain's :func:`_qp_base` and the slice's quotes."""
+    return np.unique(np.concatenate([base, k_quotes]))
 
 
 def _qp_base(theta_short: float) -> FloatArray:
@@ -545,7 +546,7 @@ def fit_svi_surface(
     check_grid = np.concatenate([np.linspace(-3.0, 3.0, 61), [-8.0, -4.0, 4.0, 8.0]])
 
     n_fit = len(fittable)
-    qp_base = _qp_base(theta_short)  # + each slice's quotes: the QP's points (_qp_grid)
+    qp_base = _qp_base(theta_short)
     data = []
     frees: list[SVI] = []
     free_ok: list[bool] = []
@@ -568,7 +569,7 @@ def fit_svi_surface(
             free, finfo = fitted
             assert isinstance(finfo, SVISliceInfo)
         nfev += finfo.n_candidates
-        data.append((k, iv, t, v, wt, np.unique(np.concatenate([qp_base, k]))))
+        data.append((k, iv, t, v, wt, _qp_grid(qp_base, k)))
         frees.append(free)
         free_ok.append(finfo.status == "ok")
 
