@@ -70,7 +70,13 @@ reference) and the extrapolation for every :math:`t` beyond the last expiry
 points :func:`volcal.check_arbitrage` uses (they scale with the first slice's ATM
 variance, known only at the end), and the passes rerun on the union when that fails.
 Neighbours are kept :math:`10^{-13}` apart in total variance on the grid (the repair of
-a candidate between the QP's grid and the dense grid is a shift of :math:`a`). When no
+a candidate between the QP's grid and the dense grid is a shift of :math:`a`), and
+between its points: around every grid point where the difference of two neighbours has a
+local minimum it is minimised by golden section
+(:func:`volcal.calibration._svi_surface_kernels.dip`) - a sharp short smile below a flat
+longer one can otherwise touch the grid points from above and cross between two of them
+(by 1.4e-6 in total variance on a case the random-smile test found; on 22 of 38 real
+chains by less, invisible to :func:`volcal.check_arbitrage` too). When no
 candidate passes, the slice is a scaled (before) or lifted (after) copy of its
 neighbour - always admissible - with status ``"degraded"``.
 
@@ -317,8 +323,10 @@ def _ordered(lo: SVI, hi: SVI, grid: FloatArray) -> bool:
         return False
     if hi.b * (1 + hi.rho) < lo.b * (1 + lo.rho) - 1e-12:
         return False
+    from volcal.calibration._svi_surface_kernels import dip
+
     cal, low = pair_check(grid, lo.to_vector(), hi.to_vector(), 0.0)
-    return bool(cal >= 0.0 and low >= -1e-10)
+    return bool(cal >= 0.0 and low >= -1e-10 and dip(grid, _vec(hi), _vec(lo)) >= 0.0)
 
 
 def _vec(s: SVI | None) -> FloatArray:
@@ -443,12 +451,18 @@ def _first_compatible_numpy(
         except (ParameterError, ZeroDivisionError):
             continue
         # close the gap between the QP's grid and the dense grid by a shift of a
+        from volcal.calibration._svi_surface_kernels import dip
+
         wc = cand.total_variance(grid)
         shift = 0.0
         if w_lo is not None:
             shift = max(shift, float(np.max(w_lo - wc)))
+            shift = max(shift, _CAL_MARGIN - float(dip(grid, _vec(cand), _vec(lower))))
         if w_hi is not None and shift <= 0.0:
-            shift = min(0.0, float(np.min(w_hi - wc)))
+            dn = min(
+                float(np.min(w_hi - wc)), float(dip(grid, _vec(upper), _vec(cand))) - _CAL_MARGIN
+            )
+            shift = min(0.0, dn)
         if shift != 0.0:
             if w_lo is not None and w_hi is not None and float(np.min(w_hi - w_lo)) < 0:
                 continue
