@@ -82,8 +82,8 @@ neighbour - always admissible - with status ``"degraded"``.
 
 Speed
 -----
-About 17 ms per real Deribit chain (12 expiries, 300 quotes; the free ``"svi"`` fit of
-the same chain: about 31 ms; BENCHMARKS.md), spent on the free slice fits (about 15 %),
+About 17-20 ms per real Deribit chain (12 expiries, 300 quotes; 0.5-0.6 x the free
+``"svi"`` fit of the same chain; BENCHMARKS.md), spent on the free slice fits (about 15 %),
 the constrained searches and the candidate checks of the passes (about half), the
 certification, the pillars and the result. Everything that runs per candidate or per
 grid point is compiled, each piece next to the reference it replaces (the tests compare
@@ -99,7 +99,7 @@ and stencil, the rows returned), cheapest first: the same candidates are chosen 
 most are never checked. The passes solve each (slice, neighbours) problem once per
 grid. None of this changes a result: on 38 real chains the surfaces agree with the
 uncompiled loops to 3e-11 in the parameters (the compiled ``exp`` rounds differently in
-the last bit). The certificate is still the dense grid (out to :math:`|k| = 1000`, the
+the last bit); the between-points calendar check below is a deliberate change. The certificate is still the dense grid (out to :math:`|k| = 1000`, the
 points of :func:`volcal.check_arbitrage` included) with every blend and the
 extrapolation, for every candidate that is accepted and for the final surface.
 
