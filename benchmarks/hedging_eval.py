@@ -1,6 +1,6 @@
 """Delta-hedging evaluation on real Deribit snapshot sequences (6 hours apart).
 
-Run: .venv/bin/python benchmarks/hedging_eval.py [--currency BTC] [--models black,svi,heston]
+Run: .venv/bin/python benchmarks/hedging_eval.py [--currency BTC] [--models black,svi_surface,svi,heston]
 
 Sequences in ../shared/data/raw/svcj-deribit-snapshots: 2026-01-23/24 (8 snapshots) and
 2026-08-19..22 (15 snapshots, a +20 % rally). For every consecutive pair (at most 12 h apart)
@@ -47,7 +47,7 @@ def markdown(df, cols) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--currency", default="BTC")
-    ap.add_argument("--models", default="black,svi,heston")
+    ap.add_argument("--models", default="black,svi_surface,svi,heston")
     args = ap.parse_args()
     models = tuple(args.models.split(","))
     results = []

@@ -219,9 +219,15 @@ def slice_fits(
     rr = nan if rr25 is None else np.asarray(rr25, dtype=np.float64)
     bf = nan if bf25 is None else np.asarray(bf25, dtype=np.float64)
     out = []
+    # fit_quality per slice without building each slice's QuoteSet (the same values)
+    err_all = iv - quotes.iv_mid
+    inside_all = quotes.inside_spread(iv)
     for i in range(quotes.n_slices):
         m = quotes.slice_index == i
-        rmse, inside = fit_quality(quotes.subset(m), iv[m])
+        err = err_all[m]
+        finite = np.isfinite(err)
+        rmse = float(100.0 * np.sqrt(np.mean(err[finite] ** 2))) if finite.any() else float("nan")
+        inside = float(np.mean(inside_all[m])) if err.size else float("nan")
         out.append(
             SliceFit(
                 expiry=expiry_label(quotes.expiries[i]),

@@ -23,7 +23,7 @@ What was chosen, and why
   (the wing slopes are :math:`2q/\\sigma`, :math:`2p/\\sigma`). So the constrained
   inner problem stays a convex quadratic programme in three variables, solved exactly
   by the dual active-set method of Goldfarb & Idnani (1983) in compiled code (about
-  1.3 microseconds per candidate with 60 constraints); the outer search over
+  2.6 microseconds per candidate with 120 constraint points); the outer search over
   :math:`(m, \\sigma)` is the seed-grid / zoom / Newton search of the free fit. The
   butterfly condition :math:`g \\ge 0` stays a check of each candidate, as in the free
   fit. This keeps a constrained slice within a few times a free one - SLSQP on the
@@ -70,9 +70,38 @@ reference) and the extrapolation for every :math:`t` beyond the last expiry
 points :func:`volcal.check_arbitrage` uses (they scale with the first slice's ATM
 variance, known only at the end), and the passes rerun on the union when that fails.
 Neighbours are kept :math:`10^{-13}` apart in total variance on the grid (the repair of
-a candidate between the QP's grid and the dense grid is a shift of :math:`a`). When no
+a candidate between the QP's grid and the dense grid is a shift of :math:`a`), and
+between its points: around every grid point where the difference of two neighbours has a
+local minimum it is minimised by golden section
+(:func:`volcal.calibration._svi_surface_kernels.dip`) - a sharp short smile below a flat
+longer one can otherwise touch the grid points from above and cross between two of them
+(by 1.4e-6 in total variance on a case the random-smile test found; on 22 of 38 real
+chains by less, invisible to :func:`volcal.check_arbitrage` too). When no
 candidate passes, the slice is a scaled (before) or lifted (after) copy of its
 neighbour - always admissible - with status ``"degraded"``.
+
+Speed
+-----
+About 17-20 ms per real Deribit chain (12 expiries, 300 quotes; 0.5-0.6 x the free
+``"svi"`` fit of the same chain; BENCHMARKS.md), spent on the free slice fits (about 15 %),
+the constrained searches and the candidate checks of the passes (about half), the
+certification, the pillars and the result. Everything that runs per candidate or per
+grid point is compiled, each piece next to the reference it replaces (the tests compare
+them): the free fits are ``fit_svi_slice``'s search
+(:func:`volcal.quality._svi_fast.fit_slice_full`; ``fit_svi_slice`` itself only when no
+quasi-explicit candidate is butterfly-free), the constrained search and the candidate
+loop are :mod:`volcal.calibration._svi_surface_kernels` (``_search_numpy`` and
+``_first_compatible_numpy`` here are the NumPy loops they replace), the 25-delta pillars
+of all slices are one compiled scan and bisection
+(:func:`~volcal.calibration.smile_stats.svi_smile_stats`). A candidate's butterfly
+admissibility is checked only when the search uses it (zoom centres, the Newton start
+and stencil, the rows returned), cheapest first: the same candidates are chosen and
+most are never checked. The passes solve each (slice, neighbours) problem once per
+grid. None of this changes a result: on 38 real chains the surfaces agree with the
+uncompiled loops to 3e-11 in the parameters (the compiled ``exp`` rounds differently in
+the last bit); the between-points calendar check below is a deliberate change. The certificate is still the dense grid (out to :math:`|k| = 1000`, the
+points of :func:`volcal.check_arbitrage` included) with every blend and the
+extrapolation, for every candidate that is accepted and for the final surface.
 
 Cost of the constraints
 -----------------------
@@ -118,19 +147,25 @@ __all__ = ["fit_svi_surface"]
 
 _MIN_STRIKES = 3
 _LEVELS = 1  # zoom levels of the constrained search
+_N_ROWS = 30  # the cheapest candidates of a constrained search that are tried
 _NO_PEN = np.zeros(5)
 _EXTRA_PASSES_VOL = 0.05  # RMSE excess (vol points) that triggers the other two passes
 _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w units)
+_NONE = np.empty(0)  # no neighbour, for the compiled checks (never written to)
 
 
-def _qp_grid(theta_short: float, k_quotes: FloatArray) -> FloatArray:
-    """Constraint points of the inner QP (the dense certificate grid is checked after)."""
+def _qp_grid(base: FloatArray, k_quotes: FloatArray) -> FloatArray:
+    """Constraint points of the inner QP (the dense certificate grid is checked after):
+    the chain's :func:`_qp_base` and the slice's quotes."""
+    return np.unique(np.concatenate([base, k_quotes]))
+
+
+def _qp_base(theta_short: float) -> FloatArray:
+    """The points of :func:`_qp_grid` that do not depend on the slice's quotes."""
     sd = math.sqrt(max(theta_short, 1e-12))
     far = np.geomspace(3.5, 1000.0, 10)
-    return np.unique(
-        np.concatenate(
-            [np.linspace(-3.0, 3.0, 49), sd * np.linspace(-12.0, 12.0, 41), far, -far, k_quotes]
-        )
+    return np.concatenate(
+        [np.linspace(-3.0, 3.0, 49), sd * np.linspace(-12.0, 12.0, 41), far, -far]
     )
 
 
@@ -155,6 +190,21 @@ def _svi_from(a: float, p: float, q: float, m: float, s: float) -> SVI:
     return SVI(a=a, b=c / s, rho=(p - q) / c, m=m, sigma=s)
 
 
+def _seeds(
+    k: FloatArray, centers: list[tuple[float, float]]
+) -> tuple[FloatArray, FloatArray, float, float]:
+    """Seed grid (9 vertices m over the quoted range widened by half its width, 7
+    log-spaced sigma) plus the ``centers``; and the grid's spacing."""
+    k_lo, k_hi = float(np.min(k)), float(np.max(k))
+    span = max(k_hi - k_lo, 1e-3)
+    m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, 9)
+    ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), 7)
+    mm, ll = np.meshgrid(m0, ls0, indexing="ij")
+    m_c = np.concatenate([mm.ravel(), [c[0] for c in centers]])
+    ls_c = np.concatenate([ll.ravel(), [math.log(c[1]) for c in centers]])
+    return m_c, ls_c, float(m0[1] - m0[0]), float(ls0[1] - ls0[0])
+
+
 def _search(
     k: FloatArray,
     v: FloatArray,
@@ -168,18 +218,35 @@ def _search(
     grid: FloatArray,
 ) -> tuple[FloatArray, int]:
     """Seed grid, zooms and Newton steps over (m, log sigma) with the constrained
-    inner QP; rows ``(cost, a, p, q, m, log sigma)`` of feasible, g-admissible
-    candidates sorted by cost, and the number of candidates solved."""
+    inner QP, compiled (:mod:`volcal.calibration._svi_surface_kernels`); rows
+    ``(cost, a, p, q, m, log sigma)`` of feasible, g-admissible candidates sorted by
+    cost, and the number of candidates solved. :func:`_search_numpy` is the reference."""
+    from volcal.calibration._svi_surface_kernels import constrained_search
+
+    m_c, ls_c, dm, dls = _seeds(k, centers)
+    rows, n_cand = constrained_search(
+        k, v, wt, kc, wlo, whi, slope_lo, slope_hi, m_c, ls_c, dm, dls, _LEVELS, grid, _N_ROWS
+    )
+    return rows, int(n_cand)
+
+
+def _search_numpy(
+    k: FloatArray,
+    v: FloatArray,
+    wt: FloatArray,
+    kc: FloatArray,
+    wlo: FloatArray,
+    whi: FloatArray,
+    slope_lo: FloatArray,
+    slope_hi: FloatArray,
+    centers: list[tuple[float, float]],
+    grid: FloatArray,
+) -> tuple[FloatArray, int]:
+    """The NumPy loop around the compiled kernels that :func:`_search` compiles whole
+    (the reference of the tests)."""
     from volcal.models._svi_kernels import admissible, inner_constrained
 
-    k_lo, k_hi = float(np.min(k)), float(np.max(k))
-    span = max(k_hi - k_lo, 1e-3)
-    m0 = np.linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, 9)
-    ls0 = np.linspace(np.log(max(1e-4, 0.01 * span)), np.log(max(1.0, 2.0 * span)), 7)
-    mm, ll = np.meshgrid(m0, ls0, indexing="ij")
-    m_c = np.concatenate([mm.ravel(), [c[0] for c in centers]])
-    ls_c = np.concatenate([ll.ravel(), [math.log(c[1]) for c in centers]])
-    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
+    m_c, ls_c, dm, dls = _seeds(k, centers)
     zoom = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
     pool: list[FloatArray] = []
     n_cand = 0
@@ -256,15 +323,33 @@ def _ordered(lo: SVI, hi: SVI, grid: FloatArray) -> bool:
         return False
     if hi.b * (1 + hi.rho) < lo.b * (1 + lo.rho) - 1e-12:
         return False
+    from volcal.calibration._svi_surface_kernels import dip
+
     cal, low = pair_check(grid, lo.to_vector(), hi.to_vector(), 0.0)
-    return bool(cal >= 0.0 and low >= -1e-10)
+    return bool(cal >= 0.0 and low >= -1e-10 and dip(grid, _vec(hi), _vec(lo)) >= 0.0)
+
+
+def _vec(s: SVI | None) -> FloatArray:
+    """Raw parameters of a neighbour, an empty array for none (the compiled checks)."""
+    return _NONE if s is None else np.asarray(s.to_vector(), dtype=np.float64)
 
 
 def _compatible(
     lower: SVI | None, cur: SVI, upper: SVI | None, grid: FloatArray, last: bool = False
 ) -> bool:
     """``cur`` is butterfly-free and fits between its neighbours (:func:`_ordered`);
-    the ``last`` slice also carries the extrapolation (:func:`shift_min_g`)."""
+    the ``last`` slice also carries the extrapolation (:func:`shift_min_g`). Compiled
+    (:func:`volcal.calibration._svi_surface_kernels.compatible`);
+    :func:`_compatible_numpy` is the reference."""
+    from volcal.calibration._svi_surface_kernels import compatible
+
+    return bool(compatible(_vec(lower), _vec(cur), _vec(upper), grid, last))
+
+
+def _compatible_numpy(
+    lower: SVI | None, cur: SVI, upper: SVI | None, grid: FloatArray, last: bool = False
+) -> bool:
+    """Reference of :func:`_compatible`: the compiled pieces called from NumPy."""
     from volcal.models._svi_kernels import slice_ok
 
     if not slice_ok(cur.to_vector(), grid, 1e-10):
@@ -309,6 +394,8 @@ def _fit_between(
 ) -> tuple[SVI | None, int]:
     """Best admissible SVI between ``lower`` and ``upper`` (either may be None); with
     ``bounds``, only the pointwise bounds ``(wlo, whi)`` on ``kc`` and butterfly."""
+    from volcal.quality._svi_fast import _Z_VERTEX, _butterfly_free
+
     if bounds is not None:
         rows, n_c = _search(
             k, v, wt, kc, bounds[0], bounds[1], bounds[2], bounds[3], centers, check_grid
@@ -319,8 +406,8 @@ def _fit_between(
                 cand = _svi_from(a_, p_, q_, m_, math.exp(float(r[5])))
             except (ParameterError, ZeroDivisionError):
                 continue
-            if cand.is_arbitrage_free():
-                return cand, n_c
+            if _butterfly_free(cand.a, cand.b, cand.rho, cand.m, cand.sigma, _Z_VERTEX):
+                return cand, n_c  # cand.is_arbitrage_free(), compiled
         return None, n_c
     inf = np.full(kc.size, np.inf)
     wlo = -inf if lower is None else lower.total_variance(kc) + 2 * _CAL_MARGIN
@@ -336,21 +423,46 @@ def _fit_between(
         else np.array([upper.b * (1 - upper.rho), upper.b * (1 + upper.rho)])
     )
     rows, n_c = _search(k, v, wt, kc, wlo, whi, slope_lo, slope_hi, centers, check_grid)
+    from volcal.calibration._svi_surface_kernels import first_compatible
+
+    top = np.ascontiguousarray(rows[:_N_ROWS])
+    sig = np.array([math.exp(float(x)) for x in top[:, 5]])
+    idx, x5 = first_compatible(top, sig, _vec(lower), _vec(upper), grid, last, _CAL_MARGIN)
+    if idx < 0:
+        return None, n_c
+    return SVI(*(float(x) for x in x5)), n_c
+
+
+def _first_compatible_numpy(
+    rows: FloatArray,
+    lower: SVI | None,
+    upper: SVI | None,
+    grid: FloatArray,
+    last: bool,
+) -> SVI | None:
+    """Reference of the candidate loop of :func:`_fit_between` (compiled there by
+    :func:`volcal.calibration._svi_surface_kernels.first_compatible`)."""
     w_lo = None if lower is None else lower.total_variance(grid) + _CAL_MARGIN
     w_hi = None if upper is None else upper.total_variance(grid) - _CAL_MARGIN
-    for r in rows[:30]:
+    for r in rows[:_N_ROWS]:
         _, a, p, qq, m, ls = (float(x) for x in r)
         try:
             cand = _svi_from(a, p, qq, m, math.exp(ls))
         except (ParameterError, ZeroDivisionError):
             continue
         # close the gap between the QP's grid and the dense grid by a shift of a
+        from volcal.calibration._svi_surface_kernels import dip
+
         wc = cand.total_variance(grid)
         shift = 0.0
         if w_lo is not None:
             shift = max(shift, float(np.max(w_lo - wc)))
+            shift = max(shift, _CAL_MARGIN - float(dip(grid, _vec(cand), _vec(lower))))
         if w_hi is not None and shift <= 0.0:
-            shift = min(0.0, float(np.min(w_hi - wc)))
+            dn = min(
+                float(np.min(w_hi - wc)), float(dip(grid, _vec(upper), _vec(cand))) - _CAL_MARGIN
+            )
+            shift = min(0.0, dn)
         if shift != 0.0:
             if w_lo is not None and w_hi is not None and float(np.min(w_hi - w_lo)) < 0:
                 continue
@@ -358,9 +470,9 @@ def _fit_between(
                 cand = SVI(cand.a + shift, cand.b, cand.rho, cand.m, cand.sigma)
             except ParameterError:
                 continue
-        if _compatible(lower, cand, upper, grid, last):
-            return cand, n_c
-    return None, n_c
+        if _compatible_numpy(lower, cand, upper, grid, last):
+            return cand
+    return None
 
 
 def _start_slices(value: Any, owner: str) -> SVISmiles | None:
@@ -413,7 +525,8 @@ def fit_svi_surface(
     True
     """
     from volcal.calibration.quotes import as_quotes
-    from volcal.calibration.smile_stats import smile_stats
+    from volcal.calibration.smile_stats import svi_smile_stats
+    from volcal.quality._svi_fast import fit_slice_full
 
     t0 = time.perf_counter()
     q: QuoteSet = as_quotes(chain)
@@ -447,6 +560,7 @@ def fit_svi_surface(
     check_grid = np.concatenate([np.linspace(-3.0, 3.0, 61), [-8.0, -4.0, 4.0, 8.0]])
 
     n_fit = len(fittable)
+    qp_base = _qp_base(theta_short)
     data = []
     frees: list[SVI] = []
     free_ok: list[bool] = []
@@ -459,12 +573,17 @@ def fit_svi_surface(
         s0 = None
         if warm is not None and labels[i] in warm.expiries:
             s0 = warm.smiles[warm.expiries.index(labels[i])]
-        fitted = fit_svi_slice(k, iv, t, om, full_output=True, start=s0)
-        assert isinstance(fitted, tuple)
-        free, finfo = fitted
-        assert isinstance(finfo, SVISliceInfo)
+        fast = fit_slice_full(k, iv, t, om, start=s0)
+        if fast is not None:  # fit_svi_slice's search, compiled (same seeds and pool)
+            free, _, n_c = fast
+            finfo = SVISliceInfo(0.0, n_c, "ok")
+        else:  # no butterfly-free quasi-explicit candidate: its constrained fallback
+            fitted = fit_svi_slice(k, iv, t, om, full_output=True, start=s0)
+            assert isinstance(fitted, tuple)
+            free, finfo = fitted
+            assert isinstance(finfo, SVISliceInfo)
         nfev += finfo.n_candidates
-        data.append((k, iv, t, v, wt, _qp_grid(theta_short, k)))
+        data.append((k, iv, t, v, wt, _qp_grid(qp_base, k)))
         frees.append(free)
         free_ok.append(finfo.status == "ok")
 
@@ -489,20 +608,19 @@ def fit_svi_surface(
         int(np.argmin([np.min(d[0]) for d in data])),
         int(np.argmax([np.max(d[0]) for d in data])),
     )
+    k_min = np.array([float(np.min(d[0])) for d in data])
+    k_max = np.array([float(np.max(d[0])) for d in data])
+    par = np.array([[f.a, f.b, f.rho, f.m, f.sigma] for f in frees])
     for j in range(n_fit):
         k, _, _, v, wt, kc = data[j]
-        lo_k, hi_k = float(np.min(k)), float(np.max(k))
-        out_own = (kc < lo_k) | (kc > hi_k)
-        wlo = np.full(kc.size, -np.inf)
-        whi = np.full(kc.size, np.inf)
-        for l_ in range(j + 1, n_fit):  # later slices with quotes there: a cap
-            kn = data[l_][0]
-            m_ = out_own & (kc >= np.min(kn)) & (kc <= np.max(kn))
-            whi[m_] = np.minimum(whi[m_], frees[l_].total_variance(kc[m_]))
-        for l_ in range(j):  # earlier slices with quotes there: a floor
-            kp = data[l_][0]
-            m_ = out_own & (kc >= np.min(kp)) & (kc <= np.max(kp))
-            wlo[m_] = np.maximum(wlo[m_], frees[l_].total_variance(kc[m_]))
+        out_own = (kc < k_min[j]) | (kc > k_max[j])
+        # every free fit at kc (elementwise the arithmetic of SVI.total_variance)
+        x = kc[None, :] - par[:, 3:4]
+        w_all = par[:, 0:1] + par[:, 1:2] * (par[:, 2:3] * x + np.sqrt(x * x + par[:, 4:5] ** 2))
+        there = out_own[None, :] & (kc[None, :] >= k_min[:, None]) & (kc[None, :] <= k_max[:, None])
+        # later slices with quotes there: a cap; earlier ones: a floor
+        whi = np.min(np.where(there[j + 1 :], w_all[j + 1 :], np.inf), axis=0, initial=np.inf)
+        wlo = np.max(np.where(there[:j], w_all[:j], -np.inf), axis=0, initial=-np.inf)
         # wing slopes: the slice quoted furthest out on a side anchors that side's slope
         # (earlier slices not steeper, later ones not flatter)
         s_hi = np.full(2, np.inf)
@@ -516,7 +634,7 @@ def fit_svi_surface(
                 s_lo[side] = sl
         clash = wlo > whi
         wlo[clash], whi[clash] = -np.inf, np.inf
-        wc = frees[j].total_variance(kc)
+        wc = w_all[j]
         fj = frees[j]
         slopes = np.array([fj.b * (1 - fj.rho), fj.b * (1 + fj.rho)])
         if (
@@ -540,6 +658,10 @@ def fit_svi_surface(
             out += float(np.sum((sm[j].implied_vol(k, t) - iv) ** 2))
         return out
 
+    # the passes meet the same (slice, neighbours) problems again (the three passes
+    # share their first steps): each is solved once per grid
+    memo: dict[tuple[Any, ...], Any] = {}
+
     def one_pass(anchor: int) -> tuple[list[SVI], list[str], float]:
         """Slices after ``anchor`` fitted forward (each above the previous), slices
         before it backward (each below the next)."""
@@ -550,23 +672,30 @@ def fit_svi_surface(
             lower = chosen[j - 1] if j > anchor else None
             upper = chosen[j + 1] if j < anchor else None
             is_last = j == n_fit - 1
-            if free_ok[j] and _compatible(lower, base[j], upper, grid, is_last):
+            key = (j, lower, upper)
+            if key not in memo:
+                if free_ok[j] and _compatible(lower, base[j], upper, grid, is_last):
+                    memo[key] = None
+                else:
+                    k, _, _, v, wt, kc = data[j]
+                    nb = lower if lower is not None else upper
+                    memo[key] = _fit_between(
+                        k,
+                        v,
+                        wt,
+                        lower,
+                        upper,
+                        centers_of(j, base[j], nb),
+                        kc,
+                        grid,
+                        check_grid,
+                        last=is_last,
+                    )
+                    nfev += memo[key][1]
+            if memo[key] is None:  # the (tamed) free slice is admissible
                 continue
-            k, _, _, v, wt, kc = data[j]
-            nb = lower if lower is not None else upper
-            cand, n_c = _fit_between(
-                k,
-                v,
-                wt,
-                lower,
-                upper,
-                centers_of(j, base[j], nb),
-                kc,
-                grid,
-                check_grid,
-                last=is_last,
-            )
-            nfev += n_c
+            k, _, _, v, _, _ = data[j]
+            cand = memo[key][0]
             if cand is not None:
                 chosen[j], how[j] = cand, "constrained"
                 continue
@@ -594,6 +723,7 @@ def fit_svi_surface(
     attempts = 0
     for _attempt in range(3):
         attempts += 1
+        memo.clear()
         # the pass anchored at the widest slice first; the forward and backward passes
         # only when it costs more than 5 % (+0.05 vol point) over the free slices
         anchors_t = [widest]
@@ -675,11 +805,11 @@ def fit_svi_surface(
     stats: list[Any] = []
     slice_params: list[dict[str, Any]] = []
     statuses: list[str] = []
+    node_stats = svi_smile_stats(smiles, [float(q.t_slices[i]) for i in fittable], delta=delta)
     for i in range(q.n_slices):
-        t = float(q.t_slices[i])
         if i in fitted_set:
             sm = smiles[node_of[i]]
-            stats.append(smile_stats(sm, t, delta=delta))
+            stats.append(node_stats[node_of[i]])
             slice_params.append({n: float(getattr(sm, n)) for n in SVI.param_names})
             statuses.append(slice_status.get(i, "ok"))
         else:

@@ -3,7 +3,10 @@
 PORTFOLIO is a JSON (list of ``{"instrument", "size", "entry_price"}`` records, or
 ``{"positions": [...]}``) or CSV file (columns ``instrument``, ``size``); ``--chain`` is a
 snapshot file in any format ``volcal.read_chain`` reads. The chain is cleaned
-(``volcal.clean``) and valued with its mark vols, or an SVI fit with ``--vols svi``.
+(``volcal.clean``) and valued with its mark vols (the default: Deribit values positions
+and computes margins from its marks), with the arbitrage-free SVI surface fitted to it
+(``--vols surface``, the model vols to use) or with the free per-expiry SVI fits
+(``--vols svi``, no calendar condition).
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ CurrencyOpt = Annotated[
 SnapshotOpt = Annotated[
     str | None, typer.Option("--snapshot", help="Snapshot time to read from multi-snapshot files.")
 ]
-VolsOpt = Annotated[str, typer.Option("--vols", help="Vol source: mark (chain marks) or svi.")]
+VolsOpt = Annotated[
+    str,
+    typer.Option(
+        "--vols",
+        help="Vol source: mark (chain marks), surface (arbitrage-free SVI surface) or svi "
+        "(free per-expiry SVI fits).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 
 
@@ -37,8 +47,8 @@ def _load(
     from volcal.risk.portfolio import Portfolio
     from volcal.risk.valuation import Market
 
-    if vols not in ("mark", "svi"):
-        raise ParameterError(f"--vols must be mark or svi, got {vols!r}")
+    if vols not in ("mark", "surface", "svi"):
+        raise ParameterError(f"--vols must be mark, surface or svi, got {vols!r}")
     pf = Portfolio.read(portfolio)
     with err_console.status(f"reading and cleaning {chain.name}..."):
         ch = volcal.read_chain(chain, currency=currency or pf.underlying, snapshot=snapshot)

@@ -125,6 +125,41 @@ def _moments(
 
 
 @njit(cache=True)
+def _moments_keep(
+    k: np.ndarray,
+    v: np.ndarray,
+    wt: np.ndarray,
+    m: float,
+    s: float,
+    fp_out: np.ndarray,
+    fm_out: np.ndarray,
+) -> tuple[float, float, float, float, float, float]:
+    """:func:`_moments`, keeping the basis values :math:`f_\\pm(y_i)` in ``fp_out`` /
+    ``fm_out`` for the residual (the same arithmetic, each value computed once)."""
+    s0p = 0.0
+    s0m = 0.0
+    spp = 0.0
+    smm = 0.0
+    hp = 0.0
+    hm = 0.0
+    for i in range(k.size):
+        y = (k[i] - m) / s
+        r = math.sqrt(y * y + 1.0)
+        fp = r + y
+        fm = r - y
+        fp_out[i] = fp
+        fm_out[i] = fm
+        w = wt[i]
+        s0p += w * fp
+        s0m += w * fm
+        spp += w * fp * fp
+        smm += w * fm * fm
+        hp += w * fp * v[i]
+        hm += w * fm * v[i]
+    return s0p, s0m, spp, smm, hp, hm
+
+
+@njit(cache=True)
 def inner(
     k: np.ndarray, v: np.ndarray, wt: np.ndarray, m: np.ndarray, s: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -140,16 +175,16 @@ def inner(
     for i in range(n):
         s00 += wt[i]
         h0 += wt[i] * v[i]
+    fpv = np.empty(n)
+    fmv = np.empty(n)
     for j in range(nc):
         mj = m[j]
         sj = s[j]
-        s0p, s0m, spp, smm, hp, hm = _moments(k, v, wt, mj, sj)
+        s0p, s0m, spp, smm, hp, hm = _moments_keep(k, v, wt, mj, sj, fpv, fmv)
         a, p, q = _solve_one(s00, s0p, s0m, spp, smm, h0, hp, hm, _EPS_PQ * sj, sj)
         res = 0.0
         for i in range(n):
-            y = (k[i] - mj) / sj
-            r = math.sqrt(y * y + 1.0)
-            e = a + p * (r + y) + q * (r - y) - v[i]
+            e = a + p * fpv[i] + q * fmv[i] - v[i]
             res += wt[i] * e * e
         a_out[j] = a
         p_out[j] = p
@@ -225,9 +260,9 @@ def _inv3(a: np.ndarray, out: np.ndarray) -> bool:
 
 
 @njit(cache=True)
-def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray) -> bool:
-    """Solve the n x n (n <= 3) system mm x = b by Gaussian elimination with pivoting."""
-    a = np.empty((3, 4))
+def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray, a: np.ndarray) -> bool:
+    """Solve the n x n (n <= 3) system mm x = b by Gaussian elimination with pivoting
+    (``a``: a 3 x 4 work array of the caller)."""
     for i in range(n):
         for j in range(n):
             a[i, j] = mm[i, j]
@@ -258,27 +293,46 @@ def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray) -> bool:
 
 @njit(cache=True)
 def _qp3(
-    hmat: np.ndarray, h: np.ndarray, g: np.ndarray, c: np.ndarray, nrow: int
-) -> tuple[np.ndarray, bool]:
+    hmat: np.ndarray,
+    h: np.ndarray,
+    g: np.ndarray,
+    c: np.ndarray,
+    nrow: int,
+    x: np.ndarray,
+    ws: np.ndarray,
+    act: np.ndarray,
+) -> bool:
     """Strictly convex QP ``min x'Hx/2 - h'x`` s.t. ``g[i] . x >= c[i]`` (i < nrow) in
     three variables by the dual active-set method of Goldfarb & Idnani (1983): start at
     the unconstrained minimiser, add the most violated constraint, drop constraints
-    whose multiplier would turn negative. Finite; returns ``(x, feasible)``."""
-    hinv = np.empty((3, 3))
-    x = np.zeros(3)
+    whose multiplier would turn negative. Finite; writes the solution into ``x`` (3)
+    and returns whether it is feasible. ``ws`` (17 x 4 floats) and ``act`` (3
+    integers) are work arrays of the caller (reused for every candidate: no
+    allocation per solve)."""
+    hinv = ws[0:3, 0:3]
+    hna = ws[3:6, 0:3]  # H^-1 n_j of the active constraints
+    mm = ws[6:9, 0:3]
+    aw = ws[9:12, 0:4]
+    u = ws[12, 0:3]
+    r = ws[13, 0:3]
+    hn = ws[14, 0:3]
+    z = ws[15, 0:3]
+    bb = ws[16, 0:3]
+    for d in range(3):
+        x[d] = 0.0
+        u[d] = 0.0
+        r[d] = 0.0
+        hn[d] = 0.0
+        z[d] = 0.0
+        bb[d] = 0.0
+        for e in range(3):
+            hna[d, e] = 0.0
+            mm[d, e] = 0.0
     if not _inv3(hmat, hinv):
-        return x, False
+        return False
     for d in range(3):
         x[d] = hinv[d, 0] * h[0] + hinv[d, 1] * h[1] + hinv[d, 2] * h[2]
-    act = np.empty(3, dtype=np.int64)
-    u = np.zeros(3)
     nact = 0
-    r = np.zeros(3)
-    hn = np.zeros(3)
-    z = np.zeros(3)
-    hna = np.zeros((3, 3))  # H^-1 n_j of the active constraints
-    mm = np.zeros((3, 3))
-    bb = np.zeros(3)
     for _outer in range(60):
         worst = 0.0
         ip = -1
@@ -288,7 +342,7 @@ def _qp3(
                 worst = s
                 ip = i
         if ip < 0:
-            return x, True
+            return True
         up = 0.0
         done = False
         for d in range(3):
@@ -304,8 +358,8 @@ def _qp3(
                             g[ai, 0] * hna[j, 0] + g[ai, 1] * hna[j, 1] + g[ai, 2] * hna[j, 2]
                         )
                     bb[i] = g[ai, 0] * hn[0] + g[ai, 1] * hn[1] + g[ai, 2] * hn[2]
-                if not _solve_small(mm, bb, nact, r):
-                    return x, False
+                if not _solve_small(mm, bb, nact, r, aw):
+                    return False
                 for j in range(nact):
                     for d in range(3):
                         z[d] -= r[j] * hna[j, d]
@@ -321,7 +375,7 @@ def _qp3(
             if nact < 3 and zn > 1e-10 * scale:
                 t2 = (c[ip] - (g[ip, 0] * x[0] + g[ip, 1] * x[1] + g[ip, 2] * x[2])) / zn
             if t1 == math.inf and t2 == math.inf:
-                return x, False
+                return False
             t = min(t1, t2)
             if t2 < math.inf:
                 for d in range(3):
@@ -344,8 +398,8 @@ def _qp3(
                     hna[j, d] = hna[j + 1, d]
             nact -= 1
         if not done:
-            return x, False
-    return x, False
+            return False
+    return False
 
 
 @njit(cache=True)
@@ -381,6 +435,11 @@ def inner_constrained(
     c = np.zeros(2 * nl + 4)
     hmat = np.zeros((3, 3))
     h = np.zeros(3)
+    x = np.zeros(3)
+    ws = np.zeros((17, 4))
+    act = np.empty(3, dtype=np.int64)
+    fpv = np.empty(n)
+    fmv = np.empty(n)
     s00 = 0.0
     h0 = 0.0
     for i in range(n):
@@ -389,7 +448,7 @@ def inner_constrained(
     for j in range(nc):
         mj = m[j]
         sj = s[j]
-        s0p, s0m, spp, smm, hp, hm = _moments(k, v, wt, mj, sj)
+        s0p, s0m, spp, smm, hp, hm = _moments_keep(k, v, wt, mj, sj, fpv, fmv)
         hmat[0, 0] = s00
         hmat[0, 1] = s0p
         hmat[0, 2] = s0m
@@ -438,6 +497,8 @@ def inner_constrained(
         c[3] = -q_hi
         nrow = 4
         for li in range(nl):
+            if not (wlo[li] > -math.inf or whi[li] < math.inf):
+                continue
             y = (kc[li] - mj) / sj
             rr = math.sqrt(y * y + 1.0)
             if wlo[li] > -math.inf:
@@ -452,7 +513,7 @@ def inner_constrained(
                 g[nrow, 2] = -(rr - y)
                 c[nrow] = -whi[li]
                 nrow += 1
-        x, feas = _qp3(hmat, h, g, c, nrow)
+        feas = _qp3(hmat, h, g, c, nrow, x, ws, act)
         if not feas:
             continue
         a = x[0]
@@ -460,9 +521,7 @@ def inner_constrained(
         q = min(max(x[2], q_lo), q_hi)
         res = 0.0
         for i in range(n):
-            y = (k[i] - mj) / sj
-            rr = math.sqrt(y * y + 1.0)
-            e = a + p * (rr + y) + q * (rr - y) - v[i]
+            e = a + p * fpv[i] + q * fmv[i] - v[i]
             res += wt[i] * e * e
         res += pen[0] * (a - pc[0]) ** 2 + pen[1] * (2.0 * q / sj - pc[1]) ** 2
         res += pen[2] * (2.0 * p / sj - pc[2]) ** 2

@@ -32,7 +32,7 @@ from numba import njit
 
 from volcal._typing import FloatArray
 from volcal.errors import ParameterError
-from volcal.models._svi_kernels import admissible, inner
+from volcal.models._svi_kernels import _LOCAL, _g, inner
 from volcal.models.svi import SVI
 
 _N_M, _N_SIGMA, _N_KEEP, _N_NEWTON = 15, 11, 3, 4  # fit_svi_slice's defaults
@@ -72,6 +72,36 @@ def _median_abs(z: np.ndarray) -> float:
 
 
 @njit(cache=True)
+def _admissible_one(grid: np.ndarray, a: float, p: float, q: float, m: float, s: float) -> bool:
+    """:func:`volcal.models._svi_kernels.admissible` of one candidate (the same tests
+    in the same order)."""
+    c = p + q
+    if a + 2.0 * np.sqrt(p * q) > 0.0 and c > 0.0:
+        b = c / s
+        rho = (p - q) / c
+        for i in range(grid.size):
+            if _g(grid[i], a, b, rho, m, s) < 0.0:
+                return False
+        for i in range(_LOCAL.size):
+            if _g(m + s * _LOCAL[i], a, b, rho, m, s) < 0.0:
+                return False
+        return True
+    return a > 0.0 and c == 0.0
+
+
+@njit(cache=True)
+def _adm(pool: np.ndarray, j: int, grid: np.ndarray) -> bool:
+    """Row ``j`` of the pool is admissible (column 6: -1 not checked yet, 0 no, 1 yes;
+    checked once, on first use)."""
+    if pool[j, 6] < 0.0:
+        ok = _admissible_one(
+            grid, pool[j, 1], pool[j, 2], pool[j, 3], pool[j, 4], np.exp(pool[j, 5])
+        )
+        pool[j, 6] = 1.0 if ok else 0.0
+    return pool[j, 6] > 0.0
+
+
+@njit(cache=True)
 def _append(
     pool: np.ndarray,
     n: int,
@@ -81,15 +111,13 @@ def _append(
     m: np.ndarray,
     ls: np.ndarray,
     cost: np.ndarray,
-    s: np.ndarray,
-    grid: np.ndarray,
 ) -> int:
-    """Admissible candidates, cheapest first, appended to ``pool``; returns its size."""
-    ok = admissible(grid, a, p, q, m, s)
+    """Candidates of finite cost, cheapest first, appended to ``pool`` with their
+    admissibility not checked yet; returns the pool's size."""
     idx = np.empty(cost.size, dtype=np.int64)
     cnt = 0
     for i in range(cost.size):
-        if np.isfinite(cost[i]) and ok[i]:
+        if np.isfinite(cost[i]):
             idx[cnt] = i
             cnt += 1
     idx = idx[:cnt]
@@ -102,6 +130,7 @@ def _append(
         pool[n + r, 3] = q[j]
         pool[n + r, 4] = m[j]
         pool[n + r, 5] = ls[j]
+        pool[n + r, 6] = -1.0
     return n + cnt
 
 
@@ -118,26 +147,44 @@ def _search(
     n_levels: int,
     zoom: np.ndarray,
     stencil: np.ndarray,
-) -> np.ndarray:
-    """The candidate pool of ``fit_svi_slice`` (rows cost, a, p, q, m, log sigma)."""
+) -> tuple[np.ndarray, int]:
+    """The candidate pool of ``fit_svi_slice`` (rows cost, a, p, q, m, log sigma,
+    admissible) and the number of candidates solved (its
+    ``SVISliceInfo.n_candidates``).
+
+    ``fit_svi_slice`` keeps only the admissible candidates of each level; here every
+    candidate of finite cost is kept and its admissibility (column 6) is checked only
+    when the search needs it - the zoom centres (the cheapest admissible candidates of
+    the level), the Newton start (the cheapest admissible one so far) and, at the end,
+    :func:`_choose` - cheapest first. The same candidates are chosen at every step;
+    most are never checked (the check is most of a candidate's cost)."""
     cap = m_c.size + n_levels * _N_KEEP * zoom.size * zoom.size + _N_NEWTON * 9
-    pool = np.empty((cap, 6))
+    pool = np.empty((cap, 7))
     n = 0
+    n_cand = 0
     nz = zoom.size
+    cm = np.empty(_N_KEEP)
+    cl = np.empty(_N_KEEP)
     for level in range(n_levels + 1):
         s_c = np.exp(ls_c)
         a, p, q, cost = inner(k, v, wt, m_c, s_c)
+        n_cand += m_c.size
         start = n
-        n = _append(pool, n, a, p, q, m_c, ls_c, cost, s_c, grid)
-        if n > start:
-            nk = min(_N_KEEP, n - start)
-            cm = pool[start : start + nk, 4].copy()
-            cl = pool[start : start + nk, 5].copy()
-        else:  # nothing admissible yet: zoom on the best raw candidates
+        n = _append(pool, n, a, p, q, m_c, ls_c, cost)
+        nk = 0
+        for r in range(start, n):
+            if _adm(pool, r, grid):
+                cm[nk] = pool[r, 4]
+                cl[nk] = pool[r, 5]
+                nk += 1
+                if nk == _N_KEEP:
+                    break
+        if nk == 0:  # nothing admissible yet: zoom on the best raw candidates
             order = _argsort(cost)
             nk = min(_N_KEEP, order.size)
-            cm = m_c[order[:nk]].copy()
-            cl = ls_c[order[:nk]].copy()
+            for c in range(nk):
+                cm[c] = m_c[order[c]]
+                cl[c] = ls_c[order[c]]
         if level == n_levels:
             break
         dm, dls = 0.5 * dm, 0.5 * dls
@@ -149,8 +196,18 @@ def _search(
                     r = (c * nz + i) * nz + j
                     m_c[r] = cm[c] + dm * zoom[i]
                     ls_c[r] = cl[c] + dls * zoom[j]
-    if n > 0:
-        best = np.argmin(pool[:n, 0].copy())
+    best = -1  # the first cheapest admissible row (the argmin over the admissible pool)
+    while True:
+        jb = -1
+        for r in range(n):
+            if pool[r, 6] != 0.0 and (jb < 0 or pool[r, 0] < pool[jb, 0]):
+                jb = r
+        if jb < 0:
+            break
+        if _adm(pool, jb, grid):
+            best = jb
+            break
+    if best >= 0:
         c_m, c_l = pool[best, 4], pool[best, 5]
         hm, hl = dm, dls
         m9 = np.empty(9)
@@ -162,7 +219,8 @@ def _search(
                     l9[i * 3 + j] = c_l + hl * stencil[j]
             s9 = np.exp(l9)
             a, p, q, f = inner(k, v, wt, m9, s9)
-            n = _append(pool, n, a, p, q, m9, l9, f, s9, grid)
+            n_cand += 9
+            n = _append(pool, n, a, p, q, m9, l9, f)
             if not np.all(np.isfinite(f)):
                 break
             ff = f.reshape(3, 3)
@@ -178,14 +236,14 @@ def _search(
                 st0 = min(max(st0, -2 * hm), 2 * hm)
                 st1 = min(max(st1, -2 * hl), 2 * hl)
             else:
-                jb = np.argmin(f)
-                st0 = m9[jb] - c_m
-                st1 = l9[jb] - c_l
+                jm = np.argmin(f)
+                st0 = m9[jm] - c_m
+                st1 = l9[jm] - c_l
             c_m, c_l = c_m + st0, c_l + st1
             hm = min(max(abs(st0), 1e-3 * hm), hm)
             hl = min(max(abs(st1), 1e-3 * hl), hl)
             hm, hl = max(hm, 1e-9), max(hl, 1e-9)
-    return pool[:n]
+    return pool[:n], n_cand
 
 
 @njit(cache=True)
@@ -203,8 +261,9 @@ def _linspace(start: float, stop: float, num: int) -> np.ndarray:
 @njit(cache=True)
 def _pool(
     k: np.ndarray, iv: np.ndarray, t: float, weights: np.ndarray, n_levels: int
-) -> np.ndarray:
-    """Inputs, grids and seeds of ``fit_svi_slice``, then :func:`_search`."""
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Inputs, grids and seeds of ``fit_svi_slice``, then :func:`_search`; returns its
+    pool and count and the admissibility grid."""
     v = iv * iv * t
     wt = weights / (2.0 * iv * t) ** 2
     wt = wt / np.sum(wt)
@@ -222,9 +281,10 @@ def _pool(
         for j in range(_N_SIGMA):
             m_c[i * _N_SIGMA + j] = m0[i]
             ls_c[i * _N_SIGMA + j] = ls0[j]
-    return _search(
+    pool, n_cand = _search(
         k, v, wt, grid, m_c, ls_c, m0[1] - m0[0], ls0[1] - ls0[0], n_levels, _ZOOM, _STENCIL
     )
+    return pool, n_cand, grid
 
 
 @njit(cache=True)
@@ -275,10 +335,12 @@ def _valid_svi(a: float, b: float, rho: float, m: float, sigma: float) -> bool:
 
 
 @njit(cache=True)
-def _choose(pool: np.ndarray, z_vertex: np.ndarray) -> np.ndarray:
-    """Raw (a, b, rho, m, sigma) of the cheapest valid, butterfly-free candidate
-    (``fit_svi_slice``'s final loop), or an empty array when there is none."""
+def _choose(pool: np.ndarray, grid: np.ndarray, z_vertex: np.ndarray) -> np.ndarray:
+    """Raw (a, b, rho, m, sigma) of the cheapest admissible, valid, butterfly-free
+    candidate (``fit_svi_slice``'s final loop), or an empty array when there is none."""
     for j in _argsort(pool[:, 0].copy()):
+        if not _adm(pool, j, grid):
+            continue
         ai, pi, qi, mi, li = pool[j, 1], pool[j, 2], pool[j, 3], pool[j, 4], pool[j, 5]
         si = np.exp(li)
         c_ = pi + qi
@@ -310,7 +372,8 @@ def _robust_smile_distance(
         if np.count_nonzero(wts > 0) < 6:
             break
         w_fit = np.maximum(wts, 1e-12)
-        best = _choose(_pool(k, iv, t, w_fit, 1), z_vertex)
+        pool, _, grid = _pool(k, iv, t, w_fit, 1)
+        best = _choose(pool, grid, z_vertex)
         if best.size == 0:
             return False, z, scale
         a, b, rho, m, sigma = best[0], best[1], best[2], best[3], best[4]
@@ -337,15 +400,24 @@ def fit_slice(
     k = np.ascontiguousarray(k, dtype=np.float64)
     if not np.ptp(k) > 0:
         return None
-    pool = _pool(
+    pool, _, grid = _pool(
         k,
         np.ascontiguousarray(iv, dtype=np.float64),
         float(t),
         np.ascontiguousarray(weights, dtype=np.float64),
         int(n_levels),
     )
-    for j in np.argsort(pool[:, 0]):
-        _, ai, pi, qi, mi, li = pool[j]
+    best = _first_free(pool, grid)
+    return None if best is None else best[0]
+
+
+def _first_free(pool: FloatArray, grid: FloatArray) -> tuple[SVI, float] | None:
+    """The cheapest pool row that is an admissible, valid, butterfly-free SVI
+    (``fit_svi_slice``'s final loop) and its cost, or None."""
+    for j in np.argsort(pool[:, 0], kind="stable"):
+        if not _adm(pool, int(j), grid):
+            continue
+        _, ai, pi, qi, mi, li = pool[j, :6]
         si = float(np.exp(li))
         c_ = pi + qi
         try:
@@ -353,8 +425,113 @@ def fit_slice(
         except ParameterError:
             continue
         if _butterfly_free(svi.a, svi.b, svi.rho, svi.m, svi.sigma, _Z_VERTEX):
-            return svi
+            return svi, float(pool[j, 0])
     return None
+
+
+def fit_slice_full(
+    k: FloatArray,
+    iv: FloatArray,
+    t: float,
+    weights: FloatArray,
+    n_levels: int = 2,
+    start: SVI | None = None,
+) -> tuple[SVI, float, int] | None:
+    """``fit_svi_slice(k, iv, t, weights, n_levels=n_levels, start=start,
+    full_output=True)`` with the search compiled: ``(smile, cost, n_candidates)`` when
+    one of its quasi-explicit candidates is butterfly-free, else ``None`` (the caller
+    then runs ``fit_svi_slice``, whose constrained fallback this does not have).
+
+    The inputs, the weights, the check grid and the seeds (cold grid, or the local
+    5 x 5 grid around ``start``) are built by NumPy exactly as ``fit_svi_slice`` builds
+    them; the search itself is :func:`_search`. No prior (``strength`` = 0). ``k``,
+    ``iv`` (> 0) and ``weights`` (>= 0, positive sum) are finite float arrays of at
+    least 3 distinct strikes; the caller checks that.
+    """
+    k = np.ascontiguousarray(k, dtype=np.float64)
+    iv = np.ascontiguousarray(iv, dtype=np.float64)
+    t = float(t)
+    if not np.ptp(k) > 0:
+        return None
+    v = iv * iv * t
+    wt = np.asarray(weights, dtype=np.float64) / (2.0 * iv * t) ** 2
+    wt = wt / float(np.sum(wt))
+    k_lo, k_hi = float(np.min(k)), float(np.max(k))
+    span = k_hi - k_lo
+    ls_lo = float(np.log(max(1e-4, 0.01 * span)))
+    ls_hi = float(np.log(max(1.0, 2.0 * span)))
+    warm = start is not None
+    ls_start = float(np.log(start.sigma)) if start is not None else 0.0
+    m_start = float(start.m) if start is not None else 0.0
+    pool, n_cand, grid, j = _fit_full(
+        k, v, wt, k_lo, k_hi, ls_lo, ls_hi, warm, m_start, ls_start, int(n_levels), _Z_VERTEX
+    )
+    if j >= 0:  # the compiled choice; the smile is built from its row as fit_svi_slice does
+        _, ai, pi, qi, mi, li = pool[j, :6]
+        si = float(np.exp(li))
+        c_ = pi + qi
+        try:
+            return (
+                SVI(a=ai, b=c_ / si, rho=(pi - qi) / c_, m=mi, sigma=si),
+                float(pool[j, 0]),
+                n_cand,
+            )
+        except ParameterError:
+            pass
+    best = _first_free(pool, grid)
+    return None if best is None else (best[0], best[1], int(n_cand))
+
+
+@njit(cache=True)
+def _fit_full(
+    k: np.ndarray,
+    v: np.ndarray,
+    wt: np.ndarray,
+    k_lo: float,
+    k_hi: float,
+    ls_lo: float,
+    ls_hi: float,
+    warm: bool,
+    m_start: float,
+    ls_start: float,
+    n_levels: int,
+    z_vertex: np.ndarray,
+) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """The grid and seeds of ``fit_svi_slice`` (NumPy's linspace formula; the logs of
+    the sigma range and of the start's sigma come from NumPy), :func:`_search`, and
+    the index of the cheapest admissible, valid, butterfly-free row (-1: none)."""
+    span = k_hi - k_lo
+    grid = np.empty(51)
+    grid[:41] = _linspace(k_lo - span, k_hi + span, 41)
+    grid[41:46] = -_FAR
+    grid[46:] = _FAR
+    m0 = _linspace(k_lo - 0.5 * span, k_hi + 0.5 * span, _N_M)
+    ls0 = _linspace(ls_lo, ls_hi, _N_SIGMA)
+    dm, dls = m0[1] - m0[0], ls0[1] - ls0[0]
+    if warm:
+        off = _linspace(-2.0, 2.0, 5)
+        m0 = m_start + dm * off
+        ls0 = ls_start + dls * off
+    nm, nl = m0.size, ls0.size
+    m_c = np.empty(nm * nl)
+    ls_c = np.empty(nm * nl)
+    for i in range(nm):
+        for j in range(nl):
+            m_c[i * nl + j] = m0[i]
+            ls_c[i * nl + j] = ls0[j]
+    pool, n_cand = _search(k, v, wt, grid, m_c, ls_c, dm, dls, n_levels, _ZOOM, _STENCIL)
+    order = np.argsort(pool[:, 0], kind="mergesort")
+    for j in order:
+        if not _adm(pool, j, grid):
+            continue
+        ai, pi, qi, mi, li = pool[j, 1], pool[j, 2], pool[j, 3], pool[j, 4], pool[j, 5]
+        si = np.exp(li)
+        c_ = pi + qi
+        b = c_ / si
+        rho = (pi - qi) / c_
+        if _valid_svi(ai, b, rho, mi, si) and _butterfly_free(ai, b, rho, mi, si, z_vertex):
+            return pool, n_cand, grid, j
+    return pool, n_cand, grid, -1
 
 
 def robust_smile_distance(
@@ -378,4 +555,4 @@ def robust_smile_distance(
     return bool(done), np.asarray(z), float(scale)
 
 
-__all__ = ["fit_slice", "robust_smile_distance"]
+__all__ = ["fit_slice", "fit_slice_full", "robust_smile_distance"]

@@ -13,11 +13,19 @@ with ``Delta`` the USD delta (dV/dF) of one of the models:
 
 * ``"black"`` - Black-76 at the option's mark vol, the vol held at the strike (sticky
   strike);
-* ``"svi"`` - sticky delta from a per-expiry SVI fit of ``c0``: the vol is a function of
-  ``k = ln(K/F)`` and moves with the forward, so
+* ``"svi_surface"`` - sticky delta from the arbitrage-free SVI surface fitted to ``c0``
+  (``volcal.calibrate(c0, "svi_surface")``): the vol is a function of ``k = ln(K/F)``
+  and moves with the forward, so
   :math:`\\Delta = \\Delta_{BS}(\\sigma(k)) - \\mathcal{V}\\,\\sigma'(k)/F` with
-  :math:`\\sigma'(k) = w'(k) / (2\\sigma T)` (e.g. Bergomi, *Stochastic Volatility
-  Modeling*, 2016, ch. 2 on sticky-strike vs sticky-delta deltas);
+  :math:`\\sigma'(k) = w_k(k, T) / (2\\sigma T)` (e.g. Bergomi, *Stochastic Volatility
+  Modeling*, 2016, ch. 2 on sticky-strike vs sticky-delta deltas), :math:`w` and
+  :math:`w_k` from :meth:`~volcal.models.svi.SVISurface.derivatives` (at every expiry,
+  also one too thinly quoted for a smile of its own). The default model of the
+  evaluation, next to ``"black"``: a sticky-delta hedge reads the smile's slope, and on
+  the surface that slope belongs to smiles that neither cross each other nor carry
+  butterfly arbitrage;
+* ``"svi"`` - the same sticky delta from the free per-expiry SVI fits (no calendar
+  condition; neighbouring smiles may cross), still available by name;
 * a calibrated model name (``"heston"``, ``"bates"``, ...) - the model's own delta,
   dV_model/dF by central differences of :func:`volcal.price` with the parameters of a fit
   to ``c0`` (warm-started from the previous fit). The model price is homogeneous in
@@ -111,8 +119,22 @@ class HedgingEvaluation:
         }
 
 
-def _svi_sticky_delta(chain: OptionChain, rows: np.ndarray, f: np.ndarray) -> np.ndarray:
+def _sticky_delta(
+    f: np.ndarray, strike: np.ndarray, t: Any, is_call: np.ndarray, w: np.ndarray, wk: np.ndarray
+) -> np.ndarray:
+    """Sticky-delta USD delta from total variance ``w`` and its slope ``wk`` in
+    ``k = ln(K/F)`` (module docs); NaN where ``w <= 0``."""
     from volcal.black import greeks
+
+    ok = w > 0
+    sig = np.sqrt(np.maximum(w, 1e-12) / t)
+    dsig = wk / (2.0 * sig * t)
+    g = greeks(f, strike, t, sig, is_call)
+    return np.asarray(np.where(ok, g.delta - g.vega * dsig / f, np.nan))
+
+
+def _svi_sticky_delta(chain: OptionChain, rows: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Sticky delta from the free per-expiry SVI fits (options of fitted expiries)."""
     from volcal.calibration import calibrate
 
     with warnings.catch_warnings():  # fit caveats do not stop the evaluation
@@ -127,13 +149,29 @@ def _svi_sticky_delta(chain: OptionChain, rows: np.ndarray, f: np.ndarray) -> np
             continue
         svi = smiles.smiles[i]
         k = np.log(chain.strike[rows][sel] / f[sel])
-        w = svi.total_variance(k)
-        ok = w > 0
-        sig = np.sqrt(np.maximum(w, 1e-12) / ti)
-        dsig = svi.dw(k) / (2.0 * sig * ti)
-        g = greeks(f[sel], chain.strike[rows][sel], ti, sig, chain.is_call[rows][sel])
-        out[sel] = np.where(ok, g.delta - g.vega * dsig / f[sel], np.nan)
+        out[sel] = _sticky_delta(
+            f[sel],
+            chain.strike[rows][sel],
+            ti,
+            chain.is_call[rows][sel],
+            svi.total_variance(k),
+            svi.dw(k),
+        )
     return out
+
+
+def _surface_sticky_delta(chain: OptionChain, rows: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Sticky delta from the arbitrage-free SVI surface fitted to ``chain`` (a cold fit,
+    like the free slices of ``"svi"``), at every option's own maturity."""
+    from volcal.calibration import calibrate
+
+    with warnings.catch_warnings():  # fit caveats do not stop the evaluation
+        warnings.simplefilter("ignore", CalibrationWarning)
+        fit = calibrate(chain, "svi_surface")
+    t = chain.t[rows]
+    k = np.log(chain.strike[rows] / f)
+    w, wk, _, _ = fit.params.derivatives(k, t)
+    return _sticky_delta(f, chain.strike[rows], t, chain.is_call[rows], w, wk)
 
 
 def _model_delta(model: Any, chain: OptionChain, rows: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -148,7 +186,7 @@ def _model_delta(model: Any, chain: OptionChain, rows: np.ndarray, f: np.ndarray
 
 def hedging_errors(
     chains: Sequence[OptionChain],
-    models: Sequence[str] = ("black", "svi"),
+    models: Sequence[str] = ("black", "svi_surface"),
     *,
     min_days: float = 2.0,
     max_gap_hours: float = 12.0,
@@ -161,7 +199,10 @@ def hedging_errors(
     chains : sequence of OptionChain
         Snapshots of one underlying, in time order.
     models : sequence of str
-        ``"black"``, ``"svi"`` and/or calibrated model names for :func:`volcal.calibrate`.
+        ``"black"`` (sticky strike at the marks), ``"svi_surface"`` (sticky delta on the
+        arbitrage-free SVI surface; with ``"black"`` the default), ``"svi"`` (sticky
+        delta on the free per-expiry SVI fits) and/or calibrated model names for
+        :func:`volcal.calibrate` (the model's own delta).
     min_days : float
         Options with fewer days to expiry at ``c0`` are skipped (their gamma makes a
         6-hour step meaningless).
@@ -240,6 +281,8 @@ def hedging_errors(
                 d = greeks(fa, c0.strike[r0], t0[r0], sig, c0.is_call[r0]).delta
             elif m == "svi":
                 d = _svi_sticky_delta(c0, r0, fa)
+            elif m == "svi_surface":
+                d = _surface_sticky_delta(c0, r0, fa)
             else:
                 from volcal.calibration import calibrate
 

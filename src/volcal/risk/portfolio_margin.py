@@ -378,8 +378,12 @@ def margin(
     portfolio : Portfolio
         e.g. ``Portfolio.from_records([{"instrument": "BTC-27MAR26-100000-C", "size": -1}])``.
     market : OptionChain or Market
-        A chain (vols from its marks) or a :class:`~volcal.risk.valuation.Market` built with
-        another vol source (``Market.from_chain(chain, vols=svi_fit)``).
+        A chain (vols from its marks, the default: Deribit's portfolio margin shocks
+        the index and each option's mark IV - the vol of Deribit's own published mark
+        surface - so an engine that mirrors it starts from the marks) or a :class:`~volcal.risk.valuation.Market` built with another vol source
+        - the arbitrage-free SVI surface fitted to the chain
+        (``Market.from_chain(chain, vols="surface")``), the free SVI fits
+        (``vols="svi"``) or any calibration (``vols=fit``).
     method : {"deribit", "span"}
     config : DeribitConfig or SpanConfig, optional
         Defaults: ``DeribitConfig()`` / ``SpanConfig()``.

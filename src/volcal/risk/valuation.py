@@ -282,12 +282,17 @@ class Market:
         chain : OptionChain
         vols : "mark", "surface", "svi", CalibrationResult, VolSource or callable
             ``"mark"``: the chain's mark IVs (:class:`MarkVols`; the default, because
-            Deribit computes margins from its marks); ``"surface"`` (or
-            ``"svi_surface"``): the arbitrage-free SVI surface fitted to the chain
-            (``volcal.calibrate(chain, "svi_surface")``, :class:`SurfaceVols`), the
-            fitted surface to use; ``"svi"``: the free per-expiry SVI smiles
-            (:class:`SVIVols`, may carry calendar arbitrage); a CalibrationResult of the
-            same chain: an SVI surface, SVI smiles or a stochastic model
+            Deribit marks positions to its marks and its portfolio margin shocks each
+            option's mark IV, see :mod:`volcal.risk.portfolio_margin` - so a
+            Deribit-mirroring valuation or margin starts from them); ``"surface"`` (or ``"svi_surface"``): the
+            arbitrage-free SVI surface fitted to the chain
+            (``volcal.calibrate(chain, "svi_surface")``, :class:`SurfaceVols`) - the
+            model vols to use wherever a fitted surface is wanted (scenario, VaR or
+            hedge revaluation away from the marks), because between and beyond the
+            expiries it is certified free of calendar and butterfly arbitrage;
+            ``"svi"``: the free per-expiry SVI smiles (:class:`SVIVols`, may carry
+            calendar arbitrage), kept for comparison; a CalibrationResult of the same
+            chain: an SVI surface, SVI smiles or a stochastic model
             (:class:`ModelVols`); anything with ``iv(strike, t)`` or a callable
             ``f(strike, t)``.
         """
