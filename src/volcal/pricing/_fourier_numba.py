@@ -35,6 +35,15 @@ _BLOCK = 16  # rotation recurrence re-seeded with an exact exponential every 16 
 
 
 @njit(cache=True)
+def _rcp(z):  # type: ignore[no-untyped-def]
+    """:math:`1/z` as :math:`\\bar z/|z|^2` (one real division; the exponents' moduli
+    stay far inside the range where :math:`|z|^2` neither overflows nor underflows)."""
+    x, y = z.real, z.imag
+    r = 1.0 / (x * x + y * y)
+    return complex(x * r, -y * r)
+
+
+@njit(cache=True)
 def _expm1c(z):  # type: ignore[no-untyped-def]
     """Complex expm1, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
@@ -47,29 +56,29 @@ def _log1p_ratio(z):  # type: ignore[no-untyped-def]
     """ln(1 + z) / z, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
         return 1.0 - z * (0.5 - z * (1.0 / 3.0 - z * (0.25 - z * (0.2 - z / 6.0))))
-    return cmath.log(1.0 + z) / z
+    return cmath.log(1.0 + z) * _rcp(z)
 
 
 @njit(cache=True)
 def _heston_parts(u, t, kappa, theta, xi, rho):  # type: ignore[no-untyped-def]
     """Little-trap Heston exponent: returns (A, B, d, g, q, e, ome, lg, b, w, bd).
 
-    Two reciprocals replace five complex divisions, and :math:`1 - e^{-dt}` reuses
+    Reciprocals (:func:`_rcp`) replace the complex divisions, and :math:`1 - e^{-dt}` reuses
     :math:`e^{-dt}` unless :math:`|dt|` is small (then its series)."""
     iu = 1j * u
     b = kappa - rho * xi * iu
     w = iu + u * u
     d = cmath.sqrt(b * b + xi * xi * w)
     bd = b + d
-    r_bd = 1.0 / bd
+    r_bd = _rcp(bd)
     q = -w * r_bd
     g = q * (xi * xi) * r_bd
     mdt = -d * t
     e = cmath.exp(mdt)
     ome = -_expm1c(mdt) if mdt.real * mdt.real + mdt.imag * mdt.imag < 1e-6 else 1.0 - e
     one_m_g = 1.0 - g
-    r_omg = 1.0 / one_m_g
-    big_b = q * ome / (1.0 - g * e)
+    r_omg = _rcp(one_m_g)
+    big_b = q * ome * _rcp(1.0 - g * e)
     z = g * ome * r_omg
     r = _log1p_ratio(z)
     log_over_xi2 = r * (q * r_bd) * ome * r_omg
@@ -140,12 +149,12 @@ def log_cf_grad(mid, p, u, t, hfd, grad):  # type: ignore[no-untyped-def]
         one_m_g = 1.0 - g
         # reciprocals once per term: the three derivatives below multiply by them (the
         # exponent itself, from _heston_parts, is unchanged)
-        r_d = 1.0 / d
-        r_bd = 1.0 / bd
+        r_d = _rcp(d)
+        r_bd = _rcp(bd)
         r_bd2 = r_bd * r_bd
-        r_ge = 1.0 / one_m_ge
+        r_ge = _rcp(one_m_ge)
         r_ge2 = r_ge * r_ge
-        r_g = 1.0 / one_m_g
+        r_g = _rcp(one_m_g)
         r_xi2 = 1.0 / (xi * xi)
         lg_xi3 = 4.0 * lg * r_xi2 / xi
         a_unit = q * t - 2.0 * lg * r_xi2
