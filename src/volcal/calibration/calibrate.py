@@ -542,6 +542,13 @@ class _QuotePricer:
         # deep wing (elsewhere a model price that small is far from the quote anyway and
         # the COS accuracy of ~1e-15 F is ample in vol)
         self.wing = q.mid < pricer.wing_tol * np.maximum(1.0, np.exp(q.k))
+        # every quote is live, undiscounted and out of the money (as_quotes): the prices
+        # are the engine's units (OTM price per unit forward) times F over F - what
+        # volcal.price gives divided by F, bit for bit - in one pass over the block, with
+        # no parity, discounting or per-row pass
+        self.units_are_prices = bool(
+            np.all(self.surface.live) and np.all(self.surface.discount == 1.0)
+        )
 
     def prices(self, model: Any) -> FloatArray:
         if self.name == "vg":
@@ -552,6 +559,8 @@ class _QuotePricer:
                 variance_gamma_price(model, q.forward, q.strike, q.t, self.call) / self.forward
             )
         plan = self.pricer.plan_surface(self.surface, model)
+        if self.units_are_prices:
+            return (plan.units(model, wing_mask=self.wing)[0][0] * self.forward) / self.forward
         return np.asarray(plan.price(model, wing_mask=self.wing)).ravel() / self.forward
 
     def prices_and_jac(self, model: Any) -> tuple[FloatArray, FloatArray]:
@@ -572,6 +581,10 @@ class _QuotePricer:
             jac = np.stack([g[2] / self.forward, (up - p0) / step, g[1] / self.forward], axis=1)
             return p0, jac
         plan = self.pricer.plan_surface(self.surface, model)
+        if self.units_are_prices:
+            units = plan.units(model, grad=True, wing_mask=self.wing)[0] * self.forward
+            units /= self.forward
+            return units[0], units[1:].T
         p, jac = plan.price_and_jac(model, wing_mask=self.wing)
         return p / self.forward, jac / self.forward[:, None]
 
@@ -850,6 +863,36 @@ def _model_vols(params: Any, q: QuoteSet) -> FloatArray:
     return np.asarray(model_iv(params, q.forward, q.strike, q.t), dtype=np.float64)
 
 
+def _model_and_atm_vols(params: Any, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
+    """Model vols of the quotes (exactly :func:`_model_vols`) and the model ATM-forward
+    vol per expiry, in one library call when that cannot change the quotes' vols.
+
+    The engine plans each maturity from its strikes' range only, so an ATM option
+    (k = 0) added to an expiry whose quotes already span k = 0 leaves that expiry's
+    plan, and with it every quote's price and vol, bit for bit as they were; otherwise
+    the ATM vols are priced by a second call. Raises MethodError like model_iv."""
+    from volcal.pricing.api import model_iv
+
+    n, ns = len(q), q.n_slices
+    kmin = np.full(ns, np.inf)
+    kmax = np.full(ns, -np.inf)
+    np.minimum.at(kmin, q.slice_index, q.k)
+    np.maximum.at(kmax, q.slice_index, q.k)
+    same_t = np.array_equal(q.t, q.t_slices[q.slice_index])
+    if n and same_t and np.all((kmin <= 0.0) & (kmax >= 0.0)):
+        f = np.concatenate([q.forward, np.ones(ns)])
+        k = np.concatenate([q.strike, np.ones(ns)])
+        t = np.concatenate([q.t, q.t_slices])
+        iv = np.asarray(model_iv(params, f, k, t), dtype=np.float64)
+        return iv[:n], iv[n:]
+    vols = _model_vols(params, q)
+    try:
+        atm = np.asarray(model_iv(params, 1.0, 1.0, q.t_slices), dtype=np.float64)
+    except MethodError:
+        atm = np.full(ns, np.nan)
+    return vols, atm
+
+
 def _pillars(params: Any, q: QuoteSet, atm: FloatArray) -> tuple[FloatArray, FloatArray]:
     """25-delta risk reversal and butterfly of the fitted model per expiry (vol units).
 
@@ -912,8 +955,6 @@ def _assemble(
     want_stderr: bool | str = "auto",
     want_pillars: bool = False,
 ) -> CalibrationResult:
-    from volcal.pricing.api import model_iv as library_iv
-
     x = space.to_x(y)
     try:
         params = cls.from_vector(x)
@@ -923,9 +964,10 @@ def _assemble(
         jac_at_y = None
     notes: list[str] = []
     try:
-        model_iv = _model_vols(params, q)
+        model_iv, atm = _model_and_atm_vols(params, q)
     except MethodError as exc:
         model_iv = np.full(len(q), np.nan)
+        atm = np.full(q.n_slices, np.nan)
         status, message = "failed", f"the fitted model cannot be priced: {exc}"
     resid = model_iv - q.iv_mid
     rmse, inside = fit_quality(q, model_iv)
@@ -979,11 +1021,8 @@ def _assemble(
                     notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
         except (ValueError, np.linalg.LinAlgError, ParameterError):
             notes.append("standard errors unavailable (Jacobian failed)")
-    # model ATM-forward vol per expiry (one k = 0 option each, the library's pricing)
-    try:
-        atm = np.asarray(library_iv(params, 1.0, 1.0, q.t_slices), dtype=np.float64)
-    except MethodError:
-        atm = np.full(q.n_slices, np.nan)
+    # model ATM-forward vol per expiry: one k = 0 option each, the library's pricing,
+    # priced with the quotes above (_model_and_atm_vols)
     rr25: FloatArray | None = None
     bf25: FloatArray | None = None
     if want_pillars:

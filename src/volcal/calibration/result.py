@@ -145,6 +145,13 @@ def expiry_label(expiry: Any) -> str:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
 
 
+def _expiry_labels(expiries: Any) -> list[str]:
+    """:func:`expiry_label` of every expiry (one conversion for the lot)."""
+    idx = pd.DatetimeIndex(np.asarray(expiries))
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    return [ts.isoformat() for ts in idx]
+
+
 @dataclass(frozen=True)
 class SliceFit:
     """Fit quality and conventions of one expiry.
@@ -223,13 +230,22 @@ def slice_fits(
     atm = nan if atm_vol is None else np.asarray(atm_vol, dtype=np.float64)
     rr = nan if rr25 is None else np.asarray(rr25, dtype=np.float64)
     bf = nan if bf25 is None else np.asarray(bf25, dtype=np.float64)
+    # per slice what fit_quality(quotes.subset(m), iv[m]) gives, without building the
+    # subsets: the same values in the same order
+    err = iv - quotes.iv_mid
+    inside_all = quotes.inside_spread(iv)
+    labels = _expiry_labels(quotes.expiries)
     out = []
     for i in range(quotes.n_slices):
         m = quotes.slice_index == i
-        rmse, inside = fit_quality(quotes.subset(m), iv[m])
+        e = err[m]
+        finite = np.isfinite(e)
+        rmse = float(100.0 * np.sqrt(np.mean(e[finite] ** 2))) if finite.any() else float("nan")
+        ins = inside_all[m]
+        inside = float(np.mean(ins)) if ins.size else float("nan")
         out.append(
             SliceFit(
-                expiry=expiry_label(quotes.expiries[i]),
+                expiry=labels[i],
                 t=float(quotes.t_slices[i]),
                 forward=float(quotes.forward_slices[i]),
                 n_used=int(m.sum()),

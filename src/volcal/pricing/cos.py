@@ -240,7 +240,7 @@ class COSPlan:
                 self.n,
                 pr.coefficients == "put",
                 bool(grad),
-                fd_steps(model) if grad else np.ones(1),
+                fd_steps(model) if grad and mid not in (4, 5) else np.ones(1),  # 4, 5: analytic
                 float(pr.wing_tol),
                 np.ones(kl.size, dtype=bool) if wing_mask is None else wing_mask,
                 gx,
