@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from volcal._typing import BoolArray, FloatArray, UIntArray
+from volcal._typing import BoolArray, FloatArray, IntArray, UIntArray
 from volcal.errors import DataError
 from volcal.market.chain import OptionChain
 from volcal.market.flags import Flag
@@ -101,6 +101,30 @@ def _ivs(p: FloatArray, x: FloatArray, t: FloatArray, is_call: BoolArray) -> Flo
     return out
 
 
+def _ivs3(
+    pm: FloatArray, pb: FloatArray, pa: FloatArray, x: FloatArray, t: FloatArray, is_call: BoolArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`_ivs` of mid, bid and ask prices in one implied-vol call (element by
+    element the same vols)."""
+    n = pm.size
+    out = _ivs(np.concatenate([pm, pb, pa]), np.tile(x, 3), np.tile(t, 3), np.tile(is_call, 3))
+    return out[:n], out[n : 2 * n], out[2 * n :]
+
+
+def _key_groups(expiry: Any, strike: FloatArray) -> IntArray:
+    """Group number of every (expiry, strike) pair, numbered in sorted key order: what
+    ``np.unique(np.rec.fromarrays([expiry_ns, strike]), return_inverse=True)[1]`` gives,
+    by one lexsort instead of a sort of records."""
+    e = np.asarray(expiry).view(np.int64)
+    order = np.lexsort((strike, e))
+    es, ks = e[order], strike[order]
+    new = np.ones(order.size, dtype=np.int64)
+    new[1:] = (es[1:] != es[:-1]) | (ks[1:] != ks[:-1])
+    group = np.empty(order.size, dtype=np.int64)
+    group[order] = np.cumsum(new) - 1
+    return group
+
+
 def _duplicates(chain: OptionChain, two_sided: BoolArray, spread: FloatArray) -> BoolArray:
     """All but the best quote of each (expiry, strike, type): two-sided first, then the
     tightest, then the most recent."""
@@ -121,8 +145,7 @@ def _itm_with_twin(chain: OptionChain, alive: BoolArray) -> BoolArray:
     x = chain.strike / chain.forward
     itm = np.where(chain.is_call, x < 1.0, x > 1.0) & np.isfinite(x)
     otm_alive = alive & ~itm & np.isfinite(x) & (x != 1.0)
-    keys = np.rec.fromarrays([chain.expiry.view(np.int64), chain.strike])
-    _, group = np.unique(keys, return_inverse=True)
+    group = _key_groups(chain.expiry, chain.strike)
     has_otm = np.zeros(group.max() + 1 if group.size else 0, dtype=bool)
     np.logical_or.at(has_otm, group[otm_alive], True)
     return itm & has_otm[group]
@@ -194,8 +217,7 @@ def _parity_breaks(
     rows = np.flatnonzero(sel)
     if rows.size < 2:
         return out, miss
-    keys = np.rec.fromarrays([chain.expiry[rows].view(np.int64), chain.strike[rows]])
-    _, group = np.unique(keys, return_inverse=True)
+    group = _key_groups(chain.expiry[rows], chain.strike[rows])
     calls = chain.is_call[rows]
     ng = group.max() + 1
     ci = np.full(ng, -1)
@@ -264,7 +286,6 @@ def _outliers(
     """Quotes far from a robust first-pass SVI smile of their expiry (bisquare IRLS),
     each quote's distance ``z`` in half spreads and the limit ``threshold x scale``
     it was held to (NaN outside the pass)."""
-    from volcal.calibration.svi import fit_svi_slice
     from volcal.models.svi import SVI
     from volcal.quality._svi_fast import fit_slice, robust_smile_distance
 
@@ -295,8 +316,14 @@ def _outliers(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fast = fit_slice(kk, vm, tt, w_fit, n_levels=1)
-                # no quasi-explicit candidate passed: fit_svi_slice's constrained fallback
-                smile = fast if fast is not None else fit_svi_slice(kk, vm, tt, w_fit, n_levels=1)
+                if fast is None:
+                    # no quasi-explicit candidate passed: fit_svi_slice's constrained
+                    # fallback (imported only here: SciPy's optimizers load with it)
+                    from volcal.calibration.svi import fit_svi_slice
+
+                    smile = fit_svi_slice(kk, vm, tt, w_fit, n_levels=1)
+                else:
+                    smile = fast
             assert isinstance(smile, SVI)
             fitted = smile.implied_vol(kk, tt)
             z = (vm - fitted) / half
@@ -393,9 +420,7 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
         f |= _bit(below & fwd_ok, Flag.BELOW_INTRINSIC)
         f |= _bit(above & fwd_ok, Flag.ABOVE_BOUND)
 
-        ivm = _ivs(pm, x, t, ch.is_call)
-        ivb = _ivs(pb, x, t, ch.is_call)
-        iva = _ivs(pa, x, t, ch.is_call)
+        ivm, ivb, iva = _ivs3(pm, pb, pa, x, t, ch.is_call)
         f |= _bit(np.isfinite(pm) & fwd_ok & (t > 0) & ~np.isfinite(ivm), Flag.IV_FAILED)
         rel = spread / np.where(np.isfinite(pm), 0.5 * (ch.bid + ch.ask), np.nan)
         vol_spread = np.where(np.isfinite(iva), iva, np.inf) - np.where(np.isfinite(ivb), ivb, 0.0)
