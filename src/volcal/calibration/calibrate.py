@@ -521,9 +521,10 @@ class _QuotePricer:
 
     The surface is laid out once (forward, strike and maturity of every quote, exactly as
     :func:`volcal.model_iv` lays them out); every evaluation plans its ranges and N for
-    the model it prices (:meth:`volcal.pricing.COSPricer.plan_surface`, a compiled step
-    of about 0.1 ms), so there is no fixed calibration grid to verify or re-plan and the
-    objective prices exactly as :func:`volcal.price` does. Variance gamma, whose
+    the model it prices and prices in the same compiled call
+    (:meth:`volcal.pricing.COSPricer.units`; the plan is a step of about 0.1 ms), so
+    there is no fixed calibration grid to verify or re-plan and the objective prices
+    exactly as :func:`volcal.price` does. Variance gamma, whose
     characteristic function decays only like a power of ``u`` (Fourier inversion fails on
     short expiries), is priced by its exact gamma-time mixture, the library's default for
     VG, with central-difference Jacobians.
@@ -558,10 +559,10 @@ class _QuotePricer:
             return np.asarray(
                 variance_gamma_price(model, q.forward, q.strike, q.t, self.call) / self.forward
             )
-        plan = self.pricer.plan_surface(self.surface, model)
+        plan, units = self.pricer.units(self.surface, model, wing_mask=self.wing)
         if self.units_are_prices:
-            return (plan.units(model, wing_mask=self.wing)[0][0] * self.forward) / self.forward
-        return np.asarray(plan.price(model, wing_mask=self.wing)).ravel() / self.forward
+            return (units[0] * self.forward) / self.forward
+        return plan._finish(units[0], False) / self.forward
 
     def prices_and_jac(self, model: Any) -> tuple[FloatArray, FloatArray]:
         if self.name == "vg":
@@ -580,12 +581,13 @@ class _QuotePricer:
             up = self.prices(model.replace(nu=model.nu + step))
             jac = np.stack([g[2] / self.forward, (up - p0) / step, g[1] / self.forward], axis=1)
             return p0, jac
-        plan = self.pricer.plan_surface(self.surface, model)
+        plan, units = self.pricer.units(self.surface, model, grad=True, wing_mask=self.wing)
         if self.units_are_prices:
-            units = plan.units(model, grad=True, wing_mask=self.wing)[0] * self.forward
+            units = units * self.forward
             units /= self.forward
             return units[0], units[1:].T
-        p, jac = plan.price_and_jac(model, wing_mask=self.wing)
+        p = plan._finish(units[0], False)
+        jac = np.stack([plan._finish(r, True) for r in units[1:]], axis=1)
         return p / self.forward, jac / self.forward[:, None]
 
 
@@ -661,7 +663,7 @@ def _calibrate_fourier(
     if name != "vg":
         # a fixed N that cannot meet the error bound at the start is a MethodError here,
         # before any optimisation (never a silently capped grid)
-        pricer.plan_surface(qp.surface, cls.from_vector(space.base))
+        pricer.units(qp.surface, cls.from_vector(space.base), plan_only=True)
     w = _weights(q, weights, objective)
     sw = np.sqrt(w)
     if objective == "iv":

@@ -805,7 +805,7 @@ def vg_mixture(f0, strike, call, g, w, drift, s2):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True)
-def price_surface(  # type: ignore[no-untyped-def]
+def plan_and_units(  # type: ignore[no-untyped-def]
     mid,
     p,
     t,
@@ -818,22 +818,30 @@ def price_surface(  # type: ignore[no-untyped-def]
     n_min,
     n_max,
     put_only,
+    want_grad,
+    hfd,
     wing_tol,
+    wing_ok,
     gx,
     gw,
     wing_rtol,
+    plan_only,
 ):
-    """:func:`plan_surface` and :func:`surface_units` (prices only) in one compiled call
-    (one dispatch: the fixed cost of :meth:`COSPricer.price`). Returns
-    ``(a, b, n, bound, units, n_wing)``; units are not computed when an expiry needs
-    more than ``n_max`` terms (``n[s] = -1``)."""
+    """:func:`plan_surface` and :func:`surface_units` in one compiled call: the one entry
+    point of the library's pricing and of the calibration objective (one dispatch per
+    evaluation, and one cached kernel to load in a new process). Returns
+    ``(a, b, n, bound, units, n_wing)``; units are not computed (``n_wing = -1``) when an
+    expiry needs more than ``n_max`` terms or has no finite range, nor with
+    ``plan_only``."""
     a, b, n, bound = plan_surface(
         mid, p, t, k, t_index, l_cum, min_hw, tail_tol, phi_tol, n_min, n_max
     )
+    n_rows = p.size + 1 if want_grad else 1
     for s in range(n.size):
         if n[s] < 0 or not (math.isfinite(a[s]) and math.isfinite(b[s])):
-            return a, b, n, bound, np.zeros((1, k.size)), -1
-    wing_ok = np.ones(k.size, dtype=np.bool_)
+            return a, b, n, bound, np.zeros((n_rows, 0)), -1
+    if plan_only:
+        return a, b, n, bound, np.zeros((n_rows, 0)), 0
     out, n_wing = surface_units(
         mid,
         p,
@@ -844,8 +852,8 @@ def price_surface(  # type: ignore[no-untyped-def]
         b,
         n,
         put_only,
-        False,
-        np.ones(1),
+        want_grad,
+        hfd,
         wing_tol,
         wing_ok,
         gx,
