@@ -146,10 +146,27 @@ def expiry_label(expiry: Any) -> str:
 
 
 def _expiry_labels(expiries: Any) -> list[str]:
-    """:func:`expiry_label` of every expiry (one conversion for the lot)."""
-    idx = pd.DatetimeIndex(np.asarray(expiries))
-    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-    return [ts.isoformat() for ts in idx]
+    """:func:`expiry_label` of every expiry: for naive UTC ``datetime64`` values (what
+    quote sets hold) formatted as pandas' ``isoformat`` does (seconds, then 6 or 9
+    fractional digits when there are any, ``+00:00``), else one by one."""
+    e = np.asarray(expiries)
+    if e.dtype.kind != "M" or e.size == 0:
+        return [expiry_label(x) for x in e]
+    ns = e.astype("datetime64[ns]").view(np.int64)
+    if np.any(ns == np.iinfo(np.int64).min):  # NaT
+        return [expiry_label(x) for x in e]
+    sec = ns // 1_000_000_000
+    frac = ns - sec * 1_000_000_000
+    base = np.datetime_as_string(sec.astype("datetime64[s]"), unit="s")
+    out = []
+    for b, f in zip(base.tolist(), frac.tolist(), strict=True):
+        if f == 0:
+            out.append(f"{b}+00:00")
+        elif f % 1000 == 0:
+            out.append(f"{b}.{f // 1000:06d}+00:00")
+        else:
+            out.append(f"{b}.{f:09d}+00:00")
+    return out
 
 
 @dataclass(frozen=True)
