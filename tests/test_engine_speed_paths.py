@@ -110,3 +110,26 @@ def test_key_groups_are_numpy_unique_over_records():
     k = rng.choice([9e4, 1e5, 1.1e5, 1.2e5], 200)
     ref = np.unique(np.rec.fromarrays([e.view(np.int64), k]), return_inverse=True)[1]
     np.testing.assert_array_equal(_key_groups(e, k), ref.ravel())
+
+
+def test_strike_arbitrage_of_all_blocks_at_once_equals_block_by_block():
+    from volcal.quality.clean import _strike_arbitrage_blocks, strike_arbitrage
+
+    rng = np.random.default_rng(7)
+    sizes = [1, 2, 3, 7, 12, 5]
+    key = np.repeat(np.arange(len(sizes)), sizes)
+    is_call = (key % 2 == 0)[:]
+    x = np.concatenate([np.sort(rng.uniform(0.5, 1.5, s)) for s in sizes])
+    mid = np.where(is_call, np.maximum(1.0 - x, 0.0), np.maximum(x - 1.0, 0.0)) + 0.05
+    bid = mid * rng.uniform(0.8, 1.3, x.size)  # some crossed, some arbitrage
+    ask = mid * rng.uniform(1.0, 1.2, x.size)
+    bid[3] = np.nan
+    got = _strike_arbitrage_blocks(x, bid, ask, is_call, key)
+    start = 0
+    for blk, s in enumerate(sizes):
+        sl = slice(start, start + s)
+        ref = strike_arbitrage(x[sl], bid[sl], ask[sl], bool(blk % 2 == 0))
+        for g, r in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(g[sl], r)
+        start += s
+    assert got[0].any() and got[1].any()  # the data exercise both checks

@@ -207,6 +207,49 @@ def strike_arbitrage(
     return mono, conv, mono_by, conv_by
 
 
+def _strike_arbitrage_blocks(
+    x: FloatArray, bid: FloatArray, ask: FloatArray, is_call: BoolArray, key: Any
+) -> tuple[BoolArray, BoolArray, FloatArray, FloatArray]:
+    """:func:`strike_arbitrage` of every block of equal ``key`` at once (quotes sorted by
+    block, then strike; each block one expiry and type): the same tests on the same
+    numbers element by element, pairs and triples that straddle two blocks masked out."""
+    n = x.size
+    mono = np.zeros(n, dtype=bool)
+    conv = np.zeros(n, dtype=bool)
+    mono_by = np.full(n, np.nan)
+    conv_by = np.full(n, np.nan)
+    if n < 2:
+        return mono, conv, mono_by, conv_by
+    pair = key[1:] == key[:-1]
+    call = is_call[:-1]
+    b = np.where(np.isfinite(bid) & (bid > 0), bid, 0.0)
+    a = np.where(np.isfinite(ask) & (ask > 0), ask, np.inf)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        dx = np.diff(x)
+        tol = _EPS * np.maximum(a[:-1], 1.0)
+        cheap_by = np.where(call, b[1:] - a[:-1], b[:-1] - a[1:])
+        steep_by = np.where(call, b[:-1] - a[1:] - dx, b[1:] - a[:-1] - dx)
+        cheap = pair & np.where(call, b[1:] > a[:-1] + tol, b[:-1] > a[1:] + tol)
+        steep = pair & np.where(call, b[:-1] - a[1:] > dx + tol, b[1:] - a[:-1] > dx + tol)
+        bad = cheap | steep
+        mono[:-1] |= bad
+        mono[1:] |= bad
+        by = np.where(
+            bad,
+            np.fmax(np.where(cheap, cheap_by, np.nan), np.where(steep, steep_by, np.nan)),
+            np.nan,
+        )
+        mono_by[:-1] = np.fmax(mono_by[:-1], by)
+        mono_by[1:] = np.fmax(mono_by[1:], by)
+        if n >= 3:
+            triple = pair[:-1] & pair[1:]
+            w = (x[2:] - x[1:-1]) / (x[2:] - x[:-2])
+            wing = w * a[:-2] + (1.0 - w) * a[2:]
+            conv[1:-1] = triple & (b[1:-1] > wing + _EPS * np.maximum(wing, 1.0))
+            conv_by[1:-1] = np.where(conv[1:-1], b[1:-1] - wing, np.nan)
+    return mono, conv, mono_by, conv_by
+
+
 def _parity_breaks(
     chain: OptionChain, sel: BoolArray, pb: FloatArray, pa: FloatArray, slack: float
 ) -> tuple[BoolArray, FloatArray]:
@@ -443,15 +486,13 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
     # live quotes by (expiry, type), each block by strike (stable: ties keep row order)
     order = live[np.lexsort((x[live], ch.is_call[live], group.ravel()[live]))]
     key = 2 * group.ravel()[order] + ch.is_call[order]
-    for rows in np.split(order, np.flatnonzero(np.diff(key)) + 1):
-        if rows.size < 2:
-            continue
-        call = bool(ch.is_call[rows[0]])
-        m, c, m_by, c_by = strike_arbitrage(x[rows], pb[rows], pa[rows], call)
-        mono[rows] |= m
-        conv[rows] |= c
-        mono_by[rows] = m_by
-        conv_by[rows] = c_by
+    m, c, m_by, c_by = _strike_arbitrage_blocks(
+        x[order], pb[order], pa[order], ch.is_call[order], key
+    )
+    mono[order] = m
+    conv[order] = c
+    mono_by[order] = m_by
+    conv_by[order] = c_by
     f |= _bit(mono, Flag.MONOTONICITY)
     f |= _bit(conv, Flag.CONVEXITY)
     pair_break, pair_miss = _parity_breaks(ch, alive & two, pb, pa, policy.parity_slack)
