@@ -21,7 +21,8 @@ Each evaluation prices the whole surface once with the library's Fourier engine
 :func:`volcal.price`), planning ranges and N for the evaluated model itself, so there
 is no separate calibration grid to verify or re-plan; the objective uses error bounds
 of 1e-10 / 1e-11 per unit forward instead of the library's 1e-14 / 1e-15 (at most
-1.4e-10 in vol on real chains, half the terms), and the reported ``model_iv`` is
+1.4e-10 in vol on real chains, half the terms; deep-wing quotes on Lewis' contour to
+1e-9 relative instead of 1e-11), and the reported ``model_iv`` is
 exactly ``volcal.model_iv(fit.params, F, K, T)``. By default (``iv_mode="exact"``) the prices are inverted to Black vols
 (:func:`volcal.black.implied_vol`, about as costly as one pricing) and the Jacobian is
 the price Jacobian divided by the model vega, :math:`\\partial\\sigma/\\partial\\theta =
@@ -103,6 +104,9 @@ __all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_cla
 _WARM_FTOL = 1e-6  # relative cost decrease that ends a warm-start local solve
 _OBJ_PHI_TOL = 1e-10  # COS error bounds of the objective (see _calibrate_fourier)
 _OBJ_TAIL_TOL = 1e-11
+_OBJ_WING_RTOL = 1e-9  # relative tolerance of deep-wing quotes on Lewis' contour (the
+# library's is 1e-11): a price error of 1e-9 P moves the vol by 1e-9 P / vega, below
+# 1e-10 for the deep out-of-the-money quotes it applies to
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
 MODEL_NAMES = (
@@ -652,12 +656,16 @@ def _calibrate_fourier(
     # and 1e-11 (tail mass) per unit forward instead of 1e-14 / 1e-15 - 1.4e-10 in vol at
     # worst on real chains, with about half the terms; the reported vols are the library's
     if n_terms is None:
-        pricer = COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL)
+        pricer = COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL, wing_rtol=_OBJ_WING_RTOL)
     else:
         if int(n_terms) < 8:
             raise ParameterError(f"n_terms must be >= 8, got {n_terms}")
         pricer = COSPricer(
-            n=int(n_terms), n_max=int(n_terms), phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL
+            n=int(n_terms),
+            n_max=int(n_terms),
+            phi_tol=_OBJ_PHI_TOL,
+            tail_tol=_OBJ_TAIL_TOL,
+            wing_rtol=_OBJ_WING_RTOL,
         )
     qp = _QuotePricer(name, q, pricer)
     if name != "vg":
