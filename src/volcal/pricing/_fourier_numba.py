@@ -607,6 +607,29 @@ def _contour_log_size(mid, p, t, k, alpha):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _wing_panel(mid, p, t, k, s, alpha, norm, lo, hi, want_grad, hfd, gx, gw, grad, out):  # type: ignore[no-untyped-def]
+    """16-point Gauss-Legendre of :func:`lewis_wing`'s integrand (row 0) and of its
+    parameter derivatives (rows 1..) over ``[lo, hi]``, written into ``out``."""
+    n_par = out.size - 1
+    hw = 0.5 * (hi - lo)
+    mid_u = lo + hw
+    out[:] = 0.0
+    for m in range(gx.size):
+        u = mid_u + hw * gx[m]
+        z = u - 1j * s
+        if want_grad:
+            lp = log_cf_grad(mid, p, z, t, hfd, grad)
+        else:
+            lp = log_cf(mid, p, z, t)
+        den = (alpha + 1j * u) * (s + 1j * u)
+        f = cmath.exp(lp - 1j * u * k - norm) / den
+        w = hw * gw[m]
+        out[0] += w * f.real
+        for r in range(n_par):
+            out[r + 1] += w * (f * grad[r]).real
+
+
+@njit(cache=True)
 def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[no-untyped-def]
     """Out-of-the-money price per unit forward on a shifted contour (and gradient).
 
@@ -619,8 +642,10 @@ def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[
 
     with :math:`\\alpha` minimising the integrand at :math:`u = 0` (which bounds the
     price), so the integral is of the size of the price and no cancellation occurs.
-    Composite Gauss-Legendre on ``[0, U]``, panels doubled until two estimates agree to
-    ``rtol``. Returns ``(value, ok)`` and writes the gradient into row 1.. of ``gout``.
+    Adaptive composite 16-point Gauss-Legendre on ``[0, U]``: each panel is halved until
+    its halves agree with it to its share of ``rtol`` times the integral (the decayed
+    tail stops early, the oscillating head is refined; ``ok`` is False when the panel
+    budget ran out first). Returns ``(value, ok)`` and writes the gradient into row 1.. of ``gout``.
     """
     n_par = p.size if want_grad else 0
     gout = np.zeros(n_par + 1)
@@ -663,37 +688,66 @@ def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[
             break
         u_max *= 1.5
     grad = np.empty(p.size, dtype=np.complex128)
-    prev = np.zeros(n_par + 1)
-    cur = np.zeros(n_par + 1)
-    # panel doubling from 4 panels (2 for a tolerance of 1e-9 or looser, which the
-    # smooth integrand meets that early): the first estimate that agrees with the
-    # previous one to rtol is taken
+    n_rows = n_par + 1
+    # adaptive composite Gauss-Legendre: n0 equal panels (2 for a tolerance of 1e-9 or
+    # looser, else 4), then every panel is split in two until the halves agree with the
+    # whole to its share (width / u_max) of rtol times the integral; the tail, where the
+    # integrand has decayed, stops after one split, the oscillating head is refined
     n0 = 2 if rtol >= 1e-9 else 4
-    n_panels = n0
-    ok = False
-    while n_panels <= 512:
-        cur[:] = 0.0
-        hw = 0.5 * u_max / n_panels
-        for q in range(n_panels):
-            mid_u = (2 * q + 1) * hw
-            for m in range(gx.size):
-                u = mid_u + hw * gx[m]
-                z = u - 1j * s
-                if want_grad:
-                    lp = log_cf_grad(mid, p, z, t, hfd, grad)
-                else:
-                    lp = log_cf(mid, p, z, t)
-                den = (alpha + 1j * u) * (s + 1j * u)
-                f = cmath.exp(lp - 1j * u * k - norm) / den
-                w = hw * gw[m]
-                cur[0] += w * f.real
-                for r in range(n_par):
-                    cur[r + 1] += w * (f * grad[r]).real
-        if n_panels > n0 and abs(cur[0] - prev[0]) <= rtol * abs(cur[0]):
-            ok = True
-            break
-        prev[:] = cur
-        n_panels *= 2
+    max_panels = 1024  # about the 16k nodes of the former doubling up to 512 panels
+    st_lo = np.empty(max_panels)
+    st_hi = np.empty(max_panels)
+    st_val = np.empty((max_panels, n_rows))
+    coarse = np.zeros(n_rows)
+    width = u_max / n0
+    for q in range(n0):
+        st_lo[q] = q * width
+        st_hi[q] = (q + 1) * width
+        _wing_panel(
+            mid,
+            p,
+            t,
+            k,
+            s,
+            alpha,
+            norm,
+            st_lo[q],
+            st_hi[q],
+            want_grad,
+            hfd,
+            gx,
+            gw,
+            grad,
+            st_val[q],
+        )
+        for r in range(n_rows):
+            coarse[r] += st_val[q, r]
+    tol = rtol * abs(coarse[0])
+    cur = np.zeros(n_rows)
+    left = np.empty(n_rows)
+    right = np.empty(n_rows)
+    top = n0
+    ok = True
+    n_done = n0
+    while top > 0:
+        top -= 1
+        lo, hi = st_lo[top], st_hi[top]
+        c = 0.5 * (lo + hi)
+        _wing_panel(mid, p, t, k, s, alpha, norm, lo, c, want_grad, hfd, gx, gw, grad, left)
+        _wing_panel(mid, p, t, k, s, alpha, norm, c, hi, want_grad, hfd, gx, gw, grad, right)
+        n_done += 2
+        err = abs(left[0] + right[0] - st_val[top, 0])
+        if err <= tol * (hi - lo) / u_max or n_done + 2 * (top + 2) > max_panels:
+            if err > tol * (hi - lo) / u_max:
+                ok = False
+            for r in range(n_rows):
+                cur[r] += left[r] + right[r]
+        else:
+            st_lo[top], st_hi[top] = lo, c
+            st_val[top] = left
+            st_lo[top + 1], st_hi[top + 1] = c, hi
+            st_val[top + 1] = right
+            top += 2
     fac = math.exp(best) / math.pi
     for r in range(n_par + 1):
         gout[r] = cur[r] * fac
