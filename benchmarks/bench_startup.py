@@ -10,6 +10,9 @@ install time).
 
     python benchmarks/bench_startup.py --snapshot ../shared/data/raw/svcj-deribit-snapshots/\\
         deribit_options_snapshot_20260107T092155Z.csv --src OLD/src --src src
+
+Runs of the source trees are interleaved (tree 1, tree 2, tree 1, ...), so a change of
+the machine's load hits every tree alike.
 """
 
 from __future__ import annotations
@@ -63,15 +66,32 @@ def main() -> None:
             "svi",
             "--json",
         ],
+        "volcal calibrate SNAPSHOT --currency BTC --model heston --json": [
+            "-m",
+            "volcal",
+            "calibrate",
+            args.snapshot,
+            "--currency",
+            "BTC",
+            "--model",
+            "heston",
+            "--json",
+        ],
     }
     rows = []
     for name, argv in commands.items():
-        base = None
         for src in srcs:
             _run(src, argv)  # warm the numba cache and the OS file cache
-            runs = [_run(src, argv) for _ in range(repeat)]
-            wall = min(w for w, _ in runs)
-            cpu = min(c for _, c in runs)
+        # the source trees interleaved run by run: a change of the machine's load hits
+        # every tree alike
+        runs: dict[str, list[tuple[float, float]]] = {src: [] for src in srcs}
+        for _ in range(repeat):
+            for src in srcs:
+                runs[src].append(_run(src, argv))
+        base = None
+        for src in srcs:
+            wall = min(w for w, _ in runs[src])
+            cpu = min(c for _, c in runs[src])
             base = base or cpu
             rows.append((name, src, wall, cpu, base / cpu))
     load = os.getloadavg()[0]

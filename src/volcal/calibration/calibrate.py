@@ -21,7 +21,8 @@ Each evaluation prices the whole surface once with the library's Fourier engine
 :func:`volcal.price`), planning ranges and N for the evaluated model itself, so there
 is no separate calibration grid to verify or re-plan; the objective uses error bounds
 of 1e-10 / 1e-11 per unit forward instead of the library's 1e-14 / 1e-15 (at most
-1.4e-10 in vol on real chains, half the terms), and the reported ``model_iv`` is
+1.4e-10 in vol on real chains, half the terms; deep-wing quotes on Lewis' contour to
+1e-9 relative instead of 1e-11), and the reported ``model_iv`` is
 exactly ``volcal.model_iv(fit.params, F, K, T)``. By default (``iv_mode="exact"``) the prices are inverted to Black vols
 (:func:`volcal.black.implied_vol`, about as costly as one pricing) and the Jacobian is
 the price Jacobian divided by the model vega, :math:`\\partial\\sigma/\\partial\\theta =
@@ -108,6 +109,9 @@ __all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_cla
 _WARM_FTOL = 1e-6  # relative cost decrease that ends a warm-start local solve
 _OBJ_PHI_TOL = 1e-10  # COS error bounds of the objective (see _calibrate_fourier)
 _OBJ_TAIL_TOL = 1e-11
+_OBJ_WING_RTOL = 1e-9  # relative tolerance of deep-wing quotes on Lewis' contour (the
+# library's is 1e-11): a price error of 1e-9 P moves the vol by 1e-9 P / vega, below
+# 1e-10 for the deep out-of-the-money quotes it applies to
 
 FOURIER_MODELS = ("heston", "bates", "merton", "kou", "vg", "svcj", "black")
 MODEL_NAMES = (
@@ -504,9 +508,10 @@ class _QuotePricer:
 
     The surface is laid out once (forward, strike and maturity of every quote, exactly as
     :func:`volcal.model_iv` lays them out); every evaluation plans its ranges and N for
-    the model it prices (:meth:`volcal.pricing.COSPricer.plan_surface`, a compiled step
-    of about 0.1 ms), so there is no fixed calibration grid to verify or re-plan and the
-    objective prices exactly as :func:`volcal.price` does. Variance gamma, whose
+    the model it prices and prices in the same compiled call
+    (:meth:`volcal.pricing.COSPricer.units`; the plan is a step of about 0.1 ms), so
+    there is no fixed calibration grid to verify or re-plan and the objective prices
+    exactly as :func:`volcal.price` does. Variance gamma, whose
     characteristic function decays only like a power of ``u`` (Fourier inversion fails on
     short expiries), is priced by its exact gamma-time mixture, the library's default for
     VG, with central-difference Jacobians.
@@ -525,6 +530,13 @@ class _QuotePricer:
         # deep wing (elsewhere a model price that small is far from the quote anyway and
         # the COS accuracy of ~1e-15 F is ample in vol)
         self.wing = q.mid < pricer.wing_tol * np.maximum(1.0, np.exp(q.k))
+        # every quote is live, undiscounted and out of the money (as_quotes): the prices
+        # are the engine's units (OTM price per unit forward) times F over F - what
+        # volcal.price gives divided by F, bit for bit - in one pass over the block, with
+        # no parity, discounting or per-row pass
+        self.units_are_prices = bool(
+            np.all(self.surface.live) and np.all(self.surface.discount == 1.0)
+        )
 
     def prices(self, model: Any) -> FloatArray:
         if self.name == "vg":
@@ -534,8 +546,10 @@ class _QuotePricer:
             return np.asarray(
                 variance_gamma_price(model, q.forward, q.strike, q.t, self.call) / self.forward
             )
-        plan = self.pricer.plan_surface(self.surface, model)
-        return np.asarray(plan.price(model, wing_mask=self.wing)).ravel() / self.forward
+        plan, units = self.pricer.units(self.surface, model, wing_mask=self.wing)
+        if self.units_are_prices:
+            return (units[0] * self.forward) / self.forward
+        return plan._finish(units[0], False) / self.forward
 
     def prices_and_jac(self, model: Any) -> tuple[FloatArray, FloatArray]:
         if self.name == "vg":
@@ -554,8 +568,13 @@ class _QuotePricer:
             up = self.prices(model.replace(nu=model.nu + step))
             jac = np.stack([g[2] / self.forward, (up - p0) / step, g[1] / self.forward], axis=1)
             return p0, jac
-        plan = self.pricer.plan_surface(self.surface, model)
-        p, jac = plan.price_and_jac(model, wing_mask=self.wing)
+        plan, units = self.pricer.units(self.surface, model, grad=True, wing_mask=self.wing)
+        if self.units_are_prices:
+            units = units * self.forward
+            units /= self.forward
+            return units[0], units[1:].T
+        p = plan._finish(units[0], False)
+        jac = np.stack([plan._finish(r, True) for r in units[1:]], axis=1)
         return p / self.forward, jac / self.forward[:, None]
 
 
@@ -620,18 +639,22 @@ def _calibrate_fourier(
     # and 1e-11 (tail mass) per unit forward instead of 1e-14 / 1e-15 - 1.4e-10 in vol at
     # worst on real chains, with about half the terms; the reported vols are the library's
     if n_terms is None:
-        pricer = COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL)
+        pricer = COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL, wing_rtol=_OBJ_WING_RTOL)
     else:
         if int(n_terms) < 8:
             raise ParameterError(f"n_terms must be >= 8, got {n_terms}")
         pricer = COSPricer(
-            n=int(n_terms), n_max=int(n_terms), phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL
+            n=int(n_terms),
+            n_max=int(n_terms),
+            phi_tol=_OBJ_PHI_TOL,
+            tail_tol=_OBJ_TAIL_TOL,
+            wing_rtol=_OBJ_WING_RTOL,
         )
     qp = _QuotePricer(name, q, pricer)
     if name != "vg":
         # a fixed N that cannot meet the error bound at the start is a MethodError here,
         # before any optimisation (never a silently capped grid)
-        pricer.plan_surface(qp.surface, cls.from_vector(space.base))
+        pricer.units(qp.surface, cls.from_vector(space.base), plan_only=True)
     w = _weights(q, weights, objective)
     sw = np.sqrt(w)
     if objective == "iv":
@@ -833,6 +856,36 @@ def _model_vols(params: Any, q: QuoteSet) -> FloatArray:
     return np.asarray(model_iv(params, q.forward, q.strike, q.t), dtype=np.float64)
 
 
+def _model_and_atm_vols(params: Any, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
+    """Model vols of the quotes (exactly :func:`_model_vols`) and the model ATM-forward
+    vol per expiry, in one library call when that cannot change the quotes' vols.
+
+    The engine plans each maturity from its strikes' range only, so an ATM option
+    (k = 0) added to an expiry whose quotes already span k = 0 leaves that expiry's
+    plan, and with it every quote's price and vol, bit for bit as they were; otherwise
+    the ATM vols are priced by a second call. Raises MethodError like model_iv."""
+    from volcal.pricing.api import model_iv
+
+    n, ns = len(q), q.n_slices
+    kmin = np.full(ns, np.inf)
+    kmax = np.full(ns, -np.inf)
+    np.minimum.at(kmin, q.slice_index, q.k)
+    np.maximum.at(kmax, q.slice_index, q.k)
+    same_t = np.array_equal(q.t, q.t_slices[q.slice_index])
+    if n and same_t and np.all((kmin <= 0.0) & (kmax >= 0.0)):
+        f = np.concatenate([q.forward, np.ones(ns)])
+        k = np.concatenate([q.strike, np.ones(ns)])
+        t = np.concatenate([q.t, q.t_slices])
+        iv = np.asarray(model_iv(params, f, k, t), dtype=np.float64)
+        return iv[:n], iv[n:]
+    vols = _model_vols(params, q)
+    try:
+        atm = np.asarray(model_iv(params, 1.0, 1.0, q.t_slices), dtype=np.float64)
+    except MethodError:
+        atm = np.full(ns, np.nan)
+    return vols, atm
+
+
 def _pillars(params: Any, q: QuoteSet, atm: FloatArray) -> tuple[FloatArray, FloatArray]:
     """25-delta risk reversal and butterfly of the fitted model per expiry (vol units).
 
@@ -895,8 +948,6 @@ def _assemble(
     want_stderr: bool | str = "auto",
     want_pillars: bool = False,
 ) -> CalibrationResult:
-    from volcal.pricing.api import model_iv as library_iv
-
     x = space.to_x(y)
     try:
         params = cls.from_vector(x)
@@ -906,9 +957,10 @@ def _assemble(
         jac_at_y = None
     notes: list[str] = []
     try:
-        model_iv = _model_vols(params, q)
+        model_iv, atm = _model_and_atm_vols(params, q)
     except MethodError as exc:
         model_iv = np.full(len(q), np.nan)
+        atm = np.full(q.n_slices, np.nan)
         status, message = "failed", f"the fitted model cannot be priced: {exc}"
     resid = model_iv - q.iv_mid
     rmse, inside = fit_quality(q, model_iv)
@@ -962,11 +1014,8 @@ def _assemble(
                     notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
         except (ValueError, np.linalg.LinAlgError, ParameterError):
             notes.append("standard errors unavailable (Jacobian failed)")
-    # model ATM-forward vol per expiry (one k = 0 option each, the library's pricing)
-    try:
-        atm = np.asarray(library_iv(params, 1.0, 1.0, q.t_slices), dtype=np.float64)
-    except MethodError:
-        atm = np.full(q.n_slices, np.nan)
+    # model ATM-forward vol per expiry: one k = 0 option each, the library's pricing,
+    # priced with the quotes above (_model_and_atm_vols)
     rr25: FloatArray | None = None
     bf25: FloatArray | None = None
     if want_pillars:

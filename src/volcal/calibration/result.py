@@ -140,6 +140,30 @@ def _params_dict(params: Any) -> dict[str, Any]:
     return {"value": str(params)}
 
 
+def _expiry_labels(expiries: Any) -> list[str]:
+    """:func:`expiry_label` of every expiry: for naive UTC ``datetime64`` values (what
+    quote sets hold) formatted as pandas' ``isoformat`` does (seconds, then 6 or 9
+    fractional digits when there are any, ``+00:00``), else one by one."""
+    e = np.asarray(expiries)
+    if e.dtype.kind != "M" or e.size == 0:
+        return [expiry_label(x) for x in e]
+    ns = e.astype("datetime64[ns]").view(np.int64)
+    if np.any(ns == np.iinfo(np.int64).min):  # NaT
+        return [expiry_label(x) for x in e]
+    sec = ns // 1_000_000_000
+    frac = ns - sec * 1_000_000_000
+    base = np.datetime_as_string(sec.astype("datetime64[s]"), unit="s")
+    out = []
+    for b, f in zip(base.tolist(), frac.tolist(), strict=True):
+        if f == 0:
+            out.append(f"{b}+00:00")
+        elif f % 1000 == 0:
+            out.append(f"{b}.{f // 1000:06d}+00:00")
+        else:
+            out.append(f"{b}.{f:09d}+00:00")
+    return out
+
+
 @dataclass(frozen=True)
 class SliceFit:
     """Fit quality and conventions of one expiry.
@@ -218,19 +242,22 @@ def slice_fits(
     atm = nan if atm_vol is None else np.asarray(atm_vol, dtype=np.float64)
     rr = nan if rr25 is None else np.asarray(rr25, dtype=np.float64)
     bf = nan if bf25 is None else np.asarray(bf25, dtype=np.float64)
-    out = []
-    # fit_quality per slice without building each slice's QuoteSet (the same values)
-    err_all = iv - quotes.iv_mid
+    # per slice what fit_quality(quotes.subset(m), iv[m]) gives, without building the
+    # subsets: the same values in the same order
+    err = iv - quotes.iv_mid
     inside_all = quotes.inside_spread(iv)
+    labels = _expiry_labels(quotes.expiries)
+    out = []
     for i in range(quotes.n_slices):
         m = quotes.slice_index == i
-        err = err_all[m]
-        finite = np.isfinite(err)
-        rmse = float(100.0 * np.sqrt(np.mean(err[finite] ** 2))) if finite.any() else float("nan")
-        inside = float(np.mean(inside_all[m])) if err.size else float("nan")
+        e = err[m]
+        finite = np.isfinite(e)
+        rmse = float(100.0 * np.sqrt(np.mean(e[finite] ** 2))) if finite.any() else float("nan")
+        ins = inside_all[m]
+        inside = float(np.mean(ins)) if ins.size else float("nan")
         out.append(
             SliceFit(
-                expiry=expiry_label(quotes.expiries[i]),
+                expiry=labels[i],
                 t=float(quotes.t_slices[i]),
                 forward=float(quotes.forward_slices[i]),
                 n_used=int(m.sum()),

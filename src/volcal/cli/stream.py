@@ -8,7 +8,6 @@ of the live feed to a log that ``volcal stream replay FILE.jsonl`` plays back.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from pathlib import Path
@@ -88,6 +87,8 @@ def _view(engine: Any, underlying: str) -> Any:
 async def _run_engine(
     engine: Any, underlying: str, *, live: bool, duration: float | None, refresh: float = 0.5
 ) -> None:
+    import asyncio
+
     from rich.live import Live
 
     engine.start()
@@ -192,6 +193,8 @@ def stream(
             highlight=False,
         )
     engine = StreamEngine(src, _config(underlying, models, store, debounce, stale))
+    import asyncio  # here, not at module level: every other command starts without it
+
     try:
         asyncio.run(_run_engine(engine, underlying, live=live and not as_json, duration=duration))
     except KeyboardInterrupt:
@@ -240,6 +243,8 @@ def record_cmd(
         raise ParameterError(f"unknown venue {venue!r}: use deribit")
     src = DeribitSource(currency, **({"url": url} if url else {}))
     n = 0
+    import asyncio
+
     with err_console.status(f"recording {currency.upper()} from Deribit to {output}...") as status:
 
         def progress(k: int) -> None:

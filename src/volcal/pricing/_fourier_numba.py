@@ -35,9 +35,18 @@ _BLOCK = 16  # rotation recurrence re-seeded with an exact exponential every 16 
 
 
 @njit(cache=True)
+def _rcp(z):  # type: ignore[no-untyped-def]
+    """:math:`1/z` as :math:`\\bar z/|z|^2` (one real division; the exponents' moduli
+    stay far inside the range where :math:`|z|^2` neither overflows nor underflows)."""
+    x, y = z.real, z.imag
+    r = 1.0 / (x * x + y * y)
+    return complex(x * r, -y * r)
+
+
+@njit(cache=True)
 def _expm1c(z):  # type: ignore[no-untyped-def]
     """Complex expm1, exact for small |z|."""
-    if abs(z) < 1e-3:
+    if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
         return z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z / 120.0))))
     return cmath.exp(z) - 1.0
 
@@ -45,28 +54,34 @@ def _expm1c(z):  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def _log1p_ratio(z):  # type: ignore[no-untyped-def]
     """ln(1 + z) / z, exact for small |z|."""
-    if abs(z) < 1e-3:
+    if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
         return 1.0 - z * (0.5 - z * (1.0 / 3.0 - z * (0.25 - z * (0.2 - z / 6.0))))
-    return cmath.log(1.0 + z) / z
+    return cmath.log(1.0 + z) * _rcp(z)
 
 
 @njit(cache=True)
 def _heston_parts(u, t, kappa, theta, xi, rho):  # type: ignore[no-untyped-def]
-    """Little-trap Heston exponent: returns (A, B, d, g, q, e, ome, lg, b, w, bd)."""
+    """Little-trap Heston exponent: returns (A, B, d, g, q, e, ome, lg, b, w, bd).
+
+    Reciprocals (:func:`_rcp`) replace the complex divisions, and :math:`1 - e^{-dt}` reuses
+    :math:`e^{-dt}` unless :math:`|dt|` is small (then its series)."""
     iu = 1j * u
     b = kappa - rho * xi * iu
     w = iu + u * u
     d = cmath.sqrt(b * b + xi * xi * w)
     bd = b + d
-    q = -w / bd
-    g = q * (xi * xi) / bd
-    e = cmath.exp(-d * t)
-    ome = -_expm1c(-d * t)
+    r_bd = _rcp(bd)
+    q = -w * r_bd
+    g = q * (xi * xi) * r_bd
+    mdt = -d * t
+    e = cmath.exp(mdt)
+    ome = -_expm1c(mdt) if mdt.real * mdt.real + mdt.imag * mdt.imag < 1e-6 else 1.0 - e
     one_m_g = 1.0 - g
-    big_b = q * ome / (1.0 - g * e)
-    z = g * ome / one_m_g
+    r_omg = _rcp(one_m_g)
+    big_b = q * ome * _rcp(1.0 - g * e)
+    z = g * ome * r_omg
     r = _log1p_ratio(z)
-    log_over_xi2 = r * (q / bd) * ome / one_m_g
+    log_over_xi2 = r * (q * r_bd) * ome * r_omg
     big_a = kappa * theta * (q * t - 2.0 * log_over_xi2)
     return big_a, big_b, d, g, q, e, ome, r * z, b, w, bd
 
@@ -132,35 +147,50 @@ def log_cf_grad(mid, p, u, t, hfd, grad):  # type: ignore[no-untyped-def]
         iu = 1j * u
         one_m_ge = 1.0 - g * e
         one_m_g = 1.0 - g
-        a_unit = q * t - 2.0 * lg / (xi * xi)
-        for k in range(3):
-            if k == 0:  # kappa
-                db = 1.0 + 0j
-                dd = b / d
-                dxi = 0.0
-            elif k == 1:  # xi
-                db = -rho * iu
-                dd = (b * db + xi * w) / d
-                dxi = 1.0
-            else:  # rho
-                db = -xi * iu
-                dd = b * db / d
-                dxi = 0.0
-            dq = -q * (db + dd) / bd
-            dg = 2.0 * (d * db - b * dd) / (bd * bd)
-            de = -t * e * dd
-            d_bb = dq * ome / one_m_ge + q * (-de * one_m_ge + ome * (dg * e + g * de)) / (
-                one_m_ge * one_m_ge
-            )
-            dlg = -(dg * e + g * de) / one_m_ge + dg / one_m_g
-            da = dq * t - 2.0 * dlg / (xi * xi) + (4.0 * lg / (xi * xi * xi)) * dxi
-            val = kappa * theta * da + d_bb * v0
-            if k == 0:
-                grad[1] = val + theta * a_unit
-            elif k == 1:
-                grad[3] = val
-            else:
-                grad[4] = val
+        # reciprocals once per term: the three derivatives below multiply by them (the
+        # exponent itself, from _heston_parts, is unchanged)
+        r_d = _rcp(d)
+        r_bd = _rcp(bd)
+        r_bd2 = r_bd * r_bd
+        r_ge = _rcp(one_m_ge)
+        r_ge2 = r_ge * r_ge
+        r_g = _rcp(one_m_g)
+        r_xi2 = 1.0 / (xi * xi)
+        lg_xi3 = 4.0 * lg * r_xi2 / xi
+        a_unit = q * t - 2.0 * lg * r_xi2
+        ktv = kappa * theta
+        q_r_bd = q * r_bd
+        te = t * e
+        b_rd = b * r_d
+        # kappa: db = 1, dd = b / d
+        dd = b_rd
+        dq = -q_r_bd * (1.0 + dd)
+        dg = 2.0 * (d - b * dd) * r_bd2
+        de = -te * dd
+        dge = dg * e + g * de
+        d_bb = dq * ome * r_ge + q * (-de * one_m_ge + ome * dge) * r_ge2
+        dlg = -dge * r_ge + dg * r_g
+        grad[1] = ktv * (dq * t - 2.0 * dlg * r_xi2) + d_bb * v0 + theta * a_unit
+        # xi: db = -rho i u, dd = (b db + xi w) / d
+        db = -rho * iu
+        dd = (b * db + xi * w) * r_d
+        dq = -q_r_bd * (db + dd)
+        dg = 2.0 * (d * db - b * dd) * r_bd2
+        de = -te * dd
+        dge = dg * e + g * de
+        d_bb = dq * ome * r_ge + q * (-de * one_m_ge + ome * dge) * r_ge2
+        dlg = -dge * r_ge + dg * r_g
+        grad[3] = ktv * (dq * t - 2.0 * dlg * r_xi2 + lg_xi3) + d_bb * v0
+        # rho: db = -xi i u, dd = b db / d
+        db = -xi * iu
+        dd = db * b_rd
+        dq = -q_r_bd * (db + dd)
+        dg = 2.0 * (d * db - b * dd) * r_bd2
+        de = -te * dd
+        dge = dg * e + g * de
+        d_bb = dq * ome * r_ge + q * (-de * one_m_ge + ome * dge) * r_ge2
+        dlg = -dge * r_ge + dg * r_g
+        grad[4] = ktv * (dq * t - 2.0 * dlg * r_xi2) + d_bb * v0
         grad[0] = big_b
         grad[2] = kappa * a_unit
         out = big_a + big_b * v0
@@ -367,12 +397,136 @@ def coef_grid(mid, p, t, a, b, n, want_grad, hfd):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True)
+def _payoff_lanes(vb, n_lanes, ns, du, inv_row, rec_row, xs, ecs_, eks, calls, ea, eb, w, sums):  # type: ignore[no-untyped-def]
+    """Payoff coefficients ``vb[q, j]`` of up to four options of one expiry at once.
+
+    The rotation :math:`e^{iu_j(c-a)}` of each option is a chain of dependent complex
+    multiplications; four independent chains side by side keep the core busy. Every
+    lane does exactly the operations of a single option (same rounding); a lane past
+    ``n_lanes`` repeats the last option and is ignored. With ``w`` (the expiry's single
+    coefficient row, length >= 1) the lanes also accumulate their sums
+    :math:`\\sum_j v_{qj} w_j` (in order of j) into ``sums[q]``.
+    """
+    q1 = min(1, n_lanes - 1)
+    q2 = min(2, n_lanes - 1)
+    q3 = min(3, n_lanes - 1)
+    x0, x1, x2, x3 = xs[0], xs[q1], xs[q2], xs[q3]
+    c0, c1, c2, c3 = ecs_[0], ecs_[q1], ecs_[q2], ecs_[q3]
+    k0, k1, k2, k3 = eks[0], eks[q1], eks[q2], eks[q3]
+    l0, l1, l2, l3 = calls[0], calls[q1], calls[q2], calls[q3]
+    s0 = cmath.exp(1j * x0)
+    s1 = cmath.exp(1j * x1)
+    s2 = cmath.exp(1j * x2)
+    s3 = cmath.exp(1j * x3)
+    e0, e1, e2, e3 = s0, s1, s2, s3
+    direct = w.size > 1
+    w0 = w[0]
+    a0, a1, a2, a3 = vb[0, 0] * w0, vb[q1, 0] * w0, vb[q2, 0] * w0, vb[q3, 0] * w0
+    sign = -1.0
+    for j in range(1, ns):
+        if j % _BLOCK == 0:
+            y = x0 * j
+            e0 = complex(math.cos(y), math.sin(y))
+            y = x1 * j
+            e1 = complex(math.cos(y), math.sin(y))
+            y = x2 * j
+            e2 = complex(math.cos(y), math.sin(y))
+            y = x3 * j
+            e3 = complex(math.cos(y), math.sin(y))
+        u = du * j
+        inv = inv_row[j]
+        rec = rec_row[j]
+        se = sign * eb
+        cs, sn = e0.real, e0.imag
+        ecs = c0 * (cs + u * sn)
+        psi = sn * rec
+        v0 = (se - ecs) * inv + k0 * psi if l0 else k0 * psi - (ecs - ea) * inv
+        cs, sn = e1.real, e1.imag
+        ecs = c1 * (cs + u * sn)
+        psi = sn * rec
+        v1 = (se - ecs) * inv + k1 * psi if l1 else k1 * psi - (ecs - ea) * inv
+        cs, sn = e2.real, e2.imag
+        ecs = c2 * (cs + u * sn)
+        psi = sn * rec
+        v2 = (se - ecs) * inv + k2 * psi if l2 else k2 * psi - (ecs - ea) * inv
+        cs, sn = e3.real, e3.imag
+        ecs = c3 * (cs + u * sn)
+        psi = sn * rec
+        v3 = (se - ecs) * inv + k3 * psi if l3 else k3 * psi - (ecs - ea) * inv
+        if direct:
+            wj = w[j]
+            a0 += v0 * wj
+            a1 += v1 * wj
+            a2 += v2 * wj
+            a3 += v3 * wj
+        else:
+            vb[0, j] = v0
+            vb[1, j] = v1
+            vb[2, j] = v2
+            vb[3, j] = v3
+        e0 = e0 * s0
+        e1 = e1 * s1
+        e2 = e2 * s2
+        e3 = e3 * s3
+        sign = -sign
+    sums[0], sums[1], sums[2], sums[3] = a0, a1, a2, a3
+
+
+@njit(cache=True)
+def _row_sums(coef, s, vrow, ns, scale, out, i):  # type: ignore[no-untyped-def]
+    """``out[r, i] = scale * sum_j vrow[j] coef[r, s, j]`` for every row, summed in
+    order of j (six rows at a time in independent accumulators)."""
+    n_rows = coef.shape[0]
+    r = 0
+    while r + 6 <= n_rows:
+        w0, w1, w2 = coef[r, s], coef[r + 1, s], coef[r + 2, s]
+        w3, w4, w5 = coef[r + 3, s], coef[r + 4, s], coef[r + 5, s]
+        v = vrow[0]
+        a0, a1, a2 = v * w0[0], v * w1[0], v * w2[0]
+        a3, a4, a5 = v * w3[0], v * w4[0], v * w5[0]
+        for j in range(1, ns):
+            v = vrow[j]
+            a0 += v * w0[j]
+            a1 += v * w1[j]
+            a2 += v * w2[j]
+            a3 += v * w3[j]
+            a4 += v * w4[j]
+            a5 += v * w5[j]
+        out[r, i] = scale * a0
+        out[r + 1, i] = scale * a1
+        out[r + 2, i] = scale * a2
+        out[r + 3, i] = scale * a3
+        out[r + 4, i] = scale * a4
+        out[r + 5, i] = scale * a5
+        r += 6
+    while r + 2 <= n_rows:
+        w0, w1 = coef[r, s], coef[r + 1, s]
+        v = vrow[0]
+        a0, a1 = v * w0[0], v * w1[0]
+        for j in range(1, ns):
+            v = vrow[j]
+            a0 += v * w0[j]
+            a1 += v * w1[j]
+        out[r, i] = scale * a0
+        out[r + 1, i] = scale * a1
+        r += 2
+    if r < n_rows:
+        w0 = coef[r, s]
+        a0 = vrow[0] * w0[0]
+        for j in range(1, ns):
+            a0 += vrow[j] * w0[j]
+        out[r, i] = scale * a0
+
+
+@njit(cache=True)
 def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-def]
     """Unit prices (row 0) and derivatives (rows 1..) of every option from ``coef``.
 
     Payoff coefficients of option i are formed on the fly: :math:`e^{iu_j(c-a)}` by
     complex multiplication, re-seeded with an exact exponential every 16 terms (a few
-    ulps of rounding), so no strikes x terms matrix exists. The per-expiry factors
+    ulps of rounding), so no strikes x terms matrix exists; four options of an expiry
+    are rotated side by side (:func:`_payoff_lanes`) and each option's row sums follow
+    (:func:`_row_sums`), every sum in order of the terms. The per-expiry factors
     :math:`1/(1+u_j^2)` and :math:`1/u_j` are tabulated once per call (no division in
     the strike loop).
     """
@@ -382,8 +536,8 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
     n_hi = 0
     for s in range(n_s):
         n_hi = max(n_hi, n[s])
-    inv_tab = np.empty((n_s, n_hi))
-    rec_tab = np.empty((n_s, n_hi))
+    inv_tab = np.empty((n_s, max(n_hi, 1)))
+    rec_tab = np.empty((n_s, max(n_hi, 1)))
     for s in range(n_s):
         du = math.pi / (b[s] - a[s])
         rec_tab[s, 0] = 0.0
@@ -393,44 +547,50 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
             inv_tab[s, j] = 1.0 / (1.0 + u * u)
             rec_tab[s, j] = 1.0 / u
     out = np.zeros((n_rows, n_opt))
-    acc = np.empty(n_rows)
-    for i in range(n_opt):
-        s = t_index[i]
-        ai, bi, ki = a[s], b[s], k[i]
+    order = np.argsort(t_index, kind="mergesort")
+    vb = np.empty((4, max(n_hi, 1)))
+    xs = np.empty(4)
+    ecs_ = np.empty(4)
+    eks = np.empty(4)
+    scales = np.empty(4)
+    calls = np.zeros(4, dtype=np.bool_)
+    idx = np.empty(4, dtype=np.int64)
+    sums = np.empty(4)
+    dummy = np.zeros(1)
+    pos = 0
+    while pos < n_opt:
+        s = t_index[order[pos]]
+        m = 0
+        while m < 4 and pos < n_opt and t_index[order[pos]] == s:
+            idx[m] = order[pos]
+            m += 1
+            pos += 1
+        ai, bi = a[s], b[s]
         ns = n[s]
-        c = min(max(ki, ai), bi)
         width = bi - ai
         du = math.pi / width
-        x = du * (c - ai)
-        ea, eb, ec, ek = math.exp(ai), math.exp(bi), math.exp(c), math.exp(ki)
-        scale = 2.0 / width
-        call = call_coef[i]
-        if call:
-            v = 0.5 * ((eb - ec) - ek * (bi - c))
-        else:
-            v = 0.5 * (ek * (c - ai) - (ec - ea))
-        for r in range(n_rows):
-            acc[r] = v * coef[r, s, 0]
-        step = cmath.exp(1j * x)
-        e = step
-        sign = -1.0
-        for j in range(1, ns):
-            if j % _BLOCK == 0:
-                e = cmath.exp(1j * (x * j))
-            cs, sn = e.real, e.imag
-            u = du * j
-            ecs = ec * (cs + u * sn)
-            psi = sn * rec_tab[s, j]
-            if call:
-                v = (sign * eb - ecs) * inv_tab[s, j] + ek * psi
+        ea, eb = math.exp(ai), math.exp(bi)
+        for q in range(m):
+            i = idx[q]
+            ki = k[i]
+            c = min(max(ki, ai), bi)
+            ec, ek = math.exp(c), math.exp(ki)
+            xs[q] = du * (c - ai)
+            ecs_[q] = ec
+            eks[q] = ek
+            scales[q] = 2.0 / width
+            calls[q] = call_coef[i]
+            if call_coef[i]:
+                vb[q, 0] = 0.5 * ((eb - ec) - ek * (bi - c))
             else:
-                v = ek * psi - (ecs - ea) * inv_tab[s, j]
-            for r in range(n_rows):
-                acc[r] += v * coef[r, s, j]
-            e = e * step
-            sign = -sign
-        for r in range(n_rows):
-            out[r, i] = scale * acc[r]
+                vb[q, 0] = 0.5 * (ek * (c - ai) - (ec - ea))
+        w = coef[0, s] if n_rows == 1 else dummy
+        _payoff_lanes(vb, m, ns, du, inv_tab[s], rec_tab[s], xs, ecs_, eks, calls, ea, eb, w, sums)
+        for q in range(m):
+            if n_rows == 1:
+                out[0, idx[q]] = scales[q] * sums[q]
+            else:
+                _row_sums(coef, s, vb[q], ns, scales[q], out, idx[q])
     return out
 
 
@@ -447,6 +607,29 @@ def _contour_log_size(mid, p, t, k, alpha):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _wing_panel(mid, p, t, k, s, alpha, norm, lo, hi, want_grad, hfd, gx, gw, grad, out):  # type: ignore[no-untyped-def]
+    """16-point Gauss-Legendre of :func:`lewis_wing`'s integrand (row 0) and of its
+    parameter derivatives (rows 1..) over ``[lo, hi]``, written into ``out``."""
+    n_par = out.size - 1
+    hw = 0.5 * (hi - lo)
+    mid_u = lo + hw
+    out[:] = 0.0
+    for m in range(gx.size):
+        u = mid_u + hw * gx[m]
+        z = u - 1j * s
+        if want_grad:
+            lp = log_cf_grad(mid, p, z, t, hfd, grad)
+        else:
+            lp = log_cf(mid, p, z, t)
+        den = (alpha + 1j * u) * (s + 1j * u)
+        f = cmath.exp(lp - 1j * u * k - norm) / den
+        w = hw * gw[m]
+        out[0] += w * f.real
+        for r in range(n_par):
+            out[r + 1] += w * (f * grad[r]).real
+
+
+@njit(cache=True)
 def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[no-untyped-def]
     """Out-of-the-money price per unit forward on a shifted contour (and gradient).
 
@@ -459,8 +642,10 @@ def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[
 
     with :math:`\\alpha` minimising the integrand at :math:`u = 0` (which bounds the
     price), so the integral is of the size of the price and no cancellation occurs.
-    Composite Gauss-Legendre on ``[0, U]``, panels doubled until two estimates agree to
-    ``rtol``. Returns ``(value, ok)`` and writes the gradient into row 1.. of ``gout``.
+    Adaptive composite 16-point Gauss-Legendre on ``[0, U]``: each panel is halved until
+    its halves agree with it to its share of ``rtol`` times the integral (the decayed
+    tail stops early, the oscillating head is refined; ``ok`` is False when the panel
+    budget ran out first). Returns ``(value, ok)`` and writes the gradient into row 1.. of ``gout``.
     """
     n_par = p.size if want_grad else 0
     gout = np.zeros(n_par + 1)
@@ -503,33 +688,66 @@ def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[
             break
         u_max *= 1.5
     grad = np.empty(p.size, dtype=np.complex128)
-    prev = np.zeros(n_par + 1)
-    cur = np.zeros(n_par + 1)
-    n_panels = 8
-    ok = False
-    while n_panels <= 512:
-        cur[:] = 0.0
-        hw = 0.5 * u_max / n_panels
-        for q in range(n_panels):
-            mid_u = (2 * q + 1) * hw
-            for m in range(gx.size):
-                u = mid_u + hw * gx[m]
-                z = u - 1j * s
-                if want_grad:
-                    lp = log_cf_grad(mid, p, z, t, hfd, grad)
-                else:
-                    lp = log_cf(mid, p, z, t)
-                den = (alpha + 1j * u) * (s + 1j * u)
-                f = cmath.exp(lp - 1j * u * k - norm) / den
-                w = hw * gw[m]
-                cur[0] += w * f.real
-                for r in range(n_par):
-                    cur[r + 1] += w * (f * grad[r]).real
-        if n_panels > 8 and abs(cur[0] - prev[0]) <= rtol * abs(cur[0]):
-            ok = True
-            break
-        prev[:] = cur
-        n_panels *= 2
+    n_rows = n_par + 1
+    # adaptive composite Gauss-Legendre: n0 equal panels (2 for a tolerance of 1e-9 or
+    # looser, else 4), then every panel is split in two until the halves agree with the
+    # whole to its share (width / u_max) of rtol times the integral; the tail, where the
+    # integrand has decayed, stops after one split, the oscillating head is refined
+    n0 = 2 if rtol >= 1e-9 else 4
+    max_panels = 1024  # about the 16k nodes of the former doubling up to 512 panels
+    st_lo = np.empty(max_panels)
+    st_hi = np.empty(max_panels)
+    st_val = np.empty((max_panels, n_rows))
+    coarse = np.zeros(n_rows)
+    width = u_max / n0
+    for q in range(n0):
+        st_lo[q] = q * width
+        st_hi[q] = (q + 1) * width
+        _wing_panel(
+            mid,
+            p,
+            t,
+            k,
+            s,
+            alpha,
+            norm,
+            st_lo[q],
+            st_hi[q],
+            want_grad,
+            hfd,
+            gx,
+            gw,
+            grad,
+            st_val[q],
+        )
+        for r in range(n_rows):
+            coarse[r] += st_val[q, r]
+    tol = rtol * abs(coarse[0])
+    cur = np.zeros(n_rows)
+    left = np.empty(n_rows)
+    right = np.empty(n_rows)
+    top = n0
+    ok = True
+    n_done = n0
+    while top > 0:
+        top -= 1
+        lo, hi = st_lo[top], st_hi[top]
+        c = 0.5 * (lo + hi)
+        _wing_panel(mid, p, t, k, s, alpha, norm, lo, c, want_grad, hfd, gx, gw, grad, left)
+        _wing_panel(mid, p, t, k, s, alpha, norm, c, hi, want_grad, hfd, gx, gw, grad, right)
+        n_done += 2
+        err = abs(left[0] + right[0] - st_val[top, 0])
+        if err <= tol * (hi - lo) / u_max or n_done + 2 * (top + 2) > max_panels:
+            if err > tol * (hi - lo) / u_max:
+                ok = False
+            for r in range(n_rows):
+                cur[r] += left[r] + right[r]
+        else:
+            st_lo[top], st_hi[top] = lo, c
+            st_val[top] = left
+            st_lo[top + 1], st_hi[top + 1] = c, hi
+            st_val[top + 1] = right
+            top += 2
     fac = math.exp(best) / math.pi
     for r in range(n_par + 1):
         gout[r] = cur[r] * fac
@@ -645,7 +863,7 @@ def vg_mixture(f0, strike, call, g, w, drift, s2):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True)
-def price_surface(  # type: ignore[no-untyped-def]
+def plan_and_units(  # type: ignore[no-untyped-def]
     mid,
     p,
     t,
@@ -658,22 +876,30 @@ def price_surface(  # type: ignore[no-untyped-def]
     n_min,
     n_max,
     put_only,
+    want_grad,
+    hfd,
     wing_tol,
+    wing_ok,
     gx,
     gw,
     wing_rtol,
+    plan_only,
 ):
-    """:func:`plan_surface` and :func:`surface_units` (prices only) in one compiled call
-    (one dispatch: the fixed cost of :meth:`COSPricer.price`). Returns
-    ``(a, b, n, bound, units, n_wing)``; units are not computed when an expiry needs
-    more than ``n_max`` terms (``n[s] = -1``)."""
+    """:func:`plan_surface` and :func:`surface_units` in one compiled call: the one entry
+    point of the library's pricing and of the calibration objective (one dispatch per
+    evaluation, and one cached kernel to load in a new process). Returns
+    ``(a, b, n, bound, units, n_wing)``; units are not computed (``n_wing = -1``) when an
+    expiry needs more than ``n_max`` terms or has no finite range, nor with
+    ``plan_only``."""
     a, b, n, bound = plan_surface(
         mid, p, t, k, t_index, l_cum, min_hw, tail_tol, phi_tol, n_min, n_max
     )
+    n_rows = p.size + 1 if want_grad else 1
     for s in range(n.size):
         if n[s] < 0 or not (math.isfinite(a[s]) and math.isfinite(b[s])):
-            return a, b, n, bound, np.zeros((1, k.size)), -1
-    wing_ok = np.ones(k.size, dtype=np.bool_)
+            return a, b, n, bound, np.zeros((n_rows, 0)), -1
+    if plan_only:
+        return a, b, n, bound, np.zeros((n_rows, 0)), 0
     out, n_wing = surface_units(
         mid,
         p,
@@ -684,8 +910,8 @@ def price_surface(  # type: ignore[no-untyped-def]
         b,
         n,
         put_only,
-        False,
-        np.ones(1),
+        want_grad,
+        hfd,
         wing_tol,
         wing_ok,
         gx,

@@ -161,4 +161,7 @@ def model_iv(
     p = price(model, f, k, tt, is_call, 1.0, method, pricer=pricer)
     from volcal.black import implied_vol
 
-    return np.asarray(implied_vol(p, f, k, tt, is_call), dtype=np.float64)
+    # in forward units (Black is homogeneous in F, K and the price): the implied-vol
+    # kernel is then called with the argument types of every other caller (a scalar
+    # forward), so a new process loads one compiled specialisation of it, not two
+    return np.asarray(implied_vol(p / f, 1.0, k / f, tt, is_call), dtype=np.float64)

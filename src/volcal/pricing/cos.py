@@ -240,7 +240,7 @@ class COSPlan:
                 self.n,
                 pr.coefficients == "put",
                 bool(grad),
-                fd_steps(model) if grad else np.ones(1),
+                fd_steps(model) if grad and mid not in (4, 5) else np.ones(1),  # 4, 5: analytic
                 float(pr.wing_tol),
                 np.ones(kl.size, dtype=bool) if wing_mask is None else wing_mask,
                 gx,
@@ -473,6 +473,60 @@ class COSPricer:
             )
         return COSPlan(s, a, b, n, bound, self)
 
+    def units(
+        self,
+        s: Surface,
+        model: Model,
+        *,
+        grad: bool = False,
+        wing_mask: BoolArray | None = None,
+        plan_only: bool = False,
+    ) -> tuple[COSPlan, FloatArray]:
+        """Plan ``s`` for ``model`` and price it in one compiled call: the plan and the
+        out-of-the-money units of the live options (row 0; with ``grad`` their parameter
+        derivatives in rows 1..), the values of
+        ``plan_surface(s, model).units(model, grad=grad, wing_mask=wing_mask)[0]``.
+        ``plan_only`` stops after the plan (and its checks). Raises MethodError as
+        :meth:`plan_surface` and :meth:`COSPlan.units` do."""
+        mid = _model_id(model)
+        kl = np.ascontiguousarray(s.k[s.live])
+        if mid < 0 or s.t_unique.size == 0 or kl.size == 0:
+            plan = self.plan_surface(s, model)
+            if plan_only:
+                return plan, np.zeros((1 + (model.to_vector().size if grad else 0), 0))
+            return plan, plan.units(model, grad=grad, wing_mask=wing_mask)[0]
+        gx, gw = _gauss_legendre16()
+        a, b, n, bound, units, n_wing = _kernels().plan_and_units(
+            mid,
+            model.to_vector(),
+            s.t_unique,
+            kl,
+            s.t_index,
+            float(self.l),
+            float(self.min_half_width),
+            float(self.tail_tol),
+            float(self.phi_tol),
+            int(self.n),
+            int(self.n_max),
+            self.coefficients == "put",
+            bool(grad),
+            fd_steps(model) if grad and mid not in (4, 5) else np.ones(1),  # 4, 5: analytic
+            float(self.wing_tol),
+            np.ones(kl.size, dtype=bool) if wing_mask is None else wing_mask,
+            gx,
+            gw,
+            float(self.wing_rtol),
+            bool(plan_only),
+        )
+        if n_wing < 0:
+            self.plan_surface(s, model)  # raises its MethodError
+        if not plan_only and not np.all(np.isfinite(units[0])):
+            raise MethodError(
+                f"COS: {model.summary()} gives non-finite prices "
+                "(parameters outside the numerically valid domain)"
+            )
+        return COSPlan(s, a, b, n, bound, self), units
+
     def plan(
         self,
         forward: ArrayLike,
@@ -503,35 +557,6 @@ class COSPricer:
     ) -> FloatArray:
         """Discounted European prices, broadcast over all arguments."""
         s = make_surface(forward, strike, t, is_call, discount, where="COS")
-        mid = _model_id(model)
-        if mid < 0 or s.t_unique.size == 0:
-            return self.plan_surface(s, model).price(model)
         # built-in model: plan and price in one compiled call
-        gx, gw = _gauss_legendre16()
-        a, b, n, bound, units, n_wing = _kernels().price_surface(
-            mid,
-            model.to_vector(),
-            s.t_unique,
-            np.ascontiguousarray(s.k[s.live]),
-            s.t_index,
-            float(self.l),
-            float(self.min_half_width),
-            float(self.tail_tol),
-            float(self.phi_tol),
-            int(self.n),
-            int(self.n_max),
-            self.coefficients == "put",
-            float(self.wing_tol),
-            gx,
-            gw,
-            float(self.wing_rtol),
-        )
-        if n_wing < 0:
-            return self.plan_surface(s, model).price(model)  # raises the MethodError
-        if not np.all(np.isfinite(units[0])):
-            raise MethodError(
-                f"COS: {model.summary()} gives non-finite prices "
-                "(parameters outside the numerically valid domain)"
-            )
-        plan = COSPlan(s, a, b, n, bound, self)
+        plan, units = self.units(s, model)
         return plan._finish(units[0], False).reshape(s.shape)

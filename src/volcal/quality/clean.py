@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from volcal._typing import BoolArray, FloatArray, UIntArray
+from volcal._typing import BoolArray, FloatArray, IntArray, UIntArray
 from volcal.errors import DataError
 from volcal.market.chain import OptionChain
 from volcal.market.flags import Flag
@@ -101,6 +101,30 @@ def _ivs(p: FloatArray, x: FloatArray, t: FloatArray, is_call: BoolArray) -> Flo
     return out
 
 
+def _ivs3(
+    pm: FloatArray, pb: FloatArray, pa: FloatArray, x: FloatArray, t: FloatArray, is_call: BoolArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`_ivs` of mid, bid and ask prices in one implied-vol call (element by
+    element the same vols)."""
+    n = pm.size
+    out = _ivs(np.concatenate([pm, pb, pa]), np.tile(x, 3), np.tile(t, 3), np.tile(is_call, 3))
+    return out[:n], out[n : 2 * n], out[2 * n :]
+
+
+def _key_groups(expiry: Any, strike: FloatArray) -> IntArray:
+    """Group number of every (expiry, strike) pair, numbered in sorted key order: what
+    ``np.unique(np.rec.fromarrays([expiry_ns, strike]), return_inverse=True)[1]`` gives,
+    by one lexsort instead of a sort of records."""
+    e = np.asarray(expiry).view(np.int64)
+    order = np.lexsort((strike, e))
+    es, ks = e[order], strike[order]
+    new = np.ones(order.size, dtype=np.int64)
+    new[1:] = (es[1:] != es[:-1]) | (ks[1:] != ks[:-1])
+    group = np.empty(order.size, dtype=np.int64)
+    group[order] = np.cumsum(new) - 1
+    return group
+
+
 def _duplicates(chain: OptionChain, two_sided: BoolArray, spread: FloatArray) -> BoolArray:
     """All but the best quote of each (expiry, strike, type): two-sided first, then the
     tightest, then the most recent."""
@@ -121,8 +145,7 @@ def _itm_with_twin(chain: OptionChain, alive: BoolArray) -> BoolArray:
     x = chain.strike / chain.forward
     itm = np.where(chain.is_call, x < 1.0, x > 1.0) & np.isfinite(x)
     otm_alive = alive & ~itm & np.isfinite(x) & (x != 1.0)
-    keys = np.rec.fromarrays([chain.expiry.view(np.int64), chain.strike])
-    _, group = np.unique(keys, return_inverse=True)
+    group = _key_groups(chain.expiry, chain.strike)
     has_otm = np.zeros(group.max() + 1 if group.size else 0, dtype=bool)
     np.logical_or.at(has_otm, group[otm_alive], True)
     return itm & has_otm[group]
@@ -184,6 +207,49 @@ def strike_arbitrage(
     return mono, conv, mono_by, conv_by
 
 
+def _strike_arbitrage_blocks(
+    x: FloatArray, bid: FloatArray, ask: FloatArray, is_call: BoolArray, key: Any
+) -> tuple[BoolArray, BoolArray, FloatArray, FloatArray]:
+    """:func:`strike_arbitrage` of every block of equal ``key`` at once (quotes sorted by
+    block, then strike; each block one expiry and type): the same tests on the same
+    numbers element by element, pairs and triples that straddle two blocks masked out."""
+    n = x.size
+    mono = np.zeros(n, dtype=bool)
+    conv = np.zeros(n, dtype=bool)
+    mono_by = np.full(n, np.nan)
+    conv_by = np.full(n, np.nan)
+    if n < 2:
+        return mono, conv, mono_by, conv_by
+    pair = key[1:] == key[:-1]
+    call = is_call[:-1]
+    b = np.where(np.isfinite(bid) & (bid > 0), bid, 0.0)
+    a = np.where(np.isfinite(ask) & (ask > 0), ask, np.inf)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        dx = np.diff(x)
+        tol = _EPS * np.maximum(a[:-1], 1.0)
+        cheap_by = np.where(call, b[1:] - a[:-1], b[:-1] - a[1:])
+        steep_by = np.where(call, b[:-1] - a[1:] - dx, b[1:] - a[:-1] - dx)
+        cheap = pair & np.where(call, b[1:] > a[:-1] + tol, b[:-1] > a[1:] + tol)
+        steep = pair & np.where(call, b[:-1] - a[1:] > dx + tol, b[1:] - a[:-1] > dx + tol)
+        bad = cheap | steep
+        mono[:-1] |= bad
+        mono[1:] |= bad
+        by = np.where(
+            bad,
+            np.fmax(np.where(cheap, cheap_by, np.nan), np.where(steep, steep_by, np.nan)),
+            np.nan,
+        )
+        mono_by[:-1] = np.fmax(mono_by[:-1], by)
+        mono_by[1:] = np.fmax(mono_by[1:], by)
+        if n >= 3:
+            triple = pair[:-1] & pair[1:]
+            w = (x[2:] - x[1:-1]) / (x[2:] - x[:-2])
+            wing = w * a[:-2] + (1.0 - w) * a[2:]
+            conv[1:-1] = triple & (b[1:-1] > wing + _EPS * np.maximum(wing, 1.0))
+            conv_by[1:-1] = np.where(conv[1:-1], b[1:-1] - wing, np.nan)
+    return mono, conv, mono_by, conv_by
+
+
 def _parity_breaks(
     chain: OptionChain, sel: BoolArray, pb: FloatArray, pa: FloatArray, slack: float
 ) -> tuple[BoolArray, FloatArray]:
@@ -194,8 +260,7 @@ def _parity_breaks(
     rows = np.flatnonzero(sel)
     if rows.size < 2:
         return out, miss
-    keys = np.rec.fromarrays([chain.expiry[rows].view(np.int64), chain.strike[rows]])
-    _, group = np.unique(keys, return_inverse=True)
+    group = _key_groups(chain.expiry[rows], chain.strike[rows])
     calls = chain.is_call[rows]
     ng = group.max() + 1
     ci = np.full(ng, -1)
@@ -265,7 +330,6 @@ def _outliers(
     each quote's distance ``z`` in half spreads and the limit ``threshold x scale``
     it was held to (NaN outside the pass)."""
     from volcal.models.svi import SVI
-    from volcal.models.svi_fit import fit_svi_slice
     from volcal.quality._svi_fast import fit_slice, robust_smile_distance
 
     out = np.zeros(len(chain), dtype=bool)
@@ -295,8 +359,14 @@ def _outliers(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fast = fit_slice(kk, vm, tt, w_fit, n_levels=1)
-                # no quasi-explicit candidate passed: fit_svi_slice's constrained fallback
-                smile = fast if fast is not None else fit_svi_slice(kk, vm, tt, w_fit, n_levels=1)
+                if fast is None:
+                    # no quasi-explicit candidate passed: fit_svi_slice's constrained
+                    # fallback (imported only here: SciPy's optimizers load with it)
+                    from volcal.models.svi_fit import fit_svi_slice
+
+                    smile = fit_svi_slice(kk, vm, tt, w_fit, n_levels=1)
+                else:
+                    smile = fast
             assert isinstance(smile, SVI)
             fitted = smile.implied_vol(kk, tt)
             z = (vm - fitted) / half
@@ -393,9 +463,7 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
         f |= _bit(below & fwd_ok, Flag.BELOW_INTRINSIC)
         f |= _bit(above & fwd_ok, Flag.ABOVE_BOUND)
 
-        ivm = _ivs(pm, x, t, ch.is_call)
-        ivb = _ivs(pb, x, t, ch.is_call)
-        iva = _ivs(pa, x, t, ch.is_call)
+        ivm, ivb, iva = _ivs3(pm, pb, pa, x, t, ch.is_call)
         f |= _bit(np.isfinite(pm) & fwd_ok & (t > 0) & ~np.isfinite(ivm), Flag.IV_FAILED)
         rel = spread / np.where(np.isfinite(pm), 0.5 * (ch.bid + ch.ask), np.nan)
         vol_spread = np.where(np.isfinite(iva), iva, np.inf) - np.where(np.isfinite(ivb), ivb, 0.0)
@@ -418,15 +486,13 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
     # live quotes by (expiry, type), each block by strike (stable: ties keep row order)
     order = live[np.lexsort((x[live], ch.is_call[live], group.ravel()[live]))]
     key = 2 * group.ravel()[order] + ch.is_call[order]
-    for rows in np.split(order, np.flatnonzero(np.diff(key)) + 1):
-        if rows.size < 2:
-            continue
-        call = bool(ch.is_call[rows[0]])
-        m, c, m_by, c_by = strike_arbitrage(x[rows], pb[rows], pa[rows], call)
-        mono[rows] |= m
-        conv[rows] |= c
-        mono_by[rows] = m_by
-        conv_by[rows] = c_by
+    m, c, m_by, c_by = _strike_arbitrage_blocks(
+        x[order], pb[order], pa[order], ch.is_call[order], key
+    )
+    mono[order] = m
+    conv[order] = c
+    mono_by[order] = m_by
+    conv_by[order] = c_by
     f |= _bit(mono, Flag.MONOTONICITY)
     f |= _bit(conv, Flag.CONVEXITY)
     pair_break, pair_miss = _parity_breaks(ch, alive & two, pb, pa, policy.parity_slack)
