@@ -29,6 +29,7 @@ from volcal.stream.clock import Clock, SystemClock
 from volcal.stream.fit import (
     EssviRefresh,
     SliceInput,
+    cold_svi,
     essvi_refresh,
     merge_quotes,
     slice_quotes,
@@ -212,6 +213,8 @@ class _Slice:
     held: int = 0
     last_fit_wall: float = -math.inf
     off_since: dict[str, float] = field(default_factory=dict)
+    seed: SVI | None = None  # a cold fit from the worker: the next warm search starts there
+    reseeding: bool = False
 
 
 @dataclass
@@ -279,6 +282,8 @@ class StreamEngine:
         self._model_task: asyncio.Task[None] | None = None
         self._worker: ModelWorker | None = None
         self._surface_worker: ModelWorker | None = None
+        self._slice_worker: ModelWorker | None = None
+        self._reseeds: set[asyncio.Task[None]] = set()
         self._essvi_task: asyncio.Task[None] | None = None
         self._recover()
 
@@ -332,7 +337,12 @@ class StreamEngine:
         if self._essvi_task is not None and not self._essvi_task.done():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._essvi_task
-        for w in (self._worker, self._surface_worker):
+        for t in list(self._reseeds):
+            t.cancel()
+        for t in list(self._reseeds):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for w in (self._worker, self._surface_worker, self._slice_worker):
             if w is not None:
                 # shut down; the object stays for metrics() (a later refit restarts it)
                 await asyncio.get_running_loop().run_in_executor(None, w.shutdown)
@@ -706,7 +716,26 @@ class StreamEngine:
 
             t = float(q.t_slices[0])
             cold = sl.n_fits % cfg.cold_every == 0
-            svi, st, warm, _ = warm_svi(q, sl.svi, cold=cold)
+            seed, sl.seed = sl.seed, None
+            fitted = None
+            if sl.svi is not None and self._background_ok():
+                # the cold search (periodic, or when the warm one fails) runs on the
+                # slice worker: it can take hundreds of ms (the fitter's constrained
+                # fallback) and every slice behind it would wait; its result seeds the
+                # next warm refit of this slice. Without a seed, or when the warm search
+                # fails even from one, the cold fit runs here as before.
+                fitted = warm_svi(q, seed or sl.svi, cold=False, cold_fallback=False)
+                if fitted is None and seed is not None:
+                    fitted = warm_svi(q, sl.svi, cold=True)
+                elif cold or fitted is None:
+                    self._reseed(u, sl, q)
+            else:
+                fitted = warm_svi(q, sl.svi, cold=cold)
+            if fitted is None:
+                assert sl.svi is not None
+                svi, st, warm = sl.svi, "pending", True
+            else:
+                svi, st, warm, _ = fitted
             # closed-form SVI pillars (same values; smile_stats when they do not apply)
             stats = svi_pillars(svi, t)
             if stats is None:
@@ -714,7 +743,11 @@ class StreamEngine:
             model_iv = np.asarray(svi.implied_vol(q.k, t))
             rmse, _inside = fit_quality(q, model_iv)
             accept = True
-            if st != "ok" and sl.svi is not None:
+            if st == "pending":
+                accept, status = False, "held"
+                reasons.add("cold_refit_pending")
+                self._guard(u, "cold_refit_pending")
+            elif st != "ok" and sl.svi is not None:
                 accept, status = False, "held"
                 reasons.add("fit_degraded")
                 self._guard(u, "fit_degraded")
@@ -784,6 +817,46 @@ class StreamEngine:
         d = est.to_dict()
         d.update(type="patch", underlying=u.name, changed_quotes=n_changed)
         return d
+
+    def _background_ok(self) -> bool:
+        if not self._running:
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def _reseed(self, u: _Under, sl: _Slice, q: Any) -> None:
+        """Run the cold fit of one slice on the slice worker (one per slice at a time)."""
+        if sl.reseeding:
+            return
+        sl.reseeding = True
+        task = asyncio.get_running_loop().create_task(self._reseed_job(u, sl, q))
+        self._reseeds.add(task)
+        task.add_done_callback(self._reseeds.discard)
+
+    async def _reseed_job(self, u: _Under, sl: _Slice, q: Any) -> None:
+        if self._slice_worker is None:
+            self._slice_worker = ModelWorker(self.config.model_executor)
+        try:
+            svi, status = await self._slice_worker.run(cold_svi, q)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # counted and guarded; the slice keeps its warm fits
+            self._count_cal("svi", "cold_failed")
+            self._guard(u, "cold_refit_failed")
+            u.surface.setdefault("svi", {})["message"] = f"cold refit: {type(exc).__name__}: {exc}"
+            return
+        finally:
+            sl.reseeding = False
+        if u.slices.get(sl.expiry) is not sl or status != "ok":
+            return
+        sl.seed = svi
+        eb = u.book.expiries.get(sl.expiry)
+        if eb is not None:
+            eb.recheck_at = min(eb.recheck_at, self.clock.now())  # refit from the seed
+            self._wake.set()
 
     def _count_cal(self, model: str, status: str) -> None:
         c = self.calibrations.setdefault(model, {})
@@ -1294,6 +1367,9 @@ class StreamEngine:
             "source": src() if callable(src) else {},
             "sink": sink.metrics() if sink is not None else {},
             "model_worker": self._worker.to_dict() if self._worker is not None else {},
+            "slice_worker": (
+                self._slice_worker.to_dict() if self._slice_worker is not None else {}
+            ),
             "surface_worker": (
                 self._surface_worker.to_dict() if self._surface_worker is not None else {}
             ),

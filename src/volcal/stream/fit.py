@@ -266,12 +266,15 @@ def svi_cost(svi: SVI, q: QuoteSet, wt: FloatArray) -> float:
     return float(np.sum(wt * (np.asarray(svi.total_variance(q.k)) - v) ** 2))
 
 
-def warm_svi(q: QuoteSet, prev: SVI | None, *, cold: bool = False) -> tuple[SVI, str, bool, int]:
+def warm_svi(
+    q: QuoteSet, prev: SVI | None, *, cold: bool = False, cold_fallback: bool = True
+) -> tuple[SVI, str, bool, int] | None:
     """Fit one slice, warm-started from ``prev`` (module docs); ``cold=True`` forces the
     full search (the engine does so every ``cold_every`` fits of a slice).
 
     Returns ``(svi, status, warm, n_candidates)``; ``warm`` is False when the cold fit
-    ran.
+    ran. With ``cold_fallback=False`` the cold fit never runs here: ``None`` when it
+    would have (the engine then runs it on a worker, :func:`cold_svi`).
     """
     from volcal.calibration.svi import SVISliceInfo, _admissible, _inner, fit_svi_slice
 
@@ -313,11 +316,25 @@ def warm_svi(q: QuoteSet, prev: SVI | None, *, cold: bool = False) -> tuple[SVI,
                     svi = None
                 if svi is not None and svi.is_arbitrage_free():
                     return svi, "ok", True, n_cand
+    if not cold_fallback:
+        return None
     fitted = fit_svi_slice(q.k, q.iv_mid, t, omega, full_output=True)
     assert isinstance(fitted, tuple)
     svi, info = fitted
     assert isinstance(info, SVISliceInfo)
     return svi, info.status, False, info.n_candidates
+
+
+def cold_svi(q: QuoteSet) -> tuple[SVI, str]:
+    """The full (cold) SVI fit of one slice and its status: what :func:`warm_svi` runs
+    when the warm search fails, as a job for a worker process (it can take hundreds of
+    milliseconds when the constrained fallback of the fitter runs)."""
+    from volcal.calibration.svi import fit_svi_slice
+
+    omega, _ = svi_weights(q)
+    fitted = fit_svi_slice(q.k, q.iv_mid, float(q.t_slices[0]), omega, full_output=True)
+    assert isinstance(fitted, tuple)
+    return fitted[0], str(fitted[1].status)
 
 
 Node = tuple[float, float, float]
