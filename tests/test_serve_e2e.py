@@ -77,8 +77,13 @@ class Served:
         self.src.release()
 
         def moved() -> dict[str, Any] | None:
+            # ... and the slices held for their cold refit (done on the engine's slice
+            # worker when a warm search fails on a large move) have it
             d = _fitted(self.srv)
-            return d if d and d["snapshot_time"] != before else None
+            if not d or d["snapshot_time"] == before:
+                return None
+            pending = any("cold_refit_pending" in (e.get("reasons") or ()) for e in d["expiries"])
+            return None if pending else d
 
         return dict(_wait(moved, what="the next snapshot"))
 

@@ -216,3 +216,77 @@ def test_svi_pillars_equal_smile_stats_or_defer(params: dict[str, float], t: flo
     ref = smile_stats(svi, t)
     for f in ("atm_vol", "rr25", "bf25", "k_call25", "k_put25"):
         assert getattr(got, f) == pytest.approx(getattr(ref, f), rel=1e-10, abs=1e-12), f
+
+
+SNAP2 = "deribit_options_snapshot_20260123T153525Z.csv"
+
+
+def _two_snapshots(snapshot_dir: Path, **cfg: Any) -> StreamEngine:
+    """The engine fits the first real snapshot, then the second one (released by the
+    test once the first is fitted): every slice is refitted warm at least once."""
+    from serve_helpers import GatedReplay
+
+    src = GatedReplay([snapshot_dir / SNAP, snapshot_dir / SNAP2], released=1)
+    eng = StreamEngine(src, StreamConfig(**{"models": ("svi",), "debounce_s": 0.0, **cfg}))
+
+    async def go() -> None:
+        eng.start()
+        await asyncio.sleep(0.2)
+        await eng.wait_idle(60)
+        src._bump(1)
+        await asyncio.sleep(0.2)
+        await eng.wait_idle(60)
+        await eng.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 120))
+    return eng
+
+
+def test_cold_refits_run_on_the_slice_worker_and_seed_the_slice(snapshot_dir: Path) -> None:
+    """cold_every=1: every refit after the first asks for a cold fit; it runs on the
+    slice worker (a process), and every slice of the second snapshot is still fitted."""
+    eng = _two_snapshots(snapshot_dir, cold_every=1)
+    m = eng.metrics()
+    assert m["slice_worker"]["kind"] == "process" and m["slice_worker"]["started"] == 1
+    assert m["slice_worker"]["failures"] == 0
+    assert m["calibrations"]["svi"]["ok"] > 0 and "cold_failed" not in m["calibrations"]["svi"]
+    st = eng.state("BTC")
+    assert sum(e.status == "ok" for e in st.expiries) >= 8
+    assert max(e.n_fits for e in st.expiries) >= 2
+
+
+def test_a_failed_warm_search_holds_the_slice_until_its_cold_fit_is_back(
+    snapshot_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from volcal.stream import engine as engine_mod
+    from volcal.stream.fit import warm_svi
+
+    def no_warm(q: Any, prev: Any, *, cold: bool = False, cold_fallback: bool = True) -> Any:
+        if not cold_fallback:
+            return None  # the warm search "fails" every time
+        return warm_svi(q, prev, cold=cold)
+
+    monkeypatch.setattr(engine_mod, "warm_svi", no_warm)
+    eng = _two_snapshots(snapshot_dir)
+    g = eng.metrics()["guards"]["BTC"]
+    cal = eng.metrics()["calibrations"]["svi"]
+    assert g["cold_refit_pending"] >= 5 and cal["held"] >= g["cold_refit_pending"]
+    # the seeds came back; the warm search from them "failed" too, so the cold fit ran
+    # in the loop (the bounded fallback) and the slices were refitted, none left held
+    st = eng.state("BTC")
+    assert sum(e.status == "ok" for e in st.expiries) >= 8
+    assert not any("cold_refit_pending" in e.reasons for e in st.expiries)
+
+
+def test_a_failing_cold_refit_is_counted_and_guarded(
+    snapshot_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def boom(self: ModelWorker, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ModelWorkerError("the model worker process died (test)")
+
+    monkeypatch.setattr(ModelWorker, "run", boom)
+    eng = _two_snapshots(snapshot_dir, cold_every=1)
+    m = eng.metrics()
+    assert m["calibrations"]["svi"]["cold_failed"] >= 5
+    assert m["guards"]["BTC"]["cold_refit_failed"] == m["calibrations"]["svi"]["cold_failed"]
+    assert m["calibrations"]["svi"]["ok"] > 0  # the warm fits went on

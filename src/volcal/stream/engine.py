@@ -357,11 +357,18 @@ class StreamEngine:
         self._done.set()
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until no expiry is dirty (tests, benchmarks)."""
+        """Wait until no expiry is dirty or due, and no background refit (eSSVI on its
+        worker, a slice's cold fit) is running (tests, benchmarks)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
+            now = self.clock.now()
             if (
-                not any(eb.dirty for u in self._u.values() for eb in u.book.expiries.values())
+                not any(
+                    eb.dirty or eb.recheck_at <= now
+                    for u in self._u.values()
+                    for eb in u.book.expiries.values()
+                )
+                and not self._reseeds
                 and not any(
                     u.force_all or (u.essvi_pending and "essvi" in self.config.models)
                     for u in self._u.values()
@@ -727,8 +734,8 @@ class StreamEngine:
                 fitted = warm_svi(q, seed or sl.svi, cold=False, cold_fallback=False)
                 if fitted is None and seed is not None:
                     fitted = warm_svi(q, sl.svi, cold=True)
-                elif cold or fitted is None:
-                    self._reseed(u, sl, q)
+                elif seed is None and (cold or fitted is None):
+                    self._reseed(u, sl, q)  # (a refit from a seed is one from a cold fit)
             else:
                 fitted = warm_svi(q, sl.svi, cold=cold)
             if fitted is None:
