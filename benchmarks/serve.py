@@ -324,7 +324,9 @@ def main() -> None:
     ap.add_argument("--port-file", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="20 s phases, 30 s soak")
     ap.add_argument("--day", type=float, default=60.0, help="wall seconds per phase")
-    ap.add_argument("--soak", type=float, default=600.0, help="soak seconds (0: none)")
+    ap.add_argument(
+        "--soak", type=float, default=None, help="soak seconds (0: none; default 600, --quick 30)"
+    )
     ap.add_argument("--rate", type=float, default=2000.0, help="quote updates per second")
     ap.add_argument("--pollers", type=int, default=50)
     ap.add_argument("--subscribers", type=int, default=50)
@@ -346,7 +348,9 @@ def main() -> None:
     if not _data_dir().is_dir():
         raise SystemExit(f"real snapshots not found in {_data_dir()} (set VOLCAL_DATA_DIR)")
     if args.quick:
-        args.day, args.soak = 20.0, 30.0
+        args.day = 20.0
+    if args.soak is None:
+        args.soak = 30.0 if args.quick else 600.0
     t0 = time.monotonic()
     base = asyncio.run(_phase(args, args.day, 0, 0))
     load = asyncio.run(_phase(args, args.day, args.pollers, args.subscribers))

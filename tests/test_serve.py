@@ -325,6 +325,18 @@ def test_ws_snapshot_then_patches(served: tuple[FakeEngine, ServerThread]) -> No
     assert httpx.get(srv.url + "/v1/surface").json()["expiries"][2]["atm_vol"] == 0.61
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_ws_compression_only_when_asked(compress: bool) -> None:
+    """permessage-deflate is off by default (the server would compress each message
+    once per client) and negotiated with ``ws_compress=True``."""
+    app = create_app(FakeEngine(), ServeSettings(ws_compress=compress))
+    with ServerThread(app) as srv:
+        with ws_sync.connect(srv.ws_url + "/v1/stream?underlying=BTC") as ws:
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+            assert _recv(ws)["type"] == "snapshot"
+    assert ("permessage-deflate" in ext) is compress
+
+
 def test_ws_unknown_underlying_is_refused(served: tuple[FakeEngine, ServerThread]) -> None:
     from websockets.exceptions import ConnectionClosed
 
