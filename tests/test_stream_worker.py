@@ -290,3 +290,21 @@ def test_a_failing_cold_refit_is_counted_and_guarded(
     assert m["calibrations"]["svi"]["cold_failed"] >= 5
     assert m["guards"]["BTC"]["cold_refit_failed"] == m["calibrations"]["svi"]["cold_failed"]
     assert m["calibrations"]["svi"]["ok"] > 0  # the warm fits went on
+
+
+def test_essvi_node_pillars_equal_slice_conventions(snapshot_dir: Path) -> None:
+    """The eSSVI conventions per node in closed form (the node's slice as raw SVI) are
+    the surface's own slice_conventions to rounding, on the real surface's nodes."""
+    from volcal.calibration.ssvi import slice_conventions
+    from volcal.models.ssvi import ESSVI
+    from volcal.stream.fit import node_pillars
+
+    eng = _engine(snapshot_dir)
+    model = eng._u["BTC"].results["essvi_model"]
+    assert isinstance(model, ESSVI) and len(model.t) >= 8
+    atm, rr, bf = slice_conventions(model, np.asarray(model.t), "forward")
+    for i, t in enumerate(model.t):
+        got = node_pillars((model.theta[i], model.rho[i], model.psi[i]), t)
+        assert got is not None
+        np.testing.assert_allclose(got, (atm[i], rr[i], bf[i]), rtol=1e-9, atol=1e-12)
+    assert node_pillars((0.04, 1.0, 0.2), 0.5) is None  # degenerate: |rho| = 1

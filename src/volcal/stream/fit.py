@@ -374,6 +374,36 @@ def _calendar_ok(prev: Node | None, node: Node) -> bool:
     )
 
 
+def node_pillars(node: Node, t: float) -> Node | None:
+    r"""(ATM vol, RR25, BF25) of one eSSVI node's slice by :func:`svi_pillars`.
+
+    At its node an eSSVI slice is the SSVI slice
+    :math:`w = \frac{\theta}{2}(1 + \rho\varphi k + \sqrt{(\varphi k + \rho)^2 + 1 -
+    \rho^2})` with :math:`\varphi = \psi/\theta`, which is raw SVI with
+    :math:`a = \theta(1-\rho^2)/2`, :math:`b = \psi/2`, :math:`m = -\rho/\varphi`,
+    :math:`\sigma = \sqrt{1-\rho^2}/\varphi` (Gatheral & Jacquier 2014, section 3).
+    ``None`` when that SVI is degenerate or the fast path does not apply.
+    """
+    th, rho, psi = node
+    if not (th > 0 and psi > 0 and abs(rho) < 1 and t > 0):
+        return None
+    phi = psi / th
+    try:
+        svi = SVI(
+            a=0.5 * th * (1.0 - rho * rho),
+            b=0.5 * psi,
+            rho=rho,
+            m=-rho / phi,
+            sigma=math.sqrt(1.0 - rho * rho) / phi,
+        )
+    except ParameterError:
+        return None
+    st = svi_pillars(svi, t)
+    if st is None:
+        return None
+    return (float(st.atm_vol), float(st.rr25), float(st.bf25))
+
+
 def essvi_refresh(
     expiries: list[float],
     quotes: list[QuoteSet],
@@ -446,6 +476,15 @@ def essvi_refresh(
     # conventions only for the nodes that changed (a sub-surface of those nodes is
     # itself a valid eSSVI, evaluated slice by slice at its node times)
     todo = [i for i, e in enumerate(expiries) if e in refit or e not in conv]
+    rest = []
+    for i in todo:
+        # a node's slice is an SSVI slice, i.e. a raw SVI one: its pillars in closed form
+        c = node_pillars(ns[i], float(t[i]))
+        if c is None:
+            rest.append(i)
+        else:
+            conv[expiries[i]] = c
+    todo = rest
     if todo:
         sub = ESSVI(
             t=tuple(float(t[i]) for i in todo),
