@@ -1,8 +1,8 @@
 """``volcal serve`` under load: HTTP pollers and websocket subscribers during a replay.
 
 The server (``create_app`` over the real ``StreamEngine``, uvicorn, one process) runs in
-a subprocess bound to 127.0.0.1 on an ephemeral port; the clients run in this process
-(asyncio: ``httpx`` pollers of ``/v1/surface`` and ``websockets`` subscribers of
+a subprocess bound to 127.0.0.1 on an ephemeral port; the clients run in
+``--client-procs`` other processes (default 2; asyncio: ``httpx`` pollers of ``/v1/surface`` and ``websockets`` subscribers of
 ``/v1/stream``). Input: the real BTC snapshots of 2026-01-23/24 (../shared/data), the
 day compressed to ``--day`` wall seconds; BETWEEN two snapshots the stream is made of
 INTERPOLATED, NOISY ticks at ``--rate`` quote updates per second (synthetic data, as in
@@ -134,19 +134,85 @@ def _engine_latency(text: str) -> dict[str, float]:
     return out
 
 
-async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) -> dict[str, Any]:
+async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
+                poll_interval: float) -> dict[str, Any]:  # fmt: skip
+    """One client process: ``pollers`` HTTP pollers and ``subs`` websocket subscribers
+    for ``duration`` seconds (asyncio, httpx + websockets)."""
     import httpx
     import websockets
 
-    proc, port = _start_server(args, day)
-    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream?underlying=BTC"
     req_ms: list[float] = []
     tick_ms: list[float] = []
     errors = {"http": 0, "ws": 0}
     n_ws_msgs = [0]
+    cpu0 = time.process_time()
+    async with httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=200)) as c:
+        stop = asyncio.Event()
+
+        async def poll() -> None:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    r = await c.get(url + "/v1/surface")
+                    if r.status_code != 200:
+                        errors["http"] += 1
+                    else:
+                        req_ms.append(1000 * (time.perf_counter() - t0))
+                except httpx.HTTPError:
+                    errors["http"] += 1
+                await asyncio.sleep(poll_interval)
+
+        async def sub() -> None:
+            try:
+                async with websockets.connect(ws_url, max_size=None) as ws:
+                    while not stop.is_set():
+                        try:
+                            raw = await asyncio.wait_for(ws.recv(), 1.0)
+                        except TimeoutError:
+                            continue
+                        now = time.time()
+                        # cheap scan instead of a full JSON parse: every patch's tick time
+                        text = raw if isinstance(raw, str) else raw.decode()
+                        n_ws_msgs[0] += 1
+                        pos = text.find(_TICK)
+                        while pos >= 0:
+                            end_ = pos + len(_TICK)
+                            stop_ = min(
+                                (i for i in (text.find(",", end_), text.find("}", end_)) if i >= 0),
+                                default=len(text),
+                            )
+                            tick_ms.append(1000 * (now - float(text[end_:stop_])))
+                            pos = text.find(_TICK, stop_)
+            except (OSError, websockets.WebSocketException):
+                errors["ws"] += 1
+
+        tasks = [asyncio.create_task(poll()) for _ in range(pollers)]
+        tasks += [asyncio.create_task(sub()) for _ in range(subs)]
+        await asyncio.sleep(duration)
+        stop.set()
+        await asyncio.gather(*tasks)
+    return {"req_ms": req_ms, "tick_ms": tick_ms, "errors": errors, "ws_messages": n_ws_msgs[0],
+            "cpu_s": time.process_time() - cpu0}  # fmt: skip
+
+
+def _load_proc(*a: Any) -> dict[str, Any]:
+    return asyncio.run(_load(*a))
+
+
+def _split(n: int, k: int) -> list[int]:
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) -> dict[str, Any]:
+    import httpx
+
+    proc, port = _start_server(args, day)
+    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream?underlying=BTC"
     rss: list[float] = []
+    parts: list[dict[str, Any]] = []
+    srv_cpu = [0.0, 0.0]
     try:
-        async with httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=200)) as c:
+        async with httpx.AsyncClient(timeout=10.0) as c:
             t_wait = time.monotonic() + 120
             while time.monotonic() < t_wait:
                 try:
@@ -155,68 +221,37 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
                 except (httpx.HTTPError, ValueError, KeyError):
                     pass
                 await asyncio.sleep(0.2)
-            end = time.monotonic() + day * 0.9  # inside the replay
-            stop = asyncio.Event()
+            duration = day * 0.9  # inside the replay
+            srv_cpu[0] = _cpu_s(proc.pid)
+            t_run = time.monotonic()
+            if pollers or subs:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
 
-            async def poll() -> None:
-                while not stop.is_set():
-                    t0 = time.perf_counter()
-                    try:
-                        r = await c.get(url + "/v1/surface")
-                        if r.status_code != 200:
-                            errors["http"] += 1
-                        else:
-                            req_ms.append(1000 * (time.perf_counter() - t0))
-                    except httpx.HTTPError:
-                        errors["http"] += 1
-                    await asyncio.sleep(args.poll_interval)
-
-            async def sub() -> None:
-                try:
-                    async with websockets.connect(ws_url, max_size=None) as ws:
-                        while not stop.is_set():
-                            try:
-                                raw = await asyncio.wait_for(ws.recv(), 1.0)
-                            except TimeoutError:
-                                continue
-                            now = time.time()
-                            # cheap scan instead of a full JSON parse (the clients share
-                            # the machine with the server): every patch's tick time
-                            text = raw if isinstance(raw, str) else raw.decode()
-                            n_ws_msgs[0] += 1
-                            pos = text.find(_TICK)
-                            while pos >= 0:
-                                end_ = pos + len(_TICK)
-                                stop_ = min(
-                                    (
-                                        i
-                                        for i in (text.find(",", end_), text.find("}", end_))
-                                        if i >= 0
-                                    ),
-                                    default=len(text),
-                                )
-                                tick_ms.append(1000 * (now - float(text[end_:stop_])))
-                                pos = text.find(_TICK, stop_)
-                except (OSError, websockets.WebSocketException):
-                    errors["ws"] += 1
-
-            async def sample() -> None:
-                while not stop.is_set():
+                k = max(1, args.client_procs)
+                loop = asyncio.get_running_loop()
+                with ProcessPoolExecutor(k, mp_context=multiprocessing.get_context("spawn")) as ex:
+                    futs = [
+                        loop.run_in_executor(
+                            ex, _load_proc, url, ws_url, p, s_, duration, args.poll_interval
+                        )
+                        for p, s_ in zip(_split(pollers, k), _split(subs, k), strict=True)
+                    ]
+                    while not all(f.done() for f in futs):
+                        rss.append(_rss_mb(proc.pid))
+                        await asyncio.wait(futs, timeout=2.0)
+                    parts = [f.result() for f in futs]
+            else:
+                while time.monotonic() - t_run < duration:
                     rss.append(_rss_mb(proc.pid))
                     await asyncio.sleep(2.0)
-
-            tasks = [asyncio.create_task(poll()) for _ in range(pollers)]
-            tasks += [asyncio.create_task(sub()) for _ in range(subs)]
-            tasks.append(asyncio.create_task(sample()))
-            while time.monotonic() < end:
-                await asyncio.sleep(0.2)
-            stop.set()
-            await asyncio.gather(*tasks)
+            srv_cpu[1] = _cpu_s(proc.pid)
+            wall = time.monotonic() - t_run
             text = (await c.get(url + "/metrics")).text
     finally:
         _stop(proc)
-    req = np.asarray(req_ms)
-    tick = np.asarray(tick_ms)
+    req = np.asarray([x for p in parts for x in p["req_ms"]])
+    tick = np.asarray([x for p in parts for x in p["tick_ms"]])
     q = max(len(rss) // 4, 1)
     mem = np.asarray(rss)
     return {
@@ -226,13 +261,26 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
         "ticks": int(tick.size),
         "tick_p50": float(np.percentile(tick, 50)) if tick.size else float("nan"),
         "tick_p99": float(np.percentile(tick, 99)) if tick.size else float("nan"),
-        "ws_messages": n_ws_msgs[0],
-        "errors": errors,
+        "ws_messages": sum(p["ws_messages"] for p in parts),
+        "errors": {
+            "http": sum(p["errors"]["http"] for p in parts),
+            "ws": sum(p["errors"]["ws"] for p in parts),
+        },
         "engine": _engine_latency(text),
         "rss_first": float(np.median(mem[:q])) if mem.size else float("nan"),
         "rss_last": float(np.median(mem[-q:])) if mem.size else float("nan"),
         "rss_samples": int(mem.size),
+        "server_cpu_share": (srv_cpu[1] - srv_cpu[0]) / wall if wall > 0 else float("nan"),
+        "client_cpu_share": sum(p["cpu_s"] for p in parts) / wall if wall > 0 else 0.0,
+        "load": os.getloadavg()[0],
     }
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
@@ -247,6 +295,12 @@ def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
         ("ws patches received", f"{load['ticks']}", f"{args.subscribers} subscribers, {load['ws_messages']} messages"),
         ("tick -> client p50 / p99 (ms)", f"{f(load['tick_p50'])} / {f(load['tick_p99'])}", "aim p99 <= 75"),
         ("errors (http / ws)", f"{load['errors']['http']} / {load['errors']['ws']}", "aim 0"),
+        ("CPU: server process / client processes (share of one core)",
+         f"{f(100 * load['server_cpu_share'], 0)} % / {f(100 * load['client_cpu_share'], 0)} %",
+         f"clients in {args.client_procs} separate process(es); no clients: server "
+         f"{f(100 * base['server_cpu_share'], 0)} %"),
+        ("load average (1 min) at the end of the phase", f"{load['load']:.1f}",
+         f"no-client phase {base['load']:.1f}; 2 cores"),
         ("engine tick->slice p50 / p99, no clients (ms)",
          f"{f(e0.get('p50_ms', float('nan')))} / {f(e0.get('p99_ms', float('nan')))}", "baseline"),
         ("engine tick->slice p50 / p99, with clients (ms)",
@@ -270,11 +324,15 @@ def main() -> None:
     ap.add_argument("--port-file", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="20 s phases, 30 s soak")
     ap.add_argument("--day", type=float, default=60.0, help="wall seconds per phase")
-    ap.add_argument("--soak", type=float, default=600.0, help="soak seconds (0: none)")
+    ap.add_argument(
+        "--soak", type=float, default=None, help="soak seconds (0: none; default 600, --quick 30)"
+    )
     ap.add_argument("--rate", type=float, default=2000.0, help="quote updates per second")
     ap.add_argument("--pollers", type=int, default=50)
     ap.add_argument("--subscribers", type=int, default=50)
     ap.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
+    ap.add_argument("--client-procs", type=int, default=2,
+                    help="processes the clients run in (the server has its own)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     ap.add_argument("--thread", action="store_true", default=True, help=argparse.SUPPRESS)
     ap.add_argument(
@@ -290,7 +348,9 @@ def main() -> None:
     if not _data_dir().is_dir():
         raise SystemExit(f"real snapshots not found in {_data_dir()} (set VOLCAL_DATA_DIR)")
     if args.quick:
-        args.day, args.soak = 20.0, 30.0
+        args.day = 20.0
+    if args.soak is None:
+        args.soak = 30.0 if args.quick else 600.0
     t0 = time.monotonic()
     base = asyncio.run(_phase(args, args.day, 0, 0))
     load = asyncio.run(_phase(args, args.day, args.pollers, args.subscribers))
@@ -308,7 +368,8 @@ def main() -> None:
         f"{time.monotonic() - t0:.0f} s). Replay of the real BTC snapshots of 2026-01-23/24 "
         f"compressed to {args.day:g} s, with interpolated synthetic ticks at {args.rate:g} quote "
         f"updates/s between them; engine svi + essvi in {where}; server and clients on "
-        "127.0.0.1, the server in its own process. Baseline of the engine latency: the same "
+        f"127.0.0.1, the server in its own process, the clients in {args.client_procs} other "
+        "process(es) (they share the same 2 cores: their CPU is in the table). Baseline of the engine latency: the same "
         "replay with no client.\n\n" + table + "\n"
     )
     print(text)

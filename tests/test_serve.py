@@ -325,6 +325,18 @@ def test_ws_snapshot_then_patches(served: tuple[FakeEngine, ServerThread]) -> No
     assert httpx.get(srv.url + "/v1/surface").json()["expiries"][2]["atm_vol"] == 0.61
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_ws_compression_only_when_asked(compress: bool) -> None:
+    """permessage-deflate is off by default (the server would compress each message
+    once per client) and negotiated with ``ws_compress=True``."""
+    app = create_app(FakeEngine(), ServeSettings(ws_compress=compress))
+    with ServerThread(app) as srv:
+        with ws_sync.connect(srv.ws_url + "/v1/stream?underlying=BTC") as ws:
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+            assert _recv(ws)["type"] == "snapshot"
+    assert ("permessage-deflate" in ext) is compress
+
+
 def test_ws_unknown_underlying_is_refused(served: tuple[FakeEngine, ServerThread]) -> None:
     from websockets.exceptions import ConnectionClosed
 
@@ -439,13 +451,17 @@ def test_settings_validation() -> None:
 def test_engine_in_its_own_thread() -> None:
     """engine_thread=True: the app reads published snapshots and gets the engine's
     updates across threads; the engine's methods run in the engine's loop."""
+    import sys
     import threading
 
+    before = sys.getswitchinterval()
     eng = FakeEngine()
     app = create_app(eng, ServeSettings(engine_thread=True, status_interval_s=0.1))
     with ServerThread(app) as srv:
         runner = app.state.hubs["BTC"].engine
         assert runner._thread is not threading.current_thread() and runner._thread.is_alive()
+        # GIL hand-over to the app's loop every 1 ms while the engine runs ...
+        assert sys.getswitchinterval() == pytest.approx(0.001)
         assert eng._loop is runner._loop  # the engine started in the worker's loop
         with ws_sync.connect(srv.ws_url + "/v1/stream?underlying=BTC") as ws:
             assert _recv(ws)["type"] == "snapshot"
@@ -460,6 +476,7 @@ def test_engine_in_its_own_thread() -> None:
         r = httpx.get(srv.url + "/v1/quotes", params={"expiry": "2026-01-30"}).json()
         assert len(r["quotes"]) == 5
     assert eng.stopped and not runner._thread.is_alive()
+    assert sys.getswitchinterval() == before  # ... and the interpreter's own after it
 
 
 def test_admin_reload_rotates_the_token_file(tmp_path: Any) -> None:

@@ -45,8 +45,14 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 def _config(app: Any, **kw: Any) -> Any:
     import uvicorn
 
+    # permessage-deflate off unless the settings ask for it: each message is encoded
+    # once for all clients, but compressed once per client (a tenth of the server's CPU
+    # with 50 subscribers in a profile)
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    deflate = bool(getattr(settings, "ws_compress", False))
     return uvicorn.Config(app, log_level=kw.pop("log_level", "warning"), lifespan="on",
-                          ws="websockets-sansio", ws_max_size=65_536, **kw)  # fmt: skip
+                          ws="websockets-sansio", ws_max_size=65_536,
+                          ws_per_message_deflate=deflate, **kw)  # fmt: skip
 
 
 def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -90,6 +90,9 @@ class ServeSettings:
     engine_thread : bool
         Run the engine in its own thread and event loop (:mod:`volcal.serve.runner`), so
         refits never block requests; ``volcal serve`` does. Off: the app's own loop.
+    ws_compress : bool
+        Offer permessage-deflate on the websocket (default off: the server compresses
+        every message once per client; worth it only on slow links to the clients).
     version : str
         Reported by ``/health``.
     source : str
@@ -112,6 +115,7 @@ class ServeSettings:
     status_interval_s: float = 1.0
     store_path: str | None = None
     engine_thread: bool = False
+    ws_compress: bool = False
     version: str = field(default="")
     source: str = ""
 

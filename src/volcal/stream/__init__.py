@@ -59,8 +59,24 @@ Dropped messages: ``malformed``, ``unknown_channel``, ``unknown_instrument``,
 ``stale_instrument``, ``crossed_book``, ``locked_book``, ``off_smile`` (held quotes,
 counted as ``off_smile_held``), ``index_jump``, ``param_jump``, ``fit_degraded``,
 ``recovered`` (state seeded from the store), ``expired_dropped``,
-``subscriber_conflated``. Quotes kept out of a fit carry the codes of
+``subscriber_conflated``, ``cold_refit_pending`` (a slice held while its cold fit runs
+on the slice worker), ``cold_refit_failed``, ``model_worker_died`` /
+``<model>_failed`` (a Fourier refit that raised or whose worker process died: counted
+``failed``, its message on the model's surface entry), ``surface_worker_died`` /
+``essvi_failed``. Quotes kept out of a fit carry the codes of
 ``volcal.clean`` (``missing_bid``, ``wide_spread``, ``itm``, ...).
+
+Where the work runs
+-------------------
+The engine's loop ingests, re-cleans the changed expiries and refits their SVI slices
+warm (about 1.5 ms per slice; the 25-delta pillars in closed form), and refreshes eSSVI.
+Three jobs that take tens to hundreds of milliseconds run elsewhere
+(:mod:`volcal.stream.worker`), so no slice waits behind them: the Fourier refits
+(``model_executor="process"``, default: one worker process), a slice's cold SVI fit
+(periodic every ``cold_every`` fits, or when the warm search fails: it runs on a slice
+worker and seeds the slice's next warm refit, the last fit held meanwhile) and, with
+``surface_executor="process"``, the eSSVI refresh (default in the loop: on a loaded
+2-core machine a third busy process cost the loop more than it saved).
 
 Timing
 ------

@@ -26,10 +26,20 @@ from volcal.models.svi import SVI
 from volcal.quality.policy import QualityPolicy
 from volcal.stream.book import ExpiryBook, LiveBook
 from volcal.stream.clock import Clock, SystemClock
-from volcal.stream.fit import SliceInput, merge_quotes, slice_quotes, svi_weights, warm_svi
+from volcal.stream.fit import (
+    EssviRefresh,
+    SliceInput,
+    cold_svi,
+    essvi_refresh,
+    merge_quotes,
+    slice_quotes,
+    svi_pillars,
+    warm_svi,
+)
 from volcal.stream.messages import Instrument, QuoteUpdate, parse_instrument, parse_message
 from volcal.stream.sink import CalibrationRecord, CalibrationSink
 from volcal.stream.state import ExpiryState, LatencyStats, SurfaceState, iso, num
+from volcal.stream.worker import ModelWorker, ModelWorkerError
 
 __all__ = ["StreamConfig", "StreamEngine"]
 
@@ -79,9 +89,15 @@ class StreamConfig:
     model_max_time : float
         Wall-clock limit of one warm Fourier refit (seconds); a cold first fit (global
         stage) gets up to 20 s.
-    model_executor : {"thread", "process"}
-        Where the Fourier refits run: one worker thread (default; shares the GIL with
-        the loop) or one worker process (spawned once; its own core when there is one).
+    model_executor : {"process", "thread"}
+        Where the Fourier refits run: one worker process (default; spawned once when
+        the engine starts, its own core when there is one, so slices never wait behind
+        a refit for the GIL) or one worker thread (shares the GIL with the loop). See
+        :mod:`volcal.stream.worker`.
+    surface_executor : {"inline", "process"}
+        Where the eSSVI refreshes run: in the engine's loop (default) or on a second
+        worker process, one refresh at a time, awaited by a task, so the slices and the
+        ingest never wait behind a refresh (the loop only ships the slices' quotes).
     cold_every : int
         Every n-th SVI fit of a slice is a cold (full) search.
     min_quotes : int
@@ -114,7 +130,8 @@ class StreamConfig:
     model_strength: float = 0.1
     model_max_time: float = 2.0
     model_min_days: float = 2.0
-    model_executor: str = "thread"
+    model_executor: str = "process"
+    surface_executor: str = "inline"
     cold_every: int = 25
     min_quotes: int = 5
     store_interval_s: float = 5.0
@@ -163,6 +180,10 @@ class StreamConfig:
             raise ParameterError(
                 f"model_executor must be 'thread' or 'process', got {self.model_executor!r}"
             )
+        if self.surface_executor not in ("inline", "process"):
+            raise ParameterError(
+                f"surface_executor must be 'inline' or 'process', got {self.surface_executor!r}"
+            )
         if "svi" not in self.models:
             object.__setattr__(self, "models", ("svi", *self.models))
 
@@ -192,6 +213,8 @@ class _Slice:
     held: int = 0
     last_fit_wall: float = -math.inf
     off_since: dict[str, float] = field(default_factory=dict)
+    seed: SVI | None = None  # a cold fit from the worker: the next warm search starts there
+    reseeding: bool = False
 
 
 @dataclass
@@ -257,7 +280,11 @@ class StreamEngine:
         self.error: Exception | None = None
         self._finisher: asyncio.Future[None] | None = None
         self._model_task: asyncio.Task[None] | None = None
-        self._executor: Any = None
+        self._worker: ModelWorker | None = None
+        self._surface_worker: ModelWorker | None = None
+        self._slice_worker: ModelWorker | None = None
+        self._reseeds: set[asyncio.Task[None]] = set()
+        self._essvi_task: asyncio.Task[None] | None = None
         self._recover()
 
     # ------------------------------------------------------------------ lifecycle
@@ -279,6 +306,21 @@ class StreamEngine:
             asyncio.create_task(self._scheduler(), name="volcal-stream-fit"),
             asyncio.create_task(self._watchdog(), name="volcal-stream-watchdog"),
         ]
+        if self.config.surface_executor == "process" and "essvi" in self.config.models:
+            self._surface_worker = ModelWorker("process")
+            self._tasks.append(
+                asyncio.create_task(self._surface_worker.warm(), name="volcal-stream-warm-s")
+            )
+        if any(m not in ("svi", "essvi") for m in self.config.models):
+            # start the Fourier worker (and its imports) now, not at the first refit
+            self._tasks.append(
+                asyncio.create_task(self._model_worker().warm(), name="volcal-stream-warm")
+            )
+
+    def _model_worker(self) -> ModelWorker:
+        if self._worker is None:
+            self._worker = ModelWorker(self.config.model_executor)
+        return self._worker
 
     async def stop(self) -> None:
         """Stop the tasks, close the source and flush the sink (idempotent)."""
@@ -292,9 +334,18 @@ class StreamEngine:
         if self._model_task is not None and not self._model_task.done():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._model_task
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._essvi_task is not None and not self._essvi_task.done():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._essvi_task
+        for t in list(self._reseeds):
+            t.cancel()
+        for t in list(self._reseeds):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for w in (self._worker, self._surface_worker, self._slice_worker):
+            if w is not None:
+                # shut down; the object stays for metrics() (a later refit restarts it)
+                await asyncio.get_running_loop().run_in_executor(None, w.shutdown)
         close = getattr(self.source, "close", None)
         if close is not None:
             res = close()
@@ -306,14 +357,23 @@ class StreamEngine:
         self._done.set()
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until no expiry is dirty (tests, benchmarks)."""
+        """Wait until no expiry is dirty or due, and no background refit (eSSVI on its
+        worker, a slice's cold fit) is running (tests, benchmarks)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if not any(
-                eb.dirty for u in self._u.values() for eb in u.book.expiries.values()
-            ) and not any(
-                u.force_all or (u.essvi_pending and "essvi" in self.config.models)
-                for u in self._u.values()
+            now = self.clock.now()
+            if (
+                not any(
+                    eb.dirty or eb.recheck_at <= now
+                    for u in self._u.values()
+                    for eb in u.book.expiries.values()
+                )
+                and not self._reseeds
+                and not any(
+                    u.force_all or (u.essvi_pending and "essvi" in self.config.models)
+                    for u in self._u.values()
+                )
+                and (self._essvi_task is None or self._essvi_task.done())
             ):
                 return
             self._wake.set()
@@ -529,14 +589,9 @@ class StreamEngine:
                     u.essvi_pending
                     and "essvi" in cfg.models
                     and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
+                    and self._start_essvi(u, self.clock.now())
                 ):
-                    u.last_surface_wall = time.perf_counter()
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", CalibrationWarning)
-                        self._fit_essvi(u, self.clock.now(), u.essvi_newest, set(u.essvi_pending))
-                    u.essvi_pending.clear()
-                    u.essvi_newest = -math.inf
-                    worked = True
+                    worked = cfg.surface_executor != "process"
                 elif u.essvi_pending and "essvi" in cfg.models:
                     next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
             if worked:
@@ -573,6 +628,8 @@ class StreamEngine:
             for eb in books:
                 p = self._fit_slice(u, eb, now, forced, reasons_pass)
                 if p is not None:
+                    # published at once: a subscriber does not wait for the whole pass
+                    self._publish(u, p)
                     patches.append(p)
                     newest_wall = max(newest_wall, eb.last_dirty_wall)
             if forced:
@@ -581,8 +638,6 @@ class StreamEngine:
                     u.book.index_price if math.isfinite(u.book.index_price) else u.fit_index
                 )
                 u.reasons.discard("index_jump")
-            for p in patches:
-                self._publish(u, p)
             if patches:
                 u.essvi_pending.update(eb.expiry for eb in books)
                 u.essvi_newest = max(u.essvi_newest, newest_wall)
@@ -591,10 +646,7 @@ class StreamEngine:
                 and "essvi" in cfg.models
                 and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
             ):
-                u.last_surface_wall = time.perf_counter()
-                self._fit_essvi(u, now, u.essvi_newest, set(u.essvi_pending))
-                u.essvi_pending.clear()
-                u.essvi_newest = -math.inf
+                self._start_essvi(u, now)
         if patches:
             u.changed_since_model = True
             self._maybe_store(u, "svi")
@@ -671,12 +723,38 @@ class StreamEngine:
 
             t = float(q.t_slices[0])
             cold = sl.n_fits % cfg.cold_every == 0
-            svi, st, warm, _ = warm_svi(q, sl.svi, cold=cold)
-            stats = smile_stats(svi, t)
+            seed, sl.seed = sl.seed, None
+            fitted = None
+            if sl.svi is not None and self._background_ok():
+                # the cold search (periodic, or when the warm one fails) runs on the
+                # slice worker: it can take hundreds of ms (the fitter's constrained
+                # fallback) and every slice behind it would wait; its result seeds the
+                # next warm refit of this slice. Without a seed, or when the warm search
+                # fails even from one, the cold fit runs here as before.
+                fitted = warm_svi(q, seed or sl.svi, cold=False, cold_fallback=False)
+                if fitted is None and seed is not None:
+                    fitted = warm_svi(q, sl.svi, cold=True)
+                elif seed is None and (cold or fitted is None):
+                    self._reseed(u, sl, q)  # (a refit from a seed is one from a cold fit)
+            else:
+                fitted = warm_svi(q, sl.svi, cold=cold)
+            if fitted is None:
+                assert sl.svi is not None
+                svi, st, warm = sl.svi, "pending", True
+            else:
+                svi, st, warm, _ = fitted
+            # closed-form SVI pillars (same values; smile_stats when they do not apply)
+            stats = svi_pillars(svi, t)
+            if stats is None:
+                stats = smile_stats(svi, t)
             model_iv = np.asarray(svi.implied_vol(q.k, t))
             rmse, _inside = fit_quality(q, model_iv)
             accept = True
-            if st != "ok" and sl.svi is not None:
+            if st == "pending":
+                accept, status = False, "held"
+                reasons.add("cold_refit_pending")
+                self._guard(u, "cold_refit_pending")
+            elif st != "ok" and sl.svi is not None:
                 accept, status = False, "held"
                 reasons.add("fit_degraded")
                 self._guard(u, "fit_degraded")
@@ -747,15 +825,51 @@ class StreamEngine:
         d.update(type="patch", underlying=u.name, changed_quotes=n_changed)
         return d
 
+    def _background_ok(self) -> bool:
+        if not self._running:
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def _reseed(self, u: _Under, sl: _Slice, q: Any) -> None:
+        """Run the cold fit of one slice on the slice worker (one per slice at a time)."""
+        if sl.reseeding:
+            return
+        sl.reseeding = True
+        task = asyncio.get_running_loop().create_task(self._reseed_job(u, sl, q))
+        self._reseeds.add(task)
+        task.add_done_callback(self._reseeds.discard)
+
+    async def _reseed_job(self, u: _Under, sl: _Slice, q: Any) -> None:
+        if self._slice_worker is None:
+            self._slice_worker = ModelWorker(self.config.model_executor)
+        try:
+            svi, status = await self._slice_worker.run(cold_svi, q)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # counted and guarded; the slice keeps its warm fits
+            self._count_cal("svi", "cold_failed")
+            self._guard(u, "cold_refit_failed")
+            u.surface.setdefault("svi", {})["message"] = f"cold refit: {type(exc).__name__}: {exc}"
+            return
+        finally:
+            sl.reseeding = False
+        if u.slices.get(sl.expiry) is not sl or status != "ok":
+            return
+        sl.seed = svi
+        eb = u.book.expiries.get(sl.expiry)
+        if eb is not None:
+            eb.recheck_at = min(eb.recheck_at, self.clock.now())  # refit from the seed
+            self._wake.set()
+
     def _count_cal(self, model: str, status: str) -> None:
         c = self.calibrations.setdefault(model, {})
         c[status] = c.get(status, 0) + 1
 
-    def _fit_essvi(self, u: _Under, now: float, newest_wall: float, fitted: set[float]) -> None:
-        from volcal.calibration.ssvi import _fit_slice, slice_conventions
-        from volcal.models.ssvi import ESSVI, calendar_grid
-
-        t0 = time.perf_counter()
+    def _essvi_inputs(self, u: _Under, now: float, fitted: set[float]) -> dict[str, Any] | None:
         order = sorted(
             (e, s)
             for e, s in u.slices.items()
@@ -765,81 +879,105 @@ class StreamEngine:
             and s.svi is not None
         )
         if not order:
+            return None
+        u.essvi_refreshes += 1
+        return {
+            "expiries": [e for e, _ in order],
+            "quotes": [s.inp.quotes for _, s in order if s.inp is not None],
+            "t": [(e - now) / (365.0 * 86400.0) for e, _ in order],
+            "fitted": set(fitted),
+            "nodes": dict(u.essvi_nodes),
+            "conv": dict(u.essvi_conv),
+            # the slice search enforces the exact butterfly condition and the calendar
+            # conditions against the predecessor; the full check runs every 10th refresh
+            "check": u.essvi_refreshes % 10 == 1 or "essvi_ok" not in u.results,
+        }
+
+    def _fit_essvi(self, u: _Under, now: float, newest_wall: float, fitted: set[float]) -> None:
+        """Refresh the eSSVI surface in the engine's loop (:func:`essvi_refresh`)."""
+        t0 = time.perf_counter()
+        inp = self._essvi_inputs(u, now, fitted)
+        if inp is None:
             return
-        # refit from the first changed slice on (later slices are bounded by earlier ones)
-        first = next(
-            (i for i, (e, _) in enumerate(order) if e in fitted or e not in u.essvi_nodes),
-            len(order),
-        )
-        if first == len(order):
-            first = 0
-        grid = calendar_grid()
-        prev = u.essvi_nodes.get(order[first - 1][0]) if first > 0 else None
-        n_refit = 0
-        refit: set[float] = set()
-        for e, s in order[first:]:
-            node = u.essvi_nodes.get(e)
-            if e not in fitted and node is not None and _calendar_ok(prev, node):
-                # an unchanged slice still compatible with its (new) predecessor stays
-                prev = node
-                continue
-            q = s.inp.quotes if s.inp else None
-            assert q is not None
-            _, wt = svi_weights(q)
-            v = q.iv_mid**2 * q.t
-            th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid)
-            u.essvi_nodes[e] = (th, rho, psi)
-            prev = (th, rho, psi)
-            n_refit += 1
-            refit.add(e)
-        for e in [e for e in u.essvi_nodes if e not in dict(order)]:
-            del u.essvi_nodes[e]
-            u.essvi_conv.pop(e, None)
-        ts = np.array([(e - now) / (365.0 * 86400.0) for e, _ in order])
-        nodes = [u.essvi_nodes[e] for e, _ in order]
+        self._apply_essvi(u, now, newest_wall, essvi_refresh(**inp), t0)
+
+    def _start_essvi(self, u: _Under, now: float) -> bool:
+        """Start an eSSVI refresh of the pending slices; on the surface worker (a task
+        awaiting it, one at a time) or in the loop. False when one is still running."""
+        fitted, newest = set(u.essvi_pending), u.essvi_newest
+        if self.config.surface_executor == "process":
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                if self._essvi_task is not None and not self._essvi_task.done():
+                    return False
+                u.essvi_pending.clear()
+                u.essvi_newest = -math.inf
+                u.last_surface_wall = time.perf_counter()
+                self._essvi_task = loop.create_task(
+                    self._fit_essvi_worker(u, now, newest, fitted), name="volcal-stream-essvi"
+                )
+                return True
+        u.essvi_pending.clear()
+        u.essvi_newest = -math.inf
+        u.last_surface_wall = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)
+            self._fit_essvi(u, now, newest, fitted)
+        return True
+
+    async def _fit_essvi_worker(
+        self, u: _Under, now: float, newest_wall: float, fitted: set[float]
+    ) -> None:
+        t0 = time.perf_counter()
+        inp = self._essvi_inputs(u, now, fitted)
+        if inp is None:
+            return
+        if self._surface_worker is None:
+            self._surface_worker = ModelWorker("process")
         try:
-            model = ESSVI(
-                t=tuple(float(x) for x in ts),
-                theta=tuple(n[0] for n in nodes),
-                rho=tuple(n[1] for n in nodes),
-                psi=tuple(n[2] for n in nodes),
+            res = await self._surface_worker.run(essvi_refresh, **inp)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported (count, guard, message), never silent
+            self._count_cal("essvi", "failed")
+            self._guard(
+                u, "surface_worker_died" if isinstance(exc, ModelWorkerError) else "essvi_failed"
             )
-        except ParameterError as exc:
+            entry = u.surface.setdefault("essvi", {"model": "essvi"})
+            entry["status"] = "held" if "essvi_model" in u.results else "failed"
+            entry["message"] = f"{type(exc).__name__}: {exc}"
+            self._publish(u, {"type": "surface", "underlying": u.name, **entry})
+            # the slices of this refresh are refitted by the next one
+            u.essvi_pending.update(fitted)
+            return
+        self._apply_essvi(u, now, newest_wall, res, t0)
+        self._wake.set()
+
+    def _apply_essvi(
+        self, u: _Under, now: float, newest_wall: float, res: EssviRefresh, t0: float
+    ) -> None:
+        from volcal.models.ssvi import ESSVI
+
+        live = set(u.slices)
+        u.essvi_nodes = {e: n for e, n in res.nodes.items() if e in live}
+        u.essvi_conv = {e: c for e, c in res.conv.items() if e in live}
+        if res.error is not None:
             self._count_cal("essvi", "failed")
             self._guard(u, "essvi_failed")
             u.surface["essvi"] = {
                 **u.surface.get("essvi", {}),
                 "status": "failed",
-                "message": str(exc),
+                "message": res.error,
             }
             return
-        # conventions only for the nodes that changed (a sub-surface of those nodes is
-        # itself a valid eSSVI, evaluated slice by slice at its node times)
-        todo = [i for i, (e, _) in enumerate(order) if e in refit or e not in u.essvi_conv]
-        if todo:
-            sub = ESSVI(
-                t=tuple(float(ts[i]) for i in todo),
-                theta=tuple(nodes[i][0] for i in todo),
-                rho=tuple(nodes[i][1] for i in todo),
-                psi=tuple(nodes[i][2] for i in todo),
-            )
-            a_, r_, b_ = slice_conventions(sub, np.asarray(sub.t), "forward")
-            for j, i in enumerate(todo):
-                u.essvi_conv[order[i][0]] = (float(a_[j]), float(r_[j]), float(b_[j]))
-        atm = np.array([u.essvi_conv[e][0] for e, _ in order])
-        rr = np.array([u.essvi_conv[e][1] for e, _ in order])
-        bf = np.array([u.essvi_conv[e][2] for e, _ in order])
-        q_all = merge_quotes([s.inp.quotes for _, s in order if s.inp and s.inp.quotes])
-        iv = np.asarray(model.implied_vol(q_all.k, q_all.t))
-        from volcal.calibration.result import fit_quality
-
-        rmse, inside = fit_quality(q_all, iv)
-        # the slice search enforces the exact butterfly condition and the calendar
-        # conditions against the predecessor; the full check runs every 10th refresh
-        u.essvi_refreshes += 1
-        if u.essvi_refreshes % 10 == 1 or "essvi_ok" not in u.results:
-            u.results["essvi_ok"] = bool(model.conditions()["ok"])
-        status = "ok" if u.results["essvi_ok"] else "degraded"
+        if res.conditions_ok is not None:
+            u.results["essvi_ok"] = res.conditions_ok
+        status = "ok" if u.results.get("essvi_ok", True) else "degraded"
+        nodes = [res.nodes[e] for e in res.expiries]
+        conv = [res.conv[e] for e in res.expiries]
         pub = time.perf_counter()
         self._count_cal("essvi", status)
         self.lat["essvi_compute"].add(1e3 * (pub - t0))
@@ -849,24 +987,29 @@ class StreamEngine:
             "model": "essvi",
             "status": status,
             "params": {
-                "expiry": [iso(e) for e, _ in order],
-                "t": [num(x) for x in ts],
+                "expiry": [iso(e) for e in res.expiries],
+                "t": [num(x) for x in res.t],
                 "theta": [num(n[0]) for n in nodes],
                 "rho": [num(n[1]) for n in nodes],
                 "psi": [num(n[2]) for n in nodes],
             },
-            "atm_vol": [num(x) for x in atm],
-            "rr25": [num(x) for x in rr],
-            "bf25": [num(x) for x in bf],
-            "rmse_vol": num(rmse),
-            "inside_spread": num(inside),
-            "n_used": len(q_all),
-            "refit_from": iso(order[first][0]),
-            "slices_refit": n_refit,
+            "atm_vol": [num(c[0]) for c in conv],
+            "rr25": [num(c[1]) for c in conv],
+            "bf25": [num(c[2]) for c in conv],
+            "rmse_vol": num(res.rmse_vol),
+            "inside_spread": num(res.inside_spread),
+            "n_used": res.n_used,
+            "refit_from": iso(res.expiries[res.first]),
+            "slices_refit": res.n_refit,
             "fitted_at": iso(now),
             "compute_ms": num(1e3 * (pub - t0)),
         }
-        u.results["essvi_model"] = model
+        u.results["essvi_model"] = ESSVI(
+            t=res.t,
+            theta=tuple(n[0] for n in nodes),
+            rho=tuple(n[1] for n in nodes),
+            psi=tuple(n[2] for n in nodes),
+        )
         self._publish(u, {"type": "surface", "underlying": u.name, **u.surface["essvi"]})
 
     async def _fit_models(self, force: bool = False) -> None:
@@ -897,44 +1040,35 @@ class StreamEngine:
                 await self._fit_model(u, m, q, newest)
 
     async def _fit_model(self, u: _Under, model: str, q: Any, newest_wall: float) -> None:
-        from functools import partial
-
-        from volcal.calibration import calibrate
-
         cfg = self.config
         prior = u.results.get(model)
         warm = prior is not None
         t0 = time.perf_counter()
-        if self._executor is None:
-            if cfg.model_executor == "process":
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                self._executor = ProcessPoolExecutor(
-                    1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                )
-            else:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
-        job = partial(
-            _calibrate_quiet if cfg.model_executor == "process" else calibrate,
-            q,
-            model,
-            prior=prior,
-            strength=cfg.model_strength if prior is not None else 0.0,
-            # a cold start runs the global stage: give it room, once
-            max_time=cfg.model_max_time if warm else max(cfg.model_max_time, 20.0),
-        )
         try:
             # a CalibrationWarning (status other than ok) is carried by the result's
-            # status; where warnings are errors it arrives here and counts as a failure
-            res = await asyncio.get_running_loop().run_in_executor(self._executor, job)
-        except (ValueError, ArithmeticError, Warning) as exc:
+            # status; where warnings are errors (thread worker) it arrives here and
+            # counts as a failure, as does any error of the refit or a dead worker
+            res = await self._model_worker().calibrate(
+                q,
+                model,
+                prior=prior,
+                strength=cfg.model_strength if prior is not None else 0.0,
+                # a cold start runs the global stage: give it room, once
+                max_time=cfg.model_max_time if warm else max(cfg.model_max_time, 20.0),
+            )
+        except asyncio.CancelledError:
+            raise
+        except (Exception, Warning) as exc:
             self._count_cal(model, "failed")
-            self._guard(u, f"{model}_failed")
-            u.surface.setdefault(model, {})["message"] = str(exc)
+            self._guard(
+                u, "model_worker_died" if isinstance(exc, ModelWorkerError) else f"{model}_failed"
+            )
+            entry = u.surface.setdefault(model, {"model": model})
+            # the last good fit (if any) stays published, marked held
+            entry["status"] = "held" if model in u.results else "failed"
+            entry["message"] = f"{type(exc).__name__}: {exc}"
+            entry["reasons"] = ["model_failed"]
+            self._publish(u, {"type": "surface", "underlying": u.name, **entry})
             return
         pub = time.perf_counter()
         self.lat["model_compute"].add(1e3 * (pub - t0))
@@ -1239,6 +1373,13 @@ class StreamEngine:
             "subscribers": sum(len(u.subscribers) for u in self._u.values()),
             "source": src() if callable(src) else {},
             "sink": sink.metrics() if sink is not None else {},
+            "model_worker": self._worker.to_dict() if self._worker is not None else {},
+            "slice_worker": (
+                self._slice_worker.to_dict() if self._slice_worker is not None else {}
+            ),
+            "surface_worker": (
+                self._surface_worker.to_dict() if self._surface_worker is not None else {}
+            ),
             "uptime_s": time.perf_counter() - self._started_wall,
         }
 
@@ -1278,31 +1419,6 @@ class StreamEngine:
                     return
         finally:
             u.subscribers.discard(q)
-
-
-def _calibrate_quiet(*args: Any, **kwargs: Any) -> Any:
-    """``calibrate`` in the model worker process: a fit's status travels in its result,
-    so its CalibrationWarning is not printed there (filter scoped to the call)."""
-    from volcal.calibration import calibrate
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CalibrationWarning)
-        return calibrate(*args, **kwargs)
-
-
-def _calendar_ok(prev: tuple[float, float, float] | None, node: tuple[float, float, float]) -> bool:
-    """eSSVI calendar conditions of a node against its predecessor (Hendriks & Martini
-    2019): theta non-decreasing and both wing slopes psi (1 +- rho) non-decreasing."""
-    if prev is None:
-        return True
-    th_p, r_p, ps_p = prev
-    th, r, ps = node
-    eps = 1e-12
-    return (
-        th >= th_p - eps
-        and ps * (1 + r) >= ps_p * (1 + r_p) - eps
-        and ps * (1 - r) >= ps_p * (1 - r_p) - eps
-    )
 
 
 def _put_latest(q: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:

@@ -266,12 +266,15 @@ def svi_cost(svi: SVI, q: QuoteSet, wt: FloatArray) -> float:
     return float(np.sum(wt * (np.asarray(svi.total_variance(q.k)) - v) ** 2))
 
 
-def warm_svi(q: QuoteSet, prev: SVI | None, *, cold: bool = False) -> tuple[SVI, str, bool, int]:
+def warm_svi(
+    q: QuoteSet, prev: SVI | None, *, cold: bool = False, cold_fallback: bool = True
+) -> tuple[SVI, str, bool, int] | None:
     """Fit one slice, warm-started from ``prev`` (module docs); ``cold=True`` forces the
     full search (the engine does so every ``cold_every`` fits of a slice).
 
     Returns ``(svi, status, warm, n_candidates)``; ``warm`` is False when the cold fit
-    ran.
+    ran. With ``cold_fallback=False`` the cold fit never runs here: ``None`` when it
+    would have (the engine then runs it on a worker, :func:`cold_svi`).
     """
     from volcal.calibration.svi import SVISliceInfo, _admissible, _inner, fit_svi_slice
 
@@ -313,8 +316,275 @@ def warm_svi(q: QuoteSet, prev: SVI | None, *, cold: bool = False) -> tuple[SVI,
                     svi = None
                 if svi is not None and svi.is_arbitrage_free():
                     return svi, "ok", True, n_cand
+    if not cold_fallback:
+        return None
     fitted = fit_svi_slice(q.k, q.iv_mid, t, omega, full_output=True)
     assert isinstance(fitted, tuple)
     svi, info = fitted
     assert isinstance(info, SVISliceInfo)
     return svi, info.status, False, info.n_candidates
+
+
+def cold_svi(q: QuoteSet) -> tuple[SVI, str]:
+    """The full (cold) SVI fit of one slice and its status: what :func:`warm_svi` runs
+    when the warm search fails, as a job for a worker process (it can take hundreds of
+    milliseconds when the constrained fallback of the fitter runs)."""
+    from volcal.calibration.svi import fit_svi_slice
+
+    omega, _ = svi_weights(q)
+    fitted = fit_svi_slice(q.k, q.iv_mid, float(q.t_slices[0]), omega, full_output=True)
+    assert isinstance(fitted, tuple)
+    return fitted[0], str(fitted[1].status)
+
+
+Node = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class EssviRefresh:
+    """What one eSSVI refresh computed (:func:`essvi_refresh`): plain data, so it can
+    come back from a worker process."""
+
+    expiries: tuple[float, ...]
+    t: tuple[float, ...]
+    nodes: dict[float, Node]
+    conv: dict[float, Node]  # expiry -> (ATM vol, RR25, BF25) at the node
+    first: int  # index of the first slice refitted
+    n_refit: int
+    refit: frozenset[float]
+    rmse_vol: float
+    inside_spread: float
+    n_used: int
+    conditions_ok: bool | None  # None: the full check did not run this time
+    error: str | None = None
+
+
+def _calendar_ok(prev: Node | None, node: Node) -> bool:
+    """eSSVI calendar conditions of a node against its predecessor (Hendriks & Martini
+    2019): theta non-decreasing and both wing slopes psi (1 +- rho) non-decreasing."""
+    if prev is None:
+        return True
+    th_p, r_p, ps_p = prev
+    th, r, ps = node
+    eps = 1e-12
+    return (
+        th >= th_p - eps
+        and ps * (1 + r) >= ps_p * (1 + r_p) - eps
+        and ps * (1 - r) >= ps_p * (1 - r_p) - eps
+    )
+
+
+def node_pillars(node: Node, t: float) -> Node | None:
+    r"""(ATM vol, RR25, BF25) of one eSSVI node's slice by :func:`svi_pillars`.
+
+    At its node an eSSVI slice is the SSVI slice
+    :math:`w = \frac{\theta}{2}(1 + \rho\varphi k + \sqrt{(\varphi k + \rho)^2 + 1 -
+    \rho^2})` with :math:`\varphi = \psi/\theta`, which is raw SVI with
+    :math:`a = \theta(1-\rho^2)/2`, :math:`b = \psi/2`, :math:`m = -\rho/\varphi`,
+    :math:`\sigma = \sqrt{1-\rho^2}/\varphi` (Gatheral & Jacquier 2014, section 3).
+    ``None`` when that SVI is degenerate or the fast path does not apply.
+    """
+    th, rho, psi = node
+    if not (th > 0 and psi > 0 and abs(rho) < 1 and t > 0):
+        return None
+    phi = psi / th
+    try:
+        svi = SVI(
+            a=0.5 * th * (1.0 - rho * rho),
+            b=0.5 * psi,
+            rho=rho,
+            m=-rho / phi,
+            sigma=math.sqrt(1.0 - rho * rho) / phi,
+        )
+    except ParameterError:
+        return None
+    st = svi_pillars(svi, t)
+    if st is None:
+        return None
+    return (float(st.atm_vol), float(st.rr25), float(st.bf25))
+
+
+def essvi_refresh(
+    expiries: list[float],
+    quotes: list[QuoteSet],
+    t: list[float],
+    fitted: set[float],
+    nodes: dict[float, Node],
+    conv: dict[float, Node],
+    *,
+    check: bool,
+) -> EssviRefresh:
+    """Refresh the eSSVI surface over the slices ``expiries`` (sorted, with their
+    quotes and times to expiry ``t``) given the previous ``nodes`` and conventions.
+
+    Slices are refitted from the first one in ``fitted`` (or without a node) on; a
+    later unchanged slice whose node is still calendar-compatible with its new
+    predecessor keeps it. The conventions (ATM, RR25, BF25) are recomputed only for
+    refitted nodes; ``check`` runs the full no-arbitrage check of the surface. Pure:
+    the inputs are not modified, so it runs the same on a worker process.
+    """
+    from volcal.calibration.result import fit_quality
+    from volcal.calibration.ssvi import _fit_slice, slice_conventions
+    from volcal.models.ssvi import ESSVI, calendar_grid
+
+    nodes = {e: nodes[e] for e in expiries if e in nodes}
+    conv = {e: conv[e] for e in expiries if e in conv}
+    first = next(
+        (i for i, e in enumerate(expiries) if e in fitted or e not in nodes), len(expiries)
+    )
+    if first == len(expiries):
+        first = 0
+    grid = calendar_grid()
+    prev = nodes.get(expiries[first - 1]) if first > 0 else None
+    refit: set[float] = set()
+    for e, q in zip(expiries[first:], quotes[first:], strict=True):
+        node = nodes.get(e)
+        if e not in fitted and node is not None and _calendar_ok(prev, node):
+            prev = node
+            continue
+        _, wt = svi_weights(q)
+        v = q.iv_mid**2 * q.t
+        th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid)
+        nodes[e] = prev = (th, rho, psi)
+        refit.add(e)
+    ns = [nodes[e] for e in expiries]
+    base: dict[str, Any] = {
+        "expiries": tuple(expiries),
+        "t": tuple(float(x) for x in t),
+        "nodes": nodes,
+        "first": first,
+        "n_refit": len(refit),
+        "refit": frozenset(refit),
+    }
+    try:
+        model = ESSVI(
+            t=tuple(float(x) for x in t),
+            theta=tuple(n[0] for n in ns),
+            rho=tuple(n[1] for n in ns),
+            psi=tuple(n[2] for n in ns),
+        )
+    except ParameterError as exc:
+        return EssviRefresh(
+            **base,
+            conv=conv,
+            rmse_vol=math.nan,
+            inside_spread=math.nan,
+            n_used=0,
+            conditions_ok=None,
+            error=str(exc),
+        )
+    # conventions only for the nodes that changed (a sub-surface of those nodes is
+    # itself a valid eSSVI, evaluated slice by slice at its node times)
+    todo = [i for i, e in enumerate(expiries) if e in refit or e not in conv]
+    rest = []
+    for i in todo:
+        # a node's slice is an SSVI slice, i.e. a raw SVI one: its pillars in closed form
+        c = node_pillars(ns[i], float(t[i]))
+        if c is None:
+            rest.append(i)
+        else:
+            conv[expiries[i]] = c
+    todo = rest
+    if todo:
+        sub = ESSVI(
+            t=tuple(float(t[i]) for i in todo),
+            theta=tuple(ns[i][0] for i in todo),
+            rho=tuple(ns[i][1] for i in todo),
+            psi=tuple(ns[i][2] for i in todo),
+        )
+        a_, r_, b_ = slice_conventions(sub, np.asarray(sub.t), "forward")
+        for j, i in enumerate(todo):
+            conv[expiries[i]] = (float(a_[j]), float(r_[j]), float(b_[j]))
+    q_all = merge_quotes(quotes)
+    iv = np.asarray(model.implied_vol(q_all.k, q_all.t))
+    rmse, inside = fit_quality(q_all, iv)
+    return EssviRefresh(
+        **base,
+        conv=conv,
+        rmse_vol=float(rmse),
+        inside_spread=float(inside),
+        n_used=len(q_all),
+        conditions_ok=bool(model.conditions()["ok"]) if check else None,
+    )
+
+
+def svi_pillars(svi: SVI, t: float, level: float = 0.25) -> Any:
+    """ATM vol, 25-delta RR and BF of an SVI slice (forward delta), as
+    :func:`volcal.calibration.smile_stats.smile_stats` gives them, in a few
+    microseconds; ``None`` when the fast path does not apply (the caller then uses
+    ``smile_stats``).
+
+    ``smile_stats`` locates each pillar on any smile by a scan of 801 strikes and 60
+    bisection steps, each a vectorised smile evaluation (about half of a live slice
+    refit). For SVI the total variance and its slope are closed forms,
+    :math:`w = a + b(\\rho(k-m) + \\sqrt{(k-m)^2+\\sigma^2})`, so the 25-delta strikes
+    solve :math:`N(d_1(k)) = 0.25` (call) and :math:`0.75` (put, :math:`N(d_1)-1 =
+    -0.25`) with :math:`d_1 = -k/\\sqrt w + \\sqrt w/2` by Newton's method in scalar
+    arithmetic, started from the flat-smile strikes. When :math:`N(d_1)` is strictly
+    decreasing on ``smile_stats``' own scan grid (checked, one vectorised evaluation)
+    each target has one crossing, so the Newton root is the strike ``smile_stats``
+    brackets; otherwise (or without convergence) ``None``.
+    """
+    from volcal.calibration.delta_pillars import norm_cdf
+    from volcal.calibration.smile_stats import SmileStats
+
+    a, b, rho, m, sig = svi.a, svi.b, svi.rho, svi.m, svi.sigma
+    t = float(t)
+    if not (t > 0 and math.isfinite(t)):
+        return None
+    w0 = a + b * (rho * (-m) + math.sqrt(m * m + sig * sig))
+    if not w0 > 0:
+        return None
+    atm = math.sqrt(w0 / t)
+    half = 10.0 * max(atm, 1e-4) * math.sqrt(t)
+    grid = np.linspace(-half, half, 801)
+    wg = np.asarray(svi.total_variance(grid))
+    if not np.all(wg > 0):
+        return None
+    sg = np.sqrt(wg)
+    nd = norm_cdf(-grid / sg + 0.5 * sg)
+    if not np.all(np.diff(nd) < 0):
+        return None
+
+    def solve(target: float, k: float) -> float:
+        for _ in range(50):
+            x = k - m
+            r = math.sqrt(x * x + sig * sig)
+            w = a + b * (rho * x + r)
+            if not w > 0:
+                return math.nan
+            wp = b * (rho + x / r)
+            s = math.sqrt(w)
+            d1 = -k / s + 0.5 * s
+            f = 0.5 * math.erfc(-d1 * 0.7071067811865476) - target
+            dd1 = -1.0 / s + k * wp / (2.0 * w * s) + wp / (4.0 * s)
+            fp = math.exp(-0.5 * d1 * d1) * 0.3989422804014327 * dd1
+            if not fp < 0:
+                return math.nan
+            step = f / fp
+            k -= step
+            if abs(step) <= 1e-15 * max(1.0, abs(k)):
+                return k if -half <= k <= half else math.nan
+        return math.nan
+
+    s0 = atm * math.sqrt(t)
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(level)  # d1 of the call pillar on a flat smile
+    kc = solve(level, s0 * (0.5 * s0 - z))
+    kp = solve(1.0 - level, s0 * (0.5 * s0 + z))
+    if not (math.isfinite(kc) and math.isfinite(kp)):
+        return None
+    vc = float(np.asarray(svi.implied_vol(kc, t)))
+    vp = float(np.asarray(svi.implied_vol(kp, t)))
+    return SmileStats(
+        t=t,
+        atm_vol=atm,
+        k_call25=kc,
+        k_put25=kp,
+        vol_call25=vc,
+        vol_put25=vp,
+        rr25=vc - vp,
+        bf25=0.5 * (vc + vp) - atm,
+        delta="forward",
+    )

@@ -1,0 +1,147 @@
+"""Where the engine's Fourier refits (Heston, Bates, ...) run: a worker process or thread.
+
+Why a process by default
+------------------------
+A warm Heston refit costs about 20 ms of compute on a quiet core, most of it in
+compiled kernels that hold the GIL. On a worker *thread* the engine's event loop (the
+ingest of 2,000 quote updates per second and the SVI slice refits) waits behind it for
+the GIL: in ``benchmarks/stream.py`` the slice latency's tail was the Heston refit's
+duration. A worker *process* (spawned once, kept for the engine's life) has its own
+interpreter and, with two cores, its own core: the loop only pickles the merged quotes
+and the prior fit (a few hundred quotes, well under a millisecond) and awaits the
+result. The worker imports the calibration stack once when it starts (the compiled
+kernels load from numba's on-disk cache), so a refit never pays imports.
+
+Failures are reported, never silent: a refit that raises is returned to the engine as
+the exception (``ModelWorkerError`` when the worker process died: killed, out of
+memory, a crash in native code), which counts it as a ``failed`` calibration of that
+model, sets a guard and keeps the message on the model's surface entry; a dead worker
+process is replaced at the next refit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from concurrent.futures import Executor
+from typing import Any
+
+from volcal.errors import CalibrationWarning
+
+__all__ = ["ModelWorker", "ModelWorkerError", "calibrate_quiet", "warm_worker"]
+
+EXECUTORS = ("process", "thread")
+
+
+class ModelWorkerError(RuntimeError):
+    """The worker process of the Fourier refits died (its refit is lost; the next one
+    starts a new worker)."""
+
+
+def calibrate_quiet(*args: Any, **kwargs: Any) -> Any:
+    """``calibrate`` in the model worker: a fit's status travels in its result, so its
+    CalibrationWarning is not printed (filter scoped to the call)."""
+    from volcal.calibration import calibrate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        return calibrate(*args, **kwargs)
+
+
+def warm_worker() -> int:
+    """First job of a worker process: import the calibration stack (returns its pid)."""
+    import os
+
+    import volcal.calibration
+    import volcal.pricing  # noqa: F401
+
+    return os.getpid()
+
+
+class ModelWorker:
+    """One worker (process or thread) for an engine's Fourier refits.
+
+    Parameters
+    ----------
+    kind : {"process", "thread"}
+        ``"process"``: one spawned worker process (default of the engine);
+        ``"thread"``: one worker thread (shares the GIL with the loop).
+    """
+
+    def __init__(self, kind: str = "process") -> None:
+        if kind not in EXECUTORS:
+            from volcal.errors import ParameterError
+
+            raise ParameterError(f"model_executor must be 'thread' or 'process', got {kind!r}")
+        self.kind = kind
+        self._pool: Executor | None = None
+        self.pid: int | None = None
+        self.started = 0  # worker processes started (more than 1: a worker died)
+        self.failures = 0
+
+    def _ensure(self) -> Executor:
+        if self._pool is None:
+            if self.kind == "process":
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="volcal-stream-model")
+            self.started += 1
+        return self._pool
+
+    async def warm(self) -> None:
+        """Start the worker and import the calibration stack in it (no refit)."""
+        if self.kind != "process":
+            return
+        try:
+            self.pid = await self._run(warm_worker)
+        except ModelWorkerError:
+            pass  # reported by the first refit, which starts a new worker
+
+    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` on the worker (a picklable module-level function)."""
+        return await self._run(fn, *args, **kwargs)
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+        from functools import partial
+
+        pool = self._ensure()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, partial(fn, *args, **kwargs))
+        except BrokenProcessPool as exc:
+            self.failures += 1
+            self._pool = None
+            self.pid = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise ModelWorkerError(
+                f"the model worker process died ({exc or 'terminated abruptly'}); "
+                "a new one starts at the next refit"
+            ) from None
+
+    async def calibrate(self, *args: Any, **kwargs: Any) -> Any:
+        """``volcal.calibrate(*args, **kwargs)`` on the worker (awaitable)."""
+        if self.kind == "process":
+            return await self._run(calibrate_quiet, *args, **kwargs)
+        from volcal.calibration import calibrate
+
+        return await self._run(calibrate, *args, **kwargs)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self.pid = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "pid": self.pid,
+            "started": self.started,
+            "failures": self.failures,
+        }
