@@ -144,6 +144,8 @@ def test_state_to_dict_is_json_safe_and_complete(snapshot_dir: Path) -> None:
     ):
         assert key in e
     assert set(e["params"]) == {"a", "b", "rho", "m", "sigma"}
+    # the pillars say which 25-delta they use, as CalibrationResult slices do
+    assert e["delta_convention"] == "forward"
     assert math.isclose(d["age_s"], 1.0, abs_tol=0.01)
     assert "BTC surface" in eng.state("BTC").summary()
 

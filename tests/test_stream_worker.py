@@ -178,8 +178,7 @@ def test_engine_with_the_surface_on_a_worker_process(snapshot_dir: Path) -> None
 def test_svi_pillars_equal_smile_stats_on_real_slices(snapshot_dir: Path) -> None:
     """The engine's closed-form ATM / RR25 / BF25 are smile_stats' to rounding on every
     live slice of a real snapshot (smile_stats is the reference: scan + bisection)."""
-    from volcal.calibration.smile_stats import smile_stats
-    from volcal.stream.fit import svi_pillars
+    from volcal.calibration.smile_stats import smile_stats, svi_pillars
 
     eng = _engine(snapshot_dir, models=("svi",))
     n = 0
@@ -205,9 +204,8 @@ def test_svi_pillars_equal_smile_stats_on_real_slices(snapshot_dir: Path) -> Non
 )
 @pytest.mark.parametrize("t", [2 / 365, 0.1, 1.5])
 def test_svi_pillars_equal_smile_stats_or_defer(params: dict[str, float], t: float) -> None:
-    from volcal.calibration.smile_stats import smile_stats
+    from volcal.calibration.smile_stats import smile_stats, svi_pillars
     from volcal.models.svi import SVI
-    from volcal.stream.fit import svi_pillars
 
     svi = SVI(**params)
     got = svi_pillars(svi, t)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from volcal.calibration.smile_stats import svi_pillars
 from volcal.errors import CalibrationWarning, ParameterError
 from volcal.models.svi import SVI
 from volcal.quality.policy import QualityPolicy
@@ -33,7 +34,6 @@ from volcal.stream.fit import (
     essvi_refresh,
     merge_quotes,
     slice_quotes,
-    svi_pillars,
     warm_svi,
 )
 from volcal.stream.messages import Instrument, QuoteUpdate, parse_instrument, parse_message

@@ -276,7 +276,7 @@ def warm_svi(
     ran. With ``cold_fallback=False`` the cold fit never runs here: ``None`` when it
     would have (the engine then runs it on a worker, :func:`cold_svi`).
     """
-    from volcal.calibration.svi import SVISliceInfo, _admissible, _inner, fit_svi_slice
+    from volcal.models.svi_fit import SVISliceInfo, _admissible, _inner, fit_svi_slice
 
     t = float(q.t_slices[0])
     omega, wt = svi_weights(q)
@@ -329,7 +329,7 @@ def cold_svi(q: QuoteSet) -> tuple[SVI, str]:
     """The full (cold) SVI fit of one slice and its status: what :func:`warm_svi` runs
     when the warm search fails, as a job for a worker process (it can take hundreds of
     milliseconds when the constrained fallback of the fitter runs)."""
-    from volcal.calibration.svi import fit_svi_slice
+    from volcal.models.svi_fit import fit_svi_slice
 
     omega, _ = svi_weights(q)
     fitted = fit_svi_slice(q.k, q.iv_mid, float(q.t_slices[0]), omega, full_output=True)
@@ -398,6 +398,8 @@ def node_pillars(node: Node, t: float) -> Node | None:
         )
     except ParameterError:
         return None
+    from volcal.calibration.smile_stats import svi_pillars
+
     st = svi_pillars(svi, t)
     if st is None:
         return None
@@ -505,86 +507,4 @@ def essvi_refresh(
         inside_spread=float(inside),
         n_used=len(q_all),
         conditions_ok=bool(model.conditions()["ok"]) if check else None,
-    )
-
-
-def svi_pillars(svi: SVI, t: float, level: float = 0.25) -> Any:
-    """ATM vol, 25-delta RR and BF of an SVI slice (forward delta), as
-    :func:`volcal.calibration.smile_stats.smile_stats` gives them, in a few
-    microseconds; ``None`` when the fast path does not apply (the caller then uses
-    ``smile_stats``).
-
-    ``smile_stats`` locates each pillar on any smile by a scan of 801 strikes and 60
-    bisection steps, each a vectorised smile evaluation (about half of a live slice
-    refit). For SVI the total variance and its slope are closed forms,
-    :math:`w = a + b(\\rho(k-m) + \\sqrt{(k-m)^2+\\sigma^2})`, so the 25-delta strikes
-    solve :math:`N(d_1(k)) = 0.25` (call) and :math:`0.75` (put, :math:`N(d_1)-1 =
-    -0.25`) with :math:`d_1 = -k/\\sqrt w + \\sqrt w/2` by Newton's method in scalar
-    arithmetic, started from the flat-smile strikes. When :math:`N(d_1)` is strictly
-    decreasing on ``smile_stats``' own scan grid (checked, one vectorised evaluation)
-    each target has one crossing, so the Newton root is the strike ``smile_stats``
-    brackets; otherwise (or without convergence) ``None``.
-    """
-    from volcal.calibration.delta_pillars import norm_cdf
-    from volcal.calibration.smile_stats import SmileStats
-
-    a, b, rho, m, sig = svi.a, svi.b, svi.rho, svi.m, svi.sigma
-    t = float(t)
-    if not (t > 0 and math.isfinite(t)):
-        return None
-    w0 = a + b * (rho * (-m) + math.sqrt(m * m + sig * sig))
-    if not w0 > 0:
-        return None
-    atm = math.sqrt(w0 / t)
-    half = 10.0 * max(atm, 1e-4) * math.sqrt(t)
-    grid = np.linspace(-half, half, 801)
-    wg = np.asarray(svi.total_variance(grid))
-    if not np.all(wg > 0):
-        return None
-    sg = np.sqrt(wg)
-    nd = norm_cdf(-grid / sg + 0.5 * sg)
-    if not np.all(np.diff(nd) < 0):
-        return None
-
-    def solve(target: float, k: float) -> float:
-        for _ in range(50):
-            x = k - m
-            r = math.sqrt(x * x + sig * sig)
-            w = a + b * (rho * x + r)
-            if not w > 0:
-                return math.nan
-            wp = b * (rho + x / r)
-            s = math.sqrt(w)
-            d1 = -k / s + 0.5 * s
-            f = 0.5 * math.erfc(-d1 * 0.7071067811865476) - target
-            dd1 = -1.0 / s + k * wp / (2.0 * w * s) + wp / (4.0 * s)
-            fp = math.exp(-0.5 * d1 * d1) * 0.3989422804014327 * dd1
-            if not fp < 0:
-                return math.nan
-            step = f / fp
-            k -= step
-            if abs(step) <= 1e-15 * max(1.0, abs(k)):
-                return k if -half <= k <= half else math.nan
-        return math.nan
-
-    s0 = atm * math.sqrt(t)
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(level)  # d1 of the call pillar on a flat smile
-    kc = solve(level, s0 * (0.5 * s0 - z))
-    kp = solve(1.0 - level, s0 * (0.5 * s0 + z))
-    if not (math.isfinite(kc) and math.isfinite(kp)):
-        return None
-    vc = float(np.asarray(svi.implied_vol(kc, t)))
-    vp = float(np.asarray(svi.implied_vol(kp, t)))
-    return SmileStats(
-        t=t,
-        atm_vol=atm,
-        k_call25=kc,
-        k_put25=kp,
-        vol_call25=vc,
-        vol_put25=vp,
-        rr25=vc - vp,
-        bf25=0.5 * (vc + vp) - atm,
-        delta="forward",
     )

@@ -60,6 +60,9 @@ class ExpiryState:
     compute_ms: float = math.nan
     warm: bool = False
     n_fits: int = 0
+    # rr25/bf25 are at the forward (not premium-adjusted) 25-delta strikes, as in the
+    # slices of every CalibrationResult (SliceFit.delta_convention)
+    delta_convention: str = "forward"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class ExpiryState:
             "atm_vol": num(self.atm_vol),
             "rr25": num(self.rr25),
             "bf25": num(self.bf25),
+            "delta_convention": self.delta_convention,
             "rmse_vol": num(self.rmse_vol),
             "n_used": int(self.n_used),
             "n_quotes": int(self.n_quotes),
