@@ -62,6 +62,14 @@ from volcal.pricing.cos import COSPricer
 
 __all__ = ["TD_CLASSES", "TD_MODELS", "calibrate_td"]
 
+
+def _td_kernels() -> Any:
+    """The compiled kernels (numba imported on first use, not at package import)."""
+    from volcal.pricing import _td_numba
+
+    return _td_numba
+
+
 TD_MODELS = ("heston_td", "bates_td")
 TD_CLASSES: dict[str, type[HestonTD]] = {"heston_td": HestonTD, "bates_td": BatesTD}
 DEFAULT_SMOOTH = 0.01  # bates_td on 4 real chains: 0 -> 2.21, 0.01 -> 1.42, 0.05 -> 1.63, 0.2 -> 2.06 vol pts median RMSE
@@ -124,7 +132,14 @@ def _as_td(cls: type[HestonTD], value: Any, knots: FloatArray) -> HestonTD | Non
 
 
 class _Problem:
-    """One least-squares problem: free coordinates, quotes, penalties (see module docs)."""
+    """One least-squares problem: free coordinates, quotes, penalties (see module docs).
+
+    Prices and their exact Jacobian with respect to the free coordinates come from the
+    compiled recursion of :mod:`volcal.pricing._td_numba` (one call per evaluation:
+    the COS plan of the expiries in the problem for the trial parameters, the
+    coefficients and the common engine's strike sums); residuals are in vol, and the
+    Jacobian in vol is the price Jacobian over the model's Black vega.
+    """
 
     def __init__(
         self,
@@ -138,27 +153,30 @@ class _Problem:
         pen_rows: list[tuple[int, int | None, float, float, float]],
         pricer: COSPricer,
     ) -> None:
-        from volcal.pricing._layout import make_surface
-
         self.base = base
         self.x0 = base.to_vector()
-        self.free = free
-        self.lo, self.hi = lo[free], hi[free]
+        self.n_int = base.n_intervals
+        self.free = np.asarray(free, dtype=np.int64)
+        self.lo, self.hi = lo[self.free], hi[self.free]
         self.idx = np.flatnonzero(mask)
-        self.k = q.k[self.idx]
+        self.k = np.ascontiguousarray(q.k[self.idx])
         self.t = q.t[self.idx]
         self.call = self.k >= 0.0
         self.iv_mid = q.iv_mid[self.idx]
         self.mid = q.mid[self.idx]
         self.vega = np.maximum(q.vega[self.idx], 1e-12)
         self.sw = sw[self.idx]
-        fwd = q.forward[self.idx]
-        self.fwd = fwd
-        self.surface = make_surface(fwd, q.strike[self.idx], self.t, self.call, 1.0, where="td")
+        sl = q.slice_index[self.idx]
+        used, t_index = np.unique(sl, return_inverse=True)
+        self.t_u = np.ascontiguousarray(q.t_slices[used], dtype=np.float64)
+        self.t_index = np.ascontiguousarray(t_index, dtype=np.int64)
         self.pen = pen_rows  # (param index, reference index or None, ref value, weight, scale)
         self.pricer = pricer
         self.nfev = 0
-        self._cache: tuple[FloatArray, FloatArray, Any] | None = None
+        self.njev = 0
+        self._kn = _td_kernels()
+        self.knots = np.ascontiguousarray(base.knots, dtype=np.float64)
+        self._plan: tuple[FloatArray, FloatArray, FloatArray, IntArray] | None = None
 
     # y <-> x (logistic box transform of the free coordinates)
     def to_x(self, y: FloatArray) -> FloatArray:
@@ -176,15 +194,63 @@ class _Problem:
         z = self.to_x(y)[self.free]
         return np.asarray((z - self.lo) * (self.hi - z) / (self.hi - self.lo))
 
-    def _data(self, model: HestonTD, plan: Any) -> FloatArray:
+    def _args(self, x: FloatArray) -> tuple[Any, ...]:
+        n = self.n_int
+        jumps = x[1 + 4 * n : 4 + 4 * n] if x.size > 1 + 4 * n else np.zeros(3)
+        return (
+            self.knots,
+            np.ascontiguousarray(x[1 : 1 + n]),
+            np.ascontiguousarray(x[1 + n : 1 + 2 * n]),
+            np.ascontiguousarray(x[1 + 2 * n : 1 + 3 * n]),
+            np.ascontiguousarray(x[1 + 3 * n : 1 + 4 * n]),
+            float(x[0]),
+            np.ascontiguousarray(jumps),
+        )
+
+    def units(self, x: FloatArray, grad: bool) -> FloatArray:
+        """OTM prices per unit forward (row 0) and, with ``grad``, their derivatives
+        with respect to the free coordinates (rows 1..); MethodError where the COS
+        plan or the prices fail. The plan of the last priced point is reused when the
+        Jacobian is asked at that point (the solver's usual order)."""
+        args = self._args(x)
+        if self._plan is not None and np.array_equal(self._plan[0], x):
+            a, b, nn = self._plan[1:]
+        else:
+            pr = self.pricer
+            a, b, nn, _bound = self._kn.td_plan(
+                self.t_u,
+                self.k,
+                self.t_index,
+                *args,
+                float(pr.l),
+                float(pr.min_half_width),
+                float(pr.tail_tol),
+                float(pr.phi_tol),
+                int(pr.n),
+                int(pr.n_max),
+            )
+            if np.any(nn < 0) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+                self._plan = None
+                raise MethodError("COS: no finite plan for the trial parameters")
+            self._plan = (x.copy(), a, b, nn)
+        dirs = self.free if grad else np.zeros(0, dtype=np.int64)
+        out = np.asarray(self._kn.td_units(self.t_u, self.k, self.t_index, a, b, nn, *args, dirs))
+        if not np.all(np.isfinite(out)):
+            raise MethodError("COS: non-finite prices for the trial parameters")
+        return out
+
+    def _iv(self, p: FloatArray) -> tuple[FloatArray, Any]:
         from volcal.black import implied_vol
 
-        p = np.asarray(plan.price(model)).ravel() / self.fwd
         with np.errstate(all="ignore"):
             iv = implied_vol(p, 1.0, np.exp(self.k), self.t, self.call, full_output=True).vol
         ok = np.isfinite(iv) & (
             black_vega_fwd(self.k, self.t, np.where(np.isfinite(iv), iv, 0.2)) > 1e-14
         )
+        return np.asarray(iv), ok
+
+    def _data(self, p: FloatArray) -> FloatArray:
+        iv, ok = self._iv(p)
         return np.asarray(
             np.where(ok, self.sw * (iv - self.iv_mid), self.sw * (p - self.mid) / self.vega)
         )
@@ -196,44 +262,43 @@ class _Problem:
             out[r] = wt * (x[i] - target) / s
         return out
 
+    def _pen_jac(self) -> FloatArray:
+        """d penalty / d free coordinates (constant: the penalties are linear in x)."""
+        pos = {int(c): j for j, c in enumerate(self.free)}
+        out = np.zeros((len(self.pen), self.free.size))
+        for r, (i, ref, _val, wt, s) in enumerate(self.pen):
+            if i in pos:
+                out[r, pos[i]] += wt / s
+            if ref is not None and ref in pos:
+                out[r, pos[ref]] -= wt / s
+        return out
+
     def residuals(self, y: FloatArray) -> FloatArray:
         x = self.to_x(y)
         self.nfev += 1
         try:
-            model = self.base.with_vector(x)
-            plan = self.pricer.plan_surface(self.surface, model)
-            r = np.concatenate([self._data(model, plan), self._pen(x)])
+            r = np.concatenate([self._data(self.units(x, False)[0]), self._pen(x)])
         except (MethodError, ParameterError):
             # a trial point the engine cannot price (e.g. a tail too heavy for COS):
             # a large residual sends the solver back instead of ending the step
-            r = np.full(self.idx.size + len(self.pen), 10.0)
-            self._cache = None
-            return r
-        if not np.all(np.isfinite(r)):
-            r = np.where(np.isfinite(r), r, 10.0)
-        self._cache = (np.array(y), r, plan)
-        return r
+            return np.full(self.idx.size + len(self.pen), 10.0)
+        return np.asarray(np.where(np.isfinite(r), r, 10.0))
 
     def jacobian(self, y: FloatArray) -> FloatArray:
-        if self._cache is None or not np.array_equal(self._cache[0], y):
-            self.residuals(y)
-        if self._cache is None:  # the base point itself cannot be priced
-            return np.zeros((self.idx.size + len(self.pen), y.size))
-        _, r0, plan = self._cache
-        cols = []
-        for j in range(y.size):
-            h = 1e-6 * max(1.0, abs(float(y[j])))
-            yp = np.array(y, dtype=np.float64)
-            yp[j] += h
-            xp = self.to_x(yp)
-            try:
-                model = self.base.with_vector(xp)
-                rp = np.concatenate([self._data(model, plan), self._pen(xp)])
-            except (ParameterError, MethodError):
-                rp = r0
-            self.nfev += 1
-            cols.append((rp - r0) / h)
-        jac = np.stack(cols, axis=1)
+        x = self.to_x(y)
+        self.njev += 1
+        nd = self.idx.size
+        jac = np.zeros((nd + len(self.pen), y.size))
+        try:
+            out = self.units(x, True)
+        except (MethodError, ParameterError):  # the point itself cannot be priced
+            return jac
+        p, dp = out[0], out[1:].T
+        iv, ok = self._iv(p)
+        vega = np.where(ok, black_vega_fwd(self.k, self.t, np.where(ok, iv, 0.2)), self.vega)
+        jac[:nd] = (self.sw / vega)[:, None] * dp
+        jac[nd:] = self._pen_jac()
+        jac = jac * self.dz_dy(y)[None, :]
         return np.asarray(np.where(np.isfinite(jac), jac, 0.0))
 
 
@@ -326,9 +391,10 @@ def calibrate_td(
         (Mikhailov & Nögel's choice; one expiry's smile hardly separates ``kappa`` from
         ``theta``, so this is what exact parameter recovery needs).
     inner_tol : float
-        0 (default): the optimizer prices with the library's default engine settings.
-        A positive value is the COS error bound ``phi_tol`` used inside the solves
-        (the reported fit is always priced by :func:`volcal.model_iv`).
+        0 (default): the solves price with the COS error bounds of the constant
+        models' calibration (1e-10 on the neglected series, 1e-11 tail mass, per unit
+        forward). A positive value is the series bound ``phi_tol`` (tail mass a tenth
+        of it). The reported fit is always priced by :func:`volcal.model_iv`.
     method : {"lm", "trf"}
         Local least-squares method.
     bounds : dict of str to (lo, hi), optional
@@ -365,7 +431,7 @@ def calibrate_td(
     >>> fit = volcal.calibrate(volcal.clean(chain), "heston_td")   # doctest: +SKIP
     >>> fit.params.theta, fit.rmse_vol                              # doctest: +SKIP
     """
-    from volcal.calibration.calibrate import _atm_vols, as_quotes
+    from volcal.calibration.calibrate import _OBJ_PHI_TOL, _OBJ_TAIL_TOL, _atm_vols, as_quotes
     from volcal.pricing.api import model_iv as library_iv
 
     t_start = time.perf_counter()
@@ -428,7 +494,11 @@ def calibrate_td(
     sw = np.sqrt(w)
     w_slice = np.bincount(q.slice_index, weights=w, minlength=q.n_slices)
     px = prior_m.to_vector() if prior_m is not None else None
-    pricer = COSPricer(phi_tol=inner_tol) if inner_tol > 0 else COSPricer()
+    pricer = (
+        COSPricer(phi_tol=inner_tol, tail_tol=0.1 * inner_tol)
+        if inner_tol > 0
+        else COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL)
+    )
     if ftol is None:
         ftol = _WARM_FTOL if warm else _COLD_FTOL
 
@@ -476,6 +546,7 @@ def calibrate_td(
                 "step": label,
                 "status": st,
                 "nfev": prob.nfev,
+                "njev": prob.njev,
                 "n_quotes": int(prob.idx.size),
                 "jac_cond": cond,
             }
