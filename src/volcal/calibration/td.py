@@ -176,7 +176,7 @@ class _Problem:
         self.njev = 0
         self._kn = _td_kernels()
         self.knots = np.ascontiguousarray(base.knots, dtype=np.float64)
-        self._plan: tuple[FloatArray, FloatArray, FloatArray, IntArray] | None = None
+        self.plan: tuple[FloatArray, FloatArray, IntArray] | None = None
 
     # y <-> x (logistic box transform of the free coordinates)
     def to_x(self, y: FloatArray) -> FloatArray:
@@ -207,34 +207,54 @@ class _Problem:
             np.ascontiguousarray(jumps),
         )
 
+    def make_plan(self, x: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
+        """COS range and terms per expiry for the parameters ``x`` (rules of
+        :mod:`volcal.pricing.cos`); MethodError if an expiry needs more than n_max."""
+        pr = self.pricer
+        a, b, nn, _bound = self._kn.td_plan(
+            self.t_u,
+            self.k,
+            self.t_index,
+            *self._args(x),
+            float(pr.l),
+            float(pr.min_half_width),
+            float(pr.tail_tol),
+            float(pr.phi_tol),
+            int(pr.n),
+            int(pr.n_max),
+        )
+        if np.any(nn < 0) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+            raise MethodError("COS: no finite plan for the parameters")
+        return np.asarray(a), np.asarray(b), np.asarray(nn)
+
+    def replan(self, x: FloatArray) -> bool:
+        """Keep the plan if it also meets the error bounds at ``x`` (range covers the
+        one ``x`` needs, highest frequency at least as high), else take ``x``'s plan;
+        True when the plan changed (the solve is then repeated from ``x``)."""
+        a, b, nn = self.make_plan(x)
+        if self.plan is not None:
+            a0, b0, n0 = self.plan
+            if (
+                np.all(a0 <= a)
+                and np.all(b0 >= b)
+                and np.all((n0 - 1) / (b0 - a0) >= (nn - 1) / (b - a))
+            ):
+                return False
+        self.plan = (a, b, nn)
+        return True
+
     def units(self, x: FloatArray, grad: bool) -> FloatArray:
         """OTM prices per unit forward (row 0) and, with ``grad``, their derivatives
-        with respect to the free coordinates (rows 1..); MethodError where the COS
-        plan or the prices fail. The plan of the last priced point is reused when the
-        Jacobian is asked at that point (the solver's usual order)."""
-        args = self._args(x)
-        if self._plan is not None and np.array_equal(self._plan[0], x):
-            a, b, nn = self._plan[1:]
-        else:
-            pr = self.pricer
-            a, b, nn, _bound = self._kn.td_plan(
-                self.t_u,
-                self.k,
-                self.t_index,
-                *args,
-                float(pr.l),
-                float(pr.min_half_width),
-                float(pr.tail_tol),
-                float(pr.phi_tol),
-                int(pr.n),
-                int(pr.n_max),
-            )
-            if np.any(nn < 0) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-                self._plan = None
-                raise MethodError("COS: no finite plan for the trial parameters")
-            self._plan = (x.copy(), a, b, nn)
+        with respect to the free coordinates (rows 1..), on the problem's current
+        COS plan; MethodError where the prices are not finite."""
+        if self.plan is None:
+            self.replan(x)
+        assert self.plan is not None
+        a, b, nn = self.plan
         dirs = self.free if grad else np.zeros(0, dtype=np.int64)
-        out = np.asarray(self._kn.td_units(self.t_u, self.k, self.t_index, a, b, nn, *args, dirs))
+        out = np.asarray(
+            self._kn.td_units(self.t_u, self.k, self.t_index, a, b, nn, *self._args(x), dirs)
+        )
         if not np.all(np.isfinite(out)):
             raise MethodError("COS: non-finite prices for the trial parameters")
         return out
@@ -302,37 +322,96 @@ class _Problem:
         return np.asarray(np.where(np.isfinite(jac), jac, 0.0))
 
 
-def _solve(prob: _Problem, method: str, ftol: float, max_nfev: int) -> tuple[FloatArray, str, str]:
+def _solve(
+    prob: _Problem, method: str, ftol: float, max_nfev: int
+) -> tuple[FloatArray, str, str, Any]:
+    """Least squares on one problem with a COS plan fixed during each solve: planned
+    at the start, checked at the solution (:meth:`_Problem.replan`), solved again
+    from the solution on the new plan when the old one does not meet the error
+    bounds there (at most 3 rounds). Returns ``x``, status, message and the
+    solver's result (its residuals and Jacobian at the solution), or None."""
     from scipy.optimize import least_squares
 
-    y0 = prob.to_y(prob.x0)
+    x = prob.x0
     n_res = prob.idx.size + len(prob.pen)
-    meth = method if (method != "lm" or n_res >= y0.size) else "trf"
+    free = prob.free.size
+    meth = method if (method != "lm" or n_res >= free) else "trf"
+    res = None
     try:
-        res = least_squares(
-            prob.residuals,
-            y0,
-            jac=prob.jacobian,
-            method=meth,
-            ftol=ftol,
-            xtol=1e-10,
-            gtol=1e-10,
-            max_nfev=max_nfev,
-        )
-    except (ValueError, np.linalg.LinAlgError, MethodError) as exc:
-        return prob.x0, "failed", str(exc)
+        prob.replan(x)
+    except MethodError as exc:
+        return x, "failed", str(exc), None
+    budget = int(max_nfev)
+    for _ in range(3):
+        try:
+            res = least_squares(
+                prob.residuals,
+                prob.to_y(x),
+                jac=prob.jacobian,
+                method=meth,
+                ftol=ftol,
+                xtol=1e-10,
+                gtol=1e-10,
+                max_nfev=max(budget, 1),
+            )
+        except (ValueError, np.linalg.LinAlgError, MethodError) as exc:
+            return x, "failed", str(exc), None
+        x = prob.to_x(res.x)
+        budget -= int(res.nfev)
+        try:
+            if not prob.replan(x) or budget <= 0:
+                break
+        except MethodError as exc:
+            return x, "failed", str(exc), None
+    assert res is not None
     status = "ok" if res.status > 0 else ("max_iter" if res.status == 0 else "failed")
-    return prob.to_x(res.x), status, str(res.message)
+    return x, status, str(res.message), res
 
 
-def _stderr(prob: _Problem, x: FloatArray) -> tuple[FloatArray | None, float | None]:
-    """Standard errors of the free parameters and the condition number at ``x``."""
+def _model_iv(params: HestonTD, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
+    """Model implied vols of every quote and at the money of every expiry, priced by
+    the compiled recursion with the library's default COS error bounds (1e-14 series,
+    1e-15 tail mass: the plan and sums :func:`volcal.price` uses for these models, to
+    ~1e-13 of the forward; tests/test_td_models.py)."""
+    from volcal.black import implied_vol
+
+    kn = _td_kernels()
+    pr = COSPricer()
+    n_s = q.n_slices
+    k = np.ascontiguousarray(np.concatenate([q.k, np.zeros(n_s)]))
+    ti = np.ascontiguousarray(np.concatenate([q.slice_index, np.arange(n_s)]), dtype=np.int64)
+    t_u = np.ascontiguousarray(q.t_slices, dtype=np.float64)
+    x = params.to_vector()
+    n = params.n_intervals
+    args = (
+        np.asarray(params.knots, dtype=np.float64),
+        np.ascontiguousarray(x[1 : 1 + n]),
+        np.ascontiguousarray(x[1 + n : 1 + 2 * n]),
+        np.ascontiguousarray(x[1 + 2 * n : 1 + 3 * n]),
+        np.ascontiguousarray(x[1 + 3 * n : 1 + 4 * n]),
+        float(x[0]),
+        np.ascontiguousarray(x[1 + 4 * n : 4 + 4 * n]) if x.size > 1 + 4 * n else np.zeros(3),
+    )
+    a, b, nn, _bound = kn.td_plan(
+        t_u, k, ti, *args, pr.l, pr.min_half_width, pr.tail_tol, pr.phi_tol, pr.n, pr.n_max
+    )
+    if np.any(nn < 0) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise MethodError(f"COS: {params.summary()} needs more than n_max terms")
+    units = np.asarray(kn.td_units(t_u, k, ti, a, b, nn, *args, np.zeros(0, dtype=np.int64)))[0]
+    if not np.all(np.isfinite(units)):
+        raise MethodError(f"COS: {params.summary()} gives non-finite prices")
+    with np.errstate(all="ignore"):
+        iv = implied_vol(units, 1.0, np.exp(k), t_u[ti], k >= 0.0, full_output=True).vol
+    iv = np.asarray(iv, dtype=np.float64)
+    return iv[: len(q)], iv[len(q) :]
+
+
+def _stderr(prob: _Problem, x: FloatArray, res: Any) -> tuple[FloatArray | None, float | None]:
+    """Standard errors of the free parameters and the condition number at ``x``, from
+    the solver's residuals and Jacobian at its solution."""
     y = prob.to_y(x)
-    try:
-        r = prob.residuals(y)
-        j = prob.jacobian(y)
-    except (MethodError, ParameterError):
-        return None, None
+    r = np.asarray(res.fun)
+    j = np.asarray(res.jac)
     nd = prob.idx.size
     j_z = j[:nd] / prob.dz_dy(y)[None, :]
     if not np.all(np.isfinite(j_z)):
@@ -366,6 +445,7 @@ def calibrate_td(
     stderr: bool | str = "auto",
     ftol: float | None = None,
     rescue: bool = True,
+    multistart: bool | None = None,
     options: Mapping[str, Any] | None = None,
     fit: bool = True,
 ) -> CalibrationResult:
@@ -413,6 +493,11 @@ def calibrate_td(
         Cold starts only: when the bootstrap from the data guess is poor (status not
         "ok" or RMSE above 3 vol points), bootstrap again from the constant Heston/Bates
         fit copied onto every interval and keep the better (``extra["rescue"]``).
+    multistart : bool, optional
+        Solve each bootstrap step from three starts (the running start, the previous
+        interval's fitted ``kappa, xi, rho``, and ``kappa=20, xi=8, rho=-0.2``) and
+        keep the lowest final cost. Default: on for cold starts, off for warm ones
+        (the previous snapshot's fit is the start).
     fit : bool
         False: no solve, only the result of the start (used by the rescue to score the
         constant model on the piecewise layout).
@@ -432,7 +517,6 @@ def calibrate_td(
     >>> fit.params.theta, fit.rmse_vol                              # doctest: +SKIP
     """
     from volcal.calibration.calibrate import _OBJ_PHI_TOL, _OBJ_TAIL_TOL, _atm_vols, as_quotes
-    from volcal.pricing.api import model_iv as library_iv
 
     t_start = time.perf_counter()
     name = model.lower() if isinstance(model, str) else str(model)
@@ -501,6 +585,8 @@ def calibrate_td(
     )
     if ftol is None:
         ftol = _WARM_FTOL if warm else _COLD_FTOL
+    if multistart is None:
+        multistart = not warm
 
     def idx(p: str, j: int) -> int:
         return 1 + _PIECE.index(p) * n_int + j
@@ -524,19 +610,38 @@ def calibrate_td(
             for i in free
         ]
 
-    def run(free: IntArray, mask: Any, pen: list[Any], label: str) -> None:
+    def run(
+        free: IntArray,
+        mask: Any,
+        pen: list[Any],
+        label: str,
+        alts: list[FloatArray] | None = None,
+    ) -> None:
         nonlocal x, status, message
-        base = start_model.with_vector(x)
-        prob = _Problem(base, free, mask, q, sw, lo, hi, pen, pricer)
-        x_new, st, msg = _solve(prob, method, ftol, int(max_nfev))
-        try:
-            start_model.with_vector(x_new)
-        except ParameterError:
-            x_new, st, msg = x, "failed", "no valid parameters found"
+        best: tuple[float, FloatArray, str, str, _Problem, Any] | None = None
+        n_ev = n_jev = 0
+        for alt in [None, *(alts or [])]:
+            x_try = x.copy()
+            if alt is not None:
+                x_try[free] = np.clip(alt, lo[free] + eps[free], hi[free] - eps[free])
+            base = start_model.with_vector(x_try)
+            cand = _Problem(base, free, mask, q, sw, lo, hi, pen, pricer)
+            x_c, st_c, msg_c, res_c = _solve(cand, method, ftol, int(max_nfev))
+            try:
+                start_model.with_vector(x_c)
+            except ParameterError:
+                x_c, st_c, msg_c, res_c = x_try, "failed", "no valid parameters found", None
+            cost = float(np.sum(np.square(res_c.fun))) if res_c is not None else np.inf
+            n_ev, n_jev = n_ev + cand.nfev, n_jev + cand.njev
+            if best is None or (st_c != "failed" and (best[2] == "failed" or cost < best[0])):
+                best = (cost, x_c, st_c, msg_c, cand, res_c)
+        assert best is not None
+        _cost, x_new, st, msg, prob, res = best
+        prob.nfev, prob.njev = n_ev, n_jev
         x = x_new
         cond = None
-        if stderr in (True, "auto") and st != "failed":
-            se, cond = _stderr(prob, x)
+        if stderr in (True, "auto") and st != "failed" and res is not None:
+            se, cond = _stderr(prob, x, res)
             if se is not None:
                 se_all[free] = se
             if cond is not None:
@@ -577,7 +682,23 @@ def calibrate_td(
                     ref = idx(p, j - 1)
                     pen.append((i, ref, 0.0, wt, float(max(abs(x[ref]), 0.01 * (hi[i] - lo[i])))))
         pen += prior_rows(free, float(w_slice[j]))
-        run(free, mask, pen, f"interval {j}")
+        alts: list[FloatArray] = []
+        if multistart:
+            # other starts of this interval's shape: the neighbour's fitted shape, and
+            # a strong vol of vol (short crypto expiries); the best final cost is kept
+            pos = {p: k for k, p in enumerate(pieces)}
+            for shape in (
+                None if j == 0 else {p: x[idx(p, j - 1)] for p in ("kappa", "xi", "rho")},
+                {"kappa": 20.0, "xi": 8.0, "rho": -0.2},
+            ):
+                if shape is None:
+                    continue
+                alt = x[free].copy()
+                for p, v in shape.items():
+                    if p in pos:
+                        alt[(1 if j == 0 else 0) + pos[p]] = v
+                alts.append(alt)
+        run(free, mask, pen, f"interval {j}", alts)
     if fit and mode == "joint" and status != "time_limit":
         free = np.array(
             [0, *(idx(p, j) for p in pieces for j in range(n_int)), *glob], dtype=np.int64
@@ -595,8 +716,9 @@ def calibrate_td(
     params = start_model.with_vector(x)
     notes: list[str] = []
     try:
-        miv = np.asarray(library_iv(params, q.forward, q.strike, q.t), dtype=np.float64)
+        miv, atm_m = _model_iv(params, q)
     except MethodError as exc:
+        atm_m = np.full(q.n_slices, np.nan)
         miv = np.full(len(q), np.nan)
         status, message = "failed", f"the fitted model cannot be priced: {exc}"
     rmse, inside = fit_quality(q, miv)
@@ -619,13 +741,6 @@ def calibrate_td(
     jac_cond = max(conds) if conds else None
     if jac_cond is not None and jac_cond > 1e8:
         notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
-    try:
-        atm_m = np.asarray(
-            library_iv(params, np.ones(q.n_slices), np.ones(q.n_slices), q.t_slices),
-            dtype=np.float64,
-        )
-    except MethodError:
-        atm_m = np.full(q.n_slices, np.nan)
     slices = slice_fits(q, miv, atm_vol=atm_m)
     if status != "ok":
         notes.insert(0, f"{name} calibration {status}: {message}")
