@@ -336,3 +336,29 @@ def test_compiled_prices_and_calibration_jacobian():
             dn[j] -= h
             fd[:, j] = (prob.residuals(up) - prob.residuals(dn)) / (2 * h)
         assert np.max(np.abs(jac - fd)) < 1e-6 * max(1.0, np.max(np.abs(fd)))
+
+
+def test_multistart_keeps_the_best_start_and_plan_is_checked():
+    from volcal.calibration.td import _Problem
+    from volcal.pricing.cos import COSPricer
+
+    t = np.array([0.08])
+    true = HestonTD(tuple(t), 0.3, kappa=20.0, theta=0.4, xi=6.0, rho=-0.3)
+    q = synthetic_quotes(true, t, np.linspace(-0.35, 0.3, 11), spread_vol=0.01, noise=1.0, seed=5)
+    kw = {"smooth": 0.0, "weights": "uniform", "stderr": False, "rescue": False}
+    one = calibrate_td(q, "heston_td", multistart=False, **kw)
+    many = calibrate_td(q, "heston_td", multistart=True, **kw)
+    # one step, uniform weights, no penalty: the objective is the squared vol error, and
+    # the first of the three starts is the single start's, so the kept one is no worse
+    assert many.rmse_vol <= one.rmse_vol + 1e-9
+    assert many.extra["steps"][0]["nfev"] > one.extra["steps"][0]["nfev"]
+    # the plan of a problem is kept while it meets the error bounds, replaced otherwise
+    lo, hi = true.bounds()
+    prob = _Problem(
+        true, np.arange(5), np.ones(len(q), bool), q, np.ones(len(q)), lo, hi, [], COSPricer()
+    )
+    x = true.to_vector()
+    assert prob.replan(x) and not prob.replan(x)
+    wide = x.copy()
+    wide[0], wide[3] = 1.5, 30.0  # much larger variance and vol of vol: wider range
+    assert prob.replan(wide)

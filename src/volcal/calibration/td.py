@@ -7,11 +7,24 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   Step 0 fits ``v0``, interval 0's ``kappa, theta, xi, rho`` (and BatesTD's global jumps
   ``lam, mu_j, sigma_j``) on the first expiry's quotes; step :math:`j` fits interval
   :math:`j`'s four parameters on expiry :math:`j`'s quotes with every earlier interval
-  fixed. Each step is a small Levenberg-Marquardt problem (4-8 parameters, one expiry,
-  forward-difference Jacobian) priced by the library's Fourier engine.
-* ``mode="joint"``: every parameter at once, started from the bootstrap solution
-  (forward differences over the whole surface: seconds to tens of seconds on a real
-  chain, so not the default).
+  fixed. Each step is a small Levenberg-Marquardt problem (4-8 parameters, one expiry)
+  with the exact Jacobian of the characteristic-function recursion
+  (:mod:`volcal.pricing._td_numba`: forward-mode derivatives, only the newest
+  interval's four directions in a bootstrap step, compiled COS plan and coefficients,
+  the common engine's strike sums). Cold fits solve each step from three starts
+  (``multistart``, below) and keep the lowest cost: on 12 real chains this cut the
+  median RMSE from 2.03 to 1.82 (heston_td) and 1.92 to 1.75 (bates_td) vol points.
+* ``mode="joint"``: every parameter at once, started from the bootstrap solution, with
+  the exact Jacobian of every parameter (the bootstrap is greedy: the very short
+  expiries set the first intervals, which the later expiries then cannot undo). On the
+  same 12 chains: median RMSE 1.40 / 1.18 vol points instead of 1.82 / 1.75, inside
+  bid-ask 72 % / 84 %, at 3-10x the time - so not the default.
+
+COS plan: fixed during each solve (planned at its start by the rules of
+:mod:`volcal.pricing.cos` for the start parameters), checked at the solution and the
+solve repeated from there on the new plan when the old one does not meet the error
+bounds (1e-10 series, 1e-11 tail mass per unit forward, as the constant models'
+calibration) at the solution. The reported fit is priced with the library's bounds.
 
 Both minimise, with spread weights :math:`w_i` (mean 1 over the chain),
 
@@ -76,6 +89,7 @@ DEFAULT_SMOOTH = 0.01  # bates_td on 4 real chains: 0 -> 2.21, 0.01 -> 1.42, 0.0
 _WARM_FTOL = 1e-6
 _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
+_PLAN_MARGIN = 0.01  # a solve's COS plan is made with error bounds 100x tighter
 DEFAULT_KAPPA = 5.0  # start mean reversion of every interval
 _PIECE = ("kappa", "theta", "xi", "rho")
 _STATUS_RANK = {"ok": 0, "max_iter": 1, "degraded": 2, "time_limit": 3, "failed": 4}
@@ -207,9 +221,12 @@ class _Problem:
             np.ascontiguousarray(jumps),
         )
 
-    def make_plan(self, x: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
+    def make_plan(
+        self, x: FloatArray, margin: float = 1.0
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
         """COS range and terms per expiry for the parameters ``x`` (rules of
-        :mod:`volcal.pricing.cos`); MethodError if an expiry needs more than n_max."""
+        :mod:`volcal.pricing.cos`, error bounds times ``margin``); MethodError if an
+        expiry needs more than n_max."""
         pr = self.pricer
         a, b, nn, _bound = self._kn.td_plan(
             self.t_u,
@@ -218,8 +235,8 @@ class _Problem:
             *self._args(x),
             float(pr.l),
             float(pr.min_half_width),
-            float(pr.tail_tol),
-            float(pr.phi_tol),
+            float(pr.tail_tol) * margin,
+            float(pr.phi_tol) * margin,
             int(pr.n),
             int(pr.n_max),
         )
@@ -229,10 +246,12 @@ class _Problem:
 
     def replan(self, x: FloatArray) -> bool:
         """Keep the plan if it also meets the error bounds at ``x`` (range covers the
-        one ``x`` needs, highest frequency at least as high), else take ``x``'s plan;
-        True when the plan changed (the solve is then repeated from ``x``)."""
-        a, b, nn = self.make_plan(x)
+        one ``x`` needs, highest frequency at least as high), else plan for ``x`` with
+        bounds 100 times tighter (a margin, so the parameters can move during the
+        solve without leaving the plan's domain); True when the plan changed (the
+        solve is then repeated from ``x``)."""
         if self.plan is not None:
+            a, b, nn = self.make_plan(x)
             a0, b0, n0 = self.plan
             if (
                 np.all(a0 <= a)
@@ -240,7 +259,7 @@ class _Problem:
                 and np.all((n0 - 1) / (b0 - a0) >= (nn - 1) / (b - a))
             ):
                 return False
-        self.plan = (a, b, nn)
+        self.plan = self.make_plan(x, _PLAN_MARGIN)
         return True
 
     def units(self, x: FloatArray, grad: bool) -> FloatArray:
@@ -620,10 +639,10 @@ def calibrate_td(
         nonlocal x, status, message
         best: tuple[float, FloatArray, str, str, _Problem, Any] | None = None
         n_ev = n_jev = 0
-        for alt in [None, *(alts or [])]:
+        for start_x in [None, *(alts or [])]:
             x_try = x.copy()
-            if alt is not None:
-                x_try[free] = np.clip(alt, lo[free] + eps[free], hi[free] - eps[free])
+            if start_x is not None:
+                x_try[free] = np.clip(start_x, lo[free] + eps[free], hi[free] - eps[free])
             base = start_model.with_vector(x_try)
             cand = _Problem(base, free, mask, q, sw, lo, hi, pen, pricer)
             x_c, st_c, msg_c, res_c = _solve(cand, method, ftol, int(max_nfev))
@@ -693,11 +712,11 @@ def calibrate_td(
             ):
                 if shape is None:
                     continue
-                alt = x[free].copy()
+                alt_x = x[free].copy()
                 for p, v in shape.items():
                     if p in pos:
-                        alt[(1 if j == 0 else 0) + pos[p]] = v
-                alts.append(alt)
+                        alt_x[(1 if j == 0 else 0) + pos[p]] = v
+                alts.append(alt_x)
         run(free, mask, pen, f"interval {j}", alts)
     if fit and mode == "joint" and status != "time_limit":
         free = np.array(
