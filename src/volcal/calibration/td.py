@@ -18,8 +18,9 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
 * ``mode="joint"``: every parameter at once, started from the bootstrap solution, with
   the exact Jacobian of every parameter (the bootstrap is greedy: the very short
   expiries set the first intervals, which the later expiries then cannot undo). On the
-  same 12 chains: median RMSE 1.40 / 1.18 vol points instead of 1.82 / 1.75, inside
-  bid-ask 72 % / 84 %, at 3-10x the time - so not the default.
+  real chains of benchmarks/td_accuracy.py it lowers the RMSE by a further 0.1-1.2 vol
+  points per chain (BENCHMARKS.md, ``--mode joint``) at 3-20x the cold time - so not
+  the default.
 
 COS plan: fixed during each solve (planned at its start by the rules of
 :mod:`volcal.pricing.cos` for the start parameters), checked at the solution and the
