@@ -204,7 +204,8 @@ def test_real_chains(snapshot_dir, fname, currency):
     assert np.all(np.isfinite(x)) and np.all(x >= lo) and np.all(x <= hi)
     assert fit.status in ("ok", "max_iter")
     # measured (default smooth=0.01) on these two chains: RMSE 2.69 (BTC, 47 % inside)
-    # and 1.86 (ETH, 61 %); worst of the 4 chains of benchmarks/td_accuracy.py --quick:
+    # and 1.86 (ETH, 61 %); with the exact Jacobian and cold multistart 2.73 (47 %) and
+    # 1.41 (64 %); worst of the 4 chains of benchmarks/td_accuracy.py --quick:
     # 2.73. The bounds leave ~30 % for solver/platform changes; beyond them the
     # bootstrap has gone wrong (constant Bates is at 2.3-2.8 on such chains).
     assert fit.rmse_vol < RMSE_BOUND, fit.rmse_vol
