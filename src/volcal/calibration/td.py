@@ -18,7 +18,7 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
 * ``mode="joint"``: every parameter at once, started from the bootstrap solution, with
   the exact Jacobian of every parameter (the bootstrap is greedy: the very short
   expiries set the first intervals, which the later expiries then cannot undo). On the
-  real chains of benchmarks/td_accuracy.py it lowers the RMSE by a further 0.1-1.2 vol
+  real chains of benchmarks/td_accuracy.py it lowers the RMSE by a further 0-2.3 vol
   points per chain (BENCHMARKS.md, ``--mode joint``) at 3-20x the cold time - so not
   the default.
 
