@@ -19,7 +19,7 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   the exact Jacobian of every parameter (the bootstrap is greedy: the very short
   expiries set the first intervals, which the later expiries then cannot undo). On the
   real chains of benchmarks/td_accuracy.py it lowers the RMSE by a further 0-2.3 vol
-  points per chain (BENCHMARKS.md, ``--mode joint``) at 3-20x the cold time - so not
+  points per chain (BENCHMARKS.md, ``--mode joint``) at 2-3.5x the median cold time - so not
   the default.
 
 COS plan: fixed during each solve (planned at its start by the rules of
