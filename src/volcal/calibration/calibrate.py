@@ -88,7 +88,7 @@ from typing import Any
 import numpy as np
 
 from volcal._typing import FloatArray
-from volcal.calibration.engine import Tracker, global_stage, solve
+from volcal.calibration.engine import OBJ_PHI_TOL, OBJ_TAIL_TOL, Tracker, global_stage, solve
 from volcal.calibration.quotes import (
     QuoteSet,
     as_quotes,
@@ -107,8 +107,8 @@ from volcal.pricing.cos import COSPricer
 __all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_class"]
 
 _WARM_FTOL = 1e-6  # relative cost decrease that ends a warm-start local solve
-_OBJ_PHI_TOL = 1e-10  # COS error bounds of the objective (see _calibrate_fourier)
-_OBJ_TAIL_TOL = 1e-11
+_OBJ_PHI_TOL = OBJ_PHI_TOL  # COS error bounds of the objective (see _calibrate_fourier)
+_OBJ_TAIL_TOL = OBJ_TAIL_TOL
 _OBJ_WING_RTOL = 1e-9  # relative tolerance of deep-wing quotes on Lewis' contour (the
 # library's is 1e-11): a price error of 1e-9 P moves the vol by 1e-9 P / vega, below
 # 1e-10 for the deep out-of-the-money quotes it applies to
@@ -392,7 +392,7 @@ def calibrate(
             chain, name, start=start if start is not None else model_start, prior=prior,
             strength=strength, weights=weights, method=method, bounds=bounds,
             max_nfev=300 if max_nfev is None else max_nfev, max_time=max_time, stderr=stderr,
-            options=opts,
+            options=opts, constant_fit=calibrate,
         )  # fmt: skip
     return _calibrate_fourier(
         chain,

@@ -30,6 +30,11 @@ __all__ = ["LocalOutcome", "Tracker", "global_stage", "low_discrepancy", "solve"
 
 PENALTY = 1.0  # residual replacing a non-finite one (1.0 = 100 vol points)
 
+#: COS error bounds of the calibration objectives (the constant Fourier models and the
+#: time-dependent ones alike; the library's own pricing keeps its tighter defaults)
+OBJ_PHI_TOL = 1e-10
+OBJ_TAIL_TOL = 1e-11
+
 
 class _TimeUp(Exception):
     """Raised inside the residual function when the deadline has passed."""

@@ -7,11 +7,26 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   Step 0 fits ``v0``, interval 0's ``kappa, theta, xi, rho`` (and BatesTD's global jumps
   ``lam, mu_j, sigma_j``) on the first expiry's quotes; step :math:`j` fits interval
   :math:`j`'s four parameters on expiry :math:`j`'s quotes with every earlier interval
-  fixed. Each step is a small Levenberg-Marquardt problem (4-8 parameters, one expiry,
-  forward-difference Jacobian) priced by the library's Fourier engine.
-* ``mode="joint"``: every parameter at once, started from the bootstrap solution
-  (forward differences over the whole surface: seconds to tens of seconds on a real
-  chain, so not the default).
+  fixed. Each step is a small Levenberg-Marquardt problem (4-8 parameters, one expiry)
+  with the exact Jacobian of the characteristic-function recursion
+  (:mod:`volcal.pricing._td_numba`: forward-mode derivatives, only the newest
+  interval's four directions in a bootstrap step, compiled COS plan and coefficients,
+  the common engine's strike sums). Cold fits solve each step from three starts
+  (``multistart``, below) and keep the lowest cost (benchmarks/td_accuracy.py, 12 real
+  chains: median RMSE 1.98 -> 1.88 vol points for heston_td, 1.83 -> 1.75 for
+  bates_td, against the forward-difference single-start bootstrap).
+* ``mode="joint"``: every parameter at once, started from the bootstrap solution, with
+  the exact Jacobian of every parameter (the bootstrap is greedy: the very short
+  expiries set the first intervals, which the later expiries then cannot undo). On the
+  real chains of benchmarks/td_accuracy.py it lowers the RMSE by a further 0-2.3 vol
+  points per chain (BENCHMARKS.md, ``--mode joint``) at 2-3.5x the median cold time - so not
+  the default.
+
+COS plan: fixed during each solve (planned at its start by the rules of
+:mod:`volcal.pricing.cos` for the start parameters), checked at the solution and the
+solve repeated from there on the new plan when the old one does not meet the error
+bounds (1e-10 series, 1e-11 tail mass per unit forward, as the constant models'
+calibration) at the solution. The reported fit is priced with the library's bounds.
 
 Both minimise, with spread weights :math:`w_i` (mean 1 over the chain),
 
@@ -46,7 +61,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -62,12 +77,21 @@ from volcal.pricing.cos import COSPricer
 
 __all__ = ["TD_CLASSES", "TD_MODELS", "calibrate_td"]
 
+
+def _td_kernels() -> Any:
+    """The compiled kernels (numba imported on first use, not at package import)."""
+    from volcal.pricing import _td_numba
+
+    return _td_numba
+
+
 TD_MODELS = ("heston_td", "bates_td")
 TD_CLASSES: dict[str, type[HestonTD]] = {"heston_td": HestonTD, "bates_td": BatesTD}
 DEFAULT_SMOOTH = 0.01  # bates_td on 4 real chains: 0 -> 2.21, 0.01 -> 1.42, 0.05 -> 1.63, 0.2 -> 2.06 vol pts median RMSE
 _WARM_FTOL = 1e-6
 _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
+_PLAN_MARGIN = 0.01  # a solve's COS plan is made with error bounds 100x tighter
 DEFAULT_KAPPA = 5.0  # start mean reversion of every interval
 _PIECE = ("kappa", "theta", "xi", "rho")
 _STATUS_RANK = {"ok": 0, "max_iter": 1, "degraded": 2, "time_limit": 3, "failed": 4}
@@ -124,7 +148,14 @@ def _as_td(cls: type[HestonTD], value: Any, knots: FloatArray) -> HestonTD | Non
 
 
 class _Problem:
-    """One least-squares problem: free coordinates, quotes, penalties (see module docs)."""
+    """One least-squares problem: free coordinates, quotes, penalties (see module docs).
+
+    Prices and their exact Jacobian with respect to the free coordinates come from the
+    compiled recursion of :mod:`volcal.pricing._td_numba` (one call per evaluation:
+    the COS plan of the expiries in the problem for the trial parameters, the
+    coefficients and the common engine's strike sums); residuals are in vol, and the
+    Jacobian in vol is the price Jacobian over the model's Black vega.
+    """
 
     def __init__(
         self,
@@ -138,27 +169,30 @@ class _Problem:
         pen_rows: list[tuple[int, int | None, float, float, float]],
         pricer: COSPricer,
     ) -> None:
-        from volcal.pricing._layout import make_surface
-
         self.base = base
         self.x0 = base.to_vector()
-        self.free = free
-        self.lo, self.hi = lo[free], hi[free]
+        self.n_int = base.n_intervals
+        self.free = np.asarray(free, dtype=np.int64)
+        self.lo, self.hi = lo[self.free], hi[self.free]
         self.idx = np.flatnonzero(mask)
-        self.k = q.k[self.idx]
+        self.k = np.ascontiguousarray(q.k[self.idx])
         self.t = q.t[self.idx]
         self.call = self.k >= 0.0
         self.iv_mid = q.iv_mid[self.idx]
         self.mid = q.mid[self.idx]
         self.vega = np.maximum(q.vega[self.idx], 1e-12)
         self.sw = sw[self.idx]
-        fwd = q.forward[self.idx]
-        self.fwd = fwd
-        self.surface = make_surface(fwd, q.strike[self.idx], self.t, self.call, 1.0, where="td")
+        sl = q.slice_index[self.idx]
+        used, t_index = np.unique(sl, return_inverse=True)
+        self.t_u = np.ascontiguousarray(q.t_slices[used], dtype=np.float64)
+        self.t_index = np.ascontiguousarray(t_index, dtype=np.int64)
         self.pen = pen_rows  # (param index, reference index or None, ref value, weight, scale)
         self.pricer = pricer
         self.nfev = 0
-        self._cache: tuple[FloatArray, FloatArray, Any] | None = None
+        self.njev = 0
+        self._kn = _td_kernels()
+        self.knots = np.ascontiguousarray(base.knots, dtype=np.float64)
+        self.plan: tuple[FloatArray, FloatArray, IntArray] | None = None
 
     # y <-> x (logistic box transform of the free coordinates)
     def to_x(self, y: FloatArray) -> FloatArray:
@@ -176,15 +210,88 @@ class _Problem:
         z = self.to_x(y)[self.free]
         return np.asarray((z - self.lo) * (self.hi - z) / (self.hi - self.lo))
 
-    def _data(self, model: HestonTD, plan: Any) -> FloatArray:
+    def _args(self, x: FloatArray) -> tuple[Any, ...]:
+        n = self.n_int
+        jumps = x[1 + 4 * n : 4 + 4 * n] if x.size > 1 + 4 * n else np.zeros(3)
+        return (
+            self.knots,
+            np.ascontiguousarray(x[1 : 1 + n]),
+            np.ascontiguousarray(x[1 + n : 1 + 2 * n]),
+            np.ascontiguousarray(x[1 + 2 * n : 1 + 3 * n]),
+            np.ascontiguousarray(x[1 + 3 * n : 1 + 4 * n]),
+            float(x[0]),
+            np.ascontiguousarray(jumps),
+        )
+
+    def make_plan(
+        self, x: FloatArray, margin: float = 1.0
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        """COS range and terms per expiry for the parameters ``x`` (rules of
+        :mod:`volcal.pricing.cos`, error bounds times ``margin``); MethodError if an
+        expiry needs more than n_max."""
+        pr = self.pricer
+        a, b, nn, _bound = self._kn.td_plan(
+            self.t_u,
+            self.k,
+            self.t_index,
+            *self._args(x),
+            float(pr.l),
+            float(pr.min_half_width),
+            float(pr.tail_tol) * margin,
+            float(pr.phi_tol) * margin,
+            int(pr.n),
+            int(pr.n_max),
+        )
+        if np.any(nn < 0) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+            raise MethodError("COS: no finite plan for the parameters")
+        return np.asarray(a), np.asarray(b), np.asarray(nn)
+
+    def replan(self, x: FloatArray) -> bool:
+        """Keep the plan if it also meets the error bounds at ``x`` (range covers the
+        one ``x`` needs, highest frequency at least as high), else plan for ``x`` with
+        bounds 100 times tighter (a margin, so the parameters can move during the
+        solve without leaving the plan's domain); True when the plan changed (the
+        solve is then repeated from ``x``)."""
+        if self.plan is not None:
+            a, b, nn = self.make_plan(x)
+            a0, b0, n0 = self.plan
+            if (
+                np.all(a0 <= a)
+                and np.all(b0 >= b)
+                and np.all((n0 - 1) / (b0 - a0) >= (nn - 1) / (b - a))
+            ):
+                return False
+        self.plan = self.make_plan(x, _PLAN_MARGIN)
+        return True
+
+    def units(self, x: FloatArray, grad: bool) -> FloatArray:
+        """OTM prices per unit forward (row 0) and, with ``grad``, their derivatives
+        with respect to the free coordinates (rows 1..), on the problem's current
+        COS plan; MethodError where the prices are not finite."""
+        if self.plan is None:
+            self.replan(x)
+        assert self.plan is not None
+        a, b, nn = self.plan
+        dirs = self.free if grad else np.zeros(0, dtype=np.int64)
+        out = np.asarray(
+            self._kn.td_units(self.t_u, self.k, self.t_index, a, b, nn, *self._args(x), dirs)
+        )
+        if not np.all(np.isfinite(out)):
+            raise MethodError("COS: non-finite prices for the trial parameters")
+        return out
+
+    def _iv(self, p: FloatArray) -> tuple[FloatArray, Any]:
         from volcal.black import implied_vol
 
-        p = np.asarray(plan.price(model)).ravel() / self.fwd
         with np.errstate(all="ignore"):
             iv = implied_vol(p, 1.0, np.exp(self.k), self.t, self.call, full_output=True).vol
         ok = np.isfinite(iv) & (
             black_vega_fwd(self.k, self.t, np.where(np.isfinite(iv), iv, 0.2)) > 1e-14
         )
+        return np.asarray(iv), ok
+
+    def _data(self, p: FloatArray) -> FloatArray:
+        iv, ok = self._iv(p)
         return np.asarray(
             np.where(ok, self.sw * (iv - self.iv_mid), self.sw * (p - self.mid) / self.vega)
         )
@@ -196,78 +303,136 @@ class _Problem:
             out[r] = wt * (x[i] - target) / s
         return out
 
+    def _pen_jac(self) -> FloatArray:
+        """d penalty / d free coordinates (constant: the penalties are linear in x)."""
+        pos = {int(c): j for j, c in enumerate(self.free)}
+        out = np.zeros((len(self.pen), self.free.size))
+        for r, (i, ref, _val, wt, s) in enumerate(self.pen):
+            if i in pos:
+                out[r, pos[i]] += wt / s
+            if ref is not None and ref in pos:
+                out[r, pos[ref]] -= wt / s
+        return out
+
     def residuals(self, y: FloatArray) -> FloatArray:
         x = self.to_x(y)
         self.nfev += 1
         try:
-            model = self.base.with_vector(x)
-            plan = self.pricer.plan_surface(self.surface, model)
-            r = np.concatenate([self._data(model, plan), self._pen(x)])
+            r = np.concatenate([self._data(self.units(x, False)[0]), self._pen(x)])
         except (MethodError, ParameterError):
             # a trial point the engine cannot price (e.g. a tail too heavy for COS):
             # a large residual sends the solver back instead of ending the step
-            r = np.full(self.idx.size + len(self.pen), 10.0)
-            self._cache = None
-            return r
-        if not np.all(np.isfinite(r)):
-            r = np.where(np.isfinite(r), r, 10.0)
-        self._cache = (np.array(y), r, plan)
-        return r
+            return np.full(self.idx.size + len(self.pen), 10.0)
+        return np.asarray(np.where(np.isfinite(r), r, 10.0))
 
     def jacobian(self, y: FloatArray) -> FloatArray:
-        if self._cache is None or not np.array_equal(self._cache[0], y):
-            self.residuals(y)
-        if self._cache is None:  # the base point itself cannot be priced
-            return np.zeros((self.idx.size + len(self.pen), y.size))
-        _, r0, plan = self._cache
-        cols = []
-        for j in range(y.size):
-            h = 1e-6 * max(1.0, abs(float(y[j])))
-            yp = np.array(y, dtype=np.float64)
-            yp[j] += h
-            xp = self.to_x(yp)
-            try:
-                model = self.base.with_vector(xp)
-                rp = np.concatenate([self._data(model, plan), self._pen(xp)])
-            except (ParameterError, MethodError):
-                rp = r0
-            self.nfev += 1
-            cols.append((rp - r0) / h)
-        jac = np.stack(cols, axis=1)
+        x = self.to_x(y)
+        self.njev += 1
+        nd = self.idx.size
+        jac = np.zeros((nd + len(self.pen), y.size))
+        try:
+            out = self.units(x, True)
+        except (MethodError, ParameterError):  # the point itself cannot be priced
+            return jac
+        p, dp = out[0], out[1:].T
+        iv, ok = self._iv(p)
+        vega = np.where(ok, black_vega_fwd(self.k, self.t, np.where(ok, iv, 0.2)), self.vega)
+        jac[:nd] = (self.sw / vega)[:, None] * dp
+        jac[nd:] = self._pen_jac()
+        jac = jac * self.dz_dy(y)[None, :]
         return np.asarray(np.where(np.isfinite(jac), jac, 0.0))
 
 
-def _solve(prob: _Problem, method: str, ftol: float, max_nfev: int) -> tuple[FloatArray, str, str]:
+def _solve(
+    prob: _Problem, method: str, ftol: float, max_nfev: int
+) -> tuple[FloatArray, str, str, Any]:
+    """Least squares on one problem with a COS plan fixed during each solve: planned
+    at the start, checked at the solution (:meth:`_Problem.replan`), solved again
+    from the solution on the new plan when the old one does not meet the error
+    bounds there (at most 3 rounds). Returns ``x``, status, message and the
+    solver's result (its residuals and Jacobian at the solution), or None."""
     from scipy.optimize import least_squares
 
-    y0 = prob.to_y(prob.x0)
+    x = prob.x0
     n_res = prob.idx.size + len(prob.pen)
-    meth = method if (method != "lm" or n_res >= y0.size) else "trf"
+    free = prob.free.size
+    meth = method if (method != "lm" or n_res >= free) else "trf"
+    res = None
     try:
-        res = least_squares(
-            prob.residuals,
-            y0,
-            jac=prob.jacobian,
-            method=meth,
-            ftol=ftol,
-            xtol=1e-10,
-            gtol=1e-10,
-            max_nfev=max_nfev,
-        )
-    except (ValueError, np.linalg.LinAlgError, MethodError) as exc:
-        return prob.x0, "failed", str(exc)
+        prob.replan(x)
+    except MethodError as exc:
+        return x, "failed", str(exc), None
+    budget = int(max_nfev)
+    for _ in range(3):
+        try:
+            res = least_squares(
+                prob.residuals,
+                prob.to_y(x),
+                jac=prob.jacobian,
+                method=meth,
+                ftol=ftol,
+                xtol=1e-10,
+                gtol=1e-10,
+                max_nfev=max(budget, 1),
+            )
+        except (ValueError, np.linalg.LinAlgError, MethodError) as exc:
+            return x, "failed", str(exc), None
+        x = prob.to_x(res.x)
+        budget -= int(res.nfev)
+        try:
+            if not prob.replan(x) or budget <= 0:
+                break
+        except MethodError as exc:
+            return x, "failed", str(exc), None
+    assert res is not None
     status = "ok" if res.status > 0 else ("max_iter" if res.status == 0 else "failed")
-    return prob.to_x(res.x), status, str(res.message)
+    return x, status, str(res.message), res
 
 
-def _stderr(prob: _Problem, x: FloatArray) -> tuple[FloatArray | None, float | None]:
-    """Standard errors of the free parameters and the condition number at ``x``."""
+def _model_iv(params: HestonTD, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
+    """Model implied vols of every quote and at the money of every expiry, priced by
+    the compiled recursion with the library's default COS error bounds (1e-14 series,
+    1e-15 tail mass: the plan and sums :func:`volcal.price` uses for these models, to
+    ~1e-13 of the forward; tests/test_td_models.py)."""
+    from volcal.black import implied_vol
+
+    kn = _td_kernels()
+    pr = COSPricer()
+    n_s = q.n_slices
+    k = np.ascontiguousarray(np.concatenate([q.k, np.zeros(n_s)]))
+    ti = np.ascontiguousarray(np.concatenate([q.slice_index, np.arange(n_s)]), dtype=np.int64)
+    t_u = np.ascontiguousarray(q.t_slices, dtype=np.float64)
+    x = params.to_vector()
+    n = params.n_intervals
+    args = (
+        np.asarray(params.knots, dtype=np.float64),
+        np.ascontiguousarray(x[1 : 1 + n]),
+        np.ascontiguousarray(x[1 + n : 1 + 2 * n]),
+        np.ascontiguousarray(x[1 + 2 * n : 1 + 3 * n]),
+        np.ascontiguousarray(x[1 + 3 * n : 1 + 4 * n]),
+        float(x[0]),
+        np.ascontiguousarray(x[1 + 4 * n : 4 + 4 * n]) if x.size > 1 + 4 * n else np.zeros(3),
+    )
+    a, b, nn, _bound = kn.td_plan(
+        t_u, k, ti, *args, pr.l, pr.min_half_width, pr.tail_tol, pr.phi_tol, pr.n, pr.n_max
+    )
+    if np.any(nn < 0) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise MethodError(f"COS: {params.summary()} needs more than n_max terms")
+    units = np.asarray(kn.td_units(t_u, k, ti, a, b, nn, *args, np.zeros(0, dtype=np.int64)))[0]
+    if not np.all(np.isfinite(units)):
+        raise MethodError(f"COS: {params.summary()} gives non-finite prices")
+    with np.errstate(all="ignore"):
+        iv = implied_vol(units, 1.0, np.exp(k), t_u[ti], k >= 0.0, full_output=True).vol
+    iv = np.asarray(iv, dtype=np.float64)
+    return iv[: len(q)], iv[len(q) :]
+
+
+def _stderr(prob: _Problem, x: FloatArray, res: Any) -> tuple[FloatArray | None, float | None]:
+    """Standard errors of the free parameters and the condition number at ``x``, from
+    the solver's residuals and Jacobian at its solution."""
     y = prob.to_y(x)
-    try:
-        r = prob.residuals(y)
-        j = prob.jacobian(y)
-    except (MethodError, ParameterError):
-        return None, None
+    r = np.asarray(res.fun)
+    j = np.asarray(res.jac)
     nd = prob.idx.size
     j_z = j[:nd] / prob.dz_dy(y)[None, :]
     if not np.all(np.isfinite(j_z)):
@@ -301,8 +466,10 @@ def calibrate_td(
     stderr: bool | str = "auto",
     ftol: float | None = None,
     rescue: bool = True,
+    multistart: bool | None = None,
     options: Mapping[str, Any] | None = None,
     fit: bool = True,
+    constant_fit: Callable[..., CalibrationResult] | None = None,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
 
@@ -326,9 +493,10 @@ def calibrate_td(
         (Mikhailov & Nögel's choice; one expiry's smile hardly separates ``kappa`` from
         ``theta``, so this is what exact parameter recovery needs).
     inner_tol : float
-        0 (default): the optimizer prices with the library's default engine settings.
-        A positive value is the COS error bound ``phi_tol`` used inside the solves
-        (the reported fit is always priced by :func:`volcal.model_iv`).
+        0 (default): the solves price with the COS error bounds of the constant
+        models' calibration (1e-10 on the neglected series, 1e-11 tail mass, per unit
+        forward). A positive value is the series bound ``phi_tol`` (tail mass a tenth
+        of it). The reported fit is always priced by :func:`volcal.model_iv`.
     method : {"lm", "trf"}
         Local least-squares method.
     bounds : dict of str to (lo, hi), optional
@@ -347,6 +515,16 @@ def calibrate_td(
         Cold starts only: when the bootstrap from the data guess is poor (status not
         "ok" or RMSE above 3 vol points), bootstrap again from the constant Heston/Bates
         fit copied onto every interval and keep the better (``extra["rescue"]``).
+        Needs ``constant_fit``.
+    constant_fit : callable, optional
+        ``constant_fit(quotes, "heston" | "bates", weights=..., max_time=...)`` giving
+        the constant model's fit for the rescue; :func:`volcal.calibrate` passes itself
+        (the time-dependent module does not import the dispatcher that imports it).
+    multistart : bool, optional
+        Solve each bootstrap step from three starts (the running start, the previous
+        interval's fitted ``kappa, xi, rho``, and ``kappa=20, xi=8, rho=-0.2``) and
+        keep the lowest final cost. Default: on for cold starts, off for warm ones
+        (the previous snapshot's fit is the start).
     fit : bool
         False: no solve, only the result of the start (used by the rescue to score the
         constant model on the piecewise layout).
@@ -365,9 +543,10 @@ def calibrate_td(
     >>> fit = volcal.calibrate(volcal.clean(chain), "heston_td")   # doctest: +SKIP
     >>> fit.params.theta, fit.rmse_vol                              # doctest: +SKIP
     """
+    from volcal.calibration.engine import OBJ_PHI_TOL as _OBJ_PHI_TOL
+    from volcal.calibration.engine import OBJ_TAIL_TOL as _OBJ_TAIL_TOL
     from volcal.calibration.quotes import as_quotes
     from volcal.calibration.quotes import atm_vols as _atm_vols
-    from volcal.pricing.api import model_iv as library_iv
 
     t_start = time.perf_counter()
     name = model.lower() if isinstance(model, str) else str(model)
@@ -429,9 +608,15 @@ def calibrate_td(
     sw = np.sqrt(w)
     w_slice = np.bincount(q.slice_index, weights=w, minlength=q.n_slices)
     px = prior_m.to_vector() if prior_m is not None else None
-    pricer = COSPricer(phi_tol=inner_tol) if inner_tol > 0 else COSPricer()
+    pricer = (
+        COSPricer(phi_tol=inner_tol, tail_tol=0.1 * inner_tol)
+        if inner_tol > 0
+        else COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL)
+    )
     if ftol is None:
         ftol = _WARM_FTOL if warm else _COLD_FTOL
+    if multistart is None:
+        multistart = not warm
 
     def idx(p: str, j: int) -> int:
         return 1 + _PIECE.index(p) * n_int + j
@@ -455,19 +640,38 @@ def calibrate_td(
             for i in free
         ]
 
-    def run(free: IntArray, mask: Any, pen: list[Any], label: str) -> None:
+    def run(
+        free: IntArray,
+        mask: Any,
+        pen: list[Any],
+        label: str,
+        alts: list[FloatArray] | None = None,
+    ) -> None:
         nonlocal x, status, message
-        base = start_model.with_vector(x)
-        prob = _Problem(base, free, mask, q, sw, lo, hi, pen, pricer)
-        x_new, st, msg = _solve(prob, method, ftol, int(max_nfev))
-        try:
-            start_model.with_vector(x_new)
-        except ParameterError:
-            x_new, st, msg = x, "failed", "no valid parameters found"
+        best: tuple[float, FloatArray, str, str, _Problem, Any] | None = None
+        n_ev = n_jev = 0
+        for start_x in [None, *(alts or [])]:
+            x_try = x.copy()
+            if start_x is not None:
+                x_try[free] = np.clip(start_x, lo[free] + eps[free], hi[free] - eps[free])
+            base = start_model.with_vector(x_try)
+            cand = _Problem(base, free, mask, q, sw, lo, hi, pen, pricer)
+            x_c, st_c, msg_c, res_c = _solve(cand, method, ftol, int(max_nfev))
+            try:
+                start_model.with_vector(x_c)
+            except ParameterError:
+                x_c, st_c, msg_c, res_c = x_try, "failed", "no valid parameters found", None
+            cost = float(np.sum(np.square(res_c.fun))) if res_c is not None else np.inf
+            n_ev, n_jev = n_ev + cand.nfev, n_jev + cand.njev
+            if best is None or (st_c != "failed" and (best[2] == "failed" or cost < best[0])):
+                best = (cost, x_c, st_c, msg_c, cand, res_c)
+        assert best is not None
+        _cost, x_new, st, msg, prob, res = best
+        prob.nfev, prob.njev = n_ev, n_jev
         x = x_new
         cond = None
-        if stderr in (True, "auto") and st != "failed":
-            se, cond = _stderr(prob, x)
+        if stderr in (True, "auto") and st != "failed" and res is not None:
+            se, cond = _stderr(prob, x, res)
             if se is not None:
                 se_all[free] = se
             if cond is not None:
@@ -477,6 +681,7 @@ def calibrate_td(
                 "step": label,
                 "status": st,
                 "nfev": prob.nfev,
+                "njev": prob.njev,
                 "n_quotes": int(prob.idx.size),
                 "jac_cond": cond,
             }
@@ -507,7 +712,23 @@ def calibrate_td(
                     ref = idx(p, j - 1)
                     pen.append((i, ref, 0.0, wt, float(max(abs(x[ref]), 0.01 * (hi[i] - lo[i])))))
         pen += prior_rows(free, float(w_slice[j]))
-        run(free, mask, pen, f"interval {j}")
+        alts: list[FloatArray] = []
+        if multistart:
+            # other starts of this interval's shape: the neighbour's fitted shape, and
+            # a strong vol of vol (short crypto expiries); the best final cost is kept
+            pos = {p: k for k, p in enumerate(pieces)}
+            for shape in (
+                None if j == 0 else {p: x[idx(p, j - 1)] for p in ("kappa", "xi", "rho")},
+                {"kappa": 20.0, "xi": 8.0, "rho": -0.2},
+            ):
+                if shape is None:
+                    continue
+                alt_x = x[free].copy()
+                for p, v in shape.items():
+                    if p in pos:
+                        alt_x[(1 if j == 0 else 0) + pos[p]] = v
+                alts.append(alt_x)
+        run(free, mask, pen, f"interval {j}", alts)
     if fit and mode == "joint" and status != "time_limit":
         free = np.array(
             [0, *(idx(p, j) for p in pieces for j in range(n_int)), *glob], dtype=np.int64
@@ -525,8 +746,9 @@ def calibrate_td(
     params = start_model.with_vector(x)
     notes: list[str] = []
     try:
-        miv = np.asarray(library_iv(params, q.forward, q.strike, q.t), dtype=np.float64)
+        miv, atm_m = _model_iv(params, q)
     except MethodError as exc:
+        atm_m = np.full(q.n_slices, np.nan)
         miv = np.full(len(q), np.nan)
         status, message = "failed", f"the fitted model cannot be priced: {exc}"
     rmse, inside = fit_quality(q, miv)
@@ -549,13 +771,6 @@ def calibrate_td(
     jac_cond = max(conds) if conds else None
     if jac_cond is not None and jac_cond > 1e8:
         notes.append(f"ill-conditioned Jacobian (condition number {jac_cond:.2g})")
-    try:
-        atm_m = np.asarray(
-            library_iv(params, np.ones(q.n_slices), np.ones(q.n_slices), q.t_slices),
-            dtype=np.float64,
-        )
-    except MethodError:
-        atm_m = np.full(q.n_slices, np.nan)
     slices = slice_fits(q, miv, atm_vol=atm_m)
     if status != "ok":
         notes.insert(0, f"{name} calibration {status}: {message}")
@@ -596,11 +811,11 @@ def calibrate_td(
             "rescue": None,
         },
     )
-    if rescue and not warm and (status != "ok" or not rmse <= _POOR_RMSE):
+    poor = status != "ok" or not rmse <= _POOR_RMSE
+    if rescue and constant_fit is not None and not warm and poor:
         # a poor bootstrap from the data guess: bootstrap again from the constant
         # model's fit copied onto every interval, keep the better of the two
-        from volcal.calibration.calibrate import calibrate as calibrate_constant
-
+        calibrate_constant = constant_fit
         const = "bates" if cls is BatesTD else "heston"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CalibrationWarning)

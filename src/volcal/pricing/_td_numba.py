@@ -1,0 +1,399 @@
+"""Compiled kernels of the time-dependent Heston/Bates models (imported lazily; numba).
+
+The characteristic function of :class:`volcal.models.HestonTD` / ``BatesTD`` is the
+backward recursion over the intervals of :mod:`volcal.models.heston_td`. Here it is
+evaluated together with its exact derivatives with respect to any chosen set of the
+flat parameter vector's entries (``v0``, ``kappa[i]``, ``theta[i]``, ``xi[i]``,
+``rho[i]``, the Bates jumps), by forward-mode differentiation of the recursion: each
+interval maps :math:`(C, D)` at its end to :math:`(C', D')` at its start, and for a
+direction :math:`p`
+
+.. math::
+
+    \\dot D' = \\frac{\\partial D'}{\\partial D}\\dot D + \\frac{\\partial D'}{\\partial p},
+    \\qquad \\dot C' = \\dot C + \\frac{\\partial C'}{\\partial D}\\dot D
+        + \\frac{\\partial C'}{\\partial p},
+
+with :math:`\\partial/\\partial p` non-zero only on the interval that owns ``p``. Every
+intermediate of the little-trap step (``b, d, q, h, g, e^{-d\\Delta}``, the ratio
+:math:`\\ln(1+z)/z`) is differentiated in closed form (no division by
+:math:`\\xi^2`), so the result is exact to rounding, costs about one extra pass per
+direction, and has no step size. In an expiry-by-expiry bootstrap only the newest
+interval's parameters are directions, so the Jacobian of one step costs ~4 passes.
+
+On top: the COS plan of an expiry (cumulant range, Chernoff tail bounds, number of
+terms from the error bound - the rules of :mod:`volcal.pricing.cos`, with the
+cumulants from Cauchy's formula on this exponent) and the cosine coefficients of
+:math:`\\varphi` and :math:`\\varphi\\,\\partial\\ln\\varphi/\\partial p`; the strike
+sums are the common engine's :func:`volcal.pricing._fourier_numba.cos_sums`.
+
+Parameter packing of every kernel: ``knots, kappa, theta, xi, rho`` arrays of length
+``n`` (intervals), ``v0``, ``jumps = (lam, mu_j, sigma_j)`` (zeros for Heston), and
+``dirs``: indices into the flat vector of :meth:`volcal.models.HestonTD.to_vector`
+(``0`` = v0, ``1 + j*n + i`` = piece ``j`` of interval ``i``, ``1 + 4n + g`` = jump
+``g``).
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+
+import numpy as np
+from numba import njit
+
+from volcal.pricing._fourier_numba import _expm1c, _log1p_ratio, cos_sums
+
+
+@njit(cache=True, error_model="numpy")
+def _log1p_ratio_d(z):  # type: ignore[no-untyped-def]
+    """Derivative of ln(1 + z) / z, exact for small |z|."""
+    if abs(z) < 1e-3:
+        return -0.5 + z * (2.0 / 3.0 - z * (0.75 - z * (0.8 - z * (5.0 / 6.0))))
+    return (1.0 / (1.0 + z) - cmath.log(1.0 + z) / z) / z
+
+
+@njit(cache=True, error_model="numpy")
+def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # type: ignore[no-untyped-def]
+    """:math:`\\ln\\varphi(u, t)` of the piecewise model; derivatives along ``dirs``
+    written into ``grad`` (length ``dirs.size``; nothing when ``dirs`` is empty)."""
+    n = knots.shape[0]
+    n_dir = dirs.shape[0]
+    iu = 1j * u
+    w = iu + u * u
+    c = 0j
+    dd = 0j
+    dc_v = np.zeros(n_dir, dtype=np.complex128)
+    dd_v = np.zeros(n_dir, dtype=np.complex128)
+    # interval owning each direction (v0 and the jumps: -1, never propagated)
+    owner = np.full(n_dir, -1, dtype=np.int64)
+    for j in range(n_dir):
+        if dirs[j] >= 1 and dirs[j] <= 4 * n:
+            owner[j] = (dirs[j] - 1) % n
+    for i in range(n - 1, -1, -1):
+        start = 0.0 if i == 0 else knots[i - 1]
+        end = t if i == n - 1 else min(t, knots[i])
+        dur = end - start
+        if dur <= 0.0:
+            continue
+        k = kappa[i]
+        th = theta[i]
+        x = xi[i]
+        r = rho[i]
+        x2 = x * x
+        b = k - r * x * iu
+        d = cmath.sqrt(b * b + x2 * w)
+        bd = b + d
+        q = -w / bd
+        qd = q - dd
+        denom = bd - x2 * dd
+        h = qd / denom
+        g = x2 * h
+        zd = -d * dur
+        e = cmath.exp(zd)
+        ome = -_expm1c(zd) if abs(zd) < 1e-3 else 1.0 - e
+        og = 1.0 - g
+        num = q * ome + dd * e * og
+        m_ = 1.0 - g * e
+        d_new = num / m_
+        z = g * ome / og
+        rr = _log1p_ratio(z)
+        s_ = h * ome / og
+        ll = rr * s_
+        bracket = q * dur - 2.0 * ll
+        c_new = c + k * th * bracket
+        if n_dir > 0:
+            rd = _log1p_ratio_d(z)
+            # sensitivity of (C', D') to the incoming D (one pass, shared by every
+            # direction whose interval was processed already)
+            s_d = 0j
+            s_c = 0j
+            for j in range(n_dir):
+                p = dirs[j]
+                if owner[j] > i and dd_v[j] != 0.0:
+                    # d_in = 1, no parameter of this interval
+                    ddenom = -x2 + 0j
+                    dh = (-1.0 - h * ddenom) / denom
+                    dg = x2 * dh
+                    dnum = e * og - dd * e * dg
+                    dm = -dg * e
+                    s_d = (dnum - d_new * dm) / m_
+                    dz = dg * ome / og + z * dg / og
+                    ds = dh * ome / og + s_ * dg / og
+                    s_c = -2.0 * k * th * (rd * dz * s_ + rr * ds)
+                    break
+            for j in range(n_dir):
+                p = dirs[j]
+                if owner[j] > i:
+                    d_in = dd_v[j]
+                    dc_v[j] = dc_v[j] + s_c * d_in
+                    dd_v[j] = s_d * d_in
+                    continue
+                if owner[j] < i:
+                    continue
+                dk = 0.0
+                dth = 0.0
+                dx = 0.0
+                dr = 0.0
+                piece = (p - 1) // n
+                if piece == 0:
+                    dk = 1.0
+                elif piece == 1:
+                    dth = 1.0
+                elif piece == 2:
+                    dx = 1.0
+                else:
+                    dr = 1.0
+                db = dk - iu * (dr * x + r * dx)
+                dx2 = 2.0 * x * dx
+                ddv = (b * db + 0.5 * dx2 * w) / d
+                dbd = db + ddv
+                dq = -q * dbd / bd
+                ddenom = dbd - dx2 * dd
+                dh = (dq - h * ddenom) / denom
+                dg = dx2 * h + x2 * dh
+                de = -e * ddv * dur
+                dome = -de
+                dnum = dq * ome + q * dome + dd * de * og - dd * e * dg
+                dm = -(dg * e + g * de)
+                d_dn = (dnum - d_new * dm) / m_
+                dz = (dg * ome + g * dome) / og + z * dg / og
+                ds = (dh * ome + h * dome) / og + s_ * dg / og
+                dl = rd * dz * s_ + rr * ds
+                dbr = dq * dur - 2.0 * dl
+                dc_v[j] = (dk * th + k * dth) * bracket + k * th * dbr
+                dd_v[j] = d_dn
+        c = c_new
+        dd = d_new
+    out = c + dd * v0
+    lam, mu, sj = jumps[0], jumps[1], jumps[2]
+    ej = 0j
+    kb = 0.0
+    if lam != 0.0 or n_dir > 0:
+        ej = cmath.exp(iu * mu + 0.5 * iu * iu * sj * sj)
+        kb = math.exp(mu + 0.5 * sj * sj)
+    if lam != 0.0:
+        out += (
+            lam
+            * t
+            * (_expm1c(iu * mu + 0.5 * iu * iu * sj * sj) - iu * math.expm1(mu + 0.5 * sj * sj))
+        )
+    for j in range(n_dir):
+        p = dirs[j]
+        if p == 0:
+            grad[j] = dd
+        elif p <= 4 * n:
+            grad[j] = dc_v[j] + dd_v[j] * v0
+        elif p == 4 * n + 1:
+            grad[j] = t * (ej - 1.0 - iu * (kb - 1.0))
+        elif p == 4 * n + 2:
+            grad[j] = lam * t * iu * (ej - kb)
+        else:
+            grad[j] = lam * t * sj * (iu * iu * ej - iu * kb)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _cf(u, t, knots, kappa, theta, xi, rho, v0, jumps):  # type: ignore[no-untyped-def]
+    nodir = np.zeros(0, dtype=np.int64)
+    g = np.zeros(0, dtype=np.complex128)
+    return td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, nodir, g)
+
+
+@njit(cache=True, error_model="numpy")
+def td_cumulants(t, knots, kappa, theta, xi, rho, v0, jumps):  # type: ignore[no-untyped-def]
+    """``(c1, c2, c4)`` by Cauchy's formula on the circle |s| = r (r halved while the
+    variance is unstable), as :meth:`volcal.models._base.Model._numeric_cumulants`."""
+    r = 0.2
+    n = 32
+    prev2 = -1.0
+    c1 = c2 = c4 = 0.0
+    for _ in range(13):
+        a1 = 0j
+        a2 = 0j
+        a4 = 0j
+        for j in range(n):
+            ang = 2.0 * math.pi * j / n
+            s = r * cmath.exp(1j * ang)
+            kv = _cf(-1j * s, t, knots, kappa, theta, xi, rho, v0, jumps)
+            a1 += kv * cmath.exp(-1j * ang)
+            a2 += kv * cmath.exp(-2j * ang)
+            a4 += kv * cmath.exp(-4j * ang)
+        c1 = a1.real / n / r
+        c2 = 2.0 * a2.real / n / r**2
+        c4 = 24.0 * a4.real / n / r**4
+        if prev2 > 0.0 and abs(c2 - prev2) <= 1e-8 * abs(c2):
+            break
+        prev2 = c2
+        r *= 0.5
+    if not math.isfinite(c4):
+        c4 = 0.0
+    return c1, max(c2, 0.0), max(c4, 0.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _td_chernoff(t, knots, kappa, theta, xi, rho, v0, jumps, log_tol, sign):  # type: ignore[no-untyped-def]
+    """One tail's Chernoff bound (the scan of ``_fourier_numba._chernoff``)."""
+    best = math.inf
+    s = 0.02
+    k_prev = 0.0
+    slope_prev = 0.0
+    s_prev = 0.0
+    n_ok = 0
+    rises = 0
+    while s < 2000.0:
+        ss = sign * s
+        kv = _cf(-1j * ss, t, knots, kappa, theta, xi, rho, v0, jumps)
+        kr = kv.real
+        if not (math.isfinite(kr) and math.isfinite(kv.imag)):
+            break
+        if abs(kv.imag) > 1e-9 * (1.0 + abs(kr)):
+            break
+        if n_ok >= 1:
+            slope = (kr - k_prev) / (ss - s_prev)
+            if n_ok >= 2 and sign * (slope - slope_prev) < -1e-9 * (1.0 + abs(slope)):
+                break
+            slope_prev = slope
+        bound = (kr - log_tol) / s
+        if bound < best:
+            best = bound
+            rises = 0
+        else:
+            rises += 1
+            if rises >= 2:
+                break
+        k_prev, s_prev = kr, ss
+        n_ok += 1
+        s *= 1.25
+    return sign * best
+
+
+@njit(cache=True, error_model="numpy")
+def td_plan(
+    t_u,
+    k,
+    t_index,
+    knots,
+    kappa,
+    theta,
+    xi,
+    rho,
+    v0,
+    jumps,
+    l_cum,
+    min_hw,
+    tail_tol,
+    phi_tol,
+    n_min,
+    n_max,
+):  # type: ignore[no-untyped-def]
+    """Range ``[a, b]``, terms ``n`` (-1: more than ``n_max``) and tail bound per expiry,
+    by the rules of :func:`volcal.pricing._fourier_numba.plan_expiry`."""
+    n_s = t_u.size
+    kmin = np.full(n_s, np.inf)
+    kmax = np.full(n_s, -np.inf)
+    for i in range(k.size):
+        s = t_index[i]
+        kmin[s] = min(kmin[s], k[i])
+        kmax[s] = max(kmax[s], k[i])
+    a = np.empty(n_s)
+    b = np.empty(n_s)
+    n = np.empty(n_s, dtype=np.int64)
+    bound = np.empty(n_s)
+    for s in range(n_s):
+        t = t_u[s]
+        c1, c2, c4 = td_cumulants(t, knots, kappa, theta, xi, rho, v0, jumps)
+        half = max(l_cum * math.sqrt(c2 + math.sqrt(c4)), min_hw)
+        log_tol = math.log(tail_tol) - max(kmax[s], 0.0)
+        b_t = _td_chernoff(t, knots, kappa, theta, xi, rho, v0, jumps, log_tol, 1.0)
+        a_t = _td_chernoff(t, knots, kappa, theta, xi, rho, v0, jumps, log_tol, -1.0)
+        aa = min(c1 - half, a_t, kmin[s] - 0.25 * half)
+        bb = max(c1 + half, b_t, kmax[s] + 0.25 * half)
+        a[s] = aa
+        b[s] = bb
+        scale = max(1.0, math.exp(kmax[s])) * 2.0 / math.pi
+        j = 0
+        while True:
+            nn = 8 * math.ceil(n_min * 2.0 ** (0.25 * j) / 8.0)
+            u_last = (nn - 1) * math.pi / (bb - aa)
+            lc = _cf(u_last + 0j, t, knots, kappa, theta, xi, rho, v0, jumps)
+            tail = abs(cmath.exp(lc)) * scale / u_last
+            if tail <= phi_tol:
+                n[s] = nn
+                bound[s] = tail
+                break
+            if nn >= n_max or not math.isfinite(tail):
+                n[s] = -1
+                bound[s] = tail
+                break
+            j += 1
+    return a, b, n, bound
+
+
+@njit(cache=True, error_model="numpy")
+def td_units(t_u, k, t_index, a, b, n, knots, kappa, theta, xi, rho, v0, jumps, dirs):  # type: ignore[no-untyped-def]
+    """Out-of-the-money prices per unit forward (row 0: puts for k < 0, calls for
+    k >= 0, from put coefficients and parity) and their derivatives along ``dirs``
+    (rows 1..), by COS on the plan ``(a, b, n)``.
+
+    Expiry by expiry: an expiry's coefficients and strike sums carry only the
+    directions it depends on (``v0``, the jumps and the intervals that start before
+    it), so a joint Jacobian costs about half the rows of a full grid.
+    """
+    n_s = t_u.size
+    n_dir = dirs.size
+    n_int = knots.size
+    out = np.zeros((n_dir + 1, k.size))
+    count = np.zeros(n_s, dtype=np.int64)
+    for i in range(k.size):
+        count[t_index[i]] += 1
+    for s in range(n_s):
+        if count[s] == 0:
+            continue
+        t = t_u[s]
+        sel = np.empty(n_dir, dtype=np.int64)
+        n_sel = 0
+        for j in range(n_dir):
+            p = dirs[j]
+            if 1 <= p <= 4 * n_int:
+                owner = (p - 1) % n_int
+                if owner > 0 and knots[owner - 1] >= t:
+                    continue
+            sel[n_sel] = j
+            n_sel += 1
+        sub = np.empty(n_sel, dtype=np.int64)
+        for j in range(n_sel):
+            sub[j] = dirs[sel[j]]
+        grad = np.empty(n_sel, dtype=np.complex128)
+        coef = np.zeros((n_sel + 1, 1, n[s]))
+        du = math.pi / (b[s] - a[s])
+        for j in range(n[s]):
+            u = du * j
+            lp = td_log_cf(u + 0j, t, knots, kappa, theta, xi, rho, v0, jumps, sub, grad)
+            hh = cmath.exp(lp - 1j * u * a[s])
+            coef[0, 0, j] = hh.real
+            for r in range(n_sel):
+                coef[r + 1, 0, j] = (hh * grad[r]).real
+        idx = np.empty(count[s], dtype=np.int64)
+        m = 0
+        for i in range(k.size):
+            if t_index[i] == s:
+                idx[m] = i
+                m += 1
+        ks = np.empty(m)
+        for i in range(m):
+            ks[i] = k[idx[i]]
+        o = cos_sums(
+            coef,
+            n[s : s + 1],
+            a[s : s + 1],
+            b[s : s + 1],
+            ks,
+            np.zeros(m, dtype=np.int64),
+            np.zeros(m, dtype=np.bool_),
+        )
+        for i in range(m):
+            out[0, idx[i]] = o[0, i] + (1.0 - math.exp(ks[i]) if ks[i] >= 0.0 else 0.0)
+            for r in range(n_sel):
+                out[sel[r] + 1, idx[i]] = o[r + 1, i]
+    return out
