@@ -89,10 +89,10 @@ import numpy as np
 
 from volcal._typing import FloatArray
 from volcal.calibration.engine import OBJ_PHI_TOL, OBJ_TAIL_TOL, Tracker, global_stage, solve
+from volcal.calibration.objective import FourierObjective
 from volcal.calibration.quotes import (
     QuoteSet,
     as_quotes,
-    black_vega_fwd,
 )
 from volcal.calibration.quotes import atm_vols as _atm_vols
 from volcal.calibration.result import (
@@ -673,53 +673,13 @@ def _calibrate_fourier(
     else:
         reg_w, reg_x = None, None
 
-    state = {"scale": scale}
-    strike = np.exp(q.k)
-    from volcal.black import implied_vol
-
-    def model_of(y: FloatArray) -> Any:
-        return cls.from_vector(space.to_x(y))
-
     exact = objective == "iv" and iv_mode == "exact"
-
-    def data_resid(p: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Weighted residuals and d residual / d price per quote."""
-        if exact:
-            with np.errstate(all="ignore"):
-                res = implied_vol(p, 1.0, strike, q.t, q.is_call, full_output=True)
-            iv = res.vol
-            ok = np.isfinite(iv)
-            veg = black_vega_fwd(q.k, q.t, np.where(ok, iv, q.iv_mid))
-            ok &= veg > 1e-14
-            dr_dp = np.where(ok, sw / np.where(ok, veg, 1.0), sw / state["scale"])
-            r = np.where(ok, sw * (iv - q.iv_mid), sw * (p - mkt) / state["scale"])
-            return r, dr_dp
-        return sw * (p - mkt) / state["scale"], sw / state["scale"]
-
-    def residuals(y: FloatArray) -> FloatArray:
-        x = space.to_x(y)
-        p = qp.prices(cls.from_vector(x))
-        r = data_resid(p)[0]
-        if reg_w is not None:
-            r = np.concatenate([r, reg_w * (x[reg_idx] - reg_x)])
-        return r
-
-    def residuals_jac(y: FloatArray) -> tuple[FloatArray, FloatArray]:
-        z = space.y_to_z(y)
-        x = space.z_to_x(z)
-        p, jp = qp.prices_and_jac(cls.from_vector(x))
-        dxdy = space.dx_dz(z) * space.dz_dy(y)[None, :]
-        r, dr_dp = data_resid(p)
-        j = (dr_dp[:, None] * jp) @ dxdy
-        if reg_w is not None:
-            r = np.concatenate([r, reg_w * (x[reg_idx] - reg_x)])
-            j = np.vstack([j, reg_w[:, None] * dxdy[reg_idx]])
-        return r, j
-
-    n_res = n + (reg_idx.size if reg_w is not None else 0)
+    obj = FourierObjective(cls, space, qp, q, sw, scale, exact, reg_w, reg_x)
+    model_of = obj.model_of
+    n_res = obj.n_res
     lm_ok = method != "lm" or n_res >= space.free.size
     local_method = method if lm_ok else "trf"
-    tracker = Tracker(residuals, residuals_jac, deadline)
+    tracker = Tracker(obj.residuals, obj.residuals_jac, deadline)
     y0 = space.to_y(space.base)
     # warm starts stop once an iteration lowers the cost by less than _WARM_FTOL
     # relatively (see the module docs); cold starts and noise-free recovery keep 1e-10
@@ -769,11 +729,11 @@ def _calibrate_fourier(
                 sec = (p - mkt) / div
             good = np.isfinite(sec) & (sec > 0) & (np.abs(div) > 1e-7)
             new_scale = np.where(good, sec, np.maximum(q.vega, 1e-12))
-            if np.allclose(new_scale, state["scale"], rtol=1e-3):
+            if np.allclose(new_scale, obj.scale, rtol=1e-3):
                 break
-            state["scale"] = new_scale
+            obj = obj.with_scale(new_scale)
             n_refine += 1
-            t2 = Tracker(residuals, residuals_jac, deadline)
+            t2 = Tracker(obj.residuals, obj.residuals_jac, deadline)
             o2 = solve(t2, y_best, method=local_method, max_nfev=100)
             tracker.nfev += t2.nfev
             tracker.njev += t2.njev
@@ -799,7 +759,7 @@ def _calibrate_fourier(
         message=message,
         nfev=tracker.nfev + tracker.njev,
         t_start=t_start,
-        jac_fun=residuals_jac,
+        jac_fun=obj.residuals_jac,
         jac_at_y=jac_here if n_refine == 0 else None,
         want_stderr=stderr,
         want_pillars=pillars,
