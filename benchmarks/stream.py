@@ -169,10 +169,10 @@ def _micro(files: list[Path], repeats: int) -> list[tuple[str, float, float]]:
     import warnings
 
     from volcal.calibration import calibrate
-    from volcal.calibration.smile_stats import smile_stats
+    from volcal.calibration.smile_stats import smile_stats, svi_pillars
     from volcal.errors import CalibrationWarning
     from volcal.stream import ReplaySource, StreamConfig, StreamEngine
-    from volcal.stream.fit import merge_quotes, slice_quotes, svi_pillars, warm_svi
+    from volcal.stream.fit import merge_quotes, slice_quotes, warm_svi
 
     eng = StreamEngine(
         ReplaySource(files[1:2], currency="BTC", speed=0), StreamConfig(models=("svi", "essvi"))
