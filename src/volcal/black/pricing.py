@@ -9,6 +9,8 @@ from volcal.black import _kernels
 from volcal.black._arrays import as_bool, broadcast_float, check_pricing_inputs, full_shape
 from volcal.errors import ParameterError
 
+_SQRT_2PI = float(np.sqrt(2.0 * np.pi))
+
 
 def price(
     forward: ArrayLike,
@@ -141,16 +143,22 @@ def vega(
     """
     shape, (f, k, tt, v, d) = broadcast_float(forward, strike, t, vol, discount)
     check_pricing_inputs(f, k, tt, v, d)
-    sqrt_t = np.sqrt(tt)
-    s = v * sqrt_t
-    x = np.log(f / k)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        h = np.where(s > 0.0, x / s, np.where(x == 0.0, 0.0, np.inf))
-        out = (
-            d
-            * np.sqrt(f * k)
-            * sqrt_t
-            * np.exp(-0.5 * h * h - 0.125 * s * s)
-            / np.sqrt(2.0 * np.pi)
-        )
+    out = d * f * unit_vega(np.log(k / f), tt, v)
     return out.reshape(shape)
+
+
+def unit_vega(k: ArrayLike, t: ArrayLike, vol: ArrayLike) -> FloatArray:
+    r"""Vega per unit forward at log-moneyness :math:`k = \ln(K/F)`, undiscounted:
+    :math:`\sqrt{T}\,e^{k/2}\exp(-k^2/(2s^2) - s^2/8)/\sqrt{2\pi}` with
+    :math:`s = \sigma\sqrt T` (the formula of :func:`vega`, which is
+    ``D F unit_vega(ln(K/F), T, vol)``). No input checks: NaN in, NaN out, for the
+    calibration's hot path where the inputs are already validated arrays."""
+    kk = np.asarray(k, dtype=np.float64)
+    tt = np.asarray(t, dtype=np.float64)
+    sqrt_t = np.sqrt(tt)
+    s = np.asarray(vol, dtype=np.float64) * sqrt_t
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        h = np.where(s > 0.0, kk / s, np.where(kk == 0.0, 0.0, np.inf))
+        return np.asarray(
+            np.exp(0.5 * kk) * sqrt_t * np.exp(-0.5 * h * h - 0.125 * s * s) / _SQRT_2PI
+        )

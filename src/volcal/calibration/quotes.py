@@ -33,7 +33,6 @@ from volcal.market.chain import OptionChain
 from volcal.models.svi_fit import SPREAD_FLOOR
 
 WeightKind = Literal["spread", "vega", "open_interest", "uniform"]
-_SQRT_2PI = np.sqrt(2.0 * np.pi)
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,11 +147,11 @@ class QuoteSet:
 
 
 def black_vega_fwd(k: FloatArray, t: FloatArray, vol: FloatArray) -> FloatArray:
-    """Black vega per unit forward: d(price/F)/d sigma = sqrt(t) * n(d1), d1 = -k/s + s/2."""
-    s = vol * np.sqrt(t)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = -k / s + 0.5 * s
-    return np.sqrt(t) * np.exp(-0.5 * d1 * d1) / _SQRT_2PI
+    """Black vega per unit forward, d(price/F)/d sigma = sqrt(t) n(d1): the one Black
+    vega of :mod:`volcal.black` (:func:`volcal.black.pricing.unit_vega`)."""
+    from volcal.black.pricing import unit_vega
+
+    return unit_vega(k, t, vol)
 
 
 def prepare_quotes(
