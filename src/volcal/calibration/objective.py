@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from volcal._typing import FloatArray
+from volcal.black import implied_vol
 from volcal.calibration.quotes import QuoteSet, black_vega_fwd
 
 __all__ = ["FourierObjective"]
@@ -77,8 +78,6 @@ class FourierObjective:
         """Weighted residuals and d residual / d price per quote."""
         q, sw, scale = self.quotes, self.sw, self.scale
         if self.exact:
-            from volcal.black import implied_vol
-
             with np.errstate(all="ignore"):
                 res = implied_vol(p, 1.0, self.strike, q.t, q.is_call, full_output=True)
             iv = res.vol

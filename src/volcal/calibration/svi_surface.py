@@ -141,7 +141,7 @@ from volcal.models.svi import (
     shift_min_g,
     surface_k_grid,
 )
-from volcal.models.svi_fit import SVISliceInfo, fit_svi_slice
+from volcal.models.svi_fit import SVISliceInfo, fit_svi_slice, stencil_newton_step
 
 __all__ = ["fit_svi_surface"]
 
@@ -295,14 +295,9 @@ def _search_numpy(
                 hm, hl = 0.5 * hm, 0.5 * hl
                 continue
             ff = f.reshape(3, 3)
-            g = np.array([(ff[2, 1] - ff[0, 1]) / (2 * hm), (ff[1, 2] - ff[1, 0]) / (2 * hl)])
-            h11 = (ff[2, 1] - 2 * ff[1, 1] + ff[0, 1]) / hm**2
-            h22 = (ff[1, 2] - 2 * ff[1, 1] + ff[1, 0]) / hl**2
-            h12 = (ff[2, 2] - ff[2, 0] - ff[0, 2] + ff[0, 0]) / (4 * hm * hl)
-            det = h11 * h22 - h12 * h12
-            if h11 > 0 and det > 0:
-                step = -np.array([h22 * g[0] - h12 * g[1], h11 * g[1] - h12 * g[0]]) / det
-                step = np.clip(step, [-2 * hm, -2 * hl], [2 * hm, 2 * hl])
+            newton = stencil_newton_step(ff, hm, hl)
+            if newton is not None:
+                step = newton
             else:
                 jb = int(np.argmin(f))
                 step = np.array([mz.ravel()[jb] - c_m, lz.ravel()[jb] - c_l])

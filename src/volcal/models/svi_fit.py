@@ -235,6 +235,21 @@ def _flat(v: FloatArray, wt: FloatArray) -> SVI:
     return SVI(a=max(level, 1e-12), b=0.0, rho=0.0, m=0.0, sigma=0.1)
 
 
+def stencil_newton_step(ff: FloatArray, hm: float, hl: float) -> FloatArray | None:
+    """Newton step on the reduced objective from its values ``ff`` on a 3 x 3 stencil
+    (steps ``hm`` in m, ``hl`` in log sigma; central differences), clipped to two
+    stencil steps; ``None`` when the finite-difference Hessian is not positive definite."""
+    g = np.array([(ff[2, 1] - ff[0, 1]) / (2 * hm), (ff[1, 2] - ff[1, 0]) / (2 * hl)])
+    h11 = (ff[2, 1] - 2 * ff[1, 1] + ff[0, 1]) / hm**2
+    h22 = (ff[1, 2] - 2 * ff[1, 1] + ff[1, 0]) / hl**2
+    h12 = (ff[2, 2] - ff[2, 0] - ff[0, 2] + ff[0, 0]) / (4 * hm * hl)
+    det = h11 * h22 - h12 * h12
+    if not (h11 > 0 and det > 0):
+        return None
+    step = -np.array([h22 * g[0] - h12 * g[1], h11 * g[1] - h12 * g[0]]) / det
+    return np.asarray(np.clip(step, [-2 * hm, -2 * hl], [2 * hm, 2 * hl]))
+
+
 def fit_svi_slice(
     k: ArrayLike,
     iv_mid: ArrayLike,
@@ -443,14 +458,9 @@ def fit_svi_slice(
             if not np.all(np.isfinite(f)):
                 break
             ff = f.reshape(3, 3)
-            g = np.array([(ff[2, 1] - ff[0, 1]) / (2 * hm), (ff[1, 2] - ff[1, 0]) / (2 * hl)])
-            h11 = (ff[2, 1] - 2 * ff[1, 1] + ff[0, 1]) / hm**2
-            h22 = (ff[1, 2] - 2 * ff[1, 1] + ff[1, 0]) / hl**2
-            h12 = (ff[2, 2] - ff[2, 0] - ff[0, 2] + ff[0, 0]) / (4 * hm * hl)
-            det = h11 * h22 - h12 * h12
-            if h11 > 0 and det > 0:
-                step = -np.array([h22 * g[0] - h12 * g[1], h11 * g[1] - h12 * g[0]]) / det
-                step = np.clip(step, [-2 * hm, -2 * hl], [2 * hm, 2 * hl])
+            newton = stencil_newton_step(ff, hm, hl)
+            if newton is not None:
+                step = newton
             else:
                 jb = int(np.argmin(f))
                 step = np.array([m_c[jb] - c_m, ls_c[jb] - c_l])

@@ -788,6 +788,7 @@ class StreamEngine:
                     params=params,
                     atm_vol=stats.atm_vol,
                     rr25=stats.rr25,
+                    delta_convention=stats.delta,
                     bf25=stats.bf25,
                     rmse_vol=rmse,
                     n_used=len(q),
