@@ -11,9 +11,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+# In CI the property tests draw the same examples on every run (a red CI names a change,
+# not a lucky draw); outside CI they keep exploring, and what they find is added to the
+# tests as an explicit @example.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 _DATA_FIXTURES = {"raw_data", "snapshot_dir"}
 

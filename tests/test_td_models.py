@@ -363,3 +363,55 @@ def test_multistart_keeps_the_best_start_and_plan_is_checked():
     wide = x.copy()
     wide[0], wide[3] = 1.5, 30.0  # much larger variance and vol of vol: wider range
     assert prob.replan(wide)
+
+
+def test_compiled_kernel_arguments_are_not_broadcast_views(monkeypatch):
+    """A scalar t broadcast against a one-element u stays a stride-0 broadcast view through
+    ravel/ascontiguousarray; numba's argument typing (run on the first call in a process)
+    reads its deprecated writeable flag and NumPy 2 raises a FutureWarning - a real CI
+    failure when this was the first call of the kernel in a worker. Every array the model
+    hands the kernel must type cleanly with warnings as errors."""
+    import numba
+
+    from volcal.models import heston_td
+
+    real = heston_td._td_kernel()
+    seen = []
+
+    def checking(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for a in args:
+                if isinstance(a, np.ndarray):
+                    numba.typeof(a)
+                    seen.append(a.shape)
+        return real(*args)
+
+    monkeypatch.setattr(heston_td, "_td_kernel", lambda: checking)
+    m = HestonTD(
+        (0.1, 0.3, 0.7),
+        0.05,
+        kappa=(2.0, 5.0, 1.0),
+        theta=(0.04, 0.09, 0.06),
+        xi=(0.5, 1.9, 0.4),
+        rho=(-0.7, -0.3, -0.5),
+    )
+    m.log_char_func(np.array([0.7]), 0.05)
+    m.log_char_func(0.7, np.array([0.05]))
+    assert seen, "the compiled kernel was not called"
+
+
+def test_price_layout_arrays_are_owned_copies():
+    """The pricing layout (every compiled pricer's input) gives owned arrays even when a
+    scalar is broadcast to a single option (same FutureWarning as above)."""
+    import numba
+
+    from volcal.pricing._layout import make_surface
+
+    s = make_surface(100.0, np.array([90.0]), 0.5, True, 1.0, where="test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("forward", "strike", "t", "is_call", "discount"):
+            a = getattr(s, name, None)
+            if isinstance(a, np.ndarray):
+                numba.typeof(a)

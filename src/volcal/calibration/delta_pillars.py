@@ -47,7 +47,7 @@ def norm_cdf(x: Any) -> FloatArray:
     """Standard normal CDF (libm ``erfc``, full relative accuracy in the lower tail),
     without importing scipy."""
     a = np.asarray(x, dtype=np.float64)
-    flat = np.ascontiguousarray(a).ravel()
+    flat = np.array(a, order="C").ravel()  # owned: a broadcast view trips numba's typing
     out = np.empty_like(flat)
     _ndtr(flat, out)
     return out.reshape(a.shape)

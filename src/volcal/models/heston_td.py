@@ -189,9 +189,12 @@ def _td_log_cf(m: HestonTD, u: ArrayLike, t: ArrayLike) -> Any:
     uu, tt = np.broadcast_arrays(
         np.asarray(u, dtype=np.complex128), np.asarray(t, dtype=np.float64)
     )
+    # own copies (np.array copies): a scalar broadcast to size 1 stays a broadcast view
+    # through ravel/ascontiguousarray, and its deprecated writeable flag makes the
+    # compiled kernel's argument typing raise a FutureWarning in NumPy 2
     flat = _td_kernel()(
-        np.ascontiguousarray(uu.ravel()),
-        np.ascontiguousarray(tt.ravel()),
+        np.array(uu, order="C").ravel(),
+        np.array(tt, order="C").ravel(),
         np.asarray(m.knots),
         np.asarray(m.kappa),
         np.asarray(m.theta),

@@ -86,7 +86,9 @@ def make_surface(
     except ValueError as exc:
         raise ParameterError(f"{where}: arguments do not broadcast ({exc})") from None
     shape = f.shape
-    f, k, tt, c, d = (np.ascontiguousarray(a).ravel() for a in (f, k, tt, c, d))
+    # own copies: a scalar broadcast to size 1 would stay a broadcast view (deprecated
+    # writeable flag; the compiled kernels' argument typing warns on it in NumPy 2)
+    f, k, tt, c, d = (np.array(a, order="C").ravel() for a in (f, k, tt, c, d))
     _check("forward", f, where, positive=True, allow_zero=False)
     _check("strike", k, where, positive=True, allow_zero=False)
     _check("t", tt, where, positive=True, allow_zero=True)

@@ -306,7 +306,7 @@ def mc_price(
         )
     except ValueError as exc:
         raise ParameterError(f"inputs do not broadcast together: {exc}") from None
-    fwd, k, tt, call, df = (a.ravel() for a in arrays)
+    fwd, k, tt, call, df = (np.array(a, order="C").ravel() for a in arrays)  # own copies
     shape = arrays[0].shape
     for nm, arr in (("forward", fwd), ("strike", k), ("discount", df)):
         if not np.all(np.isfinite(arr)) or np.any(arr <= 0.0):
