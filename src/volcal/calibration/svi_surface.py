@@ -51,9 +51,12 @@ What was chosen, and why
   2. a pass from an *anchor* slice outwards: later slices fitted above their
      predecessor, earlier ones below their successor, each kept as it is when already
      admissible (cost 0). The anchor is the slice with the widest quoted range; when
-     that pass costs more than 2 % (+0.01 vol point) RMSE over the free slices, the
-     passes anchored at the first and at the last expiry are run too and the cheapest
-     of the three is kept (each wins on some real chains).
+     that pass costs more than 5 % (+0.05 vol point) RMSE over the free slices, the
+     pass anchored at the first expiry (a purely forward pass) is run too and the
+     cheaper of the two is kept: it wins on 44 of the 114 real chains of ../shared/data.
+     A third pass anchored at the last expiry was run as well until it was measured
+     never to beat the better of the other two on those chains (equal, or up to 1.9
+     vol points worse): without it every surface on them is the same, bit for bit.
 
   A Gauss-Seidel sweep refitting every constrained slice between both neighbours was
   tried and gained less than 0.01 vol point on 30 chains, so it is not run.
@@ -149,7 +152,7 @@ _MIN_STRIKES = 3
 _LEVELS = 1  # zoom levels of the constrained search
 _N_ROWS = 30  # the cheapest candidates of a constrained search that are tried
 _NO_PEN = np.zeros(5)
-_EXTRA_PASSES_VOL = 0.05  # RMSE excess (vol points) that triggers the other two passes
+_EXTRA_PASSES_VOL = 0.05  # RMSE excess (vol points) that triggers the forward pass
 _CAL_MARGIN = 1e-13  # total variance kept between neighbours on the grid (w units)
 _NONE = np.empty(0)  # no neighbour, for the compiled checks (never written to)
 
@@ -719,16 +722,14 @@ def fit_svi_surface(
     for _attempt in range(3):
         attempts += 1
         memo.clear()
-        # the pass anchored at the widest slice first; the forward and backward passes
-        # only when it costs more than 5 % (+0.05 vol point) over the free slices
+        # the pass anchored at the widest slice first; the forward pass only when it
+        # costs more than 5 % (+0.05 vol point) over the free slices (module docs)
         anchors_t = [widest]
         results = [one_pass(widest)]
         rm = 100.0 * math.sqrt(results[0][2] / n_q)
-        if rm > 1.05 * 100.0 * math.sqrt(sq_free / n_q) + _EXTRA_PASSES_VOL:
-            for a in (0, n_fit - 1):
-                if a not in anchors_t:
-                    anchors_t.append(a)
-                    results.append(one_pass(a))
+        if widest != 0 and rm > 1.05 * 100.0 * math.sqrt(sq_free / n_q) + _EXTRA_PASSES_VOL:
+            anchors_t.append(0)
+            results.append(one_pass(0))
         best = int(np.argmin([r[2] for r in results]))
         chosen, how, _ = results[best]
         pass_info = {
