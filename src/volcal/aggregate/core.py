@@ -414,7 +414,8 @@ def aggregate(
     ref_snap = pd.Timestamp(int(snap_ns.max()), tz="UTC")
     instrument = np.concatenate(
         [
-            np.char.add(f"{n}:", c.instrument.astype(str)).astype(object)
+            # per name, not np.char on fixed-width strings (those drop trailing NULs)
+            np.array([f"{n}:{x}" for x in c.instrument], dtype=object)
             for n, c in zip(names, prepared, strict=True)
         ]
     )

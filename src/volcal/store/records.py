@@ -205,7 +205,9 @@ def snapshot_record(
         {
             "snapshot_id": sid,
             "pos": np.arange(len(chain), dtype=np.int32),
-            "instrument": np.asarray(chain.instrument, dtype=object).astype(str),
+            # str() per name, not .astype(str): NumPy's fixed-width unicode drops
+            # trailing NUL characters ("a\x00" -> "a"), which would alter a name
+            "instrument": np.array([str(x) for x in chain.instrument], dtype=object),
             "expiry_ns": np.asarray(chain.expiry, dtype="datetime64[ns]").view(np.int64),
             **{c: np.asarray(getattr(chain, c), dtype=np.float64) for c in _FLOAT_COLS[:8]},
             "is_call": np.asarray(chain.is_call, dtype=bool),
