@@ -349,15 +349,15 @@ def secant_lm(
         if act > 0.0 and np.isfinite(cn):
             gn = jn.T @ rn
             # the model for the next step: the one that predicted this step better
-            p_gn = -float(g @ step + 0.5 * step @ jj @ step)
-            p_au = -float(g @ step + 0.5 * step @ (jj + s_mat) @ step)
+            sss = float(step @ s_mat @ step)
+            p_gn = -float(g @ step + 0.5 * (step @ jj @ step))
+            p_au = p_gn - 0.5 * sss
             aug = abs(p_au - act) < abs(p_gn - act)
             # Dennis-Gay-Welsch update of S with NL2SOL's sizing
             yv = gn - g
-            y_sharp = (jn - j).T @ rn
+            y_sharp = gn - j.T @ rn  # (J_new - J)^T r_new
             ys = float(yv @ step)
             if ys > 0.0:
-                sss = float(step @ s_mat @ step)
                 if sss != 0.0:
                     s_mat = s_mat * min(1.0, abs(float(step @ y_sharp)) / abs(sss))
                 v = y_sharp - s_mat @ step
