@@ -66,10 +66,12 @@ Stages
    :func:`~volcal.calibration.engine.secant_lm` instead of MINPACK: the same
    Levenberg-Marquardt trust region on the Gauss-Newton model augmented by a secant
    estimate of the residual curvature (NL2SOL's model), superlinear where Gauss-Newton
-   is linear - 5 instead of 8 Jacobians per warm BTC refit (median), the same minimum
-   to 1e-6 of the cost - and stopping without a last confirming evaluation when the
-   model predicts less than ``ftol`` and predicted the previous step well. A noise-free
-   fit stops once the residual RMS is below the objective's pricing accuracy (1e-10).
+   is linear - 5 instead of 7 Jacobians per warm refit along the 2026-01-23/24 BTC
+   snapshots (median), 6 instead of 10 / 8 on 20 BTC/ETH snapshot pairs (``start=`` /
+   ``prior=``), the same minimum to 1e-6 of the cost - and stopping without a last
+   confirming evaluation when the model predicts less than ``ftol`` and predicted the
+   previous step well. A noise-free fit stops once the residual RMS is below the
+   objective's pricing accuracy (1e-10).
 4. Secant-vega refinement (``iv_mode="vega"``), result. Standard errors come from the
    solver's last Jacobian when it was taken at the solution (``stderr="auto"``; True
    forces one more Jacobian), 25-delta pillars only with ``pillars=True``.
@@ -117,10 +119,10 @@ __all__ = ["FOURIER_MODELS", "MODEL_NAMES", "as_quotes", "calibrate", "model_cla
 _WARM_FTOL = 1e-6  # relative cost decrease that ends a warm-start local solve
 #: models whose warm-start local solve runs on the secant-augmented Gauss-Newton model
 #: (engine.secant_lm: superlinear where Gauss-Newton converges linearly, i.e. on real
-#: smiles with vol residuals of several points; 5 instead of 8 Jacobians per warm BTC
-#: fit). Bates keeps MINPACK: from warm starts with a jump parameter saturated at its
-#: box bound MINPACK's longer steps left the bound where the secant model stopped
-#: (one real ETH pair in a sweep of 20)
+#: smiles with vol residuals of several points; 5 instead of 7 Jacobians per warm BTC
+#: fit, median). Bates keeps MINPACK: from warm starts with a jump parameter saturated
+#: at its box bound MINPACK's longer steps left the bound where the secant model
+#: stopped (one real ETH pair in a sweep of 20)
 _SECANT_MODELS = frozenset({"heston"})
 _OBJ_PHI_TOL = OBJ_PHI_TOL  # COS error bounds of the objective (see _calibrate_fourier)
 _OBJ_TAIL_TOL = OBJ_TAIL_TOL
