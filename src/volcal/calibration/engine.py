@@ -367,10 +367,10 @@ def secant_lm(
                     - float(v @ step) * np.outer(yv, yv) / (ys * ys)
                 )
             ratio = act / pred
-            if ratio > 0.75:
-                delta = max(delta, 2.0 * ns)
-            elif ratio < 0.25:
-                delta = 0.5 * ns
+            if ratio >= 0.75 or ns < 0.999 * delta:
+                delta = 2.0 * ns  # MINPACK: a good or an interior step sets 2 |s|
+            elif ratio <= 0.25:
+                delta = _shrunk_radius(delta, ns, float(g @ step), act, cost, cn)
             rel = act / cost
             rel_pred = pred / cost
             y, j, r, cost, g = yn, jn, rn, cn, gn
@@ -378,8 +378,20 @@ def secant_lm(
             if rel <= ftol and rel_pred <= ftol and ratio <= 2.0:  # MINPACK's ftol test
                 return _LMResult(y, 1, "relative cost decrease below ftol")
         else:
-            delta = 0.25 * ns
+            delta = _shrunk_radius(delta, ns, float(g @ step), act, cost, cn)
             aug = False
+
+
+def _shrunk_radius(delta: float, ns: float, gs: float, act: float, cost: float, cn: float) -> float:
+    """MINPACK's (lmder) trust radius after a step with ratio <= 1/4: a factor from the
+    quadratic through the cost and its directional derivative, between 0.1 and 0.5, of
+    ``min(delta, 10 |s|)``."""
+    act_rel = act / cost if np.isfinite(cn) else -np.inf
+    dirder = gs / (2.0 * cost)
+    temp = 0.5 if act_rel >= 0.0 else 0.5 * dirder / (dirder + 0.5 * act_rel)
+    if not np.isfinite(temp) or not cn < 100.0 * cost or temp < 0.1:
+        temp = 0.1
+    return temp * min(delta, ns / 0.1)
 
 
 def _trust_step(
