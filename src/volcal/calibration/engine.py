@@ -288,12 +288,12 @@ def secant_lm(
     with :math:`S_+ s = (J_+ - J)^T r_+`, after NL2SOL's sizing by
     :math:`\min(1, |s^T y^\#| / |s^T S s|)` - and, as in NL2SOL, each step uses the
     model (with or without :math:`S`) whose prediction of the previous step's cost
-    decrease was closer to the actual one. The step solves
-    :math:`(J^TJ [+ S] + \lambda\,\mathrm{diag}(J^TJ))\,s = -J^Tr` (:math:`\lambda`
-    raised until the matrix is positive definite and the model predicts a decrease),
-    truncated to a trust radius (initially ``factor * |y0|``, doubled after a
-    well-predicted step, halved after a poorly predicted one, quartered after a
-    rejected one).
+    decrease was closer to the actual one (an augmented model that is not positive
+    semi-definite is dropped for that step). The step is MINPACK's with ``diag = 1``:
+    :math:`(J^TJ [+ S] + \lambda I)\,s = -J^Tr` with the smallest :math:`\lambda \ge 0`
+    that keeps :math:`|s|` within the trust radius (:func:`_trust_step`), the radius
+    starting at ``factor * |y0|`` and updated as lmder does (:math:`2|s|` after a good
+    or an interior step, a factor 0.1-0.5 after a poor or rejected one).
 
     Stops, status 1, when an accepted step lowered the cost by at most ``ftol``
     relatively, as predicted (MINPACK's test), or when the next step is predicted to
