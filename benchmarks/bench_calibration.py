@@ -2,7 +2,8 @@
 
 Run from the repository root (real data from ../shared/data)::
 
-    python benchmarks/bench_calibration.py [--quick] [--write]
+    python benchmarks/bench_calibration.py [--quick] [--write] [--parts abc] [--repeat N]
+        [--clock wall|cpu]
 
 (a) Real BTC snapshots (OTM quotes with bids, T > 2 days, uniform weights), Heston from
     the same start: volcal ``calibrate(q, "heston", start=START, weights="uniform")``
@@ -20,7 +21,8 @@ Run from the repository root (real data from ../shared/data)::
 (c) Warm Heston recalibration along consecutive snapshots (2026-01-23/24, 8 chains):
     first fit cold, then ``start=`` the previous fit; median and max time per snapshot.
 
-Times: minimum of ``--repeat`` runs for (a)/(b); for (c) the minimum per snapshot over
+Times: minimum of ``--repeat`` runs for (a)/(b) (QuantLib in (b): of up to 5 runs, in
+(a): one run); for (c) the minimum per snapshot over
 ``--repeat`` passes along the sequence (the fits are deterministic: every pass repeats
 the same fits).
 """
@@ -73,7 +75,7 @@ def real_quotes(name: str):
     return q.subset(keep)
 
 
-def quantlib_heston(q, start: Heston, weights) -> tuple[Heston, float]:
+def quantlib_heston(q, start: Heston, weights, clock=time.perf_counter) -> tuple[Heston, float]:
     import QuantLib as ql
 
     today = ql.Date(1, 1, 2026)
@@ -100,7 +102,7 @@ def quantlib_heston(q, start: Heston, weights) -> tuple[Heston, float]:
         h.setPricingEngine(engine)
         helpers.append(h)
     lm = ql.LevenbergMarquardt(1e-8, 1e-8, 1e-8)
-    t0 = time.perf_counter()
+    t0 = clock()
     model.calibrate(
         helpers,
         lm,
@@ -108,7 +110,7 @@ def quantlib_heston(q, start: Heston, weights) -> tuple[Heston, float]:
         ql.NoConstraint(),
         list(map(float, weights)),
     )
-    dt = time.perf_counter() - t0
+    dt = clock() - t0
     th, ka, xi, rho, v0 = model.params()
     fit = Heston(
         v0=max(v0, 1e-8),
@@ -126,16 +128,16 @@ def score(q, m: Heston) -> float:
         return fit_quality(q, volcal.model_iv(m, q.forward, q.strike, q.t))[0]
 
 
-def best_of(fn, repeat: int):
+def best_of(fn, repeat: int, clock=time.perf_counter):
     out, best = None, np.inf
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return out, best
 
 
-def part_a(names: list[str], repeat: int) -> list[str]:
+def part_a(names: list[str], repeat: int, clock=time.perf_counter) -> list[str]:
     lines = [
         "(a) Real BTC snapshots, OTM quotes with bids, T > 2 days, uniform weights, "
         f"start {START.summary()}. Baseline: QuantLib LM with `AnalyticHestonEngine(model, "
@@ -153,11 +155,11 @@ def part_a(names: list[str], repeat: int) -> list[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CalibrationWarning)
             fit, t_v = best_of(
-                lambda q=q: calibrate(q, "heston", start=START, weights="uniform"), repeat
+                lambda q=q: calibrate(q, "heston", start=START, weights="uniform"), repeat, clock
             )
             clean = volcal.clean(chain_of(name))
-            _, t_d = best_of(lambda clean=clean: calibrate(clean, "heston"), repeat)
-        m_ql, t_ql = quantlib_heston(q, START, np.ones(len(q)))
+            _, t_d = best_of(lambda clean=clean: calibrate(clean, "heston"), repeat, clock)
+        m_ql, t_ql = quantlib_heston(q, START, np.ones(len(q)), clock)
         rm_v, rm_ql = score(q, fit.params), score(q, m_ql)
         ratios.append(t_ql / t_v)
         dratios.append(t_ql / t_d)
@@ -176,15 +178,20 @@ def part_a(names: list[str], repeat: int) -> list[str]:
     return lines
 
 
-def part_b(repeat: int) -> list[str]:
+def part_b(repeat: int, clock=time.perf_counter) -> list[str]:
     t = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
     q = synthetic_quotes(CUI_TRUE, t, np.linspace(-1.0, 1.0, 5), spread_vol=0.02)
     # 5 strikes at k = -1..1 standard units of synthetic_quotes; the layout is ours
     calibrate(q, "heston", start=CUI_START, weights="uniform")  # this process calibrated once
-    fit, t_v = best_of(lambda: calibrate(q, "heston", start=CUI_START, weights="uniform"), repeat)
+    fit, t_v = best_of(
+        lambda: calibrate(q, "heston", start=CUI_START, weights="uniform"), repeat, clock
+    )
     x, x0 = fit.params.to_vector(), CUI_TRUE.to_vector()
     rel = float(np.max(np.abs(x / x0 - 1.0)))
-    m_ql, t_ql = quantlib_heston(q, CUI_START, np.ones(len(q)))
+    # QuantLib: minimum of up to 5 runs (each from the same start), like volcal's
+    n_ql = min(max(repeat, 1), 5)
+    runs = [quantlib_heston(q, CUI_START, np.ones(len(q)), clock) for _ in range(n_ql)]
+    m_ql, t_ql = runs[0][0], min(dt for _, dt in runs)
     rel_ql = float(np.max(np.abs(m_ql.to_vector() / x0 - 1.0)))
     return [
         f"(b) Cui et al. (2017) parameters, {len(q)} noise-free options, start "
@@ -201,7 +208,7 @@ def part_b(repeat: int) -> list[str]:
     ]
 
 
-def part_c(quick: bool, repeat: int = 1) -> list[str]:
+def part_c(quick: bool, repeat: int = 1, clock=time.perf_counter) -> list[str]:
     names = sorted(p.name for p in SNAPS.glob("deribit_options_snapshot_2026012[34]T*.csv"))
     if quick:
         names = names[:4]
@@ -217,9 +224,9 @@ def part_c(quick: bool, repeat: int = 1) -> list[str]:
             prev = calibrate(chains[0], "heston")
             times, rmse = [], []
             for c in chains[1:]:
-                t0 = time.perf_counter()
+                t0 = clock()
                 prev = calibrate(c, "heston", start=prev)
-                times.append(time.perf_counter() - t0)
+                times.append(clock() - t0)
                 rmse.append(prev.rmse_vol)
             passes.append(times)
     times = list(np.min(np.array(passes), axis=0))  # per snapshot, min over the passes
@@ -239,7 +246,23 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 snapshots, 2 repeats")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--write", action="store_true", help="replace the BENCHMARKS.md section")
+    ap.add_argument(
+        "--parts",
+        default="abc",
+        help="which parts to run, e.g. 'bc' for the Cui set and the warm series only",
+    )
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time (default) or this process's CPU time (steadier on a shared machine)",
+    )
     args = ap.parse_args()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    if not set(args.parts) <= set("abc") or not args.parts:
+        ap.error(f"--parts takes letters of 'abc', got {args.parts!r}")
+    if args.write and args.parts != "abc":
+        ap.error("--write needs every part (--parts abc)")
     repeat = 2 if args.quick else args.repeat
     names = REAL[:2] if args.quick else REAL
     # compile / load every kernel first: the figures are for a process that has run once
@@ -257,9 +280,12 @@ def main() -> None:
         "```",
         "",
     ]
-    lines += part_a(names, repeat)
-    lines += part_b(repeat)
-    lines += part_c(args.quick, repeat)
+    if "a" in args.parts:
+        lines += part_a(names, repeat, clock)
+    if "b" in args.parts:
+        lines += part_b(repeat, clock)
+    if "c" in args.parts:
+        lines += part_c(args.quick, repeat, clock)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

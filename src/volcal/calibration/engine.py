@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from volcal._typing import FloatArray
+from volcal.errors import MethodError
 
 __all__ = ["LocalOutcome", "Tracker", "global_stage", "low_discrepancy", "solve"]
 
@@ -167,12 +168,19 @@ def solve(
     ftol: float = 1e-10,
     xtol: float = 1e-10,
     gtol: float = 1e-10,
+    secant: bool = False,
 ) -> LocalOutcome:
     """Run one local least-squares solve from ``y0`` and report the best point seen.
 
+    ``secant=True`` (``method="lm"`` with an analytic Jacobian) uses
+    :func:`secant_lm` instead of MINPACK: the Gauss-Newton model augmented by a secant
+    estimate of the residual curvature, which converges superlinearly where
+    Gauss-Newton is linear (fits with large residuals, e.g. warm recalibrations).
+
     Status: ``"ok"`` when the solver met a tolerance, ``"max_iter"`` when the
     evaluation cap stopped it, ``"time_limit"`` on the deadline, ``"failed"`` when no
-    finite evaluation was possible.
+    finite evaluation was possible. A :class:`~volcal.errors.MethodError` of the very
+    first evaluation (the start cannot be priced as asked) propagates.
     """
     from scipy.optimize import least_squares
 
@@ -182,7 +190,9 @@ def solve(
             # MINPACK asks for the residuals and then the Jacobian at the start: one
             # combined evaluation serves both (the Tracker caches it)
             tracker.jac(np.asarray(y0, dtype=np.float64))
-        if method == "lm" and tracker._jac is not None and LM_FACTOR != 100.0:
+        if secant and method == "lm" and tracker._jac is not None:
+            res = secant_lm(tracker, y0, max_nfev, ftol, xtol, LM_FACTOR)
+        elif method == "lm" and tracker._jac is not None and LM_FACTOR != 100.0:
             res = _leastsq(tracker, y0, max_nfev, ftol, xtol, gtol, LM_FACTOR)
         else:
             res = least_squares(
@@ -199,6 +209,10 @@ def solve(
     except _TimeUp:
         y = tracker.best_y if tracker.best_y is not None else np.asarray(y0, dtype=np.float64)
         return LocalOutcome(y, tracker.best_cost, "time_limit", "time limit reached")
+    except MethodError:
+        if tracker.best_y is None:
+            raise  # the engine cannot price the start as asked (e.g. a fixed N too small)
+        return LocalOutcome(tracker.best_y, tracker.best_cost, "failed", "pricing failed")
     except (ValueError, np.linalg.LinAlgError) as exc:
         if tracker.best_y is None:
             return LocalOutcome(np.asarray(y0, dtype=np.float64), np.inf, "failed", str(exc))
@@ -248,6 +262,173 @@ def _leastsq(
     )
     status = 1 if ier in (1, 2, 3, 4) else (0 if ier == 5 else -1)
     return _LMResult(np.asarray(x), status, str(msg))
+
+
+#: residual RMS below which a solve has converged whatever its relative tolerances say:
+#: the accuracy of the calibration objectives' prices (1e-10 per unit forward, about
+#: 1e-10 in vol); a noise-free fit reaching it has nothing left to gain
+COST_FLOOR_RMS = 1e-10
+
+
+def secant_lm(
+    tracker: Tracker,
+    y0: FloatArray,
+    max_nfev: int,
+    ftol: float,
+    xtol: float,
+    factor: float = 1.0,
+) -> _LMResult:
+    r"""Levenberg-Marquardt on an augmented Gauss-Newton model (NL2SOL's idea).
+
+    The Hessian of :math:`\tfrac12\|r\|^2` is :math:`J^TJ + S` with
+    :math:`S = \sum_i r_i \nabla^2 r_i`; Gauss-Newton drops :math:`S` and converges only
+    linearly when the residuals are large (real smiles: near the optimum the cost gap
+    shrinks by a constant factor of about 0.2 per step). Here :math:`S` is estimated by
+    the secant update of Dennis, Gay & Welsch (1981) - a symmetric rank-two correction
+    with :math:`S_+ s = (J_+ - J)^T r_+`, after NL2SOL's sizing by
+    :math:`\min(1, |s^T y^\#| / |s^T S s|)` - and, as in NL2SOL, each step uses the
+    model (with or without :math:`S`) whose prediction of the previous step's cost
+    decrease was closer to the actual one (an augmented model that is not positive
+    semi-definite is dropped for that step). The step is MINPACK's with ``diag = 1``:
+    :math:`(J^TJ [+ S] + \lambda I)\,s = -J^Tr` with the smallest :math:`\lambda \ge 0`
+    that keeps :math:`|s|` within the trust radius (:func:`_trust_step`), the radius
+    starting at ``factor * |y0|`` and updated as lmder does (:math:`2|s|` after a good
+    or an interior step, a factor 0.1-0.5 after a poor or rejected one).
+
+    Stops, status 1, when an accepted step lowered the cost by at most ``ftol``
+    relatively, as predicted (MINPACK's test), or when the next step is predicted to
+    lower it by less than that after a step the model predicted to 20 % that lowered
+    it by at most ``1000 ftol`` (no evaluation spent on confirming convergence), the
+    step is below ``xtol`` relatively, or the residual RMS is below
+    :data:`COST_FLOOR_RMS`; status 0 when ``max_nfev`` evaluations are spent. Every
+    trial point is one ``tracker.jac`` call (residuals and Jacobian), so the Tracker
+    keeps the best point and its Jacobian as with MINPACK.
+    """
+    y = np.array(y0, dtype=np.float64)
+    j = tracker.jac(y)
+    assert tracker._cache_r is not None
+    r = tracker._cache_r
+    cost = 0.5 * float(r @ r)
+    g = j.T @ r
+    n_p = y.size
+    s_mat = np.zeros((n_p, n_p))
+    delta = factor * float(np.linalg.norm(y))
+    if delta <= 0.0:
+        delta = factor
+    floor = 0.5 * r.size * COST_FLOOR_RMS**2
+    aug = False
+    nev = 1
+    last_rel, last_ratio = np.inf, np.inf  # of the last accepted step
+    while True:
+        if cost <= floor:
+            return _LMResult(y, 1, "residuals below the objective's accuracy")
+        jj = j.T @ j
+        step, model = _trust_step(jj + s_mat if aug else jj, g, delta)
+        if step is None and aug:
+            aug = False
+            step, model = _trust_step(jj, g, delta)
+        if step is None:
+            return _LMResult(y, 1, "no descent step: gradient zero to working precision")
+        ns = float(np.linalg.norm(step))
+        pred = -float(g @ step + 0.5 * step @ model @ step)
+        if pred <= ftol * cost and last_rel <= 1e3 * ftol and 0.8 <= last_ratio <= 1.25:
+            # the model predicted the last (small) decrease well and predicts less than
+            # ftol for this step: converged without spending the evaluation
+            return _LMResult(y, 1, "predicted decrease below ftol")
+        if ns <= xtol * (float(np.linalg.norm(y)) + xtol):
+            return _LMResult(y, 1, "step below xtol")
+        if nev >= max_nfev:
+            return _LMResult(y, 0, "evaluation budget reached")
+        yn = y + step
+        jn = tracker.jac(yn)
+        assert tracker._cache_r is not None
+        rn = tracker._cache_r
+        nev += 1
+        cn = 0.5 * float(rn @ rn)
+        act = cost - cn
+        if act > 0.0 and np.isfinite(cn):
+            gn = jn.T @ rn
+            # the model for the next step: the one that predicted this step better
+            sss = float(step @ s_mat @ step)
+            p_gn = -float(g @ step + 0.5 * (step @ jj @ step))
+            p_au = p_gn - 0.5 * sss
+            aug = abs(p_au - act) < abs(p_gn - act)
+            # Dennis-Gay-Welsch update of S with NL2SOL's sizing
+            yv = gn - g
+            y_sharp = gn - j.T @ rn  # (J_new - J)^T r_new
+            ys = float(yv @ step)
+            if ys > 0.0:
+                if sss != 0.0:
+                    s_mat = s_mat * min(1.0, abs(float(step @ y_sharp)) / abs(sss))
+                v = y_sharp - s_mat @ step
+                s_mat = (
+                    s_mat
+                    + (np.outer(v, yv) + np.outer(yv, v)) / ys
+                    - float(v @ step) * np.outer(yv, yv) / (ys * ys)
+                )
+            ratio = act / pred
+            if ratio >= 0.75 or ns < 0.999 * delta:
+                delta = 2.0 * ns  # MINPACK: a good or an interior step sets 2 |s|
+            elif ratio <= 0.25:
+                delta = _shrunk_radius(delta, ns, float(g @ step), act, cost, cn)
+            rel = act / cost
+            rel_pred = pred / cost
+            y, j, r, cost, g = yn, jn, rn, cn, gn
+            last_rel, last_ratio = rel, ratio
+            if rel <= ftol and rel_pred <= ftol and ratio <= 2.0:  # MINPACK's ftol test
+                return _LMResult(y, 1, "relative cost decrease below ftol")
+        else:
+            delta = _shrunk_radius(delta, ns, float(g @ step), act, cost, cn)
+            aug = False
+
+
+def _shrunk_radius(delta: float, ns: float, gs: float, act: float, cost: float, cn: float) -> float:
+    """MINPACK's (lmder) trust radius after a step with ratio <= 1/4: a factor from the
+    quadratic through the cost and its directional derivative, between 0.1 and 0.5, of
+    ``min(delta, 10 |s|)``."""
+    act_rel = act / cost if np.isfinite(cn) else -np.inf
+    dirder = gs / (2.0 * cost)
+    temp = 0.5 if act_rel >= 0.0 else 0.5 * dirder / (dirder + 0.5 * act_rel)
+    if not np.isfinite(temp) or not cn < 100.0 * cost or temp < 0.1:
+        temp = 0.1
+    return temp * min(delta, ns / 0.1)
+
+
+def _trust_step(
+    model: FloatArray, g: FloatArray, delta: float
+) -> tuple[FloatArray | None, FloatArray]:
+    r"""Levenberg-Marquardt step of the quadratic model ``g.s + s.model.s / 2`` within
+    ``|s| <= delta``: :math:`s(\lambda) = -(M + \lambda I)^{-1} g` with the smallest
+    :math:`\lambda \ge 0` that keeps it inside (MINPACK's step with ``diag = 1``, here
+    from the eigendecomposition of the small matrix :math:`M`). None when :math:`M` is
+    not positive semi-definite to working precision (an augmented model that lost
+    convexity) or the gradient vanishes."""
+    if not (np.all(np.isfinite(model)) and np.all(np.isfinite(g))):
+        return None, model
+    mu, q = np.linalg.eigh(0.5 * (model + model.T))
+    top = float(mu[-1])
+    if top <= 0.0 or float(mu[0]) < -1e-10 * top:
+        return None, model
+    gq = q.T @ g
+    if not np.any(gq != 0.0):
+        return None, model
+    lam_lo = 1e-14 * top  # a singular direction gets a step of |g| / (1e-14 |M|) at most
+    mu = np.maximum(mu, 0.0)
+
+    g2 = gq * gq
+    lam = lam_lo
+    n_s = float(np.sqrt(np.sum(g2 / (mu + lam) ** 2)))
+    if n_s > delta:
+        # |s(lam)| = delta by Newton on 1/|s| - 1/delta (Hebden; Moré 1978): increasing
+        # and concave in lam, so the iterates rise monotonically to the root
+        for _ in range(50):
+            d3 = float(np.sum(g2 / (mu + lam) ** 3))
+            lam = lam + (1.0 / delta - 1.0 / n_s) * n_s**3 / d3
+            n_s = float(np.sqrt(np.sum(g2 / (mu + lam) ** 2)))
+            if n_s <= delta * (1.0 + 1e-3):
+                break
+    step = -(q @ (gq / (mu + lam)))
+    return (step if np.all(np.isfinite(step)) else None), model
 
 
 def low_discrepancy(n: int, d: int, offset: int = 0) -> FloatArray:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from volcal._typing import FloatArray
-from volcal.black import implied_vol
+from volcal.black import _kernels as _black_kernels
 from volcal.calibration.quotes import QuoteSet, black_vega_fwd
 
 __all__ = ["FourierObjective"]
@@ -58,9 +58,17 @@ class FourierObjective:
     reg_w: FloatArray | None = None
     reg_x: FloatArray | None = None
     strike: FloatArray = field(init=False, repr=False)  # K/F of every quote
+    # the flat arrays the compiled Black inversion takes (forward and discount 1)
+    _ones: FloatArray = field(init=False, repr=False)
+    _t: FloatArray = field(init=False, repr=False)
+    _call: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "strike", np.exp(self.quotes.k))
+        q = self.quotes
+        object.__setattr__(self, "strike", np.exp(q.k))
+        object.__setattr__(self, "_ones", np.ones(len(q)))
+        object.__setattr__(self, "_t", np.array(q.t, dtype=np.float64))  # owned, writeable
+        object.__setattr__(self, "_call", np.array(q.is_call, dtype=np.bool_))
 
     @property
     def n_res(self) -> int:
@@ -78,9 +86,21 @@ class FourierObjective:
         """Weighted residuals and d residual / d price per quote."""
         q, sw, scale = self.quotes, self.sw, self.scale
         if self.exact:
-            with np.errstate(all="ignore"):
-                res = implied_vol(p, 1.0, self.strike, q.t, q.is_call, full_output=True)
-            iv = res.vol
+            # volcal.black.implied_vol(p, 1, K/F, t, is_call, full_output=True).vol: its
+            # compiled loop on arrays that need no broadcasting or checks
+            iv = np.empty(p.size)
+            status = np.empty(p.size, dtype=np.int8)
+            _black_kernels.implied_vol_loop(
+                np.ascontiguousarray(p, dtype=np.float64),
+                self._ones,
+                self.strike,
+                self._t,
+                self._call,
+                self._ones,
+                _black_kernels.MAX_ITERATIONS,
+                iv,
+                status,
+            )
             ok = np.isfinite(iv)
             veg = black_vega_fwd(q.k, q.t, np.where(ok, iv, q.iv_mid))
             ok &= veg > 1e-14

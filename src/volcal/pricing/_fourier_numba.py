@@ -44,6 +44,34 @@ def _rcp(z):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _sqrtc(z):  # type: ignore[no-untyped-def]
+    """Principal complex square root (the branch of ``cmath.sqrt``) from real square
+    roots, without the special-value handling of the library function: the arguments
+    here are finite and far from overflow."""
+    x, y = z.real, z.imag
+    m = math.sqrt(x * x + y * y)
+    if x >= 0.0:
+        s = math.sqrt(0.5 * (m + x))
+        return complex(s, 0.5 * y / s) if s > 0.0 else complex(0.0, y)
+    s = math.sqrt(0.5 * (m - x))
+    return complex(0.5 * abs(y) / s, math.copysign(s, y))
+
+
+@njit(cache=True)
+def _logc(z):  # type: ignore[no-untyped-def]
+    """Principal complex logarithm of a finite nonzero ``z`` (as ``cmath.log``)."""
+    x, y = z.real, z.imag
+    return complex(0.5 * math.log(x * x + y * y), math.atan2(y, x))
+
+
+@njit(cache=True)
+def _expc(z):  # type: ignore[no-untyped-def]
+    """Complex exponential of a finite ``z`` (as ``cmath.exp``)."""
+    r = math.exp(z.real)
+    return complex(r * math.cos(z.imag), r * math.sin(z.imag))
+
+
+@njit(cache=True)
 def _expm1c(z):  # type: ignore[no-untyped-def]
     """Complex expm1, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
@@ -56,7 +84,7 @@ def _log1p_ratio(z):  # type: ignore[no-untyped-def]
     """ln(1 + z) / z, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
         return 1.0 - z * (0.5 - z * (1.0 / 3.0 - z * (0.25 - z * (0.2 - z / 6.0))))
-    return cmath.log(1.0 + z) * _rcp(z)
+    return _logc(1.0 + z) * _rcp(z)
 
 
 @njit(cache=True)
@@ -68,13 +96,13 @@ def _heston_parts(u, t, kappa, theta, xi, rho):  # type: ignore[no-untyped-def]
     iu = 1j * u
     b = kappa - rho * xi * iu
     w = iu + u * u
-    d = cmath.sqrt(b * b + xi * xi * w)
+    d = _sqrtc(b * b + xi * xi * w)
     bd = b + d
     r_bd = _rcp(bd)
     q = -w * r_bd
     g = q * (xi * xi) * r_bd
     mdt = -d * t
-    e = cmath.exp(mdt)
+    e = _expc(mdt)
     ome = -_expm1c(mdt) if mdt.real * mdt.real + mdt.imag * mdt.imag < 1e-6 else 1.0 - e
     one_m_g = 1.0 - g
     r_omg = _rcp(one_m_g)
@@ -389,7 +417,7 @@ def coef_grid(mid, p, t, a, b, n, want_grad, hfd):  # type: ignore[no-untyped-de
                 lp = log_cf_grad(mid, p, u + 0j, t[s], hfd, grad)
             else:
                 lp = log_cf(mid, p, u + 0j, t[s])
-            h = cmath.exp(lp - 1j * u * a[s])
+            h = _expc(lp - 1j * u * a[s])
             out[0, s, j] = h.real
             for k in range(n_par):
                 out[k + 1, s, j] = (h * grad[k]).real
@@ -622,7 +650,7 @@ def _wing_panel(mid, p, t, k, s, alpha, norm, lo, hi, want_grad, hfd, gx, gw, gr
         else:
             lp = log_cf(mid, p, z, t)
         den = (alpha + 1j * u) * (s + 1j * u)
-        f = cmath.exp(lp - 1j * u * k - norm) / den
+        f = _expc(lp - 1j * u * k - norm) * _rcp(den)
         w = hw * gw[m]
         out[0] += w * f.real
         for r in range(n_par):
