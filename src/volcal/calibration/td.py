@@ -93,7 +93,9 @@ _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
 _PLAN_MARGIN = 0.01  # a solve's COS plan is made with error bounds 100x tighter
 DEFAULT_KAPPA = 5.0  # start mean reversion of every interval
-_PIECE = ("kappa", "theta", "xi", "rho")
+_JUMP = ("lam", "mu_j", "sigma_j")
+#: weight of the jump pieces' smoothing relative to the Heston pieces'
+_JUMP_SMOOTH = 1.0
 _STATUS_RANK = {"ok": 0, "max_iter": 1, "degraded": 2, "time_limit": 3, "failed": 4}
 
 
@@ -123,14 +125,18 @@ def _as_td(cls: type[HestonTD], value: Any, knots: FloatArray) -> HestonTD | Non
         return None
     if isinstance(value, CalibrationResult):
         value = value.params
+    n = knots.size
     if isinstance(value, HestonTD):
         if cls is BatesTD and not isinstance(value, BatesTD):
             return BatesTD.from_vector(
-                np.concatenate([value.resample(knots).to_vector(), [0.0, 0.0, 1e-3]]), knots
+                np.concatenate(
+                    [value.resample(knots).to_vector(), np.zeros(2 * n), np.full(n, 1e-3)]
+                ),
+                knots,
             )
         m = value.resample(knots)
         if cls is HestonTD and isinstance(m, BatesTD):
-            return HestonTD.from_vector(m.to_vector()[:-3], knots)
+            return HestonTD.from_vector(m.to_vector()[: 1 + 4 * n], knots)
         return m
     if isinstance(value, Heston | Bates):
         if cls is BatesTD and not isinstance(value, Bates):
@@ -212,7 +218,7 @@ class _Problem:
 
     def _args(self, x: FloatArray) -> tuple[Any, ...]:
         n = self.n_int
-        jumps = x[1 + 4 * n : 4 + 4 * n] if x.size > 1 + 4 * n else np.zeros(3)
+        jumps = x[1 + 4 * n : 1 + 7 * n] if x.size > 1 + 4 * n else np.zeros(3 * n)
         return (
             self.knots,
             np.ascontiguousarray(x[1 : 1 + n]),
@@ -411,7 +417,7 @@ def _model_iv(params: HestonTD, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
         np.ascontiguousarray(x[1 + 2 * n : 1 + 3 * n]),
         np.ascontiguousarray(x[1 + 3 * n : 1 + 4 * n]),
         float(x[0]),
-        np.ascontiguousarray(x[1 + 4 * n : 4 + 4 * n]) if x.size > 1 + 4 * n else np.zeros(3),
+        np.ascontiguousarray(x[1 + 4 * n : 1 + 7 * n]) if x.size > 1 + 4 * n else np.zeros(3 * n),
     )
     a, b, nn, _bound = kn.td_plan(
         t_u, k, ti, *args, pr.l, pr.min_half_width, pr.tail_tol, pr.phi_tol, pr.n, pr.n_max
@@ -618,12 +624,35 @@ def calibrate_td(
     if multistart is None:
         multistart = not warm
 
-    def idx(p: str, j: int) -> int:
-        return 1 + _PIECE.index(p) * n_int + j
+    all_pieces = cls._pieces
 
-    pieces = _PIECE if free_kappa else _PIECE[1:]
-    n_glob = len(cls._globals)
-    glob = list(range(1 + 4 * n_int, 1 + 4 * n_int + n_glob))
+    def idx(p: str, j: int) -> int:
+        return 1 + all_pieces.index(p) * n_int + j
+
+    def scale(p: str, j: int) -> float:
+        """Scale of a change of piece ``p`` next to interval ``j``'s current value:
+        relative for the positive pieces, the jump size for the jump's mean and std,
+        at least 1 % of the box."""
+        i = idx(p, j)
+        floor = 0.01 * (hi[i] - lo[i])
+        if p in ("mu_j", "sigma_j"):
+            return float(max(np.hypot(x[idx("mu_j", j)], x[idx("sigma_j", j)]), floor))
+        return float(max(abs(x[i]), floor))
+
+    def smooth_rows(j: int, wt: float) -> list[tuple[int, int | None, float, float, float]]:
+        """Penalty rows tying interval ``j``'s pieces to interval ``j - 1``'s (interval 0:
+        to the start); jump pieces weigh ``_JUMP_SMOOTH`` times more."""
+        rows: list[tuple[int, int | None, float, float, float]] = []
+        for p in pieces:
+            i = idx(p, j)
+            wp = wt * (np.sqrt(_JUMP_SMOOTH) if p in _JUMP else 1.0)
+            if j == 0:
+                rows.append((i, None, float(x[i]), wp, scale(p, 0)))
+            else:
+                rows.append((i, idx(p, j - 1), 0.0, wp, scale(p, j - 1)))
+        return rows
+
+    pieces = all_pieces if free_kappa else all_pieces[1:]
     steps: list[dict[str, Any]] = []
     se_all = np.full(x.size, np.nan)
     conds: list[float] = []
@@ -696,21 +725,16 @@ def calibrate_td(
             break
         free_l = [idx(p, j) for p in pieces]
         if j == 0:
-            free_l = [0, *free_l, *glob]
+            free_l = [0, *free_l]
+        elif not warm and cls is BatesTD:
+            # cold: interval j's jumps start from the neighbour's fit (where the
+            # smoothing pulls them), not from the data guess
+            for p in _JUMP:
+                x[idx(p, j)] = x[idx(p, j - 1)]
         free = np.array(free_l, dtype=np.int64)
         mask = q.slice_index == j
-        pen: list[Any] = []
         wt = float(np.sqrt(smooth * w_slice[j])) * 0.01
-        if smooth > 0:
-            for p in pieces:
-                i = idx(p, j)
-                if j == 0:  # interval 0's neighbour is the start
-                    pen.append(
-                        (i, None, float(x[i]), wt, float(max(abs(x[i]), 0.01 * (hi[i] - lo[i]))))
-                    )
-                else:
-                    ref = idx(p, j - 1)
-                    pen.append((i, ref, 0.0, wt, float(max(abs(x[ref]), 0.01 * (hi[i] - lo[i])))))
+        pen: list[Any] = smooth_rows(j, wt) if smooth > 0 else []
         pen += prior_rows(free, float(w_slice[j]))
         alts: list[FloatArray] = []
         if multistart:
@@ -730,16 +754,11 @@ def calibrate_td(
                 alts.append(alt_x)
         run(free, mask, pen, f"interval {j}", alts)
     if fit and mode == "joint" and status != "time_limit":
-        free = np.array(
-            [0, *(idx(p, j) for p in pieces for j in range(n_int)), *glob], dtype=np.int64
-        )
+        free = np.array([0, *(idx(p, j) for p in pieces for j in range(n_int))], dtype=np.int64)
         pen = []
         if smooth > 0:
             for j in range(1, n_int):
-                wt = float(np.sqrt(smooth * w_slice[j])) * 0.01
-                for p in pieces:
-                    i, ref = idx(p, j), idx(p, j - 1)
-                    pen.append((i, ref, 0.0, wt, float(max(abs(x[ref]), 0.01 * (hi[i] - lo[i])))))
+                pen += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
         pen += prior_rows(free, float(np.sum(w)))
         run(free, np.ones(len(q), dtype=bool), pen, "joint")
 
