@@ -282,6 +282,38 @@ def test_recovery_from_exact_synthetic_chain():
     assert "heston_td" in fit2.summary()
 
 
+def test_recovery_of_per_interval_jumps():
+    # a chain whose three expiries each carry their own jump law (a global law cannot
+    # fit all three); the diffusion part is boxed at the truth (one smile hardly
+    # separates jumps from vol of vol, which is what the smoothing is for on real data)
+    t = np.array([0.02, 0.08, 0.3])
+    true = BatesTD(
+        tuple(t),
+        0.3,
+        kappa=3.0,
+        theta=0.4,
+        xi=1.0,
+        rho=-0.3,
+        lam=(12.0, 4.0, 1.5),
+        mu_j=(-0.06, 0.04, -0.15),
+        sigma_j=(0.05, 0.1, 0.12),
+    )
+    q = synthetic_quotes(true, t, np.linspace(-0.4, 0.3, 15))
+    box = {p: (v - 1e-7, v + 1e-7) for p, v in (("kappa", 3.0), ("theta", 0.4), ("xi", 1.0))}
+    box["rho"] = (-0.3 - 1e-7, -0.3 + 1e-7)
+    # start: one global jump law on every interval (what the former BatesTD had)
+    start = BatesTD(tuple(t), 0.25, 3.0, 0.4, 1.0, -0.3, lam=8.0, mu_j=-0.05, sigma_j=0.08)
+    fit = calibrate_td(q, "bates_td", smooth=0.0, bounds=box, start=start, ftol=1e-12)
+    assert fit.status == "ok" and fit.rmse_vol < 1e-6
+    got = fit.params
+    for name in ("lam", "mu_j", "sigma_j"):
+        np.testing.assert_allclose(getattr(got, name), getattr(true, name), rtol=1e-4, atol=1e-5)
+    assert abs(got.v0 - 0.3) < 1e-5
+    # the constant Bates with the best single jump law on the same chain is far worse
+    const = volcal.calibrate(q, "bates", weights="uniform")
+    assert const.rmse_vol > 100 * fit.rmse_vol
+
+
 # -------------------------------------------------------------------------- real data
 @pytest.mark.data
 @pytest.mark.parametrize(

@@ -440,7 +440,8 @@ def _stderr(prob: _Problem, x: FloatArray, res: Any) -> tuple[FloatArray | None,
     r = np.asarray(res.fun)
     j = np.asarray(res.jac)
     nd = prob.idx.size
-    j_z = j[:nd] / prob.dz_dy(y)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a coordinate at its bound
+        j_z = j[:nd] / prob.dz_dy(y)[None, :]
     if not np.all(np.isfinite(j_z)):
         return None, None
     col = np.linalg.norm(j_z, axis=0)
