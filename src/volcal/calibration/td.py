@@ -4,14 +4,20 @@ The knots are the chain's expiries: interval :math:`j` is :math:`(T_{j-1}, T_j]`
 smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
 
 * ``mode="bootstrap"`` (default, what :func:`volcal.calibrate` runs): expiry by expiry.
-  Step 0 fits ``v0``, interval 0's ``kappa, theta, xi, rho`` (and BatesTD's global jumps
-  ``lam, mu_j, sigma_j``) on the first expiry's quotes; step :math:`j` fits interval
-  :math:`j`'s four parameters on expiry :math:`j`'s quotes with every earlier interval
-  fixed. Each step is a small Levenberg-Marquardt problem (4-8 parameters, one expiry)
-  with the exact Jacobian of the characteristic-function recursion
-  (:mod:`volcal.pricing._td_numba`: forward-mode derivatives, only the newest
-  interval's four directions in a bootstrap step, compiled COS plan and coefficients,
-  the common engine's strike sums). Cold fits solve each step from three starts
+  Step 0 fits ``v0`` and interval 0's ``kappa, theta, xi, rho`` (BatesTD: and interval
+  0's jumps ``lam, mu_j, sigma_j``) on the first expiry's quotes; step :math:`j` fits
+  interval :math:`j`'s four (BatesTD: seven) parameters on expiry :math:`j`'s quotes with
+  every earlier interval fixed. The jumps are per interval because the short crypto
+  expiries each need their own (a constant Bates fitted to one expiry under 4 days
+  reaches SVI's error, a constant Heston does not; with one global jump law, fitted on
+  the first expiry and then fixed, bates_td's median RMSE on the 12 real chains of
+  benchmarks/td_accuracy.py was 1.75 vol points, 4.6 on the expiries under 7 days; with
+  per-interval jumps 0.81 and 2.0 - BENCHMARKS.md). In a cold bootstrap interval
+  :math:`j`'s jumps start from interval :math:`j-1`'s fit. Each step is a small
+  Levenberg-Marquardt problem (4-8 parameters, one expiry) with the exact Jacobian of
+  the characteristic-function recursion (:mod:`volcal.pricing._td_numba`: forward-mode
+  derivatives, only the newest interval's directions in a bootstrap step, compiled COS
+  plan and coefficients, the common engine's strike sums). Cold fits solve each step from three starts
   (``multistart``, below) and keep the lowest cost (benchmarks/td_accuracy.py, 12 real
   chains: median RMSE 1.98 -> 1.88 vol points for heston_td, 1.83 -> 1.75 for
   bates_td, against the forward-difference single-start bootstrap).
@@ -38,7 +44,12 @@ Both minimise, with spread weights :math:`w_i` (mean 1 over the chain),
     + \\textrm{strength}\\; W\\,(0.01)^2 \\sum_p \\Big(\\frac{x_p - x^{prior}_p}{s_p}\\Big)^2,
 
 with :math:`W_j` the weight of expiry :math:`j`'s quotes, :math:`s_p = \\max(|x|, 1\\%` of
-the box) and :math:`p` over ``kappa, theta, xi, rho``: a 100 % jump of one parameter
+the box) - for the jump mean and std ``mu_j, sigma_j`` the jump size
+:math:`\\max(\\sqrt{\\mu_j^2 + \\sigma_j^2}, 1\\%` of the box), both of the neighbour, as
+they change sign or approach 0 - and :math:`p` over ``kappa, theta, xi, rho`` (BatesTD:
+and ``lam, mu_j, sigma_j``, weighted :math:`\\max(1, T_j / 7\\,\\textrm{days})` times more, so
+that the jumps of the long intervals, which their expiries barely identify, stay at the
+neighbour's): a 100 % jump of one parameter
 between neighbouring intervals costs ``smooth`` vol points squared on each of that
 expiry's quotes, which keeps the term structure of parameters smooth where the data do
 not ask for a jump (and pins the parameters one expiry cannot identify, e.g. ``kappa``
@@ -96,6 +107,12 @@ DEFAULT_KAPPA = 5.0  # start mean reversion of every interval
 _JUMP = ("lam", "mu_j", "sigma_j")
 #: weight of the jump pieces' smoothing relative to the Heston pieces'
 _JUMP_SMOOTH = 1.0
+#: beyond this expiry (years) the jump pieces' smoothing grows in proportion to the expiry:
+#: the jumps' share of a smile's excess kurtosis falls like 1/T, so a long expiry barely
+#: identifies its interval's jumps (6 real chains, median / worst RMSE: no growth 0.81 /
+#: 1.01, growth from 7 days 0.83 / 1.03 with 25 instead of 34 jump bounds hit; from 30
+#: days 0.81 / 1.13; jump weight 10 without growth 0.86 / 1.08, 100: 1.16 / 1.45)
+_JUMP_T_REF = 7.0 / 365.0
 _STATUS_RANK = {"ok": 0, "max_iter": 1, "degraded": 2, "time_limit": 3, "failed": 4}
 
 
@@ -642,11 +659,13 @@ def calibrate_td(
 
     def smooth_rows(j: int, wt: float) -> list[tuple[int, int | None, float, float, float]]:
         """Penalty rows tying interval ``j``'s pieces to interval ``j - 1``'s (interval 0:
-        to the start); jump pieces weigh ``_JUMP_SMOOTH`` times more."""
+        to the start); jump pieces weigh ``_JUMP_SMOOTH * max(1, T_j / _JUMP_T_REF)``
+        times more."""
         rows: list[tuple[int, int | None, float, float, float]] = []
+        jw = float(np.sqrt(_JUMP_SMOOTH * max(1.0, knots[j] / _JUMP_T_REF)))
         for p in pieces:
             i = idx(p, j)
-            wp = wt * (np.sqrt(_JUMP_SMOOTH) if p in _JUMP else 1.0)
+            wp = wt * (jw if p in _JUMP else 1.0)
             if j == 0:
                 rows.append((i, None, float(x[i]), wp, scale(p, 0)))
             else:
