@@ -335,17 +335,17 @@ def test_real_chains(snapshot_dir, fname, currency):
     lo, hi = fit.params.bounds()
     assert np.all(np.isfinite(x)) and np.all(x >= lo) and np.all(x <= hi)
     assert fit.status in ("ok", "max_iter")
-    # measured (default smooth=0.01) on these two chains: RMSE 2.69 (BTC, 47 % inside)
-    # and 1.86 (ETH, 61 %); with the exact Jacobian and cold multistart 2.73 (47 %) and
-    # 1.41 (64 %); worst of the 4 chains of benchmarks/td_accuracy.py --quick:
-    # 2.73. The bounds leave ~30 % for solver/platform changes; beyond them the
-    # bootstrap has gone wrong (constant Bates is at 2.3-2.8 on such chains).
+    # measured (default smooth=0.01) on these two chains: with one global jump law
+    # (fitted on the first expiry) 2.73 (BTC, 47 % inside) and 1.41 (ETH, 64 %); with
+    # per-interval jumps 0.82 (76 %) and 1.21 (80 %). The bounds leave ~30 % for
+    # solver/platform changes; beyond them the bootstrap has gone wrong (constant Bates
+    # is at 2.3-2.8 on such chains).
     assert fit.rmse_vol < RMSE_BOUND, fit.rmse_vol
-    assert fit.inside_spread > 0.35
+    assert fit.inside_spread > 0.6
     assert np.all(np.isfinite(fit.model_iv))
 
 
-RMSE_BOUND = 3.5
+RMSE_BOUND = 1.6
 
 
 def test_single_expiry_and_thin_expiry_get_a_clear_report():
