@@ -385,6 +385,23 @@ def test_evaluation_only_scores_the_start():
     assert res.rmse_vol < 1e-8  # H priced as HestonTD.constant(H) reproduces H's quotes
 
 
+def test_starts_convert_between_the_layouts():
+    # a heston_td fit starts bates_td (no jumps on any interval) and back; a stored
+    # BatesTD dict with scalar jumps (the former layout) is read onto new knots
+    t = np.array([0.1, 0.3, 0.8])
+    q = synthetic_quotes(PJ.resample(tuple(t)), t, np.linspace(-0.3, 0.3, 7))
+    b = calibrate_td(q, "bates_td", start=PTD, fit=False).params
+    # (no jumps: lam 0, clipped into the box interior by 1e-6 of its width)
+    assert isinstance(b, BatesTD) and max(b.lam) < 1e-4 and b.theta == (0.04, 0.09, 0.06)
+    h = calibrate_td(q, "heston_td", start=PJ, fit=False).params
+    assert type(h) is HestonTD and h.to_vector().size == 1 + 4 * 3 and h.xi == PJ.xi
+    old = {"model": "BatesTD", "knots": [0.2, 0.6], "v0": 0.04, "kappa": [2.0, 1.0],
+           "theta": [0.04, 0.05], "xi": [0.5, 0.6], "rho": [-0.5, -0.4],
+           "lam": 2.0, "mu_j": -0.05, "sigma_j": 0.1}  # fmt: skip
+    m = calibrate_td(q, "bates_td", start=old, fit=False).params
+    assert m.knots == tuple(t) and m.lam == (2.0,) * 3 and m.theta == (0.04, 0.05, 0.05)
+
+
 # ------------------------------------------------------------ compiled exact Jacobian
 def _packed(m):
     return (
