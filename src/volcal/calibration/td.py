@@ -8,17 +8,17 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   0's jumps ``lam, mu_j, sigma_j``) on the first expiry's quotes; step :math:`j` fits
   interval :math:`j`'s four (BatesTD: seven) parameters on expiry :math:`j`'s quotes with
   every earlier interval fixed. The jumps are per interval because the short crypto
-  expiries each need their own (a constant Bates fitted to one expiry under 4 days
-  reaches SVI's error, a constant Heston does not; with one global jump law, fitted on
+  expiries each need their own (fitted to one expiry of a few days alone, a constant
+  Bates comes close to SVI, a constant Heston does not; with one global jump law, fitted on
   the first expiry and then fixed, bates_td's median RMSE on the 12 real chains of
   benchmarks/td_accuracy.py was 1.75 vol points, 4.6 on the expiries under 7 days; with
-  per-interval jumps 0.81 and 2.0 - BENCHMARKS.md). In a cold bootstrap interval
+  per-interval jumps 0.85 and 2.0 - BENCHMARKS.md). In a cold bootstrap interval
   :math:`j`'s jumps start from interval :math:`j-1`'s fit. Each step is a small
   Levenberg-Marquardt problem (4-8 parameters, one expiry) with the exact Jacobian of
   the characteristic-function recursion (:mod:`volcal.pricing._td_numba`: forward-mode
   derivatives, only the newest interval's directions in a bootstrap step, compiled COS
-  plan and coefficients, the common engine's strike sums). Cold fits solve each step from three starts
-  (``multistart``, below) and keep the lowest cost (benchmarks/td_accuracy.py, 12 real
+  plan and coefficients, the common engine's strike sums). Cold fits solve each step
+  from three starts (``multistart``, below) and keep the lowest cost (benchmarks/td_accuracy.py, 12 real
   chains: median RMSE 1.98 -> 1.88 vol points for heston_td, 1.83 -> 1.75 for
   bates_td, against the forward-difference single-start bootstrap).
 * ``mode="joint"``: every parameter at once, started from the bootstrap solution, with
@@ -26,7 +26,8 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   expiries set the first intervals, which the later expiries then cannot undo). On the
   real chains of benchmarks/td_accuracy.py it lowers the RMSE by a further 0-2.3 vol
   points per chain (BENCHMARKS.md, ``--mode joint``) at 2-3.5x the median cold time - so not
-  the default.
+  the default (bates_td with per-interval jumps: median 0.85 -> 0.68 vol points, ~85
+  parameters at once, about 3.6x the cold time).
 
 COS plan: fixed during each solve (planned at its start by the rules of
 :mod:`volcal.pricing.cos` for the start parameters), checked at the solution and the

@@ -45,8 +45,8 @@ evaluated in the summed-by-parts form :math:`\\psi_{n-1}T + \\sum_{i<n-1}
 (\\psi_i - \\psi_{i+1})\\min(T, \\tau_i)` (:math:`\\psi_i` the exponent per year of
 interval :math:`i`), so equal jumps on every interval give bit for bit the exponent
 :math:`\\lambda T(\\dots)` of one global jump law. The very short crypto expiries each
-need their own jumps (a constant Bates fitted to one expiry under 4 days reaches SVI's
-error, a constant Heston does not); a single scalar is broadcast to every interval.
+need their own jumps (fitted to one expiry of a few days alone, a constant Bates comes
+close to SVI, a constant Heston does not); a single scalar is broadcast to every interval.
 
 Parameter vector (:meth:`HestonTD.to_vector`): ``v0``, then ``kappa`` of every interval,
 ``theta``, ``xi``, ``rho`` (BatesTD: then ``lam``, ``mu_j``, ``sigma_j`` of every interval,
