@@ -15,7 +15,8 @@ read them as an upper bound), whether every parameter is finite and inside its b
 the RMSE of every model pooled over the quotes of each expiry bucket (T < 7 days, 7-30,
 30-90, > 90 days) and of the wings (|k| / (sigma sqrt T) > 1.5) against the centre.
 ``--mode joint`` calibrates the time-dependent models with ``mode="joint"`` (bootstrap,
-then every parameter at once).
+then every parameter at once); ``--models bates_td`` runs a subset (e.g. for timing
+before/after runs interleaved on a shared machine).
 """
 
 from __future__ import annotations
@@ -55,7 +56,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 snapshots x BTC/ETH")
     ap.add_argument("--chains", type=int, default=8, help="snapshots per currency (full run)")
     ap.add_argument("--mode", default="bootstrap", choices=("bootstrap", "joint"))
+    ap.add_argument(
+        "--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS)
+    )
     args = ap.parse_args()
+    models = tuple(m for m in args.models.split(",") if m)
+    if not models or any(m not in MODELS for m in models):
+        raise SystemExit(f"--models: choose from {', '.join(MODELS)}")
     files = sorted(SNAPS.glob("deribit_options_snapshot_*.csv"))
     if not files:
         raise SystemExit(f"no snapshots in {SNAPS}")
@@ -72,7 +79,7 @@ def main() -> None:
             "centre": [],
             **{b: [] for b in BUCKET_NAMES},
         }
-        for m in MODELS
+        for m in models
     }
     for cur in ("BTC", "ETH"):
         prev: dict[str, object] = {}
@@ -80,7 +87,7 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DataWarning)
                 chain = volcal.clean(volcal.read_chain(f, currency=cur))
-            for m in MODELS:
+            for m in models:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", CalibrationWarning)
                     # volcal.calibrate takes no mode: the joint runs call calibrate_td
@@ -124,7 +131,7 @@ def main() -> None:
         "| warm ms (median) | params finite, in box |"
     )
     print("|---|---|---|---|---|---|---|")
-    for m in MODELS:
+    for m in models:
         r = rows[m]
         warm = np.nanmedian(r["warm"]) if m.endswith("_td") else float("nan")
         print(
@@ -138,7 +145,7 @@ def main() -> None:
     print("RMSE (vol pts) pooled over the quotes of each bucket (cold fits)")
     print("| model | " + " | ".join(BUCKET_NAMES) + " | centre | wings |")
     print("|---|" + "---|" * (len(BUCKET_NAMES) + 2))
-    for m in MODELS:
+    for m in models:
         r = rows[m]
         cells = [f"{_rms(r[b]):.2f}" for b in (*BUCKET_NAMES, "centre", "wing")]
         print(f"| {m} | " + " | ".join(cells) + " |")

@@ -4,15 +4,21 @@ The knots are the chain's expiries: interval :math:`j` is :math:`(T_{j-1}, T_j]`
 smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
 
 * ``mode="bootstrap"`` (default, what :func:`volcal.calibrate` runs): expiry by expiry.
-  Step 0 fits ``v0``, interval 0's ``kappa, theta, xi, rho`` (and BatesTD's global jumps
-  ``lam, mu_j, sigma_j``) on the first expiry's quotes; step :math:`j` fits interval
-  :math:`j`'s four parameters on expiry :math:`j`'s quotes with every earlier interval
-  fixed. Each step is a small Levenberg-Marquardt problem (4-8 parameters, one expiry)
-  with the exact Jacobian of the characteristic-function recursion
-  (:mod:`volcal.pricing._td_numba`: forward-mode derivatives, only the newest
-  interval's four directions in a bootstrap step, compiled COS plan and coefficients,
-  the common engine's strike sums). Cold fits solve each step from three starts
-  (``multistart``, below) and keep the lowest cost (benchmarks/td_accuracy.py, 12 real
+  Step 0 fits ``v0`` and interval 0's ``kappa, theta, xi, rho`` (BatesTD: and interval
+  0's jumps ``lam, mu_j, sigma_j``) on the first expiry's quotes; step :math:`j` fits
+  interval :math:`j`'s four (BatesTD: seven) parameters on expiry :math:`j`'s quotes with
+  every earlier interval fixed. The jumps are per interval because the short crypto
+  expiries each need their own (fitted to one expiry of a few days alone, a constant
+  Bates comes close to SVI, a constant Heston does not; with one global jump law, fitted on
+  the first expiry and then fixed, bates_td's median RMSE on the 12 real chains of
+  benchmarks/td_accuracy.py was 1.75 vol points, 4.6 on the expiries under 7 days; with
+  per-interval jumps 0.85 and 2.0 - BENCHMARKS.md). In a cold bootstrap interval
+  :math:`j`'s jumps start from interval :math:`j-1`'s fit. Each step is a small
+  Levenberg-Marquardt problem (4-8 parameters, one expiry) with the exact Jacobian of
+  the characteristic-function recursion (:mod:`volcal.pricing._td_numba`: forward-mode
+  derivatives, only the newest interval's directions in a bootstrap step, compiled COS
+  plan and coefficients, the common engine's strike sums). Cold fits solve each step
+  from three starts (``multistart``, below) and keep the lowest cost (benchmarks/td_accuracy.py, 12 real
   chains: median RMSE 1.98 -> 1.88 vol points for heston_td, 1.83 -> 1.75 for
   bates_td, against the forward-difference single-start bootstrap).
 * ``mode="joint"``: every parameter at once, started from the bootstrap solution, with
@@ -20,7 +26,8 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   expiries set the first intervals, which the later expiries then cannot undo). On the
   real chains of benchmarks/td_accuracy.py it lowers the RMSE by a further 0-2.3 vol
   points per chain (BENCHMARKS.md, ``--mode joint``) at 2-3.5x the median cold time - so not
-  the default.
+  the default (bates_td with per-interval jumps: median 0.85 -> 0.68 vol points, ~85
+  parameters at once, about 3.6x the cold time).
 
 COS plan: fixed during each solve (planned at its start by the rules of
 :mod:`volcal.pricing.cos` for the start parameters), checked at the solution and the
@@ -38,7 +45,12 @@ Both minimise, with spread weights :math:`w_i` (mean 1 over the chain),
     + \\textrm{strength}\\; W\\,(0.01)^2 \\sum_p \\Big(\\frac{x_p - x^{prior}_p}{s_p}\\Big)^2,
 
 with :math:`W_j` the weight of expiry :math:`j`'s quotes, :math:`s_p = \\max(|x|, 1\\%` of
-the box) and :math:`p` over ``kappa, theta, xi, rho``: a 100 % jump of one parameter
+the box) - for the jump mean and std ``mu_j, sigma_j`` the jump size
+:math:`\\max(\\sqrt{\\mu_j^2 + \\sigma_j^2}, 1\\%` of the box), both of the neighbour, as
+they change sign or approach 0 - and :math:`p` over ``kappa, theta, xi, rho`` (BatesTD:
+and ``lam, mu_j, sigma_j``, weighted :math:`\\max(1, T_j / 7\\,\\textrm{days})` times more, so
+that the jumps of the long intervals, which their expiries barely identify, stay at the
+neighbour's): a 100 % jump of one parameter
 between neighbouring intervals costs ``smooth`` vol points squared on each of that
 expiry's quotes, which keeps the term structure of parameters smooth where the data do
 not ask for a jump (and pins the parameters one expiry cannot identify, e.g. ``kappa``
@@ -93,7 +105,15 @@ _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
 _PLAN_MARGIN = 0.01  # a solve's COS plan is made with error bounds 100x tighter
 DEFAULT_KAPPA = 5.0  # start mean reversion of every interval
-_PIECE = ("kappa", "theta", "xi", "rho")
+_JUMP = ("lam", "mu_j", "sigma_j")
+#: weight of the jump pieces' smoothing relative to the Heston pieces'
+_JUMP_SMOOTH = 1.0
+#: beyond this expiry (years) the jump pieces' smoothing grows in proportion to the expiry:
+#: the jumps' share of a smile's excess kurtosis falls like 1/T, so a long expiry barely
+#: identifies its interval's jumps (6 real chains, median / worst RMSE: no growth 0.81 /
+#: 1.01, growth from 7 days 0.83 / 1.03 with 25 instead of 34 jump bounds hit; from 30
+#: days 0.81 / 1.13; jump weight 10 without growth 0.86 / 1.08, 100: 1.16 / 1.45)
+_JUMP_T_REF = 7.0 / 365.0
 _STATUS_RANK = {"ok": 0, "max_iter": 1, "degraded": 2, "time_limit": 3, "failed": 4}
 
 
@@ -123,14 +143,18 @@ def _as_td(cls: type[HestonTD], value: Any, knots: FloatArray) -> HestonTD | Non
         return None
     if isinstance(value, CalibrationResult):
         value = value.params
+    n = knots.size
     if isinstance(value, HestonTD):
         if cls is BatesTD and not isinstance(value, BatesTD):
             return BatesTD.from_vector(
-                np.concatenate([value.resample(knots).to_vector(), [0.0, 0.0, 1e-3]]), knots
+                np.concatenate(
+                    [value.resample(knots).to_vector(), np.zeros(2 * n), np.full(n, 1e-3)]
+                ),
+                knots,
             )
         m = value.resample(knots)
         if cls is HestonTD and isinstance(m, BatesTD):
-            return HestonTD.from_vector(m.to_vector()[:-3], knots)
+            return HestonTD.from_vector(m.to_vector()[: 1 + 4 * n], knots)
         return m
     if isinstance(value, Heston | Bates):
         if cls is BatesTD and not isinstance(value, Bates):
@@ -212,7 +236,7 @@ class _Problem:
 
     def _args(self, x: FloatArray) -> tuple[Any, ...]:
         n = self.n_int
-        jumps = x[1 + 4 * n : 4 + 4 * n] if x.size > 1 + 4 * n else np.zeros(3)
+        jumps = x[1 + 4 * n : 1 + 7 * n] if x.size > 1 + 4 * n else np.zeros(3 * n)
         return (
             self.knots,
             np.ascontiguousarray(x[1 : 1 + n]),
@@ -411,7 +435,7 @@ def _model_iv(params: HestonTD, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
         np.ascontiguousarray(x[1 + 2 * n : 1 + 3 * n]),
         np.ascontiguousarray(x[1 + 3 * n : 1 + 4 * n]),
         float(x[0]),
-        np.ascontiguousarray(x[1 + 4 * n : 4 + 4 * n]) if x.size > 1 + 4 * n else np.zeros(3),
+        np.ascontiguousarray(x[1 + 4 * n : 1 + 7 * n]) if x.size > 1 + 4 * n else np.zeros(3 * n),
     )
     a, b, nn, _bound = kn.td_plan(
         t_u, k, ti, *args, pr.l, pr.min_half_width, pr.tail_tol, pr.phi_tol, pr.n, pr.n_max
@@ -434,7 +458,8 @@ def _stderr(prob: _Problem, x: FloatArray, res: Any) -> tuple[FloatArray | None,
     r = np.asarray(res.fun)
     j = np.asarray(res.jac)
     nd = prob.idx.size
-    j_z = j[:nd] / prob.dz_dy(y)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a coordinate at its bound
+        j_z = j[:nd] / prob.dz_dy(y)[None, :]
     if not np.all(np.isfinite(j_z)):
         return None, None
     col = np.linalg.norm(j_z, axis=0)
@@ -618,12 +643,37 @@ def calibrate_td(
     if multistart is None:
         multistart = not warm
 
-    def idx(p: str, j: int) -> int:
-        return 1 + _PIECE.index(p) * n_int + j
+    all_pieces = cls._pieces
 
-    pieces = _PIECE if free_kappa else _PIECE[1:]
-    n_glob = len(cls._globals)
-    glob = list(range(1 + 4 * n_int, 1 + 4 * n_int + n_glob))
+    def idx(p: str, j: int) -> int:
+        return 1 + all_pieces.index(p) * n_int + j
+
+    def scale(p: str, j: int) -> float:
+        """Scale of a change of piece ``p`` next to interval ``j``'s current value:
+        relative for the positive pieces, the jump size for the jump's mean and std,
+        at least 1 % of the box."""
+        i = idx(p, j)
+        floor = 0.01 * (hi[i] - lo[i])
+        if p in ("mu_j", "sigma_j"):
+            return float(max(np.hypot(x[idx("mu_j", j)], x[idx("sigma_j", j)]), floor))
+        return float(max(abs(x[i]), floor))
+
+    def smooth_rows(j: int, wt: float) -> list[tuple[int, int | None, float, float, float]]:
+        """Penalty rows tying interval ``j``'s pieces to interval ``j - 1``'s (interval 0:
+        to the start); jump pieces weigh ``_JUMP_SMOOTH * max(1, T_j / _JUMP_T_REF)``
+        times more."""
+        rows: list[tuple[int, int | None, float, float, float]] = []
+        jw = float(np.sqrt(_JUMP_SMOOTH * max(1.0, knots[j] / _JUMP_T_REF)))
+        for p in pieces:
+            i = idx(p, j)
+            wp = wt * (jw if p in _JUMP else 1.0)
+            if j == 0:
+                rows.append((i, None, float(x[i]), wp, scale(p, 0)))
+            else:
+                rows.append((i, idx(p, j - 1), 0.0, wp, scale(p, j - 1)))
+        return rows
+
+    pieces = all_pieces if free_kappa else all_pieces[1:]
     steps: list[dict[str, Any]] = []
     se_all = np.full(x.size, np.nan)
     conds: list[float] = []
@@ -696,21 +746,16 @@ def calibrate_td(
             break
         free_l = [idx(p, j) for p in pieces]
         if j == 0:
-            free_l = [0, *free_l, *glob]
+            free_l = [0, *free_l]
+        elif not warm and cls is BatesTD:
+            # cold: interval j's jumps start from the neighbour's fit (where the
+            # smoothing pulls them), not from the data guess
+            for p in _JUMP:
+                x[idx(p, j)] = x[idx(p, j - 1)]
         free = np.array(free_l, dtype=np.int64)
         mask = q.slice_index == j
-        pen: list[Any] = []
         wt = float(np.sqrt(smooth * w_slice[j])) * 0.01
-        if smooth > 0:
-            for p in pieces:
-                i = idx(p, j)
-                if j == 0:  # interval 0's neighbour is the start
-                    pen.append(
-                        (i, None, float(x[i]), wt, float(max(abs(x[i]), 0.01 * (hi[i] - lo[i]))))
-                    )
-                else:
-                    ref = idx(p, j - 1)
-                    pen.append((i, ref, 0.0, wt, float(max(abs(x[ref]), 0.01 * (hi[i] - lo[i])))))
+        pen: list[Any] = smooth_rows(j, wt) if smooth > 0 else []
         pen += prior_rows(free, float(w_slice[j]))
         alts: list[FloatArray] = []
         if multistart:
@@ -730,16 +775,11 @@ def calibrate_td(
                 alts.append(alt_x)
         run(free, mask, pen, f"interval {j}", alts)
     if fit and mode == "joint" and status != "time_limit":
-        free = np.array(
-            [0, *(idx(p, j) for p in pieces for j in range(n_int)), *glob], dtype=np.int64
-        )
+        free = np.array([0, *(idx(p, j) for p in pieces for j in range(n_int))], dtype=np.int64)
         pen = []
         if smooth > 0:
             for j in range(1, n_int):
-                wt = float(np.sqrt(smooth * w_slice[j])) * 0.01
-                for p in pieces:
-                    i, ref = idx(p, j), idx(p, j - 1)
-                    pen.append((i, ref, 0.0, wt, float(max(abs(x[ref]), 0.01 * (hi[i] - lo[i])))))
+                pen += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
         pen += prior_rows(free, float(np.sum(w)))
         run(free, np.ones(len(q), dtype=bool), pen, "joint")
 

@@ -30,14 +30,28 @@ initial value :math:`D_0`, written in the "little Heston trap" form (Albrecher e
 
 With :math:`D_0 = 0` this is exactly :func:`volcal.models.heston.heston_exponents`; since
 the Riccati flow is a semigroup, equal parameters on every interval give the constant
-model (to rounding). ``BatesTD`` adds Merton jumps with *constant* (global) ``lam, mu_j,
-sigma_j``: jumps shape the short end, and per-interval jump parameters would not be
-identified by the longer expiries' smiles.
+model (to rounding).
+
+``BatesTD`` adds Merton log-normal jumps whose intensity and law ``lam_i, mu_i, sigma_i``
+are piecewise constant on the same intervals. The jumps are independent of the variance,
+so their exponent is additive over the intervals:
+
+.. math::
+
+    \\psi_J(u, T) = \\sum_i \\Delta_i(T)\\,\\lambda_i\\,\\big(e^{iu\\mu_i - u^2\\sigma_i^2/2} - 1
+        - iu\\,(e^{\\mu_i + \\sigma_i^2/2} - 1)\\big),
+
+evaluated in the summed-by-parts form :math:`\\psi_{n-1}T + \\sum_{i<n-1}
+(\\psi_i - \\psi_{i+1})\\min(T, \\tau_i)` (:math:`\\psi_i` the exponent per year of
+interval :math:`i`), so equal jumps on every interval give bit for bit the exponent
+:math:`\\lambda T(\\dots)` of one global jump law. The very short crypto expiries each
+need their own jumps (fitted to one expiry of a few days alone, a constant Bates comes
+close to SVI, a constant Heston does not); a single scalar is broadcast to every interval.
 
 Parameter vector (:meth:`HestonTD.to_vector`): ``v0``, then ``kappa`` of every interval,
-``theta``, ``xi``, ``rho`` (BatesTD: then ``lam, mu_j, sigma_j``); :meth:`HestonTD.names`
-gives the labels (``"kappa[2]"``). The knots are not parameters: ``from_vector`` takes them
-as an argument.
+``theta``, ``xi``, ``rho`` (BatesTD: then ``lam``, ``mu_j``, ``sigma_j`` of every interval,
+``1 + 7n`` entries); :meth:`HestonTD.names` gives the labels (``"kappa[2]"``,
+``"lam[0]"``). The knots are not parameters: ``from_vector`` takes them as an argument.
 """
 
 from __future__ import annotations
@@ -55,9 +69,10 @@ from volcal.errors import ParameterError
 from volcal.models._base import Model, log1p_ratio
 from volcal.models.heston import _HESTON_BOUNDS, Bates, Heston, _merton_jump_exponent
 
-__all__ = ["BatesTD", "HestonTD", "td_exponents"]
+__all__ = ["BatesTD", "HestonTD", "td_exponents", "td_jump_exponent"]
 
 _PIECE = ("kappa", "theta", "xi", "rho")
+_JUMP = ("lam", "mu_j", "sigma_j")
 
 
 def td_exponents(
@@ -117,6 +132,41 @@ def td_exponents(
         C = np.where(live, c_new, C)
         D = np.where(live, d_new, D)
     return C, D
+
+
+def td_jump_exponent(
+    u: ArrayLike,
+    t: ArrayLike,
+    knots: tuple[float, ...],
+    lam: tuple[float, ...],
+    mu_j: tuple[float, ...],
+    sigma_j: tuple[float, ...],
+) -> Any:
+    """Exponent of the piecewise-constant Merton jumps (module docs), ``u``, ``t`` broadcast.
+
+    Summed by parts: the last interval's exponent over all of ``t`` plus, for every
+    earlier knot, the difference of two neighbouring intervals' exponents over
+    ``min(t, knot)`` - zero exactly when they are equal.
+
+    Examples
+    --------
+    >>> a = td_jump_exponent(2.0, 0.8, (0.1, 0.5), (2.0, 2.0), (-0.1, -0.1), (0.2, 0.2))
+    >>> b = _merton_jump_exponent(2.0, 0.8, 2.0, -0.1, 0.2)
+    >>> bool(a == b)
+    True
+    """
+    tt = np.asarray(t, dtype=np.float64)
+    n = len(knots)
+    out = _merton_jump_exponent(u, tt, lam[n - 1], mu_j[n - 1], sigma_j[n - 1])
+    for i in range(n - 1):
+        if (lam[i], mu_j[i], sigma_j[i]) == (lam[i + 1], mu_j[i + 1], sigma_j[i + 1]):
+            continue
+        m = np.minimum(tt, knots[i])
+        out = out + (
+            _merton_jump_exponent(u, m, lam[i], mu_j[i], sigma_j[i])
+            - _merton_jump_exponent(u, m, lam[i + 1], mu_j[i + 1], sigma_j[i + 1])
+        )
+    return out
 
 
 def _td_kernel_py(
@@ -252,8 +302,7 @@ class HestonTD(Model):
     # per-interval glossary names (the flat vector's labels come from names())
     param_names: ClassVar[tuple[str, ...]] = ("v0", *_PIECE)
     _bounds: ClassVar[tuple[tuple[float, float], ...]] = _HESTON_BOUNDS
-    _globals: ClassVar[tuple[str, ...]] = ()  # global parameters after the pieces
-    _global_bounds: ClassVar[tuple[tuple[float, float], ...]] = ()
+    _pieces: ClassVar[tuple[str, ...]] = _PIECE  # per-interval parameters, vector order
     simulator: ClassVar[str] = "heston_td"  # QE per interval (BatesTD: with jumps)
 
     def __post_init__(self) -> None:
@@ -263,10 +312,10 @@ class HestonTD(Model):
             raise ParameterError(f"{cls}.knots must be > 0 and strictly increasing, got {knots}")
         object.__setattr__(self, "knots", knots)
         n = len(knots)
-        for name in _PIECE:
+        for name in self._pieces:
             object.__setattr__(self, name, _as_tuple(cls, name, getattr(self, name), n))
         for f in fields(self):
-            if f.name not in ("knots", *_PIECE):
+            if f.name not in ("knots", *self._pieces):
                 v = getattr(self, f.name)
                 try:
                     fv = float(v)
@@ -304,14 +353,13 @@ class HestonTD(Model):
         n = self.n_intervals
         return (
             "v0",
-            *(f"{p}[{i}]" for p in _PIECE for i in range(n)),
-            *self._globals,
+            *(f"{p}[{i}]" for p in self._pieces for i in range(n)),
         )
 
     def to_vector(self) -> FloatArray:
-        """``v0``, every interval's ``kappa``, ``theta``, ``xi``, ``rho`` (then globals)."""
-        parts = [np.array([self.v0])] + [np.asarray(getattr(self, p)) for p in _PIECE]
-        parts.append(np.array([getattr(self, g) for g in self._globals], dtype=np.float64))
+        """``v0``, every interval's ``kappa``, ``theta``, ``xi``, ``rho`` (BatesTD: then
+        every interval's ``lam``, ``mu_j``, ``sigma_j``)."""
+        parts = [np.array([self.v0])] + [np.asarray(getattr(self, p)) for p in self._pieces]
         return np.concatenate(parts).astype(np.float64)
 
     @classmethod
@@ -322,16 +370,15 @@ class HestonTD(Model):
         kn = tuple(float(v) for v in np.atleast_1d(np.asarray(knots, dtype=np.float64)))
         n = len(kn)
         v = np.asarray(x, dtype=np.float64).ravel()
-        size = 1 + 4 * n + len(cls._globals)
+        n_p = len(cls._pieces)
+        size = 1 + n_p * n
         if v.size != size:
             raise ParameterError(
                 f"{cls.__name__}.from_vector: expected {size} values for {n} intervals, got {v.size}"
             )
         kw: dict[str, Any] = {"knots": kn, "v0": float(v[0])}
-        for j, p in enumerate(_PIECE):
+        for j, p in enumerate(cls._pieces):
             kw[p] = tuple(v[1 + j * n : 1 + (j + 1) * n].tolist())
-        for j, g in enumerate(cls._globals):
-            kw[g] = float(v[1 + 4 * n + j])
         return cls(**kw)
 
     def with_vector(self, x: ArrayLike) -> Any:
@@ -339,13 +386,12 @@ class HestonTD(Model):
         return type(self).from_vector(x, self.knots)
 
     def bounds(self) -> tuple[FloatArray, FloatArray]:  # type: ignore[override]
-        """Box bounds of :meth:`to_vector` (each interval gets the Heston box)."""
+        """Box bounds of :meth:`to_vector` (each interval gets the Heston / Bates box)."""
         n = self.n_intervals
         hb = np.array(self._bounds, dtype=np.float64)
-        lo = [hb[0, 0]] + [hb[1 + j, 0] for j in range(4) for _ in range(n)]
-        hi = [hb[0, 1]] + [hb[1 + j, 1] for j in range(4) for _ in range(n)]
-        lo += [b[0] for b in self._global_bounds]
-        hi += [b[1] for b in self._global_bounds]
+        n_p = len(self._pieces)
+        lo = [hb[0, 0]] + [hb[1 + j, 0] for j in range(n_p) for _ in range(n)]
+        hi = [hb[0, 1]] + [hb[1 + j, 1] for j in range(n_p) for _ in range(n)]
         return np.array(lo), np.array(hi)
 
     def interval(self, i: int) -> Heston:
@@ -360,10 +406,8 @@ class HestonTD(Model):
             np.searchsorted(np.asarray(self.knots), kn, side="left"), len(self.knots) - 1
         )
         kw: dict[str, Any] = {"knots": tuple(kn.tolist()), "v0": self.v0}
-        for p in _PIECE:
+        for p in self._pieces:
             kw[p] = tuple(np.asarray(getattr(self, p))[idx].tolist())
-        for g in self._globals:
-            kw[g] = getattr(self, g)
         return type(self)(**kw)
 
     @classmethod
@@ -371,10 +415,8 @@ class HestonTD(Model):
         """The piecewise model with ``model``'s (Heston/Bates) parameters on every interval."""
         kn = tuple(float(v) for v in np.atleast_1d(np.asarray(knots, dtype=np.float64)))
         kw: dict[str, Any] = {"knots": kn, "v0": model.v0}
-        for p in _PIECE:
+        for p in cls._pieces:
             kw[p] = (float(getattr(model, p)),) * len(kn)
-        for g in cls._globals:
-            kw[g] = float(getattr(model, g))
         return cls(**kw)
 
     @property
@@ -394,24 +436,22 @@ class HestonTD(Model):
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict: model name, knots, ``v0``, per-interval lists, globals."""
+        """JSON-safe dict: model name, knots, ``v0``, per-interval lists."""
         out: dict[str, Any] = {
             "model": type(self).__name__,
             "knots": list(self.knots),
             "v0": self.v0,
         }
-        for p in _PIECE:
+        for p in self._pieces:
             out[p] = list(getattr(self, p))
-        for g in self._globals:
-            out[g] = getattr(self, g)
         return out
 
     def summary(self) -> str:
-        """Text summary: globals, then one line per interval."""
-        head = [f"v0={self.v0:.6g}"] + [f"{g}={getattr(self, g):.6g}" for g in self._globals]
+        """Text summary: ``v0``, then one line per interval."""
+        head = [f"v0={self.v0:.6g}"]
         rows = [
             f"  ({0.0 if i == 0 else self.knots[i - 1]:.4g}, {self.knots[i]:.4g}]: "
-            + ", ".join(f"{p}={getattr(self, p)[i]:.6g}" for p in _PIECE)
+            + ", ".join(f"{p}={getattr(self, p)[i]:.6g}" for p in self._pieces)
             for i in range(self.n_intervals)
         ]
         return (
@@ -422,48 +462,54 @@ class HestonTD(Model):
 
 @dataclass(frozen=True)
 class BatesTD(HestonTD):
-    """:class:`HestonTD` plus Merton log-normal jumps with constant ``lam, mu_j, sigma_j``.
+    """:class:`HestonTD` plus Merton log-normal jumps, ``lam, mu_j, sigma_j`` piecewise
+    constant on the same intervals (one value per interval; a scalar is repeated).
 
-    .. math:: \\ln\\varphi = C + D v_0 + \\lambda t\\,(e^{iu\\mu_j - u^2\\sigma_j^2/2} - 1
-        - iu(e^{\\mu_j+\\sigma_j^2/2}-1)).
+    .. math:: \\ln\\varphi = C + D v_0 + \\sum_i \\Delta_i(t)\\,\\lambda_i\\,
+        (e^{iu\\mu_i - u^2\\sigma_i^2/2} - 1 - iu(e^{\\mu_i+\\sigma_i^2/2}-1)).
 
     Examples
     --------
     >>> m = BatesTD((0.1, 0.5), 0.25, kappa=5.0, theta=(0.3, 0.4), xi=2.0, rho=-0.2,
-    ...             lam=2.0, mu_j=-0.05, sigma_j=0.1)
+    ...             lam=(4.0, 1.0), mu_j=(-0.08, -0.02), sigma_j=0.1)
     >>> abs(complex(m.char_func(-1j, 1.0)) - 1) < 1e-14
     True
+    >>> m.names()[-2:]
+    ('sigma_j[0]', 'sigma_j[1]')
     """
 
-    lam: float = 0.0
-    mu_j: float = 0.0
-    sigma_j: float = 0.0
+    lam: tuple[float, ...] = (0.0,)
+    mu_j: tuple[float, ...] = (0.0,)
+    sigma_j: tuple[float, ...] = (0.0,)
 
-    param_names: ClassVar[tuple[str, ...]] = ("v0", *_PIECE, "lam", "mu_j", "sigma_j")
-    _globals: ClassVar[tuple[str, ...]] = ("lam", "mu_j", "sigma_j")
-    _global_bounds: ClassVar[tuple[tuple[float, float], ...]] = Bates._bounds[5:]
+    param_names: ClassVar[tuple[str, ...]] = ("v0", *_PIECE, *_JUMP)
+    _pieces: ClassVar[tuple[str, ...]] = (*_PIECE, *_JUMP)
+    _bounds: ClassVar[tuple[tuple[float, float], ...]] = Bates._bounds
 
     def _validate(self) -> None:
         super()._validate()
-        if self.lam < 0.0:
-            self._fail(f"lam (jump intensity) must be >= 0, got {self.lam}")
-        if self.sigma_j < 0.0:
-            self._fail(f"sigma_j (jump size std) must be >= 0, got {self.sigma_j}")
+        for i in range(self.n_intervals):
+            if self.lam[i] < 0.0:
+                self._fail(f"lam (jump intensity) must be >= 0 on interval {i}, got {self.lam[i]}")
+            if self.sigma_j[i] < 0.0:
+                self._fail(
+                    f"sigma_j (jump size std) must be >= 0 on interval {i}, got {self.sigma_j[i]}"
+                )
 
     def interval(self, i: int) -> Bates:  # type: ignore[override]
-        """The constant Bates model of interval ``i`` (global ``v0`` and jumps)."""
+        """The constant Bates model of interval ``i`` (with the global ``v0``)."""
         return Bates(
             self.v0,
             self.kappa[i],
             self.theta[i],
             self.xi[i],
             self.rho[i],
-            self.lam,
-            self.mu_j,
-            self.sigma_j,
+            self.lam[i],
+            self.mu_j[i],
+            self.sigma_j[i],
         )
 
     def log_char_func(self, u: ArrayLike, t: ArrayLike) -> Any:
-        return _td_log_cf(self, u, t) + _merton_jump_exponent(
-            u, t, self.lam, self.mu_j, self.sigma_j
+        return _td_log_cf(self, u, t) + td_jump_exponent(
+            u, t, self.knots, self.lam, self.mu_j, self.sigma_j
         )

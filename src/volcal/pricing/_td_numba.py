@@ -4,7 +4,8 @@ The characteristic function of :class:`volcal.models.HestonTD` / ``BatesTD`` is 
 backward recursion over the intervals of :mod:`volcal.models.heston_td`. Here it is
 evaluated together with its exact derivatives with respect to any chosen set of the
 flat parameter vector's entries (``v0``, ``kappa[i]``, ``theta[i]``, ``xi[i]``,
-``rho[i]``, the Bates jumps), by forward-mode differentiation of the recursion: each
+``rho[i]``, the Bates jumps ``lam[i]``, ``mu_j[i]``, ``sigma_j[i]``), by forward-mode
+differentiation of the recursion: each
 interval maps :math:`(C, D)` at its end to :math:`(C', D')` at its start, and for a
 direction :math:`p`
 
@@ -20,6 +21,9 @@ intermediate of the little-trap step (``b, d, q, h, g, e^{-d\\Delta}``, the rati
 :math:`\\xi^2`), so the result is exact to rounding, costs about one extra pass per
 direction, and has no step size. In an expiry-by-expiry bootstrap only the newest
 interval's parameters are directions, so the Jacobian of one step costs ~4 passes.
+The jump exponent is additive over the intervals and independent of :math:`(C, D)`
+(:func:`volcal.models.heston_td.td_jump_exponent`), so its derivatives are closed-form
+terms :math:`\\Delta_i(T)\\,\\partial\\psi_i/\\partial p` with no propagation.
 
 On top: the COS plan of an expiry (cumulant range, Chernoff tail bounds, number of
 terms from the error bound - the rules of :mod:`volcal.pricing.cos`, with the
@@ -28,10 +32,11 @@ cumulants from Cauchy's formula on this exponent) and the cosine coefficients of
 sums are the common engine's :func:`volcal.pricing._fourier_numba.cos_sums`.
 
 Parameter packing of every kernel: ``knots, kappa, theta, xi, rho`` arrays of length
-``n`` (intervals), ``v0``, ``jumps = (lam, mu_j, sigma_j)`` (zeros for Heston), and
-``dirs``: indices into the flat vector of :meth:`volcal.models.HestonTD.to_vector`
-(``0`` = v0, ``1 + j*n + i`` = piece ``j`` of interval ``i``, ``1 + 4n + g`` = jump
-``g``).
+``n`` (intervals), ``v0``, ``jumps``: length ``3n``, every interval's ``lam``, then
+``mu_j``, then ``sigma_j`` (zeros for Heston; the vector's tail), and ``dirs``: indices
+into the flat vector of :meth:`volcal.models.BatesTD.to_vector` (``0`` = v0,
+``1 + j*n + i`` = piece ``j`` of interval ``i``: ``kappa, theta, xi, rho, lam, mu_j,
+sigma_j`` for ``j = 0..6``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ def _log1p_ratio_d(z):  # type: ignore[no-untyped-def]
     if abs(z) < 1e-3:
         return -0.5 + z * (2.0 / 3.0 - z * (0.75 - z * (0.8 - z * (5.0 / 6.0))))
     return (1.0 / (1.0 + z) - cmath.log(1.0 + z) / z) / z
+
+
+@njit(cache=True, error_model="numpy")
+def _jump_psi(iu, mu, sj):  # type: ignore[no-untyped-def]
+    """Merton jump exponent per unit intensity and year,
+    :math:`e^{iu\\mu - u^2\\sigma^2/2} - 1 - iu(e^{\\mu+\\sigma^2/2} - 1)`."""
+    return _expm1c(iu * mu + 0.5 * iu * iu * sj * sj) - iu * math.expm1(mu + 0.5 * sj * sj)
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,30 +178,42 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
         c = c_new
         dd = d_new
     out = c + dd * v0
-    lam, mu, sj = jumps[0], jumps[1], jumps[2]
-    ej = 0j
-    kb = 0.0
-    if lam != 0.0 or n_dir > 0:
-        ej = cmath.exp(iu * mu + 0.5 * iu * iu * sj * sj)
-        kb = math.exp(mu + 0.5 * sj * sj)
-    if lam != 0.0:
-        out += (
-            lam
-            * t
-            * (_expm1c(iu * mu + 0.5 * iu * iu * sj * sj) - iu * math.expm1(mu + 0.5 * sj * sj))
-        )
+    # jumps, summed by parts (equal neighbours contribute exactly 0)
+    for i in range(n - 1, -1, -1):
+        lam, mu, sj = jumps[i], jumps[n + i], jumps[2 * n + i]
+        if i == n - 1:
+            if lam != 0.0:
+                out += lam * t * _jump_psi(iu, mu, sj)
+            continue
+        lam1, mu1, sj1 = jumps[i + 1], jumps[n + i + 1], jumps[2 * n + i + 1]
+        if lam == lam1 and mu == mu1 and sj == sj1:
+            continue
+        mt = min(t, knots[i])
+        out += lam * mt * _jump_psi(iu, mu, sj) - lam1 * mt * _jump_psi(iu, mu1, sj1)
     for j in range(n_dir):
         p = dirs[j]
         if p == 0:
             grad[j] = dd
         elif p <= 4 * n:
             grad[j] = dc_v[j] + dd_v[j] * v0
-        elif p == 4 * n + 1:
-            grad[j] = t * (ej - 1.0 - iu * (kb - 1.0))
-        elif p == 4 * n + 2:
-            grad[j] = lam * t * iu * (ej - kb)
         else:
-            grad[j] = lam * t * sj * (iu * iu * ej - iu * kb)
+            piece = (p - 1 - 4 * n) // n
+            i = (p - 1) % n
+            start = 0.0 if i == 0 else knots[i - 1]
+            end = t if i == n - 1 else min(t, knots[i])
+            dur = end - start
+            if dur <= 0.0:
+                grad[j] = 0j
+                continue
+            lam, mu, sj = jumps[i], jumps[n + i], jumps[2 * n + i]
+            ej = cmath.exp(iu * mu + 0.5 * iu * iu * sj * sj)
+            kb = math.exp(mu + 0.5 * sj * sj)
+            if piece == 0:
+                grad[j] = dur * _jump_psi(iu, mu, sj)
+            elif piece == 1:
+                grad[j] = lam * dur * iu * (ej - kb)
+            else:
+                grad[j] = lam * dur * sj * (iu * iu * ej - iu * kb)
     return out
 
 
@@ -355,7 +379,7 @@ def td_units(t_u, k, t_index, a, b, n, knots, kappa, theta, xi, rho, v0, jumps, 
         n_sel = 0
         for j in range(n_dir):
             p = dirs[j]
-            if 1 <= p <= 4 * n_int:
+            if 1 <= p <= 7 * n_int:
                 owner = (p - 1) % n_int
                 if owner > 0 and knots[owner - 1] >= t:
                     continue

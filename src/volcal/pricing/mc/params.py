@@ -149,7 +149,9 @@ class _TDSVParams:
 
 
 def _heston_td(m: Any) -> _TDSVParams:
-    """Per-interval parameters: each interval is a validated Heston or Bates."""
+    """Per-interval parameters: each interval is a validated Heston or Bates (BatesTD:
+    with that interval's jump intensity and law, so the jump counts of a step are drawn
+    with the intensity, and the compensator taken, of the interval the step lies in)."""
     pieces = []
     for i in range(int(m.n_intervals)):
         piece = m.interval(i)
