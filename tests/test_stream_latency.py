@@ -98,3 +98,161 @@ def test_debounce_token_bucket(snapshot_dir: Path, burst: int) -> None:
             await eng.stop()
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def _slow_steps(log: list[set[float]], step_s: float) -> Any:
+    """essvi_steps with every step made ``step_s`` slower (a stand-in for a loaded
+    core); the ``fitted`` set of each refresh is logged."""
+    from volcal.stream import fit
+
+    def steps(*args: Any, **kwargs: Any) -> Any:
+        log.append(set(args[3] if len(args) > 3 else kwargs["fitted"]))
+        gen = fit.essvi_steps(*args, **kwargs)
+        while True:
+            time.sleep(step_s)
+            try:
+                i = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield i
+
+    return steps
+
+
+def test_a_slow_surface_refresh_never_delays_slice_updates(
+    snapshot_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh of 10+ steps of 100 ms each (over a second) is running while a quote
+    of another expiry moves: that slice is refitted and published within about one
+    step, long before the refresh ends; its update waits for the next refresh."""
+    from volcal.stream import engine as engine_mod
+
+    log: list[set[float]] = []
+    monkeypatch.setattr(engine_mod, "essvi_steps", _slow_steps(log, 0.1))
+    eng, clock, items = _loaded(
+        snapshot_dir, models=("svi", "essvi"), debounce_s=0.0, surface_interval_s=0.0
+    )
+
+    async def main() -> None:
+        eng.start()
+        try:
+            await until(lambda: bool(eng.state("BTC").expiries))
+            await eng.wait_idle(30)
+            ok = [x.expiry for x in eng.state("BTC").expiries if x.status == "ok"]
+            b = ok[len(ok) // 2]
+            for e in ok:  # every other slice moves: a (slow) refresh of all of them
+                if e != b:
+                    _nudge(eng, clock, items, e, 1)
+            await until(eng._essvi_running)
+            started = time.perf_counter()
+            n_b = _fits(eng, b)
+            _nudge(eng, clock, items, b, 2)
+            await until(lambda: _fits(eng, b) == n_b + 1)
+            waited = time.perf_counter() - started
+            assert eng._essvi_running(), "the slice waited for the whole refresh"
+            assert waited < 0.5  # the refresh alone takes over 10 x 100 ms
+            est = next(x for x in eng.state("BTC").expiries if x.expiry == b)
+            assert est.latency_ms is not None and est.latency_ms < 150
+            assert b not in log[-1]  # ... and its update waits for the next refresh
+            await eng.wait_idle(30)
+            assert b in log[-1]
+        finally:
+            await eng.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_surface_coalescing_drops_only_superseded_updates(
+    snapshot_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three updates of one slice while a refresh runs: the first two are superseded
+    (counted), the newest is taken by the next refresh; every update is accounted
+    for (slice_updates = superseded + taken + pending)."""
+    from volcal.stream import engine as engine_mod
+
+    log: list[set[float]] = []
+    monkeypatch.setattr(engine_mod, "essvi_steps", _slow_steps(log, 0.1))
+    eng, clock, items = _loaded(
+        snapshot_dir, models=("svi", "essvi"), debounce_s=0.0, surface_interval_s=0.0
+    )
+
+    def queue() -> dict[str, int]:
+        q: dict[str, int] = eng.metrics()["surface_queue"]["BTC"]
+        assert q["slice_updates"] == q["superseded"] + q["taken"] + q["pending"]
+        return q
+
+    async def main() -> None:
+        eng.start()
+        try:
+            await until(lambda: bool(eng.state("BTC").expiries))
+            await eng.wait_idle(30)
+            ok = [x.expiry for x in eng.state("BTC").expiries if x.status == "ok"]
+            b = ok[-1]
+            for e in ok[:-1]:  # a (slow) refresh of all the other slices
+                _nudge(eng, clock, items, e, 1)
+            await until(eng._essvi_running)
+            q0 = queue()
+            n_refresh = len(log)
+            for step in (2, 3, 4):
+                n_b = _fits(eng, b)
+                _nudge(eng, clock, items, b, step)
+                await until(lambda n=n_b: _fits(eng, b) == n + 1)
+            assert eng._essvi_running() and len(log) == n_refresh  # still the same one
+            q1 = queue()
+            assert q1["slice_updates"] - q0["slice_updates"] == 3
+            assert q1["superseded"] - q0["superseded"] == 2
+            assert q1["pending"] == 1
+            await eng.wait_idle(30)
+            q2 = queue()
+            assert q2["pending"] == 0 and q2["superseded"] == q1["superseded"]
+            assert len(log) == n_refresh + 1 and b in log[-1]  # one refresh took it
+        finally:
+            await eng.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_warm_stepped_refresh_matches_the_cold_one(snapshot_dir: Path) -> None:
+    """The engine's refresh (in steps, warm-started at the previous nodes) against a
+    cold one-shot refresh of the same slices: the same fit quality (RMSE to 1e-4
+    relative), nodes close, calendar-consistent, no-arbitrage check passing."""
+    from volcal.stream.fit import essvi_refresh, essvi_steps
+
+    eng, clock, _ = _loaded(snapshot_dir, models=("svi", "essvi"), debounce_s=0.0)
+    eng.recalibrate()  # synchronous: fits every slice and the surface once
+    u = eng._u["BTC"]
+    inp = eng._essvi_inputs(u, clock.now(), set(u.slices))
+    assert inp is not None and len(inp["expiries"]) >= 8
+    cold = essvi_refresh(**{**inp, "check": True})
+    steps = essvi_steps(**{**inp, "check": True}, warm=True)
+    seen = []
+    while True:
+        try:
+            seen.append(next(steps))
+        except StopIteration as stop:
+            warm = stop.value
+            break
+    assert seen[-1] == -1 and seen[:-1] == list(range(1, len(seen)))
+    assert warm.n_refit == cold.n_refit == len(inp["expiries"])
+    assert warm.rmse_vol == pytest.approx(cold.rmse_vol, rel=1e-4)
+    assert warm.conditions_ok and cold.conditions_ok
+    for e in inp["expiries"]:
+        assert warm.nodes[e] == pytest.approx(cold.nodes[e], rel=2e-2, abs=2e-3)
+
+
+def test_gc_freeze_at_start(snapshot_dir: Path) -> None:
+    import gc
+
+    gc.unfreeze()
+    eng, _, _ = _loaded(snapshot_dir, gc_freeze=True)
+
+    async def main() -> None:
+        assert gc.get_freeze_count() == 0
+        eng.start()
+        try:
+            assert gc.get_freeze_count() > 10_000  # the start-up heap
+        finally:
+            await eng.stop()
+            gc.unfreeze()
+
+    asyncio.run(main())

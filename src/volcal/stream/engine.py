@@ -32,6 +32,7 @@ from volcal.stream.fit import (
     SliceInput,
     cold_svi,
     essvi_refresh,
+    essvi_steps,
     merge_quotes,
     slice_quotes,
     warm_svi,
@@ -103,8 +104,13 @@ class StreamConfig:
         :mod:`volcal.stream.worker`.
     surface_executor : {"inline", "process"}
         Where the eSSVI refreshes run: in the engine's loop (default) or on a second
-        worker process, one refresh at a time, awaited by a task, so the slices and the
-        ingest never wait behind a refresh (the loop only ships the slices' quotes).
+        worker process. Inline, a refresh runs as a task one slice at a time
+        (:func:`~volcal.stream.fit.essvi_steps`, warm-started at the previous nodes),
+        giving way before each step while a slice refit is due: the slices and the
+        ingest wait at most one step (about a millisecond), never a whole refresh.
+        Either way one refresh at a time; the slices fitted meanwhile wait for the
+        next one, several updates of one slice coalesced into its newest
+        (``metrics()["surface_queue"]`` counts them).
     cold_every : int
         Every n-th SVI fit of a slice is a cold (full) search.
     min_quotes : int
@@ -255,6 +261,11 @@ class _Under:
     essvi_newest: float = -math.inf
     essvi_conv: dict[float, tuple[float, float, float]] = field(default_factory=dict)
     essvi_refreshes: int = 0
+    # slice updates handed to the surface = superseded (a newer fit of the same slice
+    # came before a refresh took it) + taken by a refresh + still pending
+    essvi_queue: dict[str, int] = field(
+        default_factory=lambda: {"slice_updates": 0, "superseded": 0, "taken": 0}
+    )
     last_store_wall: dict[str, float] = field(default_factory=dict)
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
     synthetic: int = 0
@@ -608,14 +619,11 @@ class StreamEngine:
                     self._recalibrate(u, due, now)
                     worked = True
             for u in self._u.values():
-                if (
-                    u.essvi_pending
-                    and "essvi" in cfg.models
-                    and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
-                    and self._start_essvi(u, self.clock.now())
-                ):
-                    worked = cfg.surface_executor != "process"
-                elif u.essvi_pending and "essvi" in cfg.models:
+                if not (u.essvi_pending and "essvi" in cfg.models) or self._essvi_running():
+                    continue  # a running refresh wakes the scheduler when it ends
+                if time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s:
+                    self._start_essvi(u, self.clock.now())  # a task: nothing done here
+                else:
                     next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
             if worked:
                 await asyncio.sleep(0)
@@ -633,6 +641,34 @@ class StreamEngine:
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _request_surface(self, u: _Under, expiries: list[float]) -> None:
+        """Hand refitted slices to the next eSSVI refresh (a slice already waiting for
+        one is superseded by its newer fit: only the newest is computed)."""
+        q = u.essvi_queue
+        for e in expiries:
+            q["slice_updates"] += 1
+            if e in u.essvi_pending:
+                q["superseded"] += 1
+            else:
+                u.essvi_pending.add(e)
+
+    def _essvi_running(self) -> bool:
+        return self._essvi_task is not None and not self._essvi_task.done()
+
+    def _slices_due(self) -> bool:
+        """A slice refit is due now (the eSSVI steps give way to it)."""
+        now_wall = time.perf_counter()
+        now = self.clock.now()
+        for u in self._u.values():
+            if u.force_all and u.book.expiries:
+                return True
+            for eb in u.book.expiries.values():
+                if (eb.dirty or eb.recheck_at <= now) and now_wall >= self._ready_at(
+                    u.slices.get(eb.expiry)
+                ):
+                    return True
+        return False
 
     def _ready_at(self, sl: _Slice | None) -> float:
         """Wall time from which a dirty slice may be refitted (debounce token bucket)."""
@@ -669,7 +705,7 @@ class StreamEngine:
                 )
                 u.reasons.discard("index_jump")
             if patches:
-                u.essvi_pending.update(eb.expiry for eb in books)
+                self._request_surface(u, [eb.expiry for eb in books])
                 u.essvi_newest = max(u.essvi_newest, newest_wall)
             if (
                 u.essvi_pending
@@ -934,25 +970,29 @@ class StreamEngine:
         self._apply_essvi(u, now, newest_wall, essvi_refresh(**inp), t0)
 
     def _start_essvi(self, u: _Under, now: float) -> bool:
-        """Start an eSSVI refresh of the pending slices; on the surface worker (a task
-        awaiting it, one at a time) or in the loop. False when one is still running."""
+        """Start an eSSVI refresh of the pending slices: a task running it on the
+        surface worker or in steps in the loop (one refresh at a time), or at once
+        when no loop runs the engine (``recalibrate()`` called synchronously). False
+        when a refresh is still running (the pending slices wait for the next)."""
         fitted, newest = set(u.essvi_pending), u.essvi_newest
-        if self.config.surface_executor == "process":
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                if self._essvi_task is not None and not self._essvi_task.done():
-                    return False
-                u.essvi_pending.clear()
-                u.essvi_newest = -math.inf
-                u.last_surface_wall = time.perf_counter()
-                self._essvi_task = loop.create_task(
-                    self._fit_essvi_worker(u, now, newest, fitted), name="volcal-stream-essvi"
-                )
-                return True
+        if self._background_ok():
+            if self._essvi_running():
+                return False
+            u.essvi_pending.clear()
+            u.essvi_queue["taken"] += len(fitted)
+            u.essvi_newest = -math.inf
+            u.last_surface_wall = time.perf_counter()
+            job = (
+                self._fit_essvi_worker
+                if self.config.surface_executor == "process"
+                else self._fit_essvi_steps
+            )
+            self._essvi_task = asyncio.get_running_loop().create_task(
+                job(u, now, newest, fitted), name="volcal-stream-essvi"
+            )
+            return True
         u.essvi_pending.clear()
+        u.essvi_queue["taken"] += len(fitted)
         u.essvi_newest = -math.inf
         u.last_surface_wall = time.perf_counter()
         with warnings.catch_warnings():
@@ -983,13 +1023,51 @@ class StreamEngine:
             entry["message"] = f"{type(exc).__name__}: {exc}"
             self._publish(u, {"type": "surface", "underlying": u.name, **entry})
             # the slices of this refresh are refitted by the next one
-            u.essvi_pending.update(fitted)
+            u.essvi_queue["taken"] -= len(fitted)
+            u.essvi_queue["slice_updates"] -= len(fitted)
+            self._request_surface(u, sorted(fitted))
             return
         self._apply_essvi(u, now, newest_wall, res, t0)
         self._wake.set()
 
+    async def _fit_essvi_steps(
+        self, u: _Under, now: float, newest_wall: float, fitted: set[float]
+    ) -> None:
+        """The eSSVI refresh in the loop, one slice per step (:func:`essvi_steps`):
+        before each step it gives way while a slice refit is due (slices first)."""
+        t0 = time.perf_counter()
+        inp = self._essvi_inputs(u, now, fitted)
+        if inp is None:
+            return
+        steps = essvi_steps(**inp, warm=True)
+        busy = 0.0
+        while True:
+            waited = 0
+            while self._running and waited < 200 and self._slices_due():
+                waited += 1  # bounded: a refresh is late at most ~0.2 s per step
+                await asyncio.sleep(0.001)
+            s0 = time.perf_counter()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", CalibrationWarning)
+                    next(steps)
+            except StopIteration as stop:
+                busy += time.perf_counter() - s0
+                res: EssviRefresh = stop.value
+                break
+            busy += time.perf_counter() - s0
+            await asyncio.sleep(0)
+        self._apply_essvi(u, now, newest_wall, res, t0, compute_s=busy)
+        self._wake.set()
+
     def _apply_essvi(
-        self, u: _Under, now: float, newest_wall: float, res: EssviRefresh, t0: float
+        self,
+        u: _Under,
+        now: float,
+        newest_wall: float,
+        res: EssviRefresh,
+        t0: float,
+        compute_s: float | None = None,
     ) -> None:
         from volcal.models.ssvi import ESSVI
 
@@ -1011,8 +1089,10 @@ class StreamEngine:
         nodes = [res.nodes[e] for e in res.expiries]
         conv = [res.conv[e] for e in res.expiries]
         pub = time.perf_counter()
+        # compute: the refresh's own steps (inline), else from its start to here
+        compute_ms = 1e3 * (pub - t0 if compute_s is None else compute_s)
         self._count_cal("essvi", status)
-        self.lat["essvi_compute"].add(1e3 * (pub - t0))
+        self.lat["essvi_compute"].add(compute_ms)
         if math.isfinite(newest_wall) and newest_wall > 0:
             self.lat["tick_to_surface"].add(1e3 * (pub - newest_wall))
         u.surface["essvi"] = {
@@ -1034,7 +1114,7 @@ class StreamEngine:
             "refit_from": iso(res.expiries[res.first]),
             "slices_refit": res.n_refit,
             "fitted_at": iso(now),
-            "compute_ms": num(1e3 * (pub - t0)),
+            "compute_ms": num(compute_ms),
         }
         u.results["essvi_model"] = ESSVI(
             t=res.t,
@@ -1412,6 +1492,9 @@ class StreamEngine:
             "surface_worker": (
                 self._surface_worker.to_dict() if self._surface_worker is not None else {}
             ),
+            "surface_queue": {
+                u.name: {**u.essvi_queue, "pending": len(u.essvi_pending)} for u in self._u.values()
+            },
             "uptime_s": time.perf_counter() - self._started_wall,
         }
 

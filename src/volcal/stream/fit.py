@@ -30,6 +30,7 @@ can follow a local minimum; the periodic cold fit resets it).
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -415,6 +416,7 @@ def essvi_refresh(
     conv: dict[float, Node],
     *,
     check: bool,
+    warm: bool = False,
 ) -> EssviRefresh:
     """Refresh the eSSVI surface over the slices ``expiries`` (sorted, with their
     quotes and times to expiry ``t``) given the previous ``nodes`` and conventions.
@@ -422,9 +424,37 @@ def essvi_refresh(
     Slices are refitted from the first one in ``fitted`` (or without a node) on; a
     later unchanged slice whose node is still calendar-compatible with its new
     predecessor keeps it. The conventions (ATM, RR25, BF25) are recomputed only for
-    refitted nodes; ``check`` runs the full no-arbitrage check of the surface. Pure:
-    the inputs are not modified, so it runs the same on a worker process.
+    refitted nodes; ``check`` runs the full no-arbitrage check of the surface;
+    ``warm`` starts each slice's search at its previous node (the grid stage is
+    skipped when that node is admissible in the slice's new box). Pure: the inputs
+    are not modified, so it runs the same on a worker process. The whole refresh at
+    once; :func:`essvi_steps` is the same computation one slice at a time.
     """
+    steps = essvi_steps(expiries, quotes, t, fitted, nodes, conv, check=check, warm=warm)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            res: EssviRefresh = stop.value
+            return res
+
+
+def essvi_steps(
+    expiries: list[float],
+    quotes: list[QuoteSet],
+    t: list[float],
+    fitted: set[float],
+    nodes: dict[float, Node],
+    conv: dict[float, Node],
+    *,
+    check: bool,
+    warm: bool = False,
+) -> Generator[int, None, EssviRefresh]:
+    """:func:`essvi_refresh` as a generator: yields after each refitted slice (its
+    index) and before the final stage (conventions, fit quality, the check); its
+    return value (``StopIteration.value``) is the :class:`EssviRefresh`. The engine
+    runs one step at a time in its loop, so a slice refit never waits behind a whole
+    surface refresh, only behind one slice of it (about a millisecond)."""
     from volcal.calibration.result import fit_quality
     from volcal.calibration.ssvi import _fit_slice, slice_conventions
     from volcal.models.ssvi import ESSVI, calendar_grid
@@ -446,9 +476,12 @@ def essvi_refresh(
             continue
         _, wt = svi_weights(q)
         v = q.iv_mid**2 * q.t
-        th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid)
+        start = np.array(node, dtype=np.float64) if warm and node is not None else None
+        th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid, start=start)
         nodes[e] = prev = (th, rho, psi)
         refit.add(e)
+        yield len(refit)
+    yield -1
     ns = [nodes[e] for e in expiries]
     base: dict[str, Any] = {
         "expiries": tuple(expiries),
