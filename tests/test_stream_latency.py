@@ -162,19 +162,25 @@ def test_a_slow_surface_refresh_never_delays_slice_updates(
     asyncio.run(asyncio.wait_for(main(), 90))
 
 
-def test_surface_coalescing_drops_only_superseded_updates(
-    snapshot_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Three updates of one slice while a refresh runs: the first two are superseded
-    (counted), the newest is taken by the next refresh; every update is accounted
-    for (slice_updates = superseded + taken + pending)."""
-    from volcal.stream import engine as engine_mod
-
-    log: list[set[float]] = []
-    monkeypatch.setattr(engine_mod, "essvi_steps", _slow_steps(log, 0.1))
+def test_surface_coalescing_drops_only_superseded_updates(snapshot_dir: Path) -> None:
+    """Three updates of one slice while a refresh runs (held open by the test): the
+    first two are superseded (counted), the newest is taken by the next refresh;
+    every update is accounted for (slice_updates = superseded + taken + pending)."""
     eng, clock, items = _loaded(
         snapshot_dir, models=("svi", "essvi"), debounce_s=0.0, surface_interval_s=0.0
     )
+    log: list[set[float]] = []
+    gate = asyncio.Event()
+    hold_at: list[int] = []
+    real = eng._fit_essvi_steps
+
+    async def job(u: Any, now: float, newest: float, fitted: set[float]) -> None:
+        log.append(set(fitted))
+        if len(log) in hold_at:
+            await gate.wait()  # this refresh runs until the test lets it finish
+        await real(u, now, newest, fitted)
+
+    eng._fit_essvi_steps = job  # type: ignore[method-assign]
 
     def queue() -> dict[str, int]:
         q: dict[str, int] = eng.metrics()["surface_queue"]["BTC"]
@@ -187,26 +193,28 @@ def test_surface_coalescing_drops_only_superseded_updates(
             await until(lambda: bool(eng.state("BTC").expiries))
             await eng.wait_idle(30)
             ok = [x.expiry for x in eng.state("BTC").expiries if x.status == "ok"]
-            b = ok[-1]
-            for e in ok[:-1]:  # a (slow) refresh of all the other slices
-                _nudge(eng, clock, items, e, 1)
-            await until(eng._essvi_running)
+            a, b = ok[0], ok[-1]
+            hold_at.append(len(log) + 1)
+            _nudge(eng, clock, items, a, 1)
+            await until(lambda: len(log) == hold_at[0])
+            assert eng._essvi_running() and b not in log[-1]
             q0 = queue()
-            n_refresh = len(log)
             for step in (2, 3, 4):
                 n_b = _fits(eng, b)
                 _nudge(eng, clock, items, b, step)
                 await until(lambda n=n_b: _fits(eng, b) == n + 1)
-            assert eng._essvi_running() and len(log) == n_refresh  # still the same one
+            assert eng._essvi_running() and len(log) == hold_at[0]  # still the same one
             q1 = queue()
             assert q1["slice_updates"] - q0["slice_updates"] == 3
             assert q1["superseded"] - q0["superseded"] == 2
             assert q1["pending"] == 1
+            gate.set()
             await eng.wait_idle(30)
             q2 = queue()
             assert q2["pending"] == 0 and q2["superseded"] == q1["superseded"]
-            assert len(log) == n_refresh + 1 and b in log[-1]  # one refresh took it
+            assert len(log) == hold_at[0] + 1 and log[-1] == {b}  # one refresh took it
         finally:
+            gate.set()
             await eng.stop()
 
     asyncio.run(asyncio.wait_for(main(), 90))
@@ -256,3 +264,42 @@ def test_gc_freeze_at_start(snapshot_dir: Path) -> None:
             gc.unfreeze()
 
     asyncio.run(main())
+
+
+def test_iv_memo_equals_fresh_inversion(snapshot_dir: Path) -> None:
+    """The slice refit inverts only the quotes that changed: at a later clock time and
+    after a quote moved, the memoised cleaning equals a fresh one (vols to 1e-13
+    relative, the same quotes used and flagged), and only the moved quote's prices
+    (and those without a vol) were inverted again."""
+    import numpy as np
+
+    from volcal.stream.fit import IvMemo, slice_quotes
+
+    eng, clock, items = _loaded(snapshot_dir)
+    eng.recalibrate()
+    e = _liquid_expiry(eng)
+    eb = eng.book("BTC").expiries[e.expiry]
+    smile = eng._u["BTC"].slices[e.expiry].svi
+    kw: dict[str, Any] = {
+        "policy": eng.config.policy,
+        "stale_quote_s": 900.0,
+        "smile": smile,
+        "off_smile_spreads": 4.0,
+        "off_smile_min_vol": 0.03,
+        "off_smile_persist_s": 5.0,
+    }
+    memo = IvMemo()
+    slice_quotes(eb, clock.now(), off_since={}, iv_memo=memo, **kw)
+    first = memo.inverted
+    failed = int((~np.isfinite(memo.s) & np.isfinite(memo.p)).sum())  # no vol: tried again
+    assert first > 0 and memo.reused == 0
+    clock.advance(90.0)
+    _nudge(eng, clock, items, e.expiry, 3)  # one quote moves
+    got = slice_quotes(eb, clock.now(), off_since={}, iv_memo=memo, **kw)
+    want = slice_quotes(eb, clock.now(), off_since={}, **kw)
+    assert 1 <= memo.inverted - first - failed <= 3 and memo.reused >= first - failed - 3
+    assert got.quotes is not None and want.quotes is not None
+    assert list(got.quotes.instrument) == list(want.quotes.instrument)
+    assert got.flagged == want.flagged and got.excluded == want.excluded
+    for f in ("iv_mid", "iv_bid", "iv_ask", "vega"):
+        np.testing.assert_allclose(getattr(got.quotes, f), getattr(want.quotes, f), rtol=1e-13)

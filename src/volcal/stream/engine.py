@@ -29,6 +29,7 @@ from volcal.stream.book import ExpiryBook, LiveBook
 from volcal.stream.clock import Clock, SystemClock
 from volcal.stream.fit import (
     EssviRefresh,
+    IvMemo,
     SliceInput,
     cold_svi,
     essvi_refresh,
@@ -43,6 +44,17 @@ from volcal.stream.state import ExpiryState, LatencyStats, SurfaceState, iso, nu
 from volcal.stream.worker import ModelWorker, ModelWorkerError
 
 __all__ = ["StreamConfig", "StreamEngine"]
+
+# slices refitted per scheduler turn when more are due (a forced pass takes them all)
+_PASS_CHUNK = 4
+# eSSVI steps run back to back for up to this long (wall) before the loop's next turn
+_STEP_BUDGET_S = 0.003
+# a refresh gives way to due slice refits for at most this long in all (wall)
+_DEFER_MAX_S = 0.025
+# a refresh running this long (wall: a busy loop) stops giving way to due slices and
+# runs its steps in turns of up to _LATE_BUDGET_S
+_SURFACE_DEADLINE_S = 0.04
+_LATE_BUDGET_S = 0.01
 
 SURFACE_MODELS = ("essvi", "heston", "bates", "merton", "kou", "vg", "svcj")
 
@@ -237,6 +249,7 @@ class _Slice:
     # due_wall - (burst - 1) * debounce on, and moves due_wall one interval on
     due_wall: float = -math.inf
     off_since: dict[str, float] = field(default_factory=dict)
+    iv_memo: IvMemo = field(default_factory=IvMemo)  # total vols of unchanged quotes
     seed: SVI | None = None  # a cold fit from the worker: the next warm search starts there
     reseeding: bool = False
 
@@ -616,7 +629,15 @@ class StreamEngine:
                     else:
                         next_due = min(next_due, ready_at)
                 if due:
-                    self._recalibrate(u, due, now)
+                    whole = u.force_all or len(due) <= _PASS_CHUNK
+                    if not whole:
+                        # the slices whose newest tick waits longest first, a few at a
+                        # time: between chunks the ingest, a finished model refit and
+                        # the eSSVI step run; the rest are still due on the next turn
+                        due.sort(key=lambda eb: eb.last_dirty_wall if eb.dirty else math.inf)
+                        due = due[:_PASS_CHUNK]
+                    # stored once the pass is whole (a record is every slice's newest fit)
+                    self._recalibrate(u, due, now, store=whole)
                     worked = True
             for u in self._u.values():
                 if not (u.essvi_pending and "essvi" in cfg.models) or self._essvi_running():
@@ -683,7 +704,9 @@ class StreamEngine:
             if underlying is None or u.name == underlying.upper():
                 self._recalibrate(u, list(u.book.expiries.values()), self.clock.now())
 
-    def _recalibrate(self, u: _Under, books: list[ExpiryBook], now: float) -> None:
+    def _recalibrate(
+        self, u: _Under, books: list[ExpiryBook], now: float, store: bool = True
+    ) -> None:
         cfg = self.config
         forced = u.force_all
         reasons_pass = {"index_jump"} if forced else set()
@@ -715,7 +738,8 @@ class StreamEngine:
                 self._start_essvi(u, now)
         if patches:
             u.changed_since_model = True
-            self._maybe_store(u, "svi")
+            if store:
+                self._maybe_store(u, "svi")
 
     def _fit_slice(
         self, u: _Under, eb: ExpiryBook, now: float, forced: bool, extra: set[str]
@@ -744,6 +768,7 @@ class StreamEngine:
             off_smile_min_vol=cfg.off_smile_min_vol,
             off_smile_persist_s=cfg.off_smile_persist_s,
             off_since=sl.off_since,
+            iv_memo=sl.iv_memo,
         )
         eb.recheck_at = inp.recheck_at
         sl.inp = inp
@@ -1033,29 +1058,51 @@ class StreamEngine:
     async def _fit_essvi_steps(
         self, u: _Under, now: float, newest_wall: float, fitted: set[float]
     ) -> None:
-        """The eSSVI refresh in the loop, one slice per step (:func:`essvi_steps`):
-        before each step it gives way while a slice refit is due (slices first)."""
+        """The eSSVI refresh in the loop in steps of one slice (:func:`essvi_steps`),
+        run back to back for up to ~3 ms a turn while no slice refit is due; when one
+        is due the refresh gives way to it (slices first; for at most 25 ms of wall
+        time in all; a refresh running for 40 ms no longer gives way and takes turns
+        of up to 10 ms: a backlog of slices cannot starve the surface, and a slice
+        still waits at most one turn)."""
         t0 = time.perf_counter()
         inp = self._essvi_inputs(u, now, fitted)
         if inp is None:
             return
         steps = essvi_steps(**inp, warm=True)
         busy = 0.0
+        deferred = 0.0
         while True:
-            waited = 0
-            while self._running and waited < 200 and self._slices_due():
-                waited += 1  # bounded: a refresh is late at most ~0.2 s per step
+            d0 = time.perf_counter()
+            while (
+                self._running
+                and d0 - t0 < _SURFACE_DEADLINE_S
+                and deferred + (time.perf_counter() - d0) < _DEFER_MAX_S
+                and self._slices_due()
+            ):
+                # bounded in wall time: slices that are due all the time (a backlog)
+                # must not starve the surface, and one sleep can last a long turn
                 await asyncio.sleep(0.001)
+            deferred += time.perf_counter() - d0
             s0 = time.perf_counter()
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", CalibrationWarning)
-                    next(steps)
-            except StopIteration as stop:
-                busy += time.perf_counter() - s0
-                res: EssviRefresh = stop.value
-                break
+            done = False
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CalibrationWarning)
+                while True:  # steps back to back for up to ~3 ms while no slice is due
+                    try:
+                        next(steps)
+                    except StopIteration as stop:
+                        res: EssviRefresh = stop.value
+                        done = True
+                        break
+                    now_w = time.perf_counter()
+                    if now_w - t0 > _SURFACE_DEADLINE_S:  # late: bigger turns, no yielding
+                        if now_w - s0 > _LATE_BUDGET_S:  # to due slices, but turns still
+                            break
+                    elif now_w - s0 > _STEP_BUDGET_S or self._slices_due():
+                        break
             busy += time.perf_counter() - s0
+            if done:
+                break
             await asyncio.sleep(0)
         self._apply_essvi(u, now, newest_wall, res, t0, compute_s=busy)
         self._wake.set()

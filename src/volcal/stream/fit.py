@@ -44,7 +44,7 @@ from volcal.models.svi import SVI
 from volcal.quality.policy import QualityPolicy
 from volcal.stream.book import ExpiryBook
 
-__all__ = ["SliceInput", "merge_quotes", "slice_quotes", "warm_svi"]
+__all__ = ["IvMemo", "SliceInput", "essvi_steps", "merge_quotes", "slice_quotes", "warm_svi"]
 
 _EPS = 1e-12
 
@@ -73,6 +73,61 @@ def _ivs(p: FloatArray, x: FloatArray, t: float, is_call: Any) -> FloatArray:
     return out
 
 
+class IvMemo:
+    """Total implied vols :math:`s = \\sigma\\sqrt{t}` of the mid, bid and ask of each
+    row of one expiry at their last inputs (a memo owned by the engine's slice).
+
+    A forward-unit Black price depends on ``t`` only through ``s`` (Jaeckel 2015
+    solves for ``s``; :func:`volcal.black.implied_vol` returns ``s / sqrt(t)``), so a
+    quote whose price, strike ratio and side are unchanged keeps its ``s`` as the
+    clock moves: the refit of a slice inverts only the quotes that changed since its
+    last refit and rescales the others (equal to a fresh inversion to rounding). The
+    key is the inputs themselves, never the row alone: a row whose inputs differ is
+    inverted again."""
+
+    def __init__(self) -> None:
+        self.x = np.empty(0)
+        self.call = np.empty(0, dtype=bool)
+        self.p = np.empty((3, 0))
+        self.s = np.empty((3, 0))
+        self.inverted = 0  # prices inverted (the rest were rescaled)
+        self.reused = 0
+
+    def vols(
+        self,
+        idx: Any,
+        prices: tuple[FloatArray, FloatArray, FloatArray],
+        x: FloatArray,
+        is_call: Any,
+        t: float,
+    ) -> FloatArray:
+        """Implied vols (3, len(idx)) of mid, bid, ask at rows ``idx``, at ``t``."""
+        n = x.size
+        if self.x.size < n:  # rows added to the book: new slots, never reused
+            grow = n - self.x.size
+            self.x = np.concatenate([self.x, np.full(grow, np.nan)])
+            self.call = np.concatenate([self.call, np.zeros(grow, dtype=bool)])
+            self.p = np.concatenate([self.p, np.full((3, grow), np.nan)], axis=1)
+            self.s = np.concatenate([self.s, np.full((3, grow), np.nan)], axis=1)
+        p_new = np.stack([a[idx] for a in prices])
+        same_row = (self.x[idx] == x[idx]) & (self.call[idx] == np.asarray(is_call)[idx])
+        fresh = same_row & (self.p[:, idx] == p_new) & np.isfinite(self.s[:, idx])
+        stale = ~fresh
+        sq = math.sqrt(t)
+        if stale.any():
+            kind, j = np.nonzero(stale)
+            rows = idx[j]
+            v = _ivs(p_new[kind, j], x[rows], t, np.asarray(is_call)[rows])
+            self.s[kind, rows] = v * sq
+            self.p[kind, rows] = p_new[kind, j]
+            self.x[idx] = x[idx]
+            self.call[idx] = np.asarray(is_call)[idx]
+        self.inverted += int(stale.sum())
+        self.reused += int(fresh.sum())
+        out: FloatArray = self.s[:, idx] / sq
+        return out
+
+
 def slice_quotes(
     eb: ExpiryBook,
     now: float,
@@ -84,11 +139,13 @@ def slice_quotes(
     off_smile_min_vol: float,
     off_smile_persist_s: float,
     off_since: dict[str, float],
+    iv_memo: IvMemo | None = None,
 ) -> SliceInput:
     """Clean one expiry of the live book and build its :class:`QuoteSet` (module docs).
 
     ``off_since`` (instrument -> clock time its quote first left the smile) is updated
-    in place: that is the guard's memory.
+    in place: that is the guard's memory. ``iv_memo``: the slice's :class:`IvMemo`
+    (only the quotes that changed are inverted again).
     """
     from volcal.quality.clean import strike_arbitrage
 
@@ -146,14 +203,17 @@ def slice_quotes(
     if live.any() and t > 0:
         idx = np.flatnonzero(live)
         m_ = idx.size
-        # one implied-vol call for mid, bid and ask together
-        three = _ivs(
-            np.concatenate([pm[idx], pb[idx], pa[idx]]),
-            np.tile(x[idx], 3),
-            t,
-            np.tile(is_call[idx], 3),
-        )
-        ivm[idx], ivb[idx], iva[idx] = three[:m_], three[m_ : 2 * m_], three[2 * m_ :]
+        if iv_memo is not None:
+            ivm[idx], ivb[idx], iva[idx] = iv_memo.vols(idx, (pm, pb, pa), x, is_call, t)
+        else:
+            # one implied-vol call for mid, bid and ask together
+            three = _ivs(
+                np.concatenate([pm[idx], pb[idx], pa[idx]]),
+                np.tile(x[idx], 3),
+                t,
+                np.tile(is_call[idx], 3),
+            )
+            ivm[idx], ivb[idx], iva[idx] = three[:m_], three[m_ : 2 * m_], three[2 * m_ :]
     flag(live & ~np.isfinite(ivm), "iv_failed")
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = (ask - bid) / (0.5 * (bid + ask))
