@@ -309,6 +309,7 @@ class StreamEngine:
             "essvi_compute": LatencyStats(),
             "model_compute": LatencyStats(),
             "model_compute_warm": LatencyStats(),
+            "model_on_worker_warm": LatencyStats(),
             "tick_to_model": LatencyStats(),
         }
         self.last_message_time = math.nan  # clock time of the last market-data message
@@ -1233,6 +1234,8 @@ class StreamEngine:
         self.lat["model_compute"].add(1e3 * (pub - t0))
         if warm:
             self.lat["model_compute_warm"].add(1e3 * (pub - t0))
+            # the refit itself on the worker (the rest: shipping and waiting for a core)
+            self.lat["model_on_worker_warm"].add(1e3 * self._model_worker().last_on_worker_s)
         if math.isfinite(newest_wall):
             self.lat["tick_to_model"].add(1e3 * (pub - newest_wall))
         reasons: list[str] = []
