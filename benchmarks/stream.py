@@ -258,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-executor", choices=("thread", "process"), default="process")
     ap.add_argument(
         "--surface-executor",
-        choices=("inline", "process"),
+        choices=("inline", "steps", "process"),
         default="inline",
-        help="eSSVI refresh in the engine's loop or on a worker process",
+        help="eSSVI refresh in the engine's loop, in the loop in steps, or on a worker process",
     )
     ap.add_argument("--surface-interval", type=float, default=0.25, help="eSSVI at most every (s)")
     ap.add_argument("--data", default=None, help="snapshot folder (default ../shared/data)")
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- engine: debounce {args.debounce * 1000:.0f} ms per expiry (bucket of "
         f"{args.debounce_burst}), Heston every "
         f"{args.model_interval:g} s (warm, strength 0.1, on a worker {args.model_executor}), eSSVI at most every "
-        f"{1000 * args.surface_interval:.0f} ms after SVI passes ({'on a worker process' if args.surface_executor == 'process' else 'in the loop'}); "
+        f"{1000 * args.surface_interval:.0f} ms after SVI passes ({dict(process='on a worker process', steps='in the loop, in steps').get(args.surface_executor, 'in the loop')}); "
         "baseline: the issue's aims (no other streaming calibrator to compare with)\n"
     )
     table = "| measure | value | aim |\n|---|---|---|\n" + "".join(

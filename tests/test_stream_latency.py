@@ -122,15 +122,19 @@ def _slow_steps(log: list[set[float]], step_s: float) -> Any:
 def test_a_slow_surface_refresh_never_delays_slice_updates(
     snapshot_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A refresh of 10+ steps of 100 ms each (over a second) is running while a quote
-    of another expiry moves: that slice is refitted and published within about one
+    """``surface_executor="steps"``: a refresh of 10+ steps of 100 ms each (over a
+    second) is running while a quote of another expiry moves: that slice is refitted and published within about one
     step, long before the refresh ends; its update waits for the next refresh."""
     from volcal.stream import engine as engine_mod
 
     log: list[set[float]] = []
     monkeypatch.setattr(engine_mod, "essvi_steps", _slow_steps(log, 0.1))
     eng, clock, items = _loaded(
-        snapshot_dir, models=("svi", "essvi"), debounce_s=0.0, surface_interval_s=0.0
+        snapshot_dir,
+        models=("svi", "essvi"),
+        debounce_s=0.0,
+        surface_interval_s=0.0,
+        surface_executor="steps",
     )
 
     async def main() -> None:
@@ -167,7 +171,11 @@ def test_surface_coalescing_drops_only_superseded_updates(snapshot_dir: Path) ->
     first two are superseded (counted), the newest is taken by the next refresh;
     every update is accounted for (slice_updates = superseded + taken + pending)."""
     eng, clock, items = _loaded(
-        snapshot_dir, models=("svi", "essvi"), debounce_s=0.0, surface_interval_s=0.0
+        snapshot_dir,
+        models=("svi", "essvi"),
+        debounce_s=0.0,
+        surface_interval_s=0.0,
+        surface_executor="steps",
     )
     log: list[set[float]] = []
     gate = asyncio.Event()
@@ -221,8 +229,8 @@ def test_surface_coalescing_drops_only_superseded_updates(snapshot_dir: Path) ->
 
 
 def test_warm_stepped_refresh_matches_the_cold_one(snapshot_dir: Path) -> None:
-    """The engine's refresh (in steps, warm-started at the previous nodes) against a
-    cold one-shot refresh of the same slices: the same fit quality (RMSE to 1e-4
+    """The engine's refresh (warm-started at the previous nodes, here in steps) against
+    a cold one-shot refresh of the same slices: the same fit quality (RMSE to 1e-4
     relative), nodes close, calendar-consistent, no-arbitrage check passing."""
     from volcal.stream.fit import essvi_refresh, essvi_steps
 

@@ -114,15 +114,16 @@ class StreamConfig:
         the engine starts, its own core when there is one, so slices never wait behind
         a refit for the GIL) or one worker thread (shares the GIL with the loop). See
         :mod:`volcal.stream.worker`.
-    surface_executor : {"inline", "process"}
-        Where the eSSVI refreshes run: in the engine's loop (default) or on a second
-        worker process. Inline, a refresh runs as a task one slice at a time
-        (:func:`~volcal.stream.fit.essvi_steps`, warm-started at the previous nodes),
-        giving way before each step while a slice refit is due: the slices and the
-        ingest wait at most one step (about a millisecond), never a whole refresh.
-        Either way one refresh at a time; the slices fitted meanwhile wait for the
-        next one, several updates of one slice coalesced into its newest
-        (``metrics()["surface_queue"]`` counts them).
+    surface_executor : {"inline", "steps", "process"}
+        Where the eSSVI refreshes run (each warm-started at the previous nodes):
+        ``"inline"`` (default) in the engine's loop at once after a slice pass;
+        ``"steps"`` in the loop as a task one slice at a time
+        (:func:`~volcal.stream.fit.essvi_steps`) that gives way while a slice refit is
+        due, so slices and ingest wait at most one turn of ~3 ms, never a whole
+        refresh (on a loaded machine the surface itself then comes 2-3x later, see
+        BENCHMARKS.md); ``"process"`` on a second worker process. One refresh at a
+        time; the slices fitted meanwhile wait for the next one, several updates of one
+        slice coalesced into its newest (``metrics()["surface_queue"]`` counts them).
     cold_every : int
         Every n-th SVI fit of a slice is a cold (full) search.
     min_quotes : int
@@ -213,9 +214,10 @@ class StreamConfig:
             raise ParameterError(
                 f"model_executor must be 'thread' or 'process', got {self.model_executor!r}"
             )
-        if self.surface_executor not in ("inline", "process"):
+        if self.surface_executor not in ("inline", "steps", "process"):
             raise ParameterError(
-                f"surface_executor must be 'inline' or 'process', got {self.surface_executor!r}"
+                "surface_executor must be 'inline', 'steps' or 'process', "
+                f"got {self.surface_executor!r}"
             )
         if "svi" not in self.models:
             object.__setattr__(self, "models", ("svi", *self.models))
@@ -644,7 +646,8 @@ class StreamEngine:
                 if not (u.essvi_pending and "essvi" in cfg.models) or self._essvi_running():
                     continue  # a running refresh wakes the scheduler when it ends
                 if time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s:
-                    self._start_essvi(u, self.clock.now())  # a task: nothing done here
+                    self._start_essvi(u, self.clock.now())
+                    worked = worked or cfg.surface_executor == "inline"  # else a task
                 else:
                     next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
             if worked:
@@ -993,15 +996,15 @@ class StreamEngine:
         inp = self._essvi_inputs(u, now, fitted)
         if inp is None:
             return
-        self._apply_essvi(u, now, newest_wall, essvi_refresh(**inp), t0)
+        self._apply_essvi(u, now, newest_wall, essvi_refresh(**inp, warm=True), t0)
 
     def _start_essvi(self, u: _Under, now: float) -> bool:
-        """Start an eSSVI refresh of the pending slices: a task running it on the
-        surface worker or in steps in the loop (one refresh at a time), or at once
-        when no loop runs the engine (``recalibrate()`` called synchronously). False
-        when a refresh is still running (the pending slices wait for the next)."""
+        """Start an eSSVI refresh of the pending slices: at once in the loop
+        (``inline``, or when no loop runs the engine), else a task running it in steps
+        or on the surface worker (one at a time). False when a refresh is still
+        running (the pending slices wait for the next)."""
         fitted, newest = set(u.essvi_pending), u.essvi_newest
-        if self._background_ok():
+        if self.config.surface_executor != "inline" and self._background_ok():
             if self._essvi_running():
                 return False
             u.essvi_pending.clear()
