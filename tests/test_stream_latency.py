@@ -311,3 +311,28 @@ def test_iv_memo_equals_fresh_inversion(snapshot_dir: Path) -> None:
     assert got.flagged == want.flagged and got.excluded == want.excluded
     for f in ("iv_mid", "iv_bid", "iv_ask", "vega"):
         np.testing.assert_allclose(getattr(got.quotes, f), getattr(want.quotes, f), rtol=1e-13)
+
+
+def test_model_worker_reports_the_time_on_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ModelWorker.calibrate keeps the refit's own wall time (measured where it runs)
+    apart from the round trip; a stand-in refit of 50 ms on the thread worker."""
+    import volcal.calibration
+    from volcal.stream.worker import ModelWorker
+
+    def slow(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        time.sleep(0.05)
+        return args
+
+    monkeypatch.setattr(volcal.calibration, "calibrate", slow)
+    w = ModelWorker("thread")
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        assert await w.calibrate(1, 2) == (1, 2)
+        return time.perf_counter() - t0
+
+    try:
+        round_trip = asyncio.run(main())
+    finally:
+        w.shutdown()
+    assert 0.05 <= w.last_on_worker_s <= round_trip
