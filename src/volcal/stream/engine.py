@@ -634,10 +634,10 @@ class StreamEngine:
                 if due:
                     whole = u.force_all or len(due) <= _PASS_CHUNK
                     if not whole:
-                        # the slices whose newest tick waits longest first, a few at a
-                        # time: between chunks the ingest, a finished model refit and
+                        # the slices whose oldest change waits longest first, a few at
+                        # a time: between chunks the ingest, a finished model refit and
                         # the eSSVI step run; the rest are still due on the next turn
-                        due.sort(key=lambda eb: eb.last_dirty_wall if eb.dirty else math.inf)
+                        due.sort(key=lambda eb: eb.first_dirty_wall if eb.dirty else math.inf)
                         due = due[:_PASS_CHUNK]
                     # stored once the pass is whole (a record is every slice's newest fit)
                     self._recalibrate(u, due, now, store=whole)
