@@ -29,9 +29,11 @@ from volcal.stream.book import ExpiryBook, LiveBook
 from volcal.stream.clock import Clock, SystemClock
 from volcal.stream.fit import (
     EssviRefresh,
+    IvMemo,
     SliceInput,
     cold_svi,
     essvi_refresh,
+    essvi_steps,
     merge_quotes,
     slice_quotes,
     warm_svi,
@@ -42,6 +44,17 @@ from volcal.stream.state import ExpiryState, LatencyStats, SurfaceState, iso, nu
 from volcal.stream.worker import ModelWorker, ModelWorkerError
 
 __all__ = ["StreamConfig", "StreamEngine"]
+
+# slices refitted per scheduler turn when more are due (a forced pass takes them all)
+_PASS_CHUNK = 4
+# eSSVI steps run back to back for up to this long (wall) before the loop's next turn
+_STEP_BUDGET_S = 0.003
+# a refresh gives way to due slice refits for at most this long in all (wall)
+_DEFER_MAX_S = 0.025
+# a refresh running this long (wall: a busy loop) stops giving way to due slices and
+# runs its steps in turns of up to _LATE_BUDGET_S
+_SURFACE_DEADLINE_S = 0.04
+_LATE_BUDGET_S = 0.01
 
 SURFACE_MODELS = ("essvi", "heston", "bates", "merton", "kou", "vg", "svcj")
 
@@ -58,8 +71,15 @@ class StreamConfig:
     underlyings : tuple of str
         Underlyings followed (``("BTC",)``); other instruments are dropped and counted.
     debounce_s : float
-        Wall. A dirty expiry is refitted at most once per interval; a change after a
-        quiet interval is fitted at once (leading edge). Default 0.1.
+        Wall. A dirty expiry is refitted at most once per interval on average; a change
+        after a quiet interval is fitted at once (leading edge). Default 0.1.
+    debounce_burst : int
+        How many refits of one expiry may follow each other closer than
+        ``debounce_s`` (a token bucket of this capacity, refilled once per
+        ``debounce_s``): an expiry that ticks a few times a second is refitted at each
+        tick instead of waiting out the interval after its last fit, while a busy one
+        is still paced at one refit per interval. ``1``: strictly one refit per
+        interval. Default 3.
     stale_feed_s : float
         Clock. No market-data message (ticker, snapshot, mark price, index; heartbeats
         do not count) for this long marks the state stale (last good surface kept, with
@@ -94,10 +114,16 @@ class StreamConfig:
         the engine starts, its own core when there is one, so slices never wait behind
         a refit for the GIL) or one worker thread (shares the GIL with the loop). See
         :mod:`volcal.stream.worker`.
-    surface_executor : {"inline", "process"}
-        Where the eSSVI refreshes run: in the engine's loop (default) or on a second
-        worker process, one refresh at a time, awaited by a task, so the slices and the
-        ingest never wait behind a refresh (the loop only ships the slices' quotes).
+    surface_executor : {"inline", "steps", "process"}
+        Where the eSSVI refreshes run (each warm-started at the previous nodes):
+        ``"inline"`` (default) in the engine's loop at once after a slice pass;
+        ``"steps"`` in the loop as a task one slice at a time
+        (:func:`~volcal.stream.fit.essvi_steps`) that gives way while a slice refit is
+        due, so slices and ingest wait at most one turn of ~3 ms, never a whole
+        refresh (on a loaded machine the surface itself then comes 2-3x later, see
+        BENCHMARKS.md); ``"process"`` on a second worker process. One refresh at a
+        time; the slices fitted meanwhile wait for the next one, several updates of one
+        slice coalesced into its newest (``metrics()["surface_queue"]`` counts them).
     cold_every : int
         Every n-th SVI fit of a slice is a cold (full) search.
     min_quotes : int
@@ -108,6 +134,12 @@ class StreamConfig:
         Market clock (default: the source's clock, else the system clock).
     sink : CalibrationSink, optional
         Where calibrations go; also read at start to recover the last surface.
+    gc_freeze : bool
+        At start, collect garbage once and move every object alive then (modules,
+        compiled kernels, the book) out of the collector's reach (``gc.freeze``): a
+        full collection then scans only what was allocated since, a few ms instead of
+        tens to hundreds that stall the loop. Process-wide; not undone at stop.
+        Default True.
     queue_size : int
         Per-subscriber queue; a subscriber that falls this far behind gets the full
         state again instead of the patches it missed (conflation).
@@ -115,6 +147,7 @@ class StreamConfig:
 
     underlyings: tuple[str, ...] = ("BTC",)
     debounce_s: float = 0.1
+    debounce_burst: int = 3
     stale_feed_s: float = 10.0
     stale_quote_s: float = 900.0
     watchdog_s: float = 1.0
@@ -139,6 +172,7 @@ class StreamConfig:
     clock: Clock | None = None
     sink: CalibrationSink | None = None
     queue_size: int = 256
+    gc_freeze: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "underlyings", tuple(u.upper() for u in self.underlyings))
@@ -167,7 +201,7 @@ class StreamConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ParameterError(f"StreamConfig.{name} must be > 0, got {v!r}")
-        for name in ("param_hold", "cold_every", "min_quotes", "queue_size"):
+        for name in ("param_hold", "cold_every", "min_quotes", "queue_size", "debounce_burst"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 1):
                 raise ParameterError(f"StreamConfig.{name} must be an integer >= 1, got {v!r}")
@@ -180,9 +214,10 @@ class StreamConfig:
             raise ParameterError(
                 f"model_executor must be 'thread' or 'process', got {self.model_executor!r}"
             )
-        if self.surface_executor not in ("inline", "process"):
+        if self.surface_executor not in ("inline", "steps", "process"):
             raise ParameterError(
-                f"surface_executor must be 'inline' or 'process', got {self.surface_executor!r}"
+                "surface_executor must be 'inline', 'steps' or 'process', "
+                f"got {self.surface_executor!r}"
             )
         if "svi" not in self.models:
             object.__setattr__(self, "models", ("svi", *self.models))
@@ -212,7 +247,11 @@ class _Slice:
     n_fits: int = 0
     held: int = 0
     last_fit_wall: float = -math.inf
+    # debounce token bucket as a virtual time (GCRA): a refit is allowed from
+    # due_wall - (burst - 1) * debounce on, and moves due_wall one interval on
+    due_wall: float = -math.inf
     off_since: dict[str, float] = field(default_factory=dict)
+    iv_memo: IvMemo = field(default_factory=IvMemo)  # total vols of unchanged quotes
     seed: SVI | None = None  # a cold fit from the worker: the next warm search starts there
     reseeding: bool = False
 
@@ -237,6 +276,11 @@ class _Under:
     essvi_newest: float = -math.inf
     essvi_conv: dict[float, tuple[float, float, float]] = field(default_factory=dict)
     essvi_refreshes: int = 0
+    # slice updates handed to the surface = superseded (a newer fit of the same slice
+    # came before a refresh took it) + taken by a refresh + still pending
+    essvi_queue: dict[str, int] = field(
+        default_factory=lambda: {"slice_updates": 0, "superseded": 0, "taken": 0}
+    )
     last_store_wall: dict[str, float] = field(default_factory=dict)
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
     synthetic: int = 0
@@ -267,6 +311,7 @@ class StreamEngine:
             "essvi_compute": LatencyStats(),
             "model_compute": LatencyStats(),
             "model_compute_warm": LatencyStats(),
+            "model_on_worker_warm": LatencyStats(),
             "tick_to_model": LatencyStats(),
         }
         self.last_message_time = math.nan  # clock time of the last market-data message
@@ -300,6 +345,11 @@ class StreamEngine:
             return
         self._running = True
         self._done.clear()
+        if self.config.gc_freeze:
+            import gc
+
+            gc.collect()
+            gc.freeze()
         self._wake = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._ingest(), name="volcal-stream-ingest"),
@@ -576,23 +626,29 @@ class StreamEngine:
                     if not (eb.dirty or eb.recheck_at <= now or u.force_all):
                         continue
                     sl = u.slices.get(eb.expiry)
-                    ready_at = (sl.last_fit_wall if sl else -math.inf) + cfg.debounce_s
+                    ready_at = self._ready_at(sl)
                     if u.force_all or now_wall >= ready_at:
                         due.append(eb)
                     else:
                         next_due = min(next_due, ready_at)
                 if due:
-                    self._recalibrate(u, due, now)
+                    whole = u.force_all or len(due) <= _PASS_CHUNK
+                    if not whole:
+                        # the slices whose oldest change waits longest first, a few at
+                        # a time: between chunks the ingest, a finished model refit and
+                        # the eSSVI step run; the rest are still due on the next turn
+                        due.sort(key=lambda eb: eb.first_dirty_wall if eb.dirty else math.inf)
+                        due = due[:_PASS_CHUNK]
+                    # stored once the pass is whole (a record is every slice's newest fit)
+                    self._recalibrate(u, due, now, store=whole)
                     worked = True
             for u in self._u.values():
-                if (
-                    u.essvi_pending
-                    and "essvi" in cfg.models
-                    and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
-                    and self._start_essvi(u, self.clock.now())
-                ):
-                    worked = cfg.surface_executor != "process"
-                elif u.essvi_pending and "essvi" in cfg.models:
+                if not (u.essvi_pending and "essvi" in cfg.models) or self._essvi_running():
+                    continue  # a running refresh wakes the scheduler when it ends
+                if time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s:
+                    self._start_essvi(u, self.clock.now())
+                    worked = worked or cfg.surface_executor == "inline"  # else a task
+                else:
                     next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
             if worked:
                 await asyncio.sleep(0)
@@ -611,13 +667,50 @@ class StreamEngine:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
+    def _request_surface(self, u: _Under, expiries: list[float]) -> None:
+        """Hand refitted slices to the next eSSVI refresh (a slice already waiting for
+        one is superseded by its newer fit: only the newest is computed)."""
+        q = u.essvi_queue
+        for e in expiries:
+            q["slice_updates"] += 1
+            if e in u.essvi_pending:
+                q["superseded"] += 1
+            else:
+                u.essvi_pending.add(e)
+
+    def _essvi_running(self) -> bool:
+        return self._essvi_task is not None and not self._essvi_task.done()
+
+    def _slices_due(self) -> bool:
+        """A slice refit is due now (the eSSVI steps give way to it)."""
+        now_wall = time.perf_counter()
+        now = self.clock.now()
+        for u in self._u.values():
+            if u.force_all and u.book.expiries:
+                return True
+            for eb in u.book.expiries.values():
+                if (eb.dirty or eb.recheck_at <= now) and now_wall >= self._ready_at(
+                    u.slices.get(eb.expiry)
+                ):
+                    return True
+        return False
+
+    def _ready_at(self, sl: _Slice | None) -> float:
+        """Wall time from which a dirty slice may be refitted (debounce token bucket)."""
+        if sl is None:
+            return -math.inf
+        cfg = self.config
+        return sl.due_wall - (cfg.debounce_burst - 1) * cfg.debounce_s
+
     def recalibrate(self, underlying: str | None = None) -> None:
         """Refit every expiry now (synchronously; also the admin action of a server)."""
         for u in self._u.values():
             if underlying is None or u.name == underlying.upper():
                 self._recalibrate(u, list(u.book.expiries.values()), self.clock.now())
 
-    def _recalibrate(self, u: _Under, books: list[ExpiryBook], now: float) -> None:
+    def _recalibrate(
+        self, u: _Under, books: list[ExpiryBook], now: float, store: bool = True
+    ) -> None:
         cfg = self.config
         forced = u.force_all
         reasons_pass = {"index_jump"} if forced else set()
@@ -639,7 +732,7 @@ class StreamEngine:
                 )
                 u.reasons.discard("index_jump")
             if patches:
-                u.essvi_pending.update(eb.expiry for eb in books)
+                self._request_surface(u, [eb.expiry for eb in books])
                 u.essvi_newest = max(u.essvi_newest, newest_wall)
             if (
                 u.essvi_pending
@@ -649,7 +742,8 @@ class StreamEngine:
                 self._start_essvi(u, now)
         if patches:
             u.changed_since_model = True
-            self._maybe_store(u, "svi")
+            if store:
+                self._maybe_store(u, "svi")
 
     def _fit_slice(
         self, u: _Under, eb: ExpiryBook, now: float, forced: bool, extra: set[str]
@@ -678,10 +772,12 @@ class StreamEngine:
             off_smile_min_vol=cfg.off_smile_min_vol,
             off_smile_persist_s=cfg.off_smile_persist_s,
             off_since=sl.off_since,
+            iv_memo=sl.iv_memo,
         )
         eb.recheck_at = inp.recheck_at
         sl.inp = inp
         sl.last_fit_wall = t0
+        sl.due_wall = max(sl.due_wall, t0) + cfg.debounce_s
         reasons = set(extra)
         if inp.held:
             reasons.add("off_smile")
@@ -900,28 +996,32 @@ class StreamEngine:
         inp = self._essvi_inputs(u, now, fitted)
         if inp is None:
             return
-        self._apply_essvi(u, now, newest_wall, essvi_refresh(**inp), t0)
+        self._apply_essvi(u, now, newest_wall, essvi_refresh(**inp, warm=True), t0)
 
     def _start_essvi(self, u: _Under, now: float) -> bool:
-        """Start an eSSVI refresh of the pending slices; on the surface worker (a task
-        awaiting it, one at a time) or in the loop. False when one is still running."""
+        """Start an eSSVI refresh of the pending slices: at once in the loop
+        (``inline``, or when no loop runs the engine), else a task running it in steps
+        or on the surface worker (one at a time). False when a refresh is still
+        running (the pending slices wait for the next)."""
         fitted, newest = set(u.essvi_pending), u.essvi_newest
-        if self.config.surface_executor == "process":
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                if self._essvi_task is not None and not self._essvi_task.done():
-                    return False
-                u.essvi_pending.clear()
-                u.essvi_newest = -math.inf
-                u.last_surface_wall = time.perf_counter()
-                self._essvi_task = loop.create_task(
-                    self._fit_essvi_worker(u, now, newest, fitted), name="volcal-stream-essvi"
-                )
-                return True
+        if self.config.surface_executor != "inline" and self._background_ok():
+            if self._essvi_running():
+                return False
+            u.essvi_pending.clear()
+            u.essvi_queue["taken"] += len(fitted)
+            u.essvi_newest = -math.inf
+            u.last_surface_wall = time.perf_counter()
+            job = (
+                self._fit_essvi_worker
+                if self.config.surface_executor == "process"
+                else self._fit_essvi_steps
+            )
+            self._essvi_task = asyncio.get_running_loop().create_task(
+                job(u, now, newest, fitted), name="volcal-stream-essvi"
+            )
+            return True
         u.essvi_pending.clear()
+        u.essvi_queue["taken"] += len(fitted)
         u.essvi_newest = -math.inf
         u.last_surface_wall = time.perf_counter()
         with warnings.catch_warnings():
@@ -952,13 +1052,73 @@ class StreamEngine:
             entry["message"] = f"{type(exc).__name__}: {exc}"
             self._publish(u, {"type": "surface", "underlying": u.name, **entry})
             # the slices of this refresh are refitted by the next one
-            u.essvi_pending.update(fitted)
+            u.essvi_queue["taken"] -= len(fitted)
+            u.essvi_queue["slice_updates"] -= len(fitted)
+            self._request_surface(u, sorted(fitted))
             return
         self._apply_essvi(u, now, newest_wall, res, t0)
         self._wake.set()
 
+    async def _fit_essvi_steps(
+        self, u: _Under, now: float, newest_wall: float, fitted: set[float]
+    ) -> None:
+        """The eSSVI refresh in the loop in steps of one slice (:func:`essvi_steps`),
+        run back to back for up to ~3 ms a turn while no slice refit is due; when one
+        is due the refresh gives way to it (slices first; for at most 25 ms of wall
+        time in all; a refresh running for 40 ms no longer gives way and takes turns
+        of up to 10 ms: a backlog of slices cannot starve the surface, and a slice
+        still waits at most one turn)."""
+        t0 = time.perf_counter()
+        inp = self._essvi_inputs(u, now, fitted)
+        if inp is None:
+            return
+        steps = essvi_steps(**inp, warm=True)
+        busy = 0.0
+        deferred = 0.0
+        while True:
+            d0 = time.perf_counter()
+            while (
+                self._running
+                and d0 - t0 < _SURFACE_DEADLINE_S
+                and deferred + (time.perf_counter() - d0) < _DEFER_MAX_S
+                and self._slices_due()
+            ):
+                # bounded in wall time: slices that are due all the time (a backlog)
+                # must not starve the surface, and one sleep can last a long turn
+                await asyncio.sleep(0.001)
+            deferred += time.perf_counter() - d0
+            s0 = time.perf_counter()
+            done = False
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CalibrationWarning)
+                while True:  # steps back to back for up to ~3 ms while no slice is due
+                    try:
+                        next(steps)
+                    except StopIteration as stop:
+                        res: EssviRefresh = stop.value
+                        done = True
+                        break
+                    now_w = time.perf_counter()
+                    if now_w - t0 > _SURFACE_DEADLINE_S:  # late: bigger turns, no yielding
+                        if now_w - s0 > _LATE_BUDGET_S:  # to due slices, but turns still
+                            break
+                    elif now_w - s0 > _STEP_BUDGET_S or self._slices_due():
+                        break
+            busy += time.perf_counter() - s0
+            if done:
+                break
+            await asyncio.sleep(0)
+        self._apply_essvi(u, now, newest_wall, res, t0, compute_s=busy)
+        self._wake.set()
+
     def _apply_essvi(
-        self, u: _Under, now: float, newest_wall: float, res: EssviRefresh, t0: float
+        self,
+        u: _Under,
+        now: float,
+        newest_wall: float,
+        res: EssviRefresh,
+        t0: float,
+        compute_s: float | None = None,
     ) -> None:
         from volcal.models.ssvi import ESSVI
 
@@ -980,8 +1140,10 @@ class StreamEngine:
         nodes = [res.nodes[e] for e in res.expiries]
         conv = [res.conv[e] for e in res.expiries]
         pub = time.perf_counter()
+        # compute: the refresh's own steps (inline), else from its start to here
+        compute_ms = 1e3 * (pub - t0 if compute_s is None else compute_s)
         self._count_cal("essvi", status)
-        self.lat["essvi_compute"].add(1e3 * (pub - t0))
+        self.lat["essvi_compute"].add(compute_ms)
         if math.isfinite(newest_wall) and newest_wall > 0:
             self.lat["tick_to_surface"].add(1e3 * (pub - newest_wall))
         u.surface["essvi"] = {
@@ -1003,7 +1165,7 @@ class StreamEngine:
             "refit_from": iso(res.expiries[res.first]),
             "slices_refit": res.n_refit,
             "fitted_at": iso(now),
-            "compute_ms": num(1e3 * (pub - t0)),
+            "compute_ms": num(compute_ms),
         }
         u.results["essvi_model"] = ESSVI(
             t=res.t,
@@ -1075,6 +1237,8 @@ class StreamEngine:
         self.lat["model_compute"].add(1e3 * (pub - t0))
         if warm:
             self.lat["model_compute_warm"].add(1e3 * (pub - t0))
+            # the refit itself on the worker (the rest: shipping and waiting for a core)
+            self.lat["model_on_worker_warm"].add(1e3 * self._model_worker().last_on_worker_s)
         if math.isfinite(newest_wall):
             self.lat["tick_to_model"].add(1e3 * (pub - newest_wall))
         reasons: list[str] = []
@@ -1381,6 +1545,9 @@ class StreamEngine:
             "surface_worker": (
                 self._surface_worker.to_dict() if self._surface_worker is not None else {}
             ),
+            "surface_queue": {
+                u.name: {**u.essvi_queue, "pending": len(u.essvi_pending)} for u in self._u.values()
+            },
             "uptime_s": time.perf_counter() - self._started_wall,
         }
 

@@ -30,6 +30,7 @@ can follow a local minimum; the periodic cold fit resets it).
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from volcal.models.svi import SVI
 from volcal.quality.policy import QualityPolicy
 from volcal.stream.book import ExpiryBook
 
-__all__ = ["SliceInput", "merge_quotes", "slice_quotes", "warm_svi"]
+__all__ = ["IvMemo", "SliceInput", "essvi_steps", "merge_quotes", "slice_quotes", "warm_svi"]
 
 _EPS = 1e-12
 
@@ -72,6 +73,61 @@ def _ivs(p: FloatArray, x: FloatArray, t: float, is_call: Any) -> FloatArray:
     return out
 
 
+class IvMemo:
+    """Total implied vols :math:`s = \\sigma\\sqrt{t}` of the mid, bid and ask of each
+    row of one expiry at their last inputs (a memo owned by the engine's slice).
+
+    A forward-unit Black price depends on ``t`` only through ``s`` (Jaeckel 2015
+    solves for ``s``; :func:`volcal.black.implied_vol` returns ``s / sqrt(t)``), so a
+    quote whose price, strike ratio and side are unchanged keeps its ``s`` as the
+    clock moves: the refit of a slice inverts only the quotes that changed since its
+    last refit and rescales the others (equal to a fresh inversion to rounding). The
+    key is the inputs themselves, never the row alone: a row whose inputs differ is
+    inverted again."""
+
+    def __init__(self) -> None:
+        self.x = np.empty(0)
+        self.call = np.empty(0, dtype=bool)
+        self.p = np.empty((3, 0))
+        self.s = np.empty((3, 0))
+        self.inverted = 0  # prices inverted (the rest were rescaled)
+        self.reused = 0
+
+    def vols(
+        self,
+        idx: Any,
+        prices: tuple[FloatArray, FloatArray, FloatArray],
+        x: FloatArray,
+        is_call: Any,
+        t: float,
+    ) -> FloatArray:
+        """Implied vols (3, len(idx)) of mid, bid, ask at rows ``idx``, at ``t``."""
+        n = x.size
+        if self.x.size < n:  # rows added to the book: new slots, never reused
+            grow = n - self.x.size
+            self.x = np.concatenate([self.x, np.full(grow, np.nan)])
+            self.call = np.concatenate([self.call, np.zeros(grow, dtype=bool)])
+            self.p = np.concatenate([self.p, np.full((3, grow), np.nan)], axis=1)
+            self.s = np.concatenate([self.s, np.full((3, grow), np.nan)], axis=1)
+        p_new = np.stack([a[idx] for a in prices])
+        same_row = (self.x[idx] == x[idx]) & (self.call[idx] == np.asarray(is_call)[idx])
+        fresh = same_row & (self.p[:, idx] == p_new) & np.isfinite(self.s[:, idx])
+        stale = ~fresh
+        sq = math.sqrt(t)
+        if stale.any():
+            kind, j = np.nonzero(stale)
+            rows = idx[j]
+            v = _ivs(p_new[kind, j], x[rows], t, np.asarray(is_call)[rows])
+            self.s[kind, rows] = v * sq
+            self.p[kind, rows] = p_new[kind, j]
+            self.x[idx] = x[idx]
+            self.call[idx] = np.asarray(is_call)[idx]
+        self.inverted += int(stale.sum())
+        self.reused += int(fresh.sum())
+        out: FloatArray = self.s[:, idx] / sq
+        return out
+
+
 def slice_quotes(
     eb: ExpiryBook,
     now: float,
@@ -83,11 +139,13 @@ def slice_quotes(
     off_smile_min_vol: float,
     off_smile_persist_s: float,
     off_since: dict[str, float],
+    iv_memo: IvMemo | None = None,
 ) -> SliceInput:
     """Clean one expiry of the live book and build its :class:`QuoteSet` (module docs).
 
     ``off_since`` (instrument -> clock time its quote first left the smile) is updated
-    in place: that is the guard's memory.
+    in place: that is the guard's memory. ``iv_memo``: the slice's :class:`IvMemo`
+    (only the quotes that changed are inverted again).
     """
     from volcal.quality.clean import strike_arbitrage
 
@@ -145,14 +203,17 @@ def slice_quotes(
     if live.any() and t > 0:
         idx = np.flatnonzero(live)
         m_ = idx.size
-        # one implied-vol call for mid, bid and ask together
-        three = _ivs(
-            np.concatenate([pm[idx], pb[idx], pa[idx]]),
-            np.tile(x[idx], 3),
-            t,
-            np.tile(is_call[idx], 3),
-        )
-        ivm[idx], ivb[idx], iva[idx] = three[:m_], three[m_ : 2 * m_], three[2 * m_ :]
+        if iv_memo is not None:
+            ivm[idx], ivb[idx], iva[idx] = iv_memo.vols(idx, (pm, pb, pa), x, is_call, t)
+        else:
+            # one implied-vol call for mid, bid and ask together
+            three = _ivs(
+                np.concatenate([pm[idx], pb[idx], pa[idx]]),
+                np.tile(x[idx], 3),
+                t,
+                np.tile(is_call[idx], 3),
+            )
+            ivm[idx], ivb[idx], iva[idx] = three[:m_], three[m_ : 2 * m_], three[2 * m_ :]
     flag(live & ~np.isfinite(ivm), "iv_failed")
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = (ask - bid) / (0.5 * (bid + ask))
@@ -415,6 +476,7 @@ def essvi_refresh(
     conv: dict[float, Node],
     *,
     check: bool,
+    warm: bool = False,
 ) -> EssviRefresh:
     """Refresh the eSSVI surface over the slices ``expiries`` (sorted, with their
     quotes and times to expiry ``t``) given the previous ``nodes`` and conventions.
@@ -422,9 +484,37 @@ def essvi_refresh(
     Slices are refitted from the first one in ``fitted`` (or without a node) on; a
     later unchanged slice whose node is still calendar-compatible with its new
     predecessor keeps it. The conventions (ATM, RR25, BF25) are recomputed only for
-    refitted nodes; ``check`` runs the full no-arbitrage check of the surface. Pure:
-    the inputs are not modified, so it runs the same on a worker process.
+    refitted nodes; ``check`` runs the full no-arbitrage check of the surface;
+    ``warm`` starts each slice's search at its previous node (the grid stage is
+    skipped when that node is admissible in the slice's new box). Pure: the inputs
+    are not modified, so it runs the same on a worker process. The whole refresh at
+    once; :func:`essvi_steps` is the same computation one slice at a time.
     """
+    steps = essvi_steps(expiries, quotes, t, fitted, nodes, conv, check=check, warm=warm)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            res: EssviRefresh = stop.value
+            return res
+
+
+def essvi_steps(
+    expiries: list[float],
+    quotes: list[QuoteSet],
+    t: list[float],
+    fitted: set[float],
+    nodes: dict[float, Node],
+    conv: dict[float, Node],
+    *,
+    check: bool,
+    warm: bool = False,
+) -> Generator[int, None, EssviRefresh]:
+    """:func:`essvi_refresh` as a generator: yields after each refitted slice (its
+    index) and before the final stage (conventions, fit quality, the check); its
+    return value (``StopIteration.value``) is the :class:`EssviRefresh`. The engine
+    runs one step at a time in its loop, so a slice refit never waits behind a whole
+    surface refresh, only behind one slice of it (about a millisecond)."""
     from volcal.calibration.result import fit_quality
     from volcal.calibration.ssvi import _fit_slice, slice_conventions
     from volcal.models.ssvi import ESSVI, calendar_grid
@@ -446,9 +536,12 @@ def essvi_refresh(
             continue
         _, wt = svi_weights(q)
         v = q.iv_mid**2 * q.t
-        th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid)
+        start = np.array(node, dtype=np.float64) if warm and node is not None else None
+        th, rho, psi, _c, _n = _fit_slice(q.k, v, wt, prev, grid, start=start)
         nodes[e] = prev = (th, rho, psi)
         refit.add(e)
+        yield len(refit)
+    yield -1
     ns = [nodes[e] for e in expiries]
     base: dict[str, Any] = {
         "expiries": tuple(expiries),

@@ -22,13 +22,14 @@ process is replaced at the next refit.
 from __future__ import annotations
 
 import asyncio
+import math
 import warnings
 from concurrent.futures import Executor
 from typing import Any
 
 from volcal.errors import CalibrationWarning
 
-__all__ = ["ModelWorker", "ModelWorkerError", "calibrate_quiet", "warm_worker"]
+__all__ = ["ModelWorker", "ModelWorkerError", "calibrate_quiet", "timed", "warm_worker"]
 
 EXECUTORS = ("process", "thread")
 
@@ -46,6 +47,16 @@ def calibrate_quiet(*args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
         return calibrate(*args, **kwargs)
+
+
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """``(fn(*args, **kwargs), wall seconds it took)``, measured where it runs (the
+    worker): the engine compares it with the round trip to see the queueing."""
+    import time
+
+    t0 = time.perf_counter()
+    res = fn(*args, **kwargs)
+    return res, time.perf_counter() - t0
 
 
 def warm_worker() -> int:
@@ -77,6 +88,7 @@ class ModelWorker:
         self._pool: Executor | None = None
         self.pid: int | None = None
         self.started = 0  # worker processes started (more than 1: a worker died)
+        self.last_on_worker_s = math.nan
         self.failures = 0
 
     def _ensure(self) -> Executor:
@@ -125,12 +137,18 @@ class ModelWorker:
             ) from None
 
     async def calibrate(self, *args: Any, **kwargs: Any) -> Any:
-        """``volcal.calibrate(*args, **kwargs)`` on the worker (awaitable)."""
+        """``volcal.calibrate(*args, **kwargs)`` on the worker (awaitable); the wall
+        seconds the refit took on the worker itself are kept in ``last_on_worker_s``
+        (the rest of the round trip: shipping, and waiting for a core)."""
         if self.kind == "process":
-            return await self._run(calibrate_quiet, *args, **kwargs)
-        from volcal.calibration import calibrate
+            fn: Any = calibrate_quiet
+        else:
+            from volcal.calibration import calibrate
 
-        return await self._run(calibrate, *args, **kwargs)
+            fn = calibrate
+        self.last_on_worker_s = math.nan
+        res, self.last_on_worker_s = await self._run(timed, fn, *args, **kwargs)
+        return res
 
     def shutdown(self) -> None:
         if self._pool is not None:
