@@ -138,8 +138,11 @@ class StreamConfig:
         At start, collect garbage once and move every object alive then (modules,
         compiled kernels, the book) out of the collector's reach (``gc.freeze``): a
         full collection then scans only what was allocated since, a few ms instead of
-        tens to hundreds that stall the loop. Process-wide; not undone at stop.
-        Default True.
+        tens to hundreds that would stall the loop. Process-wide and not undone at
+        stop, so off by default (a library must not change its host process's
+        collector); no collection of the start-up heap was measured during a replay
+        (BENCHMARKS.md, streaming latency), so it is a guard for long-running
+        services that opt in.
     queue_size : int
         Per-subscriber queue; a subscriber that falls this far behind gets the full
         state again instead of the patches it missed (conflation).
@@ -172,7 +175,7 @@ class StreamConfig:
     clock: Clock | None = None
     sink: CalibrationSink | None = None
     queue_size: int = 256
-    gc_freeze: bool = True
+    gc_freeze: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "underlyings", tuple(u.upper() for u in self.underlyings))
