@@ -83,7 +83,13 @@ class Served:
             if not d or d["snapshot_time"] == before:
                 return None
             pending = any("cold_refit_pending" in (e.get("reasons") or ()) for e in d["expiries"])
-            return None if pending else d
+            if pending:
+                return None
+            # the engine refits due slices a few per scheduler turn, so the snapshot time
+            # moves with the first turn: wait until the served expiries stop changing
+            time.sleep(0.5)
+            again = _fitted(self.srv)
+            return d if again and again["expiries"] == d["expiries"] else None
 
         return dict(_wait(moved, what="the next snapshot"))
 
