@@ -245,7 +245,14 @@ def create_app(
         from ``settings.store_path`` when set.
     """
     settings = settings or ServeSettings()
-    if settings.engine_thread and manage_engine:
+    from volcal.serve.ipc import EngineSpec, EngineUnavailable
+
+    if isinstance(engine, EngineSpec):  # built and run in its own process
+        from volcal.serve.process import EngineProcess
+
+        engine = EngineProcess(engine, settings.underlyings)
+    remote = bool(getattr(engine, "remote", False))
+    if settings.engine_thread and manage_engine and not remote:
         from volcal.serve.runner import EngineThread
 
         engine = EngineThread(engine, settings.underlyings)
@@ -324,6 +331,10 @@ def create_app(
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.message)
 
+    @app.exception_handler(EngineUnavailable)
+    async def _engine_down(request: Request, exc: EngineUnavailable) -> JSONResponse:
+        return _error(exc.status, exc.message)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         msg = exc.detail if isinstance(exc.detail, str) else "request refused"
@@ -368,7 +379,13 @@ def create_app(
         except (KeyError, ValueError):  # not started yet / not followed
             return None
 
+    def engine_failure() -> str | None:
+        return getattr(engine, "failure", None) if remote else None
+
     def state_of(u: str) -> dict[str, Any]:
+        failed = engine_failure()
+        if failed:
+            raise ApiError(503, f"engine unavailable: {failed}")
         d = state_dict(raw_state(u))
         if not d or not d.get("expiries"):
             raise ApiError(503, f"no surface yet for {u} (starting)")
@@ -378,6 +395,14 @@ def create_app(
         # re-encoded when the engine published something, at most every MIN_REBUILD_S
         # (so a burst of patches costs one encoding, not one per request) and at least
         # every CACHE_S (age_s moves); the websocket is the low-latency path
+        if remote:  # published already encoded by the engine process
+            failed = engine_failure()
+            if failed:
+                raise ApiError(503, f"engine unavailable: {failed}")
+            pre = engine.surface_bytes(u)
+            if pre is None:
+                raise ApiError(503, f"no surface yet for {u} (starting)")
+            return bytes(pre)
         hub = hubs.get(u)
         now = time.monotonic()
         hit = cache.get(u)
@@ -429,9 +454,13 @@ def create_app(
     async def health() -> dict[str, Any]:
         per: dict[str, Any] = {}
         worst, worst_age = "ok", None
-        rank = {"ok": 0, "stale": 1, "starting": 2}
+        rank = {"ok": 0, "stale": 1, "starting": 2, "error": 3}
         for u in settings.underlyings:
-            d = state_dict(raw_state(u))
+            if remote:  # the small header of the published state, no decoding
+                pub = engine.published(u)
+                d = dict(pub.meta, expiries=pub.meta.get("n_expiries")) if pub else None
+            else:
+                d = state_dict(raw_state(u))
             if not d or not d.get("expiries"):
                 s, age = "starting", None
             else:
@@ -447,7 +476,13 @@ def create_app(
                 worst = s
             if age is not None and (worst_age is None or age > worst_age):
                 worst_age = age
+        extra: dict[str, Any] = {}
+        if remote:
+            extra["engine"] = engine.health()
+            if engine_failure():
+                worst = "error"
         return {
+            **extra,
             "status": worst,
             "age_s": worst_age,
             "version": settings.version,
