@@ -3,8 +3,9 @@
 ``volcal serve`` runs the streaming engine in a child process (:mod:`volcal.serve.process`,
 ``multiprocessing`` spawn context) so the app's event loop never shares a GIL with the
 engine's fits. Two one-way pipes connect them; every message is a tuple whose first item
-is its kind (pickled by ``Connection.send``; the payloads inside are already-encoded JSON
-bytes, so the server never re-encodes a surface or a patch).
+is its kind, framed as ``multiprocessing.Connection`` frames them (4-byte big-endian
+length, then the pickle); the payloads inside are already-encoded JSON, so the server
+never re-encodes a surface or a patch.
 
 Engine -> server (``events`` pipe)
 ----------------------------------
@@ -44,7 +45,8 @@ Server -> engine (``requests`` pipe)
 
 Bounds
 ------
-The engine side queues at most ``queue_size`` ``patch`` messages for the sender thread;
+The engine side queues at most ``queue_size`` ``patch`` messages while the pipe is full
+(its transport buffers up to 1 MiB beyond the pipe's own buffer);
 a patch that finds the queue full is dropped and counted (``ipc.dropped``) and the
 underlying is marked for a resync: its next state is sent with ``snapshot=True``, so
 clients get the full current state instead of the lost patches. A ``state`` message

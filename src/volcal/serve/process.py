@@ -10,8 +10,9 @@ Engine process (:func:`engine_main`)
     websocket message, JSON-encoded once; it re-encodes the full state (the
     ``/v1/surface`` body) after a status change or a full state at once, after a patch
     at most every ``min_rebuild_s`` and at least every ``max_age_s`` (so ``age_s``
-    moves). A sender thread writes the messages to the pipe from a bounded queue (see
-    the bounds in :mod:`volcal.serve.ipc`); the loop never blocks on the pipe.
+    moves). The messages go to the pipe through a bounded outbox and a non-blocking
+    pipe transport of the engine's own loop (bounds in :mod:`volcal.serve.ipc`): the
+    loop never blocks on the pipe and no second thread competes for its GIL.
 
 Server process (:class:`EngineProcess`)
     Offers the app the engine's interface without computing anything: ``state(u)``
@@ -38,8 +39,8 @@ import inspect
 import itertools
 import json
 import os
+import pickle
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -79,13 +80,20 @@ def _one_line(exc: BaseException) -> str:
 
 
 # =========================================================================== engine side
-class _Sender:
-    """The engine process's writer thread: a bounded queue in front of the pipe."""
+def frame(msg: tuple[Any, ...]) -> bytes:
+    """One message on the events pipe: 4-byte big-endian length, then its pickle."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(4, "big") + data
+
+
+class _Outbox:
+    """The engine process's end of the events pipe: a bounded outbox in front of a
+    non-blocking pipe transport, written from the engine's own loop (no thread: the
+    loop never waits for the pipe, and no second thread competes for its GIL)."""
 
     def __init__(self, conn: Any, limit: int) -> None:
         self.conn = conn
         self.limit = max(int(limit), 1)
-        self.cv = threading.Condition()
         self.items: collections.deque[tuple[Any, ...]] = collections.deque()
         self.n_patches = 0
         self.sent = 0
@@ -93,83 +101,104 @@ class _Sender:
         self.state_conflated = 0
         self.max_pending = 0
         self.resync: set[str] = set()
-        self.closing = False
         self.broken = False
-        self.thread = threading.Thread(target=self._run, name="volcal-ipc-sender", daemon=True)
+        self.paused = False
+        self.transport: Any = None
 
-    def start(self) -> None:
-        self.thread.start()
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(os.dup(self.conn.fileno()), "wb", buffering=0)
+        self.transport, _ = await loop.connect_write_pipe(lambda: _WriteSide(self), pipe)
+        self.transport.set_write_buffer_limits(high=1 << 20)
+        self.conn.close()
+        self.pump()
 
     def patch(self, u: str, msg: tuple[Any, ...]) -> bool:
-        with self.cv:
-            if self.n_patches >= self.limit:  # the server is behind: drop, resync later
-                self.dropped += 1
-                self.resync.add(u)
-                return False
-            self.items.append(msg)
-            self.n_patches += 1
-            self.max_pending = max(self.max_pending, len(self.items))
-            self.cv.notify()
+        if self.n_patches >= self.limit:  # the server is behind: drop, resync later
+            self.dropped += 1
+            self.resync.add(u)
+            return False
+        self.items.append(msg)
+        self.n_patches += 1
+        self.max_pending = max(self.max_pending, len(self.items))
+        self.pump()
         return True
 
     def state(self, u: str, msg: tuple[Any, ...]) -> None:
-        with self.cv:
-            for i, it in enumerate(self.items):
-                if it[0] == "state" and it[1] == u:  # still queued: replaced by the newer
-                    snapshot = bool(it[6]) or bool(msg[6])
-                    del self.items[i]
-                    msg = (*msg[:6], snapshot)
-                    self.state_conflated += 1
-                    break
-            self.items.append(msg)
-            self.max_pending = max(self.max_pending, len(self.items))
-            self.cv.notify()
+        for i, it in enumerate(self.items):
+            if it[0] == "state" and it[1] == u:  # still queued: replaced by the newer
+                msg = (*msg[:6], bool(it[6]) or bool(msg[6]))
+                del self.items[i]
+                self.state_conflated += 1
+                break
+        self.items.append(msg)
+        self.max_pending = max(self.max_pending, len(self.items))
+        self.pump()
 
     def control(self, msg: tuple[Any, ...]) -> None:
-        with self.cv:
-            self.items.append(msg)
-            self.cv.notify()
+        self.items.append(msg)
+        self.pump()
 
-    def take_resync(self) -> set[str]:
-        with self.cv:
-            out, self.resync = self.resync, set()
-        return out
-
-    def counters(self) -> dict[str, int]:
-        with self.cv:
-            return {
-                "sent": self.sent,
-                "dropped": self.dropped,
-                "state_conflated": self.state_conflated,
-                "pending": len(self.items),
-                "max_pending": self.max_pending,
-                "queue_limit": self.limit,
-                "pipe_broken": self.broken,
-            }
-
-    def _run(self) -> None:
-        while True:
-            with self.cv:
-                while not self.items and not self.closing:
-                    self.cv.wait()
-                if not self.items:
-                    return
-                msg = self.items.popleft()
-                if msg[0] == "patch":
-                    self.n_patches -= 1
-            try:
-                self.conn.send(msg)
-            except (OSError, EOFError, ValueError):  # the server went away
+    def pump(self) -> None:
+        tr = self.transport
+        if tr is None or self.broken:
+            return
+        while self.items and not self.paused:
+            if tr.is_closing():
                 self.broken = True
                 return
+            msg = self.items.popleft()
+            if msg[0] == "patch":
+                self.n_patches -= 1
+            tr.write(frame(msg))
             self.sent += 1
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        with self.cv:
-            self.closing = True
-            self.cv.notify()
-        if self.thread.is_alive():
-            self.thread.join(timeout_s)
+    def take_resync(self) -> set[str]:
+        out, self.resync = self.resync, set()
+        return out
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "state_conflated": self.state_conflated,
+            "pending": len(self.items),
+            "max_pending": self.max_pending,
+            "queue_limit": self.limit,
+            "pipe_bytes_buffered": (
+                self.transport.get_write_buffer_size() if self.transport is not None else 0
+            ),
+            "pipe_broken": self.broken,
+        }
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Write out everything queued (at stop), then close the pipe."""
+        tr = self.transport
+        if tr is None:
+            return
+        end = time.monotonic() + timeout_s
+        self.paused = False
+        while time.monotonic() < end and not self.broken:
+            self.pump()
+            if not self.items and tr.get_write_buffer_size() == 0:
+                break
+            await asyncio.sleep(0.01)
+        tr.close()
+
+
+class _WriteSide(asyncio.Protocol):
+    def __init__(self, box: _Outbox) -> None:
+        self.box = box
+
+    def pause_writing(self) -> None:
+        self.box.paused = True
+
+    def resume_writing(self) -> None:
+        self.box.paused = False
+        self.box.pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.box.broken = True
 
 
 class _EngineSide:
@@ -182,7 +211,7 @@ class _EngineSide:
         self.underlyings: tuple[str, ...] = tuple(opts["underlyings"])
         self.min_rebuild_s = float(opts.get("min_rebuild_s", 0.05))
         self.max_age_s = float(opts.get("max_age_s", 0.25))
-        self.sender = _Sender(events, int(opts.get("queue_size", 256)))
+        self.sender = _Outbox(events, int(opts.get("queue_size", 256)))
         self.engine: Any = None
         self.version = dict.fromkeys(self.underlyings, 0)
         self.seq = dict.fromkeys(self.underlyings, 0)
@@ -313,10 +342,19 @@ class _EngineSide:
 
     # ---------------------------------------------------------------- lifecycle
     async def run(self) -> None:
+        await self.sender.open()
+        try:
+            await self._serve()
+        except BaseException as exc:  # told to the server before the process exits
+            self.sender.control(("fatal", _one_line(exc)))
+            raise
+        finally:
+            await self.sender.drain()
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.stop_ev = asyncio.Event()
-        self.sender.start()
-        self.engine = engine = self.spec.build()
+        engine = self.engine
         loop.add_reader(self.requests.fileno(), self.on_request)
         run_task = None
         if hasattr(engine, "start"):
@@ -359,22 +397,17 @@ def engine_main(spec: EngineSpec, events: Any, requests: Any, opts: dict[str, An
     """Entry point of the engine process (spawn context): run until told to stop or
     until the server goes away; a failure is sent as ``("fatal", reason)`` first."""
     side = _EngineSide(spec, events, requests, opts)
-    code = 0
+    try:
+        # built outside any event loop: a factory may run its own (a warm-up replay)
+        side.engine = spec.build()
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            events.send_bytes(frame(("fatal", _one_line(exc)))[4:])
+        sys.exit(1)
     try:
         asyncio.run(side.run())
-    except BaseException as exc:  # reported to the server, never silent
-        code = 1
-        if side.sender.thread.is_alive():
-            side.sender.control(("fatal", _one_line(exc)))
-        else:
-            with contextlib.suppress(Exception):
-                events.send(("fatal", _one_line(exc)))
-    finally:
-        side.sender.close()
-        with contextlib.suppress(Exception):
-            events.close()
-    if code:
-        sys.exit(code)
+    except BaseException:  # already sent as ("fatal", reason) by run()
+        sys.exit(1)
 
 
 async def _aw(x: Any) -> Any:
@@ -382,6 +415,17 @@ async def _aw(x: Any) -> Any:
 
 
 # =========================================================================== server side
+class _ReadSide(asyncio.Protocol):
+    def __init__(self, owner: EngineProcess) -> None:
+        self.owner = owner
+
+    def data_received(self, data: bytes) -> None:
+        self.owner._feed(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._close_events()
+
+
 class EngineProcess:
     """The engine in a child process, seen from the server's event loop (module docs).
 
@@ -444,6 +488,8 @@ class EngineProcess:
         self._last_metrics: dict[str, Any] = {}
         self._stopping = False
         self._paused = False
+        self._buf = bytearray()
+        self._fd = -1
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -468,9 +514,13 @@ class EngineProcess:
         self.proc.start()
         w_ev.close()  # the child holds the only write end: its exit is our end of file
         r_rq.close()
-        self._events, self._requests = r_ev, w_rq
+        self._requests = w_rq
         self._loop = loop = asyncio.get_running_loop()
-        loop.add_reader(r_ev.fileno(), self._on_events)
+        self._fd = os.dup(r_ev.fileno())
+        r_ev.close()
+        self._events, _ = await loop.connect_read_pipe(
+            lambda: _ReadSide(self), os.fdopen(self._fd, "rb", buffering=0)
+        )
         loop.add_reader(self.proc.sentinel, self._on_exit)
 
     async def stop(self) -> None:
@@ -502,31 +552,30 @@ class EngineProcess:
 
     def pause_reading(self) -> None:
         """Stop reading the engine's pipe (back-pressure; the tests' slow server)."""
-        if self._loop is not None and self._events is not None and not self._paused:
-            self._loop.remove_reader(self._events.fileno())
+        if self._events is not None and not self._paused:
+            self._events.pause_reading()
             self._paused = True
 
     def resume_reading(self) -> None:
-        if self._loop is not None and self._events is not None and self._paused:
-            self._loop.add_reader(self._events.fileno(), self._on_events)
+        if self._events is not None and self._paused:
+            self._events.resume_reading()
             self._paused = False
-            self._on_events()
 
     # ------------------------------------------------------------------ events
-    def _on_events(self) -> None:
-        conn = self._events
-        if conn is None:
-            return
-        for _ in range(512):  # bounded per wake-up: the loop serves requests in between
-            try:
-                if not conn.poll():
-                    return
-                msg = conn.recv()
-            except (EOFError, OSError):
-                self._close_events()
-                return
+    def _feed(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        pos, n = 0, len(buf)
+        while n - pos >= 4:
+            size = int.from_bytes(buf[pos : pos + 4], "big")
+            if n - pos - 4 < size:
+                break
+            msg = pickle.loads(buf[pos + 4 : pos + 4 + size])
+            pos += 4 + size
             self.received += 1
             self._dispatch(msg)
+        if pos:
+            del buf[:pos]
 
     def _dispatch(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
@@ -568,12 +617,9 @@ class EngineProcess:
     def _close_events(self) -> None:
         if self._events is None:
             return
-        if self._loop is not None:
-            with contextlib.suppress(Exception):
-                self._loop.remove_reader(self._events.fileno())
+        tr, self._events = self._events, None
         with contextlib.suppress(Exception):
-            self._events.close()
-        self._events = None
+            tr.close()
 
     def _on_exit(self) -> None:
         proc = self.proc
@@ -582,8 +628,11 @@ class EngineProcess:
         if self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(proc.sentinel)
-        self._paused = False
-        self._on_events()  # what it sent before it exited (its fatal message)
+        if self._events is not None:  # what it sent before it exited (its fatal message)
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._fd, False)
+                while chunk := os.read(self._fd, 1 << 20):
+                    self._feed(chunk)
         self._close_events()
         if not self._stopping and self.failure is None:
             proc.join(1.0)  # its sentinel is ready: it has exited, reap it
