@@ -129,7 +129,14 @@ def test_updates_arrive_and_every_endpoint_answers_from_the_published_state(
     assert (
         s.get("/v1/surface", params={"underlying": "ETH"}).json()["expiries"][0]["forward"] == 3000
     )
+    # /v1/surface is answered with the published bytes before the app's routing;
+    # anything it does not serve as is goes to the app (JSON errors as always)
+    assert s.get("/v1/surface", params={"underlying": "eth"}).json()["underlying"] == "ETH"
+    _one_line_error(s.get("/v1/surface", params={"underlying": "XRP"}), 404)
+    _one_line_error(s.get("/v1/surface", params={"underlying": "../x"}), 404)
     text = s.get("/metrics").text
+    assert 'volcal_http_requests_total{route="/v1/surface",method="GET",status="200"}' in text
+    assert 'volcal_http_requests_total{route="/v1/surface",method="GET",status="404"} 2' in text
     assert "volcal_engine_messages_received 10" in text  # the engine's own metrics
     assert "volcal_engine_process_up 1" in text and "volcal_engine_ipc_dropped 0" in text
 

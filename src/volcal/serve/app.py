@@ -99,12 +99,20 @@ class _Guard:
     """Pure-ASGI middleware: size bounds, rate limit, request timing (one per app)."""
 
     def __init__(
-        self, app: Any, settings: ServeSettings, limiter: RateLimiter, metrics: ServerMetrics
+        self,
+        app: Any,
+        settings: ServeSettings,
+        limiter: RateLimiter,
+        metrics: ServerMetrics,
+        fast_surface: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.limiter = limiter
         self.metrics = metrics
+        # GET /v1/surface answered here with the published bytes (no routing, no
+        # parameter parsing); None: not published / not this simple -> the app answers
+        self.fast_surface = fast_surface
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -141,6 +149,19 @@ class _Guard:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
+        if (
+            self.fast_surface is not None
+            and scope.get("path") == "/v1/surface"
+            and scope.get("method") == "GET"
+        ):
+            body = self.fast_surface(scope.get("query_string", b""))
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]})  # fmt: skip
+                await send({"type": "http.response.body", "body": body})
+                self.metrics.observe_request("/v1/surface", "GET", 200, time.perf_counter() - t0)
+                return
         status = [500]
         seen = [0]
         limit = self.settings.max_body_bytes
@@ -362,7 +383,27 @@ def create_app(
             allow_methods=["GET"],
             allow_headers=["Authorization"],
         )
-    app.add_middleware(_Guard, settings=settings, limiter=limiter, metrics=metrics)
+
+    def fast_surface(query: bytes) -> bytes | None:
+        if not query:
+            u = "BTC"  # the endpoint's default
+        elif query.startswith(b"underlying=") and query[11:].isalnum():
+            u = query[11:].decode().upper()
+        else:
+            return None
+        if u not in settings.underlyings or engine_failure():
+            return None
+        pre = engine.surface_bytes(u)
+        return bytes(pre) if pre is not None else None
+
+    app.add_middleware(
+        _Guard,
+        settings=settings,
+        limiter=limiter,
+        metrics=metrics,
+        # behind CORS the response needs its headers: the app's own path then
+        fast_surface=fast_surface if remote and not settings.cors_origins else None,
+    )
 
     # ---- state access
     def underlying_of(u: str) -> str:
