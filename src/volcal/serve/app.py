@@ -1,7 +1,8 @@
 """The FastAPI app: read API, websocket stream, metrics, live page, admin actions.
 
-``create_app(engine, settings)`` accepts any object with the streaming engine's
-interface: ``state(underlying)`` (a frozen state with ``to_dict()``, or ``None`` /
+``create_app(engine, settings)`` accepts an :class:`~volcal.serve.ipc.EngineSpec` (the
+engine is then built and run in its own process, :mod:`volcal.serve.process`), an
+``EngineProcess``, or any object with the streaming engine's interface: ``state(underlying)`` (a frozen state with ``to_dict()``, or ``None`` /
 ``KeyError`` before the first surface), ``subscribe(underlying)`` (async iterator: the
 full state first, then patch dicts), ``metrics()`` (dict) and either ``start()`` /
 ``stop()`` or ``run()`` (sync or coroutine). Optional: ``quotes(underlying, expiry)``
