@@ -213,7 +213,9 @@ async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
             "cpu_s": time.process_time() - cpu0}  # fmt: skip
 
 
-def _load_proc(*a: Any) -> dict[str, Any]:
+def _load_proc(nice: int, *a: Any) -> dict[str, Any]:
+    if nice:  # clients below the server and the engine (as if on other machines)
+        os.nice(nice)
     return asyncio.run(_load(*a))
 
 
@@ -253,7 +255,15 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
                 with ProcessPoolExecutor(k, mp_context=multiprocessing.get_context("spawn")) as ex:
                     futs = [
                         loop.run_in_executor(
-                            ex, _load_proc, url, ws_url, p, s_, duration, args.poll_interval
+                            ex,
+                            _load_proc,
+                            args.client_nice,
+                            url,
+                            ws_url,
+                            p,
+                            s_,
+                            duration,
+                            args.poll_interval,
                         )
                         for p, s_ in zip(_split(pollers, k), _split(subs, k), strict=True)
                     ]
@@ -394,6 +404,10 @@ def main() -> None:
     ap.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
     ap.add_argument("--client-procs", type=int, default=2,
                     help="processes the clients run in (the server has its own)")  # fmt: skip
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="nice value of the client processes (e.g. 10: the clients take the "
+                    "CPU the server and the engine leave, as clients on other machines "
+                    "would; their receive times then include their own waiting)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     ap.add_argument(
         "--engine-mode",
@@ -428,6 +442,7 @@ def main() -> None:
     table = _table(args, base, load, soak)
     load_avg = os.getloadavg()[0]
     cmd = "python benchmarks/serve.py" + (" --quick" if args.quick else "")
+    cmd += f" --client-nice {args.client_nice}" if args.client_nice else ""
     cmd += "" if args.engine_mode == "process" else f" --engine-mode {args.engine_mode}"
     where = {
         "process": "its own process (publishing encoded states and patches to the server)",

@@ -263,3 +263,50 @@ def test_build_service_engine_modes(snapshot_dir: Path) -> None:
     with pytest.raises(ParameterError, match="engine mode"):
         build_service(replay=snap, speed=0, env={}, engine_mode="fork")
     assert math.isfinite(svc.engine.config.stale_feed_s)
+
+
+@pytest.mark.data
+def test_ctrl_c_on_the_command_stops_server_and_engine_process(snapshot_dir: Path) -> None:
+    """``volcal serve`` (engine process by default) and Ctrl-C sent to its whole process
+    group, as a terminal does: both exit, the engine process by the server's stop."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    snap = snapshot_dir / "deribit_options_snapshot_20260123T092319Z.csv"
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    env.pop("VOLCAL_SERVE_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "volcal", "serve", "--replay", str(snap), "--speed", "0",
+         "--port", str(port), "--models", "svi"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> Any:
+            try:
+                h = httpx.get(url + "/health", timeout=2).json()
+            except httpx.HTTPError:
+                return None
+            return h if h["status"] in ("ok", "stale") else None
+
+        h = _wait(ready, 90, "the served replay")
+        pid = h["engine"]["pid"]
+        assert h["engine"]["alive"] and pid not in (None, proc.pid)
+        assert httpx.get(url + "/v1/surface").json()["snapshot_time"].startswith("2026-01-23T09:23")
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode in (0, 130), err[-2000:]  # 130: the shell convention for Ctrl-C
+    assert "Traceback" not in err
+    _wait(lambda: _gone(pid), 10, "the engine process to be gone")

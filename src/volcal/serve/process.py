@@ -396,6 +396,11 @@ class _EngineSide:
 def engine_main(spec: EngineSpec, events: Any, requests: Any, opts: dict[str, Any]) -> None:
     """Entry point of the engine process (spawn context): run until told to stop or
     until the server goes away; a failure is sent as ``("fatal", reason)`` first."""
+    import signal
+
+    # Ctrl-C in a terminal reaches the whole process group: the server shuts down and
+    # stops this process (its writer drained) with a stop message, never half-way
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     side = _EngineSide(spec, events, requests, opts)
     try:
         # built outside any event loop: a factory may run its own (a warm-up replay)
