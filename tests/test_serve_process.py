@@ -310,3 +310,33 @@ def test_ctrl_c_on_the_command_stops_server_and_engine_process(snapshot_dir: Pat
     assert proc.returncode in (0, 130), err[-2000:]  # 130: the shell convention for Ctrl-C
     assert "Traceback" not in err
     _wait(lambda: _gone(pid), 10, "the engine process to be gone")
+
+
+def test_outbox_bounds_patches_and_conflates_states() -> None:
+    """The engine side of the pipe without a pipe: at most ``limit`` patches wait (the
+    rest are dropped, counted, and their underlying marked for a resync); a newer state
+    of an underlying replaces the queued one (moved behind the patches it follows) and
+    keeps its snapshot flag; replies are never dropped."""
+    from volcal.serve.ipc import Published, status_fragment
+    from volcal.serve.process import _Outbox
+
+    box = _Outbox(conn=None, limit=3)
+    box.state("BTC", ("state", "BTC", 1, {}, b"{}", "", True))
+    for i in range(5):
+        box.patch("BTC", ("patch", "BTC", "expiry:x", f'{{"i":{i}}}', None))
+    box.control(("reply", 7, True, None))
+    box.state("BTC", ("state", "BTC", 2, {}, b"{}", "", False))
+    assert [m[0] for m in box.items] == ["patch"] * 3 + ["reply", "state"]
+    assert [m[3] for m in box.items][:3] == ['{"i":0}', '{"i":1}', '{"i":2}']
+    assert box.items[-1][2] == 2  # the newer state, behind the patches
+    assert box.items[-1][6] is True  # the snapshot flag of the replaced state is kept
+    c = box.counters()
+    assert c["dropped"] == 2 and c["state_conflated"] == 1 and c["pending"] == 5
+    assert box.take_resync() == {"BTC"} and box.take_resync() == set()
+    pub = Published("BTC", 3, {"seq": 9, "snapshot_time": "t", "stale": False}, b"{}", "", 0.0)
+    assert pub.header(9) + "}" == (
+        '{"underlying":"BTC","seq":9,"snapshot_time":"t","stale":false,"age_s":null}'
+    )
+    assert status_fragment({"guards": {"a": 1}, "expiries": [], "reasons": []}) == (
+        '"guards":{"a":1},"reasons":[]'
+    )
