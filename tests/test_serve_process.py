@@ -340,3 +340,28 @@ def test_outbox_bounds_patches_and_conflates_states() -> None:
     assert status_fragment({"guards": {"a": 1}, "expiries": [], "reasons": []}) == (
         '"guards":{"a":1},"reasons":[]'
     )
+
+
+@pytest.mark.data
+def test_history_reads_what_the_engine_process_stored(snapshot_dir: Path, tmp_path: Path) -> None:
+    """The engine process writes its calibrations into the store; the server process
+    reads them for /v1/history from the same file (the store's lock retries arbitrate)."""
+    pytest.importorskip("duckdb")
+    from volcal.serve.service import build_service
+
+    path = tmp_path / "volcal.duckdb"
+    snap = [snapshot_dir / "deribit_options_snapshot_20260123T092319Z.csv"]
+    svc = build_service(replay=snap, speed=0, models="svi", store=path, env={}, rate_limit=0)
+    assert isinstance(svc.engine, EngineProcess)
+    with ServerThread(create_app(svc.engine, svc.settings)) as srv:
+
+        def stored() -> Any:
+            r = httpx.get(srv.url + "/v1/history", params={"model": "svi"}, timeout=60)
+            return r.json() if r.status_code == 200 and r.json()["n"] >= 1 else None
+
+        hist = _wait(stored, 90, "a calibration stored by the engine process")
+        assert hist["rows"][-1]["model"] == "svi" and hist["underlying"] == "BTC"
+        d = httpx.get(srv.url + "/v1/surface").json()
+        assert d["snapshot_time"].startswith("2026-01-23T09:23")
+        pid = svc.engine.pid
+    assert pid is not None and _gone(pid)
