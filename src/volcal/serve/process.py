@@ -103,7 +103,6 @@ class _Outbox:
         self.resync: set[str] = set()
         self.broken = False
         self.paused = False
-        self.scheduled = False
         self.transport: Any = None
 
     async def open(self) -> None:
@@ -141,34 +140,18 @@ class _Outbox:
         self.pump()
 
     def pump(self) -> None:
-        """Write what is queued at the end of this loop iteration, in one write: the
-        patches of one engine pass reach the server together (one wake-up of the server
-        and one websocket frame per client instead of one per patch)."""
-        if self.transport is None or self.broken or self.scheduled:
-            return
-        self.scheduled = True
-        asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self.scheduled = False
         tr = self.transport
         if tr is None or self.broken:
             return
-        if tr.is_closing():
-            self.broken = True
-            return
-        out = []
         while self.items and not self.paused:
+            if tr.is_closing():
+                self.broken = True
+                return
             msg = self.items.popleft()
             if msg[0] == "patch":
                 self.n_patches -= 1
-            out.append(frame(msg))
+            tr.write(frame(msg))
             self.sent += 1
-            if len(out) >= 256:  # pause_writing can only act between writes
-                tr.write(b"".join(out))
-                out = []
-        if out:
-            tr.write(b"".join(out))
 
     def take_resync(self) -> set[str]:
         out, self.resync = self.resync, set()
@@ -196,7 +179,7 @@ class _Outbox:
         end = time.monotonic() + timeout_s
         self.paused = False
         while time.monotonic() < end and not self.broken:
-            self.flush()
+            self.pump()
             if not self.items and tr.get_write_buffer_size() == 0:
                 break
             await asyncio.sleep(0.01)
