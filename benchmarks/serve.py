@@ -1,7 +1,8 @@
 """``volcal serve`` under load: HTTP pollers and websocket subscribers during a replay.
 
-The server (``create_app`` over the real ``StreamEngine``, uvicorn, one process) runs in
-a subprocess bound to 127.0.0.1 on an ephemeral port; the clients run in
+The server (``create_app`` over the real ``StreamEngine``, uvicorn; the engine in its own
+process by default, ``--engine-mode thread|loop`` to keep it in the server process) runs
+in a subprocess bound to 127.0.0.1 on an ephemeral port; the clients run in
 ``--client-procs`` other processes (default 2; asyncio: ``httpx`` pollers of ``/v1/surface`` and ``websockets`` subscribers of
 ``/v1/stream``). Input: the real BTC snapshots of 2026-01-23/24 (../shared/data), the
 day compressed to ``--day`` wall seconds; BETWEEN two snapshots the stream is made of
@@ -57,8 +58,9 @@ def _data_dir() -> Path:
 
 
 # --------------------------------------------------------------------------- server role
-def _server(args: argparse.Namespace) -> None:
-    from volcal.serve import ServerThread, ServeSettings, create_app
+def _bench_engine(day: float, rate: float) -> Any:
+    """The benchmark's engine (built where it runs: the server process, or the engine
+    process), after one warm-up replay that loads the compiled kernels."""
     from volcal.stream import ReplaySource, StreamConfig, StreamEngine
     from volcal.stream.sources import _read_snapshot
 
@@ -72,13 +74,30 @@ def _server(args: argparse.Namespace) -> None:
 
     asyncio.run(warm())
     times = [_read_snapshot(f, "BTC")[0] for f in files]
-    scale = args.day / (times[-1] - times[0])
-    ticks = int(args.rate * args.day / (len(files) - 1))
+    scale = day / (times[-1] - times[0])
+    ticks = int(rate * day / (len(files) - 1))
     src = ReplaySource(files, currency="BTC", speed=1.0, ticks_between=ticks, time_scale=scale)
-    eng = StreamEngine(src, StreamConfig(models=("svi", "essvi"), stale_feed_s=3600.0))
+    return StreamEngine(src, StreamConfig(models=("svi", "essvi"), stale_feed_s=3600.0))
+
+
+def _server(args: argparse.Namespace) -> None:
+    from volcal.serve import ServerThread, ServeSettings, create_app
+
+    eng: Any
+    if args.engine_mode == "process":
+        from volcal.serve.ipc import EngineSpec
+
+        eng = EngineSpec(_bench_engine, {"day": args.day, "rate": args.rate})
+    else:
+        eng = _bench_engine(args.day, args.rate)
     app = create_app(
         eng,
-        ServeSettings(rate_limit=0, ws_max_clients=1000, source="bench", engine_thread=args.thread),
+        ServeSettings(
+            rate_limit=0,
+            ws_max_clients=1000,
+            source="bench",
+            engine_thread=args.engine_mode == "thread",
+        ),
     )
     srv = ServerThread(app).start()
     Path(args.port_file).write_text(str(srv.port))
@@ -102,8 +121,7 @@ def _start_server(args: argparse.Namespace, day: float) -> tuple[subprocess.Pope
     port_file = Path(tempfile.mkdtemp()) / "port"
     cmd = [sys.executable, __file__, "--role", "server", "--port-file", str(port_file),
            "--day", str(day), "--rate", str(args.rate)]  # fmt: skip
-    if args.thread:
-        cmd.append("--thread")
+    cmd += ["--engine-mode", args.engine_mode]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not port_file.exists() or not port_file.read_text():
@@ -195,7 +213,9 @@ async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
             "cpu_s": time.process_time() - cpu0}  # fmt: skip
 
 
-def _load_proc(*a: Any) -> dict[str, Any]:
+def _load_proc(nice: int, *a: Any) -> dict[str, Any]:
+    if nice:  # clients below the server and the engine (as if on other machines)
+        os.nice(nice)
     return asyncio.run(_load(*a))
 
 
@@ -211,6 +231,7 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
     rss: list[float] = []
     parts: list[dict[str, Any]] = []
     srv_cpu = [0.0, 0.0]
+    eng_cpu = [0.0, 0.0]
     try:
         async with httpx.AsyncClient(timeout=10.0) as c:
             t_wait = time.monotonic() + 120
@@ -223,6 +244,7 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
                 await asyncio.sleep(0.2)
             duration = day * 0.9  # inside the replay
             srv_cpu[0] = _cpu_s(proc.pid)
+            eng_cpu[0] = _engine_cpu_s(proc.pid)
             t_run = time.monotonic()
             if pollers or subs:
                 import multiprocessing
@@ -233,7 +255,15 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
                 with ProcessPoolExecutor(k, mp_context=multiprocessing.get_context("spawn")) as ex:
                     futs = [
                         loop.run_in_executor(
-                            ex, _load_proc, url, ws_url, p, s_, duration, args.poll_interval
+                            ex,
+                            _load_proc,
+                            args.client_nice,
+                            url,
+                            ws_url,
+                            p,
+                            s_,
+                            duration,
+                            args.poll_interval,
                         )
                         for p, s_ in zip(_split(pollers, k), _split(subs, k), strict=True)
                     ]
@@ -246,6 +276,7 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
                     rss.append(_rss_mb(proc.pid))
                     await asyncio.sleep(2.0)
             srv_cpu[1] = _cpu_s(proc.pid)
+            eng_cpu[1] = _engine_cpu_s(proc.pid)
             wall = time.monotonic() - t_run
             text = (await c.get(url + "/metrics")).text
     finally:
@@ -271,16 +302,53 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
         "rss_last": float(np.median(mem[-q:])) if mem.size else float("nan"),
         "rss_samples": int(mem.size),
         "server_cpu_share": (srv_cpu[1] - srv_cpu[0]) / wall if wall > 0 else float("nan"),
+        "engine_cpu_share": (eng_cpu[1] - eng_cpu[0]) / wall if wall > 0 else float("nan"),
         "client_cpu_share": sum(p["cpu_s"] for p in parts) / wall if wall > 0 else 0.0,
         "load": os.getloadavg()[0],
     }
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (/proc/<pid>/stat)."""
+def _cpu_one(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         f = fh.read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (of any of its threads: uvicorn's thread spawns the
+    engine process)."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out += [int(x) for x in fh.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the server process (/proc/<pid>/stat; without its
+    child processes: the engine process is counted by ``_engine_cpu_s``)."""
+    return _cpu_one(pid)
+
+
+def _engine_cpu_s(pid: int) -> float:
+    """CPU seconds of the server's child processes (the engine process, its workers)."""
+    total = 0.0
+    todo = _children(pid)
+    while todo:
+        c = todo.pop()
+        try:
+            total += _cpu_one(c)
+        except OSError:
+            continue
+        todo += _children(c)
+    return total
 
 
 def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
@@ -299,6 +367,9 @@ def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
          f"{f(100 * load['server_cpu_share'], 0)} % / {f(100 * load['client_cpu_share'], 0)} %",
          f"clients in {args.client_procs} separate process(es); no clients: server "
          f"{f(100 * base['server_cpu_share'], 0)} %"),
+        ("CPU: engine process and its workers (share of one core)",
+         f"{f(100 * load['engine_cpu_share'], 0)} %",
+         f"engine mode {args.engine_mode}; no clients: {f(100 * base['engine_cpu_share'], 0)} %"),
         ("load average (1 min) at the end of the phase", f"{load['load']:.1f}",
          f"no-client phase {base['load']:.1f}; 2 cores"),
         ("engine tick->slice p50 / p99, no clients (ms)",
@@ -333,13 +404,24 @@ def main() -> None:
     ap.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
     ap.add_argument("--client-procs", type=int, default=2,
                     help="processes the clients run in (the server has its own)")  # fmt: skip
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="nice value of the client processes (e.g. 10: the clients take the "
+                    "CPU the server and the engine leave, as clients on other machines "
+                    "would; their receive times then include their own waiting)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
-    ap.add_argument("--thread", action="store_true", default=True, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--engine-mode",
+        choices=("process", "thread", "loop"),
+        default="process",
+        help="where the engine runs: its own process (default, as volcal serve), a thread "
+        "of the server process, or the app's event loop",
+    )
     ap.add_argument(
         "--same-loop",
-        dest="thread",
-        action="store_false",
-        help="run the engine in the app's event loop (default: its own thread, as volcal serve)",
+        dest="engine_mode",
+        action="store_const",
+        const="loop",
+        help="the same as --engine-mode loop",
     )
     args = ap.parse_args()
     if args.role == "server":
@@ -360,8 +442,13 @@ def main() -> None:
     table = _table(args, base, load, soak)
     load_avg = os.getloadavg()[0]
     cmd = "python benchmarks/serve.py" + (" --quick" if args.quick else "")
-    cmd += "" if args.thread else " --same-loop"
-    where = "its own thread and event loop" if args.thread else "the app's event loop"
+    cmd += f" --client-nice {args.client_nice}" if args.client_nice else ""
+    cmd += "" if args.engine_mode == "process" else f" --engine-mode {args.engine_mode}"
+    where = {
+        "process": "its own process (publishing encoded states and patches to the server)",
+        "thread": "a thread of the server process (its own event loop)",
+        "loop": "the app's event loop",
+    }[args.engine_mode]
     text = (
         "## Serve\n\n"
         f"`{cmd}` (2 cores shared with other work, load average {load_avg:.1f} at the end; "

@@ -1,7 +1,8 @@
 """``volcal serve``: the live surface over HTTP and websockets, with a live page.
 
-One process: uvicorn runs the FastAPI app and the streaming engine in the same event
-loop. Safe by default: binds 127.0.0.1 (0.0.0.0 warns), read-only unless an admin token
+uvicorn runs the FastAPI app; the streaming engine runs in its own process by default
+(``--engine-mode thread``: in a thread of the server process) and publishes each update
+to the server already encoded. Safe by default: binds 127.0.0.1 (0.0.0.0 warns), read-only unless an admin token
 is configured (``--token-file`` or ``$VOLCAL_SERVE_TOKEN`` / ``$VOLCAL_SERVE_TOKEN_FILE``).
 Without a source it replays the shared real Deribit snapshots and says so.
 """
@@ -59,6 +60,10 @@ def serve(
             "--ticks-between", help="Synthetic interpolated ticks between replayed snapshots."
         ),
     ] = 0,
+    engine_mode: Annotated[
+        str,
+        typer.Option("--engine-mode", help="Where the engine runs: process (its own) or thread."),
+    ] = "process",
 ) -> None:
     """Serve the live surface: JSON API, websocket stream, Prometheus metrics, live page."""
     import warnings
@@ -81,6 +86,7 @@ def serve(
         cors=cors,
         rate_limit=rate_limit,
         ticks_between=ticks_between,
+        engine_mode=engine_mode,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", VolcalWarning)

@@ -1,7 +1,8 @@
 """The FastAPI app: read API, websocket stream, metrics, live page, admin actions.
 
-``create_app(engine, settings)`` accepts any object with the streaming engine's
-interface: ``state(underlying)`` (a frozen state with ``to_dict()``, or ``None`` /
+``create_app(engine, settings)`` accepts an :class:`~volcal.serve.ipc.EngineSpec` (the
+engine is then built and run in its own process, :mod:`volcal.serve.process`), an
+``EngineProcess``, or any object with the streaming engine's interface: ``state(underlying)`` (a frozen state with ``to_dict()``, or ``None`` /
 ``KeyError`` before the first surface), ``subscribe(underlying)`` (async iterator: the
 full state first, then patch dicts), ``metrics()`` (dict) and either ``start()`` /
 ``stop()`` or ``run()`` (sync or coroutine). Optional: ``quotes(underlying, expiry)``
@@ -99,12 +100,20 @@ class _Guard:
     """Pure-ASGI middleware: size bounds, rate limit, request timing (one per app)."""
 
     def __init__(
-        self, app: Any, settings: ServeSettings, limiter: RateLimiter, metrics: ServerMetrics
+        self,
+        app: Any,
+        settings: ServeSettings,
+        limiter: RateLimiter,
+        metrics: ServerMetrics,
+        fast_surface: Callable[[bytes], bytes | None] | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.limiter = limiter
         self.metrics = metrics
+        # GET /v1/surface answered here with the published bytes (no routing, no
+        # parameter parsing); None: not published / not this simple -> the app answers
+        self.fast_surface = fast_surface
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -141,6 +150,19 @@ class _Guard:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
+        if (
+            self.fast_surface is not None
+            and scope.get("path") == "/v1/surface"
+            and scope.get("method") == "GET"
+        ):
+            body = self.fast_surface(scope.get("query_string", b""))
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]})  # fmt: skip
+                await send({"type": "http.response.body", "body": body})
+                self.metrics.observe_request("/v1/surface", "GET", 200, time.perf_counter() - t0)
+                return
         status = [500]
         seen = [0]
         limit = self.settings.max_body_bytes
@@ -245,7 +267,14 @@ def create_app(
         from ``settings.store_path`` when set.
     """
     settings = settings or ServeSettings()
-    if settings.engine_thread and manage_engine:
+    from volcal.serve.ipc import EngineSpec, EngineUnavailable
+
+    if isinstance(engine, EngineSpec):  # built and run in its own process
+        from volcal.serve.process import EngineProcess
+
+        engine = EngineProcess(engine, settings.underlyings)
+    remote = bool(getattr(engine, "remote", False))
+    if settings.engine_thread and manage_engine and not remote:
         from volcal.serve.runner import EngineThread
 
         engine = EngineThread(engine, settings.underlyings)
@@ -324,6 +353,10 @@ def create_app(
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.message)
 
+    @app.exception_handler(EngineUnavailable)
+    async def _engine_down(request: Request, exc: EngineUnavailable) -> JSONResponse:
+        return _error(exc.status, exc.message)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         msg = exc.detail if isinstance(exc.detail, str) else "request refused"
@@ -351,7 +384,27 @@ def create_app(
             allow_methods=["GET"],
             allow_headers=["Authorization"],
         )
-    app.add_middleware(_Guard, settings=settings, limiter=limiter, metrics=metrics)
+
+    def fast_surface(query: bytes) -> bytes | None:
+        if not query:
+            u = "BTC"  # the endpoint's default
+        elif query.startswith(b"underlying=") and query[11:].isalnum():
+            u = query[11:].decode().upper()
+        else:
+            return None
+        if u not in settings.underlyings or engine_failure():
+            return None
+        pre = engine.surface_bytes(u)
+        return bytes(pre) if pre is not None else None
+
+    app.add_middleware(
+        _Guard,
+        settings=settings,
+        limiter=limiter,
+        metrics=metrics,
+        # behind CORS the response needs its headers: the app's own path then
+        fast_surface=fast_surface if remote and not settings.cors_origins else None,
+    )
 
     # ---- state access
     def underlying_of(u: str) -> str:
@@ -368,7 +421,13 @@ def create_app(
         except (KeyError, ValueError):  # not started yet / not followed
             return None
 
+    def engine_failure() -> str | None:
+        return getattr(engine, "failure", None) if remote else None
+
     def state_of(u: str) -> dict[str, Any]:
+        failed = engine_failure()
+        if failed:
+            raise ApiError(503, f"engine unavailable: {failed}")
         d = state_dict(raw_state(u))
         if not d or not d.get("expiries"):
             raise ApiError(503, f"no surface yet for {u} (starting)")
@@ -378,6 +437,14 @@ def create_app(
         # re-encoded when the engine published something, at most every MIN_REBUILD_S
         # (so a burst of patches costs one encoding, not one per request) and at least
         # every CACHE_S (age_s moves); the websocket is the low-latency path
+        if remote:  # published already encoded by the engine process
+            failed = engine_failure()
+            if failed:
+                raise ApiError(503, f"engine unavailable: {failed}")
+            pre = engine.surface_bytes(u)
+            if pre is None:
+                raise ApiError(503, f"no surface yet for {u} (starting)")
+            return bytes(pre)
         hub = hubs.get(u)
         now = time.monotonic()
         hit = cache.get(u)
@@ -429,9 +496,13 @@ def create_app(
     async def health() -> dict[str, Any]:
         per: dict[str, Any] = {}
         worst, worst_age = "ok", None
-        rank = {"ok": 0, "stale": 1, "starting": 2}
+        rank = {"ok": 0, "stale": 1, "starting": 2, "error": 3}
         for u in settings.underlyings:
-            d = state_dict(raw_state(u))
+            if remote:  # the small header of the published state, no decoding
+                pub = engine.published(u)
+                d = dict(pub.meta, expiries=pub.meta.get("n_expiries")) if pub else None
+            else:
+                d = state_dict(raw_state(u))
             if not d or not d.get("expiries"):
                 s, age = "starting", None
             else:
@@ -447,7 +518,13 @@ def create_app(
                 worst = s
             if age is not None and (worst_age is None or age > worst_age):
                 worst_age = age
+        extra: dict[str, Any] = {}
+        if remote:
+            extra["engine"] = engine.health()
+            if engine_failure():
+                worst = "error"
         return {
+            **extra,
             "status": worst,
             "age_s": worst_age,
             "version": settings.version,

@@ -77,26 +77,37 @@ class Client:
         self._send = send
         self.limit = limit
         self.metrics = metrics
-        self.pending: OrderedDict[str, tuple[dict[str, Any], str | None]] = OrderedDict()
+        self.pending: OrderedDict[str, tuple[dict[str, Any] | None, str | None, float | None]] = (
+            OrderedDict()
+        )
         self.wake = asyncio.Event()
         self.closed = False
         self.sent = 0
         self.conflated = 0
         self.max_pending = 0
 
-    def offer(self, key: str, msg: dict[str, Any], text: str | None) -> None:
+    def offer(
+        self, key: str, msg: dict[str, Any] | None, text: str | None, tick: float | None = None
+    ) -> None:
+        """Queue one message (``msg`` and/or its encoded ``text``; ``tick``: wall time
+        of its newest tick, for the tick-to-send histogram)."""
         if self.closed:
             return
         if key == "snapshot":
             self.conflated += len(self.pending)
             self.metrics.ws_conflated += len(self.pending)
             self.pending.clear()
+        if tick is None and msg is not None:
+            t = msg.get("tick_wall_time")
+            tick = float(t) if isinstance(t, int | float) else None
         old = self.pending.pop(key, None)
-        if old is not None:
-            msg, text = _merge(old[0], msg), None
+        if old is not None:  # the slow path (a lagging client): merged as dicts
+            a = old[0] if old[0] is not None else json.loads(old[1] or "{}")
+            b = msg if msg is not None else json.loads(text or "{}")
+            msg, text = _merge(a, b), None
             self.conflated += 1
             self.metrics.ws_conflated += 1
-        self.pending[key] = (msg, text)
+        self.pending[key] = (msg, text, tick)
         if len(self.pending) > self.limit:  # only with > limit expiries: keep the newest
             self.pending.popitem(last=False)
             self.metrics.ws_conflated += 1
@@ -112,25 +123,24 @@ class Client:
                 continue
             if len(self.pending) > 1:  # a backlog: one frame for all of it (fewer sends)
                 batch = [self.pending.popitem(last=False)[1] for _ in range(len(self.pending))]
-                texts = [t if t is not None else _dumps(m) for m, t in batch]
+                texts = [t if t is not None else _dumps(m) for m, t, _ in batch]
                 text = '{"type":"batch","messages":[' + ",".join(texts) + "]}"
-                msgs = [m for m, _ in batch]
+                ticks = [k for _, _, k in batch]
             else:
-                _, (msg, pre) = self.pending.popitem(last=False)
+                _, (msg, pre, tick) = self.pending.popitem(last=False)
                 text = pre if pre is not None else _dumps(msg)
-                msgs = [msg]
+                ticks = [tick]
             try:
                 await asyncio.wait_for(self._send(text), timeout_s)
             except TimeoutError:
                 return "send_timeout"
             except Exception:  # the peer went away while we were sending
                 return "disconnected"
-            self.sent += len(msgs)
-            self.metrics.ws_messages += len(msgs)
+            self.sent += len(ticks)
+            self.metrics.ws_messages += len(ticks)
             now = time.time()
-            for msg in msgs:
-                tick = msg.get("tick_wall_time")
-                if isinstance(tick, int | float):
+            for tick in ticks:
+                if tick is not None:
                     self.metrics.tick_to_send.observe(max(now - tick, 0.0))
         return "closed"
 
@@ -163,11 +173,15 @@ class StreamHub:
         self.seq = 0
         self.updates = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # an engine in another process publishes encoded messages (volcal.serve.process)
+        self.encoded = hasattr(engine, "subscribe_encoded")
+        self._snap: tuple[int, str] | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
+        pump = self._pump_encoded() if self.encoded else self._pump()
         self._tasks = [
-            asyncio.create_task(self._pump(), name=f"hub-{self.underlying}"),
+            asyncio.create_task(pump, name=f"hub-{self.underlying}"),
             asyncio.create_task(self._status(), name=f"hub-status-{self.underlying}"),
         ]
 
@@ -197,6 +211,51 @@ class StreamHub:
             "stale": bool(st.get("stale", False)),
             "age_s": st.get("age_s"),
         }
+
+    def _published(self) -> Any:
+        return self.engine.published(self.underlying)
+
+    def snapshot_text(self) -> str:
+        """The snapshot message of the published state, encoded once per version."""
+        pub = self._published()
+        if pub is None:
+            return _dumps({**self._header(None), "type": "snapshot", "state": None})
+        if self._snap is None or self._snap[0] != pub.version:
+            body = pub.body.decode() if pub.body is not None else "null"
+            seq = int(pub.meta.get("seq") or 0)
+            self._snap = (pub.version, pub.header(seq) + ',"type":"snapshot","state":' + body + "}")
+        return self._snap[1]
+
+    def status_text(self) -> str | None:
+        pub = self._published()
+        if pub is None:
+            return None
+        seq = int(pub.meta.get("seq") or 0)
+        extra = "," + pub.status if pub.status else ""
+        return pub.header(seq) + ',"type":"status"' + extra + "}"
+
+    async def _pump_encoded(self) -> None:
+        async for item in self.engine.subscribe_encoded(self.underlying):
+            kind = item[0]
+            self.updates += 1
+            if self.on_update is not None:
+                self.on_update()
+            if kind == "msg":
+                _, key, text, tick = item
+                for c in self.clients:  # the same encoded text for every client
+                    c.offer(key, None, text, tick)
+            elif kind == "snapshot":
+                self.seq = int(item[1].meta.get("seq") or 0)
+                if self.clients:
+                    text = self.snapshot_text()
+                    for c in self.clients:
+                        c.offer("snapshot", None, text)
+            elif kind == "end":
+                if item[1]:  # the engine failed: the clients are told why, once
+                    msg = {**self._header(None), "type": "status", "stale": True,
+                           "error": str(item[1])}  # fmt: skip
+                    self._broadcast("status", msg)
+                return
 
     def snapshot_message(self) -> dict[str, Any]:
         st = self.current_state()
@@ -244,6 +303,12 @@ class StreamHub:
             await asyncio.sleep(self.status_interval_s)
             if not self.clients:
                 continue
+            if self.encoded:
+                text = self.status_text()
+                if text is not None:
+                    for c in self.clients:
+                        c.offer("status", None, text)
+                continue
             st = self.current_state()
             msg = {**self._header(st), "type": "status"}
             if st is not None:
@@ -256,6 +321,9 @@ class StreamHub:
     def add(self, send: Callable[[str], Any]) -> Client:
         client = Client(send, self.queue_limit, self.metrics)
         self.clients.add(client)  # registered before the snapshot is read: no gap
+        if self.encoded:
+            client.offer("snapshot", None, self.snapshot_text())
+            return client
         msg = self.snapshot_message()
         client.offer("snapshot", msg, _dumps(msg))
         return client

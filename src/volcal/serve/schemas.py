@@ -32,8 +32,9 @@ class HealthOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     status: str = Field(
-        description="'ok' (fresh surface), 'stale' (source silent; last surface kept) or "
-        "'starting' (no surface yet); worst over the underlyings (no unit)."
+        description="'ok' (fresh surface), 'stale' (source silent; last surface kept), "
+        "'starting' (no surface yet) or 'error' (the engine process failed: see engine); "
+        "worst over the underlyings (no unit)."
     )
     age_s: float | None = Field(
         description="Seconds since the newest input of the stalest surface (seconds)."
@@ -44,6 +45,11 @@ class HealthOut(BaseModel):
         description="Per underlying: status, age_s (seconds), snapshot_time (UTC ISO 8601)."
     )
     uptime_s: float = Field(description="Seconds since the server started (seconds).")
+    engine: dict[str, Any] | None = Field(
+        None,
+        description="Engine process (when the engine runs in its own process): mode, alive "
+        "(bool), pid (no unit), error (one-line reason it stopped, or null).",
+    )
 
 
 class ExpiryOut(BaseModel):

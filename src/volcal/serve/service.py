@@ -18,7 +18,7 @@ from typing import Any
 from volcal.errors import DataError, ParameterError
 from volcal.serve.settings import ServeSettings, load_token
 
-__all__ = ["Service", "StoreRecordWriter", "build_service", "default_snapshots"]
+__all__ = ["Service", "StoreRecordWriter", "build_service", "default_snapshots", "make_engine"]
 
 #: the default replay: every snapshot of the 2026-08-19..22 rally (real quotes)
 DEFAULT_GLOB = "deribit_options_snapshot_2026082[0-2]T*.csv"
@@ -26,6 +26,8 @@ DEFAULT_FIRST = "deribit_options_snapshot_20260819T*.csv"
 #: default speed of that replay: 6 recorded hours in 6 wall seconds
 DEFAULT_SPEED = 3600.0
 LIVE_VENUES = ("deribit",)
+#: where the engine runs: its own process (default) or a thread of the server process
+ENGINE_MODES = ("process", "thread")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,20 @@ class Service:
     settings: ServeSettings
     source: Any
     note: str
+
+
+def make_engine(source: Any, config: dict[str, Any], store: str | None = None) -> Any:
+    """The streaming engine over ``source`` with ``StreamConfig(**config)`` and, when
+    ``store`` is given, the calibration writer into it (what the engine process calls:
+    every argument is picklable, the writer's thread is started where it runs)."""
+    from volcal.stream import StreamConfig, StreamEngine
+
+    cfg = dict(config)
+    if store is not None:
+        from volcal.stream.sink import ThreadedSink
+
+        cfg["sink"] = ThreadedSink(StoreRecordWriter(store))
+    return StreamEngine(source, StreamConfig(**cfg))
 
 
 class StoreRecordWriter:
@@ -145,6 +161,7 @@ def build_service(
     rate_limit: float = 100.0,
     ticks_between: int = 0,
     stale_feed_s: float | None = None,
+    engine_mode: str = "process",
     env: dict[str, str] | None = None,
     **settings_kw: Any,
 ) -> Service:
@@ -168,12 +185,21 @@ def build_service(
     ticks_between : int
         Interpolated (synthetic, noisy) ticks between two real snapshots of a replay;
         0 = only the real snapshots.
+    engine_mode : {"process", "thread"}
+        ``process`` (default): the engine runs in its own process
+        (:mod:`volcal.serve.process`) and publishes encoded states and patches to the
+        server; ``thread``: in a thread of the server process (its own event loop).
     stale_feed_s : float, optional
         Market-clock seconds without a message before the state is stale; default: the
         engine's for live and logs, 1.5 x the largest snapshot gap for a snapshot replay.
     """
-    from volcal.stream import ReplaySource, StreamConfig, StreamEngine
+    from volcal.stream import ReplaySource, StreamConfig
 
+    mode = str(engine_mode).lower()
+    if mode not in ENGINE_MODES:
+        raise ParameterError(
+            f"unknown engine mode {engine_mode!r}: use one of {', '.join(ENGINE_MODES)}"
+        )
     currencies = tuple(c.upper() for c in _split(currency, "--currency"))
     model_names = tuple(m.lower() for m in _split(models, "--models"))
     if replay and live:
@@ -217,17 +243,23 @@ def build_service(
             note = f"replay of {len(paths)} file(s) at {sp:g}x"
         if ticks_between:
             note += f" with {ticks_between} interpolated synthetic ticks between snapshots"
-    sink = None
-    if store is not None:
-        from volcal.stream.sink import ThreadedSink
-
-        sink = ThreadedSink(StoreRecordWriter(store))
-    cfg_kw: dict[str, Any] = {"underlyings": currencies, "models": model_names, "sink": sink}
+    cfg_kw: dict[str, Any] = {"underlyings": currencies, "models": model_names}
     if stale_feed_s is None and live is None:
         stale_feed_s = _snapshot_gap_s(getattr(source, "snapshots", []))
     if stale_feed_s is not None:
         cfg_kw["stale_feed_s"] = float(stale_feed_s)
-    engine = StreamEngine(source, StreamConfig(**cfg_kw))
+    store_s = str(store) if store is not None else None
+    engine: Any
+    if mode == "process":
+        from volcal.serve.ipc import EngineSpec
+        from volcal.serve.process import EngineProcess
+
+        spec = EngineSpec(make_engine, {"source": source, "config": cfg_kw, "store": store_s})
+        # the server reads the configuration (without the writer, which lives with
+        # the engine); the engine itself is built in the child
+        engine = EngineProcess(spec, currencies, config=StreamConfig(**cfg_kw))
+    else:
+        engine = make_engine(source, cfg_kw, store_s)
     token = load_token(token_file, env=env)
     settings = ServeSettings(
         underlyings=currencies,

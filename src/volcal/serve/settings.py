@@ -89,7 +89,9 @@ class ServeSettings:
         Calibration store (``/v1/history`` and restart recovery); set by the operator only.
     engine_thread : bool
         Run the engine in its own thread and event loop (:mod:`volcal.serve.runner`), so
-        refits never block requests; ``volcal serve`` does. Off: the app's own loop.
+        refits never block requests (``volcal serve --engine-mode thread``). Off: the
+        app's own loop. Ignored for an engine in its own process (an ``EngineSpec`` or
+        ``EngineProcess`` given to ``create_app``; ``volcal serve``'s default).
     ws_compress : bool
         Offer permessage-deflate on the websocket (default off: the server compresses
         every message once per client; worth it only on slow links to the clients).
