@@ -329,7 +329,7 @@ class _EngineSide:
     async def _quotes(self, u: str, expiry: str) -> list[dict[str, Any]]:
         from datetime import datetime
 
-        from volcal.serve.app import chain_quotes
+        from volcal.serve.quotes import chain_quotes
 
         chain_fn = getattr(self.engine, "chain", None)
         if chain_fn is None:
