@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from volcal.serve.hub import StreamHub, state_dict
 from volcal.serve.metrics import ServerMetrics, render_prometheus
-from volcal.serve.quotes import chain_quotes
+from volcal.serve.quotes import chain_quotes, finite_or_none
 from volcal.serve.schemas import (
     ErrorOut,
     HealthOut,
@@ -218,14 +218,6 @@ def _number(name: str, text: str) -> float:
     if not math.isfinite(x):
         raise ApiError(422, f"{name} must be finite, got {text[:40]!r}")
     return x
-
-
-def _finite(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def smile_iv(row: dict[str, Any], k: Any) -> Any:
@@ -508,7 +500,7 @@ def create_app(
                 s, age = "starting", None
             else:
                 s = "stale" if d.get("stale") else "ok"
-                age = _finite(d.get("age_s"))
+                age = finite_or_none(d.get("age_s"))
             per[u] = {
                 "status": s,
                 "age_s": age,
@@ -587,7 +579,7 @@ def create_app(
             raise ApiError(422, "give at least one strike= or delta=")
         d = state_of(u)
         row = find_expiry(d, expiry)
-        t, fwd = _finite(row.get("t")), _finite(row.get("forward"))
+        t, fwd = finite_or_none(row.get("t")), finite_or_none(row.get("forward"))
         if t is None or t <= 0 or fwd is None or fwd <= 0:
             raise ApiError(422, f"expiry {row.get('expiry')} has no forward or time to expiry")
         points: list[dict[str, Any]] = []
@@ -600,7 +592,7 @@ def create_app(
         if ks:
             vols = smile_iv(row, np.asarray(ks))
             for kk, v in zip(ks, vols, strict=True):
-                points.append({"strike": fwd * math.exp(kk), "k": kk, "iv": _finite(v)})
+                points.append({"strike": fwd * math.exp(kk), "k": kk, "iv": finite_or_none(v)})
         if delta:
             from volcal.calibration.delta_pillars import strikes_for_delta
 
@@ -608,7 +600,7 @@ def create_app(
             for x in levels:
                 if not 0.0 < abs(x) < 1.0:
                     raise ApiError(422, f"delta must lie in (-1, 1) and not be 0, got {x}")
-            atm = _finite(row.get("atm_vol")) or float(smile_iv(row, np.zeros(1))[0])
+            atm = finite_or_none(row.get("atm_vol")) or float(smile_iv(row, np.zeros(1))[0])
             lev = np.abs(np.asarray(levels))
             call = np.asarray(levels) > 0
 
@@ -623,7 +615,7 @@ def create_app(
                     {
                         "strike": fwd * math.exp(kk) if ok else None,
                         "k": float(kk) if ok else None,
-                        "iv": _finite(v) if ok else None,
+                        "iv": finite_or_none(v) if ok else None,
                         "delta": x,
                     }
                 )
@@ -916,7 +908,7 @@ def create_app(
             k = np.unique(np.concatenate([np.linspace(lo, hi, 61), [0.0]]))
             fit = {
                 "strike": (fwd * np.exp(k)).tolist(),
-                "iv": [_finite(v) for v in smile_iv(row, k)],
+                "iv": [finite_or_none(v) for v in smile_iv(row, k)],
             }
         except (ApiError, KeyError, TypeError, ValueError):
             fit = None

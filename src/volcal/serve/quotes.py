@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["chain_quotes"]
+__all__ = ["chain_quotes", "finite_or_none"]
 
 
-def _finite(x: Any) -> float | None:
+def finite_or_none(x: Any) -> float | None:
+    """``x`` as a float when it is a finite number, else None (JSON null)."""
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -51,9 +52,9 @@ def chain_quotes(chain: Any) -> list[dict[str, Any]]:
         {
             "strike": float(chain.strike[i]),
             "is_call": bool(call[i]),
-            "bid_iv": _finite(out["bid"][i]),
-            "ask_iv": _finite(out["ask"][i]),
-            "mark_iv": _finite(mark[i]),
+            "bid_iv": finite_or_none(out["bid"][i]),
+            "ask_iv": finite_or_none(out["ask"][i]),
+            "mark_iv": finite_or_none(mark[i]),
         }
         for i in idx
     ]
