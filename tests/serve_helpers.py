@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,3 +207,15 @@ def recv_message(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
         else:
             pending.append(m)
     return pending.pop(0)
+
+
+def wait_for(pred: Any, timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``pred`` every 50 ms until it returns something truthy (returned), failing
+    the test after ``timeout`` seconds naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

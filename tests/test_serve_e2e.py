@@ -18,7 +18,7 @@ httpx = pytest.importorskip("httpx")
 ws_sync = pytest.importorskip("websockets.sync.client")
 
 from browser_helpers import browser, sid, text_of, wait_text  # noqa: E402, F401
-from serve_helpers import GatedReplay, recv_message  # noqa: E402
+from serve_helpers import GatedReplay, recv_message, wait_for  # noqa: E402
 
 from volcal.serve import ServerThread, ServeSettings, create_app  # noqa: E402
 from volcal.serve.schemas import QualityOut, SurfaceOut  # noqa: E402
@@ -37,13 +37,7 @@ def _files(snapshot_dir: Path) -> list[Path]:
 
 
 def _wait(pred: Any, timeout: float = 90.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(pred, timeout, what)
 
 
 def _engine(source: Any, **kw: Any) -> Any:

@@ -23,7 +23,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 ws_sync = pytest.importorskip("websockets.sync.client")
 
-from serve_helpers import recv_message  # noqa: E402
+from serve_helpers import recv_message, wait_for  # noqa: E402
 from serve_process_helpers import failing, scripted  # noqa: E402
 
 from volcal.errors import ParameterError  # noqa: E402
@@ -37,13 +37,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _wait(pred: Any, timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(pred, timeout, what)
 
 
 def _gone(pid: int) -> bool:
