@@ -339,7 +339,7 @@ class Store:
                     counts["calibrations"] += self._write_calibration(con, rec, frames)
                 else:
                     counts["failures"] += self._write_failure(con, rec)
-            for (table, cols), dfs in frames.items():
+            for (table, cols), dfs in frames.items():  # each frame already has cols only
                 df = dfs[0] if len(dfs) == 1 else pd.concat(dfs, ignore_index=True)
                 self._insert_frame(con, table, df, cols)
         return counts
@@ -361,7 +361,7 @@ class Store:
             return
         import pyarrow as pa
 
-        tbl = pa.Table.from_pandas(df.loc[:, list(cols)], preserve_index=False)
+        tbl = pa.Table.from_pandas(df, preserve_index=False)  # df has exactly cols
         con.register("_volcal_rows", tbl)
         try:
             names = ", ".join(cols)
