@@ -367,3 +367,53 @@ def test_hold_keeps_one_connection_and_the_lock(tmp_path, chain, svi_fit):
     assert ok.returncode == 0, ok.stderr
     with vs.open(path, read_only=True) as again:
         assert again.counts()["calibrations"] == 1
+
+
+def test_one_write_of_many_records_equals_one_write_each(tmp_path):
+    """write() puts each table in with one statement per call: the tables it leaves are
+    those of a write per record (repeats skipped, a failure replaced by a success of the
+    same work)."""
+    from volcal.store.core import FailureRecord
+    from volcal.store.records import calibration_record, settings_hash, snapshot_record
+
+    recs = []
+    sh = settings_hash({})
+    for seed in (1, 2):
+        ch = volcal.clean(synthetic_chain(seed=seed))
+        snap = snapshot_record(ch, source=f"s{seed}", sha256=f"{seed:02d}" * 32)
+        recs.append(FailureRecord(f"{seed:02d}" * 32, ch.underlying, "svi", sh, "s", "x", "r"))
+        recs += [snap, snap]  # a repeat inside one write
+        for m in ("svi", "essvi"):
+            recs.append(calibration_record(volcal.calibrate(ch, m), snapshot=snap, model=m))
+    recs.append(FailureRecord("ff" * 32, "ETH", "svi", sh, "bad.csv", "read", "unreadable"))
+
+    def tables(path):
+        with vs.open(path) as st:
+            out = {"counts": st.counts()}
+            for name in ("snapshots", "calibrations", "failures"):
+                df = getattr(st, name)()
+                out[name] = (
+                    df.drop(columns=["created_at"], errors="ignore")
+                    .sort_values("id" if "id" in df else "sha256")
+                    .reset_index(drop=True)
+                )
+            out["slices"] = st.slices().sort_values(["calibration_id", "pos"])
+            return out
+
+    with vs.open(tmp_path / "one.duckdb") as st:
+        counts = st.write(recs)
+    assert counts == {"snapshots": 2, "calibrations": 4, "failures": 3}
+    with vs.open(tmp_path / "each.duckdb") as st:
+        for r in recs:
+            st.write([r])
+    one, each = tables(tmp_path / "one.duckdb"), tables(tmp_path / "each.duckdb")
+    assert one["counts"] == each["counts"]
+    assert one["counts"]["failures"] == 1  # the two replaced by their successes
+    for name in ("snapshots", "calibrations", "failures", "slices"):
+        a, b = one[name], each[name].reset_index(drop=True)
+        for col in a.columns:
+            if col in ("elapsed_s",):
+                continue
+            x, y = a[col].reset_index(drop=True), b[col]
+            assert x.isna().tolist() == y.isna().tolist(), (name, col)
+            assert x[x.notna()].tolist() == y[y.notna()].tolist(), (name, col)

@@ -326,34 +326,94 @@ class Store:
         for rec in recs:
             if not isinstance(rec, SnapshotRecord | CalibrationRecord | FailureRecord):
                 raise DataError(f"cannot store a {type(rec).__name__}")
-        # the row tables (quotes, slices, conventions, grids) of every record go in with
-        # one INSERT per table and column set at the end of the transaction: an INSERT
-        # has a fixed cost of a few ms (measured: 100 of them were most of a backfill
-        # batch's write time), the rows are the same
-        frames: dict[tuple[str, tuple[str, ...]], list[pd.DataFrame]] = {}
+        # Every table gets one statement per write() whatever the number of records: a
+        # DuckDB statement has a fixed cost of about a millisecond (measured: the
+        # existence checks, row inserts and failure deletes of one statement per record
+        # were most of a backfill batch's write time), the rows are the same.
+        snaps = _first_by_id(r for r in recs if isinstance(r, SnapshotRecord))
+        cals = _first_by_id(r for r in recs if isinstance(r, CalibrationRecord))
         with self._connect(write=True) as con:
+            stored = _existing(con, "snapshots", [r.id for r in snaps])
+            new_snaps = [r for r in snaps if r.id not in stored]
+            self._insert_rows(con, "snapshots", _SNAP_COLS, [r.row for r in new_snaps])
+            self._insert_frames(con, "quotes", _QUOTE_COLS, [r.quotes for r in new_snaps])
+            counts["snapshots"] = len(new_snaps)
+            # failures: an upsert each (rare), before the calibrations, so a success in
+            # the same write replaces a failure of the same work as a later write would
             for rec in recs:
-                if isinstance(rec, SnapshotRecord):
-                    counts["snapshots"] += self._write_snapshot(con, rec, frames)
-                elif isinstance(rec, CalibrationRecord):
-                    counts["calibrations"] += self._write_calibration(con, rec, frames)
-                else:
+                if isinstance(rec, FailureRecord):
                     counts["failures"] += self._write_failure(con, rec)
-            for (table, cols), dfs in frames.items():  # each frame already has cols only
-                df = dfs[0] if len(dfs) == 1 else pd.concat(dfs, ignore_index=True)
-                self._insert_frame(con, table, df, cols)
+            done = _existing(con, "calibrations", [r.id for r in cals])
+            new_cals = [r for r in cals if r.id not in done]
+            if new_cals:
+                known = stored | {r.id for r in new_snaps}
+                missing = sorted({r.row["snapshot_id"] for r in new_cals} - known)
+                if missing:
+                    missing = sorted(
+                        set(missing) - _existing(con, "snapshots", missing)
+                    )  # stored by another writer since the first check
+                if missing:
+                    raise StoreError(f"snapshot {missing[0]} is not in the store")
+                self._insert_rows(con, "calibrations", _CAL_COLS, [r.row for r in new_cals])
+                for attr, table in (
+                    ("slices", "slices"),
+                    ("conventions", "conventions"),
+                    ("grid", "surface_grid"),
+                ):
+                    self._insert_frames(con, table, None, [getattr(r, attr) for r in new_cals])
+                # a success replaces an earlier failure of the same work
+                con.execute(
+                    "DELETE FROM failures WHERE (sha256, underlying, model, settings_hash) IN "
+                    "(SELECT s.sha256, s.underlying, c.model, c.settings_hash "
+                    "FROM calibrations c JOIN snapshots s ON s.id = c.snapshot_id "
+                    "WHERE c.id IN (SELECT UNNEST(?::VARCHAR[])))",
+                    [[r.id for r in new_cals]],
+                )
+                counts["calibrations"] = len(new_cals)
         return counts
 
     @staticmethod
-    def _defer(
-        frames: dict[tuple[str, tuple[str, ...]], list[pd.DataFrame]],
-        table: str,
-        df: pd.DataFrame | None,
-        cols: Sequence[str],
+    def _insert_rows(
+        con: Any, table: str, cols: Sequence[str], rows: Sequence[Mapping[str, Any]]
     ) -> None:
-        if df is None or df.empty:
+        """Insert row dicts (their ``cols``) with ``created_at = now()`` in one statement."""
+        if not rows:
             return
-        frames.setdefault((table, tuple(cols)), []).append(df.loc[:, list(cols)])
+        import pyarrow as pa
+
+        # from Python lists, not pandas: None stays NULL and a NaN stays NaN, as a
+        # parameterised INSERT stores them
+        tbl = pa.table({c: pa.array([r[c] for r in rows]) for c in cols})
+        con.register("_volcal_rows", tbl)
+        try:
+            names = ", ".join(cols)
+            con.execute(
+                f"INSERT INTO {table} ({names}, created_at) SELECT {names}, now() FROM _volcal_rows"
+            )
+        finally:
+            con.unregister("_volcal_rows")
+
+    @classmethod
+    def _insert_frames(
+        cls,
+        con: Any,
+        table: str,
+        cols: Sequence[str] | None,
+        dfs: Iterable[pd.DataFrame | None],
+    ) -> None:
+        """Insert the rows of several frames (``cols``, default each frame's own columns;
+        one INSERT per distinct column set)."""
+        groups: dict[tuple[str, ...], list[pd.DataFrame]] = {}
+        for df in dfs:
+            if df is None or df.empty:
+                continue
+            names = tuple(df.columns) if cols is None else tuple(cols)
+            if tuple(df.columns) != names:
+                df = df.loc[:, list(names)]
+            groups.setdefault(names, []).append(df)
+        for names, frames in groups.items():
+            df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            cls._insert_frame(con, table, df, names)
 
     @staticmethod
     def _insert_frame(con: Any, table: str, df: pd.DataFrame, cols: Sequence[str]) -> None:
@@ -368,53 +428,6 @@ class Store:
             con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _volcal_rows")
         finally:
             con.unregister("_volcal_rows")
-
-    def _write_snapshot(
-        self,
-        con: Any,
-        rec: SnapshotRecord,
-        frames: dict[tuple[str, tuple[str, ...]], list[pd.DataFrame]],
-    ) -> int:
-        if con.execute("SELECT 1 FROM snapshots WHERE id = ?", [rec.id]).fetchone():
-            return 0
-        r = rec.row
-        con.execute(
-            f"INSERT INTO snapshots ({', '.join(_SNAP_COLS)}, created_at) "
-            f"VALUES ({', '.join('?' * len(_SNAP_COLS))}, now())",
-            [r[c] for c in _SNAP_COLS],
-        )
-        self._defer(frames, "quotes", rec.quotes, _QUOTE_COLS)
-        return 1
-
-    def _write_calibration(
-        self,
-        con: Any,
-        rec: CalibrationRecord,
-        frames: dict[tuple[str, tuple[str, ...]], list[pd.DataFrame]],
-    ) -> int:
-        if con.execute("SELECT 1 FROM calibrations WHERE id = ?", [rec.id]).fetchone():
-            return 0
-        if not con.execute(
-            "SELECT 1 FROM snapshots WHERE id = ?", [rec.row["snapshot_id"]]
-        ).fetchone():
-            raise StoreError(f"snapshot {rec.row['snapshot_id']} is not in the store")
-        r = rec.row
-        con.execute(
-            f"INSERT INTO calibrations ({', '.join(_CAL_COLS)}, created_at) "
-            f"VALUES ({', '.join('?' * len(_CAL_COLS))}, now())",
-            [r[c] for c in _CAL_COLS],
-        )
-        self._defer(frames, "slices", rec.slices, list(rec.slices.columns))
-        self._defer(frames, "conventions", rec.conventions, list(rec.conventions.columns))
-        self._defer(frames, "surface_grid", rec.grid, list(rec.grid.columns))
-        # a success replaces an earlier failure of the same work
-        con.execute(
-            "DELETE FROM failures WHERE (sha256, underlying) IN "
-            "(SELECT sha256, underlying FROM snapshots WHERE id = ?) "
-            "AND model = ? AND settings_hash = ?",
-            [r["snapshot_id"], r["model"], r["settings_hash"]],
-        )
-        return 1
 
     @staticmethod
     def _write_failure(con: Any, rec: FailureRecord) -> int:
@@ -701,6 +714,24 @@ class FailureRecord:
 
     def summary(self) -> str:
         return f"{self.source} {self.underlying} {self.model}: {self.stage} failed: {self.reason}"
+
+
+def _first_by_id(recs: Iterable[Any]) -> list[Any]:
+    """Records in order, the first of each id only (a repeat would be skipped as stored)."""
+    seen: dict[str, Any] = {}
+    for r in recs:
+        seen.setdefault(r.id, r)
+    return list(seen.values())
+
+
+def _existing(con: Any, table: str, ids: Sequence[str]) -> set[str]:
+    """The ids of ``ids`` already in ``table`` (one query)."""
+    if not ids:
+        return set()
+    rows = con.execute(
+        f"SELECT id FROM {table} WHERE id IN (SELECT UNNEST(?::VARCHAR[]))", [list(ids)]
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def _is_num(v: Any) -> bool:
