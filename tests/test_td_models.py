@@ -558,3 +558,24 @@ def test_price_layout_arrays_are_owned_copies():
             a = getattr(s, name, None)
             if isinstance(a, np.ndarray):
                 numba.typeof(a)
+
+
+def test_warm_refit_never_ends_worse_than_its_start():
+    # exact quotes of a piecewise model whose intervals differ: started at the truth, the
+    # warm bootstrap's smoothing pulls the intervals together and its data error grows
+    # above the start's (zero); the start is kept and said so
+    t = np.array([0.25, 0.5, 1.0])
+    q = synthetic_quotes(PTD, t, np.linspace(-0.3, 0.3, 9))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        boot = calibrate_td(q, "heston_td", start=PTD, smooth=1.0)
+    assert boot.extra["kept_start"] is True and boot.rmse_vol < 1e-6
+    assert boot.params.to_vector().tolist() == PTD.to_vector().tolist()
+    assert any("start kept" in w for w in boot.warnings)
+    # from a perturbed start, refine (the joint solve without the bootstrap) lowers the
+    # chain's error below the start's
+    off = PTD.with_vector(PTD.to_vector() * 1.15)
+    start_fit = calibrate_td(q, "heston_td", start=off, fit=False, stderr=False)
+    ref = calibrate_td(q, "heston_td", start=off, mode="refine")
+    assert [s["step"] for s in ref.extra["steps"]] == ["joint"]
+    assert ref.rmse_vol < 0.2 * start_fit.rmse_vol
