@@ -54,7 +54,7 @@ def _plain_leaf(annotation: Any, parameter_info: Any) -> type | None:
 def _runtime_param_class() -> Any:
     """A subclass of Typer's ``RuntimeParam`` converting the plain types, or None."""
     try:
-        from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
+        from typer._coercion import RuntimeParam, build_runtime_param
         from typer._param_types import coerce_cli_path
     except ImportError:  # pragma: no cover - depends on the Typer version
         return None
@@ -97,8 +97,6 @@ def _runtime_param_class() -> Any:
                 return [self._leaf(value, param, ctx)]
             return self._leaf(value, param, ctx)
 
-    if not isinstance(TypeDescriptor, type):  # pragma: no cover
-        return None
     return PlainRuntimeParam
 
 
