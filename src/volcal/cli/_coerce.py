@@ -10,8 +10,8 @@ ordinary command-line text - ``str`` as is, an integer or decimal literal to ``i
 ``float``, a path through Typer's own path checks, a flag's ``True`` / ``False`` as is,
 a missing value as Typer does - and hands every other value (``nan``, ``1_000``, a
 malformed number, a flag given as text) to Typer's own adapter, so errors and edge cases
-are Typer's exactly. Parameters of any other kind keep Typer's converter. On a Typer without this
-machinery (older or newer internals) :func:`install` does nothing.
+are Typer's exactly. Parameters of any other kind keep Typer's converter. On a Typer
+without this machinery (older or newer internals) :func:`install` does nothing.
 """
 
 from __future__ import annotations
