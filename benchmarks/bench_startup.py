@@ -1,18 +1,27 @@
 """Start-up and whole-process wall time of the command line (issue: a CLI that answers
 in a second).
 
-Runs each command in a fresh interpreter ``--repeat`` times and prints the minimum wall
-time and the minimum CPU time (user + system of the child) per command, for one or more
-source trees (``--src``; the first is the baseline of the ratio column, which compares
-CPU time: on a shared, loaded machine it moves far less than the wall time). The numba cache
-is warmed by one untimed run of each command first (what ``volcal warmup`` does at
-install time).
+Runs each command in a fresh interpreter ``--repeat`` times and prints the minimum and
+median wall time and the minimum CPU time (user + system of the child) per command, for
+one or more source trees (``--src``; the first is the baseline of the ratio column, which
+compares CPU time: on a shared, loaded machine it moves far less than the wall time). The
+numba cache is warmed by one untimed run of each command first (what ``volcal warmup``
+does at install time); that run also writes the trees' ``.pyc`` files, as an install does
+(``PYTHONDONTWRITEBYTECODE`` is dropped from the children's environment: without ``.pyc``
+every run compiles volcal's sources again).
 
     python benchmarks/bench_startup.py --snapshot ../shared/data/raw/svcj-deribit-snapshots/\\
         deribit_options_snapshot_20260107T092155Z.csv --src OLD/src --src src
 
 Runs of the source trees are interleaved (tree 1, tree 2, tree 1, ...), so a change of
 the machine's load hits every tree alike.
+
+``--budget`` instead times what the Heston command cannot avoid as long as its path
+imports these libraries: the interpreter, NumPy, pandas, numba and the target-context
+refresh of its first dispatch (its type registries; it imports ``scipy.linalg``),
+``scipy.optimize``, Typer and Rich, and pydantic (Typer's own parameter coercion, which
+volcal.cli._coerce keeps off the path), each added to the previous line, in fresh
+interpreters, interleaved the same way.
 """
 
 from __future__ import annotations
@@ -20,19 +29,42 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+#: the library floor of ``volcal calibrate ... --model heston``, one line per step, each
+#: snippet run after the previous ones (``--budget``)
+BUDGET = (
+    ("interpreter", "pass"),
+    ("+ numpy", "import numpy"),
+    ("+ pandas", "import pandas"),
+    ("+ numba", "import numba"),
+    (
+        "+ numba's first-dispatch refresh",
+        "from numba.core.registry import cpu_target; cpu_target.target_context.refresh()",
+    ),
+    ("+ scipy.optimize", "import scipy.optimize"),
+    ("+ typer, rich", "import typer.main, rich.console"),
+    ("+ pydantic (Typer's own parameter coercion)", "import typer._adapters"),
+)
 
-def _run(src: str, argv: list[str]) -> tuple[float, float]:
-    env = {**os.environ, "PYTHONPATH": src}
+
+def _env(src: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if src is not None:
+        env["PYTHONPATH"] = src
+    return env
+
+
+def _run(src: str | None, argv: list[str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, *argv],
-        env=env,
+        env=_env(src),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=True,
@@ -43,45 +75,77 @@ def _run(src: str, argv: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def _commands(snapshot: str) -> dict[str, list[str]]:
+    def calibrate(model: str) -> list[str]:
+        return ["-m", "volcal", "calibrate", snapshot, "--currency", "BTC", "--model", model]
+
+    return {
+        "import": ["-c", "import volcal"],
+        "help": ["-m", "volcal", "--help"],
+        "svi": [*calibrate("svi"), "--json"],
+        "heston": [*calibrate("heston"), "--json"],
+    }
+
+
+_TITLES = {
+    "import": "import volcal",
+    "help": "volcal --help",
+    "svi": "volcal calibrate SNAPSHOT --currency BTC --model svi --json",
+    "heston": "volcal calibrate SNAPSHOT --currency BTC --model heston --json",
+}
+
+
+def _budget(repeat: int) -> None:
+    snippets = []
+    code = ""
+    for label, line in BUDGET:
+        code = f"{code}; {line}" if code else line
+        snippets.append((label, ["-c", code]))
+    for _, argv in snippets:
+        _run(None, argv)  # OS file cache
+    runs: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in snippets}
+    for _ in range(repeat):
+        for label, argv in snippets:
+            runs[label].append(_run(None, argv))
+    load = os.getloadavg()[0]
+    print(f"{repeat} runs each, interleaved; load average {load:.2f} on {os.cpu_count()} cores")
+    print("| cumulative step | min wall s | median wall s | min CPU s |")
+    print("|---|---|---|---|")
+    for label, _ in snippets:
+        walls = [w for w, _ in runs[label]]
+        cpu = min(c for _, c in runs[label])
+        print(f"| {label} | {min(walls):.3f} | {statistics.median(walls):.3f} | {cpu:.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--snapshot", required=True, help="a Deribit snapshot CSV (BTC and ETH)")
+    ap.add_argument("--snapshot", help="a Deribit snapshot CSV (BTC and ETH)")
     ap.add_argument("--src", action="append", help="source tree(s) on PYTHONPATH (default: src)")
+    ap.add_argument(
+        "--command",
+        action="append",
+        choices=sorted(_TITLES),
+        help="time only these commands (default: all)",
+    )
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="3 repeats")
+    ap.add_argument(
+        "--budget", action="store_true", help="the library floor of the Heston command instead"
+    )
     args = ap.parse_args()
-    srcs = args.src or [str(Path(__file__).resolve().parents[1] / "src")]
     repeat = 3 if args.quick else args.repeat
-    commands = {
-        "import volcal": ["-c", "import volcal"],
-        "volcal --help": ["-m", "volcal", "--help"],
-        "volcal calibrate SNAPSHOT --currency BTC --model svi --json": [
-            "-m",
-            "volcal",
-            "calibrate",
-            args.snapshot,
-            "--currency",
-            "BTC",
-            "--model",
-            "svi",
-            "--json",
-        ],
-        "volcal calibrate SNAPSHOT --currency BTC --model heston --json": [
-            "-m",
-            "volcal",
-            "calibrate",
-            args.snapshot,
-            "--currency",
-            "BTC",
-            "--model",
-            "heston",
-            "--json",
-        ],
-    }
+    if args.budget:
+        _budget(repeat)
+        return
+    if args.snapshot is None:
+        ap.error("--snapshot is required (unless --budget)")
+    srcs = args.src or [str(Path(__file__).resolve().parents[1] / "src")]
+    commands = _commands(args.snapshot)
     rows = []
-    for name, argv in commands.items():
+    for key in args.command or list(commands):
+        argv = commands[key]
         for src in srcs:
-            _run(src, argv)  # warm the numba cache and the OS file cache
+            _run(src, argv)  # warm the numba cache, the .pyc files and the OS file cache
         # the source trees interleaved run by run: a change of the machine's load hits
         # every tree alike
         runs: dict[str, list[tuple[float, float]]] = {src: [] for src in srcs}
@@ -90,16 +154,16 @@ def main() -> None:
                 runs[src].append(_run(src, argv))
         base = None
         for src in srcs:
-            wall = min(w for w, _ in runs[src])
+            walls = [w for w, _ in runs[src]]
             cpu = min(c for _, c in runs[src])
             base = base or cpu
-            rows.append((name, src, wall, cpu, base / cpu))
+            rows.append((_TITLES[key], src, min(walls), statistics.median(walls), cpu, base / cpu))
     load = os.getloadavg()[0]
-    print(f"min of {repeat} runs; load average {load:.2f} on {os.cpu_count()} cores")
-    print("| command | source | wall s | CPU s | x baseline (CPU) |")
-    print("|---|---|---|---|---|")
-    for name, src, wall, cpu, ratio in rows:
-        print(f"| `{name}` | {src} | {wall:.3f} | {cpu:.3f} | {ratio:.2f} |")
+    print(f"{repeat} runs each, interleaved; load average {load:.2f} on {os.cpu_count()} cores")
+    print("| command | source | min wall s | median wall s | min CPU s | x baseline (CPU) |")
+    print("|---|---|---|---|---|---|")
+    for name, src, wall, med, cpu, ratio in rows:
+        print(f"| `{name}` | {src} | {wall:.3f} | {med:.3f} | {cpu:.3f} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

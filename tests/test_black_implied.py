@@ -183,3 +183,33 @@ def test_underflowed_and_saturated_prices_have_reasons() -> None:
     # s = 50: the call price rounds to F -> at the upper bound.
     res = implied_vol(price(1.0, 1.0, 100.0, 5.0, True), 1.0, 1.0, 100.0, True, full_output=True)
     assert int(res.status) == IVStatus.ABOVE_BOUND
+
+
+def test_read_only_and_writable_inputs_share_one_compiled_loop() -> None:
+    """Read-only inputs (an OptionChain's columns) and writable ones give the same vols
+    through the same compiled specialisation, the writable one the calibration objective
+    calls directly: a second one would be a second cache load in every fresh process
+    (the CLI's start-up)."""
+    from numba.core import types
+
+    from volcal.black import _kernels
+
+    forward, strike, t, vol = _grid()
+    is_call = strike >= forward
+    p = price(forward, strike, t, vol, is_call)
+    frozen = [np.array(a) for a in (p, forward, strike, t, is_call)]
+    for a in frozen:
+        a.flags.writeable = False
+    writable = [np.array(a) for a in frozen]
+    before = [a.copy() for a in writable]
+    got_ro = implied_vol(*frozen, full_output=True)
+    sigs = set(_kernels.implied_vol_loop.signatures)
+    got_rw = implied_vol(*writable, full_output=True)
+    assert set(_kernels.implied_vol_loop.signatures) == sigs
+    readonly = [a for sig in sigs for a in sig if isinstance(a, types.Array) and not a.mutable]
+    assert readonly == []
+    np.testing.assert_array_equal(got_ro.vol, got_rw.vol)
+    np.testing.assert_array_equal(got_ro.status, got_rw.status)
+    for a, b in zip(writable, before, strict=True):
+        np.testing.assert_array_equal(a, b)  # inputs passed through are never written
+    assert all(not a.flags.writeable for a in frozen)

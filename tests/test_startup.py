@@ -64,3 +64,33 @@ def test_pillars_import_no_scipy_solvers() -> None:
 def test_subpackages_are_reachable_lazily(attr) -> None:
     mods = _modules_after(f"import volcal\nassert volcal.{attr} is not None")
     assert f"volcal.{attr}" in mods
+
+
+def test_command_table_names_the_registering_modules() -> None:
+    """volcal.cli._COMMAND_HOME (a command line naming a command imports only its
+    module): every entry is the module that registers that command."""
+    import typer.main
+
+    from volcal.cli import _COMMAND_HOME, _COMMAND_MODULES, _load_commands, app
+
+    _load_commands()
+    command = typer.main.get_command(app)
+    for name, home in _COMMAND_HOME.items():
+        assert home in _COMMAND_MODULES
+        sub = command.commands[name]
+        subs = list(getattr(sub, "commands", {}).values()) or [sub]  # a group: its commands
+        assert {c.callback.__module__ for c in subs} == {home}, name
+
+
+def test_a_command_imports_only_its_command_module(tmp_path: Path) -> None:
+    code = (
+        "import contextlib, io\nfrom volcal.cli import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    assert main(['calibrate', {str(tmp_path / 'missing.csv')!r}]) == 2"
+    )
+    mods = _modules_after(code)
+    assert "volcal.cli.chain" in mods
+    assert not mods & {"volcal.cli.serve", "volcal.cli.store", "volcal.cli.riskparams"}
+    assert "pydantic" not in _top(mods)  # volcal.cli._coerce
+    full = _modules_after(code.replace("'calibrate'", "'calibrat'").replace("== 2", "!= 0"))
+    assert {"volcal.cli.serve", "volcal.cli.store"} <= full  # a typo: every command module

@@ -19,8 +19,22 @@ def broadcast_float(
         )
     except ValueError as exc:
         raise ParameterError(f"arguments do not broadcast together: {exc}") from None
-    flat = [np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in arrays]
+    flat = [_flat_owned(a, shape) for a in arrays]
     return shape, flat
+
+
+def _flat_owned(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` broadcast to ``shape`` as a flat, C-contiguous, writable array.
+
+    The compiled kernels are specialised on each argument's read-only flag: a read-only
+    input (an :class:`~volcal.market.OptionChain` column, a ``np.broadcast_to`` view) and
+    a writable one would each load (or compile) their own copy of a kernel. Writable
+    inputs of the full shape are passed through without a copy; everything else is
+    copied once into an owned array.
+    """
+    if a.shape == shape and a.flags.writeable:
+        return np.ascontiguousarray(a).reshape(-1)
+    return np.array(np.broadcast_to(a, shape), order="C").reshape(-1)
 
 
 def as_bool(is_call: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
@@ -31,7 +45,7 @@ def as_bool(is_call: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
             raise ParameterError("is_call must be boolean (True for calls, False for puts)")
         flags = flags.astype(np.bool_)
     try:
-        return np.ascontiguousarray(np.broadcast_to(flags, shape)).reshape(-1)
+        return _flat_owned(flags, shape)
     except ValueError as exc:
         raise ParameterError(
             f"is_call does not broadcast with the other arguments: {exc}"

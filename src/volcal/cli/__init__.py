@@ -32,6 +32,28 @@ _COMMAND_MODULES = (
     "volcal.cli.serve",
 )
 
+#: command name -> the module of _COMMAND_MODULES that registers it: a command line that
+#: names one of these imports only that module (the others and their Click commands cost
+#: ~0.05 s of start-up); any other command line (``--help``, a mistyped or unlisted
+#: command) imports them all, so a command missing here still works. Tests check every
+#: entry against the registrations.
+_COMMAND_HOME = {
+    **dict.fromkeys(("quality", "calibrate", "snapshots"), "volcal.cli.chain"),
+    **dict.fromkeys(("demo", "warmup"), "volcal.cli.demo"),
+    "compare": "volcal.cli.compare",
+    "fetch": "volcal.cli.fetch",
+    **dict.fromkeys(
+        ("var", "backtest", "calibrate-margin", "collateral", "rate-curve"),
+        "volcal.cli.riskparams",
+    ),
+    **dict.fromkeys(("risk", "margin", "hedge"), "volcal.cli.risk"),
+    "surface": "volcal.cli.surface",
+    "venues": "volcal.cli.venues",
+    **dict.fromkeys(("backfill", "audit", "history"), "volcal.cli.store"),
+    **dict.fromkeys(("stream", "record"), "volcal.cli.stream"),
+    "serve": "volcal.cli.serve",
+}
+
 # library argument names -> the command-line options that set them
 _CLI_TERMS = (
     (
@@ -50,9 +72,37 @@ def cli_terms(message: str) -> str:
     return message
 
 
-def _load_commands() -> None:
-    for mod in _COMMAND_MODULES:
+def _load_commands(name: str | None = None) -> None:
+    """Import the command modules: only the one registering command ``name`` when
+    :data:`_COMMAND_HOME` lists it, else all of them."""
+    home = _COMMAND_HOME.get(name) if name is not None else None
+    for mod in (home,) if home is not None else _COMMAND_MODULES:
         importlib.import_module(mod)
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The command ``argv`` runs (its first word that is no option: the root takes no
+    option with a value), None for ``volcal --help`` / ``--version``."""
+    return next((w for w in argv if not w.startswith("-")), None)
+
+
+def _command(argv: list[str]) -> Any:
+    """The Click command of ``app`` (what ``app()`` runs) with the commands ``argv`` may
+    run, their plain parameters converted without pydantic (:mod:`volcal.cli._coerce`:
+    ~0.1 s off every command's start-up). ``app`` has no pretty tracebacks to install, so
+    running this is running ``app``."""
+    import typer.main
+
+    from volcal.cli import _coerce
+
+    name = _command_name(argv)
+    _load_commands(name)
+    command = typer.main.get_command(app)
+    if name is not None and name not in getattr(command, "commands", {}):  # table wrong
+        _load_commands()
+        command = typer.main.get_command(app)
+    _coerce.install(command, argv)
+    return command
 
 
 def _one_line_warning(
@@ -78,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     Typer handles usage errors itself (exit 2 with its usage message); errors volcal
     raises on purpose, and a missing or unreadable file, become one line on stderr.
     """
-    _load_commands()
+    command = _command(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings():
         # scoped to this call: shown once each, as one line (restored on return)
         warnings.showwarning = _one_line_warning
         warnings.simplefilter("default")
         try:
-            app(args=argv, prog_name="volcal", standalone_mode=True)
+            command.main(args=argv, prog_name="volcal", standalone_mode=True)
         except SystemExit as exc:
             code = exc.code
             return code if isinstance(code, int) else (0 if code is None else 1)
