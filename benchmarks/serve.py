@@ -3,8 +3,19 @@
 The server (``create_app`` over the real ``StreamEngine``, uvicorn; the engine in its own
 process by default, ``--engine-mode thread|loop`` to keep it in the server process) runs
 in a subprocess bound to 127.0.0.1 on an ephemeral port; the clients run in
-``--client-procs`` other processes (default 2; asyncio: ``httpx`` pollers of ``/v1/surface`` and ``websockets`` subscribers of
-``/v1/stream``). Input: the real BTC snapshots of 2026-01-23/24 (../shared/data), the
+``--client-procs`` other processes (default 2; asyncio: pollers of ``/v1/surface`` and
+``websockets`` subscribers of ``/v1/stream``). The pollers' HTTP client (``--client``):
+``httpx`` (one ``httpx.AsyncClient`` per poller, as separate users would), ``httpx-shared``
+(one pooled client per client process, the benchmark's client before; its pool costs
+about 4 ms of client CPU per request at 25 requests in flight, so on 2 cores the clients
+then run late and their own waiting is most of the measured latency) or ``raw`` (asyncio
+streams speaking HTTP/1.1 keep-alive, about 0.1 ms per request); see serve_cost.py.
+
+Where the time goes is measured, not inferred: the request time inside the server (first
+bytes read off the socket to the last written, uvicorn's protocol instrumented in the
+server role), the event-loop lag of the server and of the clients (a 10 ms sleep's
+overshoot), the time the server's loop spends decoding the engine pipe, and each
+process's run-queue wait (time runnable but waiting for a core, /proc schedstat). Input: the real BTC snapshots of 2026-01-23/24 (../shared/data), the
 day compressed to ``--day`` wall seconds; BETWEEN two snapshots the stream is made of
 INTERPOLATED, NOISY ticks at ``--rate`` quote updates per second (synthetic data, as in
 benchmarks/stream.py; the real snapshot values are exact at their own times). The
@@ -133,13 +144,14 @@ def _instrument_http() -> dict[str, Any]:
 
     from volcal.serve.process import EngineProcess
 
-    stats: dict[str, Any] = {"req_s": [], "lag_s": [], "ipc_s": []}
+    stats: dict[str, Any] = {"req_s": [], "lag_s": [], "ipc_s": [], "ipc_cpu_s": []}
     feed = EngineProcess._feed
 
     def timed_feed(self: Any, data: bytes) -> None:  # the engine pipe's decoding
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         feed(self, data)
         stats["ipc_s"].append(time.perf_counter() - t0)
+        stats["ipc_cpu_s"].append(time.thread_time() - c0)
 
     EngineProcess._feed = timed_feed  # type: ignore[method-assign]
     protos: list[Any] = [h11_impl.H11Protocol]
@@ -460,6 +472,8 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
         "srv_lag": _pcts(1000 * np.asarray(stats.get("lag_s", []))),
         "srv_ipc": _pcts(1000 * np.asarray(stats.get("ipc_s", []))),
         "srv_ipc_total": float(np.sum(stats.get("ipc_s", []))),
+        "srv_ipc_cpu": float(np.sum(stats.get("ipc_cpu_s", []))),
+        "srv_ipc_cpu_p99": _pcts(1000 * np.asarray(stats.get("ipc_cpu_s", [])))[1],
         "cli_lag": _pcts(1000 * np.asarray([x for p in parts for x in p["lag_s"]])),
         "wait_share": {
             "server": (waits1[0] - waits0[0]) / wall if wall > 0 else float("nan"),
@@ -551,7 +565,8 @@ def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
          "a 10 ms sleep's overshoot"),
         ("engine pipe decoding in the server: p50 / p99 / max per read (ms)",
          f"{f(load['srv_ipc'][0], 2)} / {f(load['srv_ipc'][1], 2)} / {f(load['srv_ipc'][2], 1)}",
-         f"{f(load['srv_ipc_total'], 2)} s in all (event loop blocked)"),
+         f"{f(load['srv_ipc_total'], 2)} s in all; its CPU {f(load['srv_ipc_cpu'], 2)} s, "
+         f"p99 {f(load['srv_ipc_cpu_p99'], 2)} ms per read (the rest: waiting for a core)"),
         ("run-queue wait, share of wall time: server / engine / clients",
          " / ".join(f"{f(100 * load['wait_share'][k], 0)} %" for k in ("server", "engine", "clients")),
          "time runnable but waiting for a core (/proc schedstat)"),
