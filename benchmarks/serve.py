@@ -675,7 +675,7 @@ def main() -> None:
         f"compressed to {args.day:g} s, with interpolated synthetic ticks at {args.rate:g} quote "
         f"updates/s between them; engine svi + essvi in {where}; server and clients on "
         f"127.0.0.1, the server in its own process, the clients in {args.client_procs} other "
-        "process(es) (they share the same 2 cores: their CPU is in the table). Baseline of the engine latency: the same "
+        f"process(es) (pollers on the {args.client} client) (they share the same 2 cores: their CPU is in the table). Baseline of the engine latency: the same "
         "replay with no client.\n\n" + table + "\n"
     )
     print(text)
