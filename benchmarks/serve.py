@@ -3,8 +3,19 @@
 The server (``create_app`` over the real ``StreamEngine``, uvicorn; the engine in its own
 process by default, ``--engine-mode thread|loop`` to keep it in the server process) runs
 in a subprocess bound to 127.0.0.1 on an ephemeral port; the clients run in
-``--client-procs`` other processes (default 2; asyncio: ``httpx`` pollers of ``/v1/surface`` and ``websockets`` subscribers of
-``/v1/stream``). Input: the real BTC snapshots of 2026-01-23/24 (../shared/data), the
+``--client-procs`` other processes (default 2; asyncio: pollers of ``/v1/surface`` and
+``websockets`` subscribers of ``/v1/stream``). The pollers' HTTP client (``--client``):
+``httpx`` (one ``httpx.AsyncClient`` per poller, as separate users would), ``httpx-shared``
+(one pooled client per client process, the benchmark's client before; its pool costs
+about 4 ms of client CPU per request at 25 requests in flight, so on 2 cores the clients
+then run late and their own waiting is most of the measured latency) or ``raw`` (asyncio
+streams speaking HTTP/1.1 keep-alive, about 0.1 ms per request); see serve_cost.py.
+
+Where the time goes is measured, not inferred: the request time inside the server (first
+bytes read off the socket to the last written, uvicorn's protocol instrumented in the
+server role), the event-loop lag of the server and of the clients (a 10 ms sleep's
+overshoot), the time the server's loop spends decoding the engine pipe, and each
+process's run-queue wait (time runnable but waiting for a core, /proc schedstat). Input: the real BTC snapshots of 2026-01-23/24 (../shared/data), the
 day compressed to ``--day`` wall seconds; BETWEEN two snapshots the stream is made of
 INTERPOLATED, NOISY ticks at ``--rate`` quote updates per second (synthetic data, as in
 benchmarks/stream.py; the real snapshot values are exact at their own times). The
@@ -29,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -81,7 +94,13 @@ def _bench_engine(day: float, rate: float) -> Any:
 
 
 def _server(args: argparse.Namespace) -> None:
+    import signal
+
     from volcal.serve import ServerThread, ServeSettings, create_app
+
+    # the client stops this process with SIGINT; a parent started in the background
+    # (nohup, ``&``) hands it down ignored, and the server would then be killed instead
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     eng: Any
     if args.engine_mode == "process":
@@ -99,15 +118,102 @@ def _server(args: argparse.Namespace) -> None:
             engine_thread=args.engine_mode == "thread",
         ),
     )
+    stats = _instrument_http()
     srv = ServerThread(app).start()
+    loop = srv.server.servers[0].get_loop()
+    asyncio.run_coroutine_threadsafe(_lag_probe(stats["lag_s"], 0.01), loop)
+    stats["loop"] = type(loop).__module__.split(".")[0]
+    stats["http"] = "httptools" if importlib.util.find_spec("httptools") else "h11"
     Path(args.port_file).write_text(str(srv.port))
     try:
         while True:
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass
-    finally:
+    finally:  # the measurements first: the engine's shutdown may take a while
+        stats["threads"] = _thread_stats(os.getpid())
+        Path(args.port_file).with_name("stats.json").write_text(json.dumps(stats))
         srv.stop()
+
+
+def _instrument_http() -> dict[str, Any]:
+    """Server-side request time, measured in the server: from the first bytes of a
+    request read off the socket (uvicorn's h11 protocol ``data_received``) to its last
+    byte written to the transport (``on_response_complete``); surface polls only."""
+    from uvicorn.protocols.http import h11_impl
+
+    from volcal.serve.process import EngineProcess
+
+    stats: dict[str, Any] = {"req_s": [], "lag_s": [], "ipc_s": [], "ipc_cpu_s": []}
+    feed = EngineProcess._feed
+
+    def timed_feed(self: Any, data: bytes) -> None:  # the engine pipe's decoding
+        t0, c0 = time.perf_counter(), time.thread_time()
+        feed(self, data)
+        stats["ipc_s"].append(time.perf_counter() - t0)
+        stats["ipc_cpu_s"].append(time.thread_time() - c0)
+
+    EngineProcess._feed = timed_feed  # type: ignore[method-assign]
+    protos: list[Any] = [h11_impl.H11Protocol]
+    try:  # uvicorn's http="auto" takes httptools when it is installed
+        from uvicorn.protocols.http import httptools_impl
+
+        protos.append(httptools_impl.HttpToolsProtocol)
+    except ImportError:
+        pass
+    for proto in protos:
+        _time_protocol(proto, stats["req_s"])
+    return stats
+
+
+def _time_protocol(proto: Any, out: list[float]) -> None:
+    recv, done = proto.data_received, proto.on_response_complete
+
+    def data_received(self: Any, data: bytes) -> None:
+        if getattr(self, "_bench_t0", None) is None:
+            self._bench_t0 = time.perf_counter()
+            self._bench_surface = data.startswith(b"GET /v1/surface")
+        recv(self, data)
+
+    def on_response_complete(self: Any) -> None:
+        t0, self._bench_t0 = getattr(self, "_bench_t0", None), None
+        if t0 is not None and self._bench_surface:
+            out.append(time.perf_counter() - t0)
+        done(self)
+
+    proto.data_received = data_received
+    proto.on_response_complete = on_response_complete
+
+
+async def _lag_probe(out: list[float], every: float) -> None:
+    """Event-loop lag: how late a ``sleep(every)`` wakes up."""
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(every)
+        out.append(time.perf_counter() - t0 - every)
+
+
+def _thread_stats(pid: int) -> dict[str, list[float]]:
+    """Per thread of ``pid``: name -> [CPU s, run-queue wait s] (/proc schedstat: the
+    time a runnable thread waited for a core)."""
+    out: dict[str, list[float]] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as fh:
+                name = fh.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                run_ns, wait_ns = (int(x) for x in fh.read().split()[:2])
+        except OSError:
+            continue
+        cur = out.setdefault(name, [0.0, 0.0])
+        cur[0] += run_ns / 1e9
+        cur[1] += wait_ns / 1e9
+    return out
+
+
+def _wait_s(pid: int) -> float:
+    """Run-queue wait seconds of all threads of ``pid``."""
+    return sum(w for _, w in _thread_stats(pid).values())
 
 
 # --------------------------------------------------------------------------- client role
@@ -117,7 +223,9 @@ def _rss_mb(pid: int) -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _start_server(args: argparse.Namespace, day: float) -> tuple[subprocess.Popen[bytes], int]:
+def _start_server(
+    args: argparse.Namespace, day: float
+) -> tuple[subprocess.Popen[bytes], int, Path]:
     port_file = Path(tempfile.mkdtemp()) / "port"
     cmd = [sys.executable, __file__, "--role", "server", "--port-file", str(port_file),
            "--day", str(day), "--rate", str(args.rate)]  # fmt: skip
@@ -128,7 +236,7 @@ def _start_server(args: argparse.Namespace, day: float) -> tuple[subprocess.Pope
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("the server did not start")
         time.sleep(0.1)
-    return proc, int(port_file.read_text())
+    return proc, int(port_file.read_text()), port_file
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -153,21 +261,34 @@ def _engine_latency(text: str) -> dict[str, float]:
 
 
 async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
-                poll_interval: float) -> dict[str, Any]:  # fmt: skip
+                poll_interval: float, client: str = "httpx") -> dict[str, Any]:  # fmt: skip
     """One client process: ``pollers`` HTTP pollers and ``subs`` websocket subscribers
-    for ``duration`` seconds (asyncio, httpx + websockets)."""
+    for ``duration`` seconds (asyncio; the pollers on ``httpx`` or, ``client="raw"``, on
+    plain asyncio streams speaking HTTP/1.1 keep-alive; the subscribers on
+    ``websockets``). Also measured: this process's event-loop lag and run-queue wait."""
     import httpx
     import websockets
 
     req_ms: list[float] = []
     tick_ms: list[float] = []
+    lag_s: list[float] = []
     errors = {"http": 0, "ws": 0}
     n_ws_msgs = [0]
     cpu0 = time.process_time()
+    wait0 = _wait_s(os.getpid())
+    host, port = url.removeprefix("http://").split(":")
+    request = f"GET /v1/surface HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     async with httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=200)) as c:
         stop = asyncio.Event()
 
         async def poll() -> None:
+            if client == "httpx-shared":  # one pooled client for all pollers of the process
+                await poll_with(c)
+            else:  # each poller its own client (its own connection), as separate users are
+                async with httpx.AsyncClient(timeout=10.0) as own:
+                    await poll_with(own)
+
+        async def poll_with(c: httpx.AsyncClient) -> None:
             while not stop.is_set():
                 t0 = time.perf_counter()
                 try:
@@ -179,6 +300,36 @@ async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
                 except httpx.HTTPError:
                     errors["http"] += 1
                 await asyncio.sleep(poll_interval)
+
+        async def poll_raw() -> None:
+            reader: asyncio.StreamReader | None = None
+            writer: asyncio.StreamWriter | None = None
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(host, int(port))
+                    assert reader is not None
+                    writer.write(request)
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
+                    status = int(head.split(b" ", 2)[1])
+                    size = 0
+                    for line in head.split(b"\r\n"):
+                        if line[:15].lower() == b"content-length:":
+                            size = int(line[15:])
+                    await asyncio.wait_for(reader.readexactly(size), 10.0)
+                    if status != 200:
+                        errors["http"] += 1
+                    else:
+                        req_ms.append(1000 * (time.perf_counter() - t0))
+                except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
+                    errors["http"] += 1
+                    if writer is not None:
+                        writer.close()
+                    reader = writer = None
+                await asyncio.sleep(poll_interval)
+            if writer is not None:
+                writer.close()
 
         async def sub() -> None:
             try:
@@ -204,13 +355,18 @@ async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
             except (OSError, websockets.WebSocketException):
                 errors["ws"] += 1
 
-        tasks = [asyncio.create_task(poll()) for _ in range(pollers)]
+        probe = asyncio.create_task(_lag_probe(lag_s, 0.01))
+        tasks = [
+            asyncio.create_task(poll_raw() if client == "raw" else poll()) for _ in range(pollers)
+        ]
         tasks += [asyncio.create_task(sub()) for _ in range(subs)]
         await asyncio.sleep(duration)
         stop.set()
         await asyncio.gather(*tasks)
+        probe.cancel()
     return {"req_ms": req_ms, "tick_ms": tick_ms, "errors": errors, "ws_messages": n_ws_msgs[0],
-            "cpu_s": time.process_time() - cpu0}  # fmt: skip
+            "cpu_s": time.process_time() - cpu0, "lag_s": lag_s,
+            "wait_s": _wait_s(os.getpid()) - wait0}  # fmt: skip
 
 
 def _load_proc(nice: int, *a: Any) -> dict[str, Any]:
@@ -226,7 +382,7 @@ def _split(n: int, k: int) -> list[int]:
 async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) -> dict[str, Any]:
     import httpx
 
-    proc, port = _start_server(args, day)
+    proc, port, port_file = _start_server(args, day)
     url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream?underlying=BTC"
     rss: list[float] = []
     parts: list[dict[str, Any]] = []
@@ -245,6 +401,7 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
             duration = day * 0.9  # inside the replay
             srv_cpu[0] = _cpu_s(proc.pid)
             eng_cpu[0] = _engine_cpu_s(proc.pid)
+            waits0 = _waits(proc.pid)
             t_run = time.monotonic()
             if pollers or subs:
                 import multiprocessing
@@ -264,6 +421,7 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
                             s_,
                             duration,
                             args.poll_interval,
+                            args.client,
                         )
                         for p, s_ in zip(_split(pollers, k), _split(subs, k), strict=True)
                     ]
@@ -277,10 +435,13 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
                     await asyncio.sleep(2.0)
             srv_cpu[1] = _cpu_s(proc.pid)
             eng_cpu[1] = _engine_cpu_s(proc.pid)
+            waits1 = _waits(proc.pid)
             wall = time.monotonic() - t_run
             text = (await c.get(url + "/metrics")).text
     finally:
         _stop(proc)
+    stats_file = Path(port_file).with_name("stats.json")
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     req = np.asarray([x for p in parts for x in p["req_ms"]])
     tick = np.asarray([x for p in parts for x in p["tick_ms"]])
     q = max(len(rss) // 4, 1)
@@ -305,7 +466,42 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
         "engine_cpu_share": (eng_cpu[1] - eng_cpu[0]) / wall if wall > 0 else float("nan"),
         "client_cpu_share": sum(p["cpu_s"] for p in parts) / wall if wall > 0 else 0.0,
         "load": os.getloadavg()[0],
+        "srv_threads": stats.get("threads", {}),
+        "srv_stack": f"{stats.get('loop', '?')} loop, {stats.get('http', '?')} parser",
+        "srv_req": _pcts(1000 * np.asarray(stats.get("req_s", []))),
+        "srv_lag": _pcts(1000 * np.asarray(stats.get("lag_s", []))),
+        "srv_ipc": _pcts(1000 * np.asarray(stats.get("ipc_s", []))),
+        "srv_ipc_total": float(np.sum(stats.get("ipc_s", []))),
+        "srv_ipc_cpu": float(np.sum(stats.get("ipc_cpu_s", []))),
+        "srv_ipc_cpu_p99": _pcts(1000 * np.asarray(stats.get("ipc_cpu_s", [])))[1],
+        "cli_lag": _pcts(1000 * np.asarray([x for p in parts for x in p["lag_s"]])),
+        "wait_share": {
+            "server": (waits1[0] - waits0[0]) / wall if wall > 0 else float("nan"),
+            "engine": (waits1[1] - waits0[1]) / wall if wall > 0 else float("nan"),
+            "clients": sum(p["wait_s"] for p in parts) / wall if wall > 0 else 0.0,
+        },
     }
+
+
+def _pcts(x: Any) -> tuple[float, float, float]:
+    """p50, p99, max (nan when empty)."""
+    if not np.size(x):
+        return (float("nan"),) * 3
+    return (float(np.percentile(x, 50)), float(np.percentile(x, 99)), float(np.max(x)))
+
+
+def _waits(pid: int) -> tuple[float, float]:
+    """Run-queue wait seconds: the server process, its engine process(es)."""
+    eng = 0.0
+    todo = _children(pid)
+    while todo:
+        c = todo.pop()
+        try:
+            eng += _wait_s(c)
+        except OSError:
+            continue
+        todo += _children(c)
+    return _wait_s(pid), eng
 
 
 def _cpu_one(pid: int) -> float:
@@ -358,8 +554,22 @@ def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
 
     e0, e1 = base["engine"], load["engine"]
     rows = [
-        ("requests /v1/surface", f"{load['requests']}", f"{args.pollers} pollers every {args.poll_interval:g} s"),
+        ("requests /v1/surface", f"{load['requests']}",
+         f"{args.pollers} pollers every {args.poll_interval:g} s; client {args.client}"),
         ("request p50 / p99 (ms)", f"{f(load['req_p50'])} / {f(load['req_p99'])}", "aim p99 <= 25"),
+        ("request p50 / p99 (ms) in the server: socket read -> response written",
+         f"{f(load['srv_req'][0], 2)} / {f(load['srv_req'][1], 2)}",
+         f"max {f(load['srv_req'][2])}; uvicorn on {load['srv_stack']}"),
+        ("event-loop lag p50 / p99 (ms): server / clients",
+         f"{f(load['srv_lag'][0])} / {f(load['srv_lag'][1])} ; {f(load['cli_lag'][0])} / {f(load['cli_lag'][1])}",
+         "a 10 ms sleep's overshoot"),
+        ("engine pipe decoding in the server: p50 / p99 / max per read (ms)",
+         f"{f(load['srv_ipc'][0], 2)} / {f(load['srv_ipc'][1], 2)} / {f(load['srv_ipc'][2], 1)}",
+         f"{f(load['srv_ipc_total'], 2)} s in all; its CPU {f(load['srv_ipc_cpu'], 2)} s, "
+         f"p99 {f(load['srv_ipc_cpu_p99'], 2)} ms per read (the rest: waiting for a core)"),
+        ("run-queue wait, share of wall time: server / engine / clients",
+         " / ".join(f"{f(100 * load['wait_share'][k], 0)} %" for k in ("server", "engine", "clients")),
+         "time runnable but waiting for a core (/proc schedstat)"),
         ("ws patches received", f"{load['ticks']}", f"{args.subscribers} subscribers, {load['ws_messages']} messages"),
         ("tick -> client p50 / p99 (ms)", f"{f(load['tick_p50'])} / {f(load['tick_p99'])}", "aim p99 <= 75"),
         ("errors (http / ws)", f"{load['errors']['http']} / {load['errors']['ws']}", "aim 0"),
@@ -408,6 +618,12 @@ def main() -> None:
                     help="nice value of the client processes (e.g. 10: the clients take the "
                     "CPU the server and the engine leave, as clients on other machines "
                     "would; their receive times then include their own waiting)")  # fmt: skip
+    ap.add_argument("--client", choices=("httpx", "httpx-shared", "raw"), default="httpx",
+                    help="HTTP client of the pollers: one httpx.AsyncClient per poller "
+                    "(default), one pooled httpx.AsyncClient shared by the pollers of a "
+                    "client process (costs about 4x the CPU per request at 25 concurrent "
+                    "requests), or plain asyncio streams (HTTP/1.1 keep-alive, the "
+                    "lightest)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     ap.add_argument(
         "--engine-mode",
@@ -440,10 +656,13 @@ def main() -> None:
         asyncio.run(_phase(args, args.soak, args.pollers, args.subscribers)) if args.soak else None
     )
     table = _table(args, base, load, soak)
+    print("server threads, [CPU s, run-queue wait s] over the phase's life:", load["srv_threads"],
+          file=sys.stderr)  # fmt: skip
     load_avg = os.getloadavg()[0]
     cmd = "python benchmarks/serve.py" + (" --quick" if args.quick else "")
     cmd += f" --client-nice {args.client_nice}" if args.client_nice else ""
     cmd += "" if args.engine_mode == "process" else f" --engine-mode {args.engine_mode}"
+    cmd += "" if args.client == "httpx" else f" --client {args.client}"
     where = {
         "process": "its own process (publishing encoded states and patches to the server)",
         "thread": "a thread of the server process (its own event loop)",
@@ -456,7 +675,7 @@ def main() -> None:
         f"compressed to {args.day:g} s, with interpolated synthetic ticks at {args.rate:g} quote "
         f"updates/s between them; engine svi + essvi in {where}; server and clients on "
         f"127.0.0.1, the server in its own process, the clients in {args.client_procs} other "
-        "process(es) (they share the same 2 cores: their CPU is in the table). Baseline of the engine latency: the same "
+        f"process(es) (pollers on the {args.client} client) (they share the same 2 cores: their CPU is in the table). Baseline of the engine latency: the same "
         "replay with no client.\n\n" + table + "\n"
     )
     print(text)

@@ -5,7 +5,9 @@ ephemeral 127.0.0.1 port and stops it."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import math
 import os
 import socket
@@ -125,11 +127,36 @@ def test_metrics_prometheus_text(served: tuple[FakeEngine, ServerThread]) -> Non
     assert "volcal_engine_messages_received 10" in text
     assert 'volcal_http_request_duration_seconds_bucket{route="/v1/surface",le="+Inf"}' in text
     assert "# TYPE volcal_ws_clients gauge" in text
+    assert "# TYPE volcal_server_loop_lag_seconds histogram" in text
     for line in text.splitlines():  # every sample line: name{labels} number
         if line and not line.startswith("#"):
             name_labels, value = line.rsplit(" ", 1)
             float(value)
             assert name_labels.split("{")[0].replace("_", "").isalnum()
+
+
+def test_loop_lag_metric_sees_a_blocked_loop() -> None:
+    from volcal.serve.app import watch_loop
+    from volcal.serve.metrics import ServerMetrics
+
+    async def run(m: ServerMetrics) -> None:
+        task = asyncio.create_task(watch_loop(m, 0.02))
+        await asyncio.sleep(0.1)
+        time.sleep(0.15)  # a handler that blocks the loop
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    m = ServerMetrics()
+    asyncio.run(run(m))
+    h = m.loop_lag
+    assert h.n >= 3
+    slow = h.n - sum(c for b, c in zip(h.bounds, h.counts, strict=False) if b <= 0.1)
+    assert slow >= 1  # the 150 ms block, in a bucket above 100 ms
+    assert h.total >= 0.1
+    text = "\n".join(m.lines())
+    assert f'volcal_server_loop_lag_seconds_bucket{{le="+Inf"}} {h.n}' in text
 
 
 def test_openapi_every_field_has_a_description_with_units(

@@ -49,8 +49,10 @@ from volcal.serve.schemas import (
 from volcal.serve.security import RateLimiter, bearer_ok
 from volcal.serve.settings import ServeSettings
 
-__all__ = ["ApiError", "chain_quotes", "create_app", "plotly_js_path"]
+__all__ = ["ApiError", "chain_quotes", "create_app", "plotly_js_path", "watch_loop"]
 
+#: the server's event-loop lag is sampled this often (s)
+LOOP_PROBE_S = 0.1
 #: the /v1/surface body is re-encoded at least this often (s) ...
 CACHE_S = 0.25
 #: ... and, after an engine update, at most this often (s)
@@ -304,9 +306,13 @@ def create_app(
                 metrics=metrics,
             )
             hubs[u].start()
+        probe = asyncio.create_task(watch_loop(metrics, LOOP_PROBE_S), name="loop-lag")
         try:
             yield
         finally:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
             for h in hubs.values():
                 await h.stop()
             if manage_engine:
@@ -921,6 +927,15 @@ def create_app(
         }
 
     return app
+
+
+async def watch_loop(metrics: ServerMetrics, every_s: float) -> None:
+    """Sample the event loop's lag into ``metrics.loop_lag`` until cancelled: how much
+    later than asked a ``sleep(every_s)`` returns (a blocked or CPU-starved loop)."""
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(every_s)
+        metrics.loop_lag.observe(max(time.perf_counter() - t0 - every_s, 0.0))
 
 
 async def _aw(x: Any) -> Any:

@@ -131,7 +131,10 @@ class Client:
                 text = pre if pre is not None else _dumps(msg)
                 ticks = [tick]
             try:
-                await asyncio.wait_for(self._send(text), timeout_s)
+                # a deadline on the running task (asyncio.timeout), not wait_for, which
+                # wraps every send (one per message and client) in a task of its own
+                async with asyncio.timeout(timeout_s):
+                    await self._send(text)
             except TimeoutError:
                 return "send_timeout"
             except Exception:  # the peer went away while we were sending

@@ -21,6 +21,9 @@ __all__ = ["Histogram", "ServerMetrics", "render_prometheus"]
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
                      1.0, 2.5, 5.0)  # fmt: skip
 
+#: event-loop lag buckets in seconds (how late the server's loop runs a timer)
+LOOP_LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
 _NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -83,6 +86,7 @@ class ServerMetrics:
         self.ws_dropped: dict[str, int] = {}
         self.rate_limited = 0
         self.tick_to_send = Histogram()
+        self.loop_lag = Histogram(LOOP_LAG_BUCKETS_S)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, str(status))
@@ -138,6 +142,10 @@ class ServerMetrics:
             "a websocket client, in seconds (engine clock).",
             "# TYPE volcal_ws_tick_to_send_seconds histogram",
             *self.tick_to_send.lines("volcal_ws_tick_to_send_seconds"),
+            "# HELP volcal_server_loop_lag_seconds How late the server's event loop ran a "
+            "timer, in seconds (every request and websocket send waits as long).",
+            "# TYPE volcal_server_loop_lag_seconds histogram",
+            *self.loop_lag.lines("volcal_server_loop_lag_seconds"),
         ]
         return out
 
