@@ -16,7 +16,7 @@ get its encoded body): the server in a subprocess, the clients in this process.
   (``websockets`` clients): server and client CPU microseconds per message and
   subscriber.
 
-uvicorn takes ``httptools`` and ``uvloop`` when they are installed (the ``serve-fast``
+uvicorn takes ``httptools`` and ``uvloop`` when they are installed (the ``serve``
 extra); the table says which the server ran on. ``python benchmarks/serve_cost.py
 --quick`` (fewer requests and messages).
 """
