@@ -649,24 +649,49 @@ def fit_svi_surface(
         if cand is not None:
             base[j] = cand
 
+    # the model vols and squared vol errors of a smile at its slice's quotes: the passes
+    # and the result meet the same (slice, smile) pairs again
+    iv_memo: dict[tuple[int, SVI], FloatArray] = {}
+    sq_memo: dict[tuple[int, SVI], float] = {}
+
+    def vols(j: int, s: SVI) -> FloatArray:
+        out = iv_memo.get((j, s))
+        if out is None:
+            k, _, t, _, _, _ = data[j]
+            out = iv_memo[(j, s)] = s.implied_vol(k, t)
+        return out
+
+    def sq_of(j: int, s: SVI) -> float:
+        sq = sq_memo.get((j, s))
+        if sq is None:
+            sq = sq_memo[(j, s)] = float(np.sum((vols(j, s) - data[j][1]) ** 2))
+        return sq
+
     def sum_sq(sm: list[SVI]) -> float:
         out = 0.0
         for j in range(n_fit):
-            k, iv, t, _, _, _ = data[j]
-            out += float(np.sum((sm[j].implied_vol(k, t) - iv) ** 2))
+            out += sq_of(j, sm[j])
         return out
 
     # the passes meet the same (slice, neighbours) problems again (the three passes
     # share their first steps): each is solved once per grid
     memo: dict[tuple[Any, ...], Any] = {}
 
-    def one_pass(anchor: int) -> tuple[list[SVI], list[str], float]:
+    def one_pass(anchor: int, bound: float = math.inf) -> tuple[list[SVI], list[str], float]:
         """Slices after ``anchor`` fitted forward (each above the previous), slices
-        before it backward (each below the next)."""
+        before it backward (each below the next). A pass from the first slice stops as
+        soon as the squared vol errors of the slices it has settled reach ``bound``
+        (returning ``inf``): it can no longer be the cheaper pass (the total is a sum
+        of non-negative terms in the same order, so it cannot fall below that prefix)."""
         nonlocal nfev
         chosen: list[SVI] = list(base)
         how = ["free"] * n_fit
+        settled = 0.0
         for j in [anchor, *range(anchor + 1, n_fit), *range(anchor - 1, -1, -1)]:
+            if anchor == 0 and j > 0:
+                settled += sq_of(j - 1, chosen[j - 1])
+                if settled >= bound:
+                    return chosen, how, math.inf
             lower = chosen[j - 1] if j > anchor else None
             upper = chosen[j + 1] if j < anchor else None
             is_last = j == n_fit - 1
@@ -729,18 +754,27 @@ def fit_svi_surface(
         rm = 100.0 * math.sqrt(results[0][2] / n_q)
         if widest != 0 and rm > 1.05 * 100.0 * math.sqrt(sq_free / n_q) + _EXTRA_PASSES_VOL:
             anchors_t.append(0)
-            results.append(one_pass(0))
+            results.append(one_pass(0, bound=results[0][2]))
         best = int(np.argmin([r[2] for r in results]))
         chosen, how, _ = results[best]
         pass_info = {
             "anchors": [labels[fittable[a]] for a in anchors_t],
-            "rmse_vol": [100.0 * math.sqrt(r[2] / n_q) for r in results],
+            # None: the forward pass stopped once it could no longer win
+            "rmse_vol": [
+                100.0 * math.sqrt(r[2] / n_q) if math.isfinite(r[2]) else None for r in results
+            ],
             "chosen": labels[fittable[anchors_t[best]]],
         }
         # certify on the grid check_arbitrage uses too (it scales with the first
         # slice's ATM variance, known only now); refit on the union when it fails
         theta_1 = float(chosen[0].total_variance(0.0))
         extra_grid = np.unique(np.concatenate([grid, _check_arbitrage_grid(theta_1)]))
+        if extra_grid.size == grid.size and "fallback" not in how:
+            # nothing new on the grid: the pass accepted every slice by the same check
+            # (:func:`_compatible` against its final neighbour, on this grid) that
+            # :func:`_certified` would repeat; only the fallback copies are unchecked
+            certified = True
+            break
         if _certified(chosen, extra_grid):
             certified = True
             break
@@ -765,10 +799,8 @@ def fit_svi_surface(
                 "fit": how[j],
                 "cost_free": cost_of(j, frees[j]),
                 "cost": cost_of(j, smiles[j]),
-                "rmse_free": float(
-                    100.0 * np.sqrt(np.mean((frees[j].implied_vol(k, t) - iv) ** 2))
-                ),
-                "rmse": float(100.0 * np.sqrt(np.mean((smiles[j].implied_vol(k, t) - iv) ** 2))),
+                "rmse_free": float(100.0 * np.sqrt(np.mean((vols(j, frees[j]) - iv) ** 2))),
+                "rmse": float(100.0 * np.sqrt(np.mean((vols(j, smiles[j]) - iv) ** 2))),
                 "free_status": "ok" if free_ok[j] else "degraded",
             }
         )
@@ -796,7 +828,7 @@ def fit_svi_surface(
             )
         else:
             sel = q.slice_index == i
-            model_iv[sel] = smiles[node_of[i]].implied_vol(q.k[sel], float(q.t_slices[i]))
+            model_iv[sel] = vols(node_of[i], smiles[node_of[i]])
     rmse, inside = fit_quality(q, model_iv)
     stats: list[Any] = []
     slice_params: list[dict[str, Any]] = []
