@@ -28,20 +28,22 @@ _N_KEEP = 3  # centres of the zoom level
 _N_NEWTON = 4
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _admissible_one(grid: np.ndarray, a: float, p: float, q: float, m: float, s: float) -> bool:
-    """:func:`volcal.models._svi_kernels.admissible` of one candidate."""
+    """:func:`volcal.models._svi_kernels.admissible` of one candidate (the bad points
+    counted, not searched for: the same verdict, in vector code)."""
     c = p + q
     if a + 2.0 * np.sqrt(p * q) > 0.0 and c > 0.0:
         b = c / s
         rho = (p - q) / c
+        bad = 0
         for i in range(grid.size):
-            if _g(grid[i], a, b, rho, m, s) < 0.0:
-                return False
+            bad += _g(grid[i], a, b, rho, m, s) < 0.0
+        if bad:
+            return False
         for i in range(_LOCAL.size):
-            if _g(m + s * _LOCAL[i], a, b, rho, m, s) < 0.0:
-                return False
-        return True
+            bad += _g(m + s * _LOCAL[i], a, b, rho, m, s) < 0.0
+        return bad == 0
     return a > 0.0 and c == 0.0
 
 
@@ -309,7 +311,7 @@ def svi_delta_strikes(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _valid(a: float, b: float, rho: float, m: float, s: float) -> bool:
     """The checks of ``SVI(...)``'s constructor (finite fields, b >= 0, |rho| < 1,
     sigma > 0, minimal total variance >= -1e-14)."""
@@ -321,7 +323,7 @@ def _valid(a: float, b: float, rho: float, m: float, s: float) -> bool:
     return a + b * s * math.sqrt(max(1.0 - rho * rho, 0.0)) >= -1e-14
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _shift_ok(grid: np.ndarray, x5: np.ndarray, tol: float) -> bool:
     """:func:`volcal.models.svi.shift_min_g` of the smile ``x5`` on ``grid`` is >= -tol
     everywhere (every upward shift of the smile, the extrapolation beyond the last
@@ -350,13 +352,13 @@ def _shift_ok(grid: np.ndarray, x5: np.ndarray, tol: float) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _wv(k: float, x: np.ndarray) -> float:
     xm = k - x[3]
     return x[0] + x[1] * (x[2] * xm + np.sqrt(xm * xm + x[4] * x[4]))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dip(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
     """Smallest :math:`w_p(k) - w_q(k)` *between* the points of the sorted ``grid``:
     around every grid point where the difference has a local minimum it is minimised
@@ -390,7 +392,7 @@ def dip(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ordered(lo: np.ndarray, hi: np.ndarray, grid: np.ndarray) -> bool:
     """``hi`` may follow ``lo``: wing slopes not smaller, on or above it on ``grid`` and
     every blend butterfly-free (:func:`~volcal.models._svi_kernels.pair_check`)."""
@@ -402,7 +404,7 @@ def _ordered(lo: np.ndarray, hi: np.ndarray, grid: np.ndarray) -> bool:
     return cal >= 0.0 and low >= -1e-10 and dip(grid, hi, lo) >= 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def compatible(
     lo: np.ndarray, cur: np.ndarray, hi: np.ndarray, grid: np.ndarray, last: bool
 ) -> bool:
@@ -420,7 +422,7 @@ def compatible(
     return not last or _shift_ok(grid, cur, 1e-10)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def first_compatible(
     rows: np.ndarray,
     sig: np.ndarray,
