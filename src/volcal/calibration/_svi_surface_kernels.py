@@ -371,12 +371,12 @@ def dip(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
     best = np.inf
     if n < 3:
         return best
-    d0 = _wv(grid[0], p) - _wv(grid[0], q)
-    d1 = _wv(grid[1], p) - _wv(grid[1], q)
+    d = np.empty(n)  # the differences first, in one loop without exits (vector code)
+    for i in range(n):
+        d[i] = _wv(grid[i], p) - _wv(grid[i], q)
     gr = 0.6180339887498949
     for i in range(1, n - 1):
-        d2 = _wv(grid[i + 1], p) - _wv(grid[i + 1], q)
-        if d1 <= d0 and d1 <= d2:
+        if d[i] <= d[i - 1] and d[i] <= d[i + 1]:
             x0, x1 = grid[i - 1], grid[i + 1]
             for _ in range(60):
                 xa = x1 - gr * (x1 - x0)
@@ -388,7 +388,6 @@ def dip(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
                     x1 = xb
                 else:
                     x0 = xa
-        d0, d1 = d1, d2
     return best
 
 
