@@ -85,10 +85,10 @@ neighbour - always admissible - with status ``"degraded"``.
 
 Speed
 -----
-About 17-20 ms per real Deribit chain (12 expiries, 300 quotes; 0.5-0.6 x the free
-``"svi"`` fit of the same chain; BENCHMARKS.md), spent on the free slice fits (about 15 %),
-the constrained searches and the candidate checks of the passes (about half), the
-certification, the pillars and the result. Everything that runs per candidate or per
+About 15-18 ms per real Deribit chain on a quiet machine (12 expiries, 300 quotes; less
+than half the free ``"svi"`` fit of the same chain; BENCHMARKS.md), spent mostly on the
+constrained searches of the passes (the exact QPs, about 40 %), the free slice fits, the
+candidate checks, the pillars and the result. Everything that runs per candidate or per
 grid point is compiled, each piece next to the reference it replaces (the tests compare
 them): the free fits are ``fit_svi_slice``'s search
 (:func:`volcal.quality._svi_fast.fit_slice_full`; ``fit_svi_slice`` itself only when no
@@ -99,12 +99,22 @@ of all slices are one compiled scan and bisection
 (:func:`~volcal.calibration.smile_stats.svi_smile_stats`). A candidate's butterfly
 admissibility is checked only when the search uses it (zoom centres, the Newton start
 and stencil, the rows returned), cheapest first: the same candidates are chosen and
-most are never checked. The passes solve each (slice, neighbours) problem once per
-grid. None of this changes a result: on 38 real chains the surfaces agree with the
-uncompiled loops to 3e-11 in the parameters (the compiled ``exp`` rounds differently in
-the last bit); the between-points calendar check below is a deliberate change. The certificate is still the dense grid (out to :math:`|k| = 1000`, the
-points of :func:`volcal.check_arbitrage` included) with every blend and the
-extrapolation, for every candidate that is accepted and for the final surface.
+most are never checked. The dense-grid checks count the bad points of a loop instead of
+stopping at the first (the same verdict; the loops compile to vector code), the QP finds
+its first most violated row while it builds the rows. The passes solve each (slice,
+neighbours) problem once per grid, the model vols of a (slice, smile) pair are computed
+once, the forward pass stops as soon as the slices it has settled cost as much as the
+widest-anchored pass (it can no longer win; its ``rmse_vol`` in ``extra["passes"]`` is
+then ``None``), and the final certification is not repeated when the
+:func:`volcal.check_arbitrage` points add nothing to the grid on which the pass already
+accepted every slice against its final neighbour by the same check. None of this changes
+a result: on 38 real chains the surfaces agree with the uncompiled loops to 3e-11 in the
+parameters (the compiled ``exp`` rounds differently in the last bit), and the last round
+of these changes left all 114 real surfaces the same bit for bit; the between-points
+calendar check below is a deliberate change. The certificate is still the dense grid
+(out to :math:`|k| = 1000`, the points of :func:`volcal.check_arbitrage` included) with
+every blend and the extrapolation, for every candidate that is accepted and for the
+final surface.
 
 Cost of the constraints
 -----------------------
