@@ -175,3 +175,27 @@ def test_batched_pillars_are_smile_stats(delta) -> None:
                 np.testing.assert_allclose(vb, va, rtol=1e-13, atol=1e-15)
     with pytest.raises(volcal.errors.ParameterError):
         svi_smile_stats(smiles[:2], ts[:3])
+
+
+def test_surfaces_whose_certification_was_not_repeated_pass_it() -> None:
+    """The final certification is skipped when the check_arbitrage points add nothing to
+    the grid the passes checked every slice on: the full certification on that grid
+    must then pass too (and the forward pass, when stopped early, was not chosen)."""
+    from volcal.models.svi import surface_k_grid
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        for ch in _chains():
+            fit = volcal.calibrate(ch, "svi_surface")
+            smiles = list(fit.params.smiles)
+            q = fit.quotes
+            theta_short = float(np.median(q.iv_mid[q.slice_index == 0])) ** 2 * float(q.t_slices[0])
+            theta_1 = float(smiles[0].total_variance(0.0))
+            grid = np.unique(
+                np.concatenate([surface_k_grid(theta_short), svs._check_arbitrage_grid(theta_1)])
+            )
+            assert fit.extra["passes"]["certified"]
+            assert svs._certified(smiles, grid)
+            rm = fit.extra["passes"]["rmse_vol"]
+            chosen = fit.extra["passes"]["anchors"].index(fit.extra["passes"]["chosen"])
+            assert rm[chosen] is not None

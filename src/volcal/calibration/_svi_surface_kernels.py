@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-from volcal.models._svi_kernels import _LOCAL, _g, inner_constrained, pair_check, slice_ok
+from volcal.models._svi_kernels import _LOCAL, _g, _wd, inner_constrained, pair_check, slice_ok
 
 __all__ = ["compatible", "constrained_search", "dip", "first_compatible", "svi_delta_strikes"]
 
@@ -28,20 +28,22 @@ _N_KEEP = 3  # centres of the zoom level
 _N_NEWTON = 4
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _admissible_one(grid: np.ndarray, a: float, p: float, q: float, m: float, s: float) -> bool:
-    """:func:`volcal.models._svi_kernels.admissible` of one candidate."""
+    """:func:`volcal.models._svi_kernels.admissible` of one candidate (the bad points
+    counted, not searched for: the same verdict, in vector code)."""
     c = p + q
     if a + 2.0 * np.sqrt(p * q) > 0.0 and c > 0.0:
         b = c / s
         rho = (p - q) / c
+        bad = 0
         for i in range(grid.size):
-            if _g(grid[i], a, b, rho, m, s) < 0.0:
-                return False
+            bad += _g(grid[i], a, b, rho, m, s) < 0.0
+        if bad:
+            return False
         for i in range(_LOCAL.size):
-            if _g(m + s * _LOCAL[i], a, b, rho, m, s) < 0.0:
-                return False
-        return True
+            bad += _g(m + s * _LOCAL[i], a, b, rho, m, s) < 0.0
+        return bad == 0
     return a > 0.0 and c == 0.0
 
 
@@ -309,7 +311,7 @@ def svi_delta_strikes(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _valid(a: float, b: float, rho: float, m: float, s: float) -> bool:
     """The checks of ``SVI(...)``'s constructor (finite fields, b >= 0, |rho| < 1,
     sigma > 0, minimal total variance >= -1e-14)."""
@@ -321,7 +323,7 @@ def _valid(a: float, b: float, rho: float, m: float, s: float) -> bool:
     return a + b * s * math.sqrt(max(1.0 - rho * rho, 0.0)) >= -1e-14
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _shift_ok(grid: np.ndarray, x5: np.ndarray, tol: float) -> bool:
     """:func:`volcal.models.svi.shift_min_g` of the smile ``x5`` on ``grid`` is >= -tol
     everywhere (every upward shift of the smile, the extrapolation beyond the last
@@ -350,13 +352,13 @@ def _shift_ok(grid: np.ndarray, x5: np.ndarray, tol: float) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _wv(k: float, x: np.ndarray) -> float:
     xm = k - x[3]
     return x[0] + x[1] * (x[2] * xm + np.sqrt(xm * xm + x[4] * x[4]))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dip(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
     """Smallest :math:`w_p(k) - w_q(k)` *between* the points of the sorted ``grid``:
     around every grid point where the difference has a local minimum it is minimised
@@ -369,12 +371,12 @@ def dip(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
     best = np.inf
     if n < 3:
         return best
-    d0 = _wv(grid[0], p) - _wv(grid[0], q)
-    d1 = _wv(grid[1], p) - _wv(grid[1], q)
+    d = np.empty(n)  # the differences first, in one loop without exits (vector code)
+    for i in range(n):
+        d[i] = _wv(grid[i], p) - _wv(grid[i], q)
     gr = 0.6180339887498949
     for i in range(1, n - 1):
-        d2 = _wv(grid[i + 1], p) - _wv(grid[i + 1], q)
-        if d1 <= d0 and d1 <= d2:
+        if d[i] <= d[i - 1] and d[i] <= d[i + 1]:
             x0, x1 = grid[i - 1], grid[i + 1]
             for _ in range(60):
                 xa = x1 - gr * (x1 - x0)
@@ -386,11 +388,10 @@ def dip(grid: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
                     x1 = xb
                 else:
                     x0 = xa
-        d0, d1 = d1, d2
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ordered(lo: np.ndarray, hi: np.ndarray, grid: np.ndarray) -> bool:
     """``hi`` may follow ``lo``: wing slopes not smaller, on or above it on ``grid`` and
     every blend butterfly-free (:func:`~volcal.models._svi_kernels.pair_check`)."""
@@ -398,11 +399,50 @@ def _ordered(lo: np.ndarray, hi: np.ndarray, grid: np.ndarray) -> bool:
         return False
     if hi[1] * (1 + hi[2]) < lo[1] * (1 + lo[2]) - 1e-12:
         return False
-    cal, low = pair_check(grid, lo, hi, 0.0)
-    return cal >= 0.0 and low >= -1e-10 and dip(grid, hi, lo) >= 0.0
+    return _pair_ok(grid, lo, hi) and dip(grid, hi, lo) >= 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _pair_ok(grid: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> bool:
+    """``cal >= 0 and low >= -1e-10`` of :func:`~volcal.models._svi_kernels.pair_check`
+    ``(grid, p0, p1, 0.0)``: first one loop without exits (vector code) over the grid
+    with the same arithmetic - any point with ``w1 < w0`` fails; when every Bernstein
+    bound is non-negative the blends are butterfly-free; only when some bound is
+    negative (or NaN) does ``pair_check`` itself run, for its refined minimum."""
+    neg = 0
+    refine = 0
+    for i in range(grid.size):
+        k = grid[i]
+        lo = _wd(k, p0[0], p0[1], p0[2], p0[3], p0[4])
+        hi = _wd(k, p1[0], p1[1], p1[2], p1[3], p1[4])
+        neg += hi[0] - lo[0] < 0.0
+        w0, w1 = lo[0], hi[0] - lo[0]
+        k0, k1 = lo[1], hi[1] - lo[1]
+        c0, c1 = lo[2], hi[2] - lo[2]
+        e0, e1 = w0 - 0.5 * k * k0, w1 - 0.5 * k * k1
+        q0, q1, q2 = k0 * k0, 2 * k0 * k1, k1 * k1
+        s0, s1, s2 = w0 * w0, 2 * w0 * w1, w1 * w1
+        a0 = e0 * e0 - 0.25 * q0 * w0 - q0 * s0 / 16.0 + 0.5 * c0 * s0
+        a1 = 2 * e0 * e1 - 0.25 * (q0 * w1 + q1 * w0) - (q0 * s1 + q1 * s0) / 16.0
+        a1 += 0.5 * (c0 * s1 + c1 * s0)
+        a2 = e1 * e1 - 0.25 * (q1 * w1 + q2 * w0) - (q0 * s2 + q1 * s1 + q2 * s0) / 16.0
+        a2 += 0.5 * (c0 * s2 + c1 * s1)
+        a3 = -0.25 * q2 * w1 - (q1 * s2 + q2 * s1) / 16.0 + 0.5 * c1 * s2
+        a4 = -q2 * s2 / 16.0
+        b1 = a0 + a1 / 4.0
+        b2 = a0 + a1 / 2.0 + a2 / 6.0
+        b3 = a0 + 3.0 * a1 / 4.0 + a2 / 2.0 + a3 / 4.0
+        b4 = a0 + a1 + a2 + a3 + a4
+        refine += not (a0 >= 0.0 and b1 >= 0.0 and b2 >= 0.0 and b3 >= 0.0 and b4 >= 0.0)
+    if neg:
+        return False
+    if refine == 0:
+        return True
+    cal, low = pair_check(grid, p0, p1, 0.0)
+    return cal >= 0.0 and low >= -1e-10
+
+
+@njit(cache=True, error_model="numpy")
 def compatible(
     lo: np.ndarray, cur: np.ndarray, hi: np.ndarray, grid: np.ndarray, last: bool
 ) -> bool:
@@ -420,7 +460,7 @@ def compatible(
     return not last or _shift_ok(grid, cur, 1e-10)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def first_compatible(
     rows: np.ndarray,
     sig: np.ndarray,

@@ -85,10 +85,10 @@ neighbour - always admissible - with status ``"degraded"``.
 
 Speed
 -----
-About 17-20 ms per real Deribit chain (12 expiries, 300 quotes; 0.5-0.6 x the free
-``"svi"`` fit of the same chain; BENCHMARKS.md), spent on the free slice fits (about 15 %),
-the constrained searches and the candidate checks of the passes (about half), the
-certification, the pillars and the result. Everything that runs per candidate or per
+About 15-18 ms per real Deribit chain on a quiet machine (12 expiries, 300 quotes; less
+than half the free ``"svi"`` fit of the same chain; BENCHMARKS.md), spent mostly on the
+constrained searches of the passes (the exact QPs, about 40 %), the free slice fits, the
+candidate checks, the pillars and the result. Everything that runs per candidate or per
 grid point is compiled, each piece next to the reference it replaces (the tests compare
 them): the free fits are ``fit_svi_slice``'s search
 (:func:`volcal.quality._svi_fast.fit_slice_full`; ``fit_svi_slice`` itself only when no
@@ -99,12 +99,22 @@ of all slices are one compiled scan and bisection
 (:func:`~volcal.calibration.smile_stats.svi_smile_stats`). A candidate's butterfly
 admissibility is checked only when the search uses it (zoom centres, the Newton start
 and stencil, the rows returned), cheapest first: the same candidates are chosen and
-most are never checked. The passes solve each (slice, neighbours) problem once per
-grid. None of this changes a result: on 38 real chains the surfaces agree with the
-uncompiled loops to 3e-11 in the parameters (the compiled ``exp`` rounds differently in
-the last bit); the between-points calendar check below is a deliberate change. The certificate is still the dense grid (out to :math:`|k| = 1000`, the
-points of :func:`volcal.check_arbitrage` included) with every blend and the
-extrapolation, for every candidate that is accepted and for the final surface.
+most are never checked. The dense-grid checks count the bad points of a loop instead of
+stopping at the first (the same verdict; the loops compile to vector code), the QP finds
+its first most violated row while it builds the rows. The passes solve each (slice,
+neighbours) problem once per grid, the model vols of a (slice, smile) pair are computed
+once, the forward pass stops as soon as the slices it has settled cost as much as the
+widest-anchored pass (it can no longer win; its ``rmse_vol`` in ``extra["passes"]`` is
+then ``None``), and the final certification is not repeated when the
+:func:`volcal.check_arbitrage` points add nothing to the grid on which the pass already
+accepted every slice against its final neighbour by the same check. None of this changes
+a result: on 38 real chains the surfaces agree with the uncompiled loops to 3e-11 in the
+parameters (the compiled ``exp`` rounds differently in the last bit), and the last round
+of these changes left all 114 real surfaces the same bit for bit; the between-points
+calendar check below is a deliberate change. The certificate is still the dense grid
+(out to :math:`|k| = 1000`, the points of :func:`volcal.check_arbitrage` included) with
+every blend and the extrapolation, for every candidate that is accepted and for the
+final surface.
 
 Cost of the constraints
 -----------------------
@@ -649,24 +659,49 @@ def fit_svi_surface(
         if cand is not None:
             base[j] = cand
 
+    # the model vols and squared vol errors of a smile at its slice's quotes: the passes
+    # and the result meet the same (slice, smile) pairs again
+    iv_memo: dict[tuple[int, SVI], FloatArray] = {}
+    sq_memo: dict[tuple[int, SVI], float] = {}
+
+    def vols(j: int, s: SVI) -> FloatArray:
+        out = iv_memo.get((j, s))
+        if out is None:
+            k, _, t, _, _, _ = data[j]
+            out = iv_memo[(j, s)] = s.implied_vol(k, t)
+        return out
+
+    def sq_of(j: int, s: SVI) -> float:
+        sq = sq_memo.get((j, s))
+        if sq is None:
+            sq = sq_memo[(j, s)] = float(np.sum((vols(j, s) - data[j][1]) ** 2))
+        return sq
+
     def sum_sq(sm: list[SVI]) -> float:
         out = 0.0
         for j in range(n_fit):
-            k, iv, t, _, _, _ = data[j]
-            out += float(np.sum((sm[j].implied_vol(k, t) - iv) ** 2))
+            out += sq_of(j, sm[j])
         return out
 
     # the passes meet the same (slice, neighbours) problems again (the three passes
     # share their first steps): each is solved once per grid
     memo: dict[tuple[Any, ...], Any] = {}
 
-    def one_pass(anchor: int) -> tuple[list[SVI], list[str], float]:
+    def one_pass(anchor: int, bound: float = math.inf) -> tuple[list[SVI], list[str], float]:
         """Slices after ``anchor`` fitted forward (each above the previous), slices
-        before it backward (each below the next)."""
+        before it backward (each below the next). A pass from the first slice stops as
+        soon as the squared vol errors of the slices it has settled reach ``bound``
+        (returning ``inf``): it can no longer be the cheaper pass (the total is a sum
+        of non-negative terms in the same order, so it cannot fall below that prefix)."""
         nonlocal nfev
         chosen: list[SVI] = list(base)
         how = ["free"] * n_fit
+        settled = 0.0
         for j in [anchor, *range(anchor + 1, n_fit), *range(anchor - 1, -1, -1)]:
+            if anchor == 0 and j > 0:
+                settled += sq_of(j - 1, chosen[j - 1])
+                if settled >= bound:
+                    return chosen, how, math.inf
             lower = chosen[j - 1] if j > anchor else None
             upper = chosen[j + 1] if j < anchor else None
             is_last = j == n_fit - 1
@@ -729,18 +764,27 @@ def fit_svi_surface(
         rm = 100.0 * math.sqrt(results[0][2] / n_q)
         if widest != 0 and rm > 1.05 * 100.0 * math.sqrt(sq_free / n_q) + _EXTRA_PASSES_VOL:
             anchors_t.append(0)
-            results.append(one_pass(0))
+            results.append(one_pass(0, bound=results[0][2]))
         best = int(np.argmin([r[2] for r in results]))
         chosen, how, _ = results[best]
         pass_info = {
             "anchors": [labels[fittable[a]] for a in anchors_t],
-            "rmse_vol": [100.0 * math.sqrt(r[2] / n_q) for r in results],
+            # None: the forward pass stopped once it could no longer win
+            "rmse_vol": [
+                100.0 * math.sqrt(r[2] / n_q) if math.isfinite(r[2]) else None for r in results
+            ],
             "chosen": labels[fittable[anchors_t[best]]],
         }
         # certify on the grid check_arbitrage uses too (it scales with the first
         # slice's ATM variance, known only now); refit on the union when it fails
         theta_1 = float(chosen[0].total_variance(0.0))
         extra_grid = np.unique(np.concatenate([grid, _check_arbitrage_grid(theta_1)]))
+        if extra_grid.size == grid.size and "fallback" not in how:
+            # nothing new on the grid: the pass accepted every slice by the same check
+            # (:func:`_compatible` against its final neighbour, on this grid) that
+            # :func:`_certified` would repeat; only the fallback copies are unchecked
+            certified = True
+            break
         if _certified(chosen, extra_grid):
             certified = True
             break
@@ -765,10 +809,8 @@ def fit_svi_surface(
                 "fit": how[j],
                 "cost_free": cost_of(j, frees[j]),
                 "cost": cost_of(j, smiles[j]),
-                "rmse_free": float(
-                    100.0 * np.sqrt(np.mean((frees[j].implied_vol(k, t) - iv) ** 2))
-                ),
-                "rmse": float(100.0 * np.sqrt(np.mean((smiles[j].implied_vol(k, t) - iv) ** 2))),
+                "rmse_free": float(100.0 * np.sqrt(np.mean((vols(j, frees[j]) - iv) ** 2))),
+                "rmse": float(100.0 * np.sqrt(np.mean((vols(j, smiles[j]) - iv) ** 2))),
                 "free_status": "ok" if free_ok[j] else "degraded",
             }
         )
@@ -796,7 +838,7 @@ def fit_svi_surface(
             )
         else:
             sel = q.slice_index == i
-            model_iv[sel] = smiles[node_of[i]].implied_vol(q.k[sel], float(q.t_slices[i]))
+            model_iv[sel] = vols(node_of[i], smiles[node_of[i]])
     rmse, inside = fit_quality(q, model_iv)
     stats: list[Any] = []
     slice_params: list[dict[str, Any]] = []

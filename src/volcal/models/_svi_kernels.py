@@ -196,7 +196,7 @@ def inner(
 _LOCAL = np.array([-4.0, -2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _g(k: float, a: float, b: float, rho: float, m: float, s: float) -> float:
     x = k - m
     r = math.sqrt(x * x + s * s)
@@ -293,12 +293,13 @@ def _solve_small(mm: np.ndarray, b: np.ndarray, n: int, x: np.ndarray, a: np.nda
 
 @njit(cache=True)
 def _qp3(
-    hmat: np.ndarray,
-    h: np.ndarray,
+    hinv: np.ndarray,
     g: np.ndarray,
     c: np.ndarray,
+    thr: np.ndarray,
     nrow: int,
     x: np.ndarray,
+    ip0: int,
     ws: np.ndarray,
     act: np.ndarray,
 ) -> bool:
@@ -306,10 +307,14 @@ def _qp3(
     three variables by the dual active-set method of Goldfarb & Idnani (1983): start at
     the unconstrained minimiser, add the most violated constraint, drop constraints
     whose multiplier would turn negative. Finite; writes the solution into ``x`` (3)
-    and returns whether it is feasible. ``ws`` (17 x 4 floats) and ``act`` (3
-    integers) are work arrays of the caller (reused for every candidate: no
-    allocation per solve)."""
-    hinv = ws[0:3, 0:3]
+    and returns whether it is feasible.
+
+    The caller passes :math:`H^{-1}` (``hinv``), the unconstrained minimiser in ``x``
+    and the first most violated row ``ip0`` (-1: none), found while it built the rows
+    (:func:`inner_constrained`: the first scan costs nothing extra then); ``thr[i]`` is
+    the violation tolerance ``1e-13 + 1e-11 |c[i]|`` of row ``i``. ``ws`` (17 x 4
+    floats) and ``act`` (3 integers) are work arrays of the caller (reused for every
+    candidate: no allocation per solve)."""
     hna = ws[3:6, 0:3]  # H^-1 n_j of the active constraints
     mm = ws[6:9, 0:3]
     aw = ws[9:12, 0:4]
@@ -319,7 +324,6 @@ def _qp3(
     z = ws[15, 0:3]
     bb = ws[16, 0:3]
     for d in range(3):
-        x[d] = 0.0
         u[d] = 0.0
         r[d] = 0.0
         hn[d] = 0.0
@@ -328,19 +332,18 @@ def _qp3(
         for e in range(3):
             hna[d, e] = 0.0
             mm[d, e] = 0.0
-    if not _inv3(hmat, hinv):
-        return False
-    for d in range(3):
-        x[d] = hinv[d, 0] * h[0] + hinv[d, 1] * h[1] + hinv[d, 2] * h[2]
     nact = 0
-    for _outer in range(60):
-        worst = 0.0
-        ip = -1
-        for i in range(nrow):
-            s = c[i] - (g[i, 0] * x[0] + g[i, 1] * x[1] + g[i, 2] * x[2])
-            if s > 1e-13 + 1e-11 * abs(c[i]) and s > worst:
-                worst = s
-                ip = i
+    for outer in range(60):
+        if outer == 0:
+            ip = ip0
+        else:
+            worst = 0.0
+            ip = -1
+            for i in range(nrow):
+                s = c[i] - (g[i, 0] * x[0] + g[i, 1] * x[1] + g[i, 2] * x[2])
+                if s > thr[i] and s > worst:
+                    worst = s
+                    ip = i
         if ip < 0:
             return True
         up = 0.0
@@ -437,7 +440,19 @@ def inner_constrained(
     h = np.zeros(3)
     x = np.zeros(3)
     ws = np.zeros((17, 4))
+    hinv = ws[0:3, 0:3]
     act = np.empty(3, dtype=np.int64)
+    thr = np.empty(2 * nl + 4)
+    thr_lo = np.empty(nl)
+    thr_hi = np.empty(nl)
+    used = np.empty(nl, dtype=np.int64)  # points with a finite bound
+    n_used = 0
+    for li in range(nl):
+        thr_lo[li] = 1e-13 + 1e-11 * abs(wlo[li])
+        thr_hi[li] = 1e-13 + 1e-11 * abs(-whi[li])
+        if wlo[li] > -math.inf or whi[li] < math.inf:
+            used[n_used] = li
+            n_used += 1
     fpv = np.empty(n)
     fmv = np.empty(n)
     s00 = 0.0
@@ -483,6 +498,11 @@ def inner_constrained(
         r_out[j] = math.inf
         if p_lo > p_hi or q_lo > q_hi:
             continue
+        if not _inv3(hmat, hinv):
+            continue
+        for d in range(3):  # the unconstrained minimiser, the QP's start
+            x[d] = hinv[d, 0] * h[0] + hinv[d, 1] * h[1] + hinv[d, 2] * h[2]
+        # the rows, and the QP's first scan for the most violated one as they are built
         for row in range(4):
             g[row, 0] = 0.0
             g[row, 1] = 0.0
@@ -495,25 +515,44 @@ def inner_constrained(
         c[2] = q_lo
         g[3, 2] = -1.0
         c[3] = -q_hi
+        worst = 0.0
+        ip = -1
+        for row in range(4):
+            thr[row] = 1e-13 + 1e-11 * abs(c[row])
+            sv = c[row] - (g[row, 0] * x[0] + g[row, 1] * x[1] + g[row, 2] * x[2])
+            if sv > thr[row] and sv > worst:
+                worst = sv
+                ip = row
         nrow = 4
-        for li in range(nl):
-            if not (wlo[li] > -math.inf or whi[li] < math.inf):
-                continue
+        for ii in range(n_used):
+            li = used[ii]
             y = (kc[li] - mj) / sj
             rr = math.sqrt(y * y + 1.0)
+            gp = rr + y
+            gm = rr - y
             if wlo[li] > -math.inf:
                 g[nrow, 0] = 1.0
-                g[nrow, 1] = rr + y
-                g[nrow, 2] = rr - y
+                g[nrow, 1] = gp
+                g[nrow, 2] = gm
                 c[nrow] = wlo[li]
+                thr[nrow] = thr_lo[li]
+                sv = c[nrow] - (1.0 * x[0] + gp * x[1] + gm * x[2])
+                if sv > thr[nrow] and sv > worst:
+                    worst = sv
+                    ip = nrow
                 nrow += 1
             if whi[li] < math.inf:
                 g[nrow, 0] = -1.0
-                g[nrow, 1] = -(rr + y)
-                g[nrow, 2] = -(rr - y)
+                g[nrow, 1] = -gp
+                g[nrow, 2] = -gm
                 c[nrow] = -whi[li]
+                thr[nrow] = thr_hi[li]
+                sv = c[nrow] - (-1.0 * x[0] + (-gp) * x[1] + (-gm) * x[2])
+                if sv > thr[nrow] and sv > worst:
+                    worst = sv
+                    ip = nrow
                 nrow += 1
-        feas = _qp3(hmat, h, g, c, nrow, x, ws, act)
+        feas = _qp3(hinv, g, c, thr, nrow, x, ip, ws, act)
         if not feas:
             continue
         a = x[0]
@@ -534,14 +573,14 @@ def inner_constrained(
     return a_out, p_out, q_out, r_out, ok_out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _wd(k: float, a: float, b: float, rho: float, m: float, s: float) -> tuple[float, float, float]:
     x = k - m
     r = math.sqrt(x * x + s * s)
     return a + b * (rho * x + r), b * (rho + x / r), b * s * s / (r * r * r)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pair_check(
     grid: np.ndarray, p0: np.ndarray, p1: np.ndarray, cal_tol: float
 ) -> tuple[float, float]:
@@ -612,11 +651,17 @@ def pair_check(
     return cal, low
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def slice_ok(x: np.ndarray, grid: np.ndarray, tol: float) -> bool:
     """Compiled :meth:`volcal.models.SVI.is_arbitrage_free` of raw SVI ``x`` (Lee's
     bound, positive minimal variance, ``g >= -tol`` on the same dense check grid) and
-    ``g >= -tol`` on ``grid`` too."""
+    ``g >= -tol`` on ``grid`` too.
+
+    Each group of points is counted whole instead of stopping at the first bad one
+    (the same verdict): a loop without an exit compiles to vector code, about three
+    times faster on the surfaces' 4,000-point checks. No division by zero can occur
+    (sigma > 0; ``w > 0`` is tested before dividing by it), so NumPy's error model
+    changes nothing but the speed."""
     a, b, rho, m, s = x[0], x[1], x[2], x[3], x[4]
     if b * (1.0 + abs(rho)) > 2.0 + 1e-12:
         return False
@@ -624,14 +669,16 @@ def slice_ok(x: np.ndarray, grid: np.ndarray, tol: float) -> bool:
     if not wmin > 0.0:
         return False
     width = max(3.0, 12.0 * math.sqrt(max(wmin, 0.0) + b * s), abs(m) + 20.0 * s)
+    bad = 0
     for i in range(2001):
-        if _g(-width + 2.0 * width * i / 2000.0, a, b, rho, m, s) < -tol:
-            return False
+        bad += _g(-width + 2.0 * width * i / 2000.0, a, b, rho, m, s) < -tol
+    if bad:
+        return False
     for i in range(401):
         z = math.sinh(-6.0 + 12.0 * i / 400.0)
-        if _g(m + s * z, a, b, rho, m, s) < -tol:
-            return False
+        bad += _g(m + s * z, a, b, rho, m, s) < -tol
+    if bad:
+        return False
     for i in range(grid.size):
-        if _g(grid[i], a, b, rho, m, s) < -tol:
-            return False
-    return True
+        bad += _g(grid[i], a, b, rho, m, s) < -tol
+    return bad == 0
