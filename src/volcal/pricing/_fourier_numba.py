@@ -375,8 +375,10 @@ def plan_expiry(mid, p, t, kmin, kmax, l_cum, min_hw, tail_tol, phi_tol, n_min, 
 
     Range: :math:`c_1 \\pm L\\sqrt{c_2+\\sqrt{c_4}}` widened to the Chernoff bounds for a
     tail mass below ``tail_tol * max(1, K_max/F)`` and to every strike with a margin.
-    Terms: the smallest N on the ladder ``n_min * 2^(j/4)`` (multiples of 8) with
-    :math:`\\tfrac2\\pi\\max(1,K/F)|\\varphi(u_{N-1})|/u_{N-1} \\le` ``phi_tol``.
+    Terms: the smallest multiple of 8 (at least ``n_min``) with
+    :math:`\\tfrac2\\pi\\max(1,K/F)|\\varphi(u_{N-1})|/u_{N-1} \\le` ``phi_tol``: the
+    first rung of the ladder ``n_min * 2^(j/4)`` that meets it, bisected down to the rung
+    below.
     """
     c1, c2, c4 = cumulants(mid, p, t)
     half = max(l_cum * math.sqrt(c2 + math.sqrt(c4)), min_hw)
@@ -387,15 +389,28 @@ def plan_expiry(mid, p, t, kmin, kmax, l_cum, min_hw, tail_tol, phi_tol, n_min, 
     b = max(c1 + half, b_t, kmax + 0.25 * half)
     scale = max(1.0, math.exp(kmax)) * 2.0 / math.pi
     j = 0
+    n_fail = 0  # largest N known to miss the bound (0: none tried)
     while True:
         n = 8 * math.ceil(n_min * 2.0 ** (0.25 * j) / 8.0)
         u_last = (n - 1) * math.pi / (b - a)
         tail = abs(cmath.exp(log_cf(mid, p, u_last + 0j, t))) * scale / u_last
         if tail <= phi_tol:
-            return a, b, n, tail
+            break
         if n >= n_max:
             return a, b, -1, tail
+        n_fail = n
         j += 1
+    # the ladder overshoots by up to 19 %: bisect the multiples of 8 between the last
+    # rung that missed the bound and the first that met it for the smallest that meets it
+    while n_fail > 0 and n - n_fail > 8:
+        m = n_fail + 8 * ((n - n_fail) // 16)
+        u_m = (m - 1) * math.pi / (b - a)
+        t_m = abs(cmath.exp(log_cf(mid, p, u_m + 0j, t))) * scale / u_m
+        if t_m <= phi_tol:
+            n, tail = m, t_m
+        else:
+            n_fail = m
+    return a, b, n, tail
 
 
 @njit(cache=True)
