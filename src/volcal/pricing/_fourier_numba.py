@@ -440,125 +440,63 @@ def coef_grid(mid, p, t, a, b, n, want_grad, hfd):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True)
-def _payoff_lanes(vb, n_lanes, ns, du, inv_row, rec_row, xs, ecs_, eks, calls, ea, eb, w, sums):  # type: ignore[no-untyped-def]
-    """Payoff coefficients ``vb[q, j]`` of up to four options of one expiry at once.
+def _expiry_sums(coef, s, ns, du, inv_row, rec_row, xs, ecs_, eks, calls, v0, ea, eb, m, acc):  # type: ignore[no-untyped-def]
+    """Row sums :math:`\\sum_j v_{qj}\\,\\mathrm{coef}[r, s, j]` (in order of j) of the
+    ``m`` options of one expiry, into ``acc[r, q]``.
 
-    The rotation :math:`e^{iu_j(c-a)}` of each option is a chain of dependent complex
-    multiplications; four independent chains side by side keep the core busy. Every
-    lane does exactly the operations of a single option (same rounding); a lane past
-    ``n_lanes`` repeats the last option and is ignored. With ``w`` (the expiry's single
-    coefficient row, length >= 1) the lanes also accumulate their sums
-    :math:`\\sum_j v_{qj} w_j` (in order of j) into ``sums[q]``.
+    The payoff coefficient :math:`v_{qj}` of each option comes from the rotation
+    :math:`e^{iu_j(c_q-a)}` (a complex multiplication per term, re-seeded with an exact
+    exponential every 16 terms); the options are the inner loop, so the rotations and
+    the sums of all options of the expiry advance together in independent lanes, which
+    the compiler keeps in vector registers. Every lane does the operations of one option
+    in the order of j (the same rounding as one option at a time).
     """
-    q1 = min(1, n_lanes - 1)
-    q2 = min(2, n_lanes - 1)
-    q3 = min(3, n_lanes - 1)
-    x0, x1, x2, x3 = xs[0], xs[q1], xs[q2], xs[q3]
-    c0, c1, c2, c3 = ecs_[0], ecs_[q1], ecs_[q2], ecs_[q3]
-    k0, k1, k2, k3 = eks[0], eks[q1], eks[q2], eks[q3]
-    l0, l1, l2, l3 = calls[0], calls[q1], calls[q2], calls[q3]
-    s0 = cmath.exp(1j * x0)
-    s1 = cmath.exp(1j * x1)
-    s2 = cmath.exp(1j * x2)
-    s3 = cmath.exp(1j * x3)
-    e0, e1, e2, e3 = s0, s1, s2, s3
-    direct = w.size > 1
-    w0 = w[0]
-    a0, a1, a2, a3 = vb[0, 0] * w0, vb[q1, 0] * w0, vb[q2, 0] * w0, vb[q3, 0] * w0
+    n_rows = coef.shape[0]
+    s_re = np.empty(m)
+    s_im = np.empty(m)
+    e_re = np.empty(m)
+    e_im = np.empty(m)
+    vq = np.empty(m)
+    for q in range(m):
+        s_re[q] = math.cos(xs[q])
+        s_im[q] = math.sin(xs[q])
+        e_re[q] = s_re[q]
+        e_im[q] = s_im[q]
+    for r in range(n_rows):
+        w = coef[r, s, 0]
+        for q in range(m):
+            acc[r, q] = v0[q] * w
     sign = -1.0
     for j in range(1, ns):
         if j % _BLOCK == 0:
-            y = x0 * j
-            e0 = complex(math.cos(y), math.sin(y))
-            y = x1 * j
-            e1 = complex(math.cos(y), math.sin(y))
-            y = x2 * j
-            e2 = complex(math.cos(y), math.sin(y))
-            y = x3 * j
-            e3 = complex(math.cos(y), math.sin(y))
+            for q in range(m):
+                y = xs[q] * j
+                e_re[q] = math.cos(y)
+                e_im[q] = math.sin(y)
         u = du * j
         inv = inv_row[j]
         rec = rec_row[j]
         se = sign * eb
-        cs, sn = e0.real, e0.imag
-        ecs = c0 * (cs + u * sn)
-        psi = sn * rec
-        v0 = (se - ecs) * inv + k0 * psi if l0 else k0 * psi - (ecs - ea) * inv
-        cs, sn = e1.real, e1.imag
-        ecs = c1 * (cs + u * sn)
-        psi = sn * rec
-        v1 = (se - ecs) * inv + k1 * psi if l1 else k1 * psi - (ecs - ea) * inv
-        cs, sn = e2.real, e2.imag
-        ecs = c2 * (cs + u * sn)
-        psi = sn * rec
-        v2 = (se - ecs) * inv + k2 * psi if l2 else k2 * psi - (ecs - ea) * inv
-        cs, sn = e3.real, e3.imag
-        ecs = c3 * (cs + u * sn)
-        psi = sn * rec
-        v3 = (se - ecs) * inv + k3 * psi if l3 else k3 * psi - (ecs - ea) * inv
-        if direct:
-            wj = w[j]
-            a0 += v0 * wj
-            a1 += v1 * wj
-            a2 += v2 * wj
-            a3 += v3 * wj
-        else:
-            vb[0, j] = v0
-            vb[1, j] = v1
-            vb[2, j] = v2
-            vb[3, j] = v3
-        e0 = e0 * s0
-        e1 = e1 * s1
-        e2 = e2 * s2
-        e3 = e3 * s3
+        for q in range(m):
+            cs = e_re[q]
+            sn = e_im[q]
+            ecs = ecs_[q] * (cs + u * sn)
+            psi = sn * rec
+            if calls[q]:
+                vq[q] = (se - ecs) * inv + eks[q] * psi
+            else:
+                vq[q] = eks[q] * psi - (ecs - ea) * inv
+            # e <- e * s (complex multiplication)
+            sr = s_re[q]
+            si = s_im[q]
+            e_re[q] = cs * sr - sn * si
+            e_im[q] = cs * si + sn * sr
+        for r in range(n_rows):
+            w = coef[r, s, j]
+            ar = acc[r]
+            for q in range(m):
+                ar[q] += vq[q] * w
         sign = -sign
-    sums[0], sums[1], sums[2], sums[3] = a0, a1, a2, a3
-
-
-@njit(cache=True)
-def _row_sums(coef, s, vrow, ns, scale, out, i):  # type: ignore[no-untyped-def]
-    """``out[r, i] = scale * sum_j vrow[j] coef[r, s, j]`` for every row, summed in
-    order of j (six rows at a time in independent accumulators)."""
-    n_rows = coef.shape[0]
-    r = 0
-    while r + 6 <= n_rows:
-        w0, w1, w2 = coef[r, s], coef[r + 1, s], coef[r + 2, s]
-        w3, w4, w5 = coef[r + 3, s], coef[r + 4, s], coef[r + 5, s]
-        v = vrow[0]
-        a0, a1, a2 = v * w0[0], v * w1[0], v * w2[0]
-        a3, a4, a5 = v * w3[0], v * w4[0], v * w5[0]
-        for j in range(1, ns):
-            v = vrow[j]
-            a0 += v * w0[j]
-            a1 += v * w1[j]
-            a2 += v * w2[j]
-            a3 += v * w3[j]
-            a4 += v * w4[j]
-            a5 += v * w5[j]
-        out[r, i] = scale * a0
-        out[r + 1, i] = scale * a1
-        out[r + 2, i] = scale * a2
-        out[r + 3, i] = scale * a3
-        out[r + 4, i] = scale * a4
-        out[r + 5, i] = scale * a5
-        r += 6
-    while r + 2 <= n_rows:
-        w0, w1 = coef[r, s], coef[r + 1, s]
-        v = vrow[0]
-        a0, a1 = v * w0[0], v * w1[0]
-        for j in range(1, ns):
-            v = vrow[j]
-            a0 += v * w0[j]
-            a1 += v * w1[j]
-        out[r, i] = scale * a0
-        out[r + 1, i] = scale * a1
-        r += 2
-    if r < n_rows:
-        w0 = coef[r, s]
-        a0 = vrow[0] * w0[0]
-        for j in range(1, ns):
-            a0 += vrow[j] * w0[j]
-        out[r, i] = scale * a0
 
 
 @njit(cache=True)
@@ -567,9 +505,9 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
 
     Payoff coefficients of option i are formed on the fly: :math:`e^{iu_j(c-a)}` by
     complex multiplication, re-seeded with an exact exponential every 16 terms (a few
-    ulps of rounding), so no strikes x terms matrix exists; four options of an expiry
-    are rotated side by side (:func:`_payoff_lanes`) and each option's row sums follow
-    (:func:`_row_sums`), every sum in order of the terms. The per-expiry factors
+    ulps of rounding), so no strikes x terms matrix exists; all options of an expiry are
+    rotated and summed side by side (:func:`_expiry_sums`), every sum in order of the
+    terms. The per-expiry factors
     :math:`1/(1+u_j^2)` and :math:`1/u_j` are tabulated once per call (no division in
     the strike loop).
     """
@@ -591,20 +529,18 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
             rec_tab[s, j] = 1.0 / u
     out = np.zeros((n_rows, n_opt))
     order = np.argsort(t_index, kind="mergesort")
-    vb = np.empty((4, max(n_hi, 1)))
-    xs = np.empty(4)
-    ecs_ = np.empty(4)
-    eks = np.empty(4)
-    scales = np.empty(4)
-    calls = np.zeros(4, dtype=np.bool_)
-    idx = np.empty(4, dtype=np.int64)
-    sums = np.empty(4)
-    dummy = np.zeros(1)
+    xs = np.empty(n_opt)
+    ecs_ = np.empty(n_opt)
+    eks = np.empty(n_opt)
+    v0 = np.empty(n_opt)
+    calls = np.zeros(n_opt, dtype=np.bool_)
+    idx = np.empty(n_opt, dtype=np.int64)
+    acc = np.empty((n_rows, n_opt))
     pos = 0
     while pos < n_opt:
         s = t_index[order[pos]]
         m = 0
-        while m < 4 and pos < n_opt and t_index[order[pos]] == s:
+        while pos < n_opt and t_index[order[pos]] == s:
             idx[m] = order[pos]
             m += 1
             pos += 1
@@ -621,19 +557,18 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
             xs[q] = du * (c - ai)
             ecs_[q] = ec
             eks[q] = ek
-            scales[q] = 2.0 / width
             calls[q] = call_coef[i]
             if call_coef[i]:
-                vb[q, 0] = 0.5 * ((eb - ec) - ek * (bi - c))
+                v0[q] = 0.5 * ((eb - ec) - ek * (bi - c))
             else:
-                vb[q, 0] = 0.5 * (ek * (c - ai) - (ec - ea))
-        w = coef[0, s] if n_rows == 1 else dummy
-        _payoff_lanes(vb, m, ns, du, inv_tab[s], rec_tab[s], xs, ecs_, eks, calls, ea, eb, w, sums)
-        for q in range(m):
-            if n_rows == 1:
-                out[0, idx[q]] = scales[q] * sums[q]
-            else:
-                _row_sums(coef, s, vb[q], ns, scales[q], out, idx[q])
+                v0[q] = 0.5 * (ek * (c - ai) - (ec - ea))
+        _expiry_sums(
+            coef, s, ns, du, inv_tab[s], rec_tab[s], xs, ecs_, eks, calls, v0, ea, eb, m, acc
+        )
+        scale = 2.0 / width
+        for r in range(n_rows):
+            for q in range(m):
+                out[r, idx[q]] = scale * acc[r, q]
     return out
 
 
