@@ -658,7 +658,12 @@ def _calibrate_fourier(
     # and 1e-11 (tail mass) per unit forward instead of 1e-14 / 1e-15 - 1.4e-10 in vol at
     # worst on real chains, with about half the terms; the reported vols are the library's
     if n_terms is None:
-        pricer = COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL, wing_rtol=_OBJ_WING_RTOL)
+        pricer = COSPricer(
+            phi_tol=_OBJ_PHI_TOL,
+            tail_tol=_OBJ_TAIL_TOL,
+            wing_rtol=_OBJ_WING_RTOL,
+            wing_grad=False,
+        )
     else:
         if int(n_terms) < 8:
             raise ParameterError(f"n_terms must be >= 8, got {n_terms}")
@@ -668,6 +673,7 @@ def _calibrate_fourier(
             phi_tol=_OBJ_PHI_TOL,
             tail_tol=_OBJ_TAIL_TOL,
             wing_rtol=_OBJ_WING_RTOL,
+            wing_grad=False,
         )
     qp = _QuotePricer(name, q, pricer)
     if name != "vg" and global_search is True:
