@@ -122,3 +122,26 @@ def test_terms_per_expiry_are_the_smallest_multiple_of_8_meeting_the_bound(model
         np.array([np.max(kl[s.t_index == i]) for i in range(plan.t.size)]),
     )
     np.testing.assert_array_equal(n_gen, plan.n)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        CUI,
+        Heston(v0=0.12, kappa=14.9, theta=0.26, xi=5.7, rho=-0.27),
+        Bates(0.36, 3.0, 0.5, 1.5, -0.3, 2.0, -0.08, 0.12),
+        Merton(0.5, 3.0, -0.05, 0.15),
+    ],
+)
+def test_result_vols_are_the_library_model_iv_bit_for_bit(model):
+    """The result's direct path (_library_iv) is volcal.model_iv itself: forwards other
+    than 1, deep wings on the contour, ATM options appended."""
+    import volcal
+    from volcal.calibration.calibrate import _library_iv
+
+    q = synthetic_quotes(model, [0.02, 0.1, 0.5, 1.0, 2.0], np.linspace(-3.0, 3.0, 13))
+    fwd = np.concatenate([q.forward, np.ones(q.n_slices)]) * 95_000.0
+    strike = np.concatenate([q.strike, np.ones(q.n_slices)]) * 95_000.0
+    t = np.concatenate([q.t, q.t_slices])
+    got = _library_iv(model, fwd, strike, t)
+    np.testing.assert_array_equal(got, volcal.model_iv(model, fwd, strike, t))
