@@ -658,7 +658,12 @@ def _calibrate_fourier(
     # and 1e-11 (tail mass) per unit forward instead of 1e-14 / 1e-15 - 1.4e-10 in vol at
     # worst on real chains, with about half the terms; the reported vols are the library's
     if n_terms is None:
-        pricer = COSPricer(phi_tol=_OBJ_PHI_TOL, tail_tol=_OBJ_TAIL_TOL, wing_rtol=_OBJ_WING_RTOL)
+        pricer = COSPricer(
+            phi_tol=_OBJ_PHI_TOL,
+            tail_tol=_OBJ_TAIL_TOL,
+            wing_rtol=_OBJ_WING_RTOL,
+            wing_grad=False,
+        )
     else:
         if int(n_terms) < 8:
             raise ParameterError(f"n_terms must be >= 8, got {n_terms}")
@@ -668,6 +673,7 @@ def _calibrate_fourier(
             phi_tol=_OBJ_PHI_TOL,
             tail_tol=_OBJ_TAIL_TOL,
             wing_rtol=_OBJ_WING_RTOL,
+            wing_grad=False,
         )
     qp = _QuotePricer(name, q, pricer)
     if name != "vg" and global_search is True:
@@ -843,6 +849,51 @@ def _model_vols(params: Any, q: QuoteSet) -> FloatArray:
     return np.asarray(model_iv(params, q.forward, q.strike, q.t), dtype=np.float64)
 
 
+def _library_iv(params: Any, f: FloatArray, k: FloatArray, t: FloatArray) -> FloatArray:
+    """``volcal.model_iv(params, f, k, t)`` of validated flat arrays (positive forwards
+    and strikes, positive maturities), bit for bit: for a model the library prices by
+    COS, its steps - the default :class:`COSPricer` on the surface of
+    :func:`~volcal.pricing._layout.make_surface`, then the compiled Black inversion of
+    :func:`volcal.black.implied_vol` on ``(p / f, 1, k / f, t)`` - without the
+    broadcasting, dispatch and input checks around them; any other model, or a COS
+    MethodError (the library then falls back to Lewis), goes through ``model_iv``."""
+    from volcal.black import _kernels as black_kernels
+    from volcal.models.levy import Black, Merton, VarianceGamma
+    from volcal.pricing._layout import Surface
+    from volcal.pricing.api import model_iv
+    from volcal.pricing.cos import _model_id
+
+    if isinstance(params, (Black, Merton, VarianceGamma)) or _model_id(params) < 0:
+        return np.asarray(model_iv(params, f, k, t), dtype=np.float64)
+    f, k, t = (np.array(a, dtype=np.float64) for a in (f, k, t))
+    is_call = k >= f
+    ones = np.ones(f.size)
+    t_unique, t_index = np.unique(t, return_inverse=True)
+    surface = Surface(
+        shape=f.shape,
+        forward=f,
+        strike=k,
+        t=t,
+        is_call=is_call,
+        discount=ones,
+        k=np.log(k / f),
+        live=np.ones(f.size, dtype=bool),
+        t_unique=t_unique,
+        t_index=t_index.astype(np.int64).ravel(),
+    )
+    try:
+        plan, units = COSPricer().units(surface, params)
+    except MethodError:
+        return np.asarray(model_iv(params, f, k, t), dtype=np.float64)
+    p = plan._finish(units[0], False)
+    vol = np.empty(f.size)
+    status = np.empty(f.size, dtype=np.int8)
+    black_kernels.implied_vol_loop(
+        p / f, ones, k / f, t, is_call, ones, black_kernels.MAX_ITERATIONS, vol, status
+    )
+    return vol
+
+
 def _model_and_atm_vols(params: Any, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
     """Model vols of the quotes (exactly :func:`_model_vols`) and the model ATM-forward
     vol per expiry, in one library call when that cannot change the quotes' vols.
@@ -863,7 +914,7 @@ def _model_and_atm_vols(params: Any, q: QuoteSet) -> tuple[FloatArray, FloatArra
         f = np.concatenate([q.forward, np.ones(ns)])
         k = np.concatenate([q.strike, np.ones(ns)])
         t = np.concatenate([q.t, q.t_slices])
-        iv = np.asarray(model_iv(params, f, k, t), dtype=np.float64)
+        iv = _library_iv(params, f, k, t)
         return iv[:n], iv[n:]
     vols = _model_vols(params, q)
     try:

@@ -18,7 +18,7 @@ import numpy as np
 
 from volcal._typing import FloatArray
 from volcal.black import _kernels as _black_kernels
-from volcal.calibration.quotes import QuoteSet, black_vega_fwd
+from volcal.calibration.quotes import QuoteSet
 
 __all__ = ["FourierObjective"]
 
@@ -62,13 +62,25 @@ class FourierObjective:
     _ones: FloatArray = field(init=False, repr=False)
     _t: FloatArray = field(init=False, repr=False)
     _call: Any = field(init=False, repr=False)
+    # owned float arrays of the compiled residuals (k, mid vol, mid price, sqrt weight,
+    # scale) and the kernel itself
+    _flat: tuple[FloatArray, ...] = field(init=False, repr=False)
+    _kernel: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        from volcal.calibration._objective_numba import exact_residuals
+
         q = self.quotes
         object.__setattr__(self, "strike", np.exp(q.k))
         object.__setattr__(self, "_ones", np.ones(len(q)))
         object.__setattr__(self, "_t", np.array(q.t, dtype=np.float64))  # owned, writeable
         object.__setattr__(self, "_call", np.array(q.is_call, dtype=np.bool_))
+        flat = tuple(
+            np.array(np.broadcast_to(a, (len(q),)), dtype=np.float64)
+            for a in (q.k, q.iv_mid, q.mid, self.sw, self.scale)
+        )
+        object.__setattr__(self, "_flat", flat)
+        object.__setattr__(self, "_kernel", exact_residuals)
 
     @property
     def n_res(self) -> int:
@@ -86,26 +98,23 @@ class FourierObjective:
         """Weighted residuals and d residual / d price per quote."""
         q, sw, scale = self.quotes, self.sw, self.scale
         if self.exact:
-            # volcal.black.implied_vol(p, 1, K/F, t, is_call, full_output=True).vol: its
-            # compiled loop on arrays that need no broadcasting or checks
-            iv = np.empty(p.size)
-            status = np.empty(p.size, dtype=np.int8)
-            _black_kernels.implied_vol_loop(
+            # volcal.black.implied_vol(p, 1, K/F, t, is_call, full_output=True).vol, the
+            # Black vega at that vol (volcal.black.pricing.unit_vega) and the residuals,
+            # in one compiled pass (_objective_numba.exact_residuals)
+            k, iv_mid, mid, sw_f, scale_f = self._flat
+            r, dr_dp = self._kernel(
                 np.ascontiguousarray(p, dtype=np.float64),
                 self._ones,
                 self.strike,
+                k,
                 self._t,
                 self._call,
-                self._ones,
+                iv_mid,
+                mid,
+                sw_f,
+                scale_f,
                 _black_kernels.MAX_ITERATIONS,
-                iv,
-                status,
             )
-            ok = np.isfinite(iv)
-            veg = black_vega_fwd(q.k, q.t, np.where(ok, iv, q.iv_mid))
-            ok &= veg > 1e-14
-            dr_dp = np.where(ok, sw / np.where(ok, veg, 1.0), sw / scale)
-            r = np.where(ok, sw * (iv - q.iv_mid), sw * (p - q.mid) / scale)
             return r, dr_dp
         return sw * (p - q.mid) / scale, sw / scale
 

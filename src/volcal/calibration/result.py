@@ -247,20 +247,32 @@ def slice_fits(
     err = iv - quotes.iv_mid
     inside_all = quotes.inside_spread(iv)
     labels = _expiry_labels(quotes.expiries)
+    # the quotes of every slice in their order, contiguous (a stable sort by slice):
+    # each slice's values are those of the boolean mask, summed in the same order
+    order = np.argsort(quotes.slice_index, kind="stable")
+    err_s = err[order]
+    fin_s = np.isfinite(err_s)
+    ins_s = inside_all[order]
+    bounds = np.searchsorted(quotes.slice_index[order], np.arange(quotes.n_slices + 1))
     out = []
     for i in range(quotes.n_slices):
-        m = quotes.slice_index == i
-        e = err[m]
-        finite = np.isfinite(e)
-        rmse = float(100.0 * np.sqrt(np.mean(e[finite] ** 2))) if finite.any() else float("nan")
-        ins = inside_all[m]
-        inside = float(np.mean(ins)) if ins.size else float("nan")
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        e = err_s[lo:hi]
+        finite = fin_s[lo:hi]
+        n_fin = int(np.count_nonzero(finite))
+        if n_fin == 0:
+            rmse = float("nan")
+        else:
+            ef = e if n_fin == e.size else e[finite]
+            # np.mean's own sum and division, without its dispatch
+            rmse = 100.0 * math.sqrt(float(np.add.reduce(ef * ef)) / n_fin)
+        inside = float(np.count_nonzero(ins_s[lo:hi]) / (hi - lo)) if hi > lo else float("nan")
         out.append(
             SliceFit(
                 expiry=labels[i],
                 t=float(quotes.t_slices[i]),
                 forward=float(quotes.forward_slices[i]),
-                n_used=int(m.sum()),
+                n_used=hi - lo,
                 rmse_vol=rmse,
                 inside_spread=inside,
                 params={} if params is None else dict(params[i]),

@@ -327,16 +327,16 @@ def cumulants(mid, p, t):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _chernoff(mid, p, t, log_tol, sign):  # type: ignore[no-untyped-def]
-    """Chernoff bound of one tail: b (sign +1) or a (sign -1), or +-inf when unusable.
-
-    :math:`K(s)` on a geometric grid of :math:`s`; only the prefix where it is finite,
-    real and convex counts; the bound :math:`(K(s) - \\text{log\\_tol})/s` has one
-    minimum in :math:`s` (its derivative has the sign of :math:`sK' - K + \\ldots`, which
-    increases), so the scan stops once it rises.
-    """
+def _chernoff_scan(mid, p, t, log_tol, sign, j0):  # type: ignore[no-untyped-def]
+    """The scan of :func:`_chernoff` from grid point ``j0`` (``s = 0.02 * 1.25**j0``):
+    ``(bound, j_best)`` with ``j_best`` the grid index of the smallest bound (-1 when
+    the first point is unusable)."""
     best = math.inf
+    j_best = -1
     s = 0.02
+    for _ in range(j0):
+        s *= 1.25  # the grid values of the scan from 0, bit for bit
+    j = j0
     k_prev = 0.0
     slope_prev = 0.0
     s_prev = 0.0
@@ -358,6 +358,7 @@ def _chernoff(mid, p, t, log_tol, sign):  # type: ignore[no-untyped-def]
         bound = (kr - log_tol) / s  # = b for sign +1, -a for sign -1
         if bound < best:
             best = bound
+            j_best = j
             rises = 0
         else:
             rises += 1
@@ -366,6 +367,35 @@ def _chernoff(mid, p, t, log_tol, sign):  # type: ignore[no-untyped-def]
         k_prev, s_prev = kr, ss
         n_ok += 1
         s *= 1.25
+        j += 1
+    return best, j_best
+
+
+@njit(cache=True)
+def _chernoff(mid, p, t, log_tol, sign, c2=0.0):  # type: ignore[no-untyped-def]
+    """Chernoff bound of one tail: b (sign +1) or a (sign -1), or +-inf when unusable.
+
+    :math:`K(s)` on a geometric grid of :math:`s` (from 0.02, ratio 1.25); only the
+    prefix where it is finite, real and convex counts; the bound
+    :math:`(K(s) - \\text{log\\_tol})/s` has one minimum in :math:`s` (its derivative
+    has the sign of :math:`sK' - K + \\ldots`, which increases), so the scan stops once
+    it rises. For Heston and Bates, with the variance ``c2``, the scan starts a factor 2
+    below the Gaussian optimum :math:`\\sqrt{-2\\,\\text{log\\_tol}/c_2}` on the same
+    grid (about 30 fewer exponents per tail and expiry); when the bound
+    falls from that point on, the skipped points (falling towards it) hold no smaller
+    value and the result is the full scan's, else the full scan from 0.02 is made (on
+    Kou's exponential jumps the bound is not unimodal on the grid: always the full scan).
+    """
+    j0 = 0
+    if (mid == HESTON or mid == BATES) and c2 > 0.0 and log_tol < 0.0:
+        s_gauss = math.sqrt(-2.0 * log_tol / c2)
+        if s_gauss > 0.08:
+            j0 = int(math.log(0.5 * s_gauss / 0.02) / math.log(1.25))
+    if j0 > 0:
+        best, j_best = _chernoff_scan(mid, p, t, log_tol, sign, j0)
+        if j_best > j0:
+            return sign * best
+    best, _ = _chernoff_scan(mid, p, t, log_tol, sign, 0)
     return sign * best
 
 
@@ -375,27 +405,42 @@ def plan_expiry(mid, p, t, kmin, kmax, l_cum, min_hw, tail_tol, phi_tol, n_min, 
 
     Range: :math:`c_1 \\pm L\\sqrt{c_2+\\sqrt{c_4}}` widened to the Chernoff bounds for a
     tail mass below ``tail_tol * max(1, K_max/F)`` and to every strike with a margin.
-    Terms: the smallest N on the ladder ``n_min * 2^(j/4)`` (multiples of 8) with
-    :math:`\\tfrac2\\pi\\max(1,K/F)|\\varphi(u_{N-1})|/u_{N-1} \\le` ``phi_tol``.
+    Terms: the smallest multiple of 8 (at least ``n_min``) with
+    :math:`\\tfrac2\\pi\\max(1,K/F)|\\varphi(u_{N-1})|/u_{N-1} \\le` ``phi_tol``: the
+    first rung of the ladder ``n_min * 2^(j/4)`` that meets it, bisected down to the rung
+    below.
     """
     c1, c2, c4 = cumulants(mid, p, t)
     half = max(l_cum * math.sqrt(c2 + math.sqrt(c4)), min_hw)
     log_tol = math.log(tail_tol) - max(kmax, 0.0)
-    b_t = _chernoff(mid, p, t, log_tol, 1.0)
-    a_t = _chernoff(mid, p, t, log_tol, -1.0)
+    b_t = _chernoff(mid, p, t, log_tol, 1.0, c2)
+    a_t = _chernoff(mid, p, t, log_tol, -1.0, c2)
     a = min(c1 - half, a_t, kmin - 0.25 * half)
     b = max(c1 + half, b_t, kmax + 0.25 * half)
     scale = max(1.0, math.exp(kmax)) * 2.0 / math.pi
     j = 0
+    n_fail = 0  # largest N known to miss the bound (0: none tried)
     while True:
         n = 8 * math.ceil(n_min * 2.0 ** (0.25 * j) / 8.0)
         u_last = (n - 1) * math.pi / (b - a)
         tail = abs(cmath.exp(log_cf(mid, p, u_last + 0j, t))) * scale / u_last
         if tail <= phi_tol:
-            return a, b, n, tail
+            break
         if n >= n_max:
             return a, b, -1, tail
+        n_fail = n
         j += 1
+    # the ladder overshoots by up to 19 %: bisect the multiples of 8 between the last
+    # rung that missed the bound and the first that met it for the smallest that meets it
+    while n_fail > 0 and n - n_fail > 8:
+        m = n_fail + 8 * ((n - n_fail) // 16)
+        u_m = (m - 1) * math.pi / (b - a)
+        t_m = abs(cmath.exp(log_cf(mid, p, u_m + 0j, t))) * scale / u_m
+        if t_m <= phi_tol:
+            n, tail = m, t_m
+        else:
+            n_fail = m
+    return a, b, n, tail
 
 
 @njit(cache=True)
@@ -425,125 +470,63 @@ def coef_grid(mid, p, t, a, b, n, want_grad, hfd):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True)
-def _payoff_lanes(vb, n_lanes, ns, du, inv_row, rec_row, xs, ecs_, eks, calls, ea, eb, w, sums):  # type: ignore[no-untyped-def]
-    """Payoff coefficients ``vb[q, j]`` of up to four options of one expiry at once.
+def _expiry_sums(coef, s, ns, du, inv_row, rec_row, xs, ecs_, eks, calls, v0, ea, eb, m, acc):  # type: ignore[no-untyped-def]
+    """Row sums :math:`\\sum_j v_{qj}\\,\\mathrm{coef}[r, s, j]` (in order of j) of the
+    ``m`` options of one expiry, into ``acc[r, q]``.
 
-    The rotation :math:`e^{iu_j(c-a)}` of each option is a chain of dependent complex
-    multiplications; four independent chains side by side keep the core busy. Every
-    lane does exactly the operations of a single option (same rounding); a lane past
-    ``n_lanes`` repeats the last option and is ignored. With ``w`` (the expiry's single
-    coefficient row, length >= 1) the lanes also accumulate their sums
-    :math:`\\sum_j v_{qj} w_j` (in order of j) into ``sums[q]``.
+    The payoff coefficient :math:`v_{qj}` of each option comes from the rotation
+    :math:`e^{iu_j(c_q-a)}` (a complex multiplication per term, re-seeded with an exact
+    exponential every 16 terms); the options are the inner loop, so the rotations and
+    the sums of all options of the expiry advance together in independent lanes, which
+    the compiler keeps in vector registers. Every lane does the operations of one option
+    in the order of j (the same rounding as one option at a time).
     """
-    q1 = min(1, n_lanes - 1)
-    q2 = min(2, n_lanes - 1)
-    q3 = min(3, n_lanes - 1)
-    x0, x1, x2, x3 = xs[0], xs[q1], xs[q2], xs[q3]
-    c0, c1, c2, c3 = ecs_[0], ecs_[q1], ecs_[q2], ecs_[q3]
-    k0, k1, k2, k3 = eks[0], eks[q1], eks[q2], eks[q3]
-    l0, l1, l2, l3 = calls[0], calls[q1], calls[q2], calls[q3]
-    s0 = cmath.exp(1j * x0)
-    s1 = cmath.exp(1j * x1)
-    s2 = cmath.exp(1j * x2)
-    s3 = cmath.exp(1j * x3)
-    e0, e1, e2, e3 = s0, s1, s2, s3
-    direct = w.size > 1
-    w0 = w[0]
-    a0, a1, a2, a3 = vb[0, 0] * w0, vb[q1, 0] * w0, vb[q2, 0] * w0, vb[q3, 0] * w0
+    n_rows = coef.shape[0]
+    s_re = np.empty(m)
+    s_im = np.empty(m)
+    e_re = np.empty(m)
+    e_im = np.empty(m)
+    vq = np.empty(m)
+    for q in range(m):
+        s_re[q] = math.cos(xs[q])
+        s_im[q] = math.sin(xs[q])
+        e_re[q] = s_re[q]
+        e_im[q] = s_im[q]
+    for r in range(n_rows):
+        w = coef[r, s, 0]
+        for q in range(m):
+            acc[r, q] = v0[q] * w
     sign = -1.0
     for j in range(1, ns):
         if j % _BLOCK == 0:
-            y = x0 * j
-            e0 = complex(math.cos(y), math.sin(y))
-            y = x1 * j
-            e1 = complex(math.cos(y), math.sin(y))
-            y = x2 * j
-            e2 = complex(math.cos(y), math.sin(y))
-            y = x3 * j
-            e3 = complex(math.cos(y), math.sin(y))
+            for q in range(m):
+                y = xs[q] * j
+                e_re[q] = math.cos(y)
+                e_im[q] = math.sin(y)
         u = du * j
         inv = inv_row[j]
         rec = rec_row[j]
         se = sign * eb
-        cs, sn = e0.real, e0.imag
-        ecs = c0 * (cs + u * sn)
-        psi = sn * rec
-        v0 = (se - ecs) * inv + k0 * psi if l0 else k0 * psi - (ecs - ea) * inv
-        cs, sn = e1.real, e1.imag
-        ecs = c1 * (cs + u * sn)
-        psi = sn * rec
-        v1 = (se - ecs) * inv + k1 * psi if l1 else k1 * psi - (ecs - ea) * inv
-        cs, sn = e2.real, e2.imag
-        ecs = c2 * (cs + u * sn)
-        psi = sn * rec
-        v2 = (se - ecs) * inv + k2 * psi if l2 else k2 * psi - (ecs - ea) * inv
-        cs, sn = e3.real, e3.imag
-        ecs = c3 * (cs + u * sn)
-        psi = sn * rec
-        v3 = (se - ecs) * inv + k3 * psi if l3 else k3 * psi - (ecs - ea) * inv
-        if direct:
-            wj = w[j]
-            a0 += v0 * wj
-            a1 += v1 * wj
-            a2 += v2 * wj
-            a3 += v3 * wj
-        else:
-            vb[0, j] = v0
-            vb[1, j] = v1
-            vb[2, j] = v2
-            vb[3, j] = v3
-        e0 = e0 * s0
-        e1 = e1 * s1
-        e2 = e2 * s2
-        e3 = e3 * s3
+        for q in range(m):
+            cs = e_re[q]
+            sn = e_im[q]
+            ecs = ecs_[q] * (cs + u * sn)
+            psi = sn * rec
+            if calls[q]:
+                vq[q] = (se - ecs) * inv + eks[q] * psi
+            else:
+                vq[q] = eks[q] * psi - (ecs - ea) * inv
+            # e <- e * s (complex multiplication)
+            sr = s_re[q]
+            si = s_im[q]
+            e_re[q] = cs * sr - sn * si
+            e_im[q] = cs * si + sn * sr
+        for r in range(n_rows):
+            w = coef[r, s, j]
+            ar = acc[r]
+            for q in range(m):
+                ar[q] += vq[q] * w
         sign = -sign
-    sums[0], sums[1], sums[2], sums[3] = a0, a1, a2, a3
-
-
-@njit(cache=True)
-def _row_sums(coef, s, vrow, ns, scale, out, i):  # type: ignore[no-untyped-def]
-    """``out[r, i] = scale * sum_j vrow[j] coef[r, s, j]`` for every row, summed in
-    order of j (six rows at a time in independent accumulators)."""
-    n_rows = coef.shape[0]
-    r = 0
-    while r + 6 <= n_rows:
-        w0, w1, w2 = coef[r, s], coef[r + 1, s], coef[r + 2, s]
-        w3, w4, w5 = coef[r + 3, s], coef[r + 4, s], coef[r + 5, s]
-        v = vrow[0]
-        a0, a1, a2 = v * w0[0], v * w1[0], v * w2[0]
-        a3, a4, a5 = v * w3[0], v * w4[0], v * w5[0]
-        for j in range(1, ns):
-            v = vrow[j]
-            a0 += v * w0[j]
-            a1 += v * w1[j]
-            a2 += v * w2[j]
-            a3 += v * w3[j]
-            a4 += v * w4[j]
-            a5 += v * w5[j]
-        out[r, i] = scale * a0
-        out[r + 1, i] = scale * a1
-        out[r + 2, i] = scale * a2
-        out[r + 3, i] = scale * a3
-        out[r + 4, i] = scale * a4
-        out[r + 5, i] = scale * a5
-        r += 6
-    while r + 2 <= n_rows:
-        w0, w1 = coef[r, s], coef[r + 1, s]
-        v = vrow[0]
-        a0, a1 = v * w0[0], v * w1[0]
-        for j in range(1, ns):
-            v = vrow[j]
-            a0 += v * w0[j]
-            a1 += v * w1[j]
-        out[r, i] = scale * a0
-        out[r + 1, i] = scale * a1
-        r += 2
-    if r < n_rows:
-        w0 = coef[r, s]
-        a0 = vrow[0] * w0[0]
-        for j in range(1, ns):
-            a0 += vrow[j] * w0[j]
-        out[r, i] = scale * a0
 
 
 @njit(cache=True)
@@ -552,9 +535,9 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
 
     Payoff coefficients of option i are formed on the fly: :math:`e^{iu_j(c-a)}` by
     complex multiplication, re-seeded with an exact exponential every 16 terms (a few
-    ulps of rounding), so no strikes x terms matrix exists; four options of an expiry
-    are rotated side by side (:func:`_payoff_lanes`) and each option's row sums follow
-    (:func:`_row_sums`), every sum in order of the terms. The per-expiry factors
+    ulps of rounding), so no strikes x terms matrix exists; all options of an expiry are
+    rotated and summed side by side (:func:`_expiry_sums`), every sum in order of the
+    terms. The per-expiry factors
     :math:`1/(1+u_j^2)` and :math:`1/u_j` are tabulated once per call (no division in
     the strike loop).
     """
@@ -576,20 +559,18 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
             rec_tab[s, j] = 1.0 / u
     out = np.zeros((n_rows, n_opt))
     order = np.argsort(t_index, kind="mergesort")
-    vb = np.empty((4, max(n_hi, 1)))
-    xs = np.empty(4)
-    ecs_ = np.empty(4)
-    eks = np.empty(4)
-    scales = np.empty(4)
-    calls = np.zeros(4, dtype=np.bool_)
-    idx = np.empty(4, dtype=np.int64)
-    sums = np.empty(4)
-    dummy = np.zeros(1)
+    xs = np.empty(n_opt)
+    ecs_ = np.empty(n_opt)
+    eks = np.empty(n_opt)
+    v0 = np.empty(n_opt)
+    calls = np.zeros(n_opt, dtype=np.bool_)
+    idx = np.empty(n_opt, dtype=np.int64)
+    acc = np.empty((n_rows, n_opt))
     pos = 0
     while pos < n_opt:
         s = t_index[order[pos]]
         m = 0
-        while m < 4 and pos < n_opt and t_index[order[pos]] == s:
+        while pos < n_opt and t_index[order[pos]] == s:
             idx[m] = order[pos]
             m += 1
             pos += 1
@@ -606,19 +587,18 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
             xs[q] = du * (c - ai)
             ecs_[q] = ec
             eks[q] = ek
-            scales[q] = 2.0 / width
             calls[q] = call_coef[i]
             if call_coef[i]:
-                vb[q, 0] = 0.5 * ((eb - ec) - ek * (bi - c))
+                v0[q] = 0.5 * ((eb - ec) - ek * (bi - c))
             else:
-                vb[q, 0] = 0.5 * (ek * (c - ai) - (ec - ea))
-        w = coef[0, s] if n_rows == 1 else dummy
-        _payoff_lanes(vb, m, ns, du, inv_tab[s], rec_tab[s], xs, ecs_, eks, calls, ea, eb, w, sums)
-        for q in range(m):
-            if n_rows == 1:
-                out[0, idx[q]] = scales[q] * sums[q]
-            else:
-                _row_sums(coef, s, vb[q], ns, scales[q], out, idx[q])
+                v0[q] = 0.5 * (ek * (c - ai) - (ec - ea))
+        _expiry_sums(
+            coef, s, ns, du, inv_tab[s], rec_tab[s], xs, ecs_, eks, calls, v0, ea, eb, m, acc
+        )
+        scale = 2.0 / width
+        for r in range(n_rows):
+            for q in range(m):
+                out[r, idx[q]] = scale * acc[r, q]
     return out
 
 
@@ -812,15 +792,33 @@ def plan_surface(mid, p, t, k, t_index, l_cum, min_hw, tail_tol, phi_tol, n_min,
 
 @njit(cache=True)
 def surface_units(
-    mid, p, t, k, t_index, a, b, n, put_only, want_grad, hfd, wing_tol, wing_ok, gx, gw, wing_rtol
+    mid,
+    p,
+    t,
+    k,
+    t_index,
+    a,
+    b,
+    n,
+    put_only,
+    want_grad,
+    hfd,
+    wing_tol,
+    wing_ok,
+    gx,
+    gw,
+    wing_rtol,
+    wing_grad,
 ):  # type: ignore[no-untyped-def]
     """Out-of-the-money prices per unit forward (row 0) and their parameter derivatives.
 
     COS with put coefficients (calls by parity, ``put_only``) or call coefficients for
     :math:`k \\ge 0`; every option whose price falls below ``wing_tol * max(1, K/F)``
     (where the COS error floor of about 1e-15 max(F, K) would cost relative accuracy) is
-    priced again by :func:`lewis_wing`, where ``wing_ok`` allows it. Returns
-    ``(units, n_wing)``.
+    priced again by :func:`lewis_wing`, where ``wing_ok`` allows it - with its
+    derivatives, or (``wing_grad`` False) the price alone, the derivatives staying
+    those of the COS series (about 1e-5 relative there: ample for a least-squares
+    Jacobian, for a fifth less work per wing quote). Returns ``(units, n_wing)``.
     """
     call_coef = np.zeros(k.size, dtype=np.bool_)
     if not put_only:
@@ -836,10 +834,11 @@ def surface_units(
             s = t_index[i]
             _c1, c2, _c4 = cumulants(mid, p, t[s])
             sd = math.sqrt(max(c2, 1e-12))
-            g, ok = lewis_wing(mid, p, t[s], k[i], sd, want_grad, hfd, gx, gw, wing_rtol)
+            full = want_grad and wing_grad
+            g, ok = lewis_wing(mid, p, t[s], k[i], sd, full, hfd, gx, gw, wing_rtol)
             if ok:
                 n_wing += 1
-                for r in range(out.shape[0]):
+                for r in range(g.size):
                     out[r, i] = g[r]
     return out, n_wing
 
@@ -912,6 +911,7 @@ def plan_and_units(  # type: ignore[no-untyped-def]
     gw,
     wing_rtol,
     plan_only,
+    wing_grad=True,
 ):
     """:func:`plan_surface` and :func:`surface_units` in one compiled call: the one entry
     point of the library's pricing and of the calibration objective (one dispatch per
@@ -945,6 +945,7 @@ def plan_and_units(  # type: ignore[no-untyped-def]
         gx,
         gw,
         wing_rtol,
+        wing_grad,
     )
     return a, b, n, bound, out, n_wing
 
