@@ -20,7 +20,15 @@ import math
 import numpy as np
 from numba import njit
 
-from volcal.models._svi_kernels import _LOCAL, _g, _wd, inner_constrained, pair_check, slice_ok
+from volcal.models._svi_kernels import (
+    _LOCAL,
+    _g,
+    _wd,
+    blend_quartic,
+    inner_constrained,
+    pair_check,
+    slice_ok,
+)
 
 __all__ = ["compatible", "constrained_search", "dip", "first_compatible", "svi_delta_strikes"]
 
@@ -416,23 +424,7 @@ def _pair_ok(grid: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> bool:
         lo = _wd(k, p0[0], p0[1], p0[2], p0[3], p0[4])
         hi = _wd(k, p1[0], p1[1], p1[2], p1[3], p1[4])
         neg += hi[0] - lo[0] < 0.0
-        w0, w1 = lo[0], hi[0] - lo[0]
-        k0, k1 = lo[1], hi[1] - lo[1]
-        c0, c1 = lo[2], hi[2] - lo[2]
-        e0, e1 = w0 - 0.5 * k * k0, w1 - 0.5 * k * k1
-        q0, q1, q2 = k0 * k0, 2 * k0 * k1, k1 * k1
-        s0, s1, s2 = w0 * w0, 2 * w0 * w1, w1 * w1
-        a0 = e0 * e0 - 0.25 * q0 * w0 - q0 * s0 / 16.0 + 0.5 * c0 * s0
-        a1 = 2 * e0 * e1 - 0.25 * (q0 * w1 + q1 * w0) - (q0 * s1 + q1 * s0) / 16.0
-        a1 += 0.5 * (c0 * s1 + c1 * s0)
-        a2 = e1 * e1 - 0.25 * (q1 * w1 + q2 * w0) - (q0 * s2 + q1 * s1 + q2 * s0) / 16.0
-        a2 += 0.5 * (c0 * s2 + c1 * s1)
-        a3 = -0.25 * q2 * w1 - (q1 * s2 + q2 * s1) / 16.0 + 0.5 * c1 * s2
-        a4 = -q2 * s2 / 16.0
-        b1 = a0 + a1 / 4.0
-        b2 = a0 + a1 / 2.0 + a2 / 6.0
-        b3 = a0 + 3.0 * a1 / 4.0 + a2 / 2.0 + a3 / 4.0
-        b4 = a0 + a1 + a2 + a3 + a4
+        a0, _a1, _a2, _a3, _a4, _b0, b1, b2, b3, b4 = blend_quartic(k, lo, hi)
         refine += not (a0 >= 0.0 and b1 >= 0.0 and b2 >= 0.0 and b3 >= 0.0 and b4 >= 0.0)
     if neg:
         return False

@@ -580,6 +580,36 @@ def _wd(k: float, a: float, b: float, rho: float, m: float, s: float) -> tuple[f
     return a + b * (rho * x + r), b * (rho + x / r), b * s * s / (r * r * r)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def blend_quartic(
+    k: float, lo: tuple[float, float, float], hi: tuple[float, float, float]
+) -> tuple[float, float, float, float, float, float, float, float, float, float]:
+    """At ``k``, for the blend :math:`w = (1-\\alpha) w_0 + \\alpha w_1` of two slices
+    (``lo``, ``hi`` their ``(w, w', w'')`` from :func:`_wd`): the power coefficients
+    ``a0..a4`` in :math:`\\alpha` of the quartic
+    :math:`P = e^2 - w'^2 w / 4 - w'^2 w^2 / 16 + w'' w^2 / 2` (:math:`e = w - k w' / 2`),
+    which is :math:`w^2 g`, and its Bernstein coefficients ``b0..b4`` on [0, 1] (all
+    non-negative: no butterfly arbitrage in any blend at ``k``)."""
+    w0, w1 = lo[0], hi[0] - lo[0]
+    k0, k1 = lo[1], hi[1] - lo[1]
+    c0, c1 = lo[2], hi[2] - lo[2]
+    e0, e1 = w0 - 0.5 * k * k0, w1 - 0.5 * k * k1
+    q0, q1, q2 = k0 * k0, 2 * k0 * k1, k1 * k1  # w'^2
+    s0, s1, s2 = w0 * w0, 2 * w0 * w1, w1 * w1  # w^2
+    a0 = e0 * e0 - 0.25 * q0 * w0 - q0 * s0 / 16.0 + 0.5 * c0 * s0
+    a1 = 2 * e0 * e1 - 0.25 * (q0 * w1 + q1 * w0) - (q0 * s1 + q1 * s0) / 16.0
+    a1 += 0.5 * (c0 * s1 + c1 * s0)
+    a2 = e1 * e1 - 0.25 * (q1 * w1 + q2 * w0) - (q0 * s2 + q1 * s1 + q2 * s0) / 16.0
+    a2 += 0.5 * (c0 * s2 + c1 * s1)
+    a3 = -0.25 * q2 * w1 - (q1 * s2 + q2 * s1) / 16.0 + 0.5 * c1 * s2
+    a4 = -q2 * s2 / 16.0
+    b1 = a0 + a1 / 4.0
+    b2 = a0 + a1 / 2.0 + a2 / 6.0
+    b3 = a0 + 3.0 * a1 / 4.0 + a2 / 2.0 + a3 / 4.0
+    b4 = a0 + a1 + a2 + a3 + a4
+    return a0, a1, a2, a3, a4, a0, b1, b2, b3, b4
+
+
 @njit(cache=True, error_model="numpy")
 def pair_check(
     grid: np.ndarray, p0: np.ndarray, p1: np.ndarray, cal_tol: float
@@ -601,25 +631,7 @@ def pair_check(
             cal = d
             if cal < -cal_tol:
                 return cal, low
-        # power coefficients of P(al) = e^2 - wk^2 w / 4 - wk^2 w^2 / 16 + wkk w^2 / 2
-        w0, w1 = lo[0], hi[0] - lo[0]
-        k0, k1 = lo[1], hi[1] - lo[1]
-        c0, c1 = lo[2], hi[2] - lo[2]
-        e0, e1 = w0 - 0.5 * k * k0, w1 - 0.5 * k * k1
-        q0, q1, q2 = k0 * k0, 2 * k0 * k1, k1 * k1  # wk^2
-        s0, s1, s2 = w0 * w0, 2 * w0 * w1, w1 * w1  # w^2
-        a0 = e0 * e0 - 0.25 * q0 * w0 - q0 * s0 / 16.0 + 0.5 * c0 * s0
-        a1 = 2 * e0 * e1 - 0.25 * (q0 * w1 + q1 * w0) - (q0 * s1 + q1 * s0) / 16.0
-        a1 += 0.5 * (c0 * s1 + c1 * s0)
-        a2 = e1 * e1 - 0.25 * (q1 * w1 + q2 * w0) - (q0 * s2 + q1 * s1 + q2 * s0) / 16.0
-        a2 += 0.5 * (c0 * s2 + c1 * s1)
-        a3 = -0.25 * q2 * w1 - (q1 * s2 + q2 * s1) / 16.0 + 0.5 * c1 * s2
-        a4 = -q2 * s2 / 16.0
-        b0 = a0
-        b1 = a0 + a1 / 4.0
-        b2 = a0 + a1 / 2.0 + a2 / 6.0
-        b3 = a0 + 3.0 * a1 / 4.0 + a2 / 2.0 + a3 / 4.0
-        b4 = a0 + a1 + a2 + a3 + a4
+        a0, a1, a2, a3, a4, b0, b1, b2, b3, b4 = blend_quartic(k, lo, hi)
         mb = min(b0, b1, b2, b3, b4)
         if mb >= 0.0:
             if mb < low:
