@@ -152,7 +152,8 @@ def slice_quotes(
     n = eb.n
     t = (eb.expiry - now) / SECONDS_PER_YEAR
     und = eb.col("underlying_price")
-    fwd_exp = float(np.nanmedian(und)) if np.any(np.isfinite(und)) else math.nan
+    # the median of the non-NaN entries, as np.nanmedian (a tenth of its cost here)
+    fwd_exp = float(np.median(und[~np.isnan(und)])) if np.any(np.isfinite(und)) else math.nan
     res = SliceInput(None, t, fwd_exp)
     if n == 0:
         return res
@@ -160,7 +161,10 @@ def slice_quotes(
     rc = np.zeros(n, dtype=np.int8)  # 0 = usable, else index into codes
 
     def flag(mask: Any, code: str) -> None:
-        m = np.asarray(mask, dtype=bool) & (rc == 0)
+        m = np.asarray(mask, dtype=bool)
+        if not m.any():
+            return
+        m = m & (rc == 0)
         if m.any():
             if code not in codes:
                 codes.append(code)
@@ -227,8 +231,7 @@ def slice_quotes(
     alive = rc == 0
     itm = np.where(is_call, x < 1.0, x > 1.0)
     otm_alive = alive & ~itm & (x != 1.0)
-    otm_strikes = set(strike[otm_alive].tolist())
-    flag(itm & np.isin(strike, list(otm_strikes)), "itm")
+    flag(itm & np.isin(strike, strike[otm_alive]), "itm")
     # off-smile guard against the live smile of this expiry
     alive = rc == 0
     k = np.log(x)
@@ -240,16 +243,18 @@ def slice_quotes(
             off_smile_spreads * np.maximum(half, 0.5 * SPREAD_FLOOR), off_smile_min_vol
         )
         off = np.abs(ivm[idx] - model) > limit
-        for j, r in zip(idx, off, strict=True):
+        if off_since:  # a quote back on the smile forgets when it left it
+            for j in idx[~off]:
+                off_since.pop(eb.instruments[j], None)
+        held = np.zeros(n, dtype=bool)
+        for j in idx[off]:  # (few): the Python loop only over the quotes off the smile
             name = eb.instruments[j]
-            if r:
-                since = off_since.setdefault(name, now)
-                if now - since < off_smile_persist_s:
-                    flag(np.arange(n) == j, "off_smile")
-                    res.held.append(name)
-                    res.recheck_at = min(res.recheck_at, since + off_smile_persist_s)
-            else:
-                off_since.pop(name, None)
+            since = off_since.setdefault(name, now)
+            if now - since < off_smile_persist_s:
+                held[j] = True
+                res.held.append(name)
+                res.recheck_at = min(res.recheck_at, since + off_smile_persist_s)
+        flag(held, "off_smile")
     # static arbitrage in strike between the surviving quotes
     alive = rc == 0
     for call in (True, False):
