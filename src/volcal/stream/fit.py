@@ -62,6 +62,17 @@ class SliceInput:
     recheck_at: float = math.inf
 
 
+def _median(a: FloatArray) -> float:
+    """``np.median`` of a 1-d array without NaN, equal to it bit for bit (the middle
+    element, or the two middle ones summed and halved) at a fraction of its overhead
+    on the few dozen values of one expiry."""
+    s = np.sort(a)
+    n = s.size
+    if n % 2:
+        return float(s[n // 2])
+    return float((s[n // 2 - 1] + s[n // 2]) / 2.0)
+
+
 def _ivs(p: FloatArray, x: FloatArray, t: float, is_call: Any) -> FloatArray:
     from volcal.black import implied_vol
 
@@ -153,7 +164,7 @@ def slice_quotes(
     t = (eb.expiry - now) / SECONDS_PER_YEAR
     und = eb.col("underlying_price")
     # the median of the non-NaN entries, as np.nanmedian (a tenth of its cost here)
-    fwd_exp = float(np.median(und[~np.isnan(und)])) if np.any(np.isfinite(und)) else math.nan
+    fwd_exp = _median(und[~np.isnan(und)]) if np.any(np.isfinite(und)) else math.nan
     res = SliceInput(None, t, fwd_exp)
     if n == 0:
         return res
@@ -296,7 +307,7 @@ def slice_quotes(
         slice_index=np.zeros(use.size, dtype=np.int64),
         expiries=np.array([int(eb.expiry * 1e9)], dtype=np.int64).view("datetime64[ns]"),
         t_slices=np.array([t]),
-        forward_slices=np.array([float(np.median(fwd[use]))]),
+        forward_slices=np.array([_median(fwd[use])]),
     )
     return res
 
@@ -359,8 +370,9 @@ def warm_svi(
         best: tuple[float, float, float, float, float, float] | None = None
         n_cand = 0
         for _level in range(3):
-            mm, ll = np.meshgrid(c_m + dm * st, c_l + dl * st, indexing="ij")
-            m_c, l_c = mm.ravel(), ll.ravel()
+            # the 5 x 5 grid (np.meshgrid, indexing="ij", raveled) without its overhead
+            m_c = np.repeat(c_m + dm * st, st.size)
+            l_c = np.tile(c_l + dl * st, st.size)
             s_c = np.exp(l_c)
             a, p, qq, cost = _inner(k, v, wt, m_c, s_c)
             n_cand += m_c.size
