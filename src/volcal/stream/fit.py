@@ -331,6 +331,27 @@ def merge_quotes(sets: list[QuoteSet]) -> QuoteSet:
     )
 
 
+def surface_quality(model: Any, quotes: list[QuoteSet]) -> tuple[float, float, int]:
+    """(RMSE in vol points, share inside bid-ask, quotes) of a surface model over the
+    single-expiry sets ``quotes``: ``volcal.calibration.result.fit_quality`` of
+    :func:`merge_quotes` of them (the same formulas, equal in the tests), concatenating
+    only the five columns it reads."""
+    if not quotes:
+        return math.nan, math.nan, 0
+    sets = sorted(quotes, key=lambda q: float(q.t_slices[0]))  # as merge_quotes
+
+    def cat(name: str) -> FloatArray:
+        return np.concatenate([getattr(q, name) for q in sets])
+
+    iv = np.asarray(model.implied_vol(cat("k"), cat("t")), dtype=np.float64)
+    err = iv - cat("iv_mid")
+    finite = np.isfinite(err)
+    rmse = float(100.0 * np.sqrt(np.mean(err[finite] ** 2))) if finite.any() else math.nan
+    bid, ask = cat("iv_bid"), cat("iv_ask")
+    inside = float(np.mean((iv >= bid - 1e-12) & (iv <= ask + 1e-12))) if iv.size else math.nan
+    return rmse, inside, int(iv.size)
+
+
 def svi_weights(q: QuoteSet) -> tuple[FloatArray, FloatArray]:
     """Vol-residual weights (spread) and the total-variance weights of the SVI fitter."""
     omega = q.weights("spread")
@@ -532,7 +553,6 @@ def essvi_steps(
     return value (``StopIteration.value``) is the :class:`EssviRefresh`. The engine
     runs one step at a time in its loop, so a slice refit never waits behind a whole
     surface refresh, only behind one slice of it (about a millisecond)."""
-    from volcal.calibration.result import fit_quality
     from volcal.calibration.ssvi import _fit_slice, slice_conventions
     from volcal.models.ssvi import ESSVI, calendar_grid
 
@@ -607,14 +627,12 @@ def essvi_steps(
         a_, r_, b_ = slice_conventions(sub, np.asarray(sub.t), "forward")
         for j, i in enumerate(todo):
             conv[expiries[i]] = (float(a_[j]), float(r_[j]), float(b_[j]))
-    q_all = merge_quotes(quotes)
-    iv = np.asarray(model.implied_vol(q_all.k, q_all.t))
-    rmse, inside = fit_quality(q_all, iv)
+    rmse, inside, n_used = surface_quality(model, quotes)
     return EssviRefresh(
         **base,
         conv=conv,
         rmse_vol=float(rmse),
         inside_spread=float(inside),
-        n_used=len(q_all),
+        n_used=n_used,
         conditions_ok=bool(model.conditions()["ok"]) if check else None,
     )
