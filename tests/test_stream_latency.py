@@ -336,3 +336,90 @@ def test_model_worker_reports_the_time_on_the_worker(monkeypatch: pytest.MonkeyP
     finally:
         w.shutdown()
     assert 0.05 <= w.last_on_worker_s <= round_trip
+
+
+def test_surface_quality_equals_fit_quality_of_the_merged_quotes(snapshot_dir: Path) -> None:
+    """The eSSVI refresh's RMSE / inside-spread / quote count from the five columns it
+    reads equal ``fit_quality(merge_quotes(...))`` exactly, on the real snapshot."""
+    from volcal.calibration.result import fit_quality
+    from volcal.stream.fit import merge_quotes, surface_quality
+
+    eng, clock, _ = _loaded(snapshot_dir, models=("svi", "essvi"))
+    eng.recalibrate()
+    u = eng._u["BTC"]
+    model = u.results["essvi_model"]
+    inp = eng._essvi_inputs(u, clock.now(), set())
+    assert inp is not None and len(inp["quotes"]) >= 5
+    q_all = merge_quotes(inp["quotes"])
+    rmse, inside = fit_quality(q_all, model.implied_vol(q_all.k, q_all.t))
+    assert surface_quality(model, inp["quotes"]) == (rmse, inside, len(q_all))
+    assert eng.state("BTC").surface["essvi"]["n_used"] == len(q_all)
+
+
+def test_slice_median_equals_numpy_median() -> None:
+    """The slice cleaning's median equals np.median bit for bit (odd and even sizes,
+    ties, the forward-like magnitudes of a book)."""
+    import numpy as np
+
+    from volcal.stream.fit import _median
+
+    rng = np.random.default_rng(7)
+    for n in range(1, 40):
+        for a in (
+            rng.lognormal(11.0, 0.3, n),
+            np.round(rng.uniform(9e4, 1e5, n), 1),
+            np.full(n, 97_123.5),
+        ):
+            assert _median(a) == float(np.median(a)) == float(np.nanmedian(np.r_[a, np.nan]))
+
+
+def test_no_surface_refresh_in_the_turn_of_a_slice_chunk(snapshot_dir: Path) -> None:
+    """A running engine never blocks its loop for a chunk of slice refits AND an eSSVI
+    refresh at once: every refresh starts on a later loop turn than the last chunk
+    (turns counted by a task that runs between them)."""
+    from volcal.stream import engine as engine_mod
+
+    eng, clock, items = _loaded(
+        snapshot_dir, models=("svi", "essvi"), debounce_s=0.0, surface_interval_s=0.0
+    )
+    turn = [0]
+    log: list[tuple[str, int]] = []
+    rec, fit = engine_mod.StreamEngine._recalibrate, engine_mod.StreamEngine._fit_essvi
+
+    def rec_logged(self: Any, *a: Any, **k: Any) -> Any:
+        log.append(("slices", turn[0]))
+        return rec(self, *a, **k)
+
+    def fit_logged(self: Any, *a: Any, **k: Any) -> Any:
+        log.append(("surface", turn[0]))
+        return fit(self, *a, **k)
+
+    async def main() -> None:
+        async def count() -> None:
+            while True:
+                turn[0] += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count())
+        eng.start()
+        try:
+            await until(lambda: bool(eng.state("BTC").expiries))
+            await eng.wait_idle(30)
+            ok = [x.expiry for x in eng.state("BTC").expiries if x.status == "ok"]
+            for rnd in range(3):
+                for e in ok:
+                    _nudge(eng, clock, items, e, 10 + rnd)
+                await asyncio.sleep(0)
+                await eng.wait_idle(30)
+        finally:
+            await eng.stop()
+            counter.cancel()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_mod.StreamEngine, "_recalibrate", rec_logged)
+        mp.setattr(engine_mod.StreamEngine, "_fit_essvi", fit_logged)
+        asyncio.run(asyncio.wait_for(main(), 90))
+    chunks = {t for kind, t in log if kind == "slices"}
+    surfaces = [t for kind, t in log if kind == "surface"]
+    assert len(chunks) >= 3 and len(surfaces) >= 2
+    assert not chunks & set(surfaces), "a refresh ran in the turn of a slice chunk"

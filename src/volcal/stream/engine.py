@@ -618,12 +618,21 @@ class StreamEngine:
 
     async def _schedule(self) -> None:
         cfg = self.config
+        slices_last = False  # the previous turn refitted slices
         while self._running:
             now_wall = time.perf_counter()
             now = self.clock.now()
             next_due = math.inf
             worked = False
-            for u in self._u.values():
+            surfaces_done = False
+            if slices_last:
+                # one kind of work per turn, then the ingest: a due eSSVI refresh runs
+                # on the turn after a chunk of slices, never in the same one (the loop
+                # is blocked for one of the two at a time, not for their sum)
+                worked, next_due = self._surface_turn(next_due)
+                surfaces_done = True
+            slices_last = False
+            for u in self._u.values() if not worked else ():
                 due: list[ExpiryBook] = []
                 for eb in u.book.expiries.values():
                     if not (eb.dirty or eb.recheck_at <= now or u.force_all):
@@ -643,16 +652,10 @@ class StreamEngine:
                         due.sort(key=lambda eb: eb.first_dirty_wall if eb.dirty else math.inf)
                         due = due[:_PASS_CHUNK]
                     # stored once the pass is whole (a record is every slice's newest fit)
-                    self._recalibrate(u, due, now, store=whole)
-                    worked = True
-            for u in self._u.values():
-                if not (u.essvi_pending and "essvi" in cfg.models) or self._essvi_running():
-                    continue  # a running refresh wakes the scheduler when it ends
-                if time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s:
-                    self._start_essvi(u, self.clock.now())
-                    worked = worked or cfg.surface_executor == "inline"  # else a task
-                else:
-                    next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
+                    self._recalibrate(u, due, now, store=whole, surface=False)
+                    worked = slices_last = True
+            if not worked and not surfaces_done:
+                worked, next_due = self._surface_turn(next_due)
             if worked:
                 await asyncio.sleep(0)
                 continue
@@ -669,6 +672,21 @@ class StreamEngine:
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _surface_turn(self, next_due: float) -> tuple[bool, float]:
+        """Start the eSSVI refreshes that are due; (whether one ran in the loop, the
+        wall time the next one is due, or ``next_due``)."""
+        cfg = self.config
+        worked = False
+        for u in self._u.values():
+            if not (u.essvi_pending and "essvi" in cfg.models) or self._essvi_running():
+                continue  # a running refresh wakes the scheduler when it ends
+            if time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s:
+                self._start_essvi(u, self.clock.now())
+                worked = worked or cfg.surface_executor == "inline"  # else a task
+            else:
+                next_due = min(next_due, u.last_surface_wall + cfg.surface_interval_s)
+        return worked, next_due
 
     def _request_surface(self, u: _Under, expiries: list[float]) -> None:
         """Hand refitted slices to the next eSSVI refresh (a slice already waiting for
@@ -712,8 +730,15 @@ class StreamEngine:
                 self._recalibrate(u, list(u.book.expiries.values()), self.clock.now())
 
     def _recalibrate(
-        self, u: _Under, books: list[ExpiryBook], now: float, store: bool = True
+        self,
+        u: _Under,
+        books: list[ExpiryBook],
+        now: float,
+        store: bool = True,
+        surface: bool = True,
     ) -> None:
+        """Refit the slices ``books``; ``surface``: start a due eSSVI refresh at the
+        end (the scheduler starts it on its next turn instead)."""
         cfg = self.config
         forced = u.force_all
         reasons_pass = {"index_jump"} if forced else set()
@@ -738,7 +763,8 @@ class StreamEngine:
                 self._request_surface(u, [eb.expiry for eb in books])
                 u.essvi_newest = max(u.essvi_newest, newest_wall)
             if (
-                u.essvi_pending
+                surface
+                and u.essvi_pending
                 and "essvi" in cfg.models
                 and time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s
             ):
