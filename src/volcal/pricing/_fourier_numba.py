@@ -34,7 +34,7 @@ BLACK, MERTON, KOU, VG, HESTON, BATES, SVCJ = 0, 1, 2, 3, 4, 5, 6
 _BLOCK = 16  # rotation recurrence re-seeded with an exact exponential every 16 terms
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rcp(z):  # type: ignore[no-untyped-def]
     """:math:`1/z` as :math:`\\bar z/|z|^2` (one real division; the exponents' moduli
     stay far inside the range where :math:`|z|^2` neither overflows nor underflows)."""
@@ -43,7 +43,7 @@ def _rcp(z):  # type: ignore[no-untyped-def]
     return complex(x * r, -y * r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sqrtc(z):  # type: ignore[no-untyped-def]
     """Principal complex square root (the branch of ``cmath.sqrt``) from real square
     roots, without the special-value handling of the library function: the arguments
@@ -57,21 +57,21 @@ def _sqrtc(z):  # type: ignore[no-untyped-def]
     return complex(0.5 * abs(y) / s, math.copysign(s, y))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _logc(z):  # type: ignore[no-untyped-def]
     """Principal complex logarithm of a finite nonzero ``z`` (as ``cmath.log``)."""
     x, y = z.real, z.imag
     return complex(0.5 * math.log(x * x + y * y), math.atan2(y, x))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _expc(z):  # type: ignore[no-untyped-def]
     """Complex exponential of a finite ``z`` (as ``cmath.exp``)."""
     r = math.exp(z.real)
     return complex(r * math.cos(z.imag), r * math.sin(z.imag))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _expm1c(z):  # type: ignore[no-untyped-def]
     """Complex expm1, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
@@ -79,7 +79,7 @@ def _expm1c(z):  # type: ignore[no-untyped-def]
     return cmath.exp(z) - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _log1p_ratio(z):  # type: ignore[no-untyped-def]
     """ln(1 + z) / z, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
@@ -87,7 +87,7 @@ def _log1p_ratio(z):  # type: ignore[no-untyped-def]
     return _logc(1.0 + z) * _rcp(z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _heston_parts(u, t, kappa, theta, xi, rho):  # type: ignore[no-untyped-def]
     """Little-trap Heston exponent: returns (A, B, d, g, q, e, ome, lg, b, w, bd).
 
