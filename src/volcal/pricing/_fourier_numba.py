@@ -469,7 +469,7 @@ def coef_grid(mid, p, t, a, b, n, want_grad, hfd):  # type: ignore[no-untyped-de
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _expiry_sums(coef, s, ns, du, inv_row, rec_row, xs, ecs_, eks, calls, v0, ea, eb, m, acc):  # type: ignore[no-untyped-def]
     """Row sums :math:`\\sum_j v_{qj}\\,\\mathrm{coef}[r, s, j]` (in order of j) of the
     ``m`` options of one expiry, into ``acc[r, q]``.
@@ -602,7 +602,7 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _contour_log_size(mid, p, t, k, alpha):  # type: ignore[no-untyped-def]
     """Log of the shifted integrand at u = 0 (an upper bound of the price), or inf."""
     s = alpha + 1.0
@@ -614,7 +614,7 @@ def _contour_log_size(mid, p, t, k, alpha):  # type: ignore[no-untyped-def]
     return -alpha * k + kv.real - math.log(alpha * (alpha + 1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _wing_panel(mid, p, t, k, s, alpha, norm, lo, hi, want_grad, hfd, gx, gw, grad, out):  # type: ignore[no-untyped-def]
     """16-point Gauss-Legendre of :func:`lewis_wing`'s integrand (row 0) and of its
     parameter derivatives (rows 1..) over ``[lo, hi]``, written into ``out``."""
