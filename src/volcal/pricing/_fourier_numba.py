@@ -34,7 +34,7 @@ BLACK, MERTON, KOU, VG, HESTON, BATES, SVCJ = 0, 1, 2, 3, 4, 5, 6
 _BLOCK = 16  # rotation recurrence re-seeded with an exact exponential every 16 terms
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rcp(z):  # type: ignore[no-untyped-def]
     """:math:`1/z` as :math:`\\bar z/|z|^2` (one real division; the exponents' moduli
     stay far inside the range where :math:`|z|^2` neither overflows nor underflows)."""
@@ -43,7 +43,7 @@ def _rcp(z):  # type: ignore[no-untyped-def]
     return complex(x * r, -y * r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sqrtc(z):  # type: ignore[no-untyped-def]
     """Principal complex square root (the branch of ``cmath.sqrt``) from real square
     roots, without the special-value handling of the library function: the arguments
@@ -57,21 +57,21 @@ def _sqrtc(z):  # type: ignore[no-untyped-def]
     return complex(0.5 * abs(y) / s, math.copysign(s, y))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _logc(z):  # type: ignore[no-untyped-def]
     """Principal complex logarithm of a finite nonzero ``z`` (as ``cmath.log``)."""
     x, y = z.real, z.imag
     return complex(0.5 * math.log(x * x + y * y), math.atan2(y, x))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _expc(z):  # type: ignore[no-untyped-def]
     """Complex exponential of a finite ``z`` (as ``cmath.exp``)."""
     r = math.exp(z.real)
     return complex(r * math.cos(z.imag), r * math.sin(z.imag))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _expm1c(z):  # type: ignore[no-untyped-def]
     """Complex expm1, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
@@ -79,7 +79,7 @@ def _expm1c(z):  # type: ignore[no-untyped-def]
     return cmath.exp(z) - 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _log1p_ratio(z):  # type: ignore[no-untyped-def]
     """ln(1 + z) / z, exact for small |z|."""
     if z.real * z.real + z.imag * z.imag < 1e-6:  # |z| < 1e-3 without a hypot
@@ -87,7 +87,7 @@ def _log1p_ratio(z):  # type: ignore[no-untyped-def]
     return _logc(1.0 + z) * _rcp(z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _heston_parts(u, t, kappa, theta, xi, rho):  # type: ignore[no-untyped-def]
     """Little-trap Heston exponent: returns (A, B, d, g, q, e, ome, lg, b, w, bd).
 
@@ -469,7 +469,7 @@ def coef_grid(mid, p, t, a, b, n, want_grad, hfd):  # type: ignore[no-untyped-de
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _expiry_sums(coef, s, ns, du, inv_row, rec_row, xs, ecs_, eks, calls, v0, ea, eb, m, acc):  # type: ignore[no-untyped-def]
     """Row sums :math:`\\sum_j v_{qj}\\,\\mathrm{coef}[r, s, j]` (in order of j) of the
     ``m`` options of one expiry, into ``acc[r, q]``.
@@ -602,7 +602,7 @@ def cos_sums(coef, n, a, b, k, t_index, call_coef):  # type: ignore[no-untyped-d
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _contour_log_size(mid, p, t, k, alpha):  # type: ignore[no-untyped-def]
     """Log of the shifted integrand at u = 0 (an upper bound of the price), or inf."""
     s = alpha + 1.0
@@ -614,7 +614,7 @@ def _contour_log_size(mid, p, t, k, alpha):  # type: ignore[no-untyped-def]
     return -alpha * k + kv.real - math.log(alpha * (alpha + 1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _wing_panel(mid, p, t, k, s, alpha, norm, lo, hi, want_grad, hfd, gx, gw, grad, out):  # type: ignore[no-untyped-def]
     """16-point Gauss-Legendre of :func:`lewis_wing`'s integrand (row 0) and of its
     parameter derivatives (rows 1..) over ``[lo, hi]``, written into ``out``."""
