@@ -96,3 +96,33 @@ def test_budget_and_best_point():
     assert out.status == "max_iter"
     assert tr.njev <= 3
     assert out.cost == tr.best_cost and np.array_equal(out.y, tr.best_y)
+
+
+def test_safety_limit_counts_from_the_first_evaluations():
+    """A first evaluation that is slow (a new process compiling the kernels) does not
+    use up the time limit: the budget left when the tracker is made counts from the end
+    of the first residual and first Jacobian evaluation; after it the next one stops."""
+    import time
+
+    from volcal.calibration.engine import _TimeUp
+
+    calls = {"n": 0}
+
+    def fun(y):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            time.sleep(0.3)  # "compiling"
+        return np.asarray(y, dtype=float) - 1.0
+
+    def fj(y):
+        return fun(y), np.eye(np.size(y))
+
+    tr = Tracker(fun, fj, deadline=time.perf_counter() + 0.2)
+    tr.fun(np.zeros(2))  # 0.3 s, past the original deadline
+    tr.fun(np.ones(2))  # within the budget counted from the first call's end
+    tr.jac(np.full(2, 0.5))  # the first Jacobian runs whatever the clock says
+    time.sleep(0.25)
+    with pytest.raises(_TimeUp):
+        tr.fun(np.full(2, 2.0))
+    # the old rule would have stopped at the second call
+    assert calls["n"] == 3

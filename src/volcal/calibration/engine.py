@@ -53,7 +53,12 @@ class Tracker:
         ``jac(y) -> (residuals, jacobian)``; the residuals are reused when ``fun`` is
         asked for the same point.
     deadline : float
-        ``time.perf_counter()`` value after which evaluations raise.
+        ``time.perf_counter()`` value after which evaluations raise. What is left of it
+        when the tracker is made is the budget of the solve, counted from the end of
+        the first residual and the first Jacobian evaluation: their time (and anything
+        before them) is where a new process compiles or loads the kernels (up to a
+        minute), so a first calibration after an install stops where any other does,
+        not on the safety limit.
     """
 
     def __init__(
@@ -65,6 +70,8 @@ class Tracker:
         self._fun = fun
         self._jac = jac
         self.deadline = deadline
+        self._budget = max(deadline - time.perf_counter(), 0.0)
+        self._fresh = {"fun": True, "jac": True}
         self.nfev = 0
         self.njev = 0
         self.best_y: FloatArray | None = None
@@ -94,12 +101,20 @@ class Tracker:
             self.best_y = np.array(y, dtype=np.float64)
             self.best_rj = None
 
-    def _check_time(self) -> None:
+    def _check_time(self, kind: str) -> None:
+        if self._fresh[kind]:
+            return  # the first of its kind always runs (see _started)
         if time.perf_counter() > self.deadline:
             raise _TimeUp
 
+    def _started(self, kind: str) -> None:
+        """After the first evaluation of ``kind``: the budget counts from now."""
+        if self._fresh[kind]:
+            self._fresh[kind] = False
+            self.deadline = max(self.deadline, time.perf_counter() + self._budget)
+
     def fun(self, y: FloatArray) -> FloatArray:
-        self._check_time()
+        self._check_time("fun")
         if self._cache_y is not None and np.array_equal(y, self._cache_y):
             assert self._cache_r is not None
             return self._cache_r
@@ -117,10 +132,11 @@ class Tracker:
         self.n_res = r.size
         self._record(y, r)
         self._cache_y, self._cache_r, self._cache_j = np.array(y), r, None
+        self._started("fun")
         return r
 
     def jac(self, y: FloatArray) -> FloatArray:
-        self._check_time()
+        self._check_time("jac")
         if self._jac is None:
             raise RuntimeError("no Jacobian function")  # pragma: no cover - guarded by caller
         if (
@@ -147,6 +163,8 @@ class Tracker:
         self._cache_y, self._cache_r, self._cache_j = np.array(y), r, j
         if finite and self.best_y is not None and np.array_equal(y, self.best_y):
             self.best_rj = (r, j)
+        self._started("jac")
+        self._started("fun")  # the residuals came with it
         return j
 
 
