@@ -545,8 +545,9 @@ def calibrate_td(
     max_nfev : int
         Evaluation budget of each solve.
     max_time : float
-        Safety limit in seconds: the bootstrap stops starting new steps after it (status
-        ``"time_limit"``; the remaining intervals keep their start values).
+        Safety limit in seconds, counted from the end of the first step: the bootstrap
+        stops starting new steps after it (status ``"time_limit"``; the remaining
+        intervals keep their start values).
     stderr : {"auto", True, False}
         Standard errors ("auto" and True compute them: one Jacobian per step).
     ftol : float, optional
@@ -791,6 +792,10 @@ def calibrate_td(
                         alt_x[(1 if j == 0 else 0) + pos[p]] = v
                 alts.append(alt_x)
         run(free, mask, pen, f"interval {j}", alts)
+        if j == 0:
+            # the limit counts from the end of the first step: a new process compiles
+            # or loads the kernels there (see volcal.calibration.engine.Tracker)
+            deadline = max(deadline, time.perf_counter() + float(max_time))
     if fit and mode in ("joint", "refine") and status != "time_limit":
         free = np.array([0, *(idx(p, j) for p in pieces for j in range(n_int))], dtype=np.int64)
         pen = []
