@@ -35,6 +35,12 @@ from volcal.models.svi_fit import SPREAD_FLOOR
 WeightKind = Literal["spread", "vega", "open_interest", "uniform"]
 
 
+def inside_bid_ask(iv: FloatArray, iv_bid: FloatArray, iv_ask: FloatArray) -> BoolArray:
+    """Whether each model vol lies inside its bid-ask vol interval (1e-12 slack)."""
+    iv = np.asarray(iv, dtype=np.float64)
+    return (iv >= iv_bid - 1e-12) & (iv <= iv_ask + 1e-12)
+
+
 @dataclass(frozen=True, eq=False)
 class QuoteSet:
     """Quotes used in a fit, in forward units (undiscounted price per unit forward).
@@ -116,8 +122,7 @@ class QuoteSet:
 
     def inside_spread(self, iv: FloatArray) -> BoolArray:
         """Whether each model vol lies inside the quote's bid-ask vol interval."""
-        iv = np.asarray(iv, dtype=np.float64)
-        return (iv >= self.iv_bid - 1e-12) & (iv <= self.iv_ask + 1e-12)
+        return inside_bid_ask(iv, self.iv_bid, self.iv_ask)
 
     def weights(self, kind: WeightKind | FloatArray = "spread") -> FloatArray:
         """Residual weights normalised to mean 1 (see the module docs)."""

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from volcal._typing import ArrayLike, FloatArray
-from volcal.calibration.quotes import QuoteSet
+from volcal.calibration.quotes import QuoteSet, inside_bid_ask
 from volcal.market.chain import expiry_label
 
 STATUSES = ("ok", "max_iter", "time_limit", "failed", "degraded")
@@ -215,11 +215,18 @@ class SliceFit:
 
 def fit_quality(quotes: QuoteSet, model_iv: FloatArray) -> tuple[float, float]:
     """(rmse in vol points, share inside bid-ask) of model vols against the quotes."""
+    return vol_fit_quality(model_iv, quotes.iv_mid, quotes.iv_bid, quotes.iv_ask)
+
+
+def vol_fit_quality(
+    model_iv: FloatArray, iv_mid: FloatArray, iv_bid: FloatArray, iv_ask: FloatArray
+) -> tuple[float, float]:
+    """:func:`fit_quality` from the quotes' mid, bid and ask vols alone (no QuoteSet)."""
     iv = np.asarray(model_iv, dtype=np.float64)
-    err = iv - quotes.iv_mid
+    err = iv - iv_mid
     finite = np.isfinite(err)
     rmse = float(100.0 * np.sqrt(np.mean(err[finite] ** 2))) if finite.any() else float("nan")
-    inside = float(np.mean(quotes.inside_spread(iv))) if iv.size else float("nan")
+    inside = float(np.mean(inside_bid_ask(iv, iv_bid, iv_ask))) if iv.size else float("nan")
     return rmse, inside
 
 
@@ -559,4 +566,5 @@ __all__ = [
     "freeze",
     "slice_fits",
     "thaw",
+    "vol_fit_quality",
 ]

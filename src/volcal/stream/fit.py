@@ -333,9 +333,10 @@ def merge_quotes(sets: list[QuoteSet]) -> QuoteSet:
 
 def surface_quality(model: Any, quotes: list[QuoteSet]) -> tuple[float, float, int]:
     """(RMSE in vol points, share inside bid-ask, quotes) of a surface model over the
-    single-expiry sets ``quotes``: ``volcal.calibration.result.fit_quality`` of
-    :func:`merge_quotes` of them (the same formulas, equal in the tests), concatenating
-    only the five columns it reads."""
+    single-expiry sets ``quotes``: ``fit_quality`` of :func:`merge_quotes` of them,
+    concatenating only the five columns it reads."""
+    from volcal.calibration.result import vol_fit_quality
+
     if not quotes:
         return math.nan, math.nan, 0
     sets = sorted(quotes, key=lambda q: float(q.t_slices[0]))  # as merge_quotes
@@ -344,11 +345,7 @@ def surface_quality(model: Any, quotes: list[QuoteSet]) -> tuple[float, float, i
         return np.concatenate([getattr(q, name) for q in sets])
 
     iv = np.asarray(model.implied_vol(cat("k"), cat("t")), dtype=np.float64)
-    err = iv - cat("iv_mid")
-    finite = np.isfinite(err)
-    rmse = float(100.0 * np.sqrt(np.mean(err[finite] ** 2))) if finite.any() else math.nan
-    bid, ask = cat("iv_bid"), cat("iv_ask")
-    inside = float(np.mean((iv >= bid - 1e-12) & (iv <= ask + 1e-12))) if iv.size else math.nan
+    rmse, inside = vol_fit_quality(iv, cat("iv_mid"), cat("iv_bid"), cat("iv_ask"))
     return rmse, inside, int(iv.size)
 
 
