@@ -4,7 +4,7 @@ One pass over the quotes replaces the dozen NumPy passes of the exact implied-vo
 residuals (:meth:`volcal.calibration.objective.FourierObjective.data_resid`): Black
 inversion of every model price (:func:`volcal.black._kernels.implied_vol_loop`, the
 library's inversion), the Black vega at the model vol
-(:func:`volcal.black.pricing.unit_vega`'s formula) and the weighted residual with its
+(:func:`volcal.black.pricing.unit_vega`, from the library's normalised vega) and the weighted residual with its
 derivative in price. On the calibration's 40 to 300 quotes the NumPy version cost as
 much as a fifth of the compiled pricing it follows.
 """
@@ -16,9 +16,8 @@ import math
 import numpy as np
 from numba import njit
 
-from volcal.black._kernels import MAX_ITERATIONS, implied_vol_loop
+from volcal.black._kernels import MAX_ITERATIONS, implied_vol_loop, normalised_vega
 
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
 _VEGA_FLOOR = 1e-14  # below it the vol residual falls back to the scaled price error
 
 
@@ -37,18 +36,9 @@ def exact_residuals(p, ones, strike, k, t, call, iv_mid, mid, sw, scale, n_max):
         v = iv[i]
         ok = math.isfinite(v)
         vol = v if ok else iv_mid[i]
-        # unit_vega(k, t, vol): sqrt(t) e^{k/2} exp(-h^2/2 - s^2/8) / sqrt(2 pi), h = k/s
-        ti = t[i]
-        ki = k[i]
-        sqrt_t = math.sqrt(ti)
-        s = vol * sqrt_t
-        if s > 0.0:
-            h = ki / s
-        elif ki == 0.0:
-            h = 0.0
-        else:
-            h = math.inf
-        veg = math.exp(0.5 * ki) * sqrt_t * math.exp(-0.5 * h * h - 0.125 * s * s) / _SQRT_2PI
+        # vega per unit forward (unit_vega): sqrt(t) e^{k/2} times the normalised vega
+        sqrt_t = math.sqrt(t[i])
+        veg = math.exp(0.5 * k[i]) * sqrt_t * normalised_vega(k[i], vol * sqrt_t)
         if ok and veg > _VEGA_FLOOR:
             r[i] = sw[i] * (v - iv_mid[i])
             dr[i] = sw[i] / veg
