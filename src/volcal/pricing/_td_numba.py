@@ -75,13 +75,19 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
     w = iu + u * u
     c = 0j
     dd = 0j
+    # per direction: (dC, dD) just after its own interval (every later interval maps
+    # them linearly, by its sensitivities sd, sc to the incoming D: applied at the end)
     dc_v = np.zeros(n_dir, dtype=np.complex128)
     dd_v = np.zeros(n_dir, dtype=np.complex128)
     # interval owning each direction (v0 and the jumps: -1, never propagated)
     owner = np.full(n_dir, -1, dtype=np.int64)
+    top = -1
     for j in range(n_dir):
         if dirs[j] >= 1 and dirs[j] <= 4 * n:
             owner[j] = (dirs[j] - 1) % n
+            top = max(top, owner[j])
+    sd = np.ones(max(top, 0), dtype=np.complex128)
+    sc = np.zeros(max(top, 0), dtype=np.complex128)
     for i in range(n - 1, -1, -1):
         start = 0.0 if i == 0 else knots[i - 1]
         end = t if i == n - 1 else min(t, knots[i])
@@ -114,35 +120,24 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
         ll = rr * s_
         bracket = q * dur - 2.0 * ll
         c_new = c + k * th * bracket
-        if n_dir > 0:
+        if i <= top:
             rd = _log1p_ratio_d(z)
-            # sensitivity of (C', D') to the incoming D (one pass, shared by every
-            # direction whose interval was processed already)
-            s_d = 0j
-            s_c = 0j
+            if i < top:
+                # sensitivity of (C', D') to the incoming D, shared by every direction
+                # of a later interval
+                ddenom = -x2 + 0j
+                dh = (-1.0 - h * ddenom) / denom
+                dg = x2 * dh
+                dnum = e * og - dd * e * dg
+                dm = -dg * e
+                sd[i] = (dnum - d_new * dm) / m_
+                dz = dg * ome / og + z * dg / og
+                ds = dh * ome / og + s_ * dg / og
+                sc[i] = -2.0 * k * th * (rd * dz * s_ + rr * ds)
             for j in range(n_dir):
-                p = dirs[j]
-                if owner[j] > i and dd_v[j] != 0.0:
-                    # d_in = 1, no parameter of this interval
-                    ddenom = -x2 + 0j
-                    dh = (-1.0 - h * ddenom) / denom
-                    dg = x2 * dh
-                    dnum = e * og - dd * e * dg
-                    dm = -dg * e
-                    s_d = (dnum - d_new * dm) / m_
-                    dz = dg * ome / og + z * dg / og
-                    ds = dh * ome / og + s_ * dg / og
-                    s_c = -2.0 * k * th * (rd * dz * s_ + rr * ds)
-                    break
-            for j in range(n_dir):
-                p = dirs[j]
-                if owner[j] > i:
-                    d_in = dd_v[j]
-                    dc_v[j] = dc_v[j] + s_c * d_in
-                    dd_v[j] = s_d * d_in
+                if owner[j] != i:
                     continue
-                if owner[j] < i:
-                    continue
+                p = dirs[j]
                 dk = 0.0
                 dth = 0.0
                 dx = 0.0
@@ -177,25 +172,47 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
                 dd_v[j] = d_dn
         c = c_new
         dd = d_new
+    # through the earlier intervals 0..o-1 a direction of interval o maps as
+    # dD -> A_o dD, dC -> dC + B_o dD with A_o = prod_{i<o} sd_i and
+    # B_o = sc_{o-1} + sd_{o-1} B_{o-1}; the gradient of C + D v0 is dC + (B_o + v0 A_o) dD
+    fac = np.empty(max(top + 1, 0), dtype=np.complex128)
+    a_o = 1.0 + 0j
+    b_o = 0j
+    for o in range(top + 1):
+        if o > 0:
+            b_o = sc[o - 1] + sd[o - 1] * b_o
+            a_o = a_o * sd[o - 1]
+        fac[o] = b_o + v0 * a_o
     out = c + dd * v0
-    # jumps, summed by parts (equal neighbours contribute exactly 0)
-    for i in range(n - 1, -1, -1):
+    # jumps, summed by parts (equal neighbours contribute exactly 0): the interval
+    # ``last`` holding t over all of t, then for every earlier knot the difference of
+    # its two neighbours over the knot (the knots at or after t telescope away, so
+    # only the intervals up to t are evaluated, each exponent once)
+    last = n - 1
+    for i in range(n - 1):
+        if knots[i] >= t:
+            last = i
+            break
+    lam1, mu1, sj1 = jumps[last], jumps[n + last], jumps[2 * n + last]
+    have1 = lam1 != 0.0
+    psi1 = _jump_psi(iu, mu1, sj1) if have1 else 0j
+    out += lam1 * t * psi1
+    for i in range(last - 1, -1, -1):
         lam, mu, sj = jumps[i], jumps[n + i], jumps[2 * n + i]
-        if i == n - 1:
-            if lam != 0.0:
-                out += lam * t * _jump_psi(iu, mu, sj)
-            continue
-        lam1, mu1, sj1 = jumps[i + 1], jumps[n + i + 1], jumps[2 * n + i + 1]
         if lam == lam1 and mu == mu1 and sj == sj1:
             continue
-        mt = min(t, knots[i])
-        out += lam * mt * _jump_psi(iu, mu, sj) - lam1 * mt * _jump_psi(iu, mu1, sj1)
+        if not have1:
+            psi1 = _jump_psi(iu, mu1, sj1)
+        psi = psi1 if (mu == mu1 and sj == sj1) else _jump_psi(iu, mu, sj)
+        have1 = True
+        out += knots[i] * (lam * psi - lam1 * psi1)
+        lam1, mu1, sj1, psi1 = lam, mu, sj, psi
     for j in range(n_dir):
         p = dirs[j]
         if p == 0:
             grad[j] = dd
         elif p <= 4 * n:
-            grad[j] = dc_v[j] + dd_v[j] * v0
+            grad[j] = dc_v[j] + dd_v[j] * fac[owner[j]]
         else:
             piece = (p - 1 - 4 * n) // n
             i = (p - 1) % n
@@ -206,11 +223,12 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
                 grad[j] = 0j
                 continue
             lam, mu, sj = jumps[i], jumps[n + i], jumps[2 * n + i]
-            ej = cmath.exp(iu * mu + 0.5 * iu * iu * sj * sj)
-            kb = math.exp(mu + 0.5 * sj * sj)
             if piece == 0:
                 grad[j] = dur * _jump_psi(iu, mu, sj)
-            elif piece == 1:
+                continue
+            ej = cmath.exp(iu * mu + 0.5 * iu * iu * sj * sj)
+            kb = math.exp(mu + 0.5 * sj * sj)
+            if piece == 1:
                 grad[j] = lam * dur * iu * (ej - kb)
             else:
                 grad[j] = lam * dur * sj * (iu * iu * ej - iu * kb)
