@@ -17,6 +17,16 @@ the RMSE of every model pooled over the quotes of each expiry bucket (T < 7 days
 ``--mode joint`` calibrates the time-dependent models with ``mode="joint"`` (bootstrap,
 then every parameter at once); ``--models bates_td`` runs a subset (e.g. for timing
 before/after runs interleaved on a shared machine).
+
+``--warm-only`` measures the warm refits of a sequence of consecutive snapshots (6 hours
+apart; ``--first``, ``--consecutive``): a cold fit of the first chain of each currency, then
+each next snapshot calibrated from the previous one's warm fit (``start=``, the live
+path), timed as the minimum of ``--repeat`` calls. Printed per chain and summarised:
+warm ms (median, p90), RMSE and inside share of the warm fits, the fallbacks of the warm
+path (``extra["warm"]``; ``--clock cpu``: this process's CPU time, for a shared
+machine), and - with ``--cold-cache FILE`` - the warm RMSE against a cold
+fit of the same chain (computed once and stored in FILE, so interleaved before/after runs
+share them).
 """
 
 from __future__ import annotations
@@ -59,7 +69,27 @@ def main() -> None:
     ap.add_argument(
         "--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS)
     )
+    ap.add_argument("--warm-only", action="store_true", help="warm refits of consecutive snapshots")
+    ap.add_argument(
+        "--clock",
+        default="wall",
+        choices=("wall", "cpu"),
+        help="--warm-only: wall time or this process's CPU time (a shared machine)",
+    )
+    ap.add_argument("--first", type=int, default=5, help="--warm-only: index of the first snapshot")
+    ap.add_argument(
+        "--consecutive", type=int, default=6, help="--warm-only: snapshots per currency"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="--warm-only: timed calls per refit (min)"
+    )
+    ap.add_argument(
+        "--cold-cache", type=Path, default=None, help="--warm-only: cold RMSE JSON file"
+    )
     args = ap.parse_args()
+    if args.warm_only:
+        _warm_only(args)
+        return
     models = tuple(m for m in args.models.split(",") if m)
     if not models or any(m not in MODELS for m in models):
         raise SystemExit(f"--models: choose from {', '.join(MODELS)}")
@@ -149,6 +179,82 @@ def main() -> None:
         r = rows[m]
         cells = [f"{_rms(r[b]):.2f}" for b in (*BUCKET_NAMES, "centre", "wing")]
         print(f"| {m} | " + " | ".join(cells) + " |")
+
+
+def _warm_only(args: argparse.Namespace) -> None:
+    import json
+
+    models = tuple(m for m in args.models.split(",") if m.endswith("_td")) or ("bates_td",)
+    files = sorted(SNAPS.glob("deribit_options_snapshot_*.csv"))
+    n = 3 if args.quick else args.consecutive
+    picks = files[args.first : args.first + n]
+    if len(picks) < 2:
+        raise SystemExit("--warm-only needs at least 2 snapshots from --first")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    cache: dict[str, float] = {}
+    if args.cold_cache is not None and args.cold_cache.exists():
+        cache = json.loads(args.cold_cache.read_text())
+    rows: dict[str, dict[str, list[float]]] = {
+        m: {k: [] for k in ("ms", "rmse", "inside", "cold", "fallback", "box", "evals")}
+        for m in models
+    }
+    for cur in ("BTC", "ETH"):
+        chains = []
+        for f in picks:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)
+                chains.append((f, volcal.clean(volcal.read_chain(f, currency=cur))))
+        for m in models:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CalibrationWarning)
+                prev = volcal.calibrate(chains[0][1], m)
+                for f, chain in chains[1:]:
+                    times = []
+                    for _ in range(max(args.repeat, 1)):
+                        t0 = clock()
+                        wfit = volcal.calibrate(chain, m, start=prev)
+                        times.append(clock() - t0)
+                    key = f"{f.name}:{cur}:{m}"
+                    if args.cold_cache is not None and key not in cache:
+                        cache[key] = float(volcal.calibrate(chain, m).rmse_vol)
+                        args.cold_cache.write_text(json.dumps(cache, indent=1))
+                    info = wfit.extra.get("warm") or {}
+                    r = rows[m]
+                    r["ms"].append(1e3 * min(times))
+                    r["rmse"].append(wfit.rmse_vol)
+                    r["inside"].append(wfit.inside_spread)
+                    r["cold"].append(cache.get(key, float("nan")))
+                    r["fallback"].append(float(bool(info.get("fallback", False))))
+                    r["box"].append(float(_in_box(wfit.params)))
+                    r["evals"].append(float(info.get("evaluations", float("nan"))))
+                    print(
+                        f"{f.name[25:40]} {cur} {m:<9} warm {1e3 * min(times):7.0f} ms rmse "
+                        f"{wfit.rmse_vol:6.3f} (start's {prev.rmse_vol:6.3f}, cold "
+                        f"{cache.get(key, float('nan')):6.3f}) inside {100 * wfit.inside_spread:5.1f}% "
+                        f"{wfit.status} warm path: {dict(info) if info else '-'}",
+                        flush=True,
+                    )
+                    prev = wfit
+    print()
+    print(
+        f"{len(picks)} consecutive snapshots from {picks[0].name[25:40]} x BTC/ETH: "
+        f"{2 * (len(picks) - 1)} warm refits per model, min of {args.repeat} calls, "
+        f"{args.clock} time"
+    )
+    print(
+        "| model | warm ms median | warm ms p90 | warm RMSE median | worst | cold RMSE median "
+        "| warm - cold median | worst | inside median | fallbacks | params in box |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for m in models:
+        r = rows[m]
+        d = np.asarray(r["rmse"]) - np.asarray(r["cold"])
+        print(
+            f"| {m} | {np.median(r['ms']):.0f} | {np.percentile(r['ms'], 90):.0f} | "
+            f"{np.median(r['rmse']):.2f} | {np.max(r['rmse']):.2f} | {np.nanmedian(r['cold']):.2f} | "
+            f"{np.nanmedian(d):+.2f} | {np.nanmax(d):+.2f} | {100 * np.median(r['inside']):.0f} % | "
+            f"{int(sum(r['fallback']))}/{len(r['fallback'])} | {int(sum(r['box']))}/{len(r['box'])} |"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,30 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   warm start it never ends above its start's objective; slower than a warm bootstrap
   (every evaluation prices the whole chain with the Jacobian of every parameter).
 
-A warm refit (``start`` or ``prior``) that ends worse on the chain than its start
-(weighted squared vol error) keeps the start (``extra["kept_start"]``, a warning).
+* ``mode="auto"`` (default): the warm path when ``start`` is a previous fit (a
+  ``CalibrationResult``, e.g. the last snapshot's), else the bootstrap. The warm path is
+  a few Levenberg-Marquardt steps on the joint problem (every parameter, the whole
+  chain) from the start: each evaluation is one call of the compiled recursion with the
+  Jacobian of every parameter (its row 0 is the prices; an expiry carries only the
+  directions of the intervals up to it), a trial step is priced without the Jacobian
+  (a rejected one costs a third), the COS plan is made once for the start at looser
+  bounds (1e-7 series per unit forward, ``_WARM_PHI_TOL``) and checked at the solution,
+  the smoothing is the joint mode's and a weak prior term pulls toward the start
+  (``strength`` 1e-3, ``_WARM_ANCHOR``; without it the steps wander into parameters the
+  library cannot price on some real chains). It stops after ``warm_evals`` Jacobians
+  (12) or a relative decrease below 1e-4 per step. Accuracy rule: the warm result (priced
+  at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
+  (0.3 vol points), the reference being the RMSE of the last full fit the start descends
+  from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
+  of the warm fits is caught); else the full path runs - a cold fit of the chain,
+  multistart bootstrap and rescue - and the better of the two (weighted squared vol
+  error) is kept. ``extra["warm"]`` reports the evaluations, the warm RMSE, the limit,
+  ``fallback`` and which result was kept.
+
+A warm bootstrap (``mode="bootstrap"`` with ``start`` or ``prior``) that ends worse on
+the chain than its start (weighted squared vol error) keeps the start
+(``extra["kept_start"]``, a warning); the warm path never ends above its start's
+objective (accepted steps only) and keeps the start when its data part grew.
 
 COS plan: fixed during each solve (planned at its start by the rules of
 :mod:`volcal.pricing.cos` for the start parameters), checked at the solution and the
@@ -108,6 +130,14 @@ TD_MODELS = ("heston_td", "bates_td")
 TD_CLASSES: dict[str, type[HestonTD]] = {"heston_td": HestonTD, "bates_td": BatesTD}
 DEFAULT_SMOOTH = 0.01  # bates_td on 4 real chains: 0 -> 2.21, 0.01 -> 1.42, 0.05 -> 1.63, 0.2 -> 2.06 vol pts median RMSE
 _WARM_FTOL = 1e-6
+_WARM_PATH_FTOL = 1e-4  # warm path: relative decrease per LM step that ends it
+_WARM_TARGET = 0.0  # warm path: stop once the RMSE is this fraction of the reference
+#: warm path: COS series bound of its solve (tail mass a tenth), per unit forward; the
+#: reported fit is priced at the library's bounds (real chain, 12 evaluations: the same
+#: RMSE to 3 decimals as at the objective's 1e-10, about 2/3 of the terms)
+_WARM_PHI_TOL = 1e-7
+_WARM_MU0 = 1.0  # warm path: initial LM damping, relative to the Jacobian's diagonal
+_WARM_ANCHOR = 1e-3  # warm path: strength of the pull toward the start (prior term's units)
 _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
 _PLAN_MARGIN = 0.01  # a solve's COS plan is made with error bounds 100x tighter
@@ -224,6 +254,7 @@ class _Problem:
         self._kn = _td_kernels()
         self.knots = np.ascontiguousarray(base.knots, dtype=np.float64)
         self.plan: tuple[FloatArray, FloatArray, IntArray] | None = None
+        self.accepted: list[FloatArray] = []  # the warm path's accepted points, in order
 
     # y <-> x (logistic box transform of the free coordinates)
     def to_x(self, y: FloatArray) -> FloatArray:
@@ -357,6 +388,12 @@ class _Problem:
         return np.asarray(np.where(np.isfinite(r), r, 10.0))
 
     def jacobian(self, y: FloatArray) -> FloatArray:
+        return self.resjac(y)[1]
+
+    def resjac(self, y: FloatArray) -> tuple[FloatArray | None, FloatArray]:
+        """Residuals (None where the point cannot be priced) and their Jacobian at
+        ``y``, from one call of the compiled recursion (the prices are row 0 of the
+        derivative call)."""
         x = self.to_x(y)
         self.njev += 1
         nd = self.idx.size
@@ -364,14 +401,114 @@ class _Problem:
         try:
             out = self.units(x, True)
         except (MethodError, ParameterError):  # the point itself cannot be priced
-            return jac
+            return None, jac
         p, dp = out[0], out[1:].T
         iv, ok = self._iv(p)
+        data = np.where(ok, self.sw * (iv - self.iv_mid), self.sw * (p - self.mid) / self.vega)
+        r = np.concatenate([data, self._pen(x)])
         vega = np.where(ok, black_vega_fwd(self.k, self.t, np.where(ok, iv, 0.2)), self.vega)
         jac[:nd] = (self.sw / vega)[:, None] * dp
         jac[nd:] = self._pen_jac()
         jac = jac * self.dz_dy(y)[None, :]
-        return np.asarray(np.where(np.isfinite(jac), jac, 0.0))
+        r_out = np.asarray(np.where(np.isfinite(r), r, 10.0))
+        return r_out, np.asarray(np.where(np.isfinite(jac), jac, 0.0))
+
+
+def _warm_solve(
+    prob: _Problem, max_jev: int, ftol: float, target: float = 0.0
+) -> tuple[FloatArray, str, str, FloatArray | None, FloatArray | None, float, float]:
+    """A few Levenberg-Marquardt steps on ``prob`` from its start, on one COS plan
+    (made for the start at the objective's error bounds, checked at the end).
+
+    Every evaluation is one call of the compiled recursion with the Jacobian of every
+    free coordinate (its row 0 is the prices): a step is accepted when it lowers the
+    objective (so the solve never ends above its start), the damping (Marquardt's
+    diagonal scaling, Nielsen's update) grows on a rejected step. Stops after
+    ``max_jev`` evaluations, a relative decrease below ``ftol`` or once the quotes'
+    RMSE (vol points, unweighted, on the solve's plan) is at most ``target``. Returns ``x``,
+    status, message, the residuals and Jacobian at ``x``, and the data part of the
+    objective at the start and at ``x``."""
+    x0 = prob.x0
+    nd = prob.idx.size
+    try:
+        prob.plan = prob.make_plan(x0)
+    except MethodError as exc:
+        return x0, "failed", str(exc), None, None, np.inf, np.inf
+    y = prob.to_y(x0)
+    jac: FloatArray | None
+    r, jac = prob.resjac(y)
+    if r is None:
+        return x0, "failed", "the start cannot be priced", None, None, np.inf, np.inf
+    data0 = float(r[:nd] @ r[:nd])
+    status, message = "max_iter", f"{max_jev} evaluations"
+    sw_safe = np.maximum(prob.sw, 1e-12)
+    for _round in range(3):
+        cost = float(r @ r)
+        mu, nu = _WARM_MU0, 2.0
+        status, message = "max_iter", f"{max_jev} evaluations"
+        while jac is not None and prob.njev < max_jev:
+            g = jac.T @ r
+            a = jac.T @ jac
+            dg = np.maximum(np.diag(a), 1e-12 * max(float(np.max(np.diag(a))), 1e-300))
+            try:
+                step = np.linalg.solve(a + mu * np.diag(dg), -g)
+            except np.linalg.LinAlgError:
+                status, message = "failed", "singular normal equations"
+                break
+            pred = -float(step @ g) - 0.5 * float(step @ (a @ step))
+            y_new = y + step
+            r_new = prob.residuals(y_new)  # prices only: a rejected step costs little
+            cost_new = float(r_new @ r_new)
+            if cost_new < cost:
+                rho = (cost - cost_new) / max(2.0 * pred, 1e-300)
+                mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                nu = 2.0
+                rel = (cost - cost_new) / max(cost, 1e-300)
+                y, cost, r, jac = y_new, cost_new, r_new, None
+                prob.accepted.append(prob.to_x(y))
+                rmse = 100.0 * float(np.sqrt(np.mean(np.square(r[:nd] / sw_safe))))
+                if rmse <= target:
+                    status, message = "ok", f"RMSE {rmse:.3g} at most the target {target:.3g}"
+                    break
+                if rel < ftol:
+                    status, message = "ok", f"relative decrease {rel:.2g} below ftol"
+                    break
+                if prob.njev >= max_jev:
+                    break
+                r_j, jac = prob.resjac(y)
+                assert r_j is not None
+                r = r_j
+            else:
+                mu *= nu
+                nu *= 2.0
+                if mu > 1e12:
+                    status, message = "ok", "no decrease along the damped step"
+                    break
+                if prob.nfev >= 3 * max_jev:
+                    break
+        x = prob.to_x(y)
+        # the plan was made for the round's start: check it at the solution, and on a
+        # miss solve again from there on the new plan (budget permitting)
+        try:
+            a_, b_, n_ = prob.make_plan(x)
+        except MethodError as exc:
+            return x, "failed", str(exc), None, None, data0, np.inf
+        a0, b0, n0 = prob.plan
+        if (
+            np.all(a0 <= a_)
+            and np.all(b0 >= b_)
+            and np.all((n0 - 1) / (b0 - a0) >= (n_ - 1) / (b_ - a_))
+        ):
+            break
+        prob.plan = (a_, b_, n_)
+        r_j, jac = prob.resjac(y)
+        if r_j is None:
+            return x, "failed", "the solution cannot be priced", None, None, data0, np.inf
+        r = r_j
+        if prob.njev >= max_jev:
+            message += "; plan renewed at the solution"
+            break
+    return x, status, message, r, jac, data0, float(r[:nd] @ r[:nd])
 
 
 def _solve(
@@ -458,11 +595,32 @@ def _model_iv(params: HestonTD, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
     return iv[: len(q)], iv[len(q) :]
 
 
+def _reference_rmse(start: Any) -> float:
+    """RMSE (vol points) a warm refit from ``start`` is held to: the reference its own
+    warm path carried (the last full fit of the sequence), else its RMSE; NaN when the
+    start is not a fit."""
+    if not isinstance(start, CalibrationResult):
+        return float("nan")
+    info = start.extra.get("warm") if isinstance(start.extra, Mapping) else None
+    ref = info.get("reference_rmse") if isinstance(info, Mapping) else None
+    if ref is None or not np.isfinite(ref):
+        ref = start.rmse_vol
+    return float(ref) if ref is not None and np.isfinite(ref) else float("nan")
+
+
 def _wsse(w: FloatArray, miv: FloatArray, mid: FloatArray) -> float:
     """Weighted squared vol error of a fit; a quote without a model vol counts as a
     1-vol (100 vol points) miss, so a start that cannot price a quote never wins."""
     err = np.where(np.isfinite(miv), miv - mid, 1.0)
     return float(np.sum(w * err * err))
+
+
+class _Fitted:
+    """Residuals and Jacobian at a solution (the fields of scipy's result _stderr reads)."""
+
+    def __init__(self, fun: FloatArray, jac: FloatArray) -> None:
+        self.fun = fun
+        self.jac = jac
 
 
 def _stderr(prob: _Problem, x: FloatArray, res: Any) -> tuple[FloatArray | None, float | None]:
@@ -494,7 +652,7 @@ def calibrate_td(
     prior: Any = None,
     strength: float = 0.0,
     weights: Any = "spread",
-    mode: str = "bootstrap",
+    mode: str = "auto",
     smooth: float = DEFAULT_SMOOTH,
     free_kappa: bool = True,
     inner_tol: float = 0.0,
@@ -509,6 +667,8 @@ def calibrate_td(
     options: Mapping[str, Any] | None = None,
     fit: bool = True,
     constant_fit: Callable[..., CalibrationResult] | None = None,
+    warm_tol: float = 0.3,
+    warm_evals: int = 12,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
 
@@ -523,10 +683,12 @@ def calibrate_td(
         Weight of the prior term (0: none).
     weights : str or ndarray
         Residual weights (:meth:`QuoteSet.weights`).
-    mode : {"bootstrap", "joint", "refine"}
-        Expiry by expiry; every parameter at once from the bootstrap solution; or
-        every parameter at once from the start itself, without the bootstrap (for a
-        warm start: a local search that can only lower the whole chain's objective).
+    mode : {"auto", "bootstrap", "joint", "refine"}
+        ``"auto"``: the warm path (module docs) when ``start`` is a previous fit, else
+        the bootstrap. Expiry by expiry; every parameter at once from the bootstrap
+        solution; or every parameter at once from the start itself, without the
+        bootstrap (for a warm start: a local search that can only lower the whole
+        chain's objective).
     smooth : float
         Weight of the penalty on neighbouring intervals' differences (>= 0).
     free_kappa : bool
@@ -573,6 +735,11 @@ def calibrate_td(
     options : dict, optional
         Options of :func:`volcal.calibrate` this calibrator does not implement; any value
         other than the default raises :class:`~volcal.errors.ParameterError`.
+    warm_tol : float
+        Warm path: accepted when its RMSE is at most the reference RMSE + ``warm_tol``
+        (vol points), else the full path (a cold fit) runs.
+    warm_evals : int
+        Warm path: most Jacobian evaluations (each prices the whole chain).
 
     Returns
     -------
@@ -607,8 +774,12 @@ def calibrate_td(
         ok = defaults.get(key, val)
         if (val not in ok) if isinstance(ok, tuple) else (val != ok):
             raise ParameterError(f"{name}: option {key}={val!r} is not supported")
-    if mode not in ("bootstrap", "joint", "refine"):
-        raise ParameterError(f"mode must be 'bootstrap', 'joint' or 'refine', got {mode!r}")
+    if mode not in ("auto", "bootstrap", "joint", "refine"):
+        raise ParameterError(f"mode must be 'auto', 'bootstrap', 'joint' or 'refine', got {mode!r}")
+    if not (np.isfinite(warm_tol) and int(warm_evals) >= 1):
+        raise ParameterError(
+            f"warm_tol must be finite and warm_evals >= 1, got {warm_tol}, {warm_evals}"
+        )
     for nm, v in (("smooth", smooth), ("strength", strength), ("inner_tol", inner_tol)):
         if not (np.isfinite(v) and v >= 0):
             raise ParameterError(f"{nm} must be finite and >= 0, got {v}")
@@ -628,6 +799,10 @@ def calibrate_td(
     start_m = _as_td(cls, start, knots)
     prior_m = _as_td(cls, prior, knots)
     warm = start_m is not None or prior_m is not None
+    if mode == "auto" and not (fit and np.isfinite(_reference_rmse(start))):
+        # the warm path needs a previous fit (its RMSE is the acceptance reference);
+        # a bare parameter start or a prior runs the bootstrap from it
+        mode = "bootstrap"
     guess = start_m or prior_m or _guess(cls, q, atm)
     lo, hi = guess.bounds()
     names = guess.names()
@@ -697,13 +872,15 @@ def calibrate_td(
     status, message = "ok", ""
 
     def prior_rows(
-        free: IntArray, wsum: float
+        free: IntArray, wsum: float, ref: FloatArray | None = None, lam: float | None = None
     ) -> list[tuple[int, int | None, float, float, float]]:
-        if px is None or strength <= 0:
+        ref = px if ref is None else ref
+        lam = strength if lam is None else lam
+        if ref is None or lam <= 0:
             return []
-        wt = float(np.sqrt(strength * wsum)) * 0.01
+        wt = float(np.sqrt(lam * wsum)) * 0.01
         return [
-            (int(i), None, float(px[i]), wt, float(max(abs(px[i]), 0.01 * (hi[i] - lo[i]))))
+            (int(i), None, float(ref[i]), wt, float(max(abs(ref[i]), 0.01 * (hi[i] - lo[i]))))
             for i in free
         ]
 
@@ -757,8 +934,134 @@ def calibrate_td(
             status, message = st, f"{label}: {msg}"
 
     x0 = x.copy()
+    warm_fit: tuple[FloatArray, FloatArray, FloatArray, float] | None = None
+    warm_info: dict[str, Any] | None = None
+    if mode == "auto":
+        # warm path: a few LM steps on the joint problem from the start (module docs),
+        # accepted when its RMSE is within warm_tol of the reference (the RMSE of the
+        # last full fit the start descends from), else the full path (a cold fit) runs
+        # and the better of the two is kept
+        free = np.array([0, *(idx(p, j) for p in pieces for j in range(n_int))], dtype=np.int64)
+        pen_w: list[Any] = []
+        if smooth > 0:
+            for j in range(1, n_int):
+                pen_w += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
+        pen_w += prior_rows(free, float(np.sum(w)))
+        pen_w += prior_rows(free, float(np.sum(w)), x0, _WARM_ANCHOR)
+        ref_rmse = _reference_rmse(start)
+        # the solve's series bound: looser than the objective's, but its vol error (about
+        # bound / vega, vega >= ~1e-2 per unit forward on the quotes kept) at most ~1 %
+        # of the reference RMSE (an exactly fitted synthetic chain: 1e-12)
+        w_tol = float(min(_WARM_PHI_TOL, max(1e-6 * ref_rmse, 1e-12)))
+        warm_pricer = pricer if inner_tol > 0 else COSPricer(phi_tol=w_tol, tail_tol=0.1 * w_tol)
+        prob = _Problem(
+            start_model, free, np.ones(len(q), dtype=bool), q, sw, lo, hi, pen_w, warm_pricer
+        )
+        x_w, st_w, msg_w, r_w, jac_w, data0, data1 = _warm_solve(
+            prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
+        )
+        try:
+            start_model.with_vector(x_w)
+        except ParameterError:
+            x_w, st_w, msg_w, data1 = x0, "failed", "no valid parameters found", np.inf
+        kept_w = not data1 <= data0
+        if kept_w:
+            x_w = x0
+        miv_w: FloatArray | None = None
+        rmse_w = np.nan
+        # priced at the library's bounds; where the solution needs more terms than the
+        # library allows (the solve's plan is looser), the last accepted points before it
+        backs = [x_w, *(v for v in reversed(prob.accepted[:-1]) if not kept_w)][:4]
+        for x_try in backs:
+            try:
+                miv_w, atm_w = _model_iv(start_model.with_vector(x_try), q)
+            except (MethodError, ParameterError):
+                continue
+            if x_try is not x_w:
+                r_w = jac_w = None  # the solver's Jacobian is of the point not kept
+            rmse_w, x_w = fit_quality(q, miv_w)[0], x_try
+            break
+        limit = ref_rmse + float(warm_tol)
+        accept = st_w != "failed" and miv_w is not None and bool(rmse_w <= limit)
+        warm_info = {
+            "evaluations": int(prob.njev),
+            "status": st_w,
+            "rmse": _num(rmse_w),
+            "reference_rmse": _num(ref_rmse),
+            "limit": _num(limit),
+            "fallback": not accept,
+        }
+        if not accept:
+            # the full path: a cold fit of the chain (multistart bootstrap and its
+            # rescue); the warm steps' result is kept when it is the better one
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CalibrationWarning)
+                full = calibrate_td(
+                    q,
+                    name,
+                    weights=weights,
+                    mode="bootstrap",
+                    smooth=smooth,
+                    free_kappa=free_kappa,
+                    inner_tol=inner_tol,
+                    method=method,
+                    bounds=bounds,
+                    max_nfev=max_nfev,
+                    max_time=max_time,
+                    stderr=stderr,
+                    rescue=rescue,
+                    constant_fit=constant_fit,
+                )
+            full_rmse = full.rmse_vol
+            if not (
+                miv_w is not None
+                and st_w != "failed"
+                and _wsse(w, miv_w, q.iv_mid) < _wsse(w, full.model_iv, q.iv_mid)
+            ):
+                info = {
+                    **warm_info,
+                    "kept": "full",
+                    "full_rmse": _num(full_rmse),
+                    "reference_rmse": _num(full_rmse),
+                }
+                result = replace(
+                    full,
+                    start=start_model,
+                    elapsed_s=time.perf_counter() - t_start,
+                    extra={**full.extra, "warm_start": True, "warm": info},
+                )
+                if result.status != "ok":
+                    warnings.warn(result.warnings[0], CalibrationWarning, stacklevel=3)
+                return result
+            accept = True
+            warm_info.update(kept="warm", full_rmse=_num(full_rmse))
+            warm_info["reference_rmse"] = _num(min(rmse_w, full_rmse))
+        x = x_w
+        assert miv_w is not None
+        warm_fit = (x_w.copy(), miv_w, atm_w, float(kept_w))
+        cond = None
+        if stderr in (True, "auto") and not kept_w and jac_w is not None:
+            assert r_w is not None
+            se, cond = _stderr(prob, x, _Fitted(r_w, jac_w))
+            if se is not None:
+                se_all[free] = se
+            if cond is not None:
+                conds.append(cond)
+        steps.append(
+            {
+                "step": "warm",
+                "status": st_w,
+                "nfev": prob.nfev,
+                "njev": prob.njev,
+                "n_quotes": len(q),
+                "jac_cond": cond,
+            }
+        )
+        if st_w not in ("ok", "max_iter"):
+            status, message = st_w, f"warm: {msg_w}"
+        mode = "warm"
     deadline = t_start + float(max_time)
-    for j in range(n_int if fit and mode != "refine" else 0):
+    for j in range(n_int if fit and mode not in ("refine", "warm") else 0):
         if time.perf_counter() > deadline:
             status, message = "time_limit", f"time limit reached before interval {j}"
             break
@@ -807,14 +1110,22 @@ def calibrate_td(
 
     params = start_model.with_vector(x)
     notes: list[str] = []
-    try:
-        miv, atm_m = _model_iv(params, q)
-    except MethodError as exc:
-        atm_m = np.full(q.n_slices, np.nan)
-        miv = np.full(len(q), np.nan)
-        status, message = "failed", f"the fitted model cannot be priced: {exc}"
     kept_start = False
-    if fit and warm and status != "failed":
+    if mode == "warm" and warm_fit is not None:
+        miv, atm_m = warm_fit[1], warm_fit[2]  # priced by the acceptance test
+        kept_start = bool(warm_fit[3])
+        if kept_start:
+            notes.append("warm refit ended worse than its start on the chain: start kept")
+    else:
+        try:
+            miv, atm_m = _model_iv(params, q)
+        except MethodError as exc:
+            atm_m = np.full(q.n_slices, np.nan)
+            miv = np.full(len(q), np.nan)
+            status, message = "failed", f"the fitted model cannot be priced: {exc}"
+    if warm_info is not None and warm_info.get("kept") == "warm":
+        notes.append("warm fallback: the cold fit ended worse than the warm steps, kept those")
+    if fit and warm and status != "failed" and mode != "warm":
         # a warm refit is a local search from the start, but the bootstrap re-solves
         # one interval at a time and can end worse on the whole chain than where it
         # began (measured: 2.18 -> 2.96 vol points re-fitting a chain from its own
@@ -886,6 +1197,7 @@ def calibrate_td(
             "max_nfev": int(max_nfev),
             "rescue": None,
             "kept_start": kept_start,
+            "warm": warm_info,
         },
     )
     poor = status != "ok" or not rmse <= _POOR_RMSE

@@ -1,0 +1,105 @@
+"""Warm refits of heston_td / bates_td (calibration/td.py, the warm path of mode="auto").
+
+A synthetic sequence of two snapshots, each priced exactly by a piecewise model: the
+second is the first six hours later (every expiry 0.25 days closer) with the market
+moved (the short end's variance and skew). The warm path (a few Levenberg-Marquardt
+steps on the joint problem from the previous snapshot's fit) must reach the quality of a
+cold fit of the second snapshot; a warm result outside its acceptance limit runs the full
+path (a cold fit) and says so; parameters stay finite and inside their box.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import volcal
+from volcal.calibration.synthetic import synthetic_quotes
+from volcal.calibration.td import calibrate_td
+from volcal.errors import CalibrationWarning, ParameterError
+from volcal.models import HestonTD
+
+DT = 0.25 / 365.0
+T1 = np.array([3.0, 10.0, 30.0, 90.0]) / 365.0
+K = np.linspace(-0.25, 0.2, 9)
+
+
+def _snapshot(shift: float, theta0: float, rho0: float) -> tuple[HestonTD, object]:
+    t = T1 - shift
+    true = HestonTD(
+        tuple(t.tolist()),
+        0.36,
+        kappa=(4.0, 3.0, 2.0, 2.0),
+        theta=(theta0, 0.40, 0.36, 0.30),
+        xi=(3.0, 2.0, 1.5, 1.0),
+        rho=(rho0, -0.2, -0.3, -0.3),
+    )
+    return true, synthetic_quotes(true, t, K)
+
+
+def _in_box(params: HestonTD) -> bool:
+    x = params.to_vector()
+    lo, hi = params.bounds()
+    return bool(np.all(np.isfinite(x)) and np.all(x >= lo) and np.all(x <= hi))
+
+
+@pytest.fixture(scope="module")
+def sequence() -> dict[str, object]:
+    _, q1 = _snapshot(0.0, 0.45, -0.1)
+    _, q2 = _snapshot(DT, 0.55, -0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        first = volcal.calibrate(q1, "heston_td")
+        cold2 = volcal.calibrate(q2, "heston_td")
+    return {"q1": q1, "q2": q2, "first": first, "cold2": cold2}
+
+
+def test_warm_path_reproduces_the_cold_fit(sequence):
+    first, cold2, q2 = sequence["first"], sequence["cold2"], sequence["q2"]
+    start_on_q2 = calibrate_td(q2, "heston_td", start=first.params, fit=False)
+    warm = volcal.calibrate(q2, "heston_td", start=first)
+    info = warm.extra["warm"]
+    assert warm.extra["mode"] == "warm" and info["fallback"] is False
+    assert [s["step"] for s in warm.extra["steps"]] == ["warm"]
+    # the market moved: the start is off on the new chain, the warm steps fix it
+    assert start_on_q2.rmse_vol > 3.0 * cold2.rmse_vol
+    assert warm.rmse_vol <= cold2.rmse_vol + 0.05
+    assert info["evaluations"] <= 12
+    assert info["reference_rmse"] == pytest.approx(first.rmse_vol)
+    assert warm.status == "ok" and _in_box(warm.params)
+    # the next refit is held to the same reference (the last full fit's RMSE)
+    again = volcal.calibrate(q2, "heston_td", start=warm)
+    assert again.extra["warm"]["reference_rmse"] == pytest.approx(first.rmse_vol)
+    assert again.rmse_vol <= warm.rmse_vol + 1e-9
+    d = warm.to_dict()
+    assert d["extra"]["warm"]["fallback"] is False
+
+
+def test_fallback_when_the_warm_result_is_outside_its_limit(sequence):
+    first, cold2, q2 = sequence["first"], sequence["cold2"], sequence["q2"]
+    # one evaluation cannot reach a limit below the reference: the full path runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        res = calibrate_td(q2, "heston_td", start=first, warm_evals=1, warm_tol=-1.0)
+    info = res.extra["warm"]
+    assert info["fallback"] is True and info["kept"] in ("full", "warm")
+    assert info["full_rmse"] == pytest.approx(cold2.rmse_vol, rel=1e-6)
+    # the better of the two is kept, and the next refit's reference is the full fit's
+    assert res.rmse_vol <= min(info["rmse"], info["full_rmse"]) + 1e-12
+    assert info["reference_rmse"] == pytest.approx(res.rmse_vol)
+    assert res.extra["warm_start"] is True and _in_box(res.params)
+
+
+def test_bare_parameter_start_runs_the_bootstrap(sequence):
+    # without a previous fit there is no reference for the warm path's acceptance
+    res = calibrate_td(sequence["q2"], "heston_td", start=sequence["first"].params)
+    assert res.extra["mode"] == "bootstrap" and res.extra["warm"] is None
+
+
+def test_warm_options_are_validated(sequence):
+    with pytest.raises(ParameterError):
+        calibrate_td(sequence["q2"], "heston_td", start=sequence["first"], warm_tol=np.nan)
+    with pytest.raises(ParameterError):
+        calibrate_td(sequence["q2"], "heston_td", start=sequence["first"], warm_evals=0)
