@@ -138,6 +138,11 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
                 if owner[j] != i:
                     continue
                 p = dirs[j]
+                if (p - 1) // n == 1:
+                    # theta enters C' only, through k * theta * bracket
+                    dc_v[j] = k * bracket
+                    dd_v[j] = 0j
+                    continue
                 dk = 0.0
                 dth = 0.0
                 dx = 0.0
@@ -207,6 +212,10 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
         have1 = True
         out += knots[i] * (lam * psi - lam1 * psi1)
         lam1, mu1, sj1, psi1 = lam, mu, sj, psi
+    n_j = n if n_dir > 0 else 0
+    j_done = np.zeros(n_j, dtype=np.bool_)
+    j_em1 = np.empty(n_j, dtype=np.complex128)
+    j_km1 = np.empty(n_j)
     for j in range(n_dir):
         p = dirs[j]
         if p == 0:
@@ -223,11 +232,17 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
                 grad[j] = 0j
                 continue
             lam, mu, sj = jumps[i], jumps[n + i], jumps[2 * n + i]
+            if not j_done[i]:
+                # shared by the interval's three jump directions
+                j_done[i] = True
+                j_em1[i] = _expm1c(iu * mu + 0.5 * iu * iu * sj * sj)
+                j_km1[i] = math.expm1(mu + 0.5 * sj * sj)
+            em1 = j_em1[i]
+            ej = em1 + 1.0
+            kb = j_km1[i] + 1.0
             if piece == 0:
-                grad[j] = dur * _jump_psi(iu, mu, sj)
+                grad[j] = dur * (em1 - iu * j_km1[i])
                 continue
-            ej = cmath.exp(iu * mu + 0.5 * iu * iu * sj * sj)
-            kb = math.exp(mu + 0.5 * sj * sj)
             if piece == 1:
                 grad[j] = lam * dur * iu * (ej - kb)
             else:
