@@ -255,6 +255,7 @@ class _Problem:
         self.knots = np.ascontiguousarray(base.knots, dtype=np.float64)
         self.plan: tuple[FloatArray, FloatArray, IntArray] | None = None
         self.accepted: list[FloatArray] = []  # the warm path's accepted points, in order
+        self._iv_args: tuple[FloatArray, ...] | None = None
 
     # y <-> x (logistic box transform of the free coordinates)
     def to_x(self, y: FloatArray) -> FloatArray:
@@ -343,10 +344,34 @@ class _Problem:
         return out
 
     def _iv(self, p: FloatArray) -> tuple[FloatArray, Any]:
-        from volcal.black import implied_vol
+        """Black vols of the unit prices ``p`` (the compiled loop of
+        :func:`volcal.black.implied_vol` on arrays prepared once per problem)."""
+        from volcal.black import _kernels
 
+        if self._iv_args is None:
+            ones = np.ones(self.k.size)
+            self._iv_args = (
+                ones,
+                np.ascontiguousarray(np.exp(self.k)),
+                np.ascontiguousarray(self.t, dtype=np.float64),
+                np.ascontiguousarray(self.call),
+                ones,
+            )
+        f, strike, t, flags, d = self._iv_args
+        iv = np.empty(self.k.size)
+        status = np.empty(self.k.size, dtype=np.int8)
         with np.errstate(all="ignore"):
-            iv = implied_vol(p, 1.0, np.exp(self.k), self.t, self.call, full_output=True).vol
+            _kernels.implied_vol_loop(
+                np.ascontiguousarray(p, dtype=np.float64),
+                f,
+                strike,
+                t,
+                flags,
+                d,
+                _kernels.MAX_ITERATIONS,
+                iv,
+                status,
+            )
         ok = np.isfinite(iv) & (
             black_vega_fwd(self.k, self.t, np.where(np.isfinite(iv), iv, 0.2)) > 1e-14
         )
