@@ -19,7 +19,7 @@ import volcal
 from volcal.calibration.synthetic import synthetic_quotes
 from volcal.calibration.td import calibrate_td
 from volcal.errors import CalibrationWarning, ParameterError
-from volcal.models import HestonTD
+from volcal.models import BatesTD, HestonTD
 
 DT = 0.25 / 365.0
 T1 = np.array([3.0, 10.0, 30.0, 90.0]) / 365.0
@@ -103,3 +103,20 @@ def test_warm_options_are_validated(sequence):
         calibrate_td(sequence["q2"], "heston_td", start=sequence["first"], warm_tol=np.nan)
     with pytest.raises(ParameterError):
         calibrate_td(sequence["q2"], "heston_td", start=sequence["first"], warm_evals=0)
+
+
+def test_bates_td_warm_path_in_box():
+    # per-interval jumps: the same sequence with a jump law that moves at the short end
+    t1, t2 = T1, T1 - DT
+    kw = dict(kappa=3.0, theta=(0.45, 0.40, 0.36, 0.30), xi=(3.0, 2.0, 1.5, 1.0), rho=-0.2)
+    m1 = BatesTD(tuple(t1.tolist()), 0.36, **kw, lam=(4.0, 2.0, 1.0, 1.0), mu_j=-0.05, sigma_j=0.1)
+    m2 = BatesTD(tuple(t2.tolist()), 0.40, **kw, lam=(6.0, 2.0, 1.0, 1.0), mu_j=-0.08, sigma_j=0.1)
+    q1, q2 = synthetic_quotes(m1, t1, K), synthetic_quotes(m2, t2, K)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        first = volcal.calibrate(q1, "bates_td")
+        cold2 = volcal.calibrate(q2, "bates_td")
+    warm = volcal.calibrate(q2, "bates_td", start=first)
+    assert warm.extra["mode"] == "warm" and warm.extra["warm"]["fallback"] is False
+    assert warm.rmse_vol <= cold2.rmse_vol + 0.05
+    assert _in_box(warm.params) and np.all(np.isfinite(warm.model_iv))
