@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from volcal.cli._app import app, console, err_console, print_json, print_table
+from volcal.cli._app import app, console, err_console, print_json, print_table, status
 from volcal.cli._app import fmt_num as _fmt
 
 CurrencyOpt = Annotated[
@@ -38,18 +38,21 @@ ReportOpt = Annotated[
 
 
 def _load_clean(
-    source: list[Path], currency: str | None, snapshot: str | None = None
+    source: list[Path], currency: str | None, snapshot: str | None = None, *, report: bool = True
 ) -> tuple[Any, Any]:
     """Read (one file, or one per venue: aggregated) and clean a chain; returns (clean
-    chain, quality report)."""
+    chain, quality report), the report ``None`` unless ``report``."""
     import volcal
     from volcal.cli._load import load_snapshot
-    from volcal.quality import quality_report
 
     names = ", ".join(p.name for p in source)
-    with err_console.status(f"reading and cleaning {names}..."):
+    with status(err_console, f"reading and cleaning {names}..."):
         chain, _ = load_snapshot(source, currency, snapshot)
         cleaned = volcal.clean(chain)
+        if not report:
+            return cleaned, None
+        from volcal.quality import quality_report
+
         return cleaned, quality_report(cleaned)
 
 
@@ -179,8 +182,9 @@ def calibrate(
     import volcal
 
     t0 = time.perf_counter()
-    chain, qreport = _load_clean(snapshot, currency, at)
-    with err_console.status(f"calibrating {model} to {len(chain)} quotes..."):
+    # the quality report only goes into the HTML report
+    chain, qreport = _load_clean(snapshot, currency, at, report=report is not None)
+    with status(err_console, f"calibrating {model} to {len(chain)} quotes..."):
         result = volcal.calibrate(chain, model, weights=weights)
     total = time.perf_counter() - t0
     if report is not None:
