@@ -53,6 +53,24 @@ def test_calibrate_svi_imports_no_stats_optimize_or_plotly(quote_table) -> None:
     assert "plotly" not in _top(mods)
 
 
+def test_calibrate_heston_imports_no_scipy_optimize(quote_table) -> None:
+    # MINPACK's lmder through volcal.calibration._minpack: the scipy.optimize package
+    # (linprog, sparse eigensolvers, scipy.special, scipy.fft...) cost ~0.2-0.4 s of the
+    # command's start-up
+    code = (
+        "import contextlib, io, json\nfrom volcal.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    assert main(['calibrate', {str(quote_table)!r}, '--model', 'heston', '--json']) == 0\n"
+        "assert json.loads(out.getvalue())['result']['status'] == 'ok'"
+    )
+    mods = _modules_after(code)
+    assert "volcal.calibration._minpack" in mods
+    assert not mods & {"scipy.optimize", "scipy.special", "scipy.stats", "scipy.sparse"}
+    assert not _top(mods) & {"plotly", "pydantic"}
+    assert not mods & {"rich.live", "rich.status"}  # no spinner when stderr is no terminal
+
+
 def test_pillars_import_no_scipy_solvers() -> None:
     # (numba itself imports the scipy package; the solvers and special functions are
     # what cost ~0.5 s)
