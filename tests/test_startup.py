@@ -67,8 +67,32 @@ def test_calibrate_heston_imports_no_scipy_optimize(quote_table) -> None:
     mods = _modules_after(code)
     assert "volcal.calibration._minpack" in mods
     assert not mods & {"scipy.optimize", "scipy.special", "scipy.stats", "scipy.sparse"}
+    assert "scipy.linalg" not in mods  # volcal.cli._numba_start
     assert not _top(mods) & {"plotly", "pydantic"}
     assert not mods & {"rich.live", "rich.status"}  # no spinner when stderr is no terminal
+
+
+def test_numba_start_without_scipy_linalg_changes_nothing_compiled() -> None:
+    """volcal.cli._numba_start.prepare: numba's target refreshed without the scipy.linalg
+    package, no entry left behind; a kernel that calls BLAS still compiles and agrees
+    with NumPy, and scipy.linalg still imports whole afterwards."""
+    code = """
+import sys
+import numpy as np
+from volcal.cli._numba_start import prepare
+assert prepare() is True
+assert "scipy.linalg" not in sys.modules and "scipy.linalg.cython_blas" not in sys.modules
+import numba
+@numba.njit
+def f(a, b):
+    return np.dot(a, b)
+a = np.array([[2.0, 1.0], [1.0, 3.0]]); b = np.array([1.0, 2.0])
+assert np.array_equal(f(a, b), a @ b)
+import scipy.linalg
+assert scipy.linalg.cython_blas.__pyx_capi__ and prepare() is False
+assert np.allclose(scipy.linalg.solve(a, b), np.linalg.solve(a, b), rtol=1e-15)
+"""
+    _modules_after(code)  # raises on a failed assertion
 
 
 def test_pillars_import_no_scipy_solvers() -> None:

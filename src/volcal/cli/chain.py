@@ -48,6 +48,9 @@ def _load_clean(
     names = ", ".join(p.name for p in source)
     with status(err_console, f"reading and cleaning {names}..."):
         chain, _ = load_snapshot(source, currency, snapshot)
+        from volcal.cli._numba_start import prepare
+
+        prepare()  # numba's first-dispatch set-up without the scipy.linalg package
         cleaned = volcal.clean(chain)
         if not report:
             return cleaned, None
