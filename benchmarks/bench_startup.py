@@ -19,9 +19,15 @@ the machine's load hits every tree alike.
 ``--budget`` instead times what the Heston command cannot avoid as long as its path
 imports these libraries: the interpreter, NumPy, pandas, numba and the target-context
 refresh of its first dispatch (its type registries; it imports ``scipy.linalg``),
-``scipy.optimize``, Typer and Rich, and pydantic (Typer's own parameter coercion, which
+Typer and Rich, and pydantic (Typer's own parameter coercion, which
 volcal.cli._coerce keeps off the path), each added to the previous line, in fresh
 interpreters, interleaved the same way.
+
+``--phases`` times the phases of the Heston command inside fresh interpreters (min over
+``--repeat`` runs): as the command runs (each phase pays for the imports it triggers),
+and with the libraries imported first, one by one (their import times, then what is
+left of each phase: volcal's own imports and work, the numba cache loads), and counts
+the compiled kernels each first dispatch loads.
 """
 
 from __future__ import annotations
@@ -46,10 +52,105 @@ BUDGET = (
         "+ numba's first-dispatch refresh",
         "from numba.core.registry import cpu_target; cpu_target.target_context.refresh()",
     ),
-    ("+ scipy.optimize", "import scipy.optimize"),
     ("+ typer, rich", "import typer.main, rich.console"),
     ("+ pydantic (Typer's own parameter coercion)", "import typer._adapters"),
 )
+
+
+#: the child of ``--phases``: argv = [libraries-first flag, snapshot]; prints one JSON
+#: object {phase: seconds} on its last stdout line
+PHASES_CHILD = r"""
+import contextlib, io, json, sys, time
+T0 = time.perf_counter()
+marks = {}
+def add(label, dt):
+    marks[label] = marks.get(label, 0.0) + dt
+def timed(label, stmt):
+    t = time.perf_counter(); exec(stmt, {}); add(label, time.perf_counter() - t)
+if sys.argv[1] == "1":
+    timed("import numpy", "import numpy")
+    timed("import pandas", "import pandas")
+    timed("import numba", "import numba")
+    timed("numba first-dispatch refresh (registries, scipy.linalg, NRT)",
+          "from numba.core.registry import cpu_target; cpu_target.target_context.refresh()")
+timed("import volcal.cli, typer, rich", "import volcal.cli, volcal.cli.chain, volcal.cli._load")
+import volcal, volcal.cli, volcal.cli._load as load
+def wrap(owner, name, label, resolve):
+    def call(*a, **k):
+        t = time.perf_counter()
+        try:
+            return resolve()(*a, **k)
+        finally:
+            add(label, time.perf_counter() - t)
+    setattr(owner, name, call)
+real_load = load.load_snapshot
+wrap(load, "load_snapshot", "read the chain (+ its imports)", lambda: real_load)
+def lazy(mod, name):
+    return lambda: getattr(__import__(mod, fromlist=[name]), name)
+wrap(volcal, "clean", "clean (+ its imports)", lazy("volcal.quality", "clean"))
+wrap(volcal, "calibrate", "calibrate (+ its imports)", lazy("volcal.calibration", "calibrate"))
+def patch_numba():
+    from numba.core import dispatcher
+    real = dispatcher.Dispatcher._compile_for_args
+    def first(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return real(self, *a, **k)
+        finally:
+            add("  first dispatch " + self.py_func.__name__, time.perf_counter() - t)
+    dispatcher.Dispatcher._compile_for_args = first
+class Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numba":
+            sys.meta_path.remove(self)
+            import numba  # noqa: F401
+            patch_numba()
+        return None
+if "numba" in sys.modules:
+    patch_numba()
+else:
+    sys.meta_path.insert(0, Hook())
+argv = ["calibrate", sys.argv[2], "--currency", "BTC", "--model", "heston", "--json"]
+with contextlib.redirect_stdout(io.StringIO()):
+    assert volcal.cli.main(argv) == 0
+whole = time.perf_counter() - T0
+marks["the rest (imports of volcal.cli.chain._load_clean, output)"] = whole - sum(
+    v for k, v in marks.items() if not k.startswith(" "))
+marks["whole process after interpreter start"] = whole
+print(json.dumps(marks))
+"""
+
+
+def _phases(src: str | None, snapshot: str, repeat: int) -> None:
+    import json
+
+    def child(first: str) -> dict[str, float]:
+        out = subprocess.run(
+            [sys.executable, "-c", PHASES_CHILD, first, snapshot],
+            env=_env(src),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+    for first in ("0", "1"):
+        child(first)  # numba cache, .pyc files, OS file cache
+    runs: dict[str, list[dict[str, float]]] = {"0": [], "1": []}
+    for _ in range(repeat):
+        for first in ("0", "1"):
+            runs[first].append(child(first))
+    load = os.getloadavg()[0]
+    print(f"{repeat} runs each, interleaved; load average {load:.2f} on {os.cpu_count()} cores")
+    for first, title in (("0", "as the command runs"), ("1", "libraries imported first")):
+        print(f"\n{title} (min over runs, s):\n")
+        print("| phase | min s |")
+        print("|---|---|")
+        for label in runs[first][0]:
+            vals = [r.get(label, float("nan")) for r in runs[first]]
+            print(f"| {label} | {min(vals):.3f} |")
+        kernels = [k for k in runs[first][0] if k.startswith("  first dispatch ")]
+        print(f"\n{len(kernels)} compiled kernels loaded from the numba cache")
 
 
 def _env(src: str | None) -> dict[str, str]:
@@ -132,6 +233,9 @@ def main() -> None:
     ap.add_argument(
         "--budget", action="store_true", help="the library floor of the Heston command instead"
     )
+    ap.add_argument(
+        "--phases", action="store_true", help="the phases of the Heston command instead"
+    )
     args = ap.parse_args()
     repeat = 3 if args.quick else args.repeat
     if args.budget:
@@ -140,6 +244,11 @@ def main() -> None:
     if args.snapshot is None:
         ap.error("--snapshot is required (unless --budget)")
     srcs = args.src or [str(Path(__file__).resolve().parents[1] / "src")]
+    if args.phases:
+        for src in srcs:
+            print(f"\n### {src}\n")
+            _phases(src, args.snapshot, repeat)
+        return
     commands = _commands(args.snapshot)
     rows = []
     for key in args.command or list(commands):
