@@ -62,6 +62,11 @@ BUDGET = (
 PHASES_CHILD = r"""
 import contextlib, io, json, sys, time
 T0 = time.perf_counter()
+PREPARE = (  # a tree before volcal.cli._numba_start: numba's own refresh
+    "try:\n    from volcal.cli._numba_start import prepare\n"
+    "except ImportError:\n    from numba.core.registry import cpu_target\n"
+    "    cpu_target.target_context.refresh()\nelse:\n    prepare()\n"
+)
 marks = {}
 def add(label, dt):
     marks[label] = marks.get(label, 0.0) + dt
@@ -71,9 +76,9 @@ if sys.argv[1] == "1":
     timed("import numpy", "import numpy")
     timed("import pandas", "import pandas")
     timed("import numba", "import numba")
-    timed("numba first-dispatch refresh (registries, scipy.linalg, NRT)",
-          "from numba.core.registry import cpu_target; cpu_target.target_context.refresh()")
 timed("import volcal.cli, typer, rich", "import volcal.cli, volcal.cli.chain, volcal.cli._load")
+if sys.argv[1] == "1":
+    timed("numba first-dispatch refresh (as the tree's command line does it)", PREPARE)
 import volcal, volcal.cli, volcal.cli._load as load
 def wrap(owner, name, label, resolve):
     def call(*a, **k):
@@ -89,6 +94,13 @@ def lazy(mod, name):
     return lambda: getattr(__import__(mod, fromlist=[name]), name)
 wrap(volcal, "clean", "clean (+ its imports)", lazy("volcal.quality", "clean"))
 wrap(volcal, "calibrate", "calibrate (+ its imports)", lazy("volcal.calibration", "calibrate"))
+try:
+    import volcal.cli._numba_start as start
+except ImportError:
+    pass
+else:
+    real_prepare = start.prepare
+    wrap(start, "prepare", "numba refresh ahead (+ import numba)", lambda: real_prepare)
 def patch_numba():
     from numba.core import dispatcher
     real = dispatcher.Dispatcher._compile_for_args
@@ -121,10 +133,12 @@ print(json.dumps(marks))
 """
 
 
-def _phases(src: str | None, snapshot: str, repeat: int) -> None:
+def _phases(srcs: list[str], snapshot: str, repeat: int) -> None:
+    """Print, per mode, one column per source tree: the min over ``repeat`` runs of each
+    phase (runs interleaved over trees and modes)."""
     import json
 
-    def child(first: str) -> dict[str, float]:
+    def child(src: str, first: str) -> dict[str, float]:
         out = subprocess.run(
             [sys.executable, "-c", PHASES_CHILD, first, snapshot],
             env=_env(src),
@@ -134,23 +148,40 @@ def _phases(src: str | None, snapshot: str, repeat: int) -> None:
         ).stdout
         return dict(json.loads(out.strip().splitlines()[-1]))
 
-    for first in ("0", "1"):
-        child(first)  # numba cache, .pyc files, OS file cache
-    runs: dict[str, list[dict[str, float]]] = {"0": [], "1": []}
+    modes = (("0", "as the command runs"), ("1", "libraries imported first"))
+    for src in srcs:
+        for first, _ in modes:
+            child(src, first)  # numba cache, .pyc files, OS file cache
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {
+        (src, first): [] for src in srcs for first, _ in modes
+    }
     for _ in range(repeat):
-        for first in ("0", "1"):
-            runs[first].append(child(first))
+        for src in srcs:
+            for first, _ in modes:
+                runs[src, first].append(child(src, first))
     load = os.getloadavg()[0]
     print(f"{repeat} runs each, interleaved; load average {load:.2f} on {os.cpu_count()} cores")
-    for first, title in (("0", "as the command runs"), ("1", "libraries imported first")):
-        print(f"\n{title} (min over runs, s):\n")
-        print("| phase | min s |")
-        print("|---|---|")
-        for label in runs[first][0]:
-            vals = [r.get(label, float("nan")) for r in runs[first]]
-            print(f"| {label} | {min(vals):.3f} |")
-        kernels = [k for k in runs[first][0] if k.startswith("  first dispatch ")]
-        print(f"\n{len(kernels)} compiled kernels loaded from the numba cache")
+    for first, title in modes:
+        labels: list[str] = []
+        for src in reversed(srcs):  # the last tree's order (the newest code, say)
+            labels += [k for k in runs[src, first][0] if k not in labels]
+        print(f"\n{title}: min over runs, s\n")
+        print("| phase | " + " | ".join(srcs) + " |")
+        print("|---|" + "---|" * len(srcs))
+        for label in labels:
+            cells = []
+            for src in srcs:
+                vals = [r[label] for r in runs[src, first] if label in r]
+                cells.append(f"{min(vals):.3f}" if vals else "-")
+            print(f"| {label} | " + " | ".join(cells) + " |")
+        kernels = [
+            sum(k.startswith("  first dispatch ") for k in runs[src, first][0]) for src in srcs
+        ]
+        print(
+            "| compiled kernels loaded from the numba cache | "
+            + " | ".join(map(str, kernels))
+            + " |"
+        )
 
 
 def _env(src: str | None) -> dict[str, str]:
@@ -245,9 +276,7 @@ def main() -> None:
         ap.error("--snapshot is required (unless --budget)")
     srcs = args.src or [str(Path(__file__).resolve().parents[1] / "src")]
     if args.phases:
-        for src in srcs:
-            print(f"\n### {src}\n")
-            _phases(src, args.snapshot, repeat)
+        _phases(srcs, args.snapshot, repeat)
         return
     commands = _commands(args.snapshot)
     rows = []
