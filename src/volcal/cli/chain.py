@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from volcal.cli._app import app, console, err_console, print_json, print_table, status
 from volcal.cli._app import fmt_num as _fmt
@@ -61,6 +60,8 @@ def _load_clean(
 
 def print_fit(result: Any, title: str) -> None:
     """Rich table of a calibration result: one row per expiry, then the totals."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for col in (
         "expiry",
@@ -107,6 +108,8 @@ def print_fit(result: Any, title: str) -> None:
 
 def print_quality(report: Any) -> None:
     """Rich table of a quality report: quotes per reason, used and excluded."""
+    from rich.table import Table
+
     d = report.to_dict()
     table = Table(title="Quote quality", title_justify="left")
     table.add_column("reason")
@@ -249,6 +252,8 @@ def snapshots(
     if json_out:
         print_json({"source": str(source), "underlyings": listing})
         return
+    from rich.table import Table
+
     for entry in listing:
         table = Table(
             title=f"{entry['underlying']}: {len(entry['snapshots'])} snapshot(s) "
