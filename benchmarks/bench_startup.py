@@ -83,7 +83,7 @@ if sys.argv[1] == "1":
     timed("import numpy", "import numpy")
     timed("import pandas", "import pandas")
     timed("import numba", "import numba")
-timed("import volcal.cli, typer, rich", "import volcal.cli, volcal.cli.chain, volcal.cli._load")
+timed("import volcal.cli and the command module (Typer, Rich if imported)", "import volcal.cli, volcal.cli.chain, volcal.cli._load")
 if sys.argv[1] == "1":
     timed("numba first-dispatch refresh (as the tree's command line does it)", PREPARE)
 import volcal, volcal.cli, volcal.cli._load as load
