@@ -137,3 +137,65 @@ def test_a_command_imports_only_its_command_module(tmp_path: Path) -> None:
     assert "pydantic" not in _top(mods)  # volcal.cli._coerce
     full = _modules_after(code.replace("'calibrate'", "'calibrat'").replace("== 2", "!= 0"))
     assert {"volcal.cli.serve", "volcal.cli.store"} <= full  # a typo: every command module
+
+
+def _run_cli(args: list[str], prelude: str = "") -> subprocess.CompletedProcess[str]:
+    """``volcal ARGS`` through :func:`volcal.cli.run` (the console script's entry) in a
+    fresh interpreter, stdout and stderr on pipes."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    code = f"{prelude}\nimport sys\nsys.argv = ['volcal', *{args!r}]\nfrom volcal.cli import run\nrun()"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+
+
+#: a prelude for _run_cli: an atexit function, and an object whose finaliser only the
+#: interpreter's teardown runs (it is a global of __main__)
+_EXIT_PROBES = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('atexit ran\\n'))\n"
+    "class Probe:\n"
+    "    def __del__(self):\n"
+    "        sys.stderr.write('teardown ran\\n')\n"
+    "probe = Probe()"
+)
+
+
+def test_fast_exit_keeps_output_exit_code_and_atexit(quote_table, tmp_path: Path) -> None:
+    """volcal.cli._FAST_EXIT: the process ends without the interpreter's teardown, yet the
+    whole JSON document arrives, the HTML report is complete, atexit functions run and
+    the exit code is the command's."""
+    report = tmp_path / "fit.html"
+    args = ["calibrate", str(quote_table), "--json", "--report", str(report)]
+    done = _run_cli(args, _EXIT_PROBES)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["command"] == "calibrate" and doc["result"]["report"] == str(report)
+    assert report.read_text(encoding="utf-8").rstrip().endswith("</html>")
+    assert "atexit ran" in done.stderr
+    assert "teardown ran" not in done.stderr  # the fast exit was taken
+    missing = _run_cli(["calibrate", str(tmp_path / "missing.csv")], _EXIT_PROBES)
+    assert missing.returncode == 2 and "error:" in missing.stderr
+    assert "atexit ran" in missing.stderr and "teardown ran" not in missing.stderr
+
+
+def test_fast_exit_only_for_listed_commands_and_one_thread(tmp_path: Path) -> None:
+    from volcal.cli import _COMMAND_HOME, _FAST_EXIT
+
+    assert _FAST_EXIT <= set(_COMMAND_HOME)
+    # commands with servers, threads, processes or database connections end as usual
+    assert not _FAST_EXIT & {"serve", "stream", "record", "backfill", "audit", "history"}
+    missing = str(tmp_path / "missing.csv")
+    done = _run_cli(["--version"], _EXIT_PROBES)
+    assert done.returncode == 0 and "teardown ran" in done.stderr  # no listed command
+    # another thread alive: the interpreter's own exit, which waits for it
+    thread = (
+        "import threading, time\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    sys.stderr.write('thread done\\n')\n"
+        "threading.Thread(target=late).start()"
+    )
+    done = _run_cli(["calibrate", missing], _EXIT_PROBES + "\n" + thread)
+    assert done.returncode == 2
+    assert "thread done" in done.stderr and "teardown ran" in done.stderr
