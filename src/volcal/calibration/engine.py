@@ -201,8 +201,6 @@ def solve(
     finite evaluation was possible. A :class:`~volcal.errors.MethodError` of the very
     first evaluation (the start cannot be priced as asked) propagates.
     """
-    from scipy.optimize import least_squares
-
     jac: Any = tracker.jac if tracker._jac is not None else "2-point"
     try:
         if tracker._jac is not None:
@@ -214,6 +212,8 @@ def solve(
         elif method == "lm" and tracker._jac is not None and LM_FACTOR != 100.0:
             res = _leastsq(tracker, y0, max_nfev, ftol, xtol, gtol, LM_FACTOR)
         else:
+            from scipy.optimize import least_squares
+
             res = least_squares(
                 tracker.fun,
                 np.asarray(y0, dtype=np.float64),
@@ -265,7 +265,7 @@ def _leastsq(
 ) -> _LMResult:
     """MINPACK lmder through :func:`scipy.optimize.leastsq`, which exposes the initial
     step bound ``factor`` (a bound of ``factor * |y0|`` on the first step)."""
-    from scipy.optimize import leastsq
+    from volcal.calibration._minpack import leastsq
 
     x, _, _, msg, ier = leastsq(
         tracker.fun,

@@ -148,8 +148,46 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: commands whose process ends without the interpreter's finalisation once they are done
+#: (:func:`run`): they leave no thread, child process, connection or open file behind
+#: (their files are written and closed before they return). Tearing down pandas and
+#: numba's registries would cost ~0.2-0.4 s of such a command's wall time.
+_FAST_EXIT = frozenset({"calibrate", "quality", "snapshots", "surface"})
+
+
+def _fast_exit(argv: list[str], code: int) -> None:
+    """End the process now (``os._exit``) if ``argv`` runs a :data:`_FAST_EXIT` command:
+    standard streams flushed, ``atexit`` functions run, then no module teardown. Returns
+    (the interpreter then exits as usual) when anything is unusual: another thread, a
+    stream that cannot be flushed (e.g. a closed pipe: the interpreter reports that as it
+    always does), or no ``atexit._run_exitfuncs``."""
+    import atexit
+    import os
+    import threading
+
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if _command_name(argv) not in _FAST_EXIT or run_exitfuncs is None:
+        return
+    if threading.active_count() > 1:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
+
+
 def run() -> None:  # pragma: no cover - thin wrapper for `python -m volcal`
-    sys.exit(main())
+    code = main()
+    _fast_exit(sys.argv[1:], code)
+    sys.exit(code)
 
 
 __all__ = ["app", "cli_terms", "main", "run"]

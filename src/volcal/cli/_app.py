@@ -12,13 +12,19 @@ Every ``--json`` document has the same four top-level keys (:func:`print_json`):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 import textwrap
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 #: version of the ``--json`` envelope; bumped when a key changes meaning
 SCHEMA_VERSION = 1
@@ -51,8 +57,87 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _LazyConsole:
+    """A Rich ``Console(**options)`` made on first use: a command that prints only JSON
+    (``typer.echo``) or nothing never imports ``rich.console`` (~0.03 s). Every attribute
+    is the real console's, read and written through."""
+
+    __slots__ = ("_made", "_options")
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_made", [])
+
+    def _console(self) -> Console:
+        made: list[Console] = object.__getattribute__(self, "_made")
+        if not made:
+            from rich.console import Console
+
+            made.append(Console(**object.__getattribute__(self, "_options")))
+        return made[0]
+
+    def _maybe_terminal(self) -> bool:
+        """``False`` only where Rich's ``is_terminal`` is surely false, without making the
+        console: its file is no tty and no environment variable forces the answer."""
+        if object.__getattribute__(self, "_made"):
+            return bool(self._console().is_terminal)
+        stream = (
+            sys.stderr if object.__getattribute__(self, "_options").get("stderr") else sys.stdout
+        )
+        isatty = getattr(stream, "isatty", None)
+        try:
+            tty = bool(isatty()) if isatty is not None else False
+        except ValueError:  # a closed stream
+            tty = False
+        forced = os.environ.get("TTY_COMPATIBLE") == "1" or "FORCE_COLOR" in os.environ
+        return tty or forced
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # e.g. ``__dict__``: the proxy's own (it has none)
+            raise AttributeError(name)
+        return getattr(self._console(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._console(), name, value)
+
+    def __enter__(self) -> Console:  # Rich's Live enters its console
+        return self._console().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._console().__exit__(*exc)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._console(), name)
+
+
+console = cast("Console", _LazyConsole())
+err_console = cast("Console", _LazyConsole(stderr=True))
+
+
+class _NoStatus:
+    """What :func:`status` yields when stderr is not a terminal: ``update`` does nothing."""
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to redraw."""
+
+
+@contextlib.contextmanager
+def status(con: Console, text: str) -> Iterator[Any]:
+    """``con.status(text)`` (a Rich spinner while the block runs) if ``con`` is a
+    terminal.
+
+    On a pipe or a file Rich draws a transient status as nothing at all; skipping it
+    there saves importing its live display (~0.01 s of every run of a command whose
+    stderr is not a terminal)."""
+    if isinstance(con, _LazyConsole) and not con._maybe_terminal():
+        yield _NoStatus()  # (the console not made just to learn that)
+        return
+    if not con.is_terminal:
+        yield _NoStatus()
+        return
+    with con.status(text) as shown:
+        yield shown
 
 
 def _version(value: bool) -> None:
@@ -142,6 +227,8 @@ def print_table(table: Table, out: Console | None = None) -> None:
     the table is printed as several tables of fewer columns, each repeating the first
     (label) column.
     """
+    from rich.table import Table
+
     con = out or console
     cols = table.columns
     cells = [[_cell_text(c) for c in col._cells] for col in cols]

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from volcal.cli._app import app, console, err_console, print_json, print_table
+from volcal.cli._app import app, console, err_console, print_json, print_table, status
 from volcal.cli._app import fmt_num as _fmt
 
 CurrencyOpt = Annotated[
@@ -38,23 +37,31 @@ ReportOpt = Annotated[
 
 
 def _load_clean(
-    source: list[Path], currency: str | None, snapshot: str | None = None
+    source: list[Path], currency: str | None, snapshot: str | None = None, *, report: bool = True
 ) -> tuple[Any, Any]:
     """Read (one file, or one per venue: aggregated) and clean a chain; returns (clean
-    chain, quality report)."""
+    chain, quality report), the report ``None`` unless ``report``."""
     import volcal
     from volcal.cli._load import load_snapshot
-    from volcal.quality import quality_report
 
     names = ", ".join(p.name for p in source)
-    with err_console.status(f"reading and cleaning {names}..."):
+    with status(err_console, f"reading and cleaning {names}..."):
         chain, _ = load_snapshot(source, currency, snapshot)
+        from volcal.cli._numba_start import prepare
+
+        prepare()  # numba's first-dispatch set-up without the scipy.linalg package
         cleaned = volcal.clean(chain)
+        if not report:
+            return cleaned, None
+        from volcal.quality import quality_report
+
         return cleaned, quality_report(cleaned)
 
 
 def print_fit(result: Any, title: str) -> None:
     """Rich table of a calibration result: one row per expiry, then the totals."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for col in (
         "expiry",
@@ -101,6 +108,8 @@ def print_fit(result: Any, title: str) -> None:
 
 def print_quality(report: Any) -> None:
     """Rich table of a quality report: quotes per reason, used and excluded."""
+    from rich.table import Table
+
     d = report.to_dict()
     table = Table(title="Quote quality", title_justify="left")
     table.add_column("reason")
@@ -179,8 +188,9 @@ def calibrate(
     import volcal
 
     t0 = time.perf_counter()
-    chain, qreport = _load_clean(snapshot, currency, at)
-    with err_console.status(f"calibrating {model} to {len(chain)} quotes..."):
+    # the quality report only goes into the HTML report
+    chain, qreport = _load_clean(snapshot, currency, at, report=report is not None)
+    with status(err_console, f"calibrating {model} to {len(chain)} quotes..."):
         result = volcal.calibrate(chain, model, weights=weights)
     total = time.perf_counter() - t0
     if report is not None:
@@ -242,6 +252,8 @@ def snapshots(
     if json_out:
         print_json({"source": str(source), "underlyings": listing})
         return
+    from rich.table import Table
+
     for entry in listing:
         table = Table(
             title=f"{entry['underlying']}: {len(entry['snapshots'])} snapshot(s) "

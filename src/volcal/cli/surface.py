@@ -58,6 +58,9 @@ def surface(
     names = ", ".join(p.name for p in snapshot)
     with err_console.status(f"reading and cleaning {names}...") as status:
         chain, _ = load_snapshot(snapshot, currency, at)
+        from volcal.cli._numba_start import prepare
+
+        prepare()  # numba's first-dispatch set-up without the scipy.linalg package
         cleaned = volcal.clean(chain)
         quality = quality_report(cleaned)
         status.update(f"fitting {name} to {quality.n_used} quotes...")
