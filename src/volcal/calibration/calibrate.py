@@ -571,6 +571,12 @@ class _QuotePricer:
         self.units_are_prices = bool(
             np.all(self.surface.live) and np.all(self.surface.discount == 1.0)
         )
+        # the compiled pricing with the surface's arrays laid out once (the same call
+        # and values as pricer.units)
+        self._units = pricer.prepared_units(self.surface, self.wing)
+        self._coarse_units = (
+            None if self.coarse is None else self.coarse.prepared_units(self.surface, self.wing)
+        )
 
     def prices(self, model: Any) -> FloatArray:
         if self.name == "vg":
@@ -580,9 +586,9 @@ class _QuotePricer:
             return np.asarray(
                 variance_gamma_price(model, q.forward, q.strike, q.t, self.call) / self.forward
             )
-        plan, units = self.pricer.units(self.surface, model, wing_mask=self.wing)
         if self.units_are_prices:
-            return (units[0] * self.forward) / self.forward
+            return (self._units(model, False)[0] * self.forward) / self.forward
+        plan, units = self.pricer.units(self.surface, model, wing_mask=self.wing)
         return plan._finish(units[0], False) / self.forward
 
     def prices_and_jac(self, model: Any, coarse: bool = False) -> tuple[FloatArray, FloatArray]:
@@ -602,12 +608,13 @@ class _QuotePricer:
             up = self.prices(model.replace(nu=model.nu + step))
             jac = np.stack([g[2] / self.forward, (up - p0) / step, g[1] / self.forward], axis=1)
             return p0, jac
-        pricer = self.coarse if coarse and self.coarse is not None else self.pricer
-        plan, units = pricer.units(self.surface, model, grad=True, wing_mask=self.wing)
         if self.units_are_prices:
-            units = units * self.forward
+            fn = self._coarse_units if coarse and self._coarse_units is not None else self._units
+            units = fn(model, True) * self.forward
             units /= self.forward
             return units[0], units[1:].T
+        pricer = self.coarse if coarse and self.coarse is not None else self.pricer
+        plan, units = pricer.units(self.surface, model, grad=True, wing_mask=self.wing)
         p = plan._finish(units[0], False)
         jac = np.stack([plan._finish(r, True) for r in units[1:]], axis=1)
         return p / self.forward, jac / self.forward[:, None]

@@ -429,12 +429,16 @@ def secant_lm(
             not cur_coarse
             and cost - pred <= floor
             and 0.9 <= last_ratio <= 1.1
+            and ns * ns <= COST_FLOOR_RMS
             and ns < 0.999 * delta
             and not aug
         ):
             # a noise-free fit in Gauss-Newton's quadratic regime: the model, which
             # predicted the last decrease to 10 %, puts the step's end below the
-            # objective's accuracy - taken without spending an evaluation on it
+            # objective's accuracy, and the step is so short (|s|^2 below the floor RMS)
+            # that the model's neglected second-order term, |s|^2 times the residuals'
+            # curvature in the transformed coordinates, stays at that accuracy - taken
+            # without spending an evaluation on it
             tracker.accept_predicted(y + step, r + j @ step, j)
             return _LMResult(y + step, 1, "Gauss-Newton step to the objective's accuracy")
         if pred <= ftol * cost and last_rel <= 1e3 * ftol and 0.8 <= last_ratio <= 1.25:

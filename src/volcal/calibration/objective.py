@@ -141,7 +141,10 @@ class FourierObjective:
             if coarse
             else self.pricer.prices_and_jac(model)
         )
-        dxdy = space.dx_dz(z) * space.dz_dy(y)[None, :]
+        # dz/dy of the logistic transform from z itself (ParamSpace.dz_dy(y) computes z
+        # again)
+        dzdy = (z - space.lo) * (space.hi - z) / (space.hi - space.lo)
+        dxdy = space.dx_dz(z) * dzdy[None, :]
         r, dr_dp = self.data_resid(p)
         j = (dr_dp[:, None] * jp) @ dxdy
         if self.reg_w is not None:
