@@ -101,6 +101,34 @@ def test_warm_start_reaches_the_converged_fit(model):
         assert warm.stderr[n] == pytest.approx(cold.stderr[n], rel=0.05)
 
 
+def test_coarse_first_steps_of_a_warm_heston_fit_keep_its_minimum(monkeypatch):
+    """A warm Heston fit prices its first steps with the coarse error bounds
+    (``njev_coarse``) and ends on the minimum of the fit that prices every step with
+    the objective's bounds, to far below the warm tolerance."""
+    import importlib
+
+    cal = importlib.import_module("volcal.calibration.calibrate")
+    q = synthetic_quotes(HESTON, T_GRID, K_GRID, spread_vol=0.02, noise=1.0, seed=3)
+    start = HESTON.replace(v0=0.4, kappa=2.5, xi=2.0)
+    fit = calibrate(q, "heston", start=start)
+    # coarse bounds equal to the objective's: every evaluation at the full accuracy
+    monkeypatch.setattr(cal, "_COARSE_PHI_TOL", cal._OBJ_PHI_TOL)
+    monkeypatch.setattr(cal, "_COARSE_TAIL_TOL", cal._OBJ_TAIL_TOL)
+    monkeypatch.setattr(cal, "_COARSE_WING_RTOL", cal._OBJ_WING_RTOL)
+    ref = calibrate(q, "heston", start=start)
+    assert fit.status == ref.status == "ok"
+    assert fit.extra["njev_coarse"] >= 1
+    assert fit.extra["njev"] <= ref.extra["njev"] + 1
+
+    def cost(f):
+        return float(np.sum(f.weights * f.residuals**2))
+
+    assert cost(fit) == pytest.approx(cost(ref), rel=1e-6)
+    np.testing.assert_allclose(fit.params.to_vector(), ref.params.to_vector(), rtol=1e-3)
+    lib = volcal.model_iv(fit.params, q.forward, q.strike, q.t)
+    np.testing.assert_allclose(fit.model_iv, lib, rtol=0, atol=1e-10)
+
+
 def test_tracker_keeps_the_jacobian_of_the_best_point_only():
     def f(y):
         return np.array([y[0] - 1.0, 2.0 * (y[0] - 1.0)])

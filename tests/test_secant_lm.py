@@ -126,3 +126,84 @@ def test_safety_limit_counts_from_the_first_evaluations():
         tr.fun(np.full(2, 2.0))
     # the old rule would have stopped at the second call
     assert calls["n"] == 3
+
+
+def _perturbed(fj, eps):
+    """A coarse version of ``fj``: residuals and Jacobian off by a smooth error of
+    relative size ``eps`` (what looser pricing error bounds do)."""
+
+    def coarse(y):
+        r, j = fj(y)
+        return r * (1.0 + eps * np.cos(3.0 * T)), j * (1.0 + eps)
+
+    return coarse
+
+
+def test_coarse_first_steps_then_full_bounds_to_the_same_minimum():
+    """With a coarse Jacobian the first steps (cost still falling by > 1 % per step)
+    use it; every later point and the reported one are evaluated with the full
+    function, so the minimum is the full solve's."""
+    fun, fj = _large_residual_problem()
+    y0 = np.array([1.0, -0.2, 0.3])
+    full = _tracker(fun, fj)
+    out_full = solve(full, y0, ftol=1e-10, secant=True)
+    calls = {"coarse": 0, "full": 0}
+
+    def fj_full(y):
+        calls["full"] += 1
+        return fj(y)
+
+    coarse_fj = _perturbed(fj, 1e-4)
+
+    def fj_coarse(y):
+        calls["coarse"] += 1
+        return coarse_fj(y)
+
+    tr = Tracker(fun, fj_full, deadline=np.inf, coarse_jac=fj_coarse)
+    tr.eager_jac = True
+    out = solve(tr, y0, ftol=1e-10, secant=True)
+    assert out.status == "ok"
+    assert calls["coarse"] >= 1 and calls["full"] >= 1
+    assert tr.n_coarse == calls["coarse"] and tr.njev == calls["coarse"] + calls["full"]
+    assert out.cost == pytest.approx(out_full.cost, rel=1e-9)
+    # the reported point was evaluated with the full function
+    r = fun(out.y)
+    assert 0.5 * float(r @ r) == pytest.approx(out.cost, rel=1e-12)
+
+
+def test_a_start_at_the_minimum_is_confirmed_with_the_full_bounds():
+    """A coarse first evaluation that already meets a stopping test is evaluated again
+    with the full function before the solver stops there."""
+    fun, fj = _large_residual_problem()
+    ref = solve(_tracker(fun, fj), np.array([1.0, -0.2, 0.3]), ftol=1e-14, secant=True)
+    tr = Tracker(fun, fj, deadline=np.inf, coarse_jac=_perturbed(fj, 1e-3))
+    out = solve(tr, ref.y, ftol=1e-6, secant=True)
+    assert out.status == "ok"
+    assert tr.njev - tr.n_coarse >= 1  # at least one full evaluation
+    r = fun(out.y)
+    assert 0.5 * float(r @ r) == pytest.approx(out.cost, rel=1e-12)  # a full evaluation
+    assert out.cost == pytest.approx(ref.cost, rel=1e-6)  # the minimum to ftol
+
+
+def test_final_gauss_newton_step_of_a_noise_free_fit_is_not_evaluated():
+    """Zero residuals in Gauss-Newton's quadratic regime: the last step, which the
+    model puts below the objective's accuracy, is taken without an evaluation; the
+    point is as accurate as an evaluated one and the Tracker's best point is it (with
+    the model's residuals and the previous Jacobian for standard errors)."""
+    data = 2.0 * np.exp(-0.7 * T) + 0.3
+
+    def fun(y):
+        return y[0] * np.exp(y[1] * T) + y[2] - data
+
+    def fj(y):
+        e = np.exp(y[1] * T)
+        return fun(y), np.stack([e, y[0] * T * e, np.ones_like(T)], axis=1)
+
+    tr = _tracker(fun, fj)
+    out = solve(tr, np.array([1.0, -0.2, 0.0]), ftol=1e-10, secant=True)
+    assert out.status == "ok" and tr.n_predicted == 1
+    np.testing.assert_allclose(out.y, [2.0, -0.7, 0.3], rtol=1e-10)
+    r = fun(out.y)
+    assert np.sqrt(np.mean(r**2)) <= COST_FLOOR_RMS
+    assert np.array_equal(tr.best_y, out.y) and tr.best_rj is not None
+    assert np.sqrt(np.mean(tr.best_rj[0] ** 2)) <= COST_FLOOR_RMS

@@ -59,6 +59,9 @@ class Tracker:
         before them) is where a new process compiles or loads the kernels (up to a
         minute), so a first calibration after an install stops where any other does,
         not on the safety limit.
+    coarse_jac : callable or None
+        Like ``jac`` with looser pricing error bounds: ``jac(y, coarse=True)`` calls it
+        (the first steps of :func:`secant_lm`); None: ``coarse`` is ignored.
     """
 
     def __init__(
@@ -66,9 +69,15 @@ class Tracker:
         fun: Callable[[FloatArray], FloatArray],
         jac: Callable[[FloatArray], tuple[FloatArray, FloatArray]] | None,
         deadline: float,
+        coarse_jac: Callable[[FloatArray], tuple[FloatArray, FloatArray]] | None = None,
     ) -> None:
         self._fun = fun
         self._jac = jac
+        self._coarse_jac = coarse_jac if jac is not None else None
+        self.n_coarse = 0  # Jacobian evaluations with the coarse bounds (in njev)
+        self.n_predicted = 0  # best points accepted from a model (accept_predicted)
+        self._cache_coarse = False
+        self._best_coarse = False
         self.deadline = deadline
         self._budget = max(deadline - time.perf_counter(), 0.0)
         self._fresh = {"fun": True, "jac": True}
@@ -94,12 +103,18 @@ class Tracker:
             r = np.where(bad, PENALTY, r)
         return r
 
-    def _record(self, y: FloatArray, r: FloatArray) -> None:
+    def _record(self, y: FloatArray, r: FloatArray, coarse: bool = False) -> None:
+        """Best point so far; coarse evaluations count only until the first full one
+        (a full evaluation replaces a coarse best point whatever its cost: a coarse
+        cost is not comparable to the last digits)."""
         cost = 0.5 * float(r @ r)
-        if cost < self.best_cost:
+        if coarse and self.best_y is not None and not self._best_coarse:
+            return
+        if cost < self.best_cost or (self._best_coarse and not coarse):
             self.best_cost = cost
             self.best_y = np.array(y, dtype=np.float64)
             self.best_rj = None
+            self._best_coarse = coarse
 
     def _check_time(self, kind: str) -> None:
         if self._fresh[kind]:
@@ -113,9 +128,23 @@ class Tracker:
             self._fresh[kind] = False
             self.deadline = max(self.deadline, time.perf_counter() + self._budget)
 
+    def accept_predicted(self, y: FloatArray, r: FloatArray, j: FloatArray) -> None:
+        """Make ``y`` the best point without evaluating it: a solver's final step whose
+        end its model puts below the objective's accuracy (:func:`secant_lm`), with the
+        model's residuals ``r`` there and the Jacobian ``j`` of the point it was
+        predicted from (for standard errors)."""
+        self.best_y = np.array(y, dtype=np.float64)
+        self.best_cost = 0.5 * float(r @ r)
+        self.best_rj = (r, j)
+        self.n_predicted += 1
+
     def fun(self, y: FloatArray) -> FloatArray:
         self._check_time("fun")
-        if self._cache_y is not None and np.array_equal(y, self._cache_y):
+        if (
+            self._cache_y is not None
+            and not self._cache_coarse
+            and np.array_equal(y, self._cache_y)
+        ):
             assert self._cache_r is not None
             return self._cache_r
         if self.eager_jac and self._jac is not None and self.n_res is not None:
@@ -132,22 +161,31 @@ class Tracker:
         self.n_res = r.size
         self._record(y, r)
         self._cache_y, self._cache_r, self._cache_j = np.array(y), r, None
+        self._cache_coarse = False
         self._started("fun")
         return r
 
-    def jac(self, y: FloatArray) -> FloatArray:
+    def jac(self, y: FloatArray, coarse: bool = False) -> FloatArray:
+        """Jacobian at ``y`` (residuals in the cache); ``coarse``: by ``coarse_jac``
+        when there is one (a cached evaluation at ``y`` serves unless it was coarse and
+        the full bounds are asked for)."""
         self._check_time("jac")
         if self._jac is None:
             raise RuntimeError("no Jacobian function")  # pragma: no cover - guarded by caller
+        coarse = coarse and self._coarse_jac is not None
         if (
             self._cache_j is not None
             and self._cache_y is not None
+            and (coarse or not self._cache_coarse)
             and np.array_equal(y, self._cache_y)
         ):
             return self._cache_j
         self.njev += 1
+        self.n_coarse += int(coarse)
+        fn = self._coarse_jac if coarse else self._jac
+        assert fn is not None
         try:
-            r, j = self._jac(y)
+            r, j = fn(y)
         except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
             if self.n_res is None:
                 raise
@@ -156,11 +194,12 @@ class Tracker:
         finite = bool(np.all(np.isfinite(j)))
         if not finite:
             j = np.where(np.isfinite(j), j, 0.0)
-        if self._cache_y is None or not np.array_equal(y, self._cache_y):
+        if self._cache_y is None or not np.array_equal(y, self._cache_y) or self._cache_coarse:
             self.nfev += 1
-            self._record(y, r)
+            self._record(y, r, coarse)
         self.n_res = r.size
         self._cache_y, self._cache_r, self._cache_j = np.array(y), r, j
+        self._cache_coarse = coarse
         if finite and self.best_y is not None and np.array_equal(y, self.best_y):
             self.best_rj = (r, j)
         self._started("jac")
@@ -203,11 +242,12 @@ def solve(
     """
     jac: Any = tracker.jac if tracker._jac is not None else "2-point"
     try:
-        if tracker._jac is not None:
+        use_secant = secant and method == "lm" and tracker._jac is not None
+        if tracker._jac is not None and not use_secant:
             # MINPACK asks for the residuals and then the Jacobian at the start: one
             # combined evaluation serves both (the Tracker caches it)
             tracker.jac(np.asarray(y0, dtype=np.float64))
-        if secant and method == "lm" and tracker._jac is not None:
+        if use_secant:  # evaluates its start itself (with the coarse bounds, if any)
             res = secant_lm(tracker, y0, max_nfev, ftol, xtol, LM_FACTOR)
         elif method == "lm" and tracker._jac is not None and LM_FACTOR != 100.0:
             res = _leastsq(tracker, y0, max_nfev, ftol, xtol, gtol, LM_FACTOR)
@@ -287,6 +327,12 @@ def _leastsq(
 #: the accuracy of the calibration objectives' prices (1e-10 per unit forward, about
 #: 1e-10 in vol); a noise-free fit reaching it has nothing left to gain
 COST_FLOOR_RMS = 1e-10
+#: the coarse first steps of secant_lm: while the last accepted step lowered the cost
+#: by more than COARSE_REL relatively (or none was accepted yet) and the residual RMS is
+#: above COARSE_RMS (vol units: 0.01 vol points, far above the coarse bounds' vol
+#: errors), trial points are priced with the coarse error bounds
+COARSE_REL = 1e-2
+COARSE_RMS = 1e-4
 
 
 def secant_lm(
@@ -296,6 +342,8 @@ def secant_lm(
     ftol: float,
     xtol: float,
     factor: float = 1.0,
+    coarse_rel: float = COARSE_REL,
+    coarse_rms: float = COARSE_RMS,
 ) -> _LMResult:
     r"""Levenberg-Marquardt on an augmented Gauss-Newton model (NL2SOL's idea).
 
@@ -314,6 +362,13 @@ def secant_lm(
     starting at ``factor * |y0|`` and updated as lmder does (:math:`2|s|` after a good
     or an interior step, a factor 0.1-0.5 after a poor or rejected one).
 
+    Coarse first steps: while no step has been accepted yet or the last accepted one
+    lowered the cost by more than ``coarse_rel`` relatively, and the residual RMS is
+    above ``coarse_rms``, trial points are evaluated with ``tracker.jac(y,
+    coarse=True)`` (looser pricing error bounds: far from the optimum a step needs no
+    more); every stop for convergence is taken at a point evaluated with the full
+    bounds (a coarse point is evaluated again first).
+
     Stops, status 1, when an accepted step lowered the cost by at most ``ftol``
     relatively, as predicted (MINPACK's test), or when the next step is predicted to
     lower it by less than that after a step the model predicted to 20 % that lowered
@@ -324,7 +379,8 @@ def secant_lm(
     keeps the best point and its Jacobian as with MINPACK.
     """
     y = np.array(y0, dtype=np.float64)
-    j = tracker.jac(y)
+    j = tracker.jac(y, coarse=True)
+    cur_coarse = tracker._cache_coarse
     assert tracker._cache_r is not None
     r = tracker._cache_r
     cost = 0.5 * float(r @ r)
@@ -335,11 +391,27 @@ def secant_lm(
     if delta <= 0.0:
         delta = factor
     floor = 0.5 * r.size * COST_FLOOR_RMS**2
+    coarse_cost = 0.5 * r.size * coarse_rms**2  # cost of a residual RMS of coarse_rms
     aug = False
     nev = 1
     last_rel, last_ratio = np.inf, np.inf  # of the last accepted step
+    refine = False  # a stopping test met at a coarse point: evaluate it in full first
     while True:
+        if refine:
+            refine = False
+            if nev >= max_nfev:
+                return _LMResult(y, 0, "evaluation budget reached")
+            j = tracker.jac(y)
+            assert tracker._cache_r is not None
+            r = tracker._cache_r
+            nev += 1
+            cost = 0.5 * float(r @ r)
+            g = j.T @ r
+            cur_coarse = False
         if cost <= floor:
+            if cur_coarse:
+                refine = True
+                continue
             return _LMResult(y, 1, "residuals below the objective's accuracy")
         jj = j.T @ j
         step, model = _trust_step(jj + s_mat if aug else jj, g, delta)
@@ -347,19 +419,45 @@ def secant_lm(
             aug = False
             step, model = _trust_step(jj, g, delta)
         if step is None:
+            if cur_coarse:
+                refine = True
+                continue
             return _LMResult(y, 1, "no descent step: gradient zero to working precision")
         ns = float(np.linalg.norm(step))
         pred = -float(g @ step + 0.5 * step @ model @ step)
+        if (
+            not cur_coarse
+            and cost - pred <= floor
+            and 0.9 <= last_ratio <= 1.1
+            and ns * ns <= COST_FLOOR_RMS
+            and ns < 0.999 * delta
+            and not aug
+        ):
+            # a noise-free fit in Gauss-Newton's quadratic regime: the model, which
+            # predicted the last decrease to 10 %, puts the step's end below the
+            # objective's accuracy, and the step is so short (|s|^2 below the floor RMS)
+            # that the model's neglected second-order term, |s|^2 times the residuals'
+            # curvature in the transformed coordinates, stays at that accuracy - taken
+            # without spending an evaluation on it
+            tracker.accept_predicted(y + step, r + j @ step, j)
+            return _LMResult(y + step, 1, "Gauss-Newton step to the objective's accuracy")
         if pred <= ftol * cost and last_rel <= 1e3 * ftol and 0.8 <= last_ratio <= 1.25:
             # the model predicted the last (small) decrease well and predicts less than
             # ftol for this step: converged without spending the evaluation
+            if cur_coarse:
+                refine = True
+                continue
             return _LMResult(y, 1, "predicted decrease below ftol")
         if ns <= xtol * (float(np.linalg.norm(y)) + xtol):
+            if cur_coarse:
+                refine = True
+                continue
             return _LMResult(y, 1, "step below xtol")
         if nev >= max_nfev:
             return _LMResult(y, 0, "evaluation budget reached")
         yn = y + step
-        jn = tracker.jac(yn)
+        jn = tracker.jac(yn, coarse=last_rel > coarse_rel and cost > coarse_cost)
+        new_coarse = tracker._cache_coarse
         assert tracker._cache_r is not None
         rn = tracker._cache_r
         nev += 1
@@ -393,8 +491,12 @@ def secant_lm(
             rel = act / cost
             rel_pred = pred / cost
             y, j, r, cost, g = yn, jn, rn, cn, gn
+            cur_coarse = new_coarse
             last_rel, last_ratio = rel, ratio
             if rel <= ftol and rel_pred <= ftol and ratio <= 2.0:  # MINPACK's ftol test
+                if cur_coarse:
+                    refine = True
+                    continue
                 return _LMResult(y, 1, "relative cost decrease below ftol")
         else:
             delta = _shrunk_radius(delta, ns, float(g @ step), act, cost, cn)

@@ -125,12 +125,26 @@ class FourierObjective:
             r = np.concatenate([r, self.reg_w * (x[self.space.free] - self.reg_x)])
         return r
 
-    def residuals_jac(self, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def coarse_residuals_jac(self, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """:meth:`residuals_jac` with the pricer's coarse error bounds."""
+        return self.residuals_jac(y, coarse=True)
+
+    def residuals_jac(self, y: FloatArray, coarse: bool = False) -> tuple[FloatArray, FloatArray]:
+        """Residuals and Jacobian; ``coarse`` prices with the pricer's looser error
+        bounds (the first steps of a local solve, see ``engine.secant_lm``)."""
         space = self.space
         z = space.y_to_z(y)
         x = space.z_to_x(z)
-        p, jp = self.pricer.prices_and_jac(self.cls.from_vector(x))
-        dxdy = space.dx_dz(z) * space.dz_dy(y)[None, :]
+        model = self.cls.from_vector(x)
+        p, jp = (
+            self.pricer.prices_and_jac(model, coarse=True)
+            if coarse
+            else self.pricer.prices_and_jac(model)
+        )
+        # dz/dy of the logistic transform from z itself (ParamSpace.dz_dy(y) computes z
+        # again)
+        dzdy = (z - space.lo) * (space.hi - z) / (space.hi - space.lo)
+        dxdy = space.dx_dz(z) * dzdy[None, :]
         r, dr_dp = self.data_resid(p)
         j = (dr_dp[:, None] * jp) @ dxdy
         if self.reg_w is not None:

@@ -637,6 +637,67 @@ def _wing_panel(mid, p, t, k, s, alpha, norm, lo, hi, want_grad, hfd, gx, gw, gr
             out[r + 1] += w * (f * grad[r]).real
 
 
+@njit(cache=True, inline="always")
+def _convex_path(mid, p, t, k, j0):  # type: ignore[no-untyped-def]
+    """True when :func:`_contour_log_size` is finite, real and convex (slopes not
+    decreasing) on the grid points ``0, 3, 6, ...`` and ``j0`` of
+    :func:`_alpha_scan`'s grid."""
+    prev_v = math.inf
+    prev_al = 0.0
+    prev_slope = -math.inf
+    j = 0
+    while True:
+        mag = 0.01 * 1.25**j
+        al = mag if k >= 0.0 else -1.0 - mag
+        v = _contour_log_size(mid, p, t, k, al)
+        if not math.isfinite(v):
+            return False
+        if j > 0:
+            slope = (v - prev_v) / abs(al - prev_al)
+            if slope < prev_slope - 1e-9 * (1.0 + abs(slope)):
+                return False
+            prev_slope = slope
+        prev_v, prev_al = v, al
+        if j == j0:
+            return True
+        j = min(j + 3, j0)
+
+
+@njit(cache=True, inline="always")
+def _alpha_scan(mid, p, t, k, j0):  # type: ignore[no-untyped-def]
+    """The damping of :func:`lewis_wing`: ``(log size, alpha, fell)`` at the first local
+    minimum of :func:`_contour_log_size` on the grid ``0.01 * 1.25^j`` from ``j0`` on
+    (``fell``: below the value at ``j0``). The log size is convex up to the moment
+    explosion: the scan stops at the first rise (a closed form continued past the
+    explosion can return finite but meaningless values) or where the slope stops
+    increasing."""
+    best = math.inf
+    alpha = 0.0
+    prev_v = math.inf
+    prev_slope = -math.inf
+    prev_al = 0.0
+    fell = False
+    for j in range(j0, 80):
+        mag = 0.01 * 1.25**j
+        al = mag if k >= 0.0 else -1.0 - mag
+        v = _contour_log_size(mid, p, t, k, al)
+        if not math.isfinite(v):
+            break
+        if j > j0:
+            slope = (v - prev_v) / abs(al - prev_al)
+            if slope < prev_slope - 1e-9 * (1.0 + abs(slope)):
+                break
+            prev_slope = slope
+        if v < best:
+            fell = j > j0
+            best = v
+            alpha = al
+        else:
+            break
+        prev_v, prev_al = v, al
+    return best, alpha, fell
+
+
 @njit(cache=True)
 def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[no-untyped-def]
     """Out-of-the-money price per unit forward on a shifted contour (and gradient).
@@ -657,32 +718,21 @@ def lewis_wing(mid, p, t, k, sd, want_grad, hfd, gx, gw, rtol):  # type: ignore[
     """
     n_par = p.size if want_grad else 0
     gout = np.zeros(n_par + 1)
-    # choose alpha on a geometric scan of the admissible side
-    # g(alpha) is convex up to the moment explosion: stop at the first rise (a closed
-    # form continued past the explosion can return finite but meaningless values) or
-    # where the slope stops increasing
-    best = math.inf
-    alpha = 0.0
-    prev_v = math.inf
-    prev_slope = -math.inf
-    prev_al = 0.0
-    for j in range(80):
-        mag = 0.01 * 1.25**j
-        al = mag if k >= 0.0 else -1.0 - mag
-        v = _contour_log_size(mid, p, t, k, al)
-        if not math.isfinite(v):
-            break
-        if j > 0:
-            slope = (v - prev_v) / abs(al - prev_al)
-            if slope < prev_slope - 1e-9 * (1.0 + abs(slope)):
-                break
-            prev_slope = slope
-        if v < best:
-            best = v
-            alpha = al
-        else:
-            break
-        prev_v, prev_al = v, al
+    # choose alpha on a geometric scan 0.01 * 1.25^j of the admissible side. Heston and
+    # Bates: started a factor 2 below the Gaussian optimum (|k| / sd^2 - 1/2) when
+    # every third grid point up to there passes the scan's own tests (finite, real,
+    # convex: no moment explosion below) and the log size falls from there - then the
+    # scan ends at the grid point one from j = 0 reaches; otherwise it runs from j = 0
+    j0 = 0
+    if mid == HESTON or mid == BATES:
+        mag_g = abs(k) / (sd * sd) - 0.5 if sd > 0.0 else 0.0
+        if mag_g > 0.04:
+            j0 = min(math.floor(math.log(50.0 * mag_g) / math.log(1.25)), 60)
+            if not _convex_path(mid, p, t, k, j0):
+                j0 = 0
+    best, alpha, fell = _alpha_scan(mid, p, t, k, j0)
+    if j0 > 0 and not fell:
+        best, alpha, fell = _alpha_scan(mid, p, t, k, 0)
     if not math.isfinite(best):
         return gout, False
     s = alpha + 1.0

@@ -76,6 +76,7 @@ plans for the model it prices, which costs about 0.1 ms).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -553,6 +554,49 @@ class COSPricer:
                 "(parameters outside the numerically valid domain)"
             )
         return COSPlan(s, a, b, n, bound, self), units
+
+    def prepared_units(
+        self, s: Surface, wing_mask: BoolArray | None = None
+    ) -> Callable[[Model, bool], FloatArray]:
+        """``units(s, model, grad=grad, wing_mask=wing_mask)[1]`` as a function of
+        ``(model, grad)`` with the surface's arrays and the kernel's settings laid out
+        once (a calibration prices one surface for many models): the same compiled call,
+        the same values, the same MethodErrors (any case that would raise goes through
+        :meth:`units`)."""
+        kl = np.ascontiguousarray(s.k[s.live])
+        ti = np.ascontiguousarray(s.t_index)
+        tu = np.ascontiguousarray(s.t_unique)
+        mask = np.ones(kl.size, dtype=bool) if wing_mask is None else np.array(wing_mask)
+        gx, gw = _gauss_legendre16()
+        ones = np.ones(1)
+        settings = (
+            float(self.l),
+            float(self.min_half_width),
+            float(self.tail_tol),
+            float(self.phi_tol),
+            int(self.n),
+            int(self.n_max),
+            self.coefficients == "put",
+        )
+        wing = (float(self.wing_tol), mask, gx, gw, float(self.wing_rtol))
+        wing_grad = bool(self.wing_grad)
+        kernel = _kernels().plan_and_units if tu.size and kl.size else None
+
+        def units(model: Model, grad: bool) -> FloatArray:
+            mid = _model_id(model)
+            if kernel is None or mid < 0:
+                return self.units(s, model, grad=grad, wing_mask=wing_mask)[1]
+            steps = fd_steps(model) if grad and mid not in (4, 5) else ones
+            out = kernel(
+                mid, model.to_vector(), tu, kl, ti, *settings, grad, steps, *wing,
+                False, wing_grad,
+            )  # fmt: skip
+            units = out[4]
+            if out[5] < 0 or not np.all(np.isfinite(units[0])):
+                return self.units(s, model, grad=grad, wing_mask=wing_mask)[1]  # raises
+            return np.asarray(units)
+
+        return units
 
     def plan(
         self,
