@@ -42,7 +42,13 @@ from volcal.stream.fit import (
 from volcal.stream.messages import Instrument, QuoteUpdate, parse_instrument, parse_message
 from volcal.stream.sink import CalibrationRecord, CalibrationSink
 from volcal.stream.state import ExpiryState, LatencyStats, SurfaceState, iso, num
-from volcal.stream.worker import ModelWorker, ModelWorkerError, calibrate_quiet, timed
+from volcal.stream.worker import (
+    ModelWorker,
+    ModelWorkerError,
+    calibrate_quiet,
+    timed,
+    warm_svi_surface_worker,
+)
 
 __all__ = ["StreamConfig", "StreamEngine"]
 
@@ -345,6 +351,9 @@ class StreamEngine:
             "tick_to_svi_surface": LatencyStats(),
             "svi_surface_compute": LatencyStats(),
             "svi_surface_on_worker": LatencyStats(),
+            # the loop's own share of a refresh on the worker: its inputs and start
+            # (before) and taking in the result and publishing it (after)
+            "svi_surface_loop": LatencyStats(),
         }
         self.last_message_time = math.nan  # clock time of the last market-data message
         self.stale = False
@@ -364,6 +373,7 @@ class StreamEngine:
         self._essvi_task: asyncio.Task[None] | None = None
         self._svs_task: asyncio.Task[None] | None = None
         self._svs_worker: ModelWorker | None = None
+        self._svs_loop_s = 0.0
         self._recover()
 
     # ------------------------------------------------------------------ lifecycle
@@ -398,7 +408,9 @@ class StreamEngine:
         if self._svs_on_worker():
             self._svs_worker = ModelWorker("process")
             self._tasks.append(
-                asyncio.create_task(self._svs_worker.warm(), name="volcal-stream-warm-arb")
+                asyncio.create_task(
+                    self._svs_worker.warm(warm_svi_surface_worker), name="volcal-stream-warm-arb"
+                )
             )
         if any(m not in ("svi", "essvi", "svi_surface") for m in self.config.models):
             # start the Fourier worker (and its imports) now, not at the first refit
@@ -1314,6 +1326,7 @@ class StreamEngine:
             self._svs_task = asyncio.get_running_loop().create_task(
                 self._svs_job(u, now, newest, q, start, expiries), name="volcal-stream-arb"
             )
+            self._svs_loop_s = time.perf_counter() - u.last_svs_wall
             return True
         t0 = time.perf_counter()
         try:
@@ -1337,10 +1350,13 @@ class StreamEngine:
         except Exception as exc:  # reported (count, guard, reason), never silent
             died = isinstance(exc, ModelWorkerError)
             self._svs_failed(u, now, f"{type(exc).__name__}: {exc}", "surface_failed", died)
-            u.svs_pending = True  # the slices of this refresh go into the next one
+            if died:  # a new worker retries these slices; a fit that raised waits for new ones
+                u.svs_pending = True
             self._wake.set()
             return
+        a0 = time.perf_counter()
         self._apply_svs(u, now, newest, res, expiries, t0, self._svs_worker.last_on_worker_s)
+        self.lat["svi_surface_loop"].add(1e3 * (self._svs_loop_s + time.perf_counter() - a0))
         self._wake.set()
 
     def _svs_failed(
@@ -1432,7 +1448,7 @@ class StreamEngine:
             "inside_spread": num(res.inside_spread),
             "n_used": len(res.quotes),
             "certified": True,
-            "expiries": [iso(e) for e in sorted(slices)],
+            "fitted_expiries": [iso(e) for e in sorted(slices)],
             "fitted_at": iso(now),
             "compute_ms": num(compute_ms),
             "reasons": [],
@@ -1446,7 +1462,8 @@ class StreamEngine:
         for _, sl in sorted(u.slices.items()):
             if sl.est is not None:
                 d = self._published(u, sl).to_dict()
-                d.update(type="patch", underlying=u.name, changed_quotes=0)
+                # (a slice refit's own patch has no "source")
+                d.update(type="patch", underlying=u.name, changed_quotes=0, source="svi_surface")
                 self._publish(u, d)
 
     def _published(self, u: _Under, sl: _Slice) -> ExpiryState:
