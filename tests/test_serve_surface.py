@@ -205,3 +205,21 @@ def test_default_models_include_the_surface() -> None:
 
     default = inspect.signature(build_service).parameters["models"].default
     assert "svi_surface" in default.split(",")
+
+
+def test_params_of_the_free_slices_and_of_the_surface(served: tuple[Any, ServerThread]) -> None:
+    _, srv = served
+    d = httpx.get(srv.url + "/v1/surface").json()
+    rows = {r["expiry"]: r for r in d["expiries"]}
+    free = httpx.get(srv.url + "/v1/params/svi").json()
+    arb = httpx.get(srv.url + "/v1/params/svi_surface").json()
+    assert free["model"] == "svi" and arb["model"] == "svi_surface"
+    assert len(free["params"]) == len(rows)
+    for p in free["params"]:
+        assert p["params"] == rows[p["expiry"]]["free"]["params"]
+    assert {p["expiry"] for p in arb["params"]} == {
+        e for e, r in rows.items() if r["fit"] == "surface"
+    }
+    for p in arb["params"]:
+        assert p["params"] == rows[p["expiry"]]["params"]
+    assert httpx.get(srv.url + "/v1/params/essvi").json()["params"]["model"] == "essvi"

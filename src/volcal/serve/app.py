@@ -665,7 +665,9 @@ def create_app(
         "/v1/params/{model}",
         response_model=ParamsOut,
         responses=_ERRORS,
-        summary="Parameters of one model: per expiry (svi) or of the surface",
+        summary="Parameters of one model: per expiry (svi: the free slices; svi_surface: the "
+        "arbitrage-free surface's slices, or its status entry when it has none) or of the "
+        "surface (essvi, heston, ...)",
     )
     async def params(
         model: str,
@@ -674,6 +676,9 @@ def create_app(
         u = underlying_of(underlying)
         d = state_of(u)
         name = model.strip().lower()[:20]
+        rows = d.get("expiries") or []
+        if name == "svi":  # the free slices (the rows carry the arbitrage-free ones first)
+            rows = [free_view(r) for r in rows]
         per = [
             {
                 "expiry": r.get("expiry"),
@@ -681,11 +686,18 @@ def create_app(
                 "params": r.get("params"),
                 "status": r.get("status"),
             }
-            for r in d.get("expiries") or []
+            for r in rows
             if str(r.get("model") or "").lower() == name
         ]
         surf = d.get("surface") or {}
         models = surf.get("models", surf) if isinstance(surf, dict) else {}
+        if per:  # per-expiry models: svi (free slices), svi_surface (its slices)
+            return {
+                "underlying": u,
+                "model": name,
+                "snapshot_time": d.get("snapshot_time"),
+                "params": per,
+            }
         if isinstance(models, dict) and name in models:
             return {
                 "underlying": u,
@@ -693,14 +705,11 @@ def create_app(
                 "snapshot_time": d.get("snapshot_time"),
                 "params": models[name],
             }
-        if per:
-            return {
-                "underlying": u,
-                "model": name,
-                "snapshot_time": d.get("snapshot_time"),
-                "params": per,
-            }
-        known = sorted({str(r.get("model")) for r in d.get("expiries") or []} | set(models or {}))
+        known = sorted(
+            {str(r.get("model")) for r in rows}
+            | {str(r.get("model")) for r in d.get("expiries") or []}
+            | set(models or {})
+        )
         raise ApiError(404, f"unknown model {model[:20]!r}; known: {', '.join(known)}")
 
     @app.get(

@@ -1816,10 +1816,9 @@ class StreamEngine:
         smile = sl.svi
         if fit == "surface" and pub.fit == "surface":
             smile = u.svs_slices[sl.expiry]["svi"]
-        else:
-            pub = replace(pub, fit="free", model=est.model, fit_reason=pub.fit_reason or fit)
-        if fit == "free":
-            pub = replace(pub, fit_reason="requested")
+        else:  # the free slice: asked for, or the row is its free slice (and says why)
+            why = "requested" if pub.fit == "surface" else pub.fit_reason
+            pub = replace(pub, fit="free", model=est.model, fit_reason=why)
         vols = np.asarray(smile.implied_vol(np.log(k_arr / est.forward), t))
         return {
             "underlying": u.name,

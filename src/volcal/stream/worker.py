@@ -91,8 +91,15 @@ def warm_svi_surface_worker() -> int:
     k1 = np.linspace(-0.3, 0.3, 13)
     k = np.concatenate([k1, k1])
     t = np.repeat([0.05, 0.1], k1.size)
-    smile = SVI(a=0.002, b=0.02, rho=-0.3, m=0.0, sigma=0.1)
-    iv = np.sqrt(np.asarray(smile.total_variance(k)) / 0.05)  # one smile, in vol
+    # the second smile's flatter wings cross below the first's: the calendar
+    # constraints bind, so the constrained search's kernels load too
+    w = np.concatenate(
+        [
+            SVI(a=0.002, b=0.02, rho=-0.3, m=0.0, sigma=0.1).total_variance(k1),
+            SVI(a=0.0045, b=0.005, rho=-0.3, m=0.0, sigma=0.1).total_variance(k1),
+        ]
+    )
+    iv = np.sqrt(np.asarray(w) / t)
     n = k.size
     sl = np.repeat([0, 1], k1.size).astype(np.int64)
     exp_ns = np.array([int(4.3e9 * 1e9), int(4.4e9 * 1e9)], dtype=np.int64)
@@ -144,6 +151,7 @@ class ModelWorker:
         self.started = 0  # worker processes started (more than 1: a worker died)
         self.last_on_worker_s = math.nan
         self.failures = 0
+        self.warm_s = math.nan  # wall seconds of the warm-up (spawn, imports, kernels)
 
     def _ensure(self) -> Executor:
         if self._pool is None:
@@ -165,8 +173,12 @@ class ModelWorker:
         :func:`warm_svi_surface_worker`)."""
         if self.kind != "process":
             return
+        import time
+
+        t0 = time.perf_counter()
         try:
             self.pid = await self._run(job or warm_worker)
+            self.warm_s = time.perf_counter() - t0
         except ModelWorkerError:
             pass  # reported by the first refit, which starts a new worker
 
@@ -218,4 +230,5 @@ class ModelWorker:
             "pid": self.pid,
             "started": self.started,
             "failures": self.failures,
+            "warm_s": self.warm_s if math.isfinite(self.warm_s) else None,
         }
