@@ -19,7 +19,9 @@ process's run-queue wait (time runnable but waiting for a core, /proc schedstat)
 day compressed to ``--day`` wall seconds; BETWEEN two snapshots the stream is made of
 INTERPOLATED, NOISY ticks at ``--rate`` quote updates per second (synthetic data, as in
 benchmarks/stream.py; the real snapshot values are exact at their own times). The
-engine runs svi + essvi (the Fourier refit is left out: it is the engine's cadence,
+engine runs svi + svi_surface (the arbitrage-free surface the service publishes by
+default, on its own worker process; left out by an engine that has no such model, an
+older baseline) + essvi (the Fourier refit is left out: it is the engine's cadence,
 not the service's). The rate limit is off (every client shares 127.0.0.1).
 
 Phases, each with a fresh server process (bounded in time by ``--day``):
@@ -71,6 +73,13 @@ def _data_dir() -> Path:
 
 
 # --------------------------------------------------------------------------- server role
+def _models() -> tuple[str, ...]:
+    """svi, svi_surface (when the engine under test has it) and essvi."""
+    from volcal.stream.engine import SURFACE_MODELS
+
+    return ("svi", "svi_surface", "essvi") if "svi_surface" in SURFACE_MODELS else ("svi", "essvi")
+
+
 def _bench_engine(day: float, rate: float) -> Any:
     """The benchmark's engine (built where it runs: the server process, or the engine
     process), after one warm-up replay that loads the compiled kernels."""
@@ -81,7 +90,7 @@ def _bench_engine(day: float, rate: float) -> Any:
 
     async def warm() -> None:  # compile the kernels once, outside the measurement
         eng = StreamEngine(
-            ReplaySource(files[:1], currency="BTC", speed=0), StreamConfig(models=("svi", "essvi"))
+            ReplaySource(files[:1], currency="BTC", speed=0), StreamConfig(models=_models())
         )
         await eng.run()
 
@@ -90,7 +99,7 @@ def _bench_engine(day: float, rate: float) -> Any:
     scale = day / (times[-1] - times[0])
     ticks = int(rate * day / (len(files) - 1))
     src = ReplaySource(files, currency="BTC", speed=1.0, ticks_between=ticks, time_scale=scale)
-    return StreamEngine(src, StreamConfig(models=("svi", "essvi"), stale_feed_s=3600.0))
+    return StreamEngine(src, StreamConfig(models=_models(), stale_feed_s=3600.0))
 
 
 def _server(args: argparse.Namespace) -> None:
@@ -673,7 +682,7 @@ def main() -> None:
         f"`{cmd}` (2 cores shared with other work, load average {load_avg:.1f} at the end; "
         f"{time.monotonic() - t0:.0f} s). Replay of the real BTC snapshots of 2026-01-23/24 "
         f"compressed to {args.day:g} s, with interpolated synthetic ticks at {args.rate:g} quote "
-        f"updates/s between them; engine svi + essvi in {where}; server and clients on "
+        f"updates/s between them; engine {' + '.join(_models())} in {where}; server and clients on "
         f"127.0.0.1, the server in its own process, the clients in {args.client_procs} other "
         f"process(es) (pollers on the {args.client} client) (they share the same 2 cores: their CPU is in the table). Baseline of the engine latency: the same "
         "replay with no client.\n\n" + table + "\n"

@@ -15,6 +15,10 @@ Measured (wall time, engine in one asyncio loop, this process):
 * tick -> SVI slice: from the arrival of the newest tick in a refit to its publication
   (p50/p99), and from the OLDEST tick waiting for it (includes the 100 ms debounce);
 * tick -> eSSVI surface (p99) and the eSSVI refresh's own compute time;
+* tick -> arbitrage-free SVI surface (``svi_surface``, the default published surface,
+  refreshed on its own worker process) p50/p99, its round trip, the fit on the worker
+  itself and the loop's own share (inputs, taking in and publishing the result);
+  ``-`` when the engine under test has no svi_surface model (an older baseline);
 * warm Heston refit (every 5 s, warm-started, regularised toward the last fit);
 * message accounting: received = applied + dropped by reason;
 * memory: RSS sampled every second, growth between the first and the last quarter;
@@ -62,6 +66,17 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _has_svs() -> bool:
+    """The engine under test has the svi_surface model (a baseline may not)."""
+    from volcal.stream.engine import SURFACE_MODELS
+
+    return "svi_surface" in SURFACE_MODELS
+
+
+def _models() -> tuple[str, ...]:
+    return ("svi", "svi_surface", "essvi", "heston") if _has_svs() else ("svi", "essvi", "heston")
+
+
 def _data_dir() -> Path:
     env = os.environ.get("VOLCAL_DATA_DIR")
     root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -74,7 +89,7 @@ async def _warmup(files: list[Path]) -> None:
 
     eng = StreamEngine(
         ReplaySource(files[:1], currency="BTC", speed=0),
-        StreamConfig(models=("svi", "essvi", "heston")),
+        StreamConfig(models=_models()),
     )
     await eng.run()
 
@@ -98,7 +113,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         files, currency="BTC", speed=1.0, ticks_between=ticks, time_scale=scale, seed=args.seed
     )
     cfg = StreamConfig(
-        models=("svi", "essvi", "heston"),
+        models=_models(),
         debounce_s=args.debounce,
         debounce_burst=args.debounce_burst,
         model_interval_s=args.model_interval,
@@ -108,13 +123,26 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     )
     eng = StreamEngine(src, cfg)
     rss: list[tuple[float, float]] = []
-    changes: dict[str, list[float]] = {"param": [], "atm": []}
+    changes: dict[str, list[float]] = {"param": [], "atm": [], "atm_arb": []}
     last: dict[str, dict[str, Any]] = {}
+    last_arb: dict[str, float] = {}
 
     async def watch() -> None:
         async for p in eng.subscribe("BTC"):
             if p.get("type") != "patch" or p.get("status") != "ok" or not p.get("params"):
                 continue
+            if p.get("fit") == "surface" and p.get("source") == "svi_surface":
+                # a refresh of the arbitrage-free surface: its ATM vol's move per expiry
+                prev_atm = last_arb.get(p["expiry"])
+                if prev_atm is not None and p.get("atm_vol") is not None:
+                    changes["atm_arb"].append(abs(p["atm_vol"] - prev_atm))
+                if p.get("atm_vol") is not None:
+                    last_arb[p["expiry"]] = p["atm_vol"]
+                continue
+            if p.get("source") == "svi_surface":
+                continue
+            # a slice refit: its free slice (as before the arbitrage-free surface)
+            p = {**p, **p["free"]} if isinstance(p.get("free"), dict) else p
             key = p["expiry"]
             prev = last.get(key)
             if prev is not None:
@@ -153,6 +181,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "metrics": m,
+        "lat": eng.lat,
         "state": st,
         "wall": wall,
         "ticks_planned": ticks * gaps,
@@ -227,6 +256,18 @@ def _micro(files: list[Path], repeats: int) -> list[tuple[str, float, float]]:
             lambda: calibrate(qa, "heston", prior=cold, strength=0.1, max_time=5.0),
         ),
     ]
+    if _has_svs():
+        q_all = merge_quotes([s.inp.quotes for _, s in ok if s.inp and len(s.inp.quotes) >= 5])  # type: ignore[arg-type, misc]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)
+            prev = calibrate(q_all, "svi_surface")
+        steps.append(
+            (
+                f"svi_surface refresh, all {q_all.n_slices} slices ({len(q_all)} quotes, "
+                "warm from the previous surface; runs on its worker)",
+                lambda: calibrate(q_all, "svi_surface", start=prev),
+            )
+        )
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
@@ -242,6 +283,24 @@ def _micro(files: list[Path], repeats: int) -> list[tuple[str, float, float]]:
 
 def _fmt(x: Any, d: int = 2) -> str:
     return "-" if x is None else f"{x:.{d}f}"
+
+
+def _steady(stats: Any) -> str:
+    """p50 / p99 of a latency without its first value (the svi_surface refresh that
+    waited for its worker's start-up)."""
+    if stats is None:
+        return "- / -"
+    v = stats.values()[1:]
+    if not v.size:
+        return "- / -"
+    p50, p99 = np.percentile(v, [50, 99])
+    return f"{p50:.2f} / {p99:.2f} (n {v.size})"
+
+
+def _pp(lat: dict[str, Any], key: str) -> str:
+    """p50 / p99 of one latency (``-`` when the engine has no such measure)."""
+    v = lat.get(key) or {}
+    return f"{_fmt(v.get('p50_ms'))} / {_fmt(v.get('p99_ms'))}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     res = asyncio.run(_run(args))
     folder = Path(args.data) if args.data else _data_dir()
     micro = _micro([folder / f for f in DEFAULT_FILES], 5 if args.quick else 15)
-    m, st = res["metrics"], res["state"]
+    m, st, eng_lat = res["metrics"], res["state"], res["lat"]
     lat = m["latency_ms"]
     msg = m["messages"]
     sq = m["surface_queue"]["BTC"]
@@ -314,6 +373,37 @@ def main(argv: list[str] | None = None) -> int:
             "eSSVI refresh compute p50 / p99 (ms)",
             f"{_fmt(lat['essvi_compute']['p50_ms'])} / {_fmt(lat['essvi_compute']['p99_ms'])}",
             "-",
+        ),
+        (
+            "tick -> svi_surface (arbitrage-free, published) p50 / p99 (ms)",
+            _pp(lat, "tick_to_svi_surface")
+            + f" (n {(lat.get('tick_to_svi_surface') or {}).get('count', 0)})",
+            "-",
+        ),
+        (
+            "tick -> svi_surface without the first refresh p50 / p99 (ms)",
+            _steady(eng_lat.get("tick_to_svi_surface")),
+            "-",
+        ),
+        (
+            "svi_surface worker start-up: spawn, imports, kernels (s)",
+            _fmt((m.get("svi_surface_worker") or {}).get("warm_s")),
+            "-",
+        ),
+        (
+            "svi_surface refresh round trip p50 / p99 (ms)",
+            _pp(lat, "svi_surface_compute"),
+            "-",
+        ),
+        (
+            "svi_surface fit on its worker itself p50 / p99 (ms)",
+            _pp(lat, "svi_surface_on_worker"),
+            "-",
+        ),
+        (
+            "svi_surface: the loop's share per refresh p50 / p99 (ms)",
+            _pp(lat, "svi_surface_loop"),
+            "<= eSSVI refresh",
         ),
         (
             "warm Heston refit p50 / p99 (ms, n)",
@@ -362,14 +452,24 @@ def main(argv: list[str] | None = None) -> int:
             "<= 10%",
         ),
         (
-            "median rel. change of SVI params per update",
+            "median rel. change of SVI params per slice update (free slice)",
             _fmt(float(np.median(res["changes"]["param"])) if res["changes"]["param"] else None, 4),
             "-",
         ),
         (
-            "median |change of ATM vol| per update (vol pts)",
+            "median |change of ATM vol| per slice update (free slice, vol pts)",
             _fmt(
                 100 * float(np.median(res["changes"]["atm"])) if res["changes"]["atm"] else None, 3
+            ),
+            "-",
+        ),
+        (
+            "median |change of arbitrage-free ATM vol| per svi_surface refresh (vol pts)",
+            _fmt(
+                100 * float(np.median(res["changes"]["atm_arb"]))
+                if res["changes"]["atm_arb"]
+                else None,
+                3,
             ),
             "-",
         ),
@@ -391,7 +491,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.debounce_burst}), Heston every "
         f"{args.model_interval:g} s (warm, strength 0.1, on a worker {args.model_executor}), eSSVI at most every "
         f"{1000 * args.surface_interval:.0f} ms after SVI passes ({dict(process='on a worker process', steps='in the loop, in steps').get(args.surface_executor, 'in the loop')}); "
-        "baseline: the issue's aims (no other streaming calibrator to compare with)\n"
+        + (
+            "svi_surface at most as often, on its worker process; "
+            if _has_svs()
+            else "no svi_surface model in this engine; "
+        )
+        + "baseline: the issue's aims (no other streaming calibrator to compare with)\n"
     )
     table = "| measure | value | aim |\n|---|---|---|\n" + "".join(
         f"| {a} | {b} | {c} |\n" for a, b, c in rows

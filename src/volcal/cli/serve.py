@@ -42,8 +42,12 @@ def serve(
         typer.Option("--store", help="Calibration store: history, and recovery at restart."),
     ] = None,
     models: Annotated[
-        str, typer.Option("--models", help="Engine models, comma-separated.")
-    ] = "svi,essvi,heston",
+        str,
+        typer.Option(
+            "--models",
+            help="Engine models, comma-separated (svi_surface: the arbitrage-free surface the API serves by default).",
+        ),
+    ] = "svi,svi_surface,essvi,heston",
     token_file: Annotated[
         Path | None,
         typer.Option("--token-file", help="File with the admin bearer token (admin off without)."),

@@ -24,7 +24,7 @@ VENUES = ("deribit",)
 def _models(text: str) -> tuple[str, ...]:
     out = tuple(m.strip().lower() for m in text.split(",") if m.strip())
     if not out:
-        raise ParameterError("--models is empty: use e.g. svi,essvi,heston")
+        raise ParameterError("--models is empty: use e.g. svi,svi_surface,essvi,heston")
     return out
 
 
@@ -143,8 +143,8 @@ def stream(
         int,
         typer.Option(help="Replay: interpolated noisy ticks between two snapshots (0 = none)."),
     ] = 0,
-    models: Annotated[str, typer.Option(help="Models: svi,essvi,heston,bates,...")] = (
-        "svi,essvi,heston"
+    models: Annotated[str, typer.Option(help="Models: svi,svi_surface,essvi,heston,bates,...")] = (
+        "svi,svi_surface,essvi,heston"
     ),
     store: Annotated[Path | None, typer.Option(help="Write calibrations to this store.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,

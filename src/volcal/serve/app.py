@@ -48,11 +48,23 @@ from volcal.serve.schemas import (
 )
 from volcal.serve.security import RateLimiter, bearer_ok
 from volcal.serve.settings import ServeSettings
+from volcal.stream.state import free_view
 
 __all__ = ["ApiError", "chain_quotes", "create_app", "plotly_js_path", "watch_loop"]
 
 #: the server's event-loop lag is sampled this often (s)
 LOOP_PROBE_S = 0.1
+#: ``fit=`` of /v1/surface, /v1/iv and /v1/quotes (validated: anything else is a 422)
+FIT_PATTERN = "^(surface|free)$"
+FIT_DOC = (
+    "Which fit of each expiry (no unit): 'surface' (default) its slice of the "
+    "arbitrage-free SVI surface (model 'svi_surface': butterfly and calendar conditions "
+    "on a dense grid), or the free slice when there is none yet (fit='free' and "
+    "fit_reason in the row say so and why: surface_pending, surface_failed, "
+    "surface_uncertified, not_in_surface, surface_off); 'free' the per-expiry free SVI "
+    "slice (fitted alone, not arbitrage-free together)."
+)
+
 #: the /v1/surface body is re-encoded at least this often (s) ...
 CACHE_S = 0.25
 #: ... and, after an engine update, at most this often (s)
@@ -230,7 +242,9 @@ def smile_iv(row: dict[str, Any], k: Any) -> Any:
 
     model = str(row.get("model") or "").lower()
     p = row.get("params") or {}
-    if model != "svi" or not all(n in p for n in ("a", "b", "rho", "m", "sigma")):
+    if model not in ("svi", "svi_surface") or not all(
+        n in p for n in ("a", "b", "rho", "m", "sigma")
+    ):
         raise ApiError(
             422, f"no smile to evaluate for expiry {row.get('expiry')} (model {model or 'none'})"
         )
@@ -540,8 +554,13 @@ def create_app(
     )
     async def surface(
         underlying: str = Query("BTC", max_length=16, description="Underlying coin, e.g. BTC."),
+        fit: str = Query("surface", pattern=FIT_PATTERN, description=FIT_DOC),
     ) -> Response:
         u = underlying_of(underlying)
+        if fit == "free":  # (rare) decoded and re-encoded with the free slices on top
+            d = state_of(u)
+            d = {**d, "expiries": [free_view(r) for r in d.get("expiries") or []]}
+            return JSONResponse({"underlying": u, **d})
         return Response(surface_body(u), media_type="application/json")
 
     @app.get(
@@ -568,6 +587,7 @@ def create_app(
                 "(repeatable)."
             ),
         ] = None,
+        fit: str = Query("surface", pattern=FIT_PATTERN, description=FIT_DOC),
         delta_convention: str = Query(
             "forward",
             pattern="^(premium_adjusted|forward)$",
@@ -585,6 +605,8 @@ def create_app(
             raise ApiError(422, "give at least one strike= or delta=")
         d = state_of(u)
         row = find_expiry(d, expiry)
+        if fit == "free":
+            row = free_view(row)
         t, fwd = finite_or_none(row.get("t")), finite_or_none(row.get("forward"))
         if t is None or t <= 0 or fwd is None or fwd <= 0:
             raise ApiError(422, f"expiry {row.get('expiry')} has no forward or time to expiry")
@@ -631,6 +653,8 @@ def create_app(
             "t": t,
             "forward": fwd,
             "model": str(row.get("model")),
+            "fit": str(row.get("fit") or "free"),
+            "fit_reason": row.get("fit_reason"),
             "delta_convention": delta_convention,
             "snapshot_time": d.get("snapshot_time"),
             "stale": bool(d.get("stale")),
@@ -641,7 +665,9 @@ def create_app(
         "/v1/params/{model}",
         response_model=ParamsOut,
         responses=_ERRORS,
-        summary="Parameters of one model: per expiry (svi) or of the surface",
+        summary="Parameters of one model: per expiry (svi: the free slices; svi_surface: the "
+        "arbitrage-free surface's slices, or its status entry when it has none) or of the "
+        "surface (essvi, heston, ...)",
     )
     async def params(
         model: str,
@@ -650,6 +676,9 @@ def create_app(
         u = underlying_of(underlying)
         d = state_of(u)
         name = model.strip().lower()[:20]
+        rows = d.get("expiries") or []
+        if name == "svi":  # the free slices (the rows carry the arbitrage-free ones first)
+            rows = [free_view(r) for r in rows]
         per = [
             {
                 "expiry": r.get("expiry"),
@@ -657,11 +686,18 @@ def create_app(
                 "params": r.get("params"),
                 "status": r.get("status"),
             }
-            for r in d.get("expiries") or []
+            for r in rows
             if str(r.get("model") or "").lower() == name
         ]
         surf = d.get("surface") or {}
         models = surf.get("models", surf) if isinstance(surf, dict) else {}
+        if per:  # per-expiry models: svi (free slices), svi_surface (its slices)
+            return {
+                "underlying": u,
+                "model": name,
+                "snapshot_time": d.get("snapshot_time"),
+                "params": per,
+            }
         if isinstance(models, dict) and name in models:
             return {
                 "underlying": u,
@@ -669,14 +705,11 @@ def create_app(
                 "snapshot_time": d.get("snapshot_time"),
                 "params": models[name],
             }
-        if per:
-            return {
-                "underlying": u,
-                "model": name,
-                "snapshot_time": d.get("snapshot_time"),
-                "params": per,
-            }
-        known = sorted({str(r.get("model")) for r in d.get("expiries") or []} | set(models or {}))
+        known = sorted(
+            {str(r.get("model")) for r in rows}
+            | {str(r.get("model")) for r in d.get("expiries") or []}
+            | set(models or {})
+        )
         raise ApiError(404, f"unknown model {model[:20]!r}; known: {', '.join(known)}")
 
     @app.get(
@@ -900,7 +933,7 @@ def create_app(
         d = state_of(u)
         row = find_expiry(d, expiry)
         q = await live_quotes(u, row)
-        fit = None
+        fit = fit_free = None
         try:
             import numpy as np
 
@@ -915,7 +948,17 @@ def create_app(
             fit = {
                 "strike": (fwd * np.exp(k)).tolist(),
                 "iv": [finite_or_none(v) for v in smile_iv(row, k)],
+                "model": str(row.get("model")),
+                "fit": str(row.get("fit") or "free"),
             }
+            free = free_view(row)
+            if free is not row:  # the free slice next to the arbitrage-free one
+                fit_free = {
+                    "strike": fit["strike"],
+                    "iv": [finite_or_none(v) for v in smile_iv(free, k)],
+                    "model": str(free.get("model")),
+                    "fit": "free",
+                }
         except (ApiError, KeyError, TypeError, ValueError):
             fit = None
         return {
@@ -924,6 +967,7 @@ def create_app(
             "forward": row.get("forward"),
             "quotes": q or [],
             "fit": fit,
+            "fit_free": fit_free,
         }
 
     return app

@@ -3,8 +3,10 @@
 Plotly comes from ``/static/plotly.min.js``, which the app serves from the installed
 ``plotly`` package. The page opens ``WS /v1/stream``, draws the full surface from the
 first message and applies each patch (one expiry) as it arrives: the per-expiry table
-(ATM vol, RR25, BF25 in vol points), smiles per expiry (bid/ask bars, mark and fit from
-``/v1/quotes``), the ATM term structure, RR/BF by tenor, staleness, guard counts and
+(ATM vol, RR25, BF25 in vol points, and which fit: the arbitrage-free surface's slice,
+"moved" with its RMSE cost when the conditions changed it, or the free slice and why),
+smiles per expiry (bid/ask bars, mark, the arbitrage-free fit and, dashed, the free
+slice, from ``/v1/quotes``), the ATM term structure, RR/BF by tenor, staleness, guard counts and
 latency. Element ids (``snapshot-time``, ``stale``, ``atm-<expiry>`` ...) are stable so a
 browser test can read the values the page shows.
 """
@@ -56,7 +58,7 @@ _PAGE = r"""<!doctype html>
 <main>
  <section><h2>Expiries (vols in vol points)</h2>
   <table id="expiries"><thead><tr><th>expiry</th><th>t (y)</th><th>forward</th><th>ATM</th>
-  <th>RR25</th><th>BF25</th><th>RMSE (vol pts)</th><th>n</th><th>status</th></tr></thead><tbody></tbody></table>
+  <th>RR25</th><th>BF25</th><th>RMSE (vol pts)</th><th>n</th><th>status</th><th>fit</th></tr></thead><tbody></tbody></table>
  </section>
  <section><h2>ATM term structure</h2><div id="term" class="plot"></div></section>
  <section><h2>RR25 / BF25 by tenor</h2><div id="rrbf" class="plot"></div></section>
@@ -108,6 +110,10 @@ function latency(l) {
   }
 }
 
+function fitLabel(r) {  // which fit the row shows: the arbitrage-free slice (moved or not) or the free one, and why
+  if (r.fit === "surface") return "arb-free" + (r.constraint && r.constraint.moved ? " (moved " + num(r.constraint.cost_vol, 2) + ")" : "");
+  return r.fit === "free" ? "free" + (r.fit_reason ? " (" + r.fit_reason + ")" : "") : "-";
+}
 function rowsSorted() { return [...S.rows.values()].sort((a, b) => a.t - b.t); }
 function table() {
   const tb = $("expiries").tBodies[0]; tb.innerHTML = "";
@@ -115,7 +121,7 @@ function table() {
     const tr = tb.insertRow(); const e = sid(r.expiry); tr.id = "row-" + e;
     const cells = [[String(r.expiry).slice(0, 16).replace("T", " "), "expiry"], [num(r.t, 4), "t"],
       [num(r.forward, 1), "fwd"], [pct(r.atm_vol), "atm"], [pct(r.rr25), "rr25"], [pct(r.bf25), "bf25"],
-      [num(r.rmse_vol, 2), "rmse"], [r.n_used ?? "-", "n"], [r.status ?? "-", "status"]];
+      [num(r.rmse_vol, 2), "rmse"], [r.n_used ?? "-", "n"], [r.status ?? "-", "status"], [fitLabel(r), "fit"]];
     for (const [v, name] of cells) { const c = tr.insertCell(); c.textContent = v; c.id = name + "-" + e; }
   }
 }
@@ -157,6 +163,7 @@ async function loadSmile(r, force) {
       traces.push({x: qs.map(x => x.strike), y: qs.map(x => x.mark_iv === null || x.mark_iv === undefined ? null : 100 * x.mark_iv),
         mode: "markers", name: "mark", marker: {size: 4, color: "#1565c0"}});
     }
+    if (q.fit_free) traces.push({x: q.fit_free.strike, y: q.fit_free.iv.map(v => v === null ? null : 100 * v), mode: "lines", name: "free slice", line: {color: "#e8a0a0", dash: "dash", width: 1}});
     if (q.fit) traces.push({x: q.fit.strike, y: q.fit.iv.map(v => v === null ? null : 100 * v), mode: "lines", name: "fit", line: {color: "#c62828"}});
     const L = layout("vol pts", "strike");
     L.title = {text: String(r.expiry).slice(0, 10) + "  ATM " + pct(r.atm_vol), font: {size: 11}, y: 0.97};

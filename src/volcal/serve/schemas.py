@@ -58,7 +58,10 @@ class ExpiryOut(BaseModel):
     expiry: str = Field(description="Expiry instant, UTC ISO 8601 (Deribit: 08:00 UTC).")
     t: float = Field(description="Time to expiry in years (ACT/365 from exact UTC times).")
     forward: float | None = Field(description="Forward price in USD per coin.")
-    model: str | None = Field(description="Smile model of this expiry, e.g. 'svi' (no unit).")
+    model: str | None = Field(
+        description="Smile model of this expiry (no unit): 'svi_surface' (its slice of the "
+        "arbitrage-free SVI surface, the default) or 'svi' (the free slice: fit='free')."
+    )
     params: dict[str, Any] | None = Field(
         description="Smile parameters (raw SVI a, b, m, sigma in total-variance/log-moneyness "
         "units; rho dimensionless)."
@@ -77,6 +80,32 @@ class ExpiryOut(BaseModel):
     )
     n_used: int | None = Field(description="Quotes used by the fit (count).")
     status: str | None = Field(description="Fit status of this expiry (no unit).")
+    fit: str | None = Field(
+        default=None,
+        description="Which fit model/params/atm_vol/rr25/bf25/rmse_vol come from (no unit): "
+        "'surface' (the arbitrage-free svi_surface) or 'free' (the free SVI slice).",
+    )
+    fit_reason: str | None = Field(
+        default=None,
+        description="Why fit is 'free' (no unit): 'requested' (fit=free), 'surface_pending' "
+        "(no surface fit yet), 'surface_failed' (the last surface fit failed; see "
+        "surface.svi_surface.message), 'surface_uncertified' (not certified arbitrage-free "
+        "on the dense grid), 'not_in_surface' (expiry not in the last surface fit), "
+        "'surface_off' (the engine does not fit svi_surface); null when fit is 'surface'.",
+    )
+    free: dict[str, Any] | None = Field(
+        default=None,
+        description="The free SVI slice of this expiry: model, params, atm_vol, rr25, bf25 "
+        "(fractions), rmse_vol (vol points), status. Absent in fit=free answers.",
+    )
+    constraint: dict[str, Any] | None = Field(
+        default=None,
+        description="What the arbitrage conditions did to this slice: moved (bool: false = "
+        "the free fit was admissible as it is), how ('free', 'tamed', 'constrained', "
+        "'fallback'), rmse_free_vol and rmse_vol (the surface's own free and constrained "
+        "fit, vol points), cost_vol (their difference, vol points), status, fitted_at "
+        "(UTC ISO 8601); null when fit is 'free' for a reason other than 'requested'.",
+    )
 
 
 class SurfaceOut(BaseModel):
@@ -91,7 +120,9 @@ class SurfaceOut(BaseModel):
     expiries: list[ExpiryOut] = Field(description="One row per expiry, nearest first.")
     surface: dict[str, Any] | None = Field(
         default=None,
-        description="Surface model(s) and parameters (eSSVI theta in total variance, rho "
+        description="Surface model(s) and parameters (svi_surface: status, rmse_vol and "
+        "rmse_free_vol in vol points, constraint_cost_vol (vol points), n_constrained, "
+        "certified, message, its slices in the expiry rows; eSSVI theta in total variance, rho "
         "dimensionless, phi per unit total variance; Heston v0/theta variance per year, "
         "kappa per year, xi per year, rho dimensionless).",
     )
@@ -111,7 +142,17 @@ class IvOut(BaseModel):
     expiry: str = Field(description="Expiry instant, UTC ISO 8601.")
     t: float = Field(description="Time to expiry in years.")
     forward: float = Field(description="Forward price in USD per coin.")
-    model: str = Field(description="Smile model evaluated (no unit).")
+    model: str = Field(
+        description="Smile model evaluated (no unit): 'svi_surface' or 'svi' (free slice)."
+    )
+    fit: str = Field(
+        default="free",
+        description="'surface' (arbitrage-free slice) or 'free' (no unit); see fit_reason.",
+    )
+    fit_reason: str | None = Field(
+        default=None,
+        description="Why the free slice was evaluated (as ExpiryOut.fit_reason; no unit).",
+    )
     delta_convention: str = Field(
         description="Delta convention for delta= queries: 'forward' (N(d1), as rr25/bf25) "
         "or 'premium_adjusted' (Deribit coin delta) (no unit)."

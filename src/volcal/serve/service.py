@@ -154,7 +154,7 @@ def build_service(
     speed: float | None = None,
     live: str | None = None,
     currency: str = "BTC",
-    models: str = "svi,essvi,heston",
+    models: str = "svi,svi_surface,essvi,heston",
     store: str | Path | None = None,
     token_file: str | Path | None = None,
     cors: str | None = None,

@@ -31,8 +31,9 @@ API (stable)
     time applied), ``stale``, ``age_s``, ``index_price``, ``expiries`` (per expiry:
     ``expiry``, ``t``, ``forward``, ``model``, ``params``, ``atm_vol``, ``rr25``, ``bf25``,
     ``rmse_vol``, ``n_used``, ``status``, ``reasons``, ``excluded``, ``input_time``,
-    ``latency_ms``, ``compute_ms``), ``surface`` (``essvi``, ``heston``, ...: params, rmse,
-    status), ``guards`` (event counts by reason code), ``reasons`` (active now),
+    ``latency_ms``, ``compute_ms``, ``fit``, ``fit_reason``, ``free``, ``constraint``:
+    see "The published surface" below), ``surface`` (``svi_surface``, ``essvi``,
+    ``heston``, ...: params, rmse, status), ``guards`` (event counts by reason code), ``reasons`` (active now),
     ``latency`` (percentiles and histograms), ``seq``, ``synthetic_share``.
 ``engine.subscribe(underlying)``
     Async iterator: the full state first (``type="state"``), then patches:
@@ -45,11 +46,36 @@ API (stable)
     applied + dropped, always), ``snapshot_quotes``, ``calibrations`` by model and
     status, ``latency_ms`` histograms (``tick_to_slice``, ``oldest_tick_to_slice``,
     ``slice_compute``, ``tick_to_surface``, ``essvi_compute``, ``model_compute``,
-    ``tick_to_model``), ``guards``, ``source`` and ``sink`` counters.
-``engine.iv(underlying, expiry, strikes) -> dict``
-    Implied vols (decimal) of the live SVI slice of an expiry (ISO time or date).
+    ``tick_to_model``, ``tick_to_svi_surface``, ``svi_surface_compute``,
+    ``svi_surface_on_worker``, ``svi_surface_loop``), ``guards``, ``source`` and ``sink``
+    counters.
+``engine.iv(underlying, expiry, strikes, fit="surface") -> dict``
+    Implied vols (decimal) of an expiry (ISO time or date): its slice of the
+    arbitrage-free surface, or (``fit="free"``, or when there is no surface) its free
+    SVI slice; ``fit`` and ``fit_reason`` of the answer say which.
 ``engine.chain(underlying, expiries=None) -> OptionChain``; ``engine.flagged(underlying)``
 (quotes kept out of the last fits, with the reason); ``engine.recalibrate(underlying=None)``.
+
+The published surface
+---------------------
+With ``"svi_surface"`` in ``models`` (the default), every expiry row's ``model``,
+``params``, ``atm_vol``, ``rr25``, ``bf25`` and ``rmse_vol`` are its slice of the
+arbitrage-free SVI surface (:mod:`volcal.calibration.svi_surface`: butterfly and
+calendar conditions on a dense grid), refreshed from the current free slices after SVI
+passes (at most every ``surface_interval_s``, on its own worker process, warm-started at
+the previous surface; ``tick_to_svi_surface`` measures it): ``fit="surface"``,
+``model="svi_surface"``. The free slice stays in the row's ``free`` block (model
+``svi``, params, atm_vol, rr25, bf25, rmse_vol, status); ``constraint`` says what the
+conditions did to the slice (``moved``, ``how``, ``rmse_free_vol``, ``rmse_vol``,
+``cost_vol`` in vol points, ``status``, ``fitted_at``). When there is no usable surface
+the row is its free slice, said so: ``fit="free"`` and ``fit_reason`` one of
+``surface_pending`` (no surface fit yet), ``surface_failed`` (the last fit raised or its
+worker died: guard ``svi_surface_failed`` / ``svi_surface_worker_died``, message on
+``surface["svi_surface"]``), ``surface_uncertified`` (not certified on the dense grid:
+guard ``svi_surface_uncertified``), ``not_in_surface`` (the expiry came after the last
+fit), ``surface_off`` (the model is not configured). Patches carry the same rows (a
+refresh publishes one per expiry); ``volcal.stream.state.free_view(row)`` turns a row
+into its free slice (what ``fit=free`` of ``volcal serve`` returns).
 
 Reason codes
 ------------
@@ -76,7 +102,10 @@ Three jobs that take tens to hundreds of milliseconds run elsewhere
 (periodic every ``cold_every`` fits, or when the warm search fails: it runs on a slice
 worker and seeds the slice's next warm refit, the last fit held meanwhile) and, with
 ``surface_executor="process"``, the eSSVI refresh (default in the loop: on a loaded
-2-core machine a third busy process cost the loop more than it saved).
+2-core machine a third busy process cost the loop more than it saved). The svi_surface
+refresh (15-25 ms for a whole chain, two to three times an eSSVI refresh) runs by
+default on a worker process of its own (``svi_surface_executor="process"``): the loop
+only builds its inputs and takes in its result (``svi_surface_loop``).
 
 Timing
 ------

@@ -2,7 +2,8 @@
 
 See :mod:`volcal.stream` for the API. One engine runs in one asyncio loop: an ingest
 task applies every message to the live book (microseconds each), a scheduler task
-refits the expiries that changed (debounced per expiry) and the eSSVI surface, a worker
+refits the expiries that changed (debounced per expiry), the arbitrage-free SVI surface
+(on a worker process) and the eSSVI surface, a worker
 thread refits the Fourier models (Heston, Bates, ...) at their own cadence, and a watchdog on the engine's clock marks the feed stale and drops
 expired instruments. Nothing here blocks on disk: calibrations go to a
 :class:`~volcal.stream.sink.CalibrationSink` whose writer runs on its own thread.
@@ -41,7 +42,13 @@ from volcal.stream.fit import (
 from volcal.stream.messages import Instrument, QuoteUpdate, parse_instrument, parse_message
 from volcal.stream.sink import CalibrationRecord, CalibrationSink
 from volcal.stream.state import ExpiryState, LatencyStats, SurfaceState, iso, num
-from volcal.stream.worker import ModelWorker, ModelWorkerError
+from volcal.stream.worker import (
+    ModelWorker,
+    ModelWorkerError,
+    calibrate_quiet,
+    timed,
+    warm_svi_surface_worker,
+)
 
 __all__ = ["StreamConfig", "StreamEngine"]
 
@@ -56,7 +63,7 @@ _DEFER_MAX_S = 0.025
 _SURFACE_DEADLINE_S = 0.04
 _LATE_BUDGET_S = 0.01
 
-SURFACE_MODELS = ("essvi", "heston", "bates", "merton", "kou", "vg", "svcj")
+SURFACE_MODELS = ("svi_surface", "essvi", "heston", "bates", "merton", "kou", "vg", "svcj")
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,12 @@ class StreamConfig:
         Wall. The eSSVI surface is refreshed after an SVI pass at most once per
         interval (its slices wait for the next pass otherwise). Default 0.25.
     models : tuple of str
-        ``"svi"`` always; ``"essvi"`` refreshed after SVI passes; Fourier models
+        ``"svi"`` (the free per-expiry slices) always; ``"svi_surface"`` (default) the
+        arbitrage-free SVI surface (:mod:`volcal.calibration.svi_surface`) refreshed
+        from the current slices after SVI passes, at most every ``surface_interval_s``,
+        warm-started at the previous surface: when it is fitted, every published
+        expiry's model fields are its slice of that surface (``ExpiryState.fit``), the
+        free slice kept next to it; ``"essvi"`` refreshed after SVI passes; Fourier models
         (``"heston"``, ``"bates"``, ...) refitted every ``model_interval_s`` (wall),
         warm-started and regularised toward the last fit with ``model_strength``.
     model_max_time : float
@@ -114,6 +126,13 @@ class StreamConfig:
         the engine starts, its own core when there is one, so slices never wait behind
         a refit for the GIL) or one worker thread (shares the GIL with the loop). See
         :mod:`volcal.stream.worker`.
+    svi_surface_executor : {"process", "inline"}
+        Where the svi_surface refreshes run: on a worker process of their own
+        (default; the loop only ships the merged quotes and the previous surface, and
+        is never blocked for the ~15-25 ms a fit of a whole chain takes) or in the
+        loop (``"inline"``; also what a synchronous :meth:`StreamEngine.recalibrate`
+        without a running loop does). One refresh at a time; the slices refitted
+        meanwhile go into the next.
     surface_executor : {"inline", "steps", "process"}
         Where the eSSVI refreshes run (each warm-started at the previous nodes):
         ``"inline"`` (default) in the engine's loop at once after a slice pass;
@@ -160,7 +179,7 @@ class StreamConfig:
     index_jump: float = 0.01
     param_jump_vol: float = 0.05
     param_hold: int = 3
-    models: tuple[str, ...] = ("svi", "essvi", "heston")
+    models: tuple[str, ...] = ("svi", "svi_surface", "essvi", "heston")
     surface_interval_s: float = 0.25
     model_interval_s: float = 5.0
     model_strength: float = 0.1
@@ -168,6 +187,7 @@ class StreamConfig:
     model_min_days: float = 2.0
     model_executor: str = "process"
     surface_executor: str = "inline"
+    svi_surface_executor: str = "process"
     cold_every: int = 25
     min_quotes: int = 5
     store_interval_s: float = 5.0
@@ -221,6 +241,11 @@ class StreamConfig:
             raise ParameterError(
                 "surface_executor must be 'inline', 'steps' or 'process', "
                 f"got {self.surface_executor!r}"
+            )
+        if self.svi_surface_executor not in ("process", "inline"):
+            raise ParameterError(
+                "svi_surface_executor must be 'process' or 'inline', "
+                f"got {self.svi_surface_executor!r}"
             )
         if "svi" not in self.models:
             object.__setattr__(self, "models", ("svi", *self.models))
@@ -284,6 +309,13 @@ class _Under:
     essvi_queue: dict[str, int] = field(
         default_factory=lambda: {"slice_updates": 0, "superseded": 0, "taken": 0}
     )
+    # the arbitrage-free surface: pending slice refits, newest tick among them, the
+    # per-expiry slices of the last good fit, why there is none (a FIT_REASONS code)
+    svs_pending: bool = False
+    svs_newest: float = -math.inf
+    last_svs_wall: float = -math.inf
+    svs_slices: dict[float, dict[str, Any]] = field(default_factory=dict)
+    svs_reason: str = "surface_pending"
     last_store_wall: dict[str, float] = field(default_factory=dict)
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
     synthetic: int = 0
@@ -316,6 +348,12 @@ class StreamEngine:
             "model_compute_warm": LatencyStats(),
             "model_on_worker_warm": LatencyStats(),
             "tick_to_model": LatencyStats(),
+            "tick_to_svi_surface": LatencyStats(),
+            "svi_surface_compute": LatencyStats(),
+            "svi_surface_on_worker": LatencyStats(),
+            # the loop's own share of a refresh on the worker: its inputs and start
+            # (before) and taking in the result and publishing it (after)
+            "svi_surface_loop": LatencyStats(),
         }
         self.last_message_time = math.nan  # clock time of the last market-data message
         self.stale = False
@@ -333,6 +371,9 @@ class StreamEngine:
         self._slice_worker: ModelWorker | None = None
         self._reseeds: set[asyncio.Task[None]] = set()
         self._essvi_task: asyncio.Task[None] | None = None
+        self._svs_task: asyncio.Task[None] | None = None
+        self._svs_worker: ModelWorker | None = None
+        self._svs_loop_s = 0.0
         self._recover()
 
     # ------------------------------------------------------------------ lifecycle
@@ -364,7 +405,14 @@ class StreamEngine:
             self._tasks.append(
                 asyncio.create_task(self._surface_worker.warm(), name="volcal-stream-warm-s")
             )
-        if any(m not in ("svi", "essvi") for m in self.config.models):
+        if self._svs_on_worker():
+            self._svs_worker = ModelWorker("process")
+            self._tasks.append(
+                asyncio.create_task(
+                    self._svs_worker.warm(warm_svi_surface_worker), name="volcal-stream-warm-arb"
+                )
+            )
+        if any(m not in ("svi", "essvi", "svi_surface") for m in self.config.models):
             # start the Fourier worker (and its imports) now, not at the first refit
             self._tasks.append(
                 asyncio.create_task(self._model_worker().warm(), name="volcal-stream-warm")
@@ -387,15 +435,16 @@ class StreamEngine:
         if self._model_task is not None and not self._model_task.done():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._model_task
-        if self._essvi_task is not None and not self._essvi_task.done():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._essvi_task
+        for task in (self._essvi_task, self._svs_task):
+            if task is not None and not task.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         for t in list(self._reseeds):
             t.cancel()
         for t in list(self._reseeds):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        for w in (self._worker, self._surface_worker, self._slice_worker):
+        for w in (self._worker, self._surface_worker, self._slice_worker, self._svs_worker):
             if w is not None:
                 # shut down; the object stays for metrics() (a later refit restarts it)
                 await asyncio.get_running_loop().run_in_executor(None, w.shutdown)
@@ -423,10 +472,13 @@ class StreamEngine:
                 )
                 and not self._reseeds
                 and not any(
-                    u.force_all or (u.essvi_pending and "essvi" in self.config.models)
+                    u.force_all
+                    or (u.essvi_pending and "essvi" in self.config.models)
+                    or (u.svs_pending and "svi_surface" in self.config.models)
                     for u in self._u.values()
                 )
                 and (self._essvi_task is None or self._essvi_task.done())
+                and (self._svs_task is None or self._svs_task.done())
             ):
                 return
             self._wake.set()
@@ -591,6 +643,7 @@ class StreamEngine:
             for e in u.book.drop_expired(now):
                 u.slices.pop(e, None)
                 u.essvi_nodes.pop(e, None)
+                u.svs_slices.pop(e, None)
                 self._guard(u, "expired_dropped")
                 self._publish(u, {"type": "patch", "expiry": iso(e), "removed": True})
             if any(eb.recheck_at <= now for eb in u.book.expiries.values()):
@@ -679,6 +732,13 @@ class StreamEngine:
         cfg = self.config
         worked = False
         for u in self._u.values():
+            if u.svs_pending and "svi_surface" in cfg.models and not self._svs_running():
+                if time.perf_counter() - u.last_svs_wall >= cfg.surface_interval_s:
+                    inline = not self._start_svs(u, self.clock.now())
+                    worked = worked or inline
+                else:
+                    next_due = min(next_due, u.last_svs_wall + cfg.surface_interval_s)
+        for u in self._u.values():
             if not (u.essvi_pending and "essvi" in cfg.models) or self._essvi_running():
                 continue  # a running refresh wakes the scheduler when it ends
             if time.perf_counter() - u.last_surface_wall >= cfg.surface_interval_s:
@@ -762,6 +822,16 @@ class StreamEngine:
             if patches:
                 self._request_surface(u, [eb.expiry for eb in books])
                 u.essvi_newest = max(u.essvi_newest, newest_wall)
+                u.svs_pending = True
+                u.svs_newest = max(u.svs_newest, newest_wall)
+            if (
+                surface
+                and u.svs_pending
+                and "svi_surface" in cfg.models
+                and not self._svs_running()
+                and time.perf_counter() - u.last_svs_wall >= cfg.surface_interval_s
+            ):
+                self._start_svs(u, now)
             if (
                 surface
                 and u.essvi_pending
@@ -947,7 +1017,7 @@ class StreamEngine:
             self.lat["oldest_tick_to_slice"].add(1e3 * (pub - first_wall))
         self.lat["slice_compute"].add(1e3 * (pub - t0))
         sl.est = est
-        d = est.to_dict()
+        d = self._published(u, sl).to_dict()
         d.update(type="patch", underlying=u.name, changed_quotes=n_changed)
         return d
 
@@ -1204,9 +1274,234 @@ class StreamEngine:
         )
         self._publish(u, {"type": "surface", "underlying": u.name, **u.surface["essvi"]})
 
+    # ------------------------------------------------------------------ svi_surface
+    def _svs_on_worker(self) -> bool:
+        cfg = self.config
+        return "svi_surface" in cfg.models and cfg.svi_surface_executor == "process"
+
+    def _svs_running(self) -> bool:
+        return self._svs_task is not None and not self._svs_task.done()
+
+    def _svs_inputs(self, u: _Under) -> tuple[Any, Any, list[float]] | None:
+        """(merged quotes of the fitted slices, the start, their expiries): the start
+        is the previous arbitrage-free surface, else the free slices themselves."""
+        from volcal.market.chain import expiry_label
+        from volcal.models.svi import SVISmiles
+
+        order = sorted(
+            (e, s)
+            for e, s in u.slices.items()
+            if s.inp is not None
+            and s.inp.quotes is not None
+            and len(s.inp.quotes) >= self.config.min_quotes
+            and s.svi is not None
+        )
+        if not order:
+            return None
+        q = merge_quotes([s.inp.quotes for _, s in order if s.inp and s.inp.quotes])
+        prev = u.results.get("svi_surface")
+        if prev is not None:
+            start = prev.params
+        else:
+            start = SVISmiles(
+                expiries=tuple(expiry_label(e) for e in q.expiries),
+                t=tuple(float(x) for x in q.t_slices),
+                forwards=tuple(float(x) for x in q.forward_slices),
+                smiles=tuple(s.svi for _, s in order if s.svi is not None),
+            )
+        return q, start, [e for e, _ in order]
+
+    def _start_svs(self, u: _Under, now: float) -> bool:
+        """Start a refresh of the arbitrage-free surface from the current slices: a
+        task on the svi_surface worker (True), or at once in the loop (False)."""
+        newest = u.svs_newest
+        u.svs_pending = False
+        u.svs_newest = -math.inf
+        u.last_svs_wall = time.perf_counter()
+        inp = self._svs_inputs(u)
+        if inp is None:
+            return False
+        q, start, expiries = inp
+        if self._svs_on_worker() and self._background_ok():
+            self._svs_task = asyncio.get_running_loop().create_task(
+                self._svs_job(u, now, newest, q, start, expiries), name="volcal-stream-arb"
+            )
+            self._svs_loop_s = time.perf_counter() - u.last_svs_wall
+            return True
+        t0 = time.perf_counter()
+        try:
+            res, on_s = timed(calibrate_quiet, q, "svi_surface", start=start)
+        except Exception as exc:  # reported (count, guard, reason), never silent
+            self._svs_failed(u, now, f"{type(exc).__name__}: {exc}", "surface_failed")
+            return False
+        self._apply_svs(u, now, newest, res, expiries, t0, on_s)
+        return False
+
+    async def _svs_job(
+        self, u: _Under, now: float, newest: float, q: Any, start: Any, expiries: list[float]
+    ) -> None:
+        t0 = time.perf_counter()
+        if self._svs_worker is None:
+            self._svs_worker = ModelWorker("process")
+        try:
+            res = await self._svs_worker.calibrate(q, "svi_surface", start=start)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported (count, guard, reason), never silent
+            died = isinstance(exc, ModelWorkerError)
+            self._svs_failed(u, now, f"{type(exc).__name__}: {exc}", "surface_failed", died)
+            if died:  # a new worker retries these slices; a fit that raised waits for new ones
+                u.svs_pending = True
+            self._wake.set()
+            return
+        a0 = time.perf_counter()
+        self._apply_svs(u, now, newest, res, expiries, t0, self._svs_worker.last_on_worker_s)
+        self.lat["svi_surface_loop"].add(1e3 * (self._svs_loop_s + time.perf_counter() - a0))
+        self._wake.set()
+
+    def _svs_failed(
+        self, u: _Under, now: float, message: str, reason: str, died: bool = False
+    ) -> None:
+        """No usable arbitrage-free surface: every expiry falls back to its free slice,
+        with ``reason`` in its ``fit_reason`` (published at once, never a silent swap)."""
+        self._count_cal("svi_surface", "failed" if reason == "surface_failed" else "uncertified")
+        self._guard(u, "svi_surface_worker_died" if died else f"svi_{reason}")
+        u.svs_slices = {}
+        u.svs_reason = reason
+        u.results.pop("svi_surface", None)
+        u.surface["svi_surface"] = {
+            "model": "svi_surface",
+            "status": "failed",
+            "reason": reason,
+            "message": message,
+            "fitted_at": iso(now),
+            "reasons": [reason],
+        }
+        self._publish(u, {"type": "surface", "underlying": u.name, **u.surface["svi_surface"]})
+        self._publish_expiries(u)
+
+    def _apply_svs(
+        self,
+        u: _Under,
+        now: float,
+        newest_wall: float,
+        res: Any,
+        expiries: list[float],
+        t0: float,
+        on_worker_s: float,
+    ) -> None:
+        from volcal.market.chain import expiry_label
+
+        pub = time.perf_counter()
+        compute_ms = 1e3 * (pub - t0)
+        self.lat["svi_surface_compute"].add(compute_ms)
+        self.lat["svi_surface_on_worker"].add(1e3 * on_worker_s)
+        if math.isfinite(newest_wall) and newest_wall > 0:
+            self.lat["tick_to_svi_surface"].add(1e3 * (pub - newest_wall))
+        passes = res.extra.get("passes") or {}
+        if not passes.get("certified", False):
+            self._svs_failed(
+                u, now, res.message or "not certified on the dense grid", "surface_uncertified"
+            )
+            return
+        info = {r["expiry"]: r for r in res.extra.get("slices") or []}
+        labels = [expiry_label(e) for e in res.quotes.expiries]
+        live = set(u.slices)
+        slices: dict[float, dict[str, Any]] = {}
+        for i, e in enumerate(expiries):
+            sf = res.slices[i]
+            row = info.get(labels[i])
+            if e not in live or row is None or not sf.params:
+                continue
+            p = {n: float(sf.params[n]) for n in SVI.param_names}
+            how = str(row["fit"])
+            slices[e] = {
+                "svi": SVI(**p),
+                "params": p,
+                "atm_vol": float(sf.atm_vol),
+                "rr25": float(sf.rr25),
+                "bf25": float(sf.bf25),
+                "rmse_vol": float(sf.rmse_vol),
+                "constraint": {
+                    # "free": the free fit was admissible as it is (not moved)
+                    "moved": how != "free",
+                    "how": how,
+                    "rmse_free_vol": num(row["rmse_free"]),
+                    "rmse_vol": num(row["rmse"]),
+                    "cost_vol": num(row["rmse"] - row["rmse_free"]),
+                    "status": sf.status,
+                    "fitted_at": iso(now),
+                },
+            }
+        u.svs_slices = slices
+        u.svs_reason = "not_in_surface"
+        u.results["svi_surface"] = res
+        self._count_cal("svi_surface", res.status)
+        u.surface["svi_surface"] = {
+            "model": "svi_surface",
+            "status": res.status,
+            "message": res.message,
+            "rmse_vol": num(res.rmse_vol),
+            "rmse_free_vol": num(res.extra.get("rmse_free_vol")),
+            "constraint_cost_vol": num(res.extra.get("constraint_cost_vol")),
+            "n_constrained": int(res.extra.get("n_constrained") or 0),
+            "inside_spread": num(res.inside_spread),
+            "n_used": len(res.quotes),
+            "certified": True,
+            "fitted_expiries": [iso(e) for e in sorted(slices)],
+            "fitted_at": iso(now),
+            "compute_ms": num(compute_ms),
+            "reasons": [],
+        }
+        self._maybe_store(u, "svi_surface", res)
+        self._publish(u, {"type": "surface", "underlying": u.name, **u.surface["svi_surface"]})
+        self._publish_expiries(u)
+
+    def _publish_expiries(self, u: _Under) -> None:
+        """A patch per expiry after the arbitrage-free surface changed."""
+        for _, sl in sorted(u.slices.items()):
+            if sl.est is not None:
+                d = self._published(u, sl).to_dict()
+                # (a slice refit's own patch has no "source")
+                d.update(type="patch", underlying=u.name, changed_quotes=0, source="svi_surface")
+                self._publish(u, d)
+
+    def _published(self, u: _Under, sl: _Slice) -> ExpiryState:
+        """The published state of one expiry: its slice of the arbitrage-free surface
+        when there is one, else its free slice with the reason (``fit_reason``)."""
+        est = sl.est
+        assert est is not None
+        free = {
+            "model": est.model,
+            "params": {k: num(v) for k, v in est.params.items()},
+            "atm_vol": num(est.atm_vol),
+            "rr25": num(est.rr25),
+            "bf25": num(est.bf25),
+            "rmse_vol": num(est.rmse_vol),
+            "status": est.status,
+        }
+        if "svi_surface" not in self.config.models:
+            return replace(est, fit="free", fit_reason="surface_off", free=free)
+        info = u.svs_slices.get(sl.expiry)
+        if info is None:
+            return replace(est, fit="free", fit_reason=u.svs_reason, free=free)
+        return replace(
+            est,
+            model="svi_surface",
+            params=dict(info["params"]),
+            atm_vol=info["atm_vol"],
+            rr25=info["rr25"],
+            bf25=info["bf25"],
+            rmse_vol=info["rmse_vol"],
+            fit="surface",
+            fit_reason=None,
+            free=free,
+            constraint=dict(info["constraint"]),
+        )
+
     async def _fit_models(self, force: bool = False) -> None:
         cfg = self.config
-        models = [m for m in cfg.models if m not in ("svi", "essvi")]
+        models = [m for m in cfg.models if m not in ("svi", "essvi", "svi_surface")]
         for u in self._u.values():
             if not (u.changed_since_model or force) or not models:
                 u.last_model_wall = time.perf_counter()
@@ -1459,7 +1754,9 @@ class StreamEngine:
         """The frozen state of one underlying now."""
         u = self._get(underlying)
         now = self.clock.now()
-        ests = tuple(s.est for _, s in sorted(u.slices.items()) if s.est is not None)
+        ests = tuple(
+            self._published(u, s) for _, s in sorted(u.slices.items()) if s.est is not None
+        )
         return SurfaceState(
             underlying=u.name,
             snapshot_time=u.book.last_time,
@@ -1476,15 +1773,22 @@ class StreamEngine:
             synthetic_share=u.synthetic / u.quotes_applied if u.quotes_applied else 0.0,
         )
 
-    def iv(self, underlying: str, expiry: str, strikes: Any) -> dict[str, Any]:
-        """Implied vols of the live SVI slice of ``expiry`` (ISO time or its date,
+    def iv(
+        self, underlying: str, expiry: str, strikes: Any, fit: str = "surface"
+    ) -> dict[str, Any]:
+        """Implied vols of the live smile of ``expiry`` (ISO time or its date,
         ``"2026-03-27"``) at ``strikes`` (in the underlying's units); vols as decimals.
 
-        Raises ParameterError for an unknown underlying or expiry, or a strike that is
-        not a finite positive number.
+        ``fit="surface"`` (default): the expiry's slice of the arbitrage-free surface
+        (``svi_surface``), or its free slice when there is none (``fit`` and
+        ``fit_reason`` of the answer say which and why); ``fit="free"``: the free SVI
+        slice. Raises ParameterError for an unknown underlying, expiry or ``fit``, or a
+        strike that is not a finite positive number.
         """
         from volcal.stream.state import iso as _iso
 
+        if fit not in ("surface", "free"):
+            raise ParameterError(f"fit must be 'surface' or 'free', got {fit!r}")
         u = self._get(underlying)
         label = str(expiry)
         sl = next(
@@ -1508,10 +1812,20 @@ class StreamEngine:
         t = (sl.expiry - self.clock.now()) / (365.0 * 86400.0)
         if not t > 0:
             raise ParameterError(f"{u.name} expiry {label!r} has expired")
-        vols = np.asarray(sl.svi.implied_vol(np.log(k_arr / est.forward), t))
+        pub = self._published(u, sl)
+        smile = sl.svi
+        if fit == "surface" and pub.fit == "surface":
+            smile = u.svs_slices[sl.expiry]["svi"]
+        else:  # the free slice: asked for, or the row is its free slice (and says why)
+            why = "requested" if pub.fit == "surface" else pub.fit_reason
+            pub = replace(pub, fit="free", model=est.model, fit_reason=why)
+        vols = np.asarray(smile.implied_vol(np.log(k_arr / est.forward), t))
         return {
             "underlying": u.name,
             "expiry": _iso(sl.expiry),
+            "model": pub.model,
+            "fit": pub.fit,
+            "fit_reason": pub.fit_reason,
             "t": t,
             "forward": est.forward,
             "strikes": [float(x) for x in k_arr],
@@ -1573,6 +1887,9 @@ class StreamEngine:
             ),
             "surface_worker": (
                 self._surface_worker.to_dict() if self._surface_worker is not None else {}
+            ),
+            "svi_surface_worker": (
+                self._svs_worker.to_dict() if self._svs_worker is not None else {}
             ),
             "surface_queue": {
                 u.name: {**u.essvi_queue, "pending": len(u.essvi_pending)} for u in self._u.values()

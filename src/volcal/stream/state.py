@@ -9,7 +9,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ExpiryState", "LatencyStats", "SurfaceState", "iso", "num"]
+__all__ = ["FIT_REASONS", "ExpiryState", "LatencyStats", "SurfaceState", "free_view", "iso", "num"]
+
+#: why an expiry's published values are its free slice and not the arbitrage-free
+#: surface (``ExpiryState.fit_reason``; None when they are the surface's)
+FIT_REASONS = {
+    "surface_off": "the engine does not fit the svi_surface model (models)",
+    "surface_pending": "no svi_surface fit yet (the first one is running)",
+    "surface_failed": "the last svi_surface fit failed (see surface.svi_surface.message)",
+    "surface_uncertified": "the last svi_surface fit could not be certified free of "
+    "arbitrage on the dense grid",
+    "not_in_surface": "the expiry was not in the last svi_surface fit (new, or too few "
+    "strikes); it is in the next one",
+}
+
+
+def free_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An expiry row of :meth:`ExpiryState.to_dict` with its free slice's values on top
+    (``fit="free"``): what ``fit=free`` serves. A row that is its free slice already
+    (no ``free`` block, or ``fit="free"``) is returned as it is."""
+    free = row.get("free")
+    if row.get("fit") == "free" or not isinstance(free, dict):
+        return row
+    out = {k: v for k, v in row.items() if k != "free"}
+    out.update(free)
+    out.update(fit="free", fit_reason="requested")
+    return out
 
 
 def num(x: Any) -> float | None:
@@ -33,6 +58,17 @@ def iso(t: float | None) -> str | None:
 @dataclass(frozen=True)
 class ExpiryState:
     """The published fit of one expiry.
+
+    The model fields (``model``, ``params``, ``atm_vol``, ``rr25``, ``bf25``,
+    ``rmse_vol``) are the arbitrage-free ``svi_surface`` slice of this expiry when
+    ``fit == "surface"``, else its free SVI slice (``fit == "free"``, ``fit_reason`` a
+    code of :data:`FIT_REASONS` saying why). ``free`` always holds the free slice
+    (model, params, atm_vol, rr25, bf25, rmse_vol, status); ``constraint`` what the
+    calendar and butterfly conditions did to the slice: ``moved`` (False: the free fit
+    was admissible as it is), ``how`` (``free``, ``tamed``, ``constrained``,
+    ``fallback``), ``rmse_free_vol`` / ``rmse_vol`` of the surface's own free and
+    constrained fit, ``cost_vol`` (their difference, vol points), ``status`` and
+    ``fitted_at`` of the surface.
 
     ``status``: ``ok``, ``held`` (a new fit was rejected by a guard: the last good one is
     kept), ``insufficient`` (too few usable quotes), ``recovered`` (from the store, no
@@ -63,6 +99,10 @@ class ExpiryState:
     # rr25/bf25 are at the forward (not premium-adjusted) 25-delta strikes, as in the
     # slices of every CalibrationResult (SliceFit.delta_convention)
     delta_convention: str = "forward"
+    fit: str = "free"
+    fit_reason: str | None = None
+    free: dict[str, Any] | None = None
+    constraint: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +127,10 @@ class ExpiryState:
             "compute_ms": num(self.compute_ms),
             "warm": bool(self.warm),
             "n_fits": int(self.n_fits),
+            "fit": self.fit,
+            "fit_reason": self.fit_reason,
+            "free": self.free,
+            "constraint": self.constraint,
         }
 
 

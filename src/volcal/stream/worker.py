@@ -29,7 +29,14 @@ from typing import Any
 
 from volcal.errors import CalibrationWarning
 
-__all__ = ["ModelWorker", "ModelWorkerError", "calibrate_quiet", "timed", "warm_worker"]
+__all__ = [
+    "ModelWorker",
+    "ModelWorkerError",
+    "calibrate_quiet",
+    "timed",
+    "warm_svi_surface_worker",
+    "warm_worker",
+]
 
 EXECUTORS = ("process", "thread")
 
@@ -69,6 +76,60 @@ def warm_worker() -> int:
     return os.getpid()
 
 
+def warm_svi_surface_worker() -> int:
+    """First job of the svi_surface worker process: import the calibration stack and
+    run one svi_surface fit on a small made-up two-expiry quote set (never published),
+    so the compiled kernels are loaded from numba's cache at start and not by the first
+    live refresh (about 2 s on a loaded machine). Returns the pid."""
+    import os
+
+    import numpy as np
+
+    from volcal.calibration.quotes import QuoteSet, black_vega_fwd
+    from volcal.models.svi import SVI
+
+    k1 = np.linspace(-0.3, 0.3, 13)
+    k = np.concatenate([k1, k1])
+    t = np.repeat([0.05, 0.1], k1.size)
+    # the second smile's flatter wings cross below the first's: the calendar
+    # constraints bind, so the constrained search's kernels load too
+    w = np.concatenate(
+        [
+            SVI(a=0.002, b=0.02, rho=-0.3, m=0.0, sigma=0.1).total_variance(k1),
+            SVI(a=0.0045, b=0.005, rho=-0.3, m=0.0, sigma=0.1).total_variance(k1),
+        ]
+    )
+    iv = np.sqrt(np.asarray(w) / t)
+    n = k.size
+    sl = np.repeat([0, 1], k1.size).astype(np.int64)
+    exp_ns = np.array([int(4.3e9 * 1e9), int(4.4e9 * 1e9)], dtype=np.int64)
+    nan = np.full(n, np.nan)
+    q = QuoteSet(
+        row=np.arange(n, dtype=np.int64),
+        instrument=np.array([f"warm-{i}" for i in range(n)], dtype=object),
+        expiry=exp_ns[sl].view("datetime64[ns]"),
+        t=t,
+        forward=np.full(n, 100.0),
+        strike=100.0 * np.exp(k),
+        k=k,
+        is_call=k >= 0,
+        bid=nan,
+        ask=nan,
+        mid=nan,
+        iv_bid=iv - 0.005,
+        iv_ask=iv + 0.005,
+        iv_mid=iv,
+        vega=black_vega_fwd(k, t, iv),
+        open_interest=np.zeros(n),
+        slice_index=sl,
+        expiries=exp_ns.view("datetime64[ns]"),
+        t_slices=np.array([0.05, 0.1]),
+        forward_slices=np.array([100.0, 100.0]),
+    )
+    calibrate_quiet(q, "svi_surface")
+    return os.getpid()
+
+
 class ModelWorker:
     """One worker (process or thread) for an engine's Fourier refits.
 
@@ -90,6 +151,7 @@ class ModelWorker:
         self.started = 0  # worker processes started (more than 1: a worker died)
         self.last_on_worker_s = math.nan
         self.failures = 0
+        self.warm_s = math.nan  # wall seconds of the warm-up (spawn, imports, kernels)
 
     def _ensure(self) -> Executor:
         if self._pool is None:
@@ -105,12 +167,18 @@ class ModelWorker:
             self.started += 1
         return self._pool
 
-    async def warm(self) -> None:
-        """Start the worker and import the calibration stack in it (no refit)."""
+    async def warm(self, job: Any = None) -> None:
+        """Start the worker and import the calibration stack in it (no refit; ``job``:
+        another module-level warm-up returning the pid, e.g.
+        :func:`warm_svi_surface_worker`)."""
         if self.kind != "process":
             return
+        import time
+
+        t0 = time.perf_counter()
         try:
-            self.pid = await self._run(warm_worker)
+            self.pid = await self._run(job or warm_worker)
+            self.warm_s = time.perf_counter() - t0
         except ModelWorkerError:
             pass  # reported by the first refit, which starts a new worker
 
@@ -162,4 +230,5 @@ class ModelWorker:
             "pid": self.pid,
             "started": self.started,
             "failures": self.failures,
+            "warm_s": self.warm_s if math.isfinite(self.warm_s) else None,
         }
