@@ -40,11 +40,17 @@ def _view(engine: Any, underlying: str) -> Any:
         f"index {fmt_num(st.index_price, digits=1)}  seq {st.seq}"
     )
     tab = Table(title=title, title_justify="left")
-    for col in ("expiry", "t (d)", "ATM %", "RR25 %", "BF25 %", "rmse", "n", "age s", "status"):
-        tab.add_column(col, justify="left" if col in ("expiry", "status") else "right")
+    cols = ("expiry", "t (d)", "ATM %", "RR25 %", "BF25 %", "rmse", "n", "age s", "status", "fit")
+    for col in cols:
+        tab.add_column(col, justify="left" if col in ("expiry", "status", "fit") else "right")
     for e in st.expiries:
         age = st.now - e.input_time if math.isfinite(e.input_time) else math.nan
         status = e.status + (f" ({','.join(e.reasons)})" if e.reasons else "")
+        if e.fit == "surface":  # the arbitrage-free slice; "moved": the conditions bound
+            moved = bool(e.constraint and e.constraint.get("moved"))
+            fit = "arb-free" + (" (moved)" if moved else "")
+        else:
+            fit = "free" + (f" ({e.fit_reason})" if e.fit_reason else "")
         tab.add_row(
             (e.to_dict()["expiry"] or "")[:10],
             fmt_num(e.t * 365.0, digits=2),
@@ -55,10 +61,12 @@ def _view(engine: Any, underlying: str) -> Any:
             str(e.n_used),
             fmt_num(age, digits=1),
             status,
+            fit,
         )
     lat = m["latency_ms"]
     lines = []
-    for k in ("tick_to_slice", "oldest_tick_to_slice", "tick_to_surface", "model_compute"):
+    keys = ("tick_to_slice", "oldest_tick_to_slice", "tick_to_svi_surface", "tick_to_surface")
+    for k in (*keys, "model_compute"):
         d = lat[k]
         lines.append(
             f"{k}: p50 {fmt_num(d['p50_ms'])} ms  p99 {fmt_num(d['p99_ms'])} ms  (n {d['count']})"
