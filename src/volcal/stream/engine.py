@@ -1065,15 +1065,23 @@ class StreamEngine:
         c = self.calibrations.setdefault(model, {})
         c[status] = c.get(status, 0) + 1
 
-    def _essvi_inputs(self, u: _Under, now: float, fitted: set[float]) -> dict[str, Any] | None:
-        order = sorted(
-            (e, s)
-            for e, s in u.slices.items()
-            if s.inp is not None
-            and s.inp.quotes is not None
-            and len(s.inp.quotes) >= self.config.min_quotes
-            and s.svi is not None
+    def _fitted_slices(self, u: _Under) -> list[tuple[float, Any]]:
+        """(expiry, slice) of the expiries with a fitted free SVI slice on enough quotes,
+        in expiry order: what the eSSVI and svi_surface refreshes are fitted to."""
+        return sorted(
+            (
+                (e, s)
+                for e, s in u.slices.items()
+                if s.inp is not None
+                and s.inp.quotes is not None
+                and len(s.inp.quotes) >= self.config.min_quotes
+                and s.svi is not None
+            ),
+            key=lambda es: es[0],
         )
+
+    def _essvi_inputs(self, u: _Under, now: float, fitted: set[float]) -> dict[str, Any] | None:
+        order = self._fitted_slices(u)
         if not order:
             return None
         u.essvi_refreshes += 1
@@ -1288,14 +1296,7 @@ class StreamEngine:
         from volcal.market.chain import expiry_label
         from volcal.models.svi import SVISmiles
 
-        order = sorted(
-            (e, s)
-            for e, s in u.slices.items()
-            if s.inp is not None
-            and s.inp.quotes is not None
-            and len(s.inp.quotes) >= self.config.min_quotes
-            and s.svi is not None
-        )
+        order = self._fitted_slices(u)
         if not order:
             return None
         q = merge_quotes([s.inp.quotes for _, s in order if s.inp and s.inp.quotes])
