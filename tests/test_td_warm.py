@@ -120,3 +120,15 @@ def test_bates_td_warm_path_in_box():
     assert warm.extra["mode"] == "warm" and warm.extra["warm"]["fallback"] is False
     assert warm.rmse_vol <= cold2.rmse_vol + 0.05
     assert _in_box(warm.params) and np.all(np.isfinite(warm.model_iv))
+
+
+def test_warm_result_on_its_budget_says_so(sequence):
+    """An accepted warm result that stopped on its Jacobian budget says so in its
+    warnings (its status stays that of an accepted fit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        fit = calibrate_td(sequence["q2"], "heston_td", start=sequence["first"], warm_evals=1)
+    info = fit.extra["warm"]
+    assert not info["fallback"] and info["status"] == "max_iter"  # one Jacobian: accepted
+    assert fit.status == "ok"
+    assert any("stopped on its budget of 1 Jacobians" in m for m in fit.warnings)

@@ -303,8 +303,10 @@ def _leastsq(
     gtol: float,
     factor: float,
 ) -> _LMResult:
-    """MINPACK lmder through :func:`scipy.optimize.leastsq`, which exposes the initial
-    step bound ``factor`` (a bound of ``factor * |y0|`` on the first step)."""
+    """MINPACK lmder as :func:`scipy.optimize.leastsq` calls it (through
+    :func:`volcal.calibration._minpack.leastsq`, which loads scipy's compiled wrapper without
+    the scipy.optimize package): it exposes the initial step bound ``factor`` (a bound of
+    ``factor * |y0|`` on the first step)."""
     from volcal.calibration._minpack import leastsq
 
     x, _, _, msg, ier = leastsq(

@@ -1138,6 +1138,11 @@ def calibrate_td(
     kept_start = False
     if mode == "warm" and warm_fit is not None:
         miv, atm_m = warm_fit[1], warm_fit[2]  # priced by the acceptance test
+        if warm_info is not None and warm_info["status"] == "max_iter":
+            notes.append(
+                f"warm path stopped on its budget of {warm_evals} Jacobians; accepted "
+                f"within warm_tol {float(warm_tol):g} of the reference RMSE"
+            )
         kept_start = bool(warm_fit[3])
         if kept_start:
             notes.append("warm refit ended worse than its start on the chain: start kept")
