@@ -8,6 +8,7 @@ of growing its memory. The engines built in the child are in serve_process_helpe
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import multiprocessing
 import os
@@ -359,3 +360,38 @@ def test_history_reads_what_the_engine_process_stored(snapshot_dir: Path, tmp_pa
         assert d["snapshot_time"].startswith("2026-01-23T09:23")
         pid = svc.engine.pid
     assert pid is not None and _gone(pid)
+
+
+def test_a_failure_status_stays_stale_when_merged_with_later_status_messages() -> None:
+    """A client that has not read the failure message yet gets it merged with the
+    periodic status messages that follow (one pending message per key): the merge must
+    not turn it back to a fresh status without its reason (the published state the
+    periodic message used to be built from was fresh when it was published)."""
+    from volcal.serve.hub import StreamHub
+    from volcal.serve.ipc import Published
+    from volcal.serve.metrics import ServerMetrics
+
+    pub = Published("BTC", 3, {"seq": 7, "snapshot_time": "2026-01-23T09:23:19+00:00",
+                               "stale": False, "age_s": 0.1}, b"{}", "", 0.0)  # fmt: skip
+
+    class Dead:
+        def published(self, underlying: str) -> Published:
+            return pub
+
+        async def subscribe_encoded(self, underlying: str) -> Any:
+            yield ("snapshot", pub)
+            yield ("end", "the engine process exited unexpectedly (exit code 3)")
+
+    async def run() -> dict[str, Any]:
+        hub = StreamHub(Dead(), "BTC", queue_limit=64, status_interval_s=0.01,
+                        metrics=ServerMetrics())  # fmt: skip
+        client = hub.add(lambda text: None)  # never drained: every message stays pending
+        hub.start()
+        await asyncio.sleep(0.1)  # the failure, then several status intervals
+        msg, text, _ = client.pending["status"]
+        await hub.stop()
+        return msg if msg is not None else json.loads(text)
+
+    m = asyncio.run(run())
+    assert m["type"] == "status" and m["stale"] is True and "exit code 3" in m["error"]
+    assert m["snapshot_time"] == "2026-01-23T09:23:19+00:00"

@@ -179,6 +179,8 @@ class StreamHub:
         # an engine in another process publishes encoded messages (volcal.serve.process)
         self.encoded = hasattr(engine, "subscribe_encoded")
         self._snap: tuple[int, str] | None = None
+        # why the engine stopped, once it failed: every later status message says so
+        self.failure: str | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -254,11 +256,23 @@ class StreamHub:
                     for c in self.clients:
                         c.offer("snapshot", None, text)
             elif kind == "end":
-                if item[1]:  # the engine failed: the clients are told why, once
-                    msg = {**self._header(None), "type": "status", "stale": True,
-                           "error": str(item[1])}  # fmt: skip
-                    self._broadcast("status", msg)
+                if item[1]:  # the engine failed: the clients are told why
+                    self.failure = str(item[1])
+                    self._broadcast("status", self._failure_message())
                 return
+
+    def _failure_message(self) -> dict[str, Any]:
+        pub = self._published() if self.encoded else None
+        meta = pub.meta if pub is not None else {}
+        return {
+            **self._header(None),
+            "seq": self.seq,
+            "snapshot_time": meta.get("snapshot_time"),
+            "type": "status",
+            "stale": True,
+            "age_s": meta.get("age_s"),
+            "error": self.failure,
+        }
 
     def snapshot_message(self) -> dict[str, Any]:
         st = self.current_state()
@@ -305,6 +319,11 @@ class StreamHub:
         while True:
             await asyncio.sleep(self.status_interval_s)
             if not self.clients:
+                continue
+            if self.failure is not None:
+                # not the last published status (fresh when it was built): a pending
+                # failure message merged with it must stay stale and keep its reason
+                self._broadcast("status", self._failure_message())
                 continue
             if self.encoded:
                 text = self.status_text()
