@@ -17,6 +17,7 @@ import pytest
 
 import volcal.store as vs
 from volcal.cli import main
+from volcal.errors import DataError
 from volcal.history.jobs import backfill, discover
 from volcal.store.audit import audit
 
@@ -64,6 +65,49 @@ def test_discover_orders_by_time(inputs):
     assert volcal.history.backfill is backfill  # the function, also after the module import
     files = discover([inputs])
     assert [f.name for f in files] == sorted(FILES)
+
+
+def test_folder_search_passes_over_the_tables_kept_next_to_the_snapshots(raw_data, tmp_path):
+    """The snapshot folder of the data set also holds futures marks and a file index
+    (CSV tables, no option chain): a folder search passes over them (listed, not read as
+    failed snapshots), also gzip-compressed, and keeps a damaged chain file, whose read
+    then records why it failed."""
+    import gzip
+
+    from volcal.history.jobs import discover_files
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(raw_data / HISTORY / FILES[0], folder / FILES[0])
+    side = (
+        "perpetual_futures_prices.csv",
+        "snapshot_currency_combos.csv",
+        "term_futures_marks.csv",
+    )
+    for name in side:
+        shutil.copy(raw_data / "svcj-deribit-snapshots" / name, folder / name)
+    marks = (folder / side[2]).read_bytes()
+    (folder / "term_futures_marks_copy.csv.gz").write_bytes(gzip.compress(marks))
+    # a chain whose header lost columns: still a chain file (read, and fails with its reason)
+    text = gzip.decompress((raw_data / HISTORY / FILES[1]).read_bytes()).decode()
+    header, *rows = text.splitlines()
+    cols = header.split(",")
+    keep = [i for i, c in enumerate(cols) if c not in ("bid_price", "ask_price")]
+    damaged = [",".join(cols[i] for i in keep)]
+    damaged += [",".join(r.split(",")[i] for i in keep) for r in rows[:50]]
+    (folder / "deribit_options_snapshot_20260102T162624Z.csv").write_text("\n".join(damaged))
+
+    files, ignored = discover_files([folder])
+    assert [f.name for f in files] == [FILES[0], "deribit_options_snapshot_20260102T162624Z.csv"]
+    assert sorted(f.name for f in ignored) == sorted([*side, "term_futures_marks_copy.csv.gz"])
+    assert discover([folder]) == files
+    # a table named explicitly is the user's choice: read (and its failure recorded)
+    assert discover_files([folder / side[0]]) == ([folder / side[0]], [])
+    only_tables = tmp_path / "tables"
+    only_tables.mkdir()
+    shutil.copy(raw_data / "svcj-deribit-snapshots" / side[0], only_tables / side[0])
+    with pytest.raises(DataError, match="no snapshot files"):
+        discover([only_tables])
 
 
 def test_backfill_rows_warm_starts_rerun_and_audit(inputs, client, tmp_path):

@@ -22,18 +22,33 @@ from volcal.feeds.frame import FRAME_REQUIRED, read_frame, to_pandas
 from volcal.market.chain import OptionChain, Settlement
 
 
+def _layout_scores(
+    columns: list[str],
+) -> tuple[set[str], dict[str, tuple[str, ...]], dict[str, float]]:
+    cols = {c.strip() for c in columns}
+    layouts: dict[str, tuple[str, ...]] = {**CSV_LAYOUTS, "quote-table": FRAME_REQUIRED}
+    score = {k: len(set(req) & cols) / len(req) for k, req in layouts.items()}
+    return cols, layouts, score
+
+
+def looks_like_chain_csv(columns: list[str]) -> bool:
+    """Whether a CSV header is one of the chain layouts, complete or damaged (at least
+    half of a layout's columns): what :func:`detect_csv_layout` does not call an
+    unknown format. Folder searches use it to pass over other tables (futures marks,
+    file indexes) kept next to the snapshots."""
+    return max(_layout_scores(columns)[2].values()) >= 0.5
+
+
 def detect_csv_layout(columns: list[str], where: str) -> str:
     """The CSV layout whose columns are all present (``"quote-table"`` for generic).
 
     When no layout is complete, the closest one (at least half its columns present)
     gives a "missing column(s)" error; otherwise the format is unknown.
     """
-    cols = {c.strip() for c in columns}
-    layouts: dict[str, tuple[str, ...]] = {**CSV_LAYOUTS, "quote-table": FRAME_REQUIRED}
+    cols, layouts, score = _layout_scores(columns)
     complete = [k for k, req in layouts.items() if set(req) <= cols]
     if complete:
         return max(complete, key=lambda k: len(layouts[k]))
-    score = {k: len(set(req) & cols) / len(req) for k, req in layouts.items()}
     best = max(score, key=lambda k: score[k])
     if score[best] >= 0.5:
         miss = [c for c in layouts[best] if c not in cols]
@@ -195,4 +210,4 @@ def read_chain(
     return _read_table(df, where, currency, snapshot, settlement)
 
 
-__all__ = ["detect_csv_layout", "read_chain"]
+__all__ = ["detect_csv_layout", "looks_like_chain_csv", "read_chain"]

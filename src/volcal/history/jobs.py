@@ -68,29 +68,86 @@ def _file_time(path: Path) -> pd.Timestamp:
     return pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
 
 
-def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Snapshot files under ``paths`` (files as given, folders searched for chain
-    files), in chronological order; a path that does not exist or a search that finds
-    nothing is a :class:`~volcal.errors.DataError`."""
+def _head(path: Path, n: int = 65536) -> bytes:
+    """The first ``n`` bytes of a file's content, decompressed only as far as needed."""
+    with path.open("rb") as fh:
+        raw = fh.read(n)
+        if raw[:2] == b"\x1f\x8b":
+            import gzip
+            import io
+
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                try:
+                    return gz.read(n)
+                except (OSError, EOFError):
+                    return b""  # damaged: read_chain reports it
+        if raw[:4] == b"\x28\xb5\x2f\xfd":
+            try:
+                import zstandard
+            except ImportError:
+                return b""
+            fh.seek(0)
+            try:
+                return zstandard.ZstdDecompressor().stream_reader(fh).read(n)
+            except zstandard.ZstdError:
+                return b""
+        return raw
+
+
+def _is_other_table(path: Path) -> bool:
+    """A CSV whose header is none of the chain layouts (futures marks, a file index...).
+
+    Only such files are passed over in a folder search; anything that might be a chain
+    (JSON, Parquet, a damaged or unreadable file) is kept, so reading it records why it
+    failed."""
+    import csv
+
+    from volcal.feeds.reader import looks_like_chain_csv
+
+    try:
+        head = _head(path)
+    except OSError:
+        return False
+    if not head or head[:4] == b"PAR1" or head.lstrip()[:1] in (b"{", b"["):
+        return False
+    line = head.decode("utf-8-sig", errors="replace").splitlines()[0] if head.strip() else ""
+    try:
+        columns = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return False
+    return len(columns) > 1 and not looks_like_chain_csv(columns)
+
+
+def discover_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Snapshot files under ``paths`` in chronological order, and the files a folder
+    search passed over because they are other tables (see :func:`discover`)."""
     found: list[Path] = []
+    ignored: list[Path] = []
     given = [Path(p) for p in paths]
     if not given:
         raise DataError("no input path given")
     for p in given:
         if p.is_dir():
-            found += [
-                f
-                for f in sorted(p.rglob("*"))
-                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in _SUFFIXES
-            ]
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in _SUFFIXES:
+                    (ignored if _is_other_table(f) else found).append(f)
         elif p.is_file():
-            found.append(p)
+            found.append(p)  # named by the user: read, and its failure recorded
         else:
             raise DataError(f"no such file or folder: {p}")
     if not found:
         raise DataError(f"no snapshot files in {', '.join(str(p) for p in given)}")
     unique = list(dict.fromkeys(f.resolve() for f in found))
-    return sorted(unique, key=lambda f: (_file_time(f), f.name))
+    return sorted(unique, key=lambda f: (_file_time(f), f.name)), ignored
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Snapshot files under ``paths`` (files as given, folders searched for chain
+    files), in chronological order; a path that does not exist or a search that finds
+    nothing is a :class:`~volcal.errors.DataError`. In a folder, a CSV file whose
+    header is none of the chain layouts (the futures marks or file index a data set
+    keeps next to its snapshots) is passed over, not read as a failed snapshot."""
+    return discover_files(paths)[0]
 
 
 def _reason(exc: BaseException) -> str:
@@ -196,6 +253,8 @@ class BackfillReport:
     task_time_s: float
     task_cpu_s: float = 0.0
     models: tuple[str, ...] = field(default=())
+    #: files a folder search passed over: CSV tables that are no option chain
+    ignored: tuple[str, ...] = field(default=())
 
     @property
     def chains_per_s(self) -> float:
@@ -222,6 +281,7 @@ class BackfillReport:
             "task_time_s": self.task_time_s,
             "task_cpu_s": self.task_cpu_s,
             "chains_per_s": None if rate != rate else rate,
+            "ignored": list(self.ignored),
         }
 
     def summary(self) -> str:
@@ -240,6 +300,11 @@ class BackfillReport:
             )
         for reason, n in sorted(self.failures_by_reason.items(), key=lambda kv: -kv[1]):
             lines.append(f"  failed x{n}: {reason}")
+        if self.ignored:
+            names = ", ".join(Path(f).name for f in self.ignored[:5])
+            more = f" and {len(self.ignored) - 5} more" if len(self.ignored) > 5 else ""
+            lines.append(f"  passed over {len(self.ignored)} files that are no option chain: "
+                         f"{names}{more}")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -347,7 +412,7 @@ def backfill(
         raise ParameterError(f"limit must be >= 1, got {limit}")
     sett = dict(settings or {})
     settings_json(sett)  # JSON-safe or a ParameterError now, not in a worker
-    files = discover(paths)
+    files, ignored = discover_files(paths)
     if limit is not None:
         files = files[:limit]
     store_path = Path(store)
@@ -476,4 +541,5 @@ def backfill(
         task_time_s=task_time,
         task_cpu_s=task_cpu,
         models=names,
+        ignored=tuple(str(f) for f in ignored),
     )
