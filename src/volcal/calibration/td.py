@@ -41,10 +41,13 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   directions of the intervals up to it), a trial step is priced without the Jacobian
   (a rejected one costs a third), the COS plan is made once for the start at looser
   bounds (1e-7 series per unit forward, ``_WARM_PHI_TOL``) and checked at the solution,
+  the Jacobians after the first on a plan 100x looser still (``_WARM_JAC_MARGIN``; the
+  residuals, which decide each step, stay on the solve's plan), the damping starts at
+  30 and shrinks by up to 10x per accepted step (``_WARM_MU0``, ``_WARM_MU_DEC``),
   the smoothing is the joint mode's and a weak prior term pulls toward the start
   (``strength`` 1e-3, ``_WARM_ANCHOR``; without it the steps wander into parameters the
   library cannot price on some real chains). It stops after ``warm_evals`` Jacobians
-  (12) or a relative decrease below 1e-4 per step. Accuracy rule: the warm result (priced
+  (8) or a relative decrease below 1e-4 per step. Accuracy rule: the warm result (priced
   at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
   (0.3 vol points), the reference being the RMSE of the last full fit the start descends
   from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
@@ -136,7 +139,18 @@ _WARM_TARGET = 0.0  # warm path: stop once the RMSE is this fraction of the refe
 #: reported fit is priced at the library's bounds (real chain, 12 evaluations: the same
 #: RMSE to 3 decimals as at the objective's 1e-10, about 2/3 of the terms)
 _WARM_PHI_TOL = 1e-7
-_WARM_MU0 = 1.0  # warm path: initial LM damping, relative to the Jacobian's diagonal
+#: warm path: initial LM damping, relative to the Jacobian's diagonal, and the smallest
+#: factor it shrinks by on an accepted step (Nielsen's update with a floor). The
+#: undamped first step overshoots on most real refits (the damping used to start at 1,
+#: climb to ~1000 over 4 rejected steps and shrink by at most 3x per step, so the first
+#: ~5 Jacobians barely moved the fit); 20 real warm refits, median RMSE after 12
+#: Jacobians: heston_td 2.01 -> 1.55, bates_td 1.24 -> 1.02 (BENCHMARKS.md)
+_WARM_MU0 = 30.0
+_WARM_MU_DEC = 0.1
+#: warm path: the Jacobians are computed on a plan with error bounds this much looser
+#: than the residuals' (an inexact Jacobian only slows the steps, the residuals decide
+#: acceptance): about 1/4 fewer terms, the same fits to 0.01 vol points on the 20 refits
+_WARM_JAC_MARGIN = 100.0
 _WARM_ANCHOR = 1e-3  # warm path: strength of the pull toward the start (prior term's units)
 _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
@@ -327,14 +341,13 @@ class _Problem:
         self.plan = self.make_plan(x, _PLAN_MARGIN)
         return True
 
-    def units(self, x: FloatArray, grad: bool) -> FloatArray:
+    def units(self, x: FloatArray, grad: bool, plan: Any = None) -> FloatArray:
         """OTM prices per unit forward (row 0) and, with ``grad``, their derivatives
         with respect to the free coordinates (rows 1..), on the problem's current
         COS plan; MethodError where the prices are not finite."""
-        if self.plan is None:
+        if plan is None and self.plan is None:
             self.replan(x)
-        assert self.plan is not None
-        a, b, nn = self.plan
+        a, b, nn = plan if plan is not None else self.plan
         dirs = self.free if grad else np.zeros(0, dtype=np.int64)
         out = np.asarray(
             self._kn.td_units(self.t_u, self.k, self.t_index, a, b, nn, *self._args(x), dirs)
@@ -415,7 +428,7 @@ class _Problem:
     def jacobian(self, y: FloatArray) -> FloatArray:
         return self.resjac(y)[1]
 
-    def resjac(self, y: FloatArray) -> tuple[FloatArray | None, FloatArray]:
+    def resjac(self, y: FloatArray, plan: Any = None) -> tuple[FloatArray | None, FloatArray]:
         """Residuals (None where the point cannot be priced) and their Jacobian at
         ``y``, from one call of the compiled recursion (the prices are row 0 of the
         derivative call)."""
@@ -424,7 +437,7 @@ class _Problem:
         nd = self.idx.size
         jac = np.zeros((nd + len(self.pen), y.size))
         try:
-            out = self.units(x, True)
+            out = self.units(x, True, plan)
         except (MethodError, ParameterError):  # the point itself cannot be priced
             return None, jac
         p, dp = out[0], out[1:].T
@@ -448,7 +461,9 @@ def _warm_solve(
     Every evaluation is one call of the compiled recursion with the Jacobian of every
     free coordinate (its row 0 is the prices): a step is accepted when it lowers the
     objective (so the solve never ends above its start), the damping (Marquardt's
-    diagonal scaling, Nielsen's update) grows on a rejected step. Stops after
+    diagonal scaling, Nielsen's update with a floor of ``_WARM_MU_DEC`` on its decrease)
+    grows on a rejected step; the Jacobians after the first are computed on a plan with
+    bounds ``_WARM_JAC_MARGIN`` times looser (the residuals keep the solve's). Stops after
     ``max_jev`` evaluations, a relative decrease below ``ftol`` or once the quotes'
     RMSE (vol points, unweighted, on the solve's plan) is at most ``target``. Returns ``x``,
     status, message, the residuals and Jacobian at ``x``, and the data part of the
@@ -461,6 +476,11 @@ def _warm_solve(
         return x0, "failed", str(exc), None, None, np.inf, np.inf
     y = prob.to_y(x0)
     jac: FloatArray | None
+    jplan = None  # the Jacobians' looser plan (None: the residuals')
+    try:
+        jplan = prob.make_plan(x0, _WARM_JAC_MARGIN)
+    except MethodError:
+        pass
     r, jac = prob.resjac(y)
     if r is None:
         return x0, "failed", "the start cannot be priced", None, None, np.inf, np.inf
@@ -486,7 +506,7 @@ def _warm_solve(
             cost_new = float(r_new @ r_new)
             if cost_new < cost:
                 rho = (cost - cost_new) / max(2.0 * pred, 1e-300)
-                mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                mu *= max(_WARM_MU_DEC, 1.0 - (2.0 * rho - 1.0) ** 3)
                 nu = 2.0
                 rel = (cost - cost_new) / max(cost, 1e-300)
                 y, cost, r, jac = y_new, cost_new, r_new, None
@@ -500,9 +520,10 @@ def _warm_solve(
                     break
                 if prob.njev >= max_jev:
                     break
-                r_j, jac = prob.resjac(y)
-                assert r_j is not None
-                r = r_j
+                r_j, jac = prob.resjac(y, jplan)
+                if jplan is None:
+                    assert r_j is not None
+                    r = r_j
             else:
                 mu *= nu
                 nu *= 2.0
@@ -693,7 +714,7 @@ def calibrate_td(
     fit: bool = True,
     constant_fit: Callable[..., CalibrationResult] | None = None,
     warm_tol: float = 0.3,
-    warm_evals: int = 12,
+    warm_evals: int = 8,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
 
