@@ -53,10 +53,13 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
   (0.3 vol points), the reference being the RMSE of the last full fit the start descends
   from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
-  of the warm fits is caught); else the full path runs - a cold fit of the chain,
+  of the warm fits is caught); else, when the steps ended on their budget (still
+  decreasing) at a point the library can price, a second round of ``warm_evals``
+  Jacobians from there (``extra["warm"]["rounds"]``; ~0.1 s where the cold fit takes
+  2-5 s), and if that is still outside, the full path runs - a cold fit of the chain,
   multistart bootstrap and rescue - and the better of the two (weighted squared vol
-  error) is kept. ``extra["warm"]`` reports the evaluations, the warm RMSE, the limit,
-  ``fallback`` and which result was kept.
+  error) is kept. ``extra["warm"]`` reports the evaluations, the rounds, the warm RMSE,
+  the limit, ``fallback`` and which result was kept.
 
 A warm bootstrap (``mode="bootstrap"`` with ``start`` or ``prior``) that ends worse on
 the chain than its start (weighted squared vol error) keeps the start
@@ -1010,37 +1013,66 @@ def calibrate_td(
         # of the reference RMSE (an exactly fitted synthetic chain: 1e-12)
         w_tol = float(min(_WARM_PHI_TOL, max(1e-6 * ref_rmse, 1e-12)))
         warm_pricer = pricer if inner_tol > 0 else COSPricer(phi_tol=w_tol, tail_tol=0.1 * w_tol)
-        prob = _Problem(
-            start_model, free, np.ones(len(q), dtype=bool), q, sw, lo, hi, pen_w, warm_pricer
-        )
-        x_w, st_w, msg_w, r_w, jac_w, data0, data1 = _warm_solve(
-            prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
-        )
-        try:
-            start_model.with_vector(x_w)
-        except ParameterError:
-            x_w, st_w, msg_w, data1 = x0, "failed", "no valid parameters found", np.inf
-        kept_w = not data1 <= data0
-        if kept_w:
-            x_w = x0
-        miv_w: FloatArray | None = None
-        rmse_w = np.nan
-        # priced at the library's bounds; where the solution needs more terms than the
-        # library allows (the solve's plan is looser), the last accepted points before it
-        backs = [x_w, *(v for v in reversed(prob.accepted[:-1]) if not kept_w)][:4]
-        for x_try in backs:
-            try:
-                miv_w, atm_w = _model_iv(start_model.with_vector(x_try), q)
-            except (MethodError, ParameterError):
-                continue
-            if x_try is not x_w:
-                r_w = jac_w = None  # the solver's Jacobian is of the point not kept
-            rmse_w, x_w = fit_quality(q, miv_w)[0], x_try
-            break
         limit = ref_rmse + float(warm_tol)
-        accept = st_w != "failed" and miv_w is not None and bool(rmse_w <= limit)
+        n_jev = 0
+        prev_round: tuple[Any, ...] | None = None
+        x_from = x0
+        for ext in range(2):
+            # a second round of warm_evals Jacobians from the first round's end when
+            # that is priced, still decreasing (its budget ended it) and outside the
+            # limit: much cheaper than the cold fit it would otherwise fall back to
+            prob = _Problem(
+                start_model.with_vector(x_from),
+                free,
+                np.ones(len(q), dtype=bool),
+                q,
+                sw,
+                lo,
+                hi,
+                pen_w,
+                warm_pricer,
+            )
+            x_w, st_w, msg_w, r_w, jac_w, d0, data1 = _warm_solve(
+                prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
+            )
+            n_jev += prob.njev
+            if ext == 0:
+                data0 = d0
+            try:
+                start_model.with_vector(x_w)
+            except ParameterError:
+                x_w, st_w, msg_w, data1 = x_from, "failed", "no valid parameters found", np.inf
+            kept_w = not data1 <= data0
+            if kept_w:
+                x_w = x0
+            miv_w: FloatArray | None = None
+            rmse_w = np.nan
+            # priced at the library's bounds; where the solution needs more terms than
+            # the library allows (the solve's plan is looser), the last accepted points
+            # before it
+            backs = [x_w, *(v for v in reversed(prob.accepted[:-1]) if not kept_w)][:4]
+            for x_try in backs:
+                try:
+                    miv_w, atm_w = _model_iv(start_model.with_vector(x_try), q)
+                except (MethodError, ParameterError):
+                    continue
+                if x_try is not x_w:
+                    r_w = jac_w = None  # the solver's Jacobian is of the point not kept
+                rmse_w, x_w = fit_quality(q, miv_w)[0], x_try
+                break
+            if prev_round is not None and not (
+                miv_w is not None and st_w != "failed" and rmse_w < prev_round[5]
+            ):
+                # the second round did not improve on the first: keep the first's
+                x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob = prev_round
+            accept = st_w != "failed" and miv_w is not None and bool(rmse_w <= limit)
+            if accept or ext == 1 or st_w != "max_iter" or miv_w is None or kept_w:
+                break
+            prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
+            x_from = x_w
         warm_info = {
-            "evaluations": int(prob.njev),
+            "evaluations": int(n_jev),
+            "rounds": ext + 1,
             "status": st_w,
             "rmse": _num(rmse_w),
             "reference_rmse": _num(ref_rmse),
