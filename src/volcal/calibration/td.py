@@ -798,7 +798,9 @@ def calibrate_td(
         Warm path: accepted when its RMSE is at most the reference RMSE + ``warm_tol``
         (vol points), else the full path (a cold fit) runs.
     warm_evals : int
-        Warm path: most Jacobian evaluations (each prices the whole chain).
+        Warm path: most Jacobian evaluations of a round (each prices the whole chain);
+        a second round of as many runs before the cold fallback when the first ended on
+        this budget outside the acceptance limit (module docs).
 
     Returns
     -------
