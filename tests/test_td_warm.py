@@ -92,6 +92,26 @@ def test_fallback_when_the_warm_result_is_outside_its_limit(sequence):
     assert res.extra["warm_start"] is True and _in_box(res.params)
 
 
+def test_second_round_before_the_fallback(sequence):
+    first, q2 = sequence["first"], sequence["q2"]
+    # accepted after one round of two Jacobians
+    one = calibrate_td(q2, "heston_td", start=first, warm_evals=2, warm_tol=1e9)
+    one_info = one.extra["warm"]
+    assert one_info["rounds"] == 1 and one_info["status"] == "max_iter"
+    # outside the limit after that round (still decreasing, on its budget): a second
+    # round from where the first ended, before the cold fit; it never ends worse
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        res = calibrate_td(q2, "heston_td", start=first, warm_evals=2, warm_tol=-1.0)
+    info = res.extra["warm"]
+    assert info["rounds"] == 2 and info["fallback"] is True
+    assert info["evaluations"] > one_info["evaluations"]
+    assert info["rmse"] <= one_info["rmse"] + 1e-12
+    # a round that takes no step (the start kept) is not repeated
+    none = calibrate_td(q2, "heston_td", start=first, warm_evals=1, warm_tol=1e9)
+    assert none.extra["kept_start"] and none.extra["warm"]["rounds"] == 1
+
+
 def test_bare_parameter_start_runs_the_bootstrap(sequence):
     # without a previous fit there is no reference for the warm path's acceptance
     res = calibrate_td(sequence["q2"], "heston_td", start=sequence["first"].params)

@@ -41,17 +41,25 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   directions of the intervals up to it), a trial step is priced without the Jacobian
   (a rejected one costs a third), the COS plan is made once for the start at looser
   bounds (1e-7 series per unit forward, ``_WARM_PHI_TOL``) and checked at the solution,
+  the Jacobians after the first on a plan 100x looser still (``_WARM_JAC_MARGIN``; the
+  residuals, which decide each step, stay on the solve's plan), the damping starts at
+  30 and shrinks by up to 10x per accepted step (``_WARM_MU0``, ``_WARM_MU_DEC``) on a
+  diagonal floored at 1e-4 of its largest entry (``_WARM_DIAG_FLOOR``: parameters at a
+  bound otherwise take huge first steps),
   the smoothing is the joint mode's and a weak prior term pulls toward the start
   (``strength`` 1e-3, ``_WARM_ANCHOR``; without it the steps wander into parameters the
   library cannot price on some real chains). It stops after ``warm_evals`` Jacobians
-  (12) or a relative decrease below 1e-4 per step. Accuracy rule: the warm result (priced
+  (6) or a relative decrease below 1e-4 per step. Accuracy rule: the warm result (priced
   at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
   (0.3 vol points), the reference being the RMSE of the last full fit the start descends
   from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
-  of the warm fits is caught); else the full path runs - a cold fit of the chain,
+  of the warm fits is caught); else, when the steps ended on their budget (still
+  decreasing) at a point the library can price, a second round of ``warm_evals``
+  Jacobians from there (``extra["warm"]["rounds"]``; ~0.1 s where the cold fit takes
+  2-5 s), and if that is still outside, the full path runs - a cold fit of the chain,
   multistart bootstrap and rescue - and the better of the two (weighted squared vol
-  error) is kept. ``extra["warm"]`` reports the evaluations, the warm RMSE, the limit,
-  ``fallback`` and which result was kept.
+  error) is kept. ``extra["warm"]`` reports the evaluations, the rounds, the warm RMSE,
+  the limit, ``fallback`` and which result was kept.
 
 A warm bootstrap (``mode="bootstrap"`` with ``start`` or ``prior``) that ends worse on
 the chain than its start (weighted squared vol error) keeps the start
@@ -136,7 +144,26 @@ _WARM_TARGET = 0.0  # warm path: stop once the RMSE is this fraction of the refe
 #: reported fit is priced at the library's bounds (real chain, 12 evaluations: the same
 #: RMSE to 3 decimals as at the objective's 1e-10, about 2/3 of the terms)
 _WARM_PHI_TOL = 1e-7
-_WARM_MU0 = 1.0  # warm path: initial LM damping, relative to the Jacobian's diagonal
+#: warm path: initial LM damping, relative to the Jacobian's diagonal, and the smallest
+#: factor it shrinks by on an accepted step (Nielsen's update with a floor). The
+#: undamped first step overshoots on most real refits (the damping used to start at 1,
+#: climb to ~1000 over 4 rejected steps and shrink by at most 3x per step, so the first
+#: ~5 Jacobians barely moved the fit); 20 real warm refits, median RMSE after 12
+#: Jacobians: heston_td 2.01 -> 1.55, bates_td 1.24 -> 1.02 (BENCHMARKS.md)
+_WARM_MU0 = 30.0
+_WARM_MU_DEC = 0.1
+#: warm path: the Jacobians are computed on a plan with error bounds this much looser
+#: than the residuals' (an inexact Jacobian only slows the steps, the residuals decide
+#: acceptance): about 1/4 fewer terms, the same fits to 0.01 vol points on the 20 refits
+_WARM_JAC_MARGIN = 100.0
+#: warm path: floor of the damping's diagonal, relative to its largest entry. A
+#: parameter held at its bound (the logistic coordinate saturated: its column of the
+#: Jacobian ~1e-13 of the largest) otherwise gets a Gauss-Newton step of hundreds in
+#: its coordinate whatever the damping - xi of three intervals thrown from the lower to
+#: the upper bound on the first step of most real refits, the cost up 400x, three steps
+#: rejected. 20 real refits, 8 Jacobians: floor 1e-12 -> 1e-4, median RMSE heston_td
+#: 1.84 -> 1.50, bates_td 1.11 -> 1.00, trial pricings 299 -> 201 (BENCHMARKS.md)
+_WARM_DIAG_FLOOR = 1e-4
 _WARM_ANCHOR = 1e-3  # warm path: strength of the pull toward the start (prior term's units)
 _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
@@ -327,14 +354,13 @@ class _Problem:
         self.plan = self.make_plan(x, _PLAN_MARGIN)
         return True
 
-    def units(self, x: FloatArray, grad: bool) -> FloatArray:
+    def units(self, x: FloatArray, grad: bool, plan: Any = None) -> FloatArray:
         """OTM prices per unit forward (row 0) and, with ``grad``, their derivatives
         with respect to the free coordinates (rows 1..), on the problem's current
         COS plan; MethodError where the prices are not finite."""
-        if self.plan is None:
+        if plan is None and self.plan is None:
             self.replan(x)
-        assert self.plan is not None
-        a, b, nn = self.plan
+        a, b, nn = plan if plan is not None else self.plan
         dirs = self.free if grad else np.zeros(0, dtype=np.int64)
         out = np.asarray(
             self._kn.td_units(self.t_u, self.k, self.t_index, a, b, nn, *self._args(x), dirs)
@@ -415,7 +441,7 @@ class _Problem:
     def jacobian(self, y: FloatArray) -> FloatArray:
         return self.resjac(y)[1]
 
-    def resjac(self, y: FloatArray) -> tuple[FloatArray | None, FloatArray]:
+    def resjac(self, y: FloatArray, plan: Any = None) -> tuple[FloatArray | None, FloatArray]:
         """Residuals (None where the point cannot be priced) and their Jacobian at
         ``y``, from one call of the compiled recursion (the prices are row 0 of the
         derivative call)."""
@@ -424,7 +450,7 @@ class _Problem:
         nd = self.idx.size
         jac = np.zeros((nd + len(self.pen), y.size))
         try:
-            out = self.units(x, True)
+            out = self.units(x, True, plan)
         except (MethodError, ParameterError):  # the point itself cannot be priced
             return None, jac
         p, dp = out[0], out[1:].T
@@ -448,7 +474,9 @@ def _warm_solve(
     Every evaluation is one call of the compiled recursion with the Jacobian of every
     free coordinate (its row 0 is the prices): a step is accepted when it lowers the
     objective (so the solve never ends above its start), the damping (Marquardt's
-    diagonal scaling, Nielsen's update) grows on a rejected step. Stops after
+    diagonal scaling, Nielsen's update with a floor of ``_WARM_MU_DEC`` on its decrease)
+    grows on a rejected step; the Jacobians after the first are computed on a plan with
+    bounds ``_WARM_JAC_MARGIN`` times looser (the residuals keep the solve's). Stops after
     ``max_jev`` evaluations, a relative decrease below ``ftol`` or once the quotes'
     RMSE (vol points, unweighted, on the solve's plan) is at most ``target``. Returns ``x``,
     status, message, the residuals and Jacobian at ``x``, and the data part of the
@@ -461,6 +489,11 @@ def _warm_solve(
         return x0, "failed", str(exc), None, None, np.inf, np.inf
     y = prob.to_y(x0)
     jac: FloatArray | None
+    jplan = None  # the Jacobians' looser plan (None: the residuals')
+    try:
+        jplan = prob.make_plan(x0, _WARM_JAC_MARGIN)
+    except MethodError:
+        pass
     r, jac = prob.resjac(y)
     if r is None:
         return x0, "failed", "the start cannot be priced", None, None, np.inf, np.inf
@@ -474,7 +507,7 @@ def _warm_solve(
         while jac is not None and prob.njev < max_jev:
             g = jac.T @ r
             a = jac.T @ jac
-            dg = np.maximum(np.diag(a), 1e-12 * max(float(np.max(np.diag(a))), 1e-300))
+            dg = np.maximum(np.diag(a), _WARM_DIAG_FLOOR * max(float(np.max(np.diag(a))), 1e-300))
             try:
                 step = np.linalg.solve(a + mu * np.diag(dg), -g)
             except np.linalg.LinAlgError:
@@ -485,8 +518,8 @@ def _warm_solve(
             r_new = prob.residuals(y_new)  # prices only: a rejected step costs little
             cost_new = float(r_new @ r_new)
             if cost_new < cost:
-                rho = (cost - cost_new) / max(2.0 * pred, 1e-300)
-                mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                rho = min((cost - cost_new) / max(2.0 * pred, 1e-300), 1.0)
+                mu *= max(_WARM_MU_DEC, 1.0 - (2.0 * rho - 1.0) ** 3)
                 nu = 2.0
                 rel = (cost - cost_new) / max(cost, 1e-300)
                 y, cost, r, jac = y_new, cost_new, r_new, None
@@ -500,9 +533,10 @@ def _warm_solve(
                     break
                 if prob.njev >= max_jev:
                     break
-                r_j, jac = prob.resjac(y)
-                assert r_j is not None
-                r = r_j
+                r_j, jac = prob.resjac(y, jplan)
+                if jplan is None:
+                    assert r_j is not None
+                    r = r_j
             else:
                 mu *= nu
                 nu *= 2.0
@@ -693,7 +727,7 @@ def calibrate_td(
     fit: bool = True,
     constant_fit: Callable[..., CalibrationResult] | None = None,
     warm_tol: float = 0.3,
-    warm_evals: int = 12,
+    warm_evals: int = 6,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
 
@@ -764,7 +798,9 @@ def calibrate_td(
         Warm path: accepted when its RMSE is at most the reference RMSE + ``warm_tol``
         (vol points), else the full path (a cold fit) runs.
     warm_evals : int
-        Warm path: most Jacobian evaluations (each prices the whole chain).
+        Warm path: most Jacobian evaluations of a round (each prices the whole chain);
+        a second round of as many runs before the cold fallback when the first ended on
+        this budget outside the acceptance limit (module docs).
 
     Returns
     -------
@@ -979,37 +1015,66 @@ def calibrate_td(
         # of the reference RMSE (an exactly fitted synthetic chain: 1e-12)
         w_tol = float(min(_WARM_PHI_TOL, max(1e-6 * ref_rmse, 1e-12)))
         warm_pricer = pricer if inner_tol > 0 else COSPricer(phi_tol=w_tol, tail_tol=0.1 * w_tol)
-        prob = _Problem(
-            start_model, free, np.ones(len(q), dtype=bool), q, sw, lo, hi, pen_w, warm_pricer
-        )
-        x_w, st_w, msg_w, r_w, jac_w, data0, data1 = _warm_solve(
-            prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
-        )
-        try:
-            start_model.with_vector(x_w)
-        except ParameterError:
-            x_w, st_w, msg_w, data1 = x0, "failed", "no valid parameters found", np.inf
-        kept_w = not data1 <= data0
-        if kept_w:
-            x_w = x0
-        miv_w: FloatArray | None = None
-        rmse_w = np.nan
-        # priced at the library's bounds; where the solution needs more terms than the
-        # library allows (the solve's plan is looser), the last accepted points before it
-        backs = [x_w, *(v for v in reversed(prob.accepted[:-1]) if not kept_w)][:4]
-        for x_try in backs:
-            try:
-                miv_w, atm_w = _model_iv(start_model.with_vector(x_try), q)
-            except (MethodError, ParameterError):
-                continue
-            if x_try is not x_w:
-                r_w = jac_w = None  # the solver's Jacobian is of the point not kept
-            rmse_w, x_w = fit_quality(q, miv_w)[0], x_try
-            break
         limit = ref_rmse + float(warm_tol)
-        accept = st_w != "failed" and miv_w is not None and bool(rmse_w <= limit)
+        n_jev = 0
+        prev_round: tuple[Any, ...] | None = None
+        x_from = x0
+        for ext in range(2):
+            # a second round of warm_evals Jacobians from the first round's end when
+            # that is priced, still decreasing (its budget ended it) and outside the
+            # limit: much cheaper than the cold fit it would otherwise fall back to
+            prob = _Problem(
+                start_model.with_vector(x_from),
+                free,
+                np.ones(len(q), dtype=bool),
+                q,
+                sw,
+                lo,
+                hi,
+                pen_w,
+                warm_pricer,
+            )
+            x_w, st_w, msg_w, r_w, jac_w, d0, data1 = _warm_solve(
+                prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
+            )
+            n_jev += prob.njev
+            if ext == 0:
+                data0 = d0
+            try:
+                start_model.with_vector(x_w)
+            except ParameterError:
+                x_w, st_w, msg_w, data1 = x_from, "failed", "no valid parameters found", np.inf
+            kept_w = not data1 <= data0
+            if kept_w:
+                x_w = x0
+            miv_w: FloatArray | None = None
+            rmse_w = np.nan
+            # priced at the library's bounds; where the solution needs more terms than
+            # the library allows (the solve's plan is looser), the last accepted points
+            # before it
+            backs = [x_w, *(v for v in reversed(prob.accepted[:-1]) if not kept_w)][:4]
+            for x_try in backs:
+                try:
+                    miv_w, atm_w = _model_iv(start_model.with_vector(x_try), q)
+                except (MethodError, ParameterError):
+                    continue
+                if x_try is not x_w:
+                    r_w = jac_w = None  # the solver's Jacobian is of the point not kept
+                rmse_w, x_w = fit_quality(q, miv_w)[0], x_try
+                break
+            if prev_round is not None and not (
+                miv_w is not None and st_w != "failed" and rmse_w < prev_round[5]
+            ):
+                # the second round did not improve on the first: keep the first's
+                x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob = prev_round
+            accept = st_w != "failed" and miv_w is not None and bool(rmse_w <= limit)
+            if accept or ext == 1 or st_w != "max_iter" or miv_w is None or kept_w:
+                break
+            prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
+            x_from = x_w
         warm_info = {
-            "evaluations": int(prob.njev),
+            "evaluations": int(n_jev),
+            "rounds": ext + 1,
             "status": st_w,
             "rmse": _num(rmse_w),
             "reference_rmse": _num(ref_rmse),

@@ -18,8 +18,11 @@ direction :math:`p`
 with :math:`\\partial/\\partial p` non-zero only on the interval that owns ``p``. Every
 intermediate of the little-trap step (``b, d, q, h, g, e^{-d\\Delta}``, the ratio
 :math:`\\ln(1+z)/z`) is differentiated in closed form (no division by
-:math:`\\xi^2`), so the result is exact to rounding, costs about one extra pass per
-direction, and has no step size. In an expiry-by-expiry bootstrap only the newest
+:math:`\\xi^2`), so the result is exact to rounding and has no step size. An
+interval's ``kappa, xi, rho`` enter its step only through :math:`b` and :math:`\\xi^2`,
+so two derivative chains serve all three (``theta`` is closed-form); the direction
+layout and work arrays are made once per expiry, not per COS term, and the prices
+without derivatives (trial steps, plans) go through an array-free recursion. In an expiry-by-expiry bootstrap only the newest
 interval's parameters are directions, so the Jacobian of one step costs ~4 passes.
 The jump exponent is additive over the intervals and independent of :math:`(C, D)`
 (:func:`volcal.models.heston_td.td_jump_exponent`), so its derivatives are closed-form
@@ -65,29 +68,159 @@ def _jump_psi(iu, mu, sj):  # type: ignore[no-untyped-def]
     return _expm1c(iu * mu + 0.5 * iu * iu * sj * sj) - iu * math.expm1(mu + 0.5 * sj * sj)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _chain(db, dx2, b, d, w, bd, q, denom, h, dd, x2, ome, e, og, g, dur, d_new, m_, z, s_, rr, rd):  # type: ignore[no-untyped-def]
+    """Derivatives of (D', bracket) of one interval's step along (db, d(xi^2))."""
+    ddv = (b * db + 0.5 * dx2 * w) / d
+    dbd = db + ddv
+    dq = -q * dbd / bd
+    ddenom = dbd - dx2 * dd
+    dh = (dq - h * ddenom) / denom
+    dg = dx2 * h + x2 * dh
+    de = -e * ddv * dur
+    dome = -de
+    dnum = dq * ome + q * dome + dd * de * og - dd * e * dg
+    dm = -(dg * e + g * de)
+    d_dn = (dnum - d_new * dm) / m_
+    dz = (dg * ome + g * dome) / og + z * dg / og
+    ds = (dh * ome + h * dome) / og + s_ * dg / og
+    dl = rd * dz * s_ + rr * ds
+    return d_dn, dq * dur - 2.0 * dl
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _jump_sum(iu, t, knots, jumps):  # type: ignore[no-untyped-def]
+    """The jump part of the exponent at ``t`` (zero jumps: 0)."""
+    n = knots.shape[0]
+    # jumps, summed by parts (equal neighbours contribute exactly 0): the interval
+    # ``last`` holding t over all of t, then for every earlier knot the difference of
+    # its two neighbours over the knot (the knots at or after t telescope away, so
+    # only the intervals up to t are evaluated, each exponent once)
+    last = n - 1
+    for i in range(n - 1):
+        if knots[i] >= t:
+            last = i
+            break
+    lam1, mu1, sj1 = jumps[last], jumps[n + last], jumps[2 * n + last]
+    have1 = lam1 != 0.0
+    psi1 = _jump_psi(iu, mu1, sj1) if have1 else 0j
+    out = lam1 * t * psi1
+    for i in range(last - 1, -1, -1):
+        lam, mu, sj = jumps[i], jumps[n + i], jumps[2 * n + i]
+        if lam == lam1 and mu == mu1 and sj == sj1:
+            continue
+        if not have1:
+            psi1 = _jump_psi(iu, mu1, sj1)
+        psi = psi1 if (mu == mu1 and sj == sj1) else _jump_psi(iu, mu, sj)
+        have1 = True
+        out += knots[i] * (lam * psi - lam1 * psi1)
+        lam1, mu1, sj1, psi1 = lam, mu, sj, psi
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _dir_layout(dirs, n):  # type: ignore[no-untyped-def]
+    """Interval owning each direction (v0 and the jumps: -1, never propagated), the
+    highest owner, and the directions grouped by owner (``order[start[i]:start[i+1]]``)."""
+    n_dir = dirs.shape[0]
+    owner = np.full(n_dir, -1, dtype=np.int64)
+    top = -1
+    cnt = np.zeros(n + 1, dtype=np.int64)
+    for j in range(n_dir):
+        if dirs[j] >= 1 and dirs[j] <= 4 * n:
+            owner[j] = (dirs[j] - 1) % n
+            top = max(top, owner[j])
+            cnt[owner[j] + 1] += 1
+    start = np.cumsum(cnt)
+    order = np.empty(max(start[n], 1), dtype=np.int64)
+    fill = start[:n].copy()
+    for j in range(n_dir):
+        if owner[j] >= 0:
+            order[fill[owner[j]]] = j
+            fill[owner[j]] += 1
+    return owner, top, start, order
+
+
 @njit(cache=True, error_model="numpy")
 def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # type: ignore[no-untyped-def]
     """:math:`\\ln\\varphi(u, t)` of the piecewise model; derivatives along ``dirs``
     written into ``grad`` (length ``dirs.size``; nothing when ``dirs`` is empty)."""
     n = knots.shape[0]
     n_dir = dirs.shape[0]
+    if n_dir == 0:
+        return _cf(u, t, knots, kappa, theta, xi, rho, v0, jumps)
+    owner, top, d_start, d_order = _dir_layout(dirs, n)
+    work = np.empty((2 * n_dir + 3 * max(top + 1, 1) + 2 * n), dtype=np.complex128)
+    j_done = np.zeros(n, dtype=np.bool_)
+    j_km1 = np.empty(n)
+    return _log_cf_dirs(
+        u,
+        t,
+        knots,
+        kappa,
+        theta,
+        xi,
+        rho,
+        v0,
+        jumps,
+        dirs,
+        grad,
+        owner,
+        top,
+        d_start,
+        d_order,
+        work,
+        j_done,
+        j_km1,
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _log_cf_dirs(
+    u,
+    t,
+    knots,
+    kappa,
+    theta,
+    xi,
+    rho,
+    v0,
+    jumps,
+    dirs,
+    grad,
+    owner,
+    top,
+    d_start,
+    d_order,
+    work,
+    j_done,
+    j_km1,
+):  # type: ignore[no-untyped-def]
+    """:func:`td_log_cf` with its direction layout (:func:`_dir_layout`) and work
+    arrays given (no allocation: called once per COS term)."""
+    n = knots.shape[0]
+    n_dir = dirs.shape[0]
     iu = 1j * u
     w = iu + u * u
     c = 0j
     dd = 0j
+    n_top = max(top + 1, 1)
     # per direction: (dC, dD) just after its own interval (every later interval maps
     # them linearly, by its sensitivities sd, sc to the incoming D: applied at the end)
-    dc_v = np.zeros(n_dir, dtype=np.complex128)
-    dd_v = np.zeros(n_dir, dtype=np.complex128)
-    # interval owning each direction (v0 and the jumps: -1, never propagated)
-    owner = np.full(n_dir, -1, dtype=np.int64)
-    top = -1
+    dc_v = work[:n_dir]
+    dd_v = work[n_dir : 2 * n_dir]
+    sd = work[2 * n_dir : 2 * n_dir + n_top]
+    sc = work[2 * n_dir + n_top : 2 * n_dir + 2 * n_top]
+    fac = work[2 * n_dir + 2 * n_top : 2 * n_dir + 3 * n_top]
+    j_em1 = work[2 * n_dir + 3 * n_top : 2 * n_dir + 3 * n_top + n]
     for j in range(n_dir):
-        if dirs[j] >= 1 and dirs[j] <= 4 * n:
-            owner[j] = (dirs[j] - 1) % n
-            top = max(top, owner[j])
-    sd = np.ones(max(top, 0), dtype=np.complex128)
-    sc = np.zeros(max(top, 0), dtype=np.complex128)
+        dc_v[j] = 0j
+        dd_v[j] = 0j
+    for i in range(n_top):
+        sd[i] = 1.0
+        sc[i] = 0j
+    for i in range(n):
+        j_done[i] = False
     for i in range(n - 1, -1, -1):
         start = 0.0 if i == 0 else knots[i - 1]
         end = t if i == n - 1 else min(t, knots[i])
@@ -134,53 +267,90 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
                 dz = dg * ome / og + z * dg / og
                 ds = dh * ome / og + s_ * dg / og
                 sc[i] = -2.0 * k * th * (rd * dz * s_ + rr * ds)
-            for j in range(n_dir):
-                if owner[j] != i:
-                    continue
+            # kappa, xi and rho enter (C', D') through b and xi^2 only (kappa also
+            # through the factor kappa * theta): two chains, for d/db and d/d(xi^2),
+            # serve all three directions of the interval
+            have_b = False
+            have_x = False
+            d_dn_b = dbr_b = d_dn_x = dbr_x = 0j
+            for jj in range(d_start[i], d_start[i + 1]):
+                j = d_order[jj]
                 p = dirs[j]
-                if (p - 1) // n == 1:
+                piece = (p - 1) // n
+                if piece == 1:
                     # theta enters C' only, through k * theta * bracket
                     dc_v[j] = k * bracket
                     dd_v[j] = 0j
                     continue
-                dk = 0.0
-                dth = 0.0
-                dx = 0.0
-                dr = 0.0
-                piece = (p - 1) // n
+                if not have_b:
+                    have_b = True
+                    d_dn_b, dbr_b = _chain(
+                        1.0 + 0j,
+                        0.0,
+                        b,
+                        d,
+                        w,
+                        bd,
+                        q,
+                        denom,
+                        h,
+                        dd,
+                        x2,
+                        ome,
+                        e,
+                        og,
+                        g,
+                        dur,
+                        d_new,
+                        m_,
+                        z,
+                        s_,
+                        rr,
+                        rd,
+                    )
                 if piece == 0:
-                    dk = 1.0
-                elif piece == 1:
-                    dth = 1.0
-                elif piece == 2:
-                    dx = 1.0
+                    dc_v[j] = th * bracket + k * th * dbr_b
+                    dd_v[j] = d_dn_b
+                elif piece == 3:
+                    fb = -iu * x
+                    dc_v[j] = k * th * fb * dbr_b
+                    dd_v[j] = fb * d_dn_b
                 else:
-                    dr = 1.0
-                db = dk - iu * (dr * x + r * dx)
-                dx2 = 2.0 * x * dx
-                ddv = (b * db + 0.5 * dx2 * w) / d
-                dbd = db + ddv
-                dq = -q * dbd / bd
-                ddenom = dbd - dx2 * dd
-                dh = (dq - h * ddenom) / denom
-                dg = dx2 * h + x2 * dh
-                de = -e * ddv * dur
-                dome = -de
-                dnum = dq * ome + q * dome + dd * de * og - dd * e * dg
-                dm = -(dg * e + g * de)
-                d_dn = (dnum - d_new * dm) / m_
-                dz = (dg * ome + g * dome) / og + z * dg / og
-                ds = (dh * ome + h * dome) / og + s_ * dg / og
-                dl = rd * dz * s_ + rr * ds
-                dbr = dq * dur - 2.0 * dl
-                dc_v[j] = (dk * th + k * dth) * bracket + k * th * dbr
-                dd_v[j] = d_dn
+                    if not have_x:
+                        have_x = True
+                        d_dn_x, dbr_x = _chain(
+                            0j,
+                            1.0,
+                            b,
+                            d,
+                            w,
+                            bd,
+                            q,
+                            denom,
+                            h,
+                            dd,
+                            x2,
+                            ome,
+                            e,
+                            og,
+                            g,
+                            dur,
+                            d_new,
+                            m_,
+                            z,
+                            s_,
+                            rr,
+                            rd,
+                        )
+                    fb = -iu * r
+                    fx = 2.0 * x
+                    dc_v[j] = k * th * (fb * dbr_b + fx * dbr_x)
+                    dd_v[j] = fb * d_dn_b + fx * d_dn_x
         c = c_new
         dd = d_new
     # through the earlier intervals 0..o-1 a direction of interval o maps as
     # dD -> A_o dD, dC -> dC + B_o dD with A_o = prod_{i<o} sd_i and
     # B_o = sc_{o-1} + sd_{o-1} B_{o-1}; the gradient of C + D v0 is dC + (B_o + v0 A_o) dD
-    fac = np.empty(max(top + 1, 0), dtype=np.complex128)
     a_o = 1.0 + 0j
     b_o = 0j
     for o in range(top + 1):
@@ -189,33 +359,7 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
             a_o = a_o * sd[o - 1]
         fac[o] = b_o + v0 * a_o
     out = c + dd * v0
-    # jumps, summed by parts (equal neighbours contribute exactly 0): the interval
-    # ``last`` holding t over all of t, then for every earlier knot the difference of
-    # its two neighbours over the knot (the knots at or after t telescope away, so
-    # only the intervals up to t are evaluated, each exponent once)
-    last = n - 1
-    for i in range(n - 1):
-        if knots[i] >= t:
-            last = i
-            break
-    lam1, mu1, sj1 = jumps[last], jumps[n + last], jumps[2 * n + last]
-    have1 = lam1 != 0.0
-    psi1 = _jump_psi(iu, mu1, sj1) if have1 else 0j
-    out += lam1 * t * psi1
-    for i in range(last - 1, -1, -1):
-        lam, mu, sj = jumps[i], jumps[n + i], jumps[2 * n + i]
-        if lam == lam1 and mu == mu1 and sj == sj1:
-            continue
-        if not have1:
-            psi1 = _jump_psi(iu, mu1, sj1)
-        psi = psi1 if (mu == mu1 and sj == sj1) else _jump_psi(iu, mu, sj)
-        have1 = True
-        out += knots[i] * (lam * psi - lam1 * psi1)
-        lam1, mu1, sj1, psi1 = lam, mu, sj, psi
-    n_j = n if n_dir > 0 else 0
-    j_done = np.zeros(n_j, dtype=np.bool_)
-    j_em1 = np.empty(n_j, dtype=np.complex128)
-    j_km1 = np.empty(n_j)
+    out += _jump_sum(iu, t, knots, jumps)
     for j in range(n_dir):
         p = dirs[j]
         if p == 0:
@@ -252,9 +396,37 @@ def td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, dirs, grad):  # typ
 
 @njit(cache=True, error_model="numpy")
 def _cf(u, t, knots, kappa, theta, xi, rho, v0, jumps):  # type: ignore[no-untyped-def]
-    nodir = np.zeros(0, dtype=np.int64)
-    g = np.zeros(0, dtype=np.complex128)
-    return td_log_cf(u, t, knots, kappa, theta, xi, rho, v0, jumps, nodir, g)
+    """:math:`\\ln\\varphi(u, t)` without derivatives (the recursion of
+    :func:`_log_cf_dirs` alone: no arrays, for the plans and the trial prices)."""
+    n = knots.shape[0]
+    iu = 1j * u
+    w = iu + u * u
+    c = 0j
+    dd = 0j
+    for i in range(n - 1, -1, -1):
+        start = 0.0 if i == 0 else knots[i - 1]
+        end = t if i == n - 1 else min(t, knots[i])
+        dur = end - start
+        if dur <= 0.0:
+            continue
+        k = kappa[i]
+        x = xi[i]
+        x2 = x * x
+        b = k - rho[i] * x * iu
+        d = cmath.sqrt(b * b + x2 * w)
+        bd = b + d
+        q = -w / bd
+        h = (q - dd) / (bd - x2 * dd)
+        g = x2 * h
+        zd = -d * dur
+        e = cmath.exp(zd)
+        ome = -_expm1c(zd) if abs(zd) < 1e-3 else 1.0 - e
+        og = 1.0 - g
+        d_new = (q * ome + dd * e * og) / (1.0 - g * e)
+        z = g * ome / og
+        c += k * theta[i] * (q * dur - 2.0 * _log1p_ratio(z) * (h * ome / og))
+        dd = d_new
+    return c + dd * v0 + _jump_sum(iu, t, knots, jumps)
 
 
 @njit(cache=True, error_model="numpy")
@@ -424,9 +596,36 @@ def td_units(t_u, k, t_index, a, b, n, knots, kappa, theta, xi, rho, v0, jumps, 
         grad = np.empty(n_sel, dtype=np.complex128)
         coef = np.zeros((n_sel + 1, 1, n[s]))
         du = math.pi / (b[s] - a[s])
+        # the directions' layout and work arrays, once per expiry
+        owner, top, d_start, d_order = _dir_layout(sub, n_int)
+        work = np.empty(2 * n_sel + 3 * max(top + 1, 1) + 2 * n_int, dtype=np.complex128)
+        j_done = np.zeros(n_int, dtype=np.bool_)
+        j_km1 = np.empty(n_int)
         for j in range(n[s]):
             u = du * j
-            lp = td_log_cf(u + 0j, t, knots, kappa, theta, xi, rho, v0, jumps, sub, grad)
+            if n_sel == 0:
+                lp = _cf(u + 0j, t, knots, kappa, theta, xi, rho, v0, jumps)
+            else:
+                lp = _log_cf_dirs(
+                    u + 0j,
+                    t,
+                    knots,
+                    kappa,
+                    theta,
+                    xi,
+                    rho,
+                    v0,
+                    jumps,
+                    sub,
+                    grad,
+                    owner,
+                    top,
+                    d_start,
+                    d_order,
+                    work,
+                    j_done,
+                    j_km1,
+                )
             hh = cmath.exp(lp - 1j * u * a[s])
             coef[0, 0, j] = hh.real
             for r in range(n_sel):
