@@ -280,6 +280,8 @@ async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
 
     req_ms: list[float] = []
     tick_ms: list[float] = []
+    tick_slice_ms: list[float] = []
+    tick_surface_ms: list[float] = []
     lag_s: list[float] = []
     errors = {"http": 0, "ws": 0}
     n_ws_msgs = [0]
@@ -359,7 +361,13 @@ async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
                                 (i for i in (text.find(",", end_), text.find("}", end_)) if i >= 0),
                                 default=len(text),
                             )
-                            tick_ms.append(1000 * (now - float(text[end_:stop_])))
+                            ms = 1000 * (now - float(text[end_:stop_]))
+                            tick_ms.append(ms)
+                            # a patch of a surface refresh (its tick: the newest the
+                            # surface was fitted from) or of a slice refit
+                            st_ = text.rfind('{"type":', 0, pos)
+                            surf = text.find('"source":"svi_surface"', st_, pos) >= 0
+                            (tick_surface_ms if surf else tick_slice_ms).append(ms)
                             pos = text.find(_TICK, stop_)
             except (OSError, websockets.WebSocketException):
                 errors["ws"] += 1
@@ -373,7 +381,8 @@ async def _load(url: str, ws_url: str, pollers: int, subs: int, duration: float,
         stop.set()
         await asyncio.gather(*tasks)
         probe.cancel()
-    return {"req_ms": req_ms, "tick_ms": tick_ms, "errors": errors, "ws_messages": n_ws_msgs[0],
+    return {"req_ms": req_ms, "tick_ms": tick_ms, "errors": errors,
+            "tick_slice_ms": tick_slice_ms, "tick_surface_ms": tick_surface_ms, "ws_messages": n_ws_msgs[0],
             "cpu_s": time.process_time() - cpu0, "lag_s": lag_s,
             "wait_s": _wait_s(os.getpid()) - wait0}  # fmt: skip
 
@@ -453,6 +462,8 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     req = np.asarray([x for p in parts for x in p["req_ms"]])
     tick = np.asarray([x for p in parts for x in p["tick_ms"]])
+    tick_slice = np.asarray([x for p in parts for x in p.get("tick_slice_ms", ())])
+    tick_surface = np.asarray([x for p in parts for x in p.get("tick_surface_ms", ())])
     q = max(len(rss) // 4, 1)
     mem = np.asarray(rss)
     return {
@@ -462,6 +473,8 @@ async def _phase(args: argparse.Namespace, day: float, pollers: int, subs: int) 
         "ticks": int(tick.size),
         "tick_p50": float(np.percentile(tick, 50)) if tick.size else float("nan"),
         "tick_p99": float(np.percentile(tick, 99)) if tick.size else float("nan"),
+        "tick_slice": (*_pcts(tick_slice), int(tick_slice.size)),
+        "tick_surface": (*_pcts(tick_surface), int(tick_surface.size)),
         "ws_messages": sum(p["ws_messages"] for p in parts),
         "errors": {
             "http": sum(p["errors"]["http"] for p in parts),
@@ -581,6 +594,12 @@ def _table(args: argparse.Namespace, base: dict[str, Any], load: dict[str, Any],
          "time runnable but waiting for a core (/proc schedstat)"),
         ("ws patches received", f"{load['ticks']}", f"{args.subscribers} subscribers, {load['ws_messages']} messages"),
         ("tick -> client p50 / p99 (ms)", f"{f(load['tick_p50'])} / {f(load['tick_p99'])}", "aim p99 <= 75"),
+        ("  of which slice-refit patches: p50 / p99 (ms)",
+         f"{f(load['tick_slice'][0])} / {f(load['tick_slice'][1])}",
+         f"{load['tick_slice'][3]} patches; tick: the newest of the refit"),
+        ("  of which svi_surface-refresh patches: p50 / p99 (ms)",
+         f"{f(load['tick_surface'][0])} / {f(load['tick_surface'][1])}",
+         f"{load['tick_surface'][3]} patches; tick: the newest the surface was fitted from"),
         ("errors (http / ws)", f"{load['errors']['http']} / {load['errors']['ws']}", "aim 0"),
         ("CPU: server process / client processes (share of one core)",
          f"{f(100 * load['server_cpu_share'], 0)} % / {f(100 * load['client_cpu_share'], 0)} %",

@@ -47,8 +47,16 @@ API (stable)
     status, ``latency_ms`` histograms (``tick_to_slice``, ``oldest_tick_to_slice``,
     ``slice_compute``, ``tick_to_surface``, ``essvi_compute``, ``model_compute``,
     ``tick_to_model``, ``tick_to_svi_surface``, ``svi_surface_compute``,
-    ``svi_surface_on_worker``, ``svi_surface_loop``), ``guards``, ``source`` and ``sink``
-    counters.
+    ``svi_surface_on_worker``, ``svi_surface_loop``), ``guards``, ``workers`` (whether
+    the worker processes were ready before the source was read: ``ready``,
+    ``waited_s``, ``not_ready``), ``source`` and ``sink`` counters.
+
+    A patch's ``latency_ms`` runs from the newest tick it answers to its publication:
+    for a slice refit its expiry's newest change (in a forced pass after an index jump,
+    the index tick if newer); for the rows republished after an arbitrage-free surface
+    refresh (``source="svi_surface"``, only the rows it changed) the newest tick that
+    surface was fitted from; none (null) for a refit on the clock alone (a held
+    quote's time up, a cold seed, ``recalibrate()``).
 ``engine.iv(underlying, expiry, strikes, fit="surface") -> dict``
     Implied vols (decimal) of an expiry (ISO time or date): its slice of the
     arbitrage-free surface, or (``fit="free"``, or when there is no surface) its free

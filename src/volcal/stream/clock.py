@@ -97,6 +97,14 @@ class ReplayClock:
         t = self.start + (time.monotonic() - self._wall0) * self.speed
         return t if self._done else max(self._last, min(t, self._next))
 
+    def begin(self, t: float) -> None:
+        """The replay delivers its first frame, recorded at ``t``, now: recorded time is
+        played from this wall instant (not from the clock's creation), so the time spent
+        before the first frame (reading the files, the engine waiting for its workers)
+        does not make the replay start behind its schedule and burst."""
+        if self.speed > 0:
+            self._wall0 = time.monotonic() - (t - self.start) / self.speed
+
     def due(self, t: float) -> None:
         """The replay's next frame is recorded at ``t``."""
         self._next = t

@@ -165,6 +165,15 @@ class StreamConfig:
     queue_size : int
         Per-subscriber queue; a subscriber that falls this far behind gets the full
         state again instead of the patches it missed (conflation).
+    worker_ready_s : float
+        Wall. At start the engine waits up to this long for its worker processes (the
+        svi_surface, Fourier and eSSVI workers) to have started and loaded their
+        compiled kernels before it reads the source: a refresh never queues behind a
+        start-up (spawn, imports, kernels: 2-14 s on a loaded 2-core machine), so the
+        first surfaces are not seconds behind their ticks. A worker that is not ready
+        by then (or whose start failed) is flagged: guard ``worker_not_ready`` and
+        ``metrics()["workers"]``; the engine then reads the source anyway and the
+        worker's refits wait for it as before. 0: do not wait. Default 60.
     """
 
     underlyings: tuple[str, ...] = ("BTC",)
@@ -196,6 +205,7 @@ class StreamConfig:
     sink: CalibrationSink | None = None
     queue_size: int = 256
     gc_freeze: bool = False
+    worker_ready_s: float = 60.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "underlyings", tuple(u.upper() for u in self.underlyings))
@@ -216,6 +226,7 @@ class StreamConfig:
             "model_strength",
             "model_min_days",
             "store_interval_s",
+            "worker_ready_s",
         ):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
@@ -297,6 +308,7 @@ class _Under:
     seq: int = 0
     fit_index: float = math.nan  # index at the last full recalibration
     force_all: bool = False
+    force_wall: float = -math.inf  # wall time of the tick that set force_all
     changed_since_model: bool = False
     last_model_wall: float = -math.inf
     last_surface_wall: float = -math.inf
@@ -374,6 +386,9 @@ class StreamEngine:
         self._svs_task: asyncio.Task[None] | None = None
         self._svs_worker: ModelWorker | None = None
         self._svs_loop_s = 0.0
+        # the workers' warm-ups started by start(): (name, worker, task)
+        self._warming: list[tuple[str, ModelWorker, asyncio.Task[None]]] = []
+        self.workers: dict[str, Any] = {"ready": None, "waited_s": None, "not_ready": []}
         self._recover()
 
     # ------------------------------------------------------------------ lifecycle
@@ -395,28 +410,47 @@ class StreamEngine:
             gc.collect()
             gc.freeze()
         self._wake = asyncio.Event()
-        self._tasks = [
+        # the workers first (their start-up runs while the ingest waits for it)
+        self._warming = []
+        if self.config.surface_executor == "process" and "essvi" in self.config.models:
+            self._surface_worker = ModelWorker("process")
+            self._warm("essvi", self._surface_worker, None)
+        if self._svs_on_worker():
+            self._svs_worker = ModelWorker("process")
+            self._warm("svi_surface", self._svs_worker, warm_svi_surface_worker)
+        if any(m not in ("svi", "essvi", "svi_surface") for m in self.config.models):
+            # start the Fourier worker (and its imports) now, not at the first refit
+            self._warm("model", self._model_worker(), None)
+        self._tasks += [
             asyncio.create_task(self._ingest(), name="volcal-stream-ingest"),
             asyncio.create_task(self._scheduler(), name="volcal-stream-fit"),
             asyncio.create_task(self._watchdog(), name="volcal-stream-watchdog"),
         ]
-        if self.config.surface_executor == "process" and "essvi" in self.config.models:
-            self._surface_worker = ModelWorker("process")
-            self._tasks.append(
-                asyncio.create_task(self._surface_worker.warm(), name="volcal-stream-warm-s")
-            )
-        if self._svs_on_worker():
-            self._svs_worker = ModelWorker("process")
-            self._tasks.append(
-                asyncio.create_task(
-                    self._svs_worker.warm(warm_svi_surface_worker), name="volcal-stream-warm-arb"
-                )
-            )
-        if any(m not in ("svi", "essvi", "svi_surface") for m in self.config.models):
-            # start the Fourier worker (and its imports) now, not at the first refit
-            self._tasks.append(
-                asyncio.create_task(self._model_worker().warm(), name="volcal-stream-warm")
-            )
+
+    def _warm(self, name: str, worker: ModelWorker, job: Any) -> None:
+        coro = worker.warm(job) if job is not None else worker.warm()
+        task = asyncio.create_task(coro, name=f"volcal-stream-warm-{name}")
+        self._tasks.append(task)
+        self._warming.append((name, worker, task))
+
+    async def _await_workers(self) -> None:
+        """Wait (at most ``worker_ready_s``) until every worker started by
+        :meth:`start` is ready; flag the ones that are not (see StreamConfig)."""
+        limit = self.config.worker_ready_s
+        tasks = [t for _, w, t in self._warming if w.kind == "process"]
+        if not tasks or limit <= 0:
+            return
+        t0 = time.perf_counter()
+        await asyncio.wait(tasks, timeout=limit)
+        not_ready = [name for name, w, t in self._warming if w.kind == "process" and w.pid is None]
+        self.workers = {
+            "ready": not not_ready,
+            "waited_s": time.perf_counter() - t0,
+            "not_ready": not_ready,
+        }
+        if not_ready:
+            for u in self._u.values():
+                self._guard(u, "worker_not_ready", len(not_ready))
 
     def _model_worker(self) -> ModelWorker:
         if self._worker is None:
@@ -458,9 +492,25 @@ class StreamEngine:
                 _put_latest(q, {"type": "end", "underlying": u.name})
         self._done.set()
 
+    def _model_refit_due(self) -> bool:
+        """A Fourier refit is due and the scheduler has not started it yet."""
+        if not self._running or not any(
+            m not in ("svi", "essvi", "svi_surface") for m in self.config.models
+        ):
+            return False
+        if self._model_task is not None and not self._model_task.done():
+            return False
+        wall = time.perf_counter()
+        return any(
+            u.changed_since_model and wall - u.last_model_wall >= self.config.model_interval_s
+            for u in self._u.values()
+        )
+
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until no expiry is dirty or due, and no background refit (eSSVI on its
-        worker, a slice's cold fit) is running (tests, benchmarks)."""
+        worker, a slice's cold fit) is running or, for a Fourier refit, due and not yet
+        started (tests, benchmarks; a finite source's end: its last forced Fourier
+        refit then follows the one the replay made due, warm from it)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             now = self.clock.now()
@@ -479,6 +529,7 @@ class StreamEngine:
                 )
                 and (self._essvi_task is None or self._essvi_task.done())
                 and (self._svs_task is None or self._svs_task.done())
+                and not self._model_refit_due()
             ):
                 return
             self._wake.set()
@@ -487,6 +538,7 @@ class StreamEngine:
     # ------------------------------------------------------------------ ingest
     async def _ingest(self) -> None:
         try:
+            await self._await_workers()
             async for item in self.source.messages():
                 recv, raw = item
                 self.handle(raw, recv)
@@ -618,6 +670,7 @@ class StreamEngine:
             return
         if abs(price / u.fit_index - 1.0) > self.config.index_jump and not u.force_all:
             u.force_all = True
+            u.force_wall = time.perf_counter()
             self._guard(u, "index_jump")
             u.reasons.add("index_jump")
             self._wake.set()
@@ -807,12 +860,14 @@ class StreamEngine:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CalibrationWarning)
             for eb in books:
+                tick = _answered_tick(u, eb, forced)
                 p = self._fit_slice(u, eb, now, forced, reasons_pass)
                 if p is not None:
                     # published at once: a subscriber does not wait for the whole pass
                     self._publish(u, p)
                     patches.append(p)
-                    newest_wall = max(newest_wall, eb.last_dirty_wall)
+                    if math.isfinite(tick):
+                        newest_wall = max(newest_wall, tick)
             if forced:
                 u.force_all = False
                 u.fit_index = (
@@ -857,6 +912,7 @@ class StreamEngine:
             eb.last_dirty_wall,
             eb.last_input_time,
         )
+        last_wall = _answered_tick(u, eb, forced)
         n_changed = len(eb.changed)
         eb.dirty = False
         eb.changed.clear()
@@ -1013,6 +1069,8 @@ class StreamEngine:
         if math.isfinite(last_wall) and last_wall > 0:
             est = replace(est, latency_ms=1e3 * (pub - last_wall))
             self.lat["tick_to_slice"].add(1e3 * (pub - last_wall))
+        else:  # (a held state must not keep its previous fit's latency)
+            est = replace(est, latency_ms=math.nan)
         if math.isfinite(first_wall):
             self.lat["oldest_tick_to_slice"].add(1e3 * (pub - first_wall))
         self.lat["slice_compute"].add(1e3 * (pub - t0))
@@ -1333,7 +1391,9 @@ class StreamEngine:
         try:
             res, on_s = timed(calibrate_quiet, q, "svi_surface", start=start)
         except Exception as exc:  # reported (count, guard, reason), never silent
-            self._svs_failed(u, now, f"{type(exc).__name__}: {exc}", "surface_failed")
+            self._svs_failed(
+                u, now, f"{type(exc).__name__}: {exc}", "surface_failed", newest_wall=newest
+            )
             return False
         self._apply_svs(u, now, newest, res, expiries, t0, on_s)
         return False
@@ -1350,7 +1410,7 @@ class StreamEngine:
             raise
         except Exception as exc:  # reported (count, guard, reason), never silent
             died = isinstance(exc, ModelWorkerError)
-            self._svs_failed(u, now, f"{type(exc).__name__}: {exc}", "surface_failed", died)
+            self._svs_failed(u, now, f"{type(exc).__name__}: {exc}", "surface_failed", died, newest)
             if died:  # a new worker retries these slices; a fit that raised waits for new ones
                 u.svs_pending = True
             self._wake.set()
@@ -1361,12 +1421,19 @@ class StreamEngine:
         self._wake.set()
 
     def _svs_failed(
-        self, u: _Under, now: float, message: str, reason: str, died: bool = False
+        self,
+        u: _Under,
+        now: float,
+        message: str,
+        reason: str,
+        died: bool = False,
+        newest_wall: float = math.nan,
     ) -> None:
         """No usable arbitrage-free surface: every expiry falls back to its free slice,
         with ``reason`` in its ``fit_reason`` (published at once, never a silent swap)."""
         self._count_cal("svi_surface", "failed" if reason == "surface_failed" else "uncertified")
         self._guard(u, "svi_surface_worker_died" if died else f"svi_{reason}")
+        before, reason_before = u.svs_slices, u.svs_reason
         u.svs_slices = {}
         u.svs_reason = reason
         u.results.pop("svi_surface", None)
@@ -1379,7 +1446,7 @@ class StreamEngine:
             "reasons": [reason],
         }
         self._publish(u, {"type": "surface", "underlying": u.name, **u.surface["svi_surface"]})
-        self._publish_expiries(u)
+        self._publish_expiries(u, newest_wall, before, reason_before)
 
     def _apply_svs(
         self,
@@ -1402,7 +1469,11 @@ class StreamEngine:
         passes = res.extra.get("passes") or {}
         if not passes.get("certified", False):
             self._svs_failed(
-                u, now, res.message or "not certified on the dense grid", "surface_uncertified"
+                u,
+                now,
+                res.message or "not certified on the dense grid",
+                "surface_uncertified",
+                newest_wall=newest_wall,
             )
             return
         info = {r["expiry"]: r for r in res.extra.get("slices") or []}
@@ -1434,6 +1505,7 @@ class StreamEngine:
                     "fitted_at": iso(now),
                 },
             }
+        before, reason_before = u.svs_slices, u.svs_reason
         u.svs_slices = slices
         u.svs_reason = "not_in_surface"
         u.results["svi_surface"] = res
@@ -1456,16 +1528,27 @@ class StreamEngine:
         }
         self._maybe_store(u, "svi_surface", res)
         self._publish(u, {"type": "surface", "underlying": u.name, **u.surface["svi_surface"]})
-        self._publish_expiries(u)
+        self._publish_expiries(u, newest_wall, before, reason_before)
 
-    def _publish_expiries(self, u: _Under) -> None:
-        """A patch per expiry after the arbitrage-free surface changed."""
-        for _, sl in sorted(u.slices.items()):
-            if sl.est is not None:
-                d = self._published(u, sl).to_dict()
-                # (a slice refit's own patch has no "source")
-                d.update(type="patch", underlying=u.name, changed_quotes=0, source="svi_surface")
-                self._publish(u, d)
+    def _publish_expiries(
+        self, u: _Under, newest_wall: float, before: dict[float, Any], reason_before: str
+    ) -> None:
+        """A patch per expiry whose published row the arbitrage-free surface changed:
+        one in the new surface or in the previous one (``before``), or every row when
+        the reason of the rows outside it changed (``reason_before``). An expiry outside
+        both keeps its row and gets no patch. Each patch's ``latency_ms`` is measured
+        from the newest tick the surface was fitted from (``newest_wall``), not the
+        slice's own last refit."""
+        pub = time.perf_counter()
+        lat = 1e3 * (pub - newest_wall) if math.isfinite(newest_wall) else math.nan
+        every = u.svs_reason != reason_before
+        for e, sl in sorted(u.slices.items()):
+            if sl.est is None or not (every or e in u.svs_slices or e in before):
+                continue
+            d = replace(self._published(u, sl), latency_ms=lat).to_dict()
+            # (a slice refit's own patch has no "source")
+            d.update(type="patch", underlying=u.name, changed_quotes=0, source="svi_surface")
+            self._publish(u, d)
 
     def _published(self, u: _Under, sl: _Slice) -> ExpiryState:
         """The published state of one expiry: its slice of the arbitrage-free surface
@@ -1879,6 +1962,7 @@ class StreamEngine:
             "latency_ms": {k: v.to_dict() for k, v in self.lat.items()},
             "guards": {u.name: dict(u.guards) for u in self._u.values()},
             "stale": self.stale,
+            "workers": dict(self.workers),
             "subscribers": sum(len(u.subscribers) for u in self._u.values()),
             "source": src() if callable(src) else {},
             "sink": sink.metrics() if sink is not None else {},
@@ -1934,6 +2018,18 @@ class StreamEngine:
                     return
         finally:
             u.subscribers.discard(q)
+
+
+def _answered_tick(u: _Under, eb: ExpiryBook, forced: bool) -> float:
+    """Wall time of the newest tick a refit of ``eb`` now answers (read before the
+    refit clears ``eb.dirty``): the expiry's own newest change, or for a forced pass
+    (index jump: every expiry is refitted, changed or not) the index tick if newer; nan
+    for a refit on the clock alone (a held quote's time is up, a cold seed arrived,
+    an admin recalibration): it answers no tick, so it has no tick latency, not the
+    age of the expiry's last change. The surfaces refreshed from such refits likewise."""
+    if forced:
+        return max(eb.last_dirty_wall, u.force_wall) if eb.dirty else u.force_wall
+    return eb.last_dirty_wall if eb.dirty else math.nan
 
 
 def _put_latest(q: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:

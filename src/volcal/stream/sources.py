@@ -620,10 +620,14 @@ class ReplaySource:
     async def messages(self) -> AsyncIterator[tuple[float, Any]]:
         clock = self.clock
         batch = 0
+        begun = False
         for recv, raw in self._frames():
             if self._closed:
                 return
             if math.isfinite(recv):
+                if not begun:
+                    begun = True
+                    clock.begin(recv)
                 clock.due(recv)
                 delay = clock.wall_delay(recv)
                 if delay > 0.0005:
