@@ -188,11 +188,15 @@ def test_fast_exit_only_for_listed_commands_and_one_thread(tmp_path: Path) -> No
     missing = str(tmp_path / "missing.csv")
     done = _run_cli(["--version"], _EXIT_PROBES)
     assert done.returncode == 0 and "teardown ran" in done.stderr  # no listed command
-    # another thread alive: the interpreter's own exit, which waits for it
+    # another thread alive: the interpreter's own exit, which waits for it (the thread
+    # lives until the main thread has begun its exit, however long the command takes on
+    # a loaded machine, then writes its line: a fast exit would lose it)
     thread = (
         "import threading, time\n"
         "def late():\n"
-        "    time.sleep(0.3)\n"
+        "    while threading.main_thread().is_alive():\n"
+        "        time.sleep(0.01)\n"
+        "    time.sleep(0.05)\n"
         "    sys.stderr.write('thread done\\n')\n"
         "threading.Thread(target=late).start()"
     )
