@@ -38,6 +38,12 @@ OBJ_PHI_TOL = 1e-10
 OBJ_TAIL_TOL = 1e-11
 
 
+def _same(a: FloatArray | None, b: FloatArray | None) -> bool:
+    """``np.array_equal(a, b)`` of two float vectors (None: False), without its
+    dispatch: the Tracker's cache tests run several times per evaluation."""
+    return a is not None and b is not None and a.shape == b.shape and bool((a == b).all())
+
+
 class _TimeUp(Exception):
     """Raised inside the residual function when the deadline has passed."""
 
@@ -98,9 +104,9 @@ class Tracker:
 
     def _clean(self, r: FloatArray) -> FloatArray:
         r = np.asarray(r, dtype=np.float64)
-        bad = ~np.isfinite(r)
-        if bad.any():
-            r = np.where(bad, PENALTY, r)
+        fin = np.isfinite(r)
+        if not fin.all():
+            r = np.where(fin, r, PENALTY)
         return r
 
     def _record(self, y: FloatArray, r: FloatArray, coarse: bool = False) -> None:
@@ -140,11 +146,7 @@ class Tracker:
 
     def fun(self, y: FloatArray) -> FloatArray:
         self._check_time("fun")
-        if (
-            self._cache_y is not None
-            and not self._cache_coarse
-            and np.array_equal(y, self._cache_y)
-        ):
+        if not self._cache_coarse and _same(y, self._cache_y):
             assert self._cache_r is not None
             return self._cache_r
         if self.eager_jac and self._jac is not None and self.n_res is not None:
@@ -175,9 +177,8 @@ class Tracker:
         coarse = coarse and self._coarse_jac is not None
         if (
             self._cache_j is not None
-            and self._cache_y is not None
             and (coarse or not self._cache_coarse)
-            and np.array_equal(y, self._cache_y)
+            and _same(y, self._cache_y)
         ):
             return self._cache_j
         self.njev += 1
@@ -191,16 +192,17 @@ class Tracker:
                 raise
             r, j = np.full(self.n_res, PENALTY), np.zeros((self.n_res, np.size(y)))
         r = self._clean(r)
-        finite = bool(np.all(np.isfinite(j)))
+        fin_j = np.isfinite(j)
+        finite = bool(fin_j.all())
         if not finite:
-            j = np.where(np.isfinite(j), j, 0.0)
-        if self._cache_y is None or not np.array_equal(y, self._cache_y) or self._cache_coarse:
+            j = np.where(fin_j, j, 0.0)
+        if self._cache_coarse or not _same(y, self._cache_y):
             self.nfev += 1
             self._record(y, r, coarse)
         self.n_res = r.size
         self._cache_y, self._cache_r, self._cache_j = np.array(y), r, j
         self._cache_coarse = coarse
-        if finite and self.best_y is not None and np.array_equal(y, self.best_y):
+        if finite and _same(y, self.best_y):
             self.best_rj = (r, j)
         self._started("jac")
         self._started("fun")  # the residuals came with it
@@ -526,22 +528,23 @@ def _trust_step(
     from the eigendecomposition of the small matrix :math:`M`). None when :math:`M` is
     not positive semi-definite to working precision (an augmented model that lost
     convexity) or the gradient vanishes."""
-    if not (np.all(np.isfinite(model)) and np.all(np.isfinite(g))):
+    if not (np.isfinite(model).all() and np.isfinite(g).all()):
         return None, model
     mu, q = np.linalg.eigh(0.5 * (model + model.T))
-    top = float(mu[-1])
-    if top <= 0.0 or float(mu[0]) < -1e-10 * top:
+    # the few components as Python floats: the tests and the Newton iteration below on
+    # them cost microseconds where NumPy calls on arrays of five cost ten times more
+    mul = mu.tolist()
+    top = mul[-1]
+    if top <= 0.0 or mul[0] < -1e-10 * top:
         return None, model
     gq = q.T @ g
-    if not np.any(gq != 0.0):
+    gql = gq.tolist()
+    if not any(v != 0.0 for v in gql):
         return None, model
     lam_lo = 1e-14 * top  # a singular direction gets a step of |g| / (1e-14 |M|) at most
-    mu = np.maximum(mu, 0.0)
-
-    # the few components as Python floats: the Newton iteration below on them costs
-    # microseconds where NumPy calls on arrays of five cost ten times more
-    g2 = (gq * gq).tolist()
-    mul = mu.tolist()
+    mul = [m if m > 0.0 else 0.0 for m in mul]  # np.maximum(mu, 0.0)
+    mu = np.array(mul)
+    g2 = [v * v for v in gql]
 
     def norm_and_d3(lam: float) -> tuple[float, float]:
         s2 = 0.0

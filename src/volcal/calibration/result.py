@@ -73,10 +73,15 @@ class FrozenDict(Mapping[str, Any]):
         return thaw(self)
 
 
+_SCALARS = frozenset({str, int, float, bool, complex, bytes})
+
+
 def freeze(obj: Any) -> Any:
     """A read-only deep copy: dicts -> :class:`FrozenDict`, lists -> tuples, arrays ->
     read-only copies; frozen dataclasses are kept (their arrays are frozen in place by
     their own constructors)."""
+    if obj is None or type(obj) in _SCALARS:
+        return obj  # immutable already (the common case: skip the abc checks below)
     if isinstance(obj, FrozenDict):
         return obj
     if isinstance(obj, Mapping):

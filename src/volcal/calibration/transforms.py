@@ -128,6 +128,11 @@ class ParamSpace:
                 # project the start onto the constraint: xi = sqrt(2 kappa theta)
                 base[self.i_x] = np.sqrt(2.0 * base[self.i_k] * base[self.i_t]) * (1 - 1e-9)
         self.base = base
+        # dx/dz without the Feller map: the constant selection of the free coordinates
+        d = np.zeros((len(names), self.free.size))
+        d[self.free, np.arange(self.free.size)] = 1.0
+        d.setflags(write=False)
+        self._dx_dz_const = d
 
     # ------------------------------------------------------------ mappings
     def feller_ratio(self, x: FloatArray) -> float:
@@ -155,7 +160,8 @@ class ParamSpace:
         return np.clip(np.log(p) - np.log1p(-p), -_Y_CLIP, _Y_CLIP)
 
     def y_to_z(self, y: FloatArray) -> FloatArray:
-        yy = np.clip(np.asarray(y, dtype=np.float64), -_Y_CLIP, _Y_CLIP)
+        # np.clip's values by minimum/maximum (clip's dispatch costs as much as the rest)
+        yy = np.minimum(np.maximum(np.asarray(y, dtype=np.float64), -_Y_CLIP), _Y_CLIP)
         return self.lo + (self.hi - self.lo) / (1.0 + np.exp(-yy))
 
     def to_y(self, x: FloatArray) -> FloatArray:
@@ -172,9 +178,11 @@ class ParamSpace:
         return (z - self.lo) * (self.hi - z) / (self.hi - self.lo)
 
     def dx_dz(self, z: FloatArray) -> FloatArray:
-        """Jacobian of the full vector with respect to the free coordinates."""
-        d = np.zeros((self.names.__len__(), self.free.size))
-        d[self.free, np.arange(self.free.size)] = 1.0
+        """Jacobian of the full vector with respect to the free coordinates (read-only
+        without the Feller constraint: the same constant matrix for every ``z``)."""
+        if not self.feller:
+            return self._dx_dz_const
+        d = self._dx_dz_const.copy()
         if self.feller:
             x = self.z_to_x(z)
             xi = x[self.i_x]

@@ -7,10 +7,35 @@
 ['wide_spread: (ask - bid) / mid 1.40 > 1.00']
 """
 
+from typing import Any
+
 from volcal.quality.clean import CLEAN_FLAGS, clean
 from volcal.quality.policy import QualityPolicy
-from volcal.quality.report import PRECEDENCE, QualityReport, ReasonCount, quality_report
 from volcal.quality.why import QuoteValues, why
+
+# the quality report is imported on first use (cleaning a chain does not load it)
+_LAZY = {
+    "PRECEDENCE": "volcal.quality.report",
+    "QualityReport": "volcal.quality.report",
+    "ReasonCount": "volcal.quality.report",
+    "quality_report": "volcal.quality.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'volcal.quality' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CLEAN_FLAGS",
