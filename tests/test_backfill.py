@@ -97,8 +97,15 @@ def test_folder_search_passes_over_the_tables_kept_next_to_the_snapshots(raw_dat
     damaged += [",".join(r.split(",")[i] for i in keep) for r in rows[:50]]
     (folder / "deribit_options_snapshot_20260102T162624Z.csv").write_text("\n".join(damaged))
 
+    # named as a snapshot (a time stamp) but no chain inside: read, its failure recorded
+    (folder / "deribit_options_snapshot_20260102T120000Z.csv").write_text("not,a,chain\n1,2,3\n")
+
     files, ignored = discover_files([folder])
-    assert [f.name for f in files] == [FILES[0], "deribit_options_snapshot_20260102T162624Z.csv"]
+    assert [f.name for f in files] == [
+        FILES[0],
+        "deribit_options_snapshot_20260102T120000Z.csv",
+        "deribit_options_snapshot_20260102T162624Z.csv",
+    ]
     assert sorted(f.name for f in ignored) == sorted([*side, "term_futures_marks_copy.csv.gz"])
     assert discover([folder]) == files
     # a table named explicitly is the user's choice: read (and its failure recorded)

@@ -130,7 +130,10 @@ def discover_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in _SUFFIXES:
-                    (ignored if _is_other_table(f) else found).append(f)
+                    # a name with a snapshot time is meant as a snapshot: read, and a
+                    # bad one recorded as a failure; other tables are passed over
+                    other = not _STAMP.search(f.name) and _is_other_table(f)
+                    (ignored if other else found).append(f)
         elif p.is_file():
             found.append(p)  # named by the user: read, and its failure recorded
         else:
@@ -145,8 +148,9 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     """Snapshot files under ``paths`` (files as given, folders searched for chain
     files), in chronological order; a path that does not exist or a search that finds
     nothing is a :class:`~volcal.errors.DataError`. In a folder, a CSV file whose
-    header is none of the chain layouts (the futures marks or file index a data set
-    keeps next to its snapshots) is passed over, not read as a failed snapshot."""
+    header is none of the chain layouts and whose name carries no snapshot time (the
+    futures marks or file index a data set keeps next to its snapshots) is passed over,
+    not read as a failed snapshot."""
     return discover_files(paths)[0]
 
 
