@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stream_helpers import nudge
 
 from volcal.stream import ManualClock, StreamConfig, StreamEngine
-from volcal.stream.sources import snapshot_frames, ticker_frame
+from volcal.stream.sources import snapshot_frames
 
 SNAP = "deribit_options_snapshot_20260123T092319Z.csv"
 pytestmark = pytest.mark.data
@@ -51,25 +52,6 @@ def _liquid_expiry(eng: StreamEngine) -> Any:
     return next(e for e in eng.state("BTC").expiries if e.status == "ok" and e.n_used >= 15)
 
 
-def _nudge(
-    eng: StreamEngine, clock: ManualClock, items: dict[str, Any], expiry: float, step: int
-) -> None:
-    """Test input: one quote of ``expiry`` moved by a tick (its bid up 0.01%)."""
-    eb = eng.book("BTC").expiries[expiry]
-    name = next(n for n in eb.instruments if items[n]["bid_price"] and items[n]["ask_price"])
-    it = items[name]
-    f = ticker_frame(
-        name,
-        int(clock.now() * 1000) + step,
-        it["bid_price"] * (1 + 1e-4 * step),
-        it["ask_price"],
-        it["mark_price"],
-        it["underlying_price"],
-        None,
-    )
-    assert eng.handle(f, clock.now()) == "applied:ticker"
-
-
 def _fits(eng: StreamEngine, expiry: float) -> int:
     return next(e.n_fits for e in eng.state("BTC").expiries if e.expiry == expiry)
 
@@ -88,9 +70,9 @@ def test_debounce_token_bucket(snapshot_dir: Path, burst: int) -> None:
             e = _liquid_expiry(eng).expiry
             n0 = _fits(eng, e)
             for step in range(1, burst):
-                _nudge(eng, clock, items, e, step)
+                nudge(eng, clock, items, e, step)
                 await until(lambda s=step: _fits(eng, e) == n0 + s, timeout=5.0)
-            _nudge(eng, clock, items, e, burst)
+            nudge(eng, clock, items, e, burst)
             await asyncio.sleep(0.5)
             assert _fits(eng, e) == n0 + burst - 1  # paced: waits for its interval
             assert eng.book("BTC").expiries[e].dirty
@@ -146,11 +128,11 @@ def test_a_slow_surface_refresh_never_delays_slice_updates(
             b = ok[len(ok) // 2]
             for e in ok:  # every other slice moves: a (slow) refresh of all of them
                 if e != b:
-                    _nudge(eng, clock, items, e, 1)
+                    nudge(eng, clock, items, e, 1)
             await until(eng._essvi_running)
             started = time.perf_counter()
             n_b = _fits(eng, b)
-            _nudge(eng, clock, items, b, 2)
+            nudge(eng, clock, items, b, 2)
             await until(lambda: _fits(eng, b) == n_b + 1)
             waited = time.perf_counter() - started
             assert eng._essvi_running(), "the slice waited for the whole refresh"
@@ -203,13 +185,13 @@ def test_surface_coalescing_drops_only_superseded_updates(snapshot_dir: Path) ->
             ok = [x.expiry for x in eng.state("BTC").expiries if x.status == "ok"]
             a, b = ok[0], ok[-1]
             hold_at.append(len(log) + 1)
-            _nudge(eng, clock, items, a, 1)
+            nudge(eng, clock, items, a, 1)
             await until(lambda: len(log) == hold_at[0])
             assert eng._essvi_running() and b not in log[-1]
             q0 = queue()
             for step in (2, 3, 4):
                 n_b = _fits(eng, b)
-                _nudge(eng, clock, items, b, step)
+                nudge(eng, clock, items, b, step)
                 await until(lambda n=n_b: _fits(eng, b) == n + 1)
             assert eng._essvi_running() and len(log) == hold_at[0]  # still the same one
             q1 = queue()
@@ -302,7 +284,7 @@ def test_iv_memo_equals_fresh_inversion(snapshot_dir: Path) -> None:
     failed = int((~np.isfinite(memo.s) & np.isfinite(memo.p)).sum())  # no vol: tried again
     assert first > 0 and memo.reused == 0
     clock.advance(90.0)
-    _nudge(eng, clock, items, e.expiry, 3)  # one quote moves
+    nudge(eng, clock, items, e.expiry, 3)  # one quote moves
     got = slice_quotes(eb, clock.now(), off_since={}, iv_memo=memo, **kw)
     want = slice_quotes(eb, clock.now(), off_since={}, **kw)
     assert 1 <= memo.inverted - first - failed <= 3 and memo.reused >= first - failed - 3
@@ -408,7 +390,7 @@ def test_no_surface_refresh_in_the_turn_of_a_slice_chunk(snapshot_dir: Path) -> 
             ok = [x.expiry for x in eng.state("BTC").expiries if x.status == "ok"]
             for rnd in range(3):
                 for e in ok:
-                    _nudge(eng, clock, items, e, 10 + rnd)
+                    nudge(eng, clock, items, e, 10 + rnd)
                 await asyncio.sleep(0)
                 await eng.wait_idle(30)
         finally:

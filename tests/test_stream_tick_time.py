@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stream_helpers import nudge
 
 from volcal.stream import ManualClock, StreamConfig, StreamEngine
-from volcal.stream.sources import snapshot_frames, ticker_frame
+from volcal.stream.sources import snapshot_frames
 
 SNAP = "deribit_options_snapshot_20260123T092319Z.csv"
 # its first expiry (08:00 the same day) has only quotes too near expiry to fit: a row the
@@ -64,33 +65,6 @@ def _loaded(
     return eng, clock, items
 
 
-def _tick(
-    eng: StreamEngine,
-    clock: ManualClock,
-    items: dict[str, Any],
-    expiry: float,
-    step: int,
-    index: float | None = None,
-) -> float:
-    """Test input: one quote of ``expiry`` moved (its bid up 0.01 % per step), with an
-    index price when given. Returns the wall time just before it was applied."""
-    eb = eng.book("BTC").expiries[expiry]
-    name = next(n for n in eb.instruments if items[n]["bid_price"] and items[n]["ask_price"])
-    it = items[name]
-    f = ticker_frame(
-        name,
-        int(clock.now() * 1000) + step,
-        it["bid_price"] * (1 + 1e-4 * step),
-        it["ask_price"],
-        it["mark_price"],
-        it["underlying_price"],
-        index,
-    )
-    w0 = time.perf_counter()
-    assert eng.handle(f, clock.now()) == "applied:ticker"
-    return w0
-
-
 def _recording(mp: pytest.MonkeyPatch) -> list[tuple[float, dict[str, Any]]]:
     """Every published message with the wall time it was published."""
     from volcal.stream import engine as engine_mod
@@ -126,7 +100,7 @@ def test_forced_and_clock_refits_answer_their_own_tick(snapshot_dir: Path) -> No
                 index = eng.book("BTC").index_price
                 assert math.isfinite(index)
                 n0 = len(log)
-                w0 = _tick(eng, clock, items, ok[0], 1, index=1.02 * index)
+                w0 = nudge(eng, clock, items, ok[0], 1, index=1.02 * index)
                 await eng.wait_idle(30)
                 forced = [(t, d) for t, d in log[n0:] if d.get("type") == "patch" and "t" in d]
                 labels = {e.to_dict()["expiry"] for e in eng.state("BTC").expiries}
@@ -175,7 +149,7 @@ def test_surface_patches_carry_the_surface_tick(snapshot_dir: Path) -> None:
                 ok = _ok_expiries(eng)
                 for step in (1, 2):
                     n0 = len(log)
-                    w0 = _tick(eng, clock, items, ok[0], step)
+                    w0 = nudge(eng, clock, items, ok[0], step)
                     await eng.wait_idle(60)
                     label = next(
                         e.to_dict()["expiry"]
