@@ -221,6 +221,11 @@ def test_real_page_in_browser_follows_the_replay(
             "return document.getElementById('expiries').tBodies[0].rows.length"
         )
         assert n_rows == len(d["expiries"]) >= 8  # one row per served expiry
+        # which fit a row shows, short; why a free slice is shown, in the cell's tooltip
+        cell = browser.find_element("id", f"fit-{e}")
+        assert cell.text.split()[0] == {"free": "free", "surface": "arb-free"}[row["fit"]]
+        if row.get("fit_reason"):
+            assert cell.get_attribute("title") == row["fit_reason"] and cell.text.endswith("*")
         wait_text(browser, f"smile-{e}", lambda t: "ATM" in t)
         traces = browser.execute_script(
             f"return document.getElementById('smile-{e}').data.map(t => t.name)"

@@ -112,7 +112,7 @@ function latency(l) {
 
 function fitLabel(r) {  // which fit the row shows: the arbitrage-free slice (moved or not) or the free one, and why
   if (r.fit === "surface") return "arb-free" + (r.constraint && r.constraint.moved ? " (moved " + num(r.constraint.cost_vol, 2) + ")" : "");
-  return r.fit === "free" ? "free" + (r.fit_reason ? " (" + r.fit_reason + ")" : "") : "-";
+  return r.fit === "free" ? "free" : "-";  // why: in the cell's tooltip (see table())
 }
 function rowsSorted() { return [...S.rows.values()].sort((a, b) => a.t - b.t); }
 function table() {
@@ -123,6 +123,7 @@ function table() {
       [num(r.forward, 1), "fwd"], [pct(r.atm_vol), "atm"], [pct(r.rr25), "rr25"], [pct(r.bf25), "bf25"],
       [num(r.rmse_vol, 2), "rmse"], [r.n_used ?? "-", "n"], [r.status ?? "-", "status"], [fitLabel(r), "fit"]];
     for (const [v, name] of cells) { const c = tr.insertCell(); c.textContent = v; c.id = name + "-" + e; }
+    if (r.fit_reason) { const c = $("fit-" + e); c.title = r.fit_reason; c.textContent += " *"; }
   }
 }
 function curves() {
