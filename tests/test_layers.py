@@ -8,7 +8,7 @@ Layers, each importing only from itself and the layers before it (the design's l
 data flows one way, feed -> chain -> quality -> calibration -> surface -> risk/store/
 stream/serve -> report -> cli)::
 
-    _version, _typing, errors, _io  ->  market  ->  feeds  ->  black  ->  models  ->  quality
+    _version, _typing, errors, _io, _lazy  ->  market  ->  feeds  ->  black  ->  models  ->  quality
     ->  aggregate  ->  pricing  ->  calibration  ->  synthetic  ->  surface  ->  risk
     ->  store  ->  history  ->  stream  ->  serve  ->  report  ->  volcal (facade)  ->  cli
 
@@ -32,6 +32,7 @@ LAYERS: tuple[str, ...] = (
     "_typing",
     "errors",
     "_io",
+    "_lazy",
     "market",
     "feeds",
     "black",

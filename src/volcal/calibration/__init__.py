@@ -12,8 +12,7 @@ to one chain and tabulates their fit by expiry bucket.
 
 from __future__ import annotations
 
-from typing import Any
-
+from volcal._lazy import lazy_attributes
 from volcal.calibration.calibrate import MODEL_NAMES, calibrate
 from volcal.calibration.quotes import QuoteSet, prepare_quotes
 from volcal.calibration.result import CalibrationResult, SliceFit
@@ -29,19 +28,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'volcal.calibration' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("volcal.calibration", _LAZY, globals())
 
 
 __all__ = [

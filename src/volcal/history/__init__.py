@@ -8,8 +8,7 @@ index against DVOL and a stability table. Dask is imported only when a backfill 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from volcal._lazy import lazy_attributes
 
 _LAZY = {
     "backfill": "volcal.history.jobs",
@@ -23,8 +22,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'volcal.history' has no attribute {name!r}")
-    return getattr(importlib.import_module(mod), name)
+__getattr__, __dir__ = lazy_attributes("volcal.history", _LAZY, globals())

@@ -7,8 +7,7 @@
 ['wide_spread: (ask - bid) / mid 1.40 > 1.00']
 """
 
-from typing import Any
-
+from volcal._lazy import lazy_attributes
 from volcal.quality.clean import CLEAN_FLAGS, clean
 from volcal.quality.policy import QualityPolicy
 from volcal.quality.why import QuoteValues, why
@@ -22,19 +21,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'volcal.quality' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("volcal.quality", _LAZY, globals())
 
 
 __all__ = [

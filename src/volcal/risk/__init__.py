@@ -12,8 +12,7 @@ when its functions run.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from volcal._lazy import lazy_attributes
 
 # public name -> defining module (one place; tests resolve every entry)
 _LAZY: dict[str, str] = {
@@ -88,14 +87,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'volcal.risk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes("volcal.risk", _LAZY, globals())

@@ -8,8 +8,7 @@ Imported only when used (FastAPI, uvicorn and plotly are optional extras).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from volcal._lazy import lazy_attributes
 
 _LAZY = {
     "create_app": "volcal.serve.app",
@@ -23,8 +22,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'volcal.serve' has no attribute {name!r}")
-    return getattr(importlib.import_module(mod), name)
+__getattr__, __dir__ = lazy_attributes("volcal.serve", _LAZY, globals())
