@@ -183,15 +183,14 @@ class ParamSpace:
         if not self.feller:
             return self._dx_dz_const
         d = self._dx_dz_const.copy()
-        if self.feller:
-            x = self.z_to_x(z)
-            xi = x[self.i_x]
-            d[self.i_x, :] = 0.0
-            for i_par, denom in ((self.i_k, x[self.i_k]), (self.i_t, x[self.i_t])):
-                j = np.flatnonzero(self.free == i_par)
-                if j.size:
-                    d[self.i_x, j[0]] = xi / (2.0 * max(denom, 1e-300))
-            d[self.i_x, self.j_x] = xi / (2.0 * max(z[self.j_x], 1e-300))
+        x = self.z_to_x(z)
+        xi = x[self.i_x]
+        d[self.i_x, :] = 0.0
+        for i_par, denom in ((self.i_k, x[self.i_k]), (self.i_t, x[self.i_t])):
+            j = np.flatnonzero(self.free == i_par)
+            if j.size:
+                d[self.i_x, j[0]] = xi / (2.0 * max(denom, 1e-300))
+        d[self.i_x, self.j_x] = xi / (2.0 * max(z[self.j_x], 1e-300))
         return d
 
     def at_bound(self, x: FloatArray, tol: float = 1e-4) -> list[str]:

@@ -262,17 +262,11 @@ class StreamHub:
                 return
 
     def _failure_message(self) -> dict[str, Any]:
+        """The status once the engine failed: its last published snapshot time and
+        age, stale, with the reason."""
         pub = self._published() if self.encoded else None
-        meta = pub.meta if pub is not None else {}
-        return {
-            **self._header(None),
-            "seq": self.seq,
-            "snapshot_time": meta.get("snapshot_time"),
-            "type": "status",
-            "stale": True,
-            "age_s": meta.get("age_s"),
-            "error": self.failure,
-        }
+        last = dict(pub.meta) if pub is not None else {}
+        return {**self._header({**last, "stale": True}), "type": "status", "error": self.failure}
 
     def snapshot_message(self) -> dict[str, Any]:
         st = self.current_state()
