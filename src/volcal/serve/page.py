@@ -58,7 +58,7 @@ _PAGE = r"""<!doctype html>
 <main>
  <section><h2>Expiries (vols in vol points)</h2>
   <table id="expiries"><thead><tr><th>expiry</th><th>t (y)</th><th>forward</th><th>ATM</th>
-  <th>RR25</th><th>BF25</th><th>RMSE (vol pts)</th><th>n</th><th>status</th><th>fit</th></tr></thead><tbody></tbody></table>
+  <th>RR25</th><th>BF25</th><th>RMSE (vol pts)</th><th>n</th><th>status</th><th title="free: the free SVI slice; arb-free: its slice of the arbitrage-free surface; *: hover the cell for why the free slice is shown">fit</th></tr></thead><tbody></tbody></table>
  </section>
  <section><h2>ATM term structure</h2><div id="term" class="plot"></div></section>
  <section><h2>RR25 / BF25 by tenor</h2><div id="rrbf" class="plot"></div></section>
