@@ -628,6 +628,44 @@ def test_deep_wings_against_independent_quadrature(model: Model) -> None:
         assert got == pytest.approx(ref, rel=1e-8), (z, got, ref)
 
 
+def test_loose_wing_tolerance_starts_from_one_panel_and_keeps_it() -> None:
+    """Lewis' contour at the calibration's coarse tolerance (1e-7): one initial panel,
+    so the deep-wing quotes of the Cui et al. (2017) set take 3 panels of 16 nodes
+    (two initial panels took 6), and every integral - those quotes and random Heston /
+    Bates wings from 2 to 9 standard deviations, a day to three years - stays within the
+    tolerance of the same integral at 1e-13."""
+    from volcal.pricing._fourier_numba import cumulants, lewis_wing
+    from volcal.pricing.cos import _gauss_legendre16
+
+    gx, gw = _gauss_legendre16()
+    one = np.ones(1)
+    cui = np.array([0.08, 3.0, 0.1, 0.25, -0.8])
+    cases = [(4, cui, 0.25 * i, math.sqrt(0.25 * i)) for i in range(1, 9)]
+    rng = np.random.default_rng(3)
+    for _ in range(120):
+        p = np.array([rng.uniform(0.01, 1.0), rng.uniform(0.5, 20.0), rng.uniform(0.01, 1.0),
+                      rng.uniform(0.1, 5.0), rng.uniform(-0.95, 0.5)])  # fmt: skip
+        mid = 4
+        if rng.random() < 0.3:
+            p = np.concatenate([p, [rng.uniform(0.1, 3), rng.uniform(-0.2, 0.1), 0.1]])
+            mid = 5
+        t = float(np.exp(rng.uniform(math.log(1 / 365), math.log(3.0))))
+        sd = math.sqrt(cumulants(mid, p, t)[1])
+        cases.append((mid, p, t, float(rng.choice([-1.0, 1.0]) * rng.uniform(2.0, 9.0) * sd)))
+    n_checked = 0
+    for i, (mid, p, t, k) in enumerate(cases):
+        sd = math.sqrt(max(cumulants(mid, p, t)[1], 1e-12))
+        ref, ok_ref, _ = lewis_wing(mid, p, t, k, sd, False, one, gx, gw, 1e-13)
+        for rtol in (1e-7, 1e-8):
+            got, ok, n_panels = lewis_wing(mid, p, t, k, sd, False, one, gx, gw, rtol)
+            if i < 8 and rtol == 1e-7:
+                assert ok and n_panels == 3, (t, k, n_panels)
+            if ok and ok_ref and ref[0] > 1e-300:
+                assert abs(got[0] / ref[0] - 1.0) <= rtol, (mid, p, t, k, rtol)
+                n_checked += 1
+    assert n_checked > 150
+
+
 def test_variance_gamma_mixture_gradient_matches_finite_differences() -> None:
     """The calibration's VG Jacobian: sigma and theta_vg derivatives from the same
     compiled mixture pass as the prices (one-day to one-year expiries)."""
