@@ -137,6 +137,9 @@ def test_published_slices_are_the_arbitrage_free_surface(replayed: dict[str, Any
     assert surf["constraint_cost_vol"] == pytest.approx(res.extra["constraint_cost_vol"])
     lat = eng.metrics()["latency_ms"]
     assert lat["tick_to_svi_surface"]["count"] >= 1 and lat["svi_surface_compute"]["count"] >= 1
+    # the fit's CPU on its worker, one per refresh on the worker (never above its wall)
+    cpu, wall = lat["svi_surface_on_worker_cpu"], lat["svi_surface_on_worker"]
+    assert cpu["count"] == wall["count"] >= 1 and cpu["p50_ms"] <= wall["p50_ms"] * 1.05 + 1
     assert eng.metrics()["svi_surface_worker"]["kind"] == "process"
     assert eng.metrics()["calibrations"]["svi_surface"].get("ok", 0) >= 1
 

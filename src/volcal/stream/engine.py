@@ -363,6 +363,8 @@ class StreamEngine:
             "tick_to_svi_surface": LatencyStats(),
             "svi_surface_compute": LatencyStats(),
             "svi_surface_on_worker": LatencyStats(),
+            # the CPU of that fit on the worker (the wall above less the wait for a core)
+            "svi_surface_on_worker_cpu": LatencyStats(),
             # the loop's own share of a refresh on the worker: its inputs and start
             # (before) and taking in the result and publishing it (after)
             "svi_surface_loop": LatencyStats(),
@@ -1416,6 +1418,9 @@ class StreamEngine:
             self._wake.set()
             return
         a0 = time.perf_counter()
+        cpu_s = self._svs_worker.last_on_worker_cpu_s
+        if math.isfinite(cpu_s):
+            self.lat["svi_surface_on_worker_cpu"].add(1e3 * cpu_s)
         self._apply_svs(u, now, newest, res, expiries, t0, self._svs_worker.last_on_worker_s)
         self.lat["svi_surface_loop"].add(1e3 * (self._svs_loop_s + time.perf_counter() - a0))
         self._wake.set()
