@@ -304,9 +304,10 @@ def test_an_expiry_new_to_the_surface_starts_from_its_free_slice(
         assert drop in start.expiries
         assert start.smiles[start.expiries.index(drop)] is free[drop]
         for lab in partial.expiries:  # the others: the previous surface's smiles
-            assert start.smiles[start.expiries.index(lab)] is partial.smiles[
-                partial.expiries.index(lab)
-            ]
+            assert (
+                start.smiles[start.expiries.index(lab)]
+                is partial.smiles[partial.expiries.index(lab)]
+            )
         assert list(start.t) == sorted(start.t)
         # with the whole previous surface the start is that surface itself
         u.results["svi_surface"] = prev

@@ -387,11 +387,10 @@ def test_a_start_outside_the_quotes_still_gets_the_fallback(monkeypatch) -> None
     import volcal.calibration.svi_surface as mod
 
     ch = chain_of(true_surface().smiles, DAYS, noise=0.0005, seed=7)
-    # a start 5 vol points above the quotes: admissible, but outside every bid-ask
-    shifted = chain_of(
-        [SVI(s.a + 0.05**2 * d / 365 * 4, s.b, s.rho, s.m, s.sigma) for s, d in zip(true_surface().smiles, DAYS)],
-        DAYS,
-    )  # fmt: skip
+    # a start about 2 vol points above the quotes (total variance + 0.03 t): admissible,
+    # but outside every bid-ask (half-spread 0.2 vol point)
+    up = [SVI(s.a + 0.03 * d / 365, s.b, s.rho, s.m, s.sigma) for s, d in zip(true_surface().smiles, DAYS, strict=True)]  # fmt: skip
+    shifted = chain_of(up, DAYS)
     start = fit(shifted)
     _no_candidate_for(monkeypatch, DAYS[0])
     calls = []
