@@ -6,7 +6,6 @@ moves applied after the snapshot are test inputs."""
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -406,27 +405,3 @@ def test_no_surface_refresh_in_the_turn_of_a_slice_chunk(snapshot_dir: Path) -> 
     surfaces = [t for kind, t in log if kind == "surface"]
     assert len(chunks) >= 3 and len(surfaces) >= 2
     assert not chunks & set(surfaces), "a refresh ran in the turn of a slice chunk"
-
-
-def test_a_refit_that_waited_in_the_loop_moves_its_bucket_on_by_its_wait() -> None:
-    """Expiries at their refit rate keep apart: a refit that ran ``late`` after its
-    token and its change were both there takes its next token that much later (at
-    most half an interval); one that ran on time, or a forced pass, does not. Without
-    it every expiry kept the phase of its first refit, so after a snapshot they all
-    became due at the same instants and queued behind each other."""
-    from volcal.stream.engine import _next_due
-
-    cfg = StreamConfig(models=("svi",), debounce_s=0.1, debounce_burst=3)
-    due, t0 = 10.0, 9.85
-    ready = due - 2 * cfg.debounce_s  # 9.8: its token was there since 9.8
-    # its change waited since 9.81, it ran at 9.85: 40 ms late
-    assert _next_due(due, ready, 9.81, t0, False, cfg) == pytest.approx(due + 0.04 + 0.1)
-    # the change came at 9.85 itself: on time, the bucket as before
-    assert _next_due(due, ready, t0, t0, False, cfg) == pytest.approx(due + 0.1)
-    # waited 200 ms: moved on by half an interval at most
-    assert _next_due(due, ready, 9.6, 10.0, False, cfg) == pytest.approx(due + 0.05 + 0.1)
-    # a forced pass, and a refit with no waiting change (a recheck), are not paced
-    assert _next_due(due, ready, 9.81, t0, True, cfg) == pytest.approx(due + 0.1)
-    assert _next_due(due, ready, math.inf, t0, False, cfg) == pytest.approx(due + 0.1)
-    # an idle expiry (bucket full) starts from the refit's own time
-    assert _next_due(5.0, 4.8, 9.84, t0, False, cfg) == pytest.approx(t0 + 0.1)

@@ -934,7 +934,7 @@ class StreamEngine:
         eb.recheck_at = inp.recheck_at
         sl.inp = inp
         sl.last_fit_wall = t0
-        sl.due_wall = _next_due(sl.due_wall, self._ready_at(sl), first_wall, t0, forced, cfg)
+        sl.due_wall = max(sl.due_wall, t0) + cfg.debounce_s
         reasons = set(extra)
         if inp.held:
             reasons.add("off_smile")
@@ -2047,29 +2047,6 @@ class StreamEngine:
                     return
         finally:
             u.subscribers.discard(q)
-
-
-def _next_due(
-    due: float, ready: float, first_wall: float, t0: float, forced: bool, cfg: StreamConfig
-) -> float:
-    """The debounce bucket's virtual time after a refit started at ``t0`` (wall).
-
-    A token is one interval; the refit takes it at the time it was ready to run (its
-    token there and its change waiting: ``max(ready, first_wall)``) *plus how late it
-    ran after that* (waiting behind other refits in the loop, at most half an
-    interval).
-    Without the lateness term every expiry at its rate keeps the phase of its first
-    refit: after a snapshot (all expiries changed at once) they all became due at the
-    same instants, every interval, and queued behind each other in the loop (their
-    slices waited for the chunks ahead, the eSSVI refresh found ticks up to an
-    interval old). With it, the ones that had to wait are moved on by their wait, so
-    the expiries spread over the interval by themselves; a busy expiry still refits at
-    most once per interval on average (at least once per 1.5 intervals when the loop
-    is behind). A forced pass (index jump) is not paced."""
-    late = 0.0
-    if not forced and math.isfinite(first_wall):
-        late = min(max(t0 - max(ready, first_wall), 0.0), 0.5 * cfg.debounce_s)
-    return max(due + late, t0) + cfg.debounce_s
 
 
 def _answered_tick(u: _Under, eb: ExpiryBook, forced: bool) -> float:
