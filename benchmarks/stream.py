@@ -120,6 +120,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         model_executor=args.model_executor,
         surface_executor=args.surface_executor,
         surface_interval_s=args.surface_interval,
+        **({"gc_freeze": True} if getattr(args, "gc_freeze", False) else {}),
     )
     eng = StreamEngine(src, cfg)
     rss: list[tuple[float, float]] = []
@@ -323,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--surface-interval", type=float, default=0.25, help="eSSVI at most every (s)")
     ap.add_argument("--data", default=None, help="snapshot folder (default ../shared/data)")
+    ap.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="StreamConfig(gc_freeze=True), as the stream command and serve's engine process run",
+    )
     ap.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     args = ap.parse_args(argv)
     if args.quick:
@@ -346,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd += f" --debounce-burst {args.debounce_burst}"
     if args.surface_interval != 0.25:
         cmd += f" --surface-interval {args.surface_interval:g}"
+    if args.gc_freeze:
+        cmd += " --gc-freeze"
     load = os.getloadavg()
     rows = [
         ("quote updates applied / s (wall)", f"{rate:,.0f}", ">= 2,000"),
@@ -398,6 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         (
             "svi_surface fit on its worker itself p50 / p99 (ms)",
             _pp(lat, "svi_surface_on_worker"),
+            "-",
+        ),
+        (
+            "svi_surface fit on its worker, CPU p50 / p99 (ms)",
+            _pp(lat, "svi_surface_on_worker_cpu"),
             "-",
         ),
         (

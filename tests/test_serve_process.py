@@ -258,6 +258,10 @@ def test_build_service_engine_modes(snapshot_dir: Path) -> None:
     with pytest.raises(ParameterError, match="engine mode"):
         build_service(replay=snap, speed=0, env={}, engine_mode="fork")
     assert math.isfinite(svc.engine.config.stale_feed_s)
+    # the engine's own process freezes its start-up heap; an engine on a thread of the
+    # caller's process leaves the collector alone
+    assert svc.engine.spec.kwargs["config"]["gc_freeze"] is True
+    assert thread.engine.config.gc_freeze is False
 
 
 @pytest.mark.data

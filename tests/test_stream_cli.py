@@ -187,3 +187,13 @@ def test_unreachable_feed_is_one_line(capsys: pytest.CaptureFixture[str]) -> Non
     eng = asyncio.run(main())
     assert eng.error is not None and "after 2 reconnects" in str(eng.error)
     assert eng.source.metrics()["reconnects"] == 3
+
+
+def test_the_command_freezes_its_start_up_heap() -> None:
+    """``volcal stream`` owns its process: its engine freezes the start-up heap
+    (StreamConfig.gc_freeze), a library engine does not by default."""
+    from volcal.cli.stream import _config
+    from volcal.stream import StreamConfig
+
+    assert _config("BTC", "svi", None, 0.1, 10.0).gc_freeze is True
+    assert StreamConfig().gc_freeze is False

@@ -137,6 +137,9 @@ def test_published_slices_are_the_arbitrage_free_surface(replayed: dict[str, Any
     assert surf["constraint_cost_vol"] == pytest.approx(res.extra["constraint_cost_vol"])
     lat = eng.metrics()["latency_ms"]
     assert lat["tick_to_svi_surface"]["count"] >= 1 and lat["svi_surface_compute"]["count"] >= 1
+    # the fit's CPU on its worker, one per refresh on the worker (never above its wall)
+    cpu, wall = lat["svi_surface_on_worker_cpu"], lat["svi_surface_on_worker"]
+    assert cpu["count"] == wall["count"] >= 1 and cpu["p50_ms"] <= wall["p50_ms"] * 1.05 + 1
     assert eng.metrics()["svi_surface_worker"]["kind"] == "process"
     assert eng.metrics()["calibrations"]["svi_surface"].get("ok", 0) >= 1
 
@@ -265,3 +268,49 @@ def test_without_the_surface_model_the_rows_say_so(snapshot_dir: Path) -> None:
     assert all(r["model"] == "svi" for r in rows)
     assert "svi_surface" not in eng.metrics()["calibrations"]
     assert math.isfinite(rows[0]["free"]["atm_vol"])
+
+
+def test_an_expiry_new_to_the_surface_starts_from_its_free_slice(
+    replayed: dict[str, Any],
+) -> None:
+    """The warm start of a refresh is the previous surface; an expiry that surface did
+    not have starts from the engine's free slice (not a cold search, whose fallback
+    took hundreds of ms)."""
+    from types import SimpleNamespace
+
+    from volcal.market.chain import expiry_label
+    from volcal.models.svi import SVISmiles
+
+    eng = replayed["engine"]
+    u = eng._u["BTC"]
+    prev = u.results["svi_surface"]
+    full = prev.params
+    drop = full.expiries[1]  # as if the previous surface had not fitted this expiry
+    keep = [i for i, e in enumerate(full.expiries) if e != drop]
+    partial = SVISmiles(
+        expiries=tuple(full.expiries[i] for i in keep),
+        t=tuple(full.t[i] for i in keep),
+        forwards=tuple(full.forwards[i] for i in keep),
+        smiles=tuple(full.smiles[i] for i in keep),
+    )
+    try:
+        u.results["svi_surface"] = SimpleNamespace(params=partial)
+        inp = eng._svs_inputs(u)
+        assert inp is not None
+        _, start, _ = inp
+        q = inp[0]
+        with_quotes = [s for _, s in eng._fitted_slices(u) if s.inp and s.inp.quotes]
+        free = {expiry_label(x): s.svi for x, s in zip(q.expiries, with_quotes, strict=True)}
+        assert drop in start.expiries
+        assert start.smiles[start.expiries.index(drop)] is free[drop]
+        for lab in partial.expiries:  # the others: the previous surface's smiles
+            assert (
+                start.smiles[start.expiries.index(lab)]
+                is partial.smiles[partial.expiries.index(lab)]
+            )
+        assert list(start.t) == sorted(start.t)
+        # with the whole previous surface the start is that surface itself
+        u.results["svi_surface"] = prev
+        assert eng._svs_inputs(u)[1] is full
+    finally:
+        u.results["svi_surface"] = prev

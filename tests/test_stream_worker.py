@@ -306,3 +306,34 @@ def test_essvi_node_pillars_equal_slice_conventions(snapshot_dir: Path) -> None:
         assert got is not None
         np.testing.assert_allclose(got, (atm[i], rr[i], bf[i]), rtol=1e-9, atol=1e-12)
     assert node_pillars((0.04, 1.0, 0.2), 0.5) is None  # degenerate: |rho| = 1
+
+
+def _spin_then_sleep(spin_s: float, sleep_s: float) -> str:
+    import time
+
+    end = time.thread_time() + spin_s
+    while time.thread_time() < end:
+        pass
+    time.sleep(sleep_s)
+    return "done"
+
+
+def test_worker_reports_the_cpu_of_a_fit_apart_from_its_wall_time() -> None:
+    """The fit's CPU on the worker (``last_on_worker_cpu_s``) excludes the time it waits
+    (for a core, or here asleep); the wall (``last_on_worker_s``) includes it."""
+    from volcal.stream.worker import ModelWorker, timed_cpu
+
+    res, wall, cpu = timed_cpu(_spin_then_sleep, 0.02, 0.1)
+    assert res == "done" and wall >= 0.12 and 0.02 <= cpu < 0.1
+    w = ModelWorker("thread")
+    import volcal.calibration as cal
+
+    orig = cal.calibrate
+    cal.calibrate = lambda *a, **k: _spin_then_sleep(0.02, 0.1)  # type: ignore[assignment]
+    try:
+        assert asyncio.run(w.calibrate("q", "svi_surface")) == "done"
+    finally:
+        cal.calibrate = orig
+        w.shutdown()
+    assert w.last_on_worker_s >= 0.12
+    assert 0.02 <= w.last_on_worker_cpu_s < 0.1

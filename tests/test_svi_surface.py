@@ -345,3 +345,63 @@ def test_sharp_neighbours_do_not_cross_between_grid_points() -> None:
     nodes = f.params.smiles
     for lo, hi in itertools.pairwise(nodes):
         assert float(np.min(hi.total_variance(kk) - lo.total_variance(kk))) >= 0.0
+
+
+def _no_candidate_for(monkeypatch, days: int) -> None:
+    """The compiled free search finds no butterfly-free candidate on the slice of
+    ``days`` (what a thin, steep short-dated slice of the real stream gives)."""
+    import volcal.quality._svi_fast as fast
+
+    orig = fast.fit_slice_full
+
+    def patched(k, iv, t, weights, *a, **kw):
+        return None if abs(t - days / 365.0) < 1e-9 else orig(k, iv, t, weights, *a, **kw)
+
+    monkeypatch.setattr(fast, "fit_slice_full", patched)
+
+
+def test_warm_refit_keeps_an_admissible_start_instead_of_the_slow_fallback(monkeypatch) -> None:
+    import volcal.calibration.svi_surface as mod
+
+    ch = chain_of(true_surface().smiles, DAYS, noise=0.0005, seed=7)
+    cold = fit(ch)
+    _no_candidate_for(monkeypatch, DAYS[0])
+
+    def no_fallback(*a, **kw):
+        raise AssertionError("the constrained SLSQP fallback ran")
+
+    monkeypatch.setattr(mod, "fit_svi_slice", no_fallback)
+    warm = fit(ch, start=cold)
+    label = warm.params.expiries[0]
+    assert list(warm.extra["start_kept"]) == [label]
+    row = warm.extra["slices"][0]
+    assert row["free_status"] == "ok"
+    # the free fit of that slice is the start's smile, priced at the same quotes
+    assert row["cost_free"] == pytest.approx(cold.extra["slices"][0]["cost"], rel=1e-12)
+    assert warm.extra["passes"]["certified"]
+    assert check_arbitrage(warm.surface()).ok
+    assert warm.rmse_vol <= cold.rmse_vol + 0.01
+
+
+def test_a_start_outside_the_quotes_still_gets_the_fallback(monkeypatch) -> None:
+    import volcal.calibration.svi_surface as mod
+
+    ch = chain_of(true_surface().smiles, DAYS, noise=0.0005, seed=7)
+    # a start about 2 vol points above the quotes (total variance + 0.03 t): admissible,
+    # but outside every bid-ask (half-spread 0.2 vol point)
+    up = [SVI(s.a + 0.03 * d / 365, s.b, s.rho, s.m, s.sigma) for s, d in zip(true_surface().smiles, DAYS, strict=True)]  # fmt: skip
+    shifted = chain_of(up, DAYS)
+    start = fit(shifted)
+    _no_candidate_for(monkeypatch, DAYS[0])
+    calls = []
+    orig = mod.fit_svi_slice
+
+    def counted(*a, **kw):
+        calls.append(1)
+        return orig(*a, **kw)
+
+    monkeypatch.setattr(mod, "fit_svi_slice", counted)
+    warm = fit(ch, start=start)
+    assert list(warm.extra["start_kept"]) == []
+    assert len(calls) == 1
+    assert check_arbitrage(warm.surface()).ok

@@ -127,6 +127,10 @@ def _config(underlying: str, models: str, store: Path | None, debounce: float, s
         sink=sink,
         debounce_s=debounce,
         stale_feed_s=stale,
+        # the command owns its process: the start-up heap is frozen out of the
+        # collector's reach (a full collection during the stream scans only what came
+        # after; StreamConfig.gc_freeze)
+        gc_freeze=True,
     )
 
 

@@ -254,7 +254,13 @@ def build_service(
         from volcal.serve.ipc import EngineSpec
         from volcal.serve.process import EngineProcess
 
-        spec = EngineSpec(make_engine, {"source": source, "config": cfg_kw, "store": store_s})
+        # the engine's child process is the service's own: its start-up heap (modules,
+        # compiled kernels, the book) is frozen out of the collector's reach, so a full
+        # collection during the stream does not scan it (StreamConfig.gc_freeze)
+        spec = EngineSpec(
+            make_engine,
+            {"source": source, "config": {**cfg_kw, "gc_freeze": True}, "store": store_s},
+        )
         # the server reads the configuration (without the writer, which lives with
         # the engine); the engine itself is built in the child
         engine = EngineProcess(spec, currencies, config=StreamConfig(**cfg_kw))

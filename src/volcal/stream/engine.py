@@ -363,6 +363,8 @@ class StreamEngine:
             "tick_to_svi_surface": LatencyStats(),
             "svi_surface_compute": LatencyStats(),
             "svi_surface_on_worker": LatencyStats(),
+            # the CPU of that fit on the worker (the wall above less the wait for a core)
+            "svi_surface_on_worker_cpu": LatencyStats(),
             # the loop's own share of a refresh on the worker: its inputs and start
             # (before) and taking in the result and publishing it (after)
             "svi_surface_loop": LatencyStats(),
@@ -1350,7 +1352,8 @@ class StreamEngine:
 
     def _svs_inputs(self, u: _Under) -> tuple[Any, Any, list[float]] | None:
         """(merged quotes of the fitted slices, the start, their expiries): the start
-        is the previous arbitrage-free surface, else the free slices themselves."""
+        is the previous arbitrage-free surface (with the free slices of the expiries it
+        does not have), else the free slices themselves."""
         from volcal.market.chain import expiry_label
         from volcal.models.svi import SVISmiles
 
@@ -1361,6 +1364,29 @@ class StreamEngine:
         prev = u.results.get("svi_surface")
         if prev is not None:
             start = prev.params
+            known = set(start.expiries)
+            labels = [expiry_label(x) for x in q.expiries]
+            with_quotes = [sl for _, sl in order if sl.inp and sl.inp.quotes]
+            if len(labels) == len(with_quotes):  # q's slices are these, in this order
+                # an expiry the previous surface did not have (it had too few quotes
+                # then, or is new): its free slice is its start, so the surface's free
+                # search is a local one there too and, when that search has no
+                # butterfly-free candidate, the free slice can be kept (svi_surface
+                # _keep_start) instead of the slow constrained fallback
+                rows = list(zip(start.expiries, start.t, start.forwards, start.smiles, strict=True))
+                rows += [
+                    (lab, float(q.t_slices[i]), float(q.forward_slices[i]), sl.svi)
+                    for i, (lab, sl) in enumerate(zip(labels, with_quotes, strict=True))
+                    if sl.svi is not None and lab not in known
+                ]
+                if len(rows) > len(start.expiries):
+                    rows.sort(key=lambda r: r[1])
+                    start = SVISmiles(
+                        expiries=tuple(r[0] for r in rows),
+                        t=tuple(r[1] for r in rows),
+                        forwards=tuple(r[2] for r in rows),
+                        smiles=tuple(r[3] for r in rows),
+                    )
         else:
             start = SVISmiles(
                 expiries=tuple(expiry_label(e) for e in q.expiries),
@@ -1416,6 +1442,9 @@ class StreamEngine:
             self._wake.set()
             return
         a0 = time.perf_counter()
+        cpu_s = self._svs_worker.last_on_worker_cpu_s
+        if math.isfinite(cpu_s):
+            self.lat["svi_surface_on_worker_cpu"].add(1e3 * cpu_s)
         self._apply_svs(u, now, newest, res, expiries, t0, self._svs_worker.last_on_worker_s)
         self.lat["svi_surface_loop"].add(1e3 * (self._svs_loop_s + time.perf_counter() - a0))
         self._wake.set()
