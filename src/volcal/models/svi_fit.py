@@ -501,6 +501,42 @@ def fit_svi_slice(
     return (flat, info) if full_output else flat
 
 
+def _shrink_to_admissible(svi: SVI, a_flat: float, steps: int = 40) -> SVI | None:
+    """The admissible smile closest to ``svi`` on the segment from the flat smile
+    through the mean variance ``a_flat`` (b = 0: g = 1 everywhere) to ``svi``: the
+    largest ``lam`` in (0, 1] found by bisection for which ``a_flat + lam (a - a_flat)``,
+    ``lam b`` and the same ``rho, m, sigma`` pass the dense butterfly check.
+
+    SLSQP holds g >= 0 only on its constraint grid: a narrow vertex (a 1.5-day BTC
+    smile of 2026-01-23, sigma 0.057) ends with g = -2.5e-5 between two of its points,
+    and which start gets there depends on the SciPy release. Shrinking the smile's
+    slopes toward the flat smile removes the dip at a cost that is second order in
+    ``1 - lam``. ``None`` when even the smallest tried ``lam`` is not admissible."""
+
+    def at(lam: float) -> SVI | None:
+        try:
+            return SVI(
+                a=a_flat + lam * (svi.a - a_flat),
+                b=lam * svi.b,
+                rho=svi.rho,
+                m=svi.m,
+                sigma=svi.sigma,
+            )
+        except ParameterError:
+            return None
+
+    lo, hi = 0.0, 1.0
+    best: SVI | None = None
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        cand = at(mid)
+        if cand is not None and cand.is_arbitrage_free():
+            lo, best = mid, cand
+        else:
+            hi = mid
+    return best
+
+
 def _constrained_fit(
     k: FloatArray, v: FloatArray, wt: FloatArray, starts: list[FloatArray], k_lo: float, k_hi: float
 ) -> tuple[SVI, float] | None:
@@ -564,7 +600,10 @@ def _constrained_fit(
         except ParameterError:
             continue
         if not svi.is_arbitrage_free():
-            continue
+            repaired = _shrink_to_admissible(svi, float(np.sum(wt * v) / np.sum(wt)))
+            if repaired is None:
+                continue
+            svi = repaired
         cost = float(np.sum(wt * (svi.total_variance(k) - v) ** 2))
         if best is None or cost < best[1]:
             best = (svi, cost)
