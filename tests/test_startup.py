@@ -203,3 +203,19 @@ def test_fast_exit_only_for_listed_commands_and_one_thread(tmp_path: Path) -> No
     done = _run_cli(["calibrate", missing], _EXIT_PROBES + "\n" + thread)
     assert done.returncode == 2
     assert "thread done" in done.stderr and "teardown ran" in done.stderr
+
+
+def test_models_package_imports_its_models_on_first_use() -> None:
+    mods = _modules_after("import volcal.models")
+    assert not {m for m in mods if m.startswith("volcal.models.")}
+    mods = _modules_after("from volcal.models import HestonTD\nHestonTD")
+    assert "volcal.models.heston_td" in mods and "volcal.models.sabr" not in mods
+    code = (
+        "import volcal.models as m\n"
+        "assert sorted(m.fourier_models()) == "
+        "['bates', 'black', 'heston', 'kou', 'merton', 'svcj', 'vg']\n"
+        "assert set(m.__all__) <= set(dir(m))\n"
+        "for name in m.__all__:\n"
+        "    assert getattr(m, name).__module__.startswith('volcal.models'), name\n"
+    )
+    assert "volcal.models.ssvi" in _modules_after(code)
