@@ -205,6 +205,32 @@ def test_fast_exit_only_for_listed_commands_and_one_thread(tmp_path: Path) -> No
     assert "thread done" in done.stderr and "teardown ran" in done.stderr
 
 
+_SNAPSHOT = "deribit_options_snapshot_20260107T092155Z.csv"
+
+
+def test_calibrate_heston_on_a_deribit_snapshot_imports_no_pandas(snapshot_dir: Path) -> None:
+    """The Deribit snapshot CSV is read without pandas (volcal.feeds.csv_formats.
+    read_svcj_snapshot_text), the chain keeps its snapshot as datetime64 through cleaning
+    and the fit: pandas (and pyarrow under it) cost ~0.2-0.5 s of the command."""
+    path = snapshot_dir / _SNAPSHOT
+    code = (
+        "import contextlib, io, json\nfrom volcal.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    assert main(['calibrate', {str(path)!r}, '--currency', 'BTC', '--model', 'heston',"
+        " '--json']) == 0\n"
+        "doc = json.loads(out.getvalue())\n"
+        "assert doc['result']['status'] == 'ok', doc['result']['status']\n"
+        "assert doc['result']['snapshot'] == '2026-01-07T09:21:55.572527+00:00'\n"
+    )
+    mods = _modules_after(code)
+    assert not _top(mods) & {"pandas", "pyarrow", "dateutil"}
+    assert "volcal.feeds.tardis" not in mods  # its header check: volcal.cli._load
+    # volcal.models imports its model modules when their classes are used
+    assert {"volcal.models.heston", "volcal.models.levy"} <= mods
+    assert not mods & {"volcal.models.heston_td", "volcal.models.sabr", "volcal.models.ssvi"}
+
+
 def test_models_package_imports_its_models_on_first_use() -> None:
     mods = _modules_after("import volcal.models")
     assert not {m for m in mods if m.startswith("volcal.models.")}
