@@ -80,6 +80,7 @@ _EDGE = _text(
     _row(timestamp="2026-01-07T09:21:54+00:00", strike="70000"),
     _row(currency="ETH", instrument_name="ETH-16JAN26-3000-C", strike="3000", index_price=""),
     _row(implied_volatility="0.12345678901234567", open_interest="-3", mark_price="7e5"),
+    _row(currency="btc", strike="110000"),  # read as BTC, as pandas' upper-casing does
 )
 
 
@@ -109,7 +110,7 @@ def test_text_reader_equals_pandas_reader_on_edge_cells(currency: str) -> None:
     chain = read_svcj_snapshot_text(_EDGE, "f.csv", currency, None, None)
     assert chain is not None
     _assert_same_chain(chain, _pandas_chain(_EDGE, currency))
-    assert len(chain) == (6 if currency == "BTC" else 1)  # the 09:21:54 row: older snapshot
+    assert len(chain) == (7 if currency == "BTC" else 1)  # the 09:21:54 row: older snapshot
     assert chain.meta["snapshot_choice"] == ("latest" if currency == "BTC" else "only")
 
 
@@ -145,6 +146,8 @@ _DECLINED = {
     "number in a text column": _text(_row(), _row(currency="1")),
     "bool in a text column": _text(_row(), _row(option_type="True")),
     "empty text cell": _text(_row(), _row(instrument_name="")),
+    "space around a text cell": _text(_row(), _row(currency="BTC ")),
+    "empty cell first": _text(_row(option_type=""), _row()),
     "nanosecond time": _text(_row(timestamp="2026-01-07T09:21:55.572527001+00:00")),
     "other time zone": _text(_row(timestamp="2026-01-07T10:21:55+01:00")),
     "naive time": _text(_row(expiry_datetime="2026-01-16T08:00:00")),

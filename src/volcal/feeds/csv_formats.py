@@ -252,10 +252,13 @@ _FLOAT_COLUMN = re.compile(
     r"(?:(?:-?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?|\d{1,15}|-0*[1-9]\d{0,14})?"
     r"(?:,|\Z))*"
 )
-# cells pandas reads as NaN, a bool or a number: such text cells go the pandas way
+# a line of the distinct cells of a text column, joined by newlines, that pandas reads as
+# NaN, a bool or a number, or with spaces around: such a file goes the pandas way
 _NOT_TEXT = re.compile(
-    r"(?:|#N/A|#N/A N/A|#NA|-1\.#IND|-1\.#QNAN|-NaN|-nan|1\.#IND|1\.#QNAN|<NA>|N/A|NA|NULL"
-    r"|NaN|None|n/a|nan|null|True|TRUE|true|False|FALSE|false|[-+]?[\d.][\d.eE+-]*|\s.*|.*\s)"
+    r"^(?:|#N/A|#N/A N/A|#NA|-1\.#IND|-1\.#QNAN|-NaN|-nan|1\.#IND|1\.#QNAN|<NA>|N/A|NA|NULL"
+    r"|NaN|None|n/a|nan|null|True|TRUE|true|False|FALSE|false|[-+]?[\d.][\d.eE+-]*"
+    r"|[ \t\f\v].*|.*[ \t\f\v])$",
+    re.MULTILINE,
 )
 # the times of the files: UTC, whole seconds or up to microseconds (pandas then reads
 # them at microsecond resolution)
@@ -273,7 +276,7 @@ def is_svcj_snapshot_header(columns: list[str]) -> bool:
     )
 
 
-def _utc_times(cells: tuple[str, ...]) -> np.ndarray | None:
+def _utc_times(cells: list[str]) -> np.ndarray | None:
     """Naive-UTC ``datetime64[us]`` of the cells, or ``None`` unless every cell is a
     :data:`_UTC_TIME` and a valid time."""
     out = {}
@@ -304,21 +307,25 @@ def read_svcj_snapshot_text(
     if not is_svcj_snapshot_header(header) or len(lines) < 2:
         return None
     ncol = len(header)
-    rows = [line.split(",") for line in lines[1:]]
-    if any(len(r) != ncol for r in rows):
+    if any(line.count(",") != ncol - 1 for line in lines):
         return None
-    table = dict(zip(header, zip(*rows, strict=True), strict=True))
+    # every line has all the fields: column j is every ncol-th cell from the j-th on
+    cells = text.replace("\n", ",").split(",")
+    table = {name: cells[ncol + j :: ncol] for j, name in enumerate(header)}
     for name in _SVCJ_FLOATS:
         if _FLOAT_COLUMN.fullmatch(",".join(table[name])) is None:
             return None
     for name in ("instrument_name", "underlying_name", "option_type", "currency"):
-        if any(_NOT_TEXT.fullmatch(c) is not None for c in table[name]):
+        if _NOT_TEXT.search("\n".join(set(table[name]))) is not None:
             return None
     stamps = _utc_times(table["timestamp"])
     expiry = _utc_times(table["expiry_datetime"])
     if stamps is None or expiry is None:
         return None
-    cur = np.array([c.upper().strip() for c in table["currency"]], dtype=object)
+    cur = np.array(table["currency"], dtype=object)
+    for text_cell in set(table["currency"]):
+        if text_cell.upper().strip() != text_cell:
+            cur[cur == text_cell] = text_cell.upper().strip()
     mask, und = _currency_mask(cur, currency, where)
     labels = np.unique(stamps[mask])
     chosen = labels[-1]
