@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -176,6 +178,8 @@ def test_datetime64_snapshot_reads_as_the_timestamp_it_was(text: str, unit: str)
     assert isinstance(sub.__dict__["_snapshot_raw"], np.datetime64)
     assert sub.snapshot == want and sub.snapshot.unit == want.unit
     assert ch.replace(snapshot=want).snapshot is want
+    for copied in (pickle.loads(pickle.dumps(ch)), copy.deepcopy(sub)):
+        assert copied.snapshot == want and copied.snapshot.unit == want.unit
 
 
 def test_snapshot_given_as_text_or_timestamp_is_a_timestamp() -> None:
