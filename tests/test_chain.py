@@ -220,3 +220,18 @@ def test_datetime64_time_columns_are_taken_as_they_are() -> None:
     assert ch.expiry.tobytes() == to_utc_datetime64(exp.astype(object)).tobytes()
     assert ch.quote_time.tobytes() == to_utc_datetime64(qt.astype(object)).tobytes()
     assert ch.expiry.tobytes() == exp.tobytes() and not ch.expiry.flags.writeable
+
+
+def test_expiry_label_of_datetime64_is_pandas_label() -> None:
+    from volcal.market.chain import expiry_label
+
+    def pandas_label(e: object) -> str:
+        ts = pd.Timestamp(e)
+        return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
+
+    for text in ("2026-03-27T08:00", "2026-03-27T08:00:00.25", "2026-03-27T08:00:00.000000007"):
+        for unit in ("s", "ms", "us", "ns", "D"):
+            e = np.datetime64(text, unit)
+            assert expiry_label(e) == pandas_label(e), (text, unit)
+    for e in (np.datetime64("NaT", "ns"), "2026-03-27T09:00+01:00", pd.Timestamp("2026-03-27")):
+        assert expiry_label(e) == pandas_label(e)

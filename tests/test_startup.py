@@ -208,7 +208,8 @@ def test_fast_exit_only_for_listed_commands_and_one_thread(tmp_path: Path) -> No
 _SNAPSHOT = "deribit_options_snapshot_20260107T092155Z.csv"
 
 
-def test_calibrate_heston_on_a_deribit_snapshot_imports_no_pandas(snapshot_dir: Path) -> None:
+@pytest.mark.parametrize("model", ["heston", "svi"])
+def test_calibrate_on_a_deribit_snapshot_imports_no_pandas(snapshot_dir: Path, model: str) -> None:
     """The Deribit snapshot CSV is read without pandas (volcal.feeds.csv_formats.
     read_svcj_snapshot_text), the chain keeps its snapshot as datetime64 through cleaning
     and the fit: pandas (and pyarrow under it) cost ~0.2-0.5 s of the command."""
@@ -217,7 +218,7 @@ def test_calibrate_heston_on_a_deribit_snapshot_imports_no_pandas(snapshot_dir: 
         "import contextlib, io, json\nfrom volcal.cli import main\n"
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out):\n"
-        f"    assert main(['calibrate', {str(path)!r}, '--currency', 'BTC', '--model', 'heston',"
+        f"    assert main(['calibrate', {str(path)!r}, '--currency', 'BTC', '--model', {model!r},"
         " '--json']) == 0\n"
         "doc = json.loads(out.getvalue())\n"
         "assert doc['result']['status'] == 'ok', doc['result']['status']\n"
@@ -226,6 +227,8 @@ def test_calibrate_heston_on_a_deribit_snapshot_imports_no_pandas(snapshot_dir: 
     mods = _modules_after(code)
     assert not _top(mods) & {"pandas", "pyarrow", "dateutil"}
     assert "volcal.feeds.tardis" not in mods  # its header check: volcal.cli._load
+    if model != "heston":
+        return
     # volcal.models imports its model modules when their classes are used
     assert {"volcal.models.heston", "volcal.models.levy"} <= mods
     assert not mods & {"volcal.models.heston_td", "volcal.models.sabr", "volcal.models.ssvi"}

@@ -79,6 +79,12 @@ def to_utc_timestamp(value: Any, what: str = "timestamp") -> pd.Timestamp:
 
 def expiry_label(expiry: Any) -> str:
     """ISO label of an expiry (UTC), the key of a slice in results and tables."""
+    if (
+        isinstance(expiry, np.datetime64)
+        and np.datetime_data(expiry.dtype)[0] in _SNAPSHOT_UNITS
+        and not np.isnat(expiry)
+    ):
+        return isoformat_utc(expiry)  # naive UTC, as pandas labels it (without pandas)
     import pandas as pd
 
     ts = pd.Timestamp(expiry)
