@@ -207,6 +207,8 @@ def test_isoformat_utc_is_pandas_isoformat() -> None:
             except (ValueError, OverflowError):
                 continue
             assert isoformat_utc(value) == want, (text, unit)
+    nat = np.datetime64("NaT", "ns")
+    assert isoformat_utc(nat) == pd.Timestamp(nat).tz_localize("UTC").isoformat() == "NaT"
 
 
 def test_datetime64_time_columns_are_taken_as_they_are() -> None:

@@ -206,3 +206,20 @@ def test_report_expiries_are_timestamps_made_when_read() -> None:
     assert rep.expiry is got and rep.expiry_isoformat() == iso
     assert list(rep.to_frame()["expiry"]) == list(want)
     assert "2026-02-27 08:00" in rep.summary()
+
+
+def test_report_with_a_missing_expiry_labels_it_nat() -> None:
+    ch = OptionChain.from_arrays(
+        underlying="BTC",
+        snapshot=np.datetime64("2026-01-07T09:00:00", "us"),
+        expiry=np.array(["2026-04-01T08:00", "NaT"], "M8[ns]"),
+        strike=[100.0, 100.0],
+        is_call=[True, False],
+        bid=[0.05, 0.03],
+        ask=[0.05, 0.03],
+        underlying_price=[101.0, 101.0],
+    )
+    _, rep = estimate_forwards(ch)
+    iso = [e["expiry"] for e in rep.to_dict()["expiries"]]
+    assert iso == rep.expiry_isoformat() == ["2026-04-01T08:00:00+00:00", "NaT"]
+    assert [e.isoformat() for e in rep.expiry] == iso

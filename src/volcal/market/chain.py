@@ -105,7 +105,9 @@ def to_utc_datetime64(values: Any, what: str = "expiry") -> DateArray:
 def isoformat_utc(value: np.datetime64) -> str:
     """``pandas.Timestamp(value).tz_localize("UTC").isoformat()`` of a naive-UTC
     ``datetime64`` without pandas: seconds, then 9 fractional digits when there are
-    nanoseconds, 6 when there are microseconds, then ``+00:00``."""
+    nanoseconds, 6 when there are microseconds, then ``+00:00`` (``NaT`` for NaT)."""
+    if np.isnat(value):
+        return "NaT"
     ns = int(np.asarray(value).astype("datetime64[ns]").astype(np.int64))
     sec, frac = divmod(ns, 1_000_000_000)
     text = str(np.datetime64(sec, "s"))
