@@ -17,17 +17,20 @@ Runs of the source trees are interleaved (tree 1, tree 2, tree 1, ...), so a cha
 the machine's load hits every tree alike.
 
 ``--budget`` instead times what the Heston command cannot avoid as long as its path
-imports these libraries: the interpreter, NumPy, pandas, numba and the target-context
+imports these libraries: the interpreter, NumPy, numba and the target-context
 refresh of its first dispatch (its type registries; its BLAS check imports scipy's
 ``cython_blas`` alone, as ``volcal.cli._numba_start`` arranges), Typer, and pydantic
 (Typer's own parameter coercion, which volcal.cli._coerce keeps off the path), each
-added to the previous line, in fresh interpreters, interleaved the same way.
+added to the previous line, in fresh interpreters, interleaved the same way; pandas, which
+the command no longer imports on a Deribit snapshot (read by
+``volcal.feeds.csv_formats.read_svcj_snapshot_text``), last, for its size.
 
 ``--phases`` times the phases of the Heston command inside fresh interpreters (min over
 ``--repeat`` runs): as the command runs (each phase pays for the imports it triggers),
-and with the libraries imported first, one by one (their import times, then what is
-left of each phase: volcal's own imports and work, the numba cache loads), and counts
-the compiled kernels each first dispatch loads.
+and with the libraries imported first, one by one (NumPy and numba: their import times,
+then what is left of each phase: volcal's own imports and work, the numba cache loads,
+pandas where the tree reads the chain with it), and counts the compiled kernels each
+first dispatch loads, and the modules the process has imported at the end.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from pathlib import Path
 BUDGET = (
     ("interpreter", "pass"),
     ("+ numpy", "import numpy"),
-    ("+ pandas", "import pandas"),
     ("+ numba", "import numba"),
     (
         # as volcal.cli._numba_start does it: the BLAS check finds scipy's cython_blas
@@ -61,6 +63,7 @@ BUDGET = (
     ),
     ("+ typer", "import typer.main"),
     ("+ pydantic (Typer's own parameter coercion)", "import typer._adapters"),
+    ("+ pandas (off the path on a Deribit snapshot)", "import pandas"),
 )
 
 
@@ -79,9 +82,8 @@ def add(label, dt):
     marks[label] = marks.get(label, 0.0) + dt
 def timed(label, stmt):
     t = time.perf_counter(); exec(stmt, {}); add(label, time.perf_counter() - t)
-if sys.argv[1] == "1":
+if sys.argv[1] == "1":  # (pandas not: a tree that reads the chain with it pays it there)
     timed("import numpy", "import numpy")
-    timed("import pandas", "import pandas")
     timed("import numba", "import numba")
 timed("import volcal.cli and the command module (Typer, Rich if imported)", "import volcal.cli, volcal.cli.chain, volcal.cli._load")
 if sys.argv[1] == "1":
@@ -136,6 +138,8 @@ whole = time.perf_counter() - T0
 marks["the rest (imports of volcal.cli.chain._load_clean, output)"] = whole - sum(
     v for k, v in marks.items() if not k.startswith(" "))
 marks["whole process after interpreter start"] = whole
+marks["modules imported (count)"] = len(sys.modules)
+marks["pandas imported (1 = yes)"] = int("pandas" in sys.modules)
 print(json.dumps(marks))
 """
 
@@ -179,7 +183,8 @@ def _phases(srcs: list[str], snapshot: str, repeat: int) -> None:
             cells = []
             for src in srcs:
                 vals = [r[label] for r in runs[src, first] if label in r]
-                cells.append(f"{min(vals):.3f}" if vals else "-")
+                count = label.endswith(("(count)", "(1 = yes)"))
+                cells.append(f"{min(vals):{'.0f' if count else '.3f'}}" if vals else "-")
             print(f"| {label} | " + " | ".join(cells) + " |")
         kernels = [
             sum(k.startswith("  first dispatch ") for k in runs[src, first][0]) for src in srcs

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -137,3 +139,101 @@ def test_views_are_json_safe_and_complete() -> None:
     json.dumps(d, allow_nan=False)
     assert d["n_quotes"] == 3 and d["n_usable"] == 2 and d["flags"] == {"wide_spread": 1}
     assert "BTC" in ch.summary() and "wide_spread=1" in ch.summary()
+
+
+# ---------------------------------------------------------------- snapshot kept as datetime64
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-07T09:21:55.572527",
+        "2026-01-07T09:21:55",
+        "2026-01-07T09:21:55.500000",
+        "2026-01-07T09:21:55.123456789",
+        "2026-01-07T09:21:55.000001",
+    ],
+)
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_datetime64_snapshot_reads_as_the_timestamp_it_was(text: str, unit: str) -> None:
+    """A naive-UTC datetime64 snapshot is kept as it is and read as the tz-aware
+    pandas.Timestamp that parsing it (the way before) gives: value, unit, tz, text."""
+    value = np.datetime64(text, unit)
+    want = pd.Timestamp(value).tz_localize("UTC")
+    ch = _chain(snapshot=value)
+    assert ch.__dict__["_snapshot_raw"] == value and "_snapshot_ts" not in ch.__dict__
+    # as before: NumPy's conversion of the Timestamp (to the microsecond)
+    assert ch.snapshot64 == np.datetime64(want.tz_localize(None), "ns")
+    assert ch.snapshot64.dtype == np.dtype("datetime64[ns]")
+    assert ch.snapshot_isoformat == want.isoformat()
+    assert "_snapshot_ts" not in ch.__dict__  # neither made the Timestamp
+    got = ch.snapshot
+    assert isinstance(got, pd.Timestamp) and got == want
+    assert got.unit == want.unit and str(got.tz) == "UTC"
+    assert ch.snapshot is got
+    ref = _chain(snapshot=want)
+    assert ch.t.tobytes() == ref.t.tobytes()
+    # copies keep it as kept: no Timestamp made for a select / replace
+    sub = ch.select([0, 2]).replace(bid=np.array([0.02, 0.04]))
+    assert isinstance(sub.__dict__["_snapshot_raw"], np.datetime64)
+    assert sub.snapshot == want and sub.snapshot.unit == want.unit
+    assert ch.replace(snapshot=want).snapshot is want
+    for copied in (pickle.loads(pickle.dumps(ch)), copy.deepcopy(sub)):
+        assert copied.snapshot == want and copied.snapshot.unit == want.unit
+
+
+def test_snapshot_given_as_text_or_timestamp_is_a_timestamp() -> None:
+    ch = _chain(snapshot="2026-01-07T10:00:00+01:00")
+    assert isinstance(ch.__dict__["_snapshot_raw"], pd.Timestamp)
+    assert ch.snapshot == pd.Timestamp("2026-01-07T09:00:00Z") and str(ch.snapshot.tz) == "UTC"
+    assert ch.snapshot_isoformat == ch.snapshot.isoformat() == "2026-01-07T09:00:00+00:00"
+    assert ch.select([1]).snapshot is ch.snapshot
+
+
+def test_nat_snapshot_is_an_error() -> None:
+    with pytest.raises(DataError, match="snapshot is missing"):
+        _chain(snapshot=np.datetime64("NaT", "ns"))
+
+
+def test_isoformat_utc_is_pandas_isoformat() -> None:
+    from volcal.market.chain import isoformat_utc
+
+    for text in ("2026-01-07T09:21:55", "2026-01-07T09:21:55.1", "1970-01-01T00:00:00.000000001",
+                 "2261-12-31T23:59:59.999999", "1969-12-31T23:59:59.5", "1678-01-01T00:00:00"):  # fmt: skip
+        for unit in ("s", "ms", "us", "ns"):
+            try:
+                value = np.datetime64(text, unit)
+                want = pd.Timestamp(value).tz_localize("UTC").isoformat()
+            except (ValueError, OverflowError):
+                continue
+            assert isoformat_utc(value) == want, (text, unit)
+    nat = np.datetime64("NaT", "ns")
+    assert isoformat_utc(nat) == pd.Timestamp(nat).tz_localize("UTC").isoformat() == "NaT"
+
+
+def test_datetime64_time_columns_are_taken_as_they_are() -> None:
+    """datetime64[ns] expiries and quote times (NaT included) come out as the old
+    parsing of them gave (pandas on their object values)."""
+    exp = np.array(["2026-01-16T08:00:00", "NaT", "2026-02-27T08:00:00.5"], dtype="datetime64[ns]")
+    qt = np.array(["2026-01-07T08:59:00", "2026-01-07T08:59:30.000000001", "NaT"], "datetime64[ns]")
+    from volcal.market.chain import to_utc_datetime64
+
+    ch = _chain(expiry=exp, quote_time=qt)
+    assert ch.expiry.tobytes() == to_utc_datetime64(exp.astype(object)).tobytes()
+    assert ch.quote_time.tobytes() == to_utc_datetime64(qt.astype(object)).tobytes()
+    assert ch.expiry.tobytes() == exp.tobytes() and not ch.expiry.flags.writeable
+
+
+def test_expiry_label_of_datetime64_is_pandas_label() -> None:
+    from volcal.market.chain import expiry_label
+
+    def pandas_label(e: object) -> str:
+        ts = pd.Timestamp(e)
+        return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
+
+    for text in ("2026-03-27T08:00", "2026-03-27T08:00:00.25", "2026-03-27T08:00:00.000000007"):
+        for unit in ("s", "ms", "us", "ns", "D"):
+            e = np.datetime64(text, unit)
+            assert expiry_label(e) == pandas_label(e), (text, unit)
+    for e in (np.datetime64("NaT", "ns"), "2026-03-27T09:00+01:00", pd.Timestamp("2026-03-27")):
+        assert expiry_label(e) == pandas_label(e)

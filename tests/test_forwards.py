@@ -178,3 +178,48 @@ def test_chain_method_keeps_own_forwards_and_fills_the_missing() -> None:
     assert out.forward[2] == pytest.approx(100.0 / (1.0 - 0.03)) == out.forward[3]
     with pytest.raises(ParameterError, match="'chain'"):
         estimate_forwards(ch, method="magic")  # type: ignore[arg-type]
+
+
+def test_report_expiries_are_timestamps_made_when_read() -> None:
+    """The report keeps its expiries as datetime64 and makes the tuple of tz-aware
+    pandas.Timestamp of its public field only when read; text and tables the same."""
+    ch = OptionChain.from_arrays(
+        underlying="BTC",
+        snapshot=np.datetime64("2026-01-07T09:00:00", "us"),
+        expiry=np.array(["2026-04-01T08:00", "2026-02-27T08:00", "2026-04-01T08:00"], "M8[ns]"),
+        strike=[100.0, 100.0, 100.0],
+        is_call=[True, True, False],
+        bid=[0.05, 0.04, 0.03],
+        ask=[0.05, 0.04, 0.03],
+        underlying_price=[101.0, 100.5, 101.0],
+    )
+    _, rep = estimate_forwards(ch)
+    assert "_expiry_ts" not in rep.__dict__
+    iso = rep.expiry_isoformat()
+    assert iso == ["2026-02-27T08:00:00+00:00", "2026-04-01T08:00:00+00:00"]
+    assert [e["expiry"] for e in rep.to_dict()["expiries"]] == iso
+    assert "_expiry_ts" not in rep.__dict__
+    want = (pd.Timestamp("2026-02-27T08:00Z"), pd.Timestamp("2026-04-01T08:00Z"))
+    got = rep.expiry
+    assert isinstance(got, tuple) and got == want
+    assert all(isinstance(e, pd.Timestamp) and str(e.tz) == "UTC" for e in got)
+    assert rep.expiry is got and rep.expiry_isoformat() == iso
+    assert list(rep.to_frame()["expiry"]) == list(want)
+    assert "2026-02-27 08:00" in rep.summary()
+
+
+def test_report_with_a_missing_expiry_labels_it_nat() -> None:
+    ch = OptionChain.from_arrays(
+        underlying="BTC",
+        snapshot=np.datetime64("2026-01-07T09:00:00", "us"),
+        expiry=np.array(["2026-04-01T08:00", "NaT"], "M8[ns]"),
+        strike=[100.0, 100.0],
+        is_call=[True, False],
+        bid=[0.05, 0.03],
+        ask=[0.05, 0.03],
+        underlying_price=[101.0, 101.0],
+    )
+    _, rep = estimate_forwards(ch)
+    iso = [e["expiry"] for e in rep.to_dict()["expiries"]]
+    assert iso == rep.expiry_isoformat() == ["2026-04-01T08:00:00+00:00", "NaT"]
+    assert [e.isoformat() for e in rep.expiry] == iso

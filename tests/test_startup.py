@@ -203,3 +203,48 @@ def test_fast_exit_only_for_listed_commands_and_one_thread(tmp_path: Path) -> No
     done = _run_cli(["calibrate", missing], _EXIT_PROBES + "\n" + thread)
     assert done.returncode == 2
     assert "thread done" in done.stderr and "teardown ran" in done.stderr
+
+
+_SNAPSHOT = "deribit_options_snapshot_20260107T092155Z.csv"
+
+
+@pytest.mark.parametrize("model", ["heston", "svi"])
+def test_calibrate_on_a_deribit_snapshot_imports_no_pandas(snapshot_dir: Path, model: str) -> None:
+    """The Deribit snapshot CSV is read without pandas (volcal.feeds.csv_formats.
+    read_svcj_snapshot_text), the chain keeps its snapshot as datetime64 through cleaning
+    and the fit: pandas (and pyarrow under it) cost ~0.2-0.5 s of the command."""
+    path = snapshot_dir / _SNAPSHOT
+    code = (
+        "import contextlib, io, json\nfrom volcal.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    assert main(['calibrate', {str(path)!r}, '--currency', 'BTC', '--model', {model!r},"
+        " '--json']) == 0\n"
+        "doc = json.loads(out.getvalue())\n"
+        "assert doc['result']['status'] == 'ok', doc['result']['status']\n"
+        "assert doc['result']['snapshot'] == '2026-01-07T09:21:55.572527+00:00'\n"
+    )
+    mods = _modules_after(code)
+    assert not _top(mods) & {"pandas", "pyarrow", "dateutil"}
+    assert "volcal.feeds.tardis" not in mods  # its header check: volcal.cli._load
+    if model != "heston":
+        return
+    # volcal.models imports its model modules when their classes are used
+    assert {"volcal.models.heston", "volcal.models.levy"} <= mods
+    assert not mods & {"volcal.models.heston_td", "volcal.models.sabr", "volcal.models.ssvi"}
+
+
+def test_models_package_imports_its_models_on_first_use() -> None:
+    mods = _modules_after("import volcal.models")
+    assert not {m for m in mods if m.startswith("volcal.models.")}
+    mods = _modules_after("from volcal.models import HestonTD\nHestonTD")
+    assert "volcal.models.heston_td" in mods and "volcal.models.sabr" not in mods
+    code = (
+        "import volcal.models as m\n"
+        "assert sorted(m.fourier_models()) == "
+        "['bates', 'black', 'heston', 'kou', 'merton', 'svcj', 'vg']\n"
+        "assert set(m.__all__) <= set(dir(m))\n"
+        "for name in m.__all__:\n"
+        "    assert getattr(m, name).__module__.startswith('volcal.models'), name\n"
+    )
+    assert "volcal.models.ssvi" in _modules_after(code)

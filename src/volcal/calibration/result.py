@@ -22,14 +22,16 @@ import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from volcal._typing import ArrayLike, FloatArray
 from volcal.calibration.quotes import QuoteSet, inside_bid_ask
 from volcal.market.chain import expiry_label
+
+if TYPE_CHECKING:  # pandas is imported by the two tables only (not on a fit's path)
+    import pandas as pd
 
 STATUSES = ("ok", "max_iter", "time_limit", "failed", "degraded")
 
@@ -450,6 +452,8 @@ class CalibrationResult:
 
     def slice_table(self) -> pd.DataFrame:
         """Per-expiry table (one row per expiry)."""
+        import pandas as pd
+
         rows = []
         for s in self.slices:
             d = s.to_dict()
@@ -459,6 +463,8 @@ class CalibrationResult:
 
     def quote_table(self) -> pd.DataFrame:
         """Per-quote table: identification, market vols, model vol, residual, weight."""
+        import pandas as pd
+
         q = self.quotes
         return pd.DataFrame(
             {

@@ -16,13 +16,17 @@ from volcal.errors import DataError
 
 def _tardis_header(path: Path) -> bool:
     from volcal._io import read_bytes
-    from volcal.feeds.tardis import is_tardis
+    from volcal.feeds.csv_formats import is_svcj_snapshot_header
 
     raw = read_bytes(path)
     head = raw[:4096].decode("utf-8-sig", errors="replace").lstrip()
     if not head or head[0] in "{[":
         return False
     first = next(csv.reader([head.splitlines()[0]]), [])
+    if is_svcj_snapshot_header(first):  # a Deribit snapshot file (the Tardis reader and
+        return False  # pandas, which it imports, are not needed to tell)
+    from volcal.feeds.tardis import is_tardis
+
     return is_tardis(first)
 
 

@@ -201,7 +201,7 @@ def calibrate(
         out = result.to_dict()
         out["source"] = ", ".join(map(str, snapshot))
         out["underlying"] = chain.underlying
-        out["snapshot"] = chain.snapshot.isoformat()
+        out["snapshot"] = chain.snapshot_isoformat  # no pandas.Timestamp needed
         out["total_elapsed_s"] = total
         if report is not None:
             out["report"] = str(report)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from volcal._typing import BoolArray, DateArray, FloatArray
 from volcal.errors import DataError
 from volcal.market.chain import OptionChain, to_utc_timestamp
 from volcal.market.flags import Flag
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Deribit options expire at 08:00 UTC.
 DERIBIT_EXPIRY_HOUR = 8
@@ -53,6 +55,8 @@ def numeric(df: pd.DataFrame, col: str, where: str) -> FloatArray:
     s = df[col]
     if s.dtype.kind in "fiub":
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    import pandas as pd
+
     conv = pd.to_numeric(s, errors="coerce")
     bad = conv.isna() & s.notna() & (s.astype(str).str.strip() != "")
     if bad.any():
@@ -108,6 +112,8 @@ def parse_instrument(name: str) -> tuple[str, pd.Timestamp, float, bool]:
     >>> parse_instrument("BTC-27MAR26-100000-C")[1:]
     (Timestamp('2026-03-27 08:00:00+0000', tz='UTC'), 100000.0, True)
     """
+    import pandas as pd
+
     m = _NAME_RE.match(str(name).strip())
     if m is None or m["mon"] not in _MONTHS:
         raise DataError(f"cannot parse Deribit option name {name!r}")
@@ -139,6 +145,8 @@ def choose_snapshot(
     otherwise the label equal to ``snapshot`` (an error lists the available ones).
     Returns the row mask, the chosen time and meta entries describing the choice.
     """
+    import pandas as pd
+
     ts = pd.to_datetime(times, utc=True, format="mixed")
     if ts.isna().any():
         i = int(np.flatnonzero(ts.isna().to_numpy())[0])
@@ -163,7 +171,7 @@ def choose_snapshot(
 def reader_flags(
     strike: FloatArray,
     expiry: DateArray,
-    snapshot: pd.Timestamp,
+    snapshot: pd.Timestamp | np.datetime64,
     bid: FloatArray,
     ask: FloatArray,
     mark: FloatArray,
@@ -174,8 +182,13 @@ def reader_flags(
     * ``EXPIRED``: expiry at or before the snapshot.
     * ``MISSING_BID`` / ``MISSING_ASK``: side absent (NaN) or not positive.
     * ``ZERO_PRICE``: no positive price on either side, or a mark of exactly zero.
+
+    ``snapshot``: a ``pandas.Timestamp``, or a naive-UTC ``datetime64``.
     """
-    snap = np.datetime64(snapshot.tz_convert("UTC").tz_localize(None), "ns")
+    if isinstance(snapshot, np.datetime64):  # to the microsecond, as a Timestamp's below
+        snap = snapshot.astype("datetime64[us]").astype("datetime64[ns]")
+    else:
+        snap = np.datetime64(snapshot.tz_convert("UTC").tz_localize(None), "ns")
     with np.errstate(invalid="ignore"):
         has_bid = bid > 0
         has_ask = ask > 0
@@ -202,7 +215,7 @@ def build_chain(where: str, **kw: Any) -> OptionChain:
     except DataError as exc:
         raise fail(where, str(exc)) from exc
     flags = reader_flags(
-        chain.strike, chain.expiry, chain.snapshot, chain.bid, chain.ask, chain.mark
+        chain.strike, chain.expiry, chain.snapshot64, chain.bid, chain.ask, chain.mark
     )
     return chain.with_flags(flags)
 

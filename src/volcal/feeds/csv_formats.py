@@ -31,10 +31,10 @@ Layouts
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from volcal._typing import BoolArray, FloatArray
 from volcal.feeds._common import (
@@ -47,7 +47,10 @@ from volcal.feeds._common import (
     parse_is_call,
     require_present,
 )
-from volcal.market.chain import OptionChain, Settlement, to_utc_timestamp
+from volcal.market.chain import OptionChain, Settlement, isoformat_utc, to_utc_timestamp
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # format id -> columns that must all be present (used for detection and for errors)
 CSV_LAYOUTS: dict[str, tuple[str, ...]] = {
@@ -139,7 +142,12 @@ CSV_LAYOUTS: dict[str, tuple[str, ...]] = {
 def _select_currency(names: pd.Series, currency: str | None, where: str) -> tuple[np.ndarray, str]:
     """Mask of rows of one currency; several currencies need ``currency=``."""
     cur = names.astype(str).str.upper().str.strip()
-    found = sorted(cur.unique())
+    return _currency_mask(cur.to_numpy(dtype=object), currency, where)
+
+
+def _currency_mask(cur: np.ndarray, currency: str | None, where: str) -> tuple[np.ndarray, str]:
+    """:func:`_select_currency` of the upper-cased, stripped names ``cur`` (object array)."""
+    found = sorted(set(cur.tolist()))
     if currency is None:
         if len(found) > 1:
             raise fail(where, f"file holds {' and '.join(found)}: pass currency=...")
@@ -147,7 +155,7 @@ def _select_currency(names: pd.Series, currency: str | None, where: str) -> tupl
     want = str(currency).upper()
     if want not in found:
         raise fail(where, f"no {want} options in file (it holds {', '.join(found)})")
-    return (cur == want).to_numpy(), want
+    return np.asarray(cur == want, dtype=bool), want
 
 
 def _underlying_from_names(df: pd.DataFrame) -> pd.Series:
@@ -160,6 +168,8 @@ def _zero_as_missing(a: np.ndarray) -> np.ndarray:
 
 
 def _one_snapshot_time(times: pd.Series, where: str) -> pd.Timestamp:
+    import pandas as pd
+
     ts = pd.to_datetime(times, utc=True, format="mixed")
     if ts.isna().any():
         raise fail(where, "snapshot timestamp cannot be read")
@@ -209,6 +219,160 @@ def read_svcj_snapshot(
     )
 
 
+#: every column of the ``svcj-snapshot`` files as published; :func:`read_svcj_snapshot_text`
+#: reads a file whose header holds the layout's columns and none but these
+SVCJ_SNAPSHOT_COLUMNS = frozenset(
+    (
+        *CSV_LAYOUTS["svcj-snapshot"],
+        "mid_price",
+        "futures_instrument_name",
+        "delta",
+        "vega",
+        "bid_ask_spread",
+        "volume_usd",
+    )
+)
+_SVCJ_FLOATS = (
+    "strike",
+    "bid_price",
+    "ask_price",
+    "mark_price",
+    "futures_price",
+    "underlying",
+    "index_price",
+    "implied_volatility",
+    "open_interest",
+    "volume",
+)
+# a column of plain decimal numbers and empty cells, joined by "," (what pandas' C parser
+# reads as numbers and NaN the same way as Python's float); at most 15 digits in a
+# whole number (larger ones pandas keeps as int64 / uint64), no negative integer zero
+# (pandas reads an integer column's "-0" as 0)
+_FLOAT_COLUMN = re.compile(
+    r"(?:(?:-?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?|\d{1,15}|-0*[1-9]\d{0,14})?"
+    r"(?:,|\Z))*"
+)
+# a line of the distinct cells of a text column, joined by newlines, that pandas reads as
+# NaN, a bool or a number, or with spaces around: such a file goes the pandas way
+_NOT_TEXT = re.compile(
+    r"^(?:|#N/A|#N/A N/A|#NA|-1\.#IND|-1\.#QNAN|-NaN|-nan|1\.#IND|1\.#QNAN|<NA>|N/A|NA|NULL"
+    r"|NaN|None|n/a|nan|null|True|TRUE|true|False|FALSE|false|[-+]?[\d.][\d.eE+-]*"
+    r"|[ \t\f\v].*|.*[ \t\f\v])$",
+    re.MULTILINE,
+)
+# the times of the files: UTC, whole seconds or up to microseconds (pandas then reads
+# them at microsecond resolution)
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?\+00:00")
+
+
+def is_svcj_snapshot_header(columns: list[str]) -> bool:
+    """Whether a CSV header is exactly an ``svcj-snapshot`` file's: every column of the
+    layout, none other than :data:`SVCJ_SNAPSHOT_COLUMNS`, no name twice."""
+    names = set(columns)
+    return (
+        len(names) == len(columns)
+        and set(CSV_LAYOUTS["svcj-snapshot"]) <= names
+        and names <= SVCJ_SNAPSHOT_COLUMNS
+    )
+
+
+def _utc_times(cells: list[str]) -> np.ndarray | None:
+    """Naive-UTC ``datetime64[us]`` of the cells, or ``None`` unless every cell is a
+    :data:`_UTC_TIME` and a valid time."""
+    out = {}
+    for text in set(cells):
+        if _UTC_TIME.fullmatch(text) is None:
+            return None
+        try:
+            out[text] = np.datetime64(text[:-6], "us")
+        except ValueError:
+            return None
+    return np.array([out[c] for c in cells], dtype="datetime64[us]")
+
+
+def read_svcj_snapshot_text(
+    text: str, where: str, currency: str | None, snapshot: Any, settlement: Settlement | None
+) -> OptionChain | None:
+    """:func:`read_svcj_snapshot` of the CSV text of an ``svcj-snapshot`` file, without
+    pandas: the same chain, array for array and bit for bit. ``None`` (read the file
+    with pandas) unless the file is one this reader can take as it is: the header of
+    :func:`is_svcj_snapshot_header`, ASCII, no quoted cell, no carriage return, every
+    line with all the header's fields, the numbers of the columns read plain decimals or
+    empty, their text cells nothing pandas reads as NaN, a bool or a number, the times
+    :data:`_UTC_TIME`, and no ``snapshot=``. Errors (currency) are the same as there."""
+    if snapshot is not None or not text.isascii() or '"' in text or "\r" in text:
+        return None
+    lines = text.split("\n")
+    header = lines[0].split(",")
+    if not is_svcj_snapshot_header(header) or len(lines) < 2:
+        return None
+    ncol = len(header)
+    if any(line.count(",") != ncol - 1 for line in lines):
+        return None
+    # every line has all the fields: column j is every ncol-th cell from the j-th on
+    cells = text.replace("\n", ",").split(",")
+    table = {name: cells[ncol + j :: ncol] for j, name in enumerate(header)}
+    for name in _SVCJ_FLOATS:
+        if _FLOAT_COLUMN.fullmatch(",".join(table[name])) is None:
+            return None
+    for name in ("instrument_name", "underlying_name", "option_type", "currency"):
+        if _NOT_TEXT.search("\n".join(set(table[name]))) is not None:
+            return None
+    stamps = _utc_times(table["timestamp"])
+    expiry = _utc_times(table["expiry_datetime"])
+    if stamps is None or expiry is None:
+        return None
+    cur = np.array(table["currency"], dtype=object)
+    for text_cell in set(table["currency"]):
+        if text_cell.upper().strip() != text_cell:
+            cur[cur == text_cell] = text_cell.upper().strip()
+    mask, und = _currency_mask(cur, currency, where)
+    labels = np.unique(stamps[mask])
+    chosen = labels[-1]
+    rows_used = np.flatnonzero(mask & (stamps == chosen))
+    meta: dict[str, Any] = {
+        "snapshots_in_file": [isoformat_utc(x) for x in labels],
+        "snapshot_choice": "latest" if labels.size > 1 else "only",
+    }
+
+    def col(name: str) -> np.ndarray:
+        return np.array(table[name], dtype=object)[rows_used]
+
+    def num(name: str) -> FloatArray:
+        return np.array([float(c) if c else np.nan for c in col(name)], dtype=np.float64)
+
+    fut = num("futures_price")
+    under = num("underlying")
+    index = num("index_price")
+    meta.update(
+        source=where,
+        format="svcj-snapshot",
+        time_basis_in_file="time_to_maturity column is ACT/365.25 (volcal uses ACT/365)",
+        underlying_names=sorted(set(col("underlying_name").tolist())),
+    )
+    return build_chain(
+        where,
+        underlying=und,
+        snapshot=chosen,  # datetime64[us]: the pandas.Timestamp is made when read
+        settlement=settlement or "inverse",
+        venue="deribit",
+        index_price=float(np.nanmedian(index)) if np.isfinite(index).any() else np.nan,
+        instrument=col("instrument_name"),
+        expiry=expiry[rows_used].astype("datetime64[ns]"),
+        strike=num("strike"),
+        is_call=parse_is_call(col("option_type"), where),
+        bid=num("bid_price"),
+        ask=num("ask_price"),
+        mark=num("mark_price"),
+        open_interest=num("open_interest"),
+        volume=num("volume"),
+        quote_time=stamps[rows_used].astype("datetime64[ns]"),
+        underlying_price=np.where(np.isfinite(fut), fut, under),
+        mark_iv=num("implied_volatility"),
+        meta=meta,
+    )
+
+
 def read_order_book(
     df: pd.DataFrame, where: str, currency: str | None, snapshot: Any, settlement: Settlement | None
 ) -> OptionChain:
@@ -218,6 +382,8 @@ def read_order_book(
     )
     mask, und = _select_currency(_underlying_from_names(df), currency, where)
     d = df.loc[mask].reset_index(drop=True)
+    import pandas as pd
+
     qt = ms_to_datetime64(numeric(d, "timestamp", where))
     snap = (
         pd.Timestamp(qt.max()).tz_localize("UTC")
@@ -326,6 +492,8 @@ def infer_snapshot_from_marks(
             "this layout has no snapshot time and its marks pin it only to "
             f"+-{stderr_min:.0f} min: pass snapshot=...",
         )
+    import pandas as pd
+
     ts = pd.Timestamp(int(med), unit="ns", tz="UTC").round("s")
     return ts, (
         f"inferred from {kk.size} near-the-money mark prices and mark IVs "
@@ -422,6 +590,8 @@ def read_iv_only(
     df: pd.DataFrame, where: str, currency: str | None, snapshot: Any, settlement: Settlement | None
 ) -> OptionChain:
     """IV-only hourly chains: mark IV kept, prices and underlying unknown (NaN)."""
+    import pandas as pd
+
     require_present(df, ("instrument_name", "expiry_date", "type"), where)
     mask, und = _select_currency(_underlying_from_names(df), currency, where)
     d = df.loc[mask].reset_index(drop=True)
@@ -467,4 +637,10 @@ CSV_READERS = {
     "deribit-iv-only": read_iv_only,
 }
 
-__all__ = ["CSV_LAYOUTS", "CSV_READERS"]
+__all__ = [
+    "CSV_LAYOUTS",
+    "CSV_READERS",
+    "SVCJ_SNAPSHOT_COLUMNS",
+    "is_svcj_snapshot_header",
+    "read_svcj_snapshot_text",
+]

@@ -16,21 +16,42 @@ the ``snapshot=`` argument or :data:`DEFAULT_EPOCH`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from volcal.feeds._common import build_chain, fail, numeric, parse_is_call
 from volcal.market.chain import SECONDS_PER_YEAR, OptionChain, Settlement, to_utc_timestamp
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 FRAME_REQUIRED: tuple[str, ...] = ("strike", "is_call", "bid", "ask", "forward")
-#: Snapshot used to turn ``t`` into expiries when no ``snapshot=`` is given.
-DEFAULT_EPOCH = pd.Timestamp("2000-01-01T00:00:00Z")
+#: the text of :data:`DEFAULT_EPOCH`, the snapshot used to turn ``t`` into expiries when
+#: no ``snapshot=`` is given (a ``pandas.Timestamp`` made on first use: this module is
+#: imported by every read, pandas only by the readers that need it)
+_DEFAULT_EPOCH_TEXT = "2000-01-01T00:00:00Z"
+
+
+def _default_epoch() -> pd.Timestamp:
+    value = globals().get("DEFAULT_EPOCH")
+    if value is None:
+        import pandas as pd
+
+        value = globals()["DEFAULT_EPOCH"] = pd.Timestamp(_DEFAULT_EPOCH_TEXT)
+    return value
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_EPOCH":
+        return _default_epoch()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_pandas(obj: Any) -> pd.DataFrame | None:
     """A pandas DataFrame from a pandas or polars frame (``None`` for anything else)."""
+    import pandas as pd
+
     if isinstance(obj, pd.DataFrame):
         return obj
     mod = type(obj).__module__
@@ -79,7 +100,7 @@ def read_frame(
         expiry: Any = d["expiry"].to_numpy(dtype=object)
         how = "requested"
     else:
-        snap = DEFAULT_EPOCH if snapshot is None else to_utc_timestamp(snapshot, "snapshot")
+        snap = _default_epoch() if snapshot is None else to_utc_timestamp(snapshot, "snapshot")
         t = numeric(d, "t", where)
         snap64 = np.datetime64(snap.tz_localize(None), "ns")
         with np.errstate(invalid="ignore"):
@@ -132,4 +153,4 @@ def read_frame(
     )
 
 
-__all__ = ["DEFAULT_EPOCH", "FRAME_REQUIRED", "read_frame", "to_pandas"]
+__all__ = ["DEFAULT_EPOCH", "FRAME_REQUIRED", "read_frame", "to_pandas"]  # noqa: F822 (__getattr__)

@@ -10,16 +10,17 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from volcal._io import read_bytes
 from volcal.errors import DataError
 from volcal.feeds._common import fail, source_name
-from volcal.feeds.csv_formats import CSV_LAYOUTS, CSV_READERS
+from volcal.feeds.csv_formats import CSV_LAYOUTS, CSV_READERS, read_svcj_snapshot_text
 from volcal.feeds.frame import FRAME_REQUIRED, read_frame, to_pandas
 from volcal.market.chain import OptionChain, Settlement
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _layout_scores(
@@ -58,6 +59,8 @@ def detect_csv_layout(columns: list[str], where: str) -> str:
 
 
 def _read_csv_text(text: str, where: str) -> pd.DataFrame:
+    import pandas as pd
+
     lines = text.splitlines()
     header = next(csv.reader([lines[0]]))
     last = next(csv.reader([lines[-1]])) if len(lines) > 1 else header
@@ -79,6 +82,8 @@ def _read_path(
     where = path.name
     raw = read_bytes(path)
     if raw[:4] == b"PAR1":
+        import pandas as pd
+
         try:
             df = pd.read_parquet(io.BytesIO(raw))
         except Exception as exc:  # pyarrow raises several unrelated classes
@@ -98,6 +103,10 @@ def _read_path(
 
         doc = _load_json(body, where)
         return read_json_any(doc, where, path, currency, snapshot, settlement)
+    # a Deribit snapshot file as published: read without pandas (the same chain)
+    chain = read_svcj_snapshot_text(body, where, currency, snapshot, settlement)
+    if chain is not None:
+        return chain
     df = _read_csv_text(body, where)
     return _read_table(df, where, currency, snapshot, settlement)
 

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from volcal._typing import BoolArray, DateArray, FloatArray, ObjArray, UIntArray
 from volcal.errors import DataError
 from volcal.market.flags import EXCLUDE_DEFAULT, Flag, count_reasons, decode
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Settlement = Literal["inverse", "linear"]
 PriceField = Literal["bid", "ask", "mark", "mid"]
@@ -57,8 +59,15 @@ _FLOAT_FIELDS = (
 _ARRAY_FIELDS = ("instrument", "expiry", "is_call", "quote_time", "flags", *_FLOAT_FIELDS)
 
 
+#: datetime64 units a snapshot may be kept in before it is read (``pandas.Timestamp``
+#: holds each of them over its whole range)
+_SNAPSHOT_UNITS = ("s", "ms", "us", "ns")
+
+
 def to_utc_timestamp(value: Any, what: str = "timestamp") -> pd.Timestamp:
     """Parse ``value`` as a UTC ``pd.Timestamp`` (naive input is taken as UTC)."""
+    import pandas as pd
+
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
@@ -70,17 +79,80 @@ def to_utc_timestamp(value: Any, what: str = "timestamp") -> pd.Timestamp:
 
 def expiry_label(expiry: Any) -> str:
     """ISO label of an expiry (UTC), the key of a slice in results and tables."""
+    if (
+        isinstance(expiry, np.datetime64)
+        and np.datetime_data(expiry.dtype)[0] in _SNAPSHOT_UNITS
+        and not np.isnat(expiry)
+    ):
+        return isoformat_utc(expiry)  # naive UTC, as pandas labels it (without pandas)
+    import pandas as pd
+
     ts = pd.Timestamp(expiry)
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
 
 
 def to_utc_datetime64(values: Any, what: str = "expiry") -> DateArray:
     """Parse an array of times to ``datetime64[ns]`` in UTC (naive input taken as UTC)."""
+    import pandas as pd
+
     try:
         idx = pd.to_datetime(pd.Series(np.asarray(values).ravel()), utc=True, format="mixed")
     except (ValueError, TypeError) as exc:
         raise DataError(f"cannot parse {what} column: {exc}") from exc
     return idx.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+def isoformat_utc(value: np.datetime64) -> str:
+    """``pandas.Timestamp(value).tz_localize("UTC").isoformat()`` of a naive-UTC
+    ``datetime64`` without pandas: seconds, then 9 fractional digits when there are
+    nanoseconds, 6 when there are microseconds, then ``+00:00`` (``NaT`` for NaT)."""
+    if np.isnat(value):
+        return "NaT"
+    ns = int(np.asarray(value).astype("datetime64[ns]").astype(np.int64))
+    sec, frac = divmod(ns, 1_000_000_000)
+    text = str(np.datetime64(sec, "s"))
+    if len(text) != 19:  # a year outside 1000-9999: pandas' own rendering
+        import pandas as pd
+
+        return str(pd.Timestamp(value).tz_localize("UTC").isoformat())
+    if frac % 1000:
+        text += f".{frac:09d}"
+    elif frac:
+        text += f".{frac // 1000:06d}"
+    return text + "+00:00"
+
+
+def _timestamp_utc(value: np.datetime64) -> pd.Timestamp:
+    """The public ``pandas.Timestamp`` (tz UTC) of a naive-UTC ``datetime64`` snapshot,
+    made as :func:`to_utc_timestamp` makes it."""
+    import pandas as pd
+
+    return pd.Timestamp(value).tz_localize("UTC")
+
+
+class _Snapshot:
+    """The ``snapshot`` field of :class:`OptionChain`: kept as given; a naive-UTC
+    ``numpy.datetime64`` (what :meth:`OptionChain.from_arrays` keeps of one) becomes the
+    public ``pandas.Timestamp`` (tz UTC) the first time it is read, so a chain can be
+    read, cleaned and fitted without importing pandas."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        try:
+            return d["_snapshot_ts"]
+        except KeyError:
+            pass
+        raw = d["_snapshot_raw"] if "_snapshot_raw" in d else d["snapshot"]
+        value = _timestamp_utc(raw) if isinstance(raw, np.datetime64) else raw
+        d["_snapshot_ts"] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        d = obj.__dict__
+        d["_snapshot_raw"] = value
+        d.pop("_snapshot_ts", None)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -226,8 +298,21 @@ class OptionChain:
             except ValueError as exc:
                 raise DataError(f"column {name!r} has {a.size} values, expected {n}") from exc
 
-        snap = to_utc_timestamp(snapshot, "snapshot")
-        exp = to_utc_datetime64(np.broadcast_to(np.asarray(expiry, dtype=object), (n,)), "expiry")
+        snap: Any
+        if (
+            isinstance(snapshot, np.datetime64)
+            and np.datetime_data(snapshot.dtype)[0] in _SNAPSHOT_UNITS
+        ):
+            if np.isnat(snapshot):
+                raise DataError("snapshot is missing")
+            snap = snapshot  # the pandas.Timestamp is made when .snapshot is read
+        else:
+            snap = to_utc_timestamp(snapshot, "snapshot")
+        exp = _ns_times(expiry, n)
+        if exp is None:
+            exp = to_utc_datetime64(
+                np.broadcast_to(np.asarray(expiry, dtype=object), (n,)), "expiry"
+            )
         calls = np.broadcast_to(np.asarray(is_call), (n,))
         if calls.dtype.kind in "OUS":
             low = np.char.lower(calls.astype(str))
@@ -238,6 +323,8 @@ class OptionChain:
         calls = calls.astype(bool)
         if quote_time is None:
             qt = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+        elif (qt_ns := _ns_times(quote_time, n)) is not None:
+            qt = qt_ns
         else:
             qt = to_utc_datetime64(
                 np.broadcast_to(np.asarray(quote_time, dtype=object), (n,)), "timestamp"
@@ -276,13 +363,16 @@ class OptionChain:
 
     def replace(self, **changes: Any) -> OptionChain:
         """A copy with some fields replaced (validated like a new chain)."""
+        if "snapshot" not in changes:  # as kept: a datetime64 stays one
+            d = self.__dict__
+            changes["snapshot"] = d["_snapshot_raw"] if "_snapshot_raw" in d else self.snapshot
         return dataclasses.replace(self, **changes)
 
     def select(self, mask: Any) -> OptionChain:
         """The sub-chain of rows selected by a boolean mask or an index array."""
         idx = np.asarray(mask)
         changes = {name: getattr(self, name)[idx] for name in _ARRAY_FIELDS}
-        return dataclasses.replace(self, **changes)
+        return self.replace(**changes)
 
     def with_flags(self, flags: Any, *, replace: bool = False) -> OptionChain:
         """A copy with ``flags`` OR-ed into the existing ones (or replacing them)."""
@@ -294,10 +384,29 @@ class OptionChain:
         return int(self.strike.size)
 
     @property
+    def snapshot64(self) -> np.datetime64:
+        """The snapshot as a naive-UTC ``numpy.datetime64[ns]`` (the unit of the time
+        columns) for the arithmetic on them, read without making the ``pandas.Timestamp``.
+        To the microsecond, as NumPy converts a ``pandas.Timestamp`` (``t``, the flags
+        and the forwards have always used it so)."""
+        raw = self.__dict__.get("_snapshot_raw")
+        if isinstance(raw, np.datetime64):
+            return raw.astype("datetime64[us]").astype("datetime64[ns]")
+        return np.datetime64(self.snapshot.tz_convert("UTC").tz_localize(None), "ns")
+
+    @property
+    def snapshot_isoformat(self) -> str:
+        """``snapshot.isoformat()``, without making the ``pandas.Timestamp`` when the
+        chain keeps its snapshot as a ``datetime64``."""
+        raw = self.__dict__.get("_snapshot_raw")
+        if isinstance(raw, np.datetime64) and "_snapshot_ts" not in self.__dict__:
+            return isoformat_utc(raw)
+        return str(self.snapshot.isoformat())
+
+    @property
     def t(self) -> FloatArray:
         """Time to expiry in years, ACT/365 from exact UTC timestamps."""
-        snap = np.datetime64(self.snapshot.tz_convert("UTC").tz_localize(None), "ns")
-        secs = (self.expiry - snap) / np.timedelta64(1, "s")
+        secs = (self.expiry - self.snapshot64) / np.timedelta64(1, "s")
         return np.asarray(secs, dtype=np.float64) / SECONDS_PER_YEAR
 
     @property
@@ -373,6 +482,8 @@ class OptionChain:
     # ------------------------------------------------------------------ views
     def to_frame(self) -> pd.DataFrame:
         """A pandas DataFrame view (one row per quote), with ``t`` and ``k`` added."""
+        import pandas as pd
+
         df = pd.DataFrame({name: getattr(self, name) for name in _ARRAY_FIELDS})
         df["expiry"] = pd.to_datetime(df["expiry"]).dt.tz_localize("UTC")
         df["quote_time"] = pd.to_datetime(df["quote_time"]).dt.tz_localize("UTC")
@@ -397,6 +508,8 @@ class OptionChain:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe description (metadata and counts, not the quotes)."""
+        import pandas as pd
+
         return {
             "underlying": self.underlying,
             "venue": self.venue,
@@ -418,6 +531,19 @@ class OptionChain:
         )
 
 
+# the snapshot field: a pandas.Timestamp when read, whatever it is kept as (see _Snapshot)
+OptionChain.snapshot = _Snapshot()  # type: ignore[assignment]
+
+
+def _ns_times(values: Any, n: int) -> DateArray | None:
+    """``values`` broadcast to ``n`` rows when they are ``datetime64[ns]`` already (naive
+    UTC: what :func:`to_utc_datetime64` makes of them), else ``None``."""
+    a = np.asarray(values)
+    if a.dtype != np.dtype("datetime64[ns]"):
+        return None
+    return np.broadcast_to(a, (n,)).copy()
+
+
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -425,6 +551,8 @@ def _instrument_names(
     underlying: str, expiry: DateArray, strike: FloatArray, is_call: BoolArray
 ) -> ObjArray:
     """Deribit-style names ``BTC-27MAR26-100000-C`` for chains that come without names."""
+    import pandas as pd
+
     ts = pd.to_datetime(expiry)
     out = np.empty(strike.size, dtype=object)
     for i, (e, k, c) in enumerate(zip(ts, strike, is_call, strict=True)):
@@ -443,6 +571,7 @@ __all__ = [
     "PriceField",
     "Settlement",
     "expiry_label",
+    "isoformat_utc",
     "to_utc_datetime64",
     "to_utc_timestamp",
 ]

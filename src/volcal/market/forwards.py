@@ -29,15 +29,17 @@ expiry; ties in ``|c - p|`` are broken by strike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from volcal._typing import FloatArray
 from volcal.errors import ParameterError
-from volcal.market.chain import OptionChain
+from volcal.market.chain import OptionChain, isoformat_utc
 from volcal.market.flags import Flag
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ForwardMethod = Literal["auto", "chain", "quoted", "parity"]
 
@@ -97,6 +99,8 @@ class ForwardReport:
 
     def to_frame(self) -> pd.DataFrame:
         """The per-expiry table as a pandas DataFrame."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "expiry": list(self.expiry),
@@ -142,7 +146,7 @@ class ForwardReport:
             "tolerance_bps": self.tolerance_bps,
             "expiries": [
                 {
-                    "expiry": e.isoformat(),
+                    "expiry": e,
                     "t": f(self.t[i]),
                     "quoted": f(self.quoted[i]),
                     "parity": f(self.parity[i]),
@@ -153,9 +157,51 @@ class ForwardReport:
                     "discount": f(self.discount[i]),
                     "flagged": bool(self.flagged[i]),
                 }
-                for i, e in enumerate(self.expiry)
+                for i, e in enumerate(self.expiry_isoformat())
             ],
         }
+
+    def expiry_isoformat(self) -> list[str]:
+        """``[e.isoformat() for e in expiry]``, without making the ``pandas.Timestamp``
+        objects when the report keeps its expiries as ``datetime64``."""
+        d = self.__dict__
+        raw = d.get("_expiry_raw")
+        if isinstance(raw, np.ndarray) and "_expiry_ts" not in d:
+            return [isoformat_utc(e) for e in raw]
+        return [e.isoformat() for e in self.expiry]
+
+
+class _Expiries:
+    """The ``expiry`` field of :class:`ForwardReport`: kept as given; an array of
+    naive-UTC ``datetime64`` becomes the public tuple of ``pandas.Timestamp`` (tz UTC)
+    the first time it is read."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        try:
+            return d["_expiry_ts"]
+        except KeyError:
+            pass
+        raw = d["_expiry_raw"] if "_expiry_raw" in d else d["expiry"]
+        if isinstance(raw, np.ndarray):
+            import pandas as pd
+
+            raw = tuple(pd.Timestamp(e).tz_localize("UTC") for e in raw)
+        d["_expiry_ts"] = raw
+        return raw
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        d = obj.__dict__
+        if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+            value = np.array(value, copy=True)
+            value.flags.writeable = False
+        d["_expiry_raw"] = value
+        d.pop("_expiry_ts", None)
+
+
+ForwardReport.expiry = _Expiries()  # type: ignore[assignment]
 
 
 def _pair_table(
@@ -303,7 +349,7 @@ def estimate_forwards(
     exps, group = np.unique(chain.expiry, return_inverse=True)
     group = group.ravel()
     n = exps.size
-    snap = np.datetime64(chain.snapshot.tz_convert("UTC").tz_localize(None), "ns")
+    snap = chain.snapshot64
     t = np.asarray((exps - snap) / np.timedelta64(1, "s"), dtype=np.float64) / (365.0 * 86400.0)
     quoted = np.full(n, np.nan)
     parity = np.full(n, np.nan)
@@ -382,7 +428,7 @@ def estimate_forwards(
         extra[flagged[group]] |= np.uint32(Flag.PARITY)
     out = chain.replace(forward=fwd, discount=dcol, flags=chain.flags | extra)
     report = ForwardReport(
-        expiry=tuple(pd.Timestamp(e).tz_localize("UTC") for e in exps),
+        expiry=exps,  # type: ignore[arg-type]  # the pandas.Timestamp tuple made when read
         t=t,
         quoted=quoted,
         parity=parity,

@@ -12,13 +12,26 @@ parameter order lives), ``bounds()``, ``to_vector()`` / ``from_vector()``,
 
 from __future__ import annotations
 
-from volcal.models._base import Model
-from volcal.models.heston import SVCJ, Bates, Heston
-from volcal.models.heston_td import BatesTD, HestonTD
-from volcal.models.levy import Black, Kou, Merton, VarianceGamma
-from volcal.models.sabr import SABR, SABRSmiles
-from volcal.models.ssvi import ESSVI, SSVI
-from volcal.models.svi import SVI, SVISmiles
+from typing import TYPE_CHECKING
+
+from volcal._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from volcal.models._base import Model
+
+#: public name -> the module defining it, imported on first use: a command fitting one
+#: model does not import the others (heston_td, sabr, ssvi, ...)
+_LAZY = {
+    "Model": "volcal.models._base",
+    **dict.fromkeys(("Heston", "Bates", "SVCJ"), "volcal.models.heston"),
+    **dict.fromkeys(("HestonTD", "BatesTD"), "volcal.models.heston_td"),
+    **dict.fromkeys(("Black", "Kou", "Merton", "VarianceGamma"), "volcal.models.levy"),
+    **dict.fromkeys(("SABR", "SABRSmiles"), "volcal.models.sabr"),
+    **dict.fromkeys(("SSVI", "ESSVI"), "volcal.models.ssvi"),
+    **dict.fromkeys(("SVI", "SVISmiles"), "volcal.models.svi"),
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def fourier_models() -> dict[str, type[Model]]:
@@ -28,6 +41,9 @@ def fourier_models() -> dict[str, type[Model]]:
     >>> sorted(fourier_models())
     ['bates', 'black', 'heston', 'kou', 'merton', 'svcj', 'vg']
     """
+    from volcal.models.heston import SVCJ, Bates, Heston
+    from volcal.models.levy import Black, Kou, Merton, VarianceGamma
+
     classes: tuple[type[Model], ...] = (Heston, Bates, Merton, Kou, VarianceGamma, SVCJ, Black)
     return {c.model_name: c for c in classes}
 

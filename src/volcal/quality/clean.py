@@ -443,8 +443,7 @@ def clean(chain: OptionChain, policy: QualityPolicy | None = None) -> OptionChai
         two = has_bid & has_ask
         f |= _bit(two & (ch.bid > ch.ask), Flag.CROSSED)
         f |= _bit(two & (ch.bid == ch.ask), Flag.LOCKED)
-        snap = np.datetime64(ch.snapshot.tz_convert("UTC").tz_localize(None), "ns")
-        age = (snap - ch.quote_time) / np.timedelta64(1, "s")
+        age = (ch.snapshot64 - ch.quote_time) / np.timedelta64(1, "s")
         f |= _bit(~np.isnat(ch.quote_time) & (age > policy.max_quote_age_s), Flag.STALE)
         spread = np.where(two, ch.ask - ch.bid, np.nan)
         sane = two & (ch.bid <= ch.ask)
