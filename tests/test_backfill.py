@@ -357,3 +357,28 @@ def _raw_rows(path: Path) -> int:
     n = con.execute("SELECT count(*) FROM calibrations").fetchone()[0]
     con.close()
     return int(n)
+
+
+def test_cli_progress_bar_redraws_once_a_second():
+    """The backfill's progress bar moves once per batch: it redraws about once a second
+    (Rich's default of 10 per second would spend the client's CPU on identical frames)."""
+    import time
+
+    from volcal.cli.store import _backfill_bar
+
+    bar = _backfill_bar(transient=True)
+    draws = []
+    refresh = bar.live.refresh
+
+    def counted():
+        draws.append(time.monotonic())
+        refresh()
+
+    bar.live.refresh = counted
+    bar.start()
+    task = bar.add_task("chains", total=10)
+    for i in range(10):
+        time.sleep(0.2)
+        bar.update(task, completed=i + 1)
+    bar.stop()
+    assert 1 <= len(draws) <= 5, len(draws)  # 2 s: ~2 timed redraws + start / stop
