@@ -100,7 +100,11 @@ def plain_loop(files, currencies, models, batch_size, store):
     reasons: Counter[str] = Counter()
     chains = 0
     c0 = time.process_time()
-    with vs.open(store) as st:
+    try:  # the store as the backfill's client opens it (one held single-threaded connection)
+        st = vs.open(store, hold=True, threads=1)
+    except TypeError:  # an older tree (the baseline): a connection per write, as its client
+        st = vs.open(store)
+    with st:
         for b in batches:
             out = run_batch(b, {m: {} for m in models}, sh)
             for r in out["records"]:
