@@ -176,7 +176,7 @@ class Store:
         delay = 0.005
         while True:
             try:
-                config = {} if self.threads is None else {"threads": self.threads}
+                config: dict[str, Any] = {} if self.threads is None else {"threads": self.threads}
                 return duckdb.connect(str(self.path), read_only=self.read_only, config=config)
             except duckdb.Error as exc:
                 if _is_lock_error(exc):
