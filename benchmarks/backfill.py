@@ -14,10 +14,19 @@ every batch written to a fresh store, in both cases.
   warm-up (imports, loading the compiled kernels) are timed separately from the run.
 
 Reported: wall time and chains/s of each, CPU time of the tasks (process time summed
-over batches: wall much above CPU / workers means the cores were busy elsewhere), Dask overhead = (1-worker time - loop time) /
+over batches: wall much above CPU / workers means the cores were busy elsewhere), the
+CPU of the worker processes over the run (tasks and Dask's own threads) and of this
+process (the client's writes, the scheduler, the nannies: CPU taken from the workers
+when there are as many workers as cores), Dask overhead = (1-worker time - loop time) /
 loop time, scaling = 1-worker time / 2-worker time, peak resident memory of the client
 and of each worker (VmHWM), failures by reason. Timings are the min of ``--repeat``
 runs (the machine is shared: the load is printed), so read small differences as noise.
+
+``--ceiling``: only the hardware ceiling of the scaling - the plain loop done by one
+process alone against the same work split over two independent processes at once (no
+Dask, each with its own store; throughput ratio and CPU per chain of each), ``--repeat``
+runs interleaved. Two cores that slow each other down when both are busy (shared caches,
+memory bandwidth, a hypervisor's scheduling) cap what two Dask workers can reach.
 
 Run: ``python benchmarks/backfill.py --limit 24`` (``--quick``: 6 files, ETH, svi +
 heston); ``--write`` puts the table in BENCHMARKS.md.
@@ -91,7 +100,11 @@ def plain_loop(files, currencies, models, batch_size, store):
     reasons: Counter[str] = Counter()
     chains = 0
     c0 = time.process_time()
-    with vs.open(store) as st:
+    try:  # the store as the backfill's client opens it (one held single-threaded connection)
+        st = vs.open(store, hold=True, threads=1)
+    except TypeError:  # an older tree (the baseline): a connection per write, as its client
+        st = vs.open(store)
+    with st:
         for b in batches:
             out = run_batch(b, {m: {} for m in models}, sh)
             for r in out["records"]:
@@ -102,36 +115,132 @@ def plain_loop(files, currencies, models, batch_size, store):
     return time.perf_counter() - t, chains, reasons, time.process_time() - c0
 
 
+def _ceiling_child(files, currencies, models, batch_size, store, barrier, queue):
+    """One independent process of the ceiling run: warm up, wait for the others, then the
+    plain loop on its files (its own store)."""
+    import resource as _res
+
+    _warm(models)
+    barrier.wait()
+    r0 = _res.getrusage(_res.RUSAGE_SELF)
+    s, chains, _reasons, _cpu = plain_loop(files, currencies, models, batch_size, store)
+    r1 = _res.getrusage(_res.RUSAGE_SELF)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    queue.put({"wall": s, "chains": chains, "cpu": cpu,
+               "nivcsw": r1.ru_nivcsw - r0.ru_nivcsw})  # fmt: skip
+
+
+def ceiling_run(files, currencies, models, batch_size, tmp, procs):
+    """The plain loop split over ``procs`` independent OS processes at once (no Dask, no
+    shared store): batch i goes to process i mod ``procs``; all start together after
+    their warm-up. Returns one dict per process (wall s, chains, CPU s)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    idx = list(range(0, len(files), batch_size))
+    parts = [[f for j in idx[p::procs] for f in files[j : j + batch_size]] for p in range(procs)]
+    barrier = ctx.Barrier(procs)
+    queue = ctx.Queue()
+    stamp = time.time_ns()
+    ps = []
+    for p, part in enumerate(parts):
+        store = tmp / f"ceil{stamp}-{procs}-{p}.duckdb"
+        args = (part, currencies, models, batch_size, store, barrier, queue)
+        ps.append(ctx.Process(target=_ceiling_child, args=args))
+    for p in ps:
+        p.start()
+    out = [queue.get() for _ in ps]
+    for p in ps:
+        p.join()
+    return out
+
+
+def ceiling(files, currencies, models, batch_size, tmp, repeat) -> str:
+    """Hardware ceiling of the 1 -> 2 process scaling on this machine (see ``--ceiling``)."""
+    runs: dict[int, list[list[dict]]] = {1: [], 2: []}
+    loads = []
+    for _ in range(repeat):  # interleaved: 1, 2, 1, 2, ...
+        for n in (1, 2):
+            loads.append(os.getloadavg()[0])
+            runs[n].append(ceiling_run(files, currencies, models, batch_size, tmp, n))
+    one = min(runs[1], key=lambda r: r[0]["wall"])
+    two = min(runs[2], key=lambda r: max(x["wall"] for x in r))
+    chains = one[0]["chains"]
+    w1 = one[0]["wall"]
+    w2 = max(x["wall"] for x in two)
+    rate1 = chains / w1
+    rate2_sum = sum(x["chains"] / x["wall"] for x in two)
+    cpu1 = one[0]["cpu"] / chains
+    cpu2 = sum(x["cpu"] for x in two) / sum(x["chains"] for x in two)
+    lines = [
+        f"Ceiling: the plain loop (read, clean, fit, write its own store) on {chains} chains in "
+        f"batches of {batch_size} files, done by ONE process alone against TWO independent "
+        f"processes at once (batches alternating between them, no Dask, each its own store), "
+        f"each freshly spawned and warmed up; best of {repeat} interleaved run(s) each; load "
+        f"average (1 min) before each run {', '.join(f'{x:.1f}' for x in loads)}.",
+        "",
+        "| run | wall s | chains | chains/s | CPU s | CPU s per chain | involuntary context switches |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| 1 process | {w1:.1f} | {chains} | {rate1:.2f} | {one[0]['cpu']:.1f} | {cpu1:.3f} | "
+        f"{one[0]['nivcsw']} |",
+    ]
+    for k, x in enumerate(two):
+        lines.append(
+            f"| 2 processes: #{k + 1} | {x['wall']:.1f} | {x['chains']} | "
+            f"{x['chains'] / x['wall']:.2f} | {x['cpu']:.1f} | {x['cpu'] / x['chains']:.3f} | "
+            f"{x['nivcsw']} |"
+        )
+    lines += [
+        "",
+        f"Ceiling of the scaling 1 -> 2 processes: {w1 / w2:.2f}x by wall time (one alone / "
+        f"the slower of the two), {rate2_sum / rate1:.2f}x by summed rates; CPU per chain "
+        f"{cpu2 / cpu1:.2f}x of the lone process's.",
+    ]
+    return "\n".join(lines)
+
+
 def dask_run(files, currencies, models, batch_size, store, workers):
     import logging
 
     from distributed import Client, LocalCluster
 
+    from volcal.history import jobs
     from volcal.history.jobs import backfill
 
     t0 = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        silence_logs=logging.ERROR,
-    )
+    if hasattr(jobs, "local_cluster"):  # the cluster the backfill itself starts
+        cluster = jobs.local_cluster(workers)
+    else:  # an older tree (the baseline): its backfill's LocalCluster
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.ERROR,
+        )
     client = Client(cluster)
     startup = time.perf_counter() - t0
     t1 = time.perf_counter()
     client.run(_warm, models)
     warm = time.perf_counter() - t1
     try:
+        w0 = client.run(time.process_time)
+        c0 = resource.getrusage(resource.RUSAGE_SELF)
         t2 = time.perf_counter()
         rep = backfill(files, models, store, currencies=currencies, client=client,
                        batch_size=batch_size)  # fmt: skip
         run = time.perf_counter() - t2
+        c1 = resource.getrusage(resource.RUSAGE_SELF)
+        w1 = client.run(time.process_time)
         rss = client.run(_rss_mb)
     finally:
         client.close()
         cluster.close()
-    return {"startup": startup, "warm": warm, "run": run, "report": rep, "rss": rss}
+    # this process = the client (its writes), the scheduler and the nannies
+    client_cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
+    worker_cpu = sum(w1[k] - w0[k] for k in w1 if k in w0)
+    return {"startup": startup, "warm": warm, "run": run, "report": rep, "rss": rss,
+            "client_cpu": client_cpu, "worker_cpu": worker_cpu}  # fmt: skip
 
 
 def store_ops(n: int, hold: bool) -> str:
@@ -188,6 +297,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="6 files, ETH, svi + heston")
     ap.add_argument("--store-ops", type=int, default=0, metavar="N",
                     help="only time the store's calls on N synthetic chains")  # fmt: skip
+    ap.add_argument("--ceiling", action="store_true",
+                    help="only the hardware ceiling: the plain loop in 1 process against 2 "
+                    "independent processes at once (no Dask)")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     args = ap.parse_args()
     if args.store_ops:
@@ -203,6 +315,9 @@ def main() -> None:
     files = discover([DATA / "raw" / f for f in FOLDERS])[: args.limit]
     load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="volcal-bench-"))
+    if args.ceiling:
+        print(ceiling(files, currencies, models, args.batch_size, tmp, args.repeat))
+        return
     warm_main = _warm(models)
     loop_s = float("inf")
     for i in range(args.repeat):
@@ -211,8 +326,8 @@ def main() -> None:
         if s_i < loop_s:
             loop_s, loop_cpu = s_i, cpu_i
     client_rss_loop = _rss_mb()
-    rows = [("plain loop (1 process)", loop_s, chains, f"{loop_cpu:.1f}", "-", "-",
-             f"{client_rss_loop:.0f}", "-")]  # fmt: skip
+    rows = [("plain loop (1 process)", loop_s, chains, f"{loop_cpu:.1f}", "-", "-", "-",
+             "-", f"{client_rss_loop:.0f}", "-")]  # fmt: skip
     runs = {}
     for w in [int(x) for x in args.workers.split(",") if x]:
         r = min(
@@ -224,7 +339,9 @@ def main() -> None:
         rep = r["report"]
         rows.append((
             f"Dask LocalCluster, {w} worker{'s' if w > 1 else ''}", r["run"], rep.chains_done,
-            f"{rep.task_cpu_s:.1f}", f"{r['startup']:.1f}", f"{r['warm']:.1f}", f"{_rss_mb():.0f}",
+            f"{rep.task_cpu_s:.1f}", f"{r['worker_cpu']:.1f}",
+            f"{r['client_cpu']:.1f} ({100 * r['client_cpu'] / rep.task_cpu_s:.1f} %)",
+            f"{r['startup']:.1f}", f"{r['warm']:.1f}", f"{_rss_mb():.0f}",
             " / ".join(f"{v:.0f}" for v in r["rss"].values()),
         ))  # fmt: skip
         for k, v in rep.failures_by_reason.items():
@@ -236,13 +353,15 @@ def main() -> None:
         f"{load[0]:.1f} / {load[1]:.1f} (1 / 5 min) on 2 shared cores; min of {args.repeat} run(s) each; warm-up of "
         f"this process before the loop {warm_main:.1f} s.",
         "",
-        "| run | wall s | chains | chains/s | task CPU s | cluster start s | worker warm-up s | "
+        "| run | wall s | chains | chains/s | task CPU s | worker process CPU s | "
+        "client process CPU s (of task CPU) | cluster start s | worker warm-up s | "
         "client peak RSS MB | worker peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, s, n, cpu, start, warm, crss, wrss in rows:
+    for name, s, n, cpu, wcpu, ccpu, start, warm, crss, wrss in rows:
         lines.append(
-            f"| {name} | {s:.1f} | {n} | {n / s:.2f} | {cpu} | {start} | {warm} | {crss} | {wrss} |"
+            f"| {name} | {s:.1f} | {n} | {n / s:.2f} | {cpu} | {wcpu} | {ccpu} | {start} | "
+            f"{warm} | {crss} | {wrss} |"
         )
     if 1 in runs:
         over = (runs[1]["run"] - loop_s) / loop_s

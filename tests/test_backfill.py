@@ -230,6 +230,71 @@ def test_killed_worker_batch_is_retried(inputs, client, tmp_path):
     client.wait_for_workers(2, timeout=60)
 
 
+def test_one_held_single_threaded_writer_for_the_whole_run(inputs, client, tmp_path, monkeypatch):
+    """The client writes every batch through one connection held for the run, with one
+    DuckDB thread (no open, checkpoint and close of the file per batch); the store is
+    released at the end, also when the run fails."""
+    from volcal.store.core import Store
+
+    calls = []
+    write = Store.write
+
+    def spy(self, records):
+        recs = list(records)
+        with self._connect() as con:
+            threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+        calls.append((id(self._held) if self._held is not None else None, threads, len(recs)))
+        return write(self, recs)
+
+    monkeypatch.setattr(Store, "write", spy)
+    store = tmp_path / "w.duckdb"
+    rep = backfill([inputs / n for n in FILES[:3]], ["svi"], store, currencies=["ETH"],
+                   client=client, batch_size=1)  # fmt: skip
+    assert rep.batches == 3 and rep.calibrations_written == 3
+    assert len(calls) == 3 and all(n == 2 for _, _, n in calls)  # snapshot + fit per batch
+    assert calls[0][0] is not None and {c[0] for c in calls} == {calls[0][0]}  # one connection
+    assert {c[1] for c in calls} == {1}
+    with vs.open(store, timeout=1) as st:  # released
+        assert st.counts()["calibrations"] == 3
+
+    def boom(self, records):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Store, "write", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        backfill([inputs / FILES[3]], ["svi"], store, currencies=["ETH"], client=client)
+    with vs.open(store, timeout=1) as st:  # released after the failure too
+        assert st.counts()["calibrations"] == 3
+
+
+def test_local_cluster_runs_without_the_profiler_and_with_slow_housekeeping():
+    """The LocalCluster a backfill starts passes CLUSTER_CONFIG to its worker processes:
+    no sampling profiler thread, a 500 ms tick, a 2 s system monitor."""
+    from distributed import Client
+
+    from volcal.history.jobs import CLUSTER_CONFIG, local_cluster
+
+    assert CLUSTER_CONFIG["distributed.worker.profile.enabled"] is False
+
+    def inside(dask_worker):
+        import dask
+
+        return (
+            dask.config.get("distributed.worker.profile.enabled"),
+            "profile" in dask_worker.periodic_callbacks,
+            dask_worker._tick_interval,
+            dask_worker.periodic_callbacks["monitor"].callback_time,
+        )
+
+    with local_cluster(1) as cluster, Client(cluster) as c:
+        (got,) = c.run(inside).values()
+        assert got == (False, False, 0.5, 2000)
+        assert cluster.scheduler._tick_interval == 0.5
+        assert c.submit(sum, [1, 2], pure=False).result() == 3
+    with pytest.raises(Exception, match="workers must be >= 1"):
+        local_cluster(0)
+
+
 def _cli(args, capsys):
     code = main(args)
     cap = capsys.readouterr()
@@ -292,3 +357,28 @@ def _raw_rows(path: Path) -> int:
     n = con.execute("SELECT count(*) FROM calibrations").fetchone()[0]
     con.close()
     return int(n)
+
+
+def test_cli_progress_bar_redraws_once_a_second():
+    """The backfill's progress bar moves once per batch: it redraws about once a second
+    (Rich's default of 10 per second would spend the client's CPU on identical frames)."""
+    import time
+
+    from volcal.cli.store import _backfill_bar
+
+    bar = _backfill_bar(transient=True)
+    draws = []
+    refresh = bar.live.refresh
+
+    def counted():
+        draws.append(time.monotonic())
+        refresh()
+
+    bar.live.refresh = counted
+    bar.start()
+    task = bar.add_task("chains", total=10)
+    for i in range(10):
+        time.sleep(0.2)
+        bar.update(task, completed=i + 1)
+    bar.stop()
+    assert 1 <= len(draws) <= 5, len(draws)  # 2 s: ~2 timed redraws + start / stop

@@ -369,6 +369,34 @@ def test_hold_keeps_one_connection_and_the_lock(tmp_path, chain, svi_fit):
         assert again.counts()["calibrations"] == 1
 
 
+def test_threads_caps_the_duckdb_threads_of_the_connections(tmp_path, chain, svi_fit):
+    """threads=1 (the backfill's writer, next to its Dask workers) runs every connection
+    with one DuckDB thread, held or per call; the rows are the same; a bad value is a
+    one-line error."""
+    from volcal.errors import ParameterError
+
+    def threads(st):
+        with st._connect() as con:
+            return con.execute("SELECT current_setting('threads')").fetchone()[0]
+
+    for hold in (False, True):
+        path = tmp_path / f"t{hold}.duckdb"
+        with vs.open(path, hold=hold, threads=1) as st:
+            assert threads(st) == 1
+            sid = st.add_snapshot(chain)
+            st.add_calibration(svi_fit, snapshot_id=sid, settings={})
+            assert threads(st) == 1
+            one = st.counts()
+        with vs.open(tmp_path / f"d{hold}.duckdb", hold=hold) as st:
+            sid = st.add_snapshot(chain)
+            st.add_calibration(svi_fit, snapshot_id=sid, settings={})
+            assert st.counts() == one
+    for bad in (0, -2, 1.5, True, "2"):
+        with pytest.raises(ParameterError, match="threads must be a whole number >= 1"):
+            vs.open(tmp_path / "bad.duckdb", threads=bad)
+    assert not (tmp_path / "bad.duckdb").exists()
+
+
 def test_one_write_of_many_records_equals_one_write_each(tmp_path):
     """write() puts each table in with one statement per call: the tables it leaves are
     those of a write per record (repeats skipped, a failure replaced by a success of the

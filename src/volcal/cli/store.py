@@ -39,6 +39,27 @@ class _RateColumn(ProgressColumn):
         return Text(f"{rate:.2f} chains/s", style="progress.data.speed")
 
 
+#: redraws per second of the backfill's progress bar: it moves once per written batch
+#: (seconds apart) and its clock once a second, so Rich's default of 10 would spend CPU
+#: of the client - which shares the cores with the workers - on identical frames
+BAR_REFRESH_PER_S = 1.0
+
+
+def _backfill_bar(transient: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]backfill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+        refresh_per_second=BAR_REFRESH_PER_S,
+    )
+
+
 def _split(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -83,17 +104,7 @@ def backfill(
     settings: dict[str, Any] = {}
     if strength:
         settings["strength"] = float(strength)
-    bar = Progress(
-        TextColumn("[bold]backfill"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=json_out,
-    )
+    bar = _backfill_bar(transient=json_out)
     tasks: list[Any] = []
 
     def step(done: int, total: int) -> None:

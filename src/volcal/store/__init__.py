@@ -47,9 +47,11 @@ def open(
     *,
     timeout: float = 60.0,
     hold: bool = False,
+    threads: int | None = None,
 ) -> Store:
     """Open the store at ``path`` (created and migrated when writable); see :class:`Store`.
 
     ``timeout``: seconds to wait while another process holds the file; ``hold``: keep
-    one connection (and the lock) until ``close()`` - fast calls for a single writer."""
-    return open_store(path, read_only=read_only, timeout=timeout, hold=hold)
+    one connection (and the lock) until ``close()`` - fast calls for a single writer;
+    ``threads``: DuckDB threads of its connections (default one per core)."""
+    return open_store(path, read_only=read_only, timeout=timeout, hold=hold, threads=threads)
