@@ -48,8 +48,11 @@ lint: install-dev
 typecheck: install-dev
 	$(VENV)/bin/mypy src
 
+## bench: the speed benchmarks against QuantLib (pricing, calibration); each script in
+## benchmarks/ has its own options, the figures and commands are in BENCHMARKS.md
 bench: install-dev
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_pricing.py --repeat 7
+	$(PY) benchmarks/bench_calibration.py --parts bc --repeat 10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
