@@ -165,6 +165,11 @@ _WARM_JAC_MARGIN = 100.0
 #: 1.84 -> 1.50, bates_td 1.11 -> 1.00, trial pricings 299 -> 201 (BENCHMARKS.md)
 _WARM_DIAG_FLOOR = 1e-4
 _WARM_ANCHOR = 1e-3  # warm path: strength of the pull toward the start (prior term's units)
+#: warm path: a parameter this close to a bound (relative to the box) is in a corner, and an
+#: interval with at least _WARM_RESET_MIN of its kappa, theta, xi there is reset to the
+#: data-driven start for a round of its own when the round from the start is not accepted
+_WARM_RESET = 1e-3
+_WARM_RESET_MIN = 2
 _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
 _PLAN_MARGIN = 0.01  # a solve's COS plan is made with error bounds 100x tighter
@@ -654,6 +659,45 @@ def _model_iv(params: HestonTD, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
     return iv[: len(q)], iv[len(q) :]
 
 
+def _corner_reset(
+    cls: type[HestonTD],
+    q: QuoteSet,
+    atm: FloatArray,
+    x0: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    pieces: tuple[str, ...],
+    idx: Callable[[str, int], int],
+    n_int: int,
+) -> tuple[FloatArray, list[int]]:
+    """The start ``x0`` with its intervals in a corner of the box reset to the data-driven
+    start (:func:`_guess`: ``theta`` the interval's ATM forward variance, neutral shape
+    and jumps; interval 0 also ``v0``), and the list of those intervals.
+
+    An interval is in a corner when at least ``_WARM_RESET_MIN`` of its ``kappa, theta,
+    xi`` lie within ``_WARM_RESET`` (relative to the box) of a bound: the logistic
+    coordinates of the solve are then saturated (their Jacobian columns ~1e-6 of the
+    others), so no number of steps moves them back, and such a start - the variance of
+    the interval collapsed onto ``theta``'s lower bound at ``kappa`` and ``xi`` near
+    their upper ones - can need more COS terms than the library allows."""
+    x = x0.copy()
+    g = _guess(cls, q, atm).to_vector()
+    eps = 1e-6 * (hi - lo)
+    g = np.clip(g, lo + eps, hi - eps)
+    rel = (x0 - lo) / (hi - lo)
+    sat = (rel < _WARM_RESET) | (rel > 1.0 - _WARM_RESET)
+    reset: list[int] = []
+    for j in range(n_int):
+        ii = [idx(p, j) for p in ("kappa", "theta", "xi") if p in pieces]
+        if int(np.sum(sat[ii])) >= _WARM_RESET_MIN:
+            reset.append(j)
+            for p in pieces:
+                x[idx(p, j)] = g[idx(p, j)]
+    if 0 in reset:
+        x[0] = g[0]
+    return x, reset
+
+
 def _reference_rmse(start: Any) -> float:
     """RMSE (vol points) a warm refit from ``start`` is held to: the reference its own
     warm path carried (the last full fit of the sequence), else its RMSE; NaN when the
@@ -1003,12 +1047,19 @@ def calibrate_td(
         # last full fit the start descends from), else the full path (a cold fit) runs
         # and the better of the two is kept
         free = np.array([0, *(idx(p, j) for p in pieces for j in range(n_int))], dtype=np.int64)
-        pen_w: list[Any] = []
-        if smooth > 0:
-            for j in range(1, n_int):
-                pen_w += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
-        pen_w += prior_rows(free, float(np.sum(w)))
-        pen_w += prior_rows(free, float(np.sum(w)), x0, _WARM_ANCHOR)
+
+        def warm_pen(anchor: FloatArray) -> list[Any]:
+            """The warm solve's penalties: the joint smoothing (scales of ``x``), the
+            prior and the pull toward ``anchor``, the round's start."""
+            rows: list[Any] = []
+            if smooth > 0:
+                for j in range(1, n_int):
+                    rows += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
+            rows += prior_rows(free, float(np.sum(w)))
+            rows += prior_rows(free, float(np.sum(w)), anchor, _WARM_ANCHOR)
+            return rows
+
+        pen_w = warm_pen(x0)
         ref_rmse = _reference_rmse(start)
         # the solve's series bound: looser than the objective's, but its vol error (about
         # bound / vega, vega >= ~1e-2 per unit forward on the quotes kept) at most ~1 %
@@ -1019,10 +1070,22 @@ def calibrate_td(
         n_jev = 0
         prev_round: tuple[Any, ...] | None = None
         x_from = x0
-        for ext in range(2):
-            # a second round of warm_evals Jacobians from the first round's end when
-            # that is priced, still decreasing (its budget ended it) and outside the
-            # limit: much cheaper than the cold fit it would otherwise fall back to
+        # the start's intervals in a corner of the box, reset to the data-driven start
+        # for a round of their own when the round from the start is not accepted
+        x_reset, reset = _corner_reset(cls, q, atm, x0, lo, hi, pieces, idx, n_int)
+        kinds: list[str] = []
+        kind = "start"
+        for _round in range(3):
+            # rounds: from the start; when that is not accepted and the start has
+            # intervals in a corner, from the start with those reset (a start stuck
+            # there can need more COS terms than the library allows, or sit in a poor
+            # basin); and when the last round ended on its budget (still decreasing)
+            # at a priced point outside the limit, one more of warm_evals Jacobians
+            # from its end - each much cheaper than the cold fit it would fall back to
+            kinds.append(kind)
+            if kind == "reset":
+                x = x_from.copy()  # the smoothing's scales are of the round's start
+                pen_w = warm_pen(x_from)
             prob = _Problem(
                 start_model.with_vector(x_from),
                 free,
@@ -1038,12 +1101,14 @@ def calibrate_td(
                 prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
             )
             n_jev += prob.njev
-            if ext == 0:
+            if kind == "start":
                 data0 = d0
             try:
                 start_model.with_vector(x_w)
             except ParameterError:
                 x_w, st_w, msg_w, data1 = x_from, "failed", "no valid parameters found", np.inf
+            # the start's objective (data part) bounds every round: a round that ends
+            # above it keeps the start
             kept_w = not data1 <= data0
             if kept_w:
                 x_w = x0
@@ -1062,19 +1127,26 @@ def calibrate_td(
                     r_w = jac_w = None  # the solver's Jacobian is of the point not kept
                 rmse_w, x_w = fit_quality(q, miv_w)[0], x_try
                 break
-            if prev_round is not None and not (
-                miv_w is not None and st_w != "failed" and rmse_w < prev_round[5]
-            ):
-                # the second round did not improve on the first: keep the first's
+            priced = miv_w is not None and st_w != "failed"
+            if prev_round is not None and not (priced and rmse_w < prev_round[5]):
+                # this round did not improve on the best earlier one: keep that
                 x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob = prev_round
-            accept = st_w != "failed" and miv_w is not None and bool(rmse_w <= limit)
-            if accept or ext == 1 or st_w != "max_iter" or miv_w is None or kept_w:
+                priced = True
+            accept = priced and bool(rmse_w <= limit)
+            if accept:
                 break
-            prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
-            x_from = x_w
+            if priced:
+                prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
+            if reset and "reset" not in kinds:
+                kind, x_from = "reset", x_reset
+            elif "more" not in kinds and priced and st_w == "max_iter" and not kept_w:
+                kind, x_from = "more", x_w
+            else:
+                break
         warm_info = {
             "evaluations": int(n_jev),
-            "rounds": ext + 1,
+            "rounds": len(kinds),
+            "reset": [int(j) for j in reset] if "reset" in kinds else [],
             "status": st_w,
             "rmse": _num(rmse_w),
             "reference_rmse": _num(ref_rmse),
