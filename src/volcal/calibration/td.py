@@ -1083,9 +1083,12 @@ def calibrate_td(
             # at a priced point outside the limit, one more of warm_evals Jacobians
             # from its end - each much cheaper than the cold fit it would fall back to
             kinds.append(kind)
+            pen_r = pen_w
             if kind == "reset":
                 x = x_from.copy()  # the smoothing's scales are of the round's start
-                pen_w = warm_pen(x_from)
+                pen_r = warm_pen(x_from)
+            elif kind == "more" and prev_round is not None:
+                pen_r = prev_round[-1].pen  # the penalties of the round continued
             prob = _Problem(
                 start_model.with_vector(x_from),
                 free,
@@ -1094,7 +1097,7 @@ def calibrate_td(
                 sw,
                 lo,
                 hi,
-                pen_w,
+                pen_r,
                 warm_pricer,
             )
             x_w, st_w, msg_w, r_w, jac_w, d0, data1 = _warm_solve(
