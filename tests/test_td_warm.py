@@ -152,3 +152,35 @@ def test_warm_result_on_its_budget_says_so(sequence):
     assert not info["fallback"] and info["status"] == "max_iter"  # one Jacobian: accepted
     assert fit.status == "ok"
     assert any("stopped on its budget of 1 Jacobians" in m for m in fit.warnings)
+
+
+def test_corner_start_reset_before_the_fallback(sequence):
+    """A start with an interval in a corner of the box (kappa and xi on their upper
+    bounds, theta on its lower one: the logistic coordinates saturated, so the warm steps
+    cannot move them) is not within its limit after the round from the start; the round
+    from the start with that interval reset to the data-driven start is, so no cold fit
+    runs."""
+    from dataclasses import replace
+
+    first, cold2, q2 = sequence["first"], sequence["cold2"], sequence["q2"]
+    p = first.params
+    lo, hi = p.bounds()
+    bad = p.with_vector(p.to_vector())
+    kw = {nm: list(getattr(bad, nm)) for nm in ("kappa", "theta", "xi", "rho")}
+    kw["kappa"][0], kw["theta"][0], kw["xi"][0] = float(hi[1]), float(lo[1 + 4]), float(hi[1 + 8])
+    corner = HestonTD(bad.knots, bad.v0, **{k: tuple(v) for k, v in kw.items()})
+    start = replace(first, params=corner)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        no_reset = calibrate_td(q2, "heston_td", start=start, warm_tol=1e9)
+        res = calibrate_td(q2, "heston_td", start=start)
+    # accepted from the start as it is (a huge limit): no reset, and a poor fit
+    assert list(no_reset.extra["warm"]["reset"]) == [] and no_reset.extra["warm"]["rounds"] == 1
+    assert no_reset.rmse_vol > 10.0 * cold2.rmse_vol
+    info = res.extra["warm"]
+    assert list(info["reset"]) == [0] and info["rounds"] >= 2 and info["fallback"] is False
+    assert res.rmse_vol <= cold2.rmse_vol + 0.05
+    assert res.status == "ok" and _in_box(res.params)
+    # a start without a corner is not reset
+    plain = volcal.calibrate(q2, "heston_td", start=first)
+    assert list(plain.extra["warm"]["reset"]) == []
