@@ -53,10 +53,16 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
   (0.3 vol points), the reference being the RMSE of the last full fit the start descends
   from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
-  of the warm fits is caught); else, when the steps ended on their budget (still
-  decreasing) at a point the library can price, a second round of ``warm_evals``
-  Jacobians from there (``extra["warm"]["rounds"]``; ~0.1 s where the cold fit takes
-  2-5 s), and if that is still outside, the full path runs - a cold fit of the chain,
+  of the warm fits is caught); else, when the start has intervals in a corner of the
+  box (at least two of ``kappa, theta, xi`` within 1e-3 of a bound, ``_WARM_RESET``: their
+  logistic coordinates saturated, so the steps cannot move them, and such a start can
+  need more COS terms than the library allows), a round from the start with those
+  intervals reset to the data-driven start (``extra["warm"]["reset"]``; on the
+  benchmark sequence this replaced bates_td's one cold fallback, 3.2 s, by a second
+  round); when the best round so far ended on its budget (still decreasing) at a point
+  the library can price, one more round of ``warm_evals`` Jacobians from there
+  (``extra["warm"]["rounds"]``; ~0.1 s where the cold fit takes 2-5 s), and if that is
+  still outside, the full path runs - a cold fit of the chain,
   multistart bootstrap and rescue - and the better of the two (weighted squared vol
   error) is kept. ``extra["warm"]`` reports the evaluations, the rounds, the warm RMSE,
   the limit, ``fallback`` and which result was kept.
