@@ -337,7 +337,11 @@ def _bound(args: argparse.Namespace) -> None:
     picks = files[args.first : args.first + args.consecutive]
     t_max = 7.0 / 365.0
     for m in models:
-        conv, bound, conv_short, bound_short, buckets = [], [], [], [], {b: [] for b in BUCKET_NAMES}
+        conv: list[float] = []
+        bound: list[float] = []
+        conv_short: list[float] = []
+        bound_short: list[float] = []
+        buckets: dict[str, list[float]] = {b: [] for b in BUCKET_NAMES}
         for cur in ("BTC", "ETH"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DataWarning)

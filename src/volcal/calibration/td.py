@@ -53,7 +53,8 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
   (0.3 vol points), the reference being the RMSE of the last full fit the start descends
   from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
-  of the warm fits is caught); else, when the start has intervals in a corner of the
+  of the warm fits is caught); else, when it cannot be priced or is more than
+  ``warm_tol`` beyond that limit and the start has intervals in a corner of the
   box (at least two of ``kappa, theta, xi`` within 1e-3 of a bound, ``_WARM_RESET``: their
   logistic coordinates saturated, so the steps cannot move them, and such a start can
   need more COS terms than the library allows), a round from the start with those
@@ -1082,10 +1083,10 @@ def calibrate_td(
         kinds: list[str] = []
         kind = "start"
         for _round in range(3):
-            # rounds: from the start; when that is not accepted and the start has
-            # intervals in a corner, from the start with those reset (a start stuck
-            # there can need more COS terms than the library allows, or sit in a poor
-            # basin); and when the last round ended on its budget (still decreasing)
+            # rounds: from the start; when that is not priced or far outside the
+            # limit and the start has intervals in a corner, from the start with those
+            # reset (a start stuck there can need more COS terms than the library
+            # allows, or sit in a poor basin); and when the last round ended on its budget (still decreasing)
             # at a priced point outside the limit, one more of warm_evals Jacobians
             # from its end - each much cheaper than the cold fit it would fall back to
             kinds.append(kind)
@@ -1146,7 +1147,11 @@ def calibrate_td(
                 break
             if priced:
                 prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
-            if reset and "reset" not in kinds:
+            far = not (priced and rmse_w <= limit + max(float(warm_tol), 0.0))
+            if reset and "reset" not in kinds and far:
+                # unpriced, or further than warm_tol beyond the limit (a near miss is
+                # continued instead: the corners of some intervals are where the
+                # diffusion fits the short expiries best)
                 kind, x_from = "reset", x_reset
             elif "more" not in kinds and priced and st_w == "max_iter" and not kept_w:
                 kind, x_from = "more", x_w
