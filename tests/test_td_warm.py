@@ -181,6 +181,13 @@ def test_corner_start_reset_before_the_fallback(sequence):
     assert list(info["reset"]) == [0] and info["rounds"] >= 2 and info["fallback"] is False
     assert res.rmse_vol <= cold2.rmse_vol + 0.05
     assert res.status == "ok" and _in_box(res.params)
+    # a near miss (within warm_tol beyond the limit) is continued, not reset
+    ref = float(first.rmse_vol)
+    tol = float(no_reset.rmse_vol - ref) / 1.5  # limit + tol above the start round's RMSE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        near = calibrate_td(q2, "heston_td", start=start, warm_tol=tol)
+    assert list(near.extra["warm"]["reset"]) == [] and near.extra["warm"]["rounds"] == 2
     # a start without a corner is not reset
     plain = volcal.calibrate(q2, "heston_td", start=first)
     assert list(plain.extra["warm"]["reset"]) == []
