@@ -73,6 +73,17 @@ def _in_box(params: object) -> bool:
     return bool(np.all(np.isfinite(x)) and np.all(x >= lo) and np.all(x <= hi))
 
 
+def _rel_change(prev: object, new: object) -> float:
+    """Median over the parameters of |new - prev| / |prev| (the refit's step; NaN when
+    the two fits have different layouts)."""
+    a = prev.to_vector()  # type: ignore[attr-defined]
+    b = new.to_vector()  # type: ignore[attr-defined]
+    if a.shape != b.shape:
+        return float("nan")
+    nz = np.abs(a) > 0
+    return float(np.median(np.abs(b[nz] - a[nz]) / np.abs(a[nz])))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 snapshots x BTC/ETH")
@@ -215,7 +226,7 @@ def _warm_only(args: argparse.Namespace) -> None:
     if args.cold_cache is not None and args.cold_cache.exists():
         cache = json.loads(args.cold_cache.read_text())
     rows: dict[str, dict[str, list[float]]] = {
-        m: {k: [] for k in ("ms", "rmse", "inside", "cold", "fallback", "box", "evals")}
+        m: {k: [] for k in ("ms", "rmse", "inside", "cold", "fallback", "box", "evals", "step")}
         for m in models
     }
     for cur in ("BTC", "ETH"):
@@ -246,6 +257,7 @@ def _warm_only(args: argparse.Namespace) -> None:
                     r["cold"].append(cache.get(key, float("nan")))
                     r["fallback"].append(float(bool(info.get("fallback", False))))
                     r["box"].append(float(_in_box(wfit.params)))
+                    r["step"].append(_rel_change(prev.params, wfit.params))
                     r["evals"].append(float(info.get("evaluations", float("nan"))))
                     print(
                         f"{f.name[25:40]} {cur} {m:<9} warm {1e3 * min(times):7.0f} ms rmse "
@@ -263,9 +275,10 @@ def _warm_only(args: argparse.Namespace) -> None:
     )
     print(
         "| model | warm ms median | warm ms p90 | warm RMSE median | worst | cold RMSE median "
-        "| warm - cold median | worst | inside median | fallbacks | params in box |"
+        "| warm - cold median | worst | inside median | fallbacks | params in box "
+        "| rel. step median |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for m in models:
         r = rows[m]
         d = np.asarray(r["rmse"]) - np.asarray(r["cold"])
@@ -273,7 +286,8 @@ def _warm_only(args: argparse.Namespace) -> None:
             f"| {m} | {np.median(r['ms']):.0f} | {np.percentile(r['ms'], 90):.0f} | "
             f"{np.median(r['rmse']):.2f} | {np.max(r['rmse']):.2f} | {np.nanmedian(r['cold']):.2f} | "
             f"{np.nanmedian(d):+.2f} | {np.nanmax(d):+.2f} | {100 * np.median(r['inside']):.0f} % | "
-            f"{int(sum(r['fallback']))}/{len(r['fallback'])} | {int(sum(r['box']))}/{len(r['box'])} |"
+            f"{int(sum(r['fallback']))}/{len(r['fallback'])} | {int(sum(r['box']))}/{len(r['box'])} | "
+            f"{np.nanmedian(r['step']):.3f} |"
         )
 
 
