@@ -48,8 +48,14 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   bound otherwise take huge first steps),
   the smoothing is the joint mode's and a weak prior term pulls toward the start
   (``strength`` 1e-3, ``_WARM_ANCHOR``; without it the steps wander into parameters the
-  library cannot price on some real chains). It stops after ``warm_evals`` Jacobians
-  (6) or a relative decrease below 1e-4 per step. Accuracy rule: the warm result (priced
+  library cannot price on some real chains; bates_td's 1e-4, ``_WARM_ANCHOR_BATES``).
+  After each full Jacobian, up to 4 accepted steps (``_WARM_BROYDEN``) take the next
+  step from a Broyden (rank-one secant) update of the data rows' Jacobian, so they cost
+  one pricing of the chain each instead of a Jacobian (a Jacobian ~7 ms, a pricing
+  ~3-4 ms for bates_td on real chains); a step from an updated Jacobian that is rejected
+  gets a full one at its point, and the standard errors are from an exact Jacobian at
+  the result. It stops after ``warm_evals`` Jacobians (3) or a relative decrease below
+  1e-4 per step. Accuracy rule: the warm result (priced
   at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
   (0.3 vol points), the reference being the RMSE of the last full fit the start descends
   from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
@@ -60,7 +66,8 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   need more COS terms than the library allows), a round from the start with those
   intervals reset to the data-driven start (``extra["warm"]["reset"]``; on the
   benchmark sequence this replaced bates_td's one cold fallback, 3.2 s, by a second
-  round); when the best round so far ended on its budget (still decreasing) at a point
+  round; a near miss is continued first and reset only when the continued round misses
+  too); when the best round so far ended on its budget (still decreasing) at a point
   the library can price, one more round of ``warm_evals`` Jacobians from there
   (``extra["warm"]["rounds"]``; ~0.1 s where the cold fit takes 2-5 s), and if that is
   still outside, the full path runs - a cold fit of the chain,
@@ -171,7 +178,17 @@ _WARM_JAC_MARGIN = 100.0
 #: rejected. 20 real refits, 8 Jacobians: floor 1e-12 -> 1e-4, median RMSE heston_td
 #: 1.84 -> 1.50, bates_td 1.11 -> 1.00, trial pricings 299 -> 201 (BENCHMARKS.md)
 _WARM_DIAG_FLOOR = 1e-4
+#: warm path: accepted steps after each full Jacobian that take the next step from a
+#: Broyden (rank-one secant) update of the data rows' Jacobian instead of a new one (a
+#: residual evaluation is its prices only; 0: every accepted step gets a full Jacobian).
+#: 10 real bates_td refits, median RMSE / CPU ms: 6 Jacobians and no updates 1.12 / ~100,
+#: 3 Jacobians and 2 / 4 updates each 1.09 / 1.08 at 80-95 ms (BENCHMARKS.md)
+_WARM_BROYDEN = 4
 _WARM_ANCHOR = 1e-3  # warm path: strength of the pull toward the start (prior term's units)
+#: ... bates_td's: with the secant steps, 10 real refits, median RMSE 1.08 -> 1.02 at the
+#: same median relative parameter change per refit (0.058 -> 0.047; heston_td's at 1e-4:
+#: 0.050 -> 0.055, so it keeps 1e-3; BENCHMARKS.md)
+_WARM_ANCHOR_BATES = 1e-4
 #: warm path: a parameter this close to a bound (relative to the box) is in a corner, and an
 #: interval with at least _WARM_RESET_MIN of its kappa, theta, xi there is reset to the
 #: data-driven start for a round of its own when the round from the start is not accepted
@@ -478,7 +495,7 @@ class _Problem:
 
 
 def _warm_solve(
-    prob: _Problem, max_jev: int, ftol: float, target: float = 0.0
+    prob: _Problem, max_jev: int, ftol: float, target: float = 0.0, n_broyden: int | None = None
 ) -> tuple[FloatArray, str, str, FloatArray | None, FloatArray | None, float, float]:
     """A few Levenberg-Marquardt steps on ``prob`` from its start, on one COS plan
     (made for the start at the objective's error bounds, checked at the end).
@@ -488,7 +505,11 @@ def _warm_solve(
     objective (so the solve never ends above its start), the damping (Marquardt's
     diagonal scaling, Nielsen's update with a floor of ``_WARM_MU_DEC`` on its decrease)
     grows on a rejected step; the Jacobians after the first are computed on a plan with
-    bounds ``_WARM_JAC_MARGIN`` times looser (the residuals keep the solve's). Stops after
+    bounds ``_WARM_JAC_MARGIN`` times looser (the residuals keep the solve's). After a
+    full Jacobian, up to ``n_broyden`` (default ``_WARM_BROYDEN``) accepted steps update
+    the data rows by Broyden's rank-one secant formula instead (the penalty rows are
+    exact), a rejected step from an updated Jacobian gets a full one at its point, and
+    an updated Jacobian is not returned (None). Stops after
     ``max_jev`` evaluations, a relative decrease below ``ftol`` or once the quotes'
     RMSE (vol points, unweighted, on the solve's plan) is at most ``target``. Returns ``x``,
     status, message, the residuals and Jacobian at ``x``, and the data part of the
@@ -512,11 +533,14 @@ def _warm_solve(
     data0 = float(r[:nd] @ r[:nd])
     status, message = "max_iter", f"{max_jev} evaluations"
     sw_safe = np.maximum(prob.sw, 1e-12)
+    n_broyden = _WARM_BROYDEN if n_broyden is None else int(n_broyden)
+    n_b = 0
     for _round in range(3):
         cost = float(r @ r)
         mu, nu = _WARM_MU0, 2.0
         status, message = "max_iter", f"{max_jev} evaluations"
-        while jac is not None and prob.njev < max_jev:
+        n_b = 0  # Broyden updates since the last full Jacobian
+        while jac is not None and (prob.njev < max_jev or n_broyden > 0):
             g = jac.T @ r
             a = jac.T @ jac
             dg = np.maximum(np.diag(a), _WARM_DIAG_FLOOR * max(float(np.max(np.diag(a))), 1e-300))
@@ -534,6 +558,7 @@ def _warm_solve(
                 mu *= max(_WARM_MU_DEC, 1.0 - (2.0 * rho - 1.0) ** 3)
                 nu = 2.0
                 rel = (cost - cost_new) / max(cost, 1e-300)
+                r_old, jac_old = r, jac
                 y, cost, r, jac = y_new, cost_new, r_new, None
                 prob.accepted.append(prob.to_x(y))
                 rmse = 100.0 * float(np.sqrt(np.mean(np.square(r[:nd] / sw_safe))))
@@ -543,9 +568,27 @@ def _warm_solve(
                 if rel < ftol:
                     status, message = "ok", f"relative decrease {rel:.2g} below ftol"
                     break
+                if n_b < n_broyden and jac_old is not None:
+                    # secant update of the data rows (the penalties' rows are exact)
+                    d = r[:nd] - r_old[:nd] - jac_old[:nd] @ step
+                    jac = jac_old.copy()
+                    jac[:nd] += np.outer(d, step / float(step @ step))
+                    jac[nd:] = prob._pen_jac() * prob.dz_dy(y)[None, :]
+                    n_b += 1
+                    continue
                 if prob.njev >= max_jev:
                     break
                 r_j, jac = prob.resjac(y, jplan)
+                n_b = 0
+                if jplan is None:
+                    assert r_j is not None
+                    r = r_j
+            elif n_b > 0:
+                # a step from an updated Jacobian that fails: a full one at the point
+                if prob.njev >= max_jev:
+                    break
+                r_j, jac = prob.resjac(y, jplan)
+                n_b = 0
                 if jplan is None:
                     assert r_j is not None
                     r = r_j
@@ -555,7 +598,7 @@ def _warm_solve(
                 if mu > 1e12:
                     status, message = "ok", "no decrease along the damped step"
                     break
-                if prob.nfev >= 3 * max_jev:
+                if prob.nfev >= 3 * max_jev * (1 + n_broyden):
                     break
         x = prob.to_x(y)
         # the plan was made for the round's start: check it at the solution, and on a
@@ -573,12 +616,15 @@ def _warm_solve(
             break
         prob.plan = (a_, b_, n_)
         r_j, jac = prob.resjac(y)
+        n_b = 0
         if r_j is None:
             return x, "failed", "the solution cannot be priced", None, None, data0, np.inf
         r = r_j
         if prob.njev >= max_jev:
             message += "; plan renewed at the solution"
             break
+    if n_b > 0:
+        jac = None  # a secant update: no Jacobian for the standard errors
     return x, status, message, r, jac, data0, float(r[:nd] @ r[:nd])
 
 
@@ -778,7 +824,7 @@ def calibrate_td(
     fit: bool = True,
     constant_fit: Callable[..., CalibrationResult] | None = None,
     warm_tol: float = 0.3,
-    warm_evals: int = 6,
+    warm_evals: int = 3,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
 
@@ -849,7 +895,9 @@ def calibrate_td(
         Warm path: accepted when its RMSE is at most the reference RMSE + ``warm_tol``
         (vol points), else the full path (a cold fit) runs.
     warm_evals : int
-        Warm path: most Jacobian evaluations of a round (each prices the whole chain);
+        Warm path: most Jacobian evaluations of a round (each prices the whole chain;
+        the secant steps between them are not counted, ``extra["warm"]["steps"]``
+        counts every accepted step);
         a second round of as many runs before the cold fallback when the first ended on
         this budget outside the acceptance limit (module docs).
 
@@ -1063,7 +1111,12 @@ def calibrate_td(
                 for j in range(1, n_int):
                     rows += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
             rows += prior_rows(free, float(np.sum(w)))
-            rows += prior_rows(free, float(np.sum(w)), anchor, _WARM_ANCHOR)
+            rows += prior_rows(
+                free,
+                float(np.sum(w)),
+                anchor,
+                _WARM_ANCHOR_BATES if cls is BatesTD else _WARM_ANCHOR,
+            )
             return rows
 
         pen_w = warm_pen(x0)
@@ -1074,7 +1127,7 @@ def calibrate_td(
         w_tol = float(min(_WARM_PHI_TOL, max(1e-6 * ref_rmse, 1e-12)))
         warm_pricer = pricer if inner_tol > 0 else COSPricer(phi_tol=w_tol, tail_tol=0.1 * w_tol)
         limit = ref_rmse + float(warm_tol)
-        n_jev = 0
+        n_jev = n_steps = 0
         prev_round: tuple[Any, ...] | None = None
         x_from = x0
         # the start's intervals in a corner of the box, reset to the data-driven start
@@ -1111,6 +1164,7 @@ def calibrate_td(
                 prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
             )
             n_jev += prob.njev
+            n_steps += len(prob.accepted)
             if kind == "start":
                 data0 = d0
             try:
@@ -1148,10 +1202,11 @@ def calibrate_td(
             if priced:
                 prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
             far = not (priced and rmse_w <= limit + max(float(warm_tol), 0.0))
-            if reset and "reset" not in kinds and far:
-                # unpriced, or further than warm_tol beyond the limit (a near miss is
-                # continued instead: the corners of some intervals are where the
-                # diffusion fits the short expiries best)
+            if reset and "reset" not in kinds and (far or "more" in kinds):
+                # unpriced, or further than warm_tol beyond the limit, or a near miss
+                # the continued round did not bring inside (a near miss is continued
+                # first: the corners of some intervals are where the diffusion fits
+                # the short expiries best)
                 kind, x_from = "reset", x_reset
             elif "more" not in kinds and priced and st_w == "max_iter" and not kept_w:
                 kind, x_from = "more", x_w
@@ -1159,6 +1214,7 @@ def calibrate_td(
                 break
         warm_info = {
             "evaluations": int(n_jev),
+            "steps": int(n_steps),
             "rounds": len(kinds),
             "reset": [int(j) for j in reset] if "reset" in kinds else [],
             "status": st_w,
@@ -1216,7 +1272,10 @@ def calibrate_td(
         assert miv_w is not None
         warm_fit = (x_w.copy(), miv_w, atm_w, float(kept_w))
         cond = None
-        if stderr in (True, "auto") and not kept_w and jac_w is not None:
+        if stderr in (True, "auto") and not kept_w and jac_w is None:
+            # the solve ended on a secant update or without a Jacobian at its point
+            r_w, jac_w = prob.resjac(prob.to_y(x_w))
+        if stderr in (True, "auto") and not kept_w and jac_w is not None and r_w is not None:
             assert r_w is not None
             se, cond = _stderr(prob, x, _Fitted(r_w, jac_w))
             if se is not None:
