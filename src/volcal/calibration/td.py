@@ -311,6 +311,7 @@ class _Problem:
         self.knots = np.ascontiguousarray(base.knots, dtype=np.float64)
         self.plan: tuple[FloatArray, FloatArray, IntArray] | None = None
         self.accepted: list[FloatArray] = []  # the warm path's accepted points, in order
+        self.jplan: Any = None  # the warm path's plan of its Jacobians (None: the solve's)
         self._iv_args: tuple[FloatArray, ...] | None = None
 
     # y <-> x (logistic box transform of the free coordinates)
@@ -527,6 +528,7 @@ def _warm_solve(
         jplan = prob.make_plan(x0, _WARM_JAC_MARGIN)
     except MethodError:
         pass
+    prob.jplan = jplan
     r, jac = prob.resjac(y)
     if r is None:
         return x0, "failed", "the start cannot be priced", None, None, np.inf, np.inf
@@ -1272,9 +1274,13 @@ def calibrate_td(
         assert miv_w is not None
         warm_fit = (x_w.copy(), miv_w, atm_w, float(kept_w))
         cond = None
-        if stderr in (True, "auto") and not kept_w and jac_w is None:
-            # the solve ended on a secant update or without a Jacobian at its point
-            r_w, jac_w = prob.resjac(prob.to_y(x_w))
+        if stderr in (True, "auto") and not kept_w and jac_w is None and r_w is not None:
+            # the solve ended on a secant update or without a Jacobian at its point: one
+            # at it (on the Jacobians' looser plan, as the solve's own; r_w is its
+            # residuals on the solve's plan)
+            r_j, jac_w = prob.resjac(prob.to_y(x_w), prob.jplan)
+            if r_j is None:
+                jac_w = None
         if stderr in (True, "auto") and not kept_w and jac_w is not None and r_w is not None:
             assert r_w is not None
             se, cond = _stderr(prob, x, _Fitted(r_w, jac_w))
