@@ -27,6 +27,18 @@ path (``extra["warm"]``; ``--clock cpu``: this process's CPU time, for a shared
 machine), and - with ``--cold-cache FILE`` - the warm RMSE against a cold
 fit of the same chain (computed once and stored in FILE, so interleaved before/after runs
 share them).
+
+``--bound`` (with ``--warm-only``'s sequence, heston_td / bates_td) asks how far the model
+can go on each refit's chain: the warm refit solved to convergence with no smoothing
+(``warm_evals=80, smooth=0``), and a lower bound on the error of any fit of the model on
+the expiries under 7 days - each such expiry's quotes alone fitted by the piecewise model
+with every interval up to it free (``v0`` and all their parameters, no smoothing; from
+the converged fit and from a constant fit of that expiry copied onto every interval, the
+lower weighted error kept). A fit of the whole chain has at least that weighted error on
+each of those expiries, so the chain's RMSE with those expiries at their bound and every
+other quote fitted exactly is a lower bound for the RMSE of any fit (up to the local
+solver finding the per-expiry optimum, and RMSE being unweighted where the bound is on
+the spread-weighted error).
 """
 
 from __future__ import annotations
@@ -61,6 +73,17 @@ def _in_box(params: object) -> bool:
     return bool(np.all(np.isfinite(x)) and np.all(x >= lo) and np.all(x <= hi))
 
 
+def _rel_change(prev: object, new: object) -> float:
+    """Median over the parameters of |new - prev| / |prev| (the refit's step; NaN when
+    the two fits have different layouts)."""
+    a = prev.to_vector()  # type: ignore[attr-defined]
+    b = new.to_vector()  # type: ignore[attr-defined]
+    if a.shape != b.shape:
+        return float("nan")
+    nz = np.abs(a) > 0
+    return float(np.median(np.abs(b[nz] - a[nz]) / np.abs(a[nz])))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 snapshots x BTC/ETH")
@@ -86,7 +109,15 @@ def main() -> None:
     ap.add_argument(
         "--cold-cache", type=Path, default=None, help="--warm-only: cold RMSE JSON file"
     )
+    ap.add_argument(
+        "--bound",
+        action="store_true",
+        help="--warm-only's sequence: converged fits without smoothing and the short-expiry bound",
+    )
     args = ap.parse_args()
+    if args.bound:
+        _bound(args)
+        return
     if args.warm_only:
         _warm_only(args)
         return
@@ -195,7 +226,7 @@ def _warm_only(args: argparse.Namespace) -> None:
     if args.cold_cache is not None and args.cold_cache.exists():
         cache = json.loads(args.cold_cache.read_text())
     rows: dict[str, dict[str, list[float]]] = {
-        m: {k: [] for k in ("ms", "rmse", "inside", "cold", "fallback", "box", "evals")}
+        m: {k: [] for k in ("ms", "rmse", "inside", "cold", "fallback", "box", "evals", "step")}
         for m in models
     }
     for cur in ("BTC", "ETH"):
@@ -226,6 +257,7 @@ def _warm_only(args: argparse.Namespace) -> None:
                     r["cold"].append(cache.get(key, float("nan")))
                     r["fallback"].append(float(bool(info.get("fallback", False))))
                     r["box"].append(float(_in_box(wfit.params)))
+                    r["step"].append(_rel_change(prev.params, wfit.params))
                     r["evals"].append(float(info.get("evaluations", float("nan"))))
                     print(
                         f"{f.name[25:40]} {cur} {m:<9} warm {1e3 * min(times):7.0f} ms rmse "
@@ -243,9 +275,10 @@ def _warm_only(args: argparse.Namespace) -> None:
     )
     print(
         "| model | warm ms median | warm ms p90 | warm RMSE median | worst | cold RMSE median "
-        "| warm - cold median | worst | inside median | fallbacks | params in box |"
+        "| warm - cold median | worst | inside median | fallbacks | params in box "
+        "| rel. step median |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for m in models:
         r = rows[m]
         d = np.asarray(r["rmse"]) - np.asarray(r["cold"])
@@ -253,7 +286,117 @@ def _warm_only(args: argparse.Namespace) -> None:
             f"| {m} | {np.median(r['ms']):.0f} | {np.percentile(r['ms'], 90):.0f} | "
             f"{np.median(r['rmse']):.2f} | {np.max(r['rmse']):.2f} | {np.nanmedian(r['cold']):.2f} | "
             f"{np.nanmedian(d):+.2f} | {np.nanmax(d):+.2f} | {100 * np.median(r['inside']):.0f} % | "
-            f"{int(sum(r['fallback']))}/{len(r['fallback'])} | {int(sum(r['box']))}/{len(r['box'])} |"
+            f"{int(sum(r['fallback']))}/{len(r['fallback'])} | {int(sum(r['box']))}/{len(r['box'])} | "
+            f"{np.nanmedian(r['step']):.3f} |"
+        )
+
+
+def _short_bound(fit: object, q: object, t_max: float) -> np.ndarray:
+    """Vol errors (vol points) of the lower bound on the expiries under ``t_max``: each
+    expiry's quotes alone fitted with every interval up to it free (module docs); NaN on
+    the other expiries."""
+    from volcal.calibration import td
+    from volcal.calibration.engine import OBJ_PHI_TOL, OBJ_TAIL_TOL
+    from volcal.errors import MethodError, ParameterError, VolcalError
+    from volcal.models import HestonTD
+    from volcal.pricing.cos import COSPricer
+
+    params = fit.params  # type: ignore[attr-defined]
+    cls = type(params)
+    n = q.n_slices  # type: ignore[attr-defined]
+    lo, hi = params.bounds()
+    eps = 1e-6 * (hi - lo)
+    w = q.weights("spread")  # type: ignore[attr-defined]
+    sw = np.sqrt(w)
+    e_fit = 100.0 * (np.asarray(fit.model_iv) - q.iv_mid)  # type: ignore[attr-defined]
+    pricer = COSPricer(phi_tol=OBJ_PHI_TOL, tail_tol=OBJ_TAIL_TOL)
+    const = "heston" if cls is HestonTD else "bates"
+    out = np.full(e_fit.size, np.nan)
+    for j in range(n):
+        if q.t_slices[j] >= t_max:  # type: ignore[attr-defined]
+            continue
+        mask = q.slice_index == j  # type: ignore[attr-defined]
+        free = np.array(
+            [0, *(1 + cls._pieces.index(p) * n + i for p in cls._pieces for i in range(j + 1))],
+            dtype=np.int64,
+        )
+        starts = [params.to_vector()]
+        try:
+            c = volcal.calibrate(q.slice(j), const, global_search=True)  # type: ignore[attr-defined]
+            starts.append(cls.constant(c.params, q.t_slices).to_vector())  # type: ignore[attr-defined]
+        except (VolcalError, ValueError):
+            pass  # too few quotes for a constant fit of the expiry alone
+        best_e, best_w = e_fit[mask], float(np.sum(w[mask] * e_fit[mask] ** 2))
+        for x0 in starts:
+            x0 = np.clip(x0, lo + eps, hi - eps)
+            prob = td._Problem(params.with_vector(x0), free, mask, q, sw, lo, hi, [], pricer)
+            x, _st, _msg, res = td._solve(prob, "lm", 1e-12, 600)
+            if res is None:
+                continue
+            try:
+                miv, _atm = td._model_iv(params.with_vector(x), q)  # type: ignore[arg-type]
+            except (MethodError, ParameterError):
+                continue
+            e = 100.0 * (miv[mask] - q.iv_mid[mask])  # type: ignore[attr-defined]
+            we = float(np.sum(w[mask] * e**2))
+            if np.all(np.isfinite(e)) and we < best_w:
+                best_e, best_w = e, we
+        out[mask] = best_e
+    return out
+
+
+def _bound(args: argparse.Namespace) -> None:
+    models = tuple(m for m in args.models.split(",") if m.endswith("_td")) or ("heston_td",)
+    files = sorted(SNAPS.glob("deribit_options_snapshot_*.csv"))
+    picks = files[args.first : args.first + args.consecutive]
+    t_max = 7.0 / 365.0
+    for m in models:
+        conv: list[float] = []
+        bound: list[float] = []
+        conv_short: list[float] = []
+        bound_short: list[float] = []
+        buckets: dict[str, list[float]] = {b: [] for b in BUCKET_NAMES}
+        for cur in ("BTC", "ETH"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)
+                chains = [volcal.clean(volcal.read_chain(f, currency=cur)) for f in picks]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CalibrationWarning)
+                prev = volcal.calibrate(chains[0], m)
+                for f, chain in zip(picks[1:], chains[1:], strict=True):
+                    warm = volcal.calibrate(chain, m, start=prev)
+                    c = calibrate_td(chain, m, start=prev, warm_evals=80, smooth=0.0, warm_tol=1e9)
+                    q = c.quotes
+                    e_c = 100.0 * (np.asarray(c.model_iv) - q.iv_mid)
+                    e_b = _short_bound(c, q, t_max)
+                    short = q.t < t_max
+                    bk = np.digitize(q.t, BUCKETS) - 1
+                    for b, name in enumerate(BUCKET_NAMES):
+                        buckets[name].extend(e_c[bk == b].tolist())
+                    conv.append(c.rmse_vol)
+                    bound.append(float(np.sqrt(np.mean(np.where(short, e_b, 0.0) ** 2))))
+                    conv_short.append(_rms(e_c[short].tolist()))
+                    bound_short.append(_rms(e_b[short].tolist()))
+                    per = " ".join(
+                        f"{365 * t:.1f}d {_rms(e_c[q.slice_index == i].tolist()):.2f}"
+                        + (f"/{_rms(e_b[q.slice_index == i].tolist()):.2f}" if t < t_max else "")
+                        for i, t in enumerate(q.t_slices)
+                    )
+                    print(
+                        f"{f.name[25:40]} {cur} {m:<9} warm {warm.rmse_vol:6.3f} converged "
+                        f"{c.rmse_vol:6.3f} ({c.extra['warm']['evaluations']} J) bound "
+                        f"{bound[-1]:6.3f} | per expiry converged/bound: {per}",
+                        flush=True,
+                    )
+                    prev = warm
+        print()
+        print(
+            f"| {m} | converged RMSE median {np.median(conv):.2f} (min {np.min(conv):.2f}, max "
+            f"{np.max(conv):.2f}) | bound median {np.median(bound):.2f} (min {np.min(bound):.2f}, "
+            f"max {np.max(bound):.2f}) | T<7d converged median {np.median(conv_short):.2f}, "
+            f"bound {np.median(bound_short):.2f} | converged pooled "
+            + ", ".join(f"{b} {_rms(buckets[b]):.2f}" for b in BUCKET_NAMES)
+            + " |"
         )
 
 

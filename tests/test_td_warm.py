@@ -92,7 +92,7 @@ def test_fallback_when_the_warm_result_is_outside_its_limit(sequence):
     assert res.extra["warm_start"] is True and _in_box(res.params)
 
 
-def test_second_round_before_the_fallback(sequence):
+def test_second_round_before_the_fallback(sequence, monkeypatch):
     first, q2 = sequence["first"], sequence["q2"]
     # accepted after one round of two Jacobians
     one = calibrate_td(q2, "heston_td", start=first, warm_evals=2, warm_tol=1e9)
@@ -107,7 +107,11 @@ def test_second_round_before_the_fallback(sequence):
     assert info["rounds"] == 2 and info["fallback"] is True
     assert info["evaluations"] > one_info["evaluations"]
     assert info["rmse"] <= one_info["rmse"] + 1e-12
-    # a round that takes no step (the start kept) is not repeated
+    # a round that takes no step (the start kept) is not repeated (one Jacobian and no
+    # secant steps: no step at all)
+    from volcal.calibration import td
+
+    monkeypatch.setattr(td, "_WARM_BROYDEN", 0)
     none = calibrate_td(q2, "heston_td", start=first, warm_evals=1, warm_tol=1e9)
     assert none.extra["kept_start"] and none.extra["warm"]["rounds"] == 1
 
@@ -152,3 +156,66 @@ def test_warm_result_on_its_budget_says_so(sequence):
     assert not info["fallback"] and info["status"] == "max_iter"  # one Jacobian: accepted
     assert fit.status == "ok"
     assert any("stopped on its budget of 1 Jacobians" in m for m in fit.warnings)
+
+
+def test_corner_start_reset_before_the_fallback(sequence):
+    """A start with an interval in a corner of the box (kappa and xi on their upper
+    bounds, theta on its lower one: the logistic coordinates saturated, so the warm steps
+    cannot move them) is not within its limit after the round from the start; the round
+    from the start with that interval reset to the data-driven start is, so no cold fit
+    runs."""
+    from dataclasses import replace
+
+    first, cold2, q2 = sequence["first"], sequence["cold2"], sequence["q2"]
+    p = first.params
+    lo, hi = p.bounds()
+    bad = p.with_vector(p.to_vector())
+    kw = {nm: list(getattr(bad, nm)) for nm in ("kappa", "theta", "xi", "rho")}
+    kw["kappa"][0], kw["theta"][0], kw["xi"][0] = float(hi[1]), float(lo[1 + 4]), float(hi[1 + 8])
+    corner = HestonTD(bad.knots, bad.v0, **{k: tuple(v) for k, v in kw.items()})
+    start = replace(first, params=corner)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        no_reset = calibrate_td(q2, "heston_td", start=start, warm_tol=1e9)
+        res = calibrate_td(q2, "heston_td", start=start)
+    # accepted from the start as it is (a huge limit): no reset, and a poor fit
+    assert list(no_reset.extra["warm"]["reset"]) == [] and no_reset.extra["warm"]["rounds"] == 1
+    assert no_reset.rmse_vol > 10.0 * cold2.rmse_vol
+    info = res.extra["warm"]
+    assert list(info["reset"]) == [0] and info["rounds"] >= 2 and info["fallback"] is False
+    assert res.rmse_vol <= cold2.rmse_vol + 0.05
+    assert res.status == "ok" and _in_box(res.params)
+    # a near miss (within warm_tol beyond the limit) is continued
+    ref = float(first.rmse_vol)
+    tol = float(no_reset.rmse_vol - ref) / 1.5  # limit + tol above the start round's RMSE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        near = calibrate_td(q2, "heston_td", start=start, warm_tol=tol)
+    # ... first (the round after the start's), reset only when that misses too
+    assert near.extra["warm"]["rounds"] >= 2
+    assert list(near.extra["warm"]["reset"]) == ([0] if near.extra["warm"]["rounds"] == 3 else [])
+    # a start without a corner is not reset
+    plain = volcal.calibrate(q2, "heston_td", start=first)
+    assert list(plain.extra["warm"]["reset"]) == []
+
+
+def test_secant_steps_between_jacobians(sequence, monkeypatch):
+    """The warm path takes accepted steps from Broyden updates of the Jacobian between
+    full ones (a step costs a pricing of the chain, not a Jacobian): more steps than
+    Jacobians, a better fit at the same Jacobian budget than without the updates, and the
+    standard errors still from an exact Jacobian at the result."""
+    from volcal.calibration import td
+
+    q2, first = sequence["q2"], sequence["first"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        fit = calibrate_td(q2, "heston_td", start=first, warm_evals=2, warm_tol=1e9)
+        monkeypatch.setattr(td, "_WARM_BROYDEN", 0)
+        plain = calibrate_td(q2, "heston_td", start=first, warm_evals=2, warm_tol=1e9)
+    info = fit.extra["warm"]
+    # the same Jacobians (the budget and the check of the plan at the result)
+    assert info["evaluations"] == plain.extra["warm"]["evaluations"] < info["steps"]
+    assert plain.extra["warm"]["steps"] <= 2
+    assert fit.rmse_vol < plain.rmse_vol
+    assert _in_box(fit.params) and np.all(np.isfinite(fit.model_iv))
+    assert fit.stderr is not None and all(np.all(np.isfinite(v)) for v in fit.stderr.values())

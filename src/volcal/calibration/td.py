@@ -48,15 +48,29 @@ smile of expiry :math:`j` depends only on intervals :math:`0..j`. Two modes:
   bound otherwise take huge first steps),
   the smoothing is the joint mode's and a weak prior term pulls toward the start
   (``strength`` 1e-3, ``_WARM_ANCHOR``; without it the steps wander into parameters the
-  library cannot price on some real chains). It stops after ``warm_evals`` Jacobians
-  (6) or a relative decrease below 1e-4 per step. Accuracy rule: the warm result (priced
+  library cannot price on some real chains; bates_td's 1e-4, ``_WARM_ANCHOR_BATES``).
+  After each full Jacobian, up to 4 accepted steps (``_WARM_BROYDEN``) take the next
+  step from a Broyden (rank-one secant) update of the data rows' Jacobian, so they cost
+  one pricing of the chain each instead of a Jacobian (a Jacobian ~7 ms, a pricing
+  ~3-4 ms for bates_td on real chains); a step from an updated Jacobian that is rejected
+  gets a full one at its point, and the standard errors are from an exact Jacobian at
+  the result. It stops after ``warm_evals`` Jacobians (3) or a relative decrease below
+  1e-4 per step. Accuracy rule: the warm result (priced
   at the library's bounds) is accepted when its RMSE is at most the reference + ``warm_tol``
   (0.3 vol points), the reference being the RMSE of the last full fit the start descends
   from (carried in ``extra["warm"]["reference_rmse"]`` from refit to refit, so a drift
-  of the warm fits is caught); else, when the steps ended on their budget (still
-  decreasing) at a point the library can price, a second round of ``warm_evals``
-  Jacobians from there (``extra["warm"]["rounds"]``; ~0.1 s where the cold fit takes
-  2-5 s), and if that is still outside, the full path runs - a cold fit of the chain,
+  of the warm fits is caught); else, when it cannot be priced or is more than
+  ``warm_tol`` beyond that limit and the start has intervals in a corner of the
+  box (at least two of ``kappa, theta, xi`` within 1e-3 of a bound, ``_WARM_RESET``: their
+  logistic coordinates saturated, so the steps cannot move them, and such a start can
+  need more COS terms than the library allows), a round from the start with those
+  intervals reset to the data-driven start (``extra["warm"]["reset"]``; on the
+  benchmark sequence this replaced bates_td's one cold fallback, 3.2 s, by a second
+  round; a near miss is continued first and reset only when the continued round misses
+  too); when the best round so far ended on its budget (still decreasing) at a point
+  the library can price, one more round of ``warm_evals`` Jacobians from there
+  (``extra["warm"]["rounds"]``; ~0.1 s where the cold fit takes 2-5 s), and if that is
+  still outside, the full path runs - a cold fit of the chain,
   multistart bootstrap and rescue - and the better of the two (weighted squared vol
   error) is kept. ``extra["warm"]`` reports the evaluations, the rounds, the warm RMSE,
   the limit, ``fallback`` and which result was kept.
@@ -164,7 +178,22 @@ _WARM_JAC_MARGIN = 100.0
 #: rejected. 20 real refits, 8 Jacobians: floor 1e-12 -> 1e-4, median RMSE heston_td
 #: 1.84 -> 1.50, bates_td 1.11 -> 1.00, trial pricings 299 -> 201 (BENCHMARKS.md)
 _WARM_DIAG_FLOOR = 1e-4
+#: warm path: accepted steps after each full Jacobian that take the next step from a
+#: Broyden (rank-one secant) update of the data rows' Jacobian instead of a new one (a
+#: residual evaluation is its prices only; 0: every accepted step gets a full Jacobian).
+#: 10 real bates_td refits, median RMSE / CPU ms: 6 Jacobians and no updates 1.12 / ~100,
+#: 3 Jacobians and 2 / 4 updates each 1.09 / 1.08 at 80-95 ms (BENCHMARKS.md)
+_WARM_BROYDEN = 4
 _WARM_ANCHOR = 1e-3  # warm path: strength of the pull toward the start (prior term's units)
+#: ... bates_td's: with the secant steps, 10 real refits, median RMSE 1.08 -> 1.02 at the
+#: same median relative parameter change per refit (0.058 -> 0.047; heston_td's at 1e-4:
+#: 0.050 -> 0.055, so it keeps 1e-3; BENCHMARKS.md)
+_WARM_ANCHOR_BATES = 1e-4
+#: warm path: a parameter this close to a bound (relative to the box) is in a corner, and an
+#: interval with at least _WARM_RESET_MIN of its kappa, theta, xi there is reset to the
+#: data-driven start for a round of its own when the round from the start is not accepted
+_WARM_RESET = 1e-3
+_WARM_RESET_MIN = 2
 _POOR_RMSE = 3.0  # vol points: a cold bootstrap worse than this is tried again
 _COLD_FTOL = 1e-9
 _PLAN_MARGIN = 0.01  # a solve's COS plan is made with error bounds 100x tighter
@@ -282,6 +311,7 @@ class _Problem:
         self.knots = np.ascontiguousarray(base.knots, dtype=np.float64)
         self.plan: tuple[FloatArray, FloatArray, IntArray] | None = None
         self.accepted: list[FloatArray] = []  # the warm path's accepted points, in order
+        self.jplan: Any = None  # the warm path's plan of its Jacobians (None: the solve's)
         self._iv_args: tuple[FloatArray, ...] | None = None
 
     # y <-> x (logistic box transform of the free coordinates)
@@ -466,7 +496,7 @@ class _Problem:
 
 
 def _warm_solve(
-    prob: _Problem, max_jev: int, ftol: float, target: float = 0.0
+    prob: _Problem, max_jev: int, ftol: float, target: float = 0.0, n_broyden: int | None = None
 ) -> tuple[FloatArray, str, str, FloatArray | None, FloatArray | None, float, float]:
     """A few Levenberg-Marquardt steps on ``prob`` from its start, on one COS plan
     (made for the start at the objective's error bounds, checked at the end).
@@ -476,7 +506,11 @@ def _warm_solve(
     objective (so the solve never ends above its start), the damping (Marquardt's
     diagonal scaling, Nielsen's update with a floor of ``_WARM_MU_DEC`` on its decrease)
     grows on a rejected step; the Jacobians after the first are computed on a plan with
-    bounds ``_WARM_JAC_MARGIN`` times looser (the residuals keep the solve's). Stops after
+    bounds ``_WARM_JAC_MARGIN`` times looser (the residuals keep the solve's). After a
+    full Jacobian, up to ``n_broyden`` (default ``_WARM_BROYDEN``) accepted steps update
+    the data rows by Broyden's rank-one secant formula instead (the penalty rows are
+    exact), a rejected step from an updated Jacobian gets a full one at its point, and
+    an updated Jacobian is not returned (None). Stops after
     ``max_jev`` evaluations, a relative decrease below ``ftol`` or once the quotes'
     RMSE (vol points, unweighted, on the solve's plan) is at most ``target``. Returns ``x``,
     status, message, the residuals and Jacobian at ``x``, and the data part of the
@@ -494,17 +528,21 @@ def _warm_solve(
         jplan = prob.make_plan(x0, _WARM_JAC_MARGIN)
     except MethodError:
         pass
+    prob.jplan = jplan
     r, jac = prob.resjac(y)
     if r is None:
         return x0, "failed", "the start cannot be priced", None, None, np.inf, np.inf
     data0 = float(r[:nd] @ r[:nd])
     status, message = "max_iter", f"{max_jev} evaluations"
     sw_safe = np.maximum(prob.sw, 1e-12)
+    n_broyden = _WARM_BROYDEN if n_broyden is None else int(n_broyden)
+    n_b = 0
     for _round in range(3):
         cost = float(r @ r)
         mu, nu = _WARM_MU0, 2.0
         status, message = "max_iter", f"{max_jev} evaluations"
-        while jac is not None and prob.njev < max_jev:
+        n_b = 0  # Broyden updates since the last full Jacobian
+        while jac is not None and (prob.njev < max_jev or n_broyden > 0):
             g = jac.T @ r
             a = jac.T @ jac
             dg = np.maximum(np.diag(a), _WARM_DIAG_FLOOR * max(float(np.max(np.diag(a))), 1e-300))
@@ -522,6 +560,7 @@ def _warm_solve(
                 mu *= max(_WARM_MU_DEC, 1.0 - (2.0 * rho - 1.0) ** 3)
                 nu = 2.0
                 rel = (cost - cost_new) / max(cost, 1e-300)
+                r_old, jac_old = r, jac
                 y, cost, r, jac = y_new, cost_new, r_new, None
                 prob.accepted.append(prob.to_x(y))
                 rmse = 100.0 * float(np.sqrt(np.mean(np.square(r[:nd] / sw_safe))))
@@ -531,9 +570,27 @@ def _warm_solve(
                 if rel < ftol:
                     status, message = "ok", f"relative decrease {rel:.2g} below ftol"
                     break
+                if n_b < n_broyden and jac_old is not None:
+                    # secant update of the data rows (the penalties' rows are exact)
+                    d = r[:nd] - r_old[:nd] - jac_old[:nd] @ step
+                    jac = jac_old.copy()
+                    jac[:nd] += np.outer(d, step / float(step @ step))
+                    jac[nd:] = prob._pen_jac() * prob.dz_dy(y)[None, :]
+                    n_b += 1
+                    continue
                 if prob.njev >= max_jev:
                     break
                 r_j, jac = prob.resjac(y, jplan)
+                n_b = 0
+                if jplan is None:
+                    assert r_j is not None
+                    r = r_j
+            elif n_b > 0:
+                # a step from an updated Jacobian that fails: a full one at the point
+                if prob.njev >= max_jev:
+                    break
+                r_j, jac = prob.resjac(y, jplan)
+                n_b = 0
                 if jplan is None:
                     assert r_j is not None
                     r = r_j
@@ -543,7 +600,7 @@ def _warm_solve(
                 if mu > 1e12:
                     status, message = "ok", "no decrease along the damped step"
                     break
-                if prob.nfev >= 3 * max_jev:
+                if prob.nfev >= 3 * max_jev * (1 + n_broyden):
                     break
         x = prob.to_x(y)
         # the plan was made for the round's start: check it at the solution, and on a
@@ -561,12 +618,15 @@ def _warm_solve(
             break
         prob.plan = (a_, b_, n_)
         r_j, jac = prob.resjac(y)
+        n_b = 0
         if r_j is None:
             return x, "failed", "the solution cannot be priced", None, None, data0, np.inf
         r = r_j
         if prob.njev >= max_jev:
             message += "; plan renewed at the solution"
             break
+    if n_b > 0:
+        jac = None  # a secant update: no Jacobian for the standard errors
     return x, status, message, r, jac, data0, float(r[:nd] @ r[:nd])
 
 
@@ -654,6 +714,45 @@ def _model_iv(params: HestonTD, q: QuoteSet) -> tuple[FloatArray, FloatArray]:
     return iv[: len(q)], iv[len(q) :]
 
 
+def _corner_reset(
+    cls: type[HestonTD],
+    q: QuoteSet,
+    atm: FloatArray,
+    x0: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    pieces: tuple[str, ...],
+    idx: Callable[[str, int], int],
+    n_int: int,
+) -> tuple[FloatArray, list[int]]:
+    """The start ``x0`` with its intervals in a corner of the box reset to the data-driven
+    start (:func:`_guess`: ``theta`` the interval's ATM forward variance, neutral shape
+    and jumps; interval 0 also ``v0``), and the list of those intervals.
+
+    An interval is in a corner when at least ``_WARM_RESET_MIN`` of its ``kappa, theta,
+    xi`` lie within ``_WARM_RESET`` (relative to the box) of a bound: the logistic
+    coordinates of the solve are then saturated (their Jacobian columns ~1e-6 of the
+    others), so no number of steps moves them back, and such a start - the variance of
+    the interval collapsed onto ``theta``'s lower bound at ``kappa`` and ``xi`` near
+    their upper ones - can need more COS terms than the library allows."""
+    x = x0.copy()
+    g = _guess(cls, q, atm).to_vector()
+    eps = 1e-6 * (hi - lo)
+    g = np.clip(g, lo + eps, hi - eps)
+    rel = (x0 - lo) / (hi - lo)
+    sat = (rel < _WARM_RESET) | (rel > 1.0 - _WARM_RESET)
+    reset: list[int] = []
+    for j in range(n_int):
+        ii = [idx(p, j) for p in ("kappa", "theta", "xi") if p in pieces]
+        if int(np.sum(sat[ii])) >= _WARM_RESET_MIN:
+            reset.append(j)
+            for p in pieces:
+                x[idx(p, j)] = g[idx(p, j)]
+    if 0 in reset:
+        x[0] = g[0]
+    return x, reset
+
+
 def _reference_rmse(start: Any) -> float:
     """RMSE (vol points) a warm refit from ``start`` is held to: the reference its own
     warm path carried (the last full fit of the sequence), else its RMSE; NaN when the
@@ -727,7 +826,7 @@ def calibrate_td(
     fit: bool = True,
     constant_fit: Callable[..., CalibrationResult] | None = None,
     warm_tol: float = 0.3,
-    warm_evals: int = 6,
+    warm_evals: int = 3,
 ) -> CalibrationResult:
     """Calibrate ``"heston_td"`` / ``"bates_td"`` to a chain (see the module docs).
 
@@ -798,7 +897,9 @@ def calibrate_td(
         Warm path: accepted when its RMSE is at most the reference RMSE + ``warm_tol``
         (vol points), else the full path (a cold fit) runs.
     warm_evals : int
-        Warm path: most Jacobian evaluations of a round (each prices the whole chain);
+        Warm path: most Jacobian evaluations of a round (each prices the whole chain;
+        the secant steps between them are not counted, ``extra["warm"]["steps"]``
+        counts every accepted step);
         a second round of as many runs before the cold fallback when the first ended on
         this budget outside the acceptance limit (module docs).
 
@@ -1003,12 +1104,24 @@ def calibrate_td(
         # last full fit the start descends from), else the full path (a cold fit) runs
         # and the better of the two is kept
         free = np.array([0, *(idx(p, j) for p in pieces for j in range(n_int))], dtype=np.int64)
-        pen_w: list[Any] = []
-        if smooth > 0:
-            for j in range(1, n_int):
-                pen_w += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
-        pen_w += prior_rows(free, float(np.sum(w)))
-        pen_w += prior_rows(free, float(np.sum(w)), x0, _WARM_ANCHOR)
+
+        def warm_pen(anchor: FloatArray) -> list[Any]:
+            """The warm solve's penalties: the joint smoothing (scales of ``x``), the
+            prior and the pull toward ``anchor``, the round's start."""
+            rows: list[Any] = []
+            if smooth > 0:
+                for j in range(1, n_int):
+                    rows += smooth_rows(j, float(np.sqrt(smooth * w_slice[j])) * 0.01)
+            rows += prior_rows(free, float(np.sum(w)))
+            rows += prior_rows(
+                free,
+                float(np.sum(w)),
+                anchor,
+                _WARM_ANCHOR_BATES if cls is BatesTD else _WARM_ANCHOR,
+            )
+            return rows
+
+        pen_w = warm_pen(x0)
         ref_rmse = _reference_rmse(start)
         # the solve's series bound: looser than the objective's, but its vol error (about
         # bound / vega, vega >= ~1e-2 per unit forward on the quotes kept) at most ~1 %
@@ -1016,13 +1129,28 @@ def calibrate_td(
         w_tol = float(min(_WARM_PHI_TOL, max(1e-6 * ref_rmse, 1e-12)))
         warm_pricer = pricer if inner_tol > 0 else COSPricer(phi_tol=w_tol, tail_tol=0.1 * w_tol)
         limit = ref_rmse + float(warm_tol)
-        n_jev = 0
+        n_jev = n_steps = 0
         prev_round: tuple[Any, ...] | None = None
         x_from = x0
-        for ext in range(2):
-            # a second round of warm_evals Jacobians from the first round's end when
-            # that is priced, still decreasing (its budget ended it) and outside the
-            # limit: much cheaper than the cold fit it would otherwise fall back to
+        # the start's intervals in a corner of the box, reset to the data-driven start
+        # for a round of their own when the round from the start is not accepted
+        x_reset, reset = _corner_reset(cls, q, atm, x0, lo, hi, pieces, idx, n_int)
+        kinds: list[str] = []
+        kind = "start"
+        for _round in range(3):
+            # rounds: from the start; when that is not priced or far outside the
+            # limit and the start has intervals in a corner, from the start with those
+            # reset (a start stuck there can need more COS terms than the library
+            # allows, or sit in a poor basin); and when the last round ended on its budget (still decreasing)
+            # at a priced point outside the limit, one more of warm_evals Jacobians
+            # from its end - each much cheaper than the cold fit it would fall back to
+            kinds.append(kind)
+            pen_r = pen_w
+            if kind == "reset":
+                x = x_from.copy()  # the smoothing's scales are of the round's start
+                pen_r = warm_pen(x_from)
+            elif kind == "more" and prev_round is not None:
+                pen_r = prev_round[-1].pen  # the penalties of the round continued
             prob = _Problem(
                 start_model.with_vector(x_from),
                 free,
@@ -1031,19 +1159,22 @@ def calibrate_td(
                 sw,
                 lo,
                 hi,
-                pen_w,
+                pen_r,
                 warm_pricer,
             )
             x_w, st_w, msg_w, r_w, jac_w, d0, data1 = _warm_solve(
                 prob, int(warm_evals), _WARM_PATH_FTOL, _WARM_TARGET * ref_rmse
             )
             n_jev += prob.njev
-            if ext == 0:
+            n_steps += len(prob.accepted)
+            if kind == "start":
                 data0 = d0
             try:
                 start_model.with_vector(x_w)
             except ParameterError:
                 x_w, st_w, msg_w, data1 = x_from, "failed", "no valid parameters found", np.inf
+            # the start's objective (data part) bounds every round: a round that ends
+            # above it keeps the start
             kept_w = not data1 <= data0
             if kept_w:
                 x_w = x0
@@ -1062,19 +1193,32 @@ def calibrate_td(
                     r_w = jac_w = None  # the solver's Jacobian is of the point not kept
                 rmse_w, x_w = fit_quality(q, miv_w)[0], x_try
                 break
-            if prev_round is not None and not (
-                miv_w is not None and st_w != "failed" and rmse_w < prev_round[5]
-            ):
-                # the second round did not improve on the first: keep the first's
+            priced = miv_w is not None and st_w != "failed"
+            if prev_round is not None and not (priced and rmse_w < prev_round[5]):
+                # this round did not improve on the best earlier one: keep that
                 x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob = prev_round
-            accept = st_w != "failed" and miv_w is not None and bool(rmse_w <= limit)
-            if accept or ext == 1 or st_w != "max_iter" or miv_w is None or kept_w:
+                priced = True
+            accept = priced and bool(rmse_w <= limit)
+            if accept:
                 break
-            prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
-            x_from = x_w
+            if priced:
+                prev_round = (x_w, st_w, msg_w, r_w, jac_w, rmse_w, miv_w, atm_w, kept_w, prob)
+            far = not (priced and rmse_w <= limit + max(float(warm_tol), 0.0))
+            if reset and "reset" not in kinds and (far or "more" in kinds):
+                # unpriced, or further than warm_tol beyond the limit, or a near miss
+                # the continued round did not bring inside (a near miss is continued
+                # first: the corners of some intervals are where the diffusion fits
+                # the short expiries best)
+                kind, x_from = "reset", x_reset
+            elif "more" not in kinds and priced and st_w == "max_iter" and not kept_w:
+                kind, x_from = "more", x_w
+            else:
+                break
         warm_info = {
             "evaluations": int(n_jev),
-            "rounds": ext + 1,
+            "steps": int(n_steps),
+            "rounds": len(kinds),
+            "reset": [int(j) for j in reset] if "reset" in kinds else [],
             "status": st_w,
             "rmse": _num(rmse_w),
             "reference_rmse": _num(ref_rmse),
@@ -1130,7 +1274,14 @@ def calibrate_td(
         assert miv_w is not None
         warm_fit = (x_w.copy(), miv_w, atm_w, float(kept_w))
         cond = None
-        if stderr in (True, "auto") and not kept_w and jac_w is not None:
+        if stderr in (True, "auto") and not kept_w and jac_w is None and r_w is not None:
+            # the solve ended on a secant update or without a Jacobian at its point: one
+            # at it (on the Jacobians' looser plan, as the solve's own; r_w is its
+            # residuals on the solve's plan)
+            r_j, jac_w = prob.resjac(prob.to_y(x_w), prob.jplan)
+            if r_j is None:
+                jac_w = None
+        if stderr in (True, "auto") and not kept_w and jac_w is not None and r_w is not None:
             assert r_w is not None
             se, cond = _stderr(prob, x, _Fitted(r_w, jac_w))
             if se is not None:
