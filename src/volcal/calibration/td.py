@@ -390,7 +390,9 @@ class _Problem:
         COS plan; MethodError where the prices are not finite."""
         if plan is None and self.plan is None:
             self.replan(x)
-        a, b, nn = plan if plan is not None else self.plan
+        use = plan if plan is not None else self.plan
+        assert use is not None  # replan() above set it
+        a, b, nn = use
         dirs = self.free if grad else np.zeros(0, dtype=np.int64)
         out = np.asarray(
             self._kn.td_units(self.t_u, self.k, self.t_index, a, b, nn, *self._args(x), dirs)
