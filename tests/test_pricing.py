@@ -713,3 +713,37 @@ def test_flat_surface_is_make_surface_of_valid_quotes_and_checks_the_rest() -> N
     t0[0] = 0.0
     z = flat_surface(f, k, t0, call, where="calibrate")
     assert not z.live[0] and np.array_equal(z.t_index, make_surface(f, k, t0, call).t_index)
+
+
+def test_fd_steps_floor_per_class_box_and_per_instance_bounds() -> None:
+    """The forward-difference steps: 1e-6 max(|x|, 1e-3 box width, 1e-8), the box of the
+    class (built once, a subclass with another box gets its own) or of the instance."""
+    from dataclasses import dataclass as _dc
+
+    from volcal.models import Heston
+    from volcal.pricing.cos import fd_steps
+
+    def ref(m):  # type: ignore[no-untyped-def]
+        lo, hi = m.bounds()
+        return 1e-6 * np.maximum(np.maximum(np.abs(m.to_vector()), 1e-3 * (hi - lo)), 1e-8)
+
+    m = Heston(v0=1e-9, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    for _ in range(2):
+        assert np.array_equal(fd_steps(m), ref(m))
+
+    @_dc(frozen=True)
+    class NarrowHeston(Heston):
+        _bounds = tuple((lo, lo + 1.0) for lo, _ in Heston._bounds)
+
+    n = NarrowHeston(v0=1e-9, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    assert np.array_equal(fd_steps(n), ref(n))
+    assert fd_steps(n)[0] != fd_steps(m)[0]  # the narrow box's floor, not Heston's
+
+    class PerInstance(Heston):
+        def bounds(self):  # type: ignore[no-untyped-def,override]
+            lo, hi = Heston.bounds()
+            return lo, hi * (1.0 + self.v0)
+
+    p = PerInstance(v0=1e-9, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    q = PerInstance(v0=2.0, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    assert np.array_equal(fd_steps(p), ref(p)) and np.array_equal(fd_steps(q), ref(q))
