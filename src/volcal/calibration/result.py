@@ -304,6 +304,28 @@ def slice_fits(
             # np.mean's own sum and division, without its dispatch
             rmse = 100.0 * math.sqrt(float(np.add.reduce(sq)) / n_fin)
         inside = float((ins_c[i + 1] - ins_c[i]) / (hi - lo)) if hi > lo else float("nan")
+        st = status[i] if status is not None else ("ok" if math.isfinite(rmse) else "failed")
+        if params is None:
+            # no parameters (surface models): the instance SliceFit(...) builds, field by
+            # field, without the frozen dataclass's __setattr__ per field and the checks
+            # of arguments that are the defaults here
+            sf = object.__new__(SliceFit)
+            sf.__dict__.update(
+                expiry=labels[i],
+                t=t_l[i],
+                forward=f_l[i],
+                n_used=hi - lo,
+                rmse_vol=rmse,
+                inside_spread=inside,
+                params=FrozenDict({}),
+                atm_vol=atm_l[i],
+                rr25=rr_l[i],
+                bf25=bf_l[i],
+                status=st,
+                delta_convention="forward",
+            )
+            out.append(sf)
+            continue
         out.append(
             SliceFit(
                 expiry=labels[i],
@@ -312,13 +334,11 @@ def slice_fits(
                 n_used=hi - lo,
                 rmse_vol=rmse,
                 inside_spread=inside,
-                params={} if params is None else dict(params[i]),
+                params=dict(params[i]),
                 atm_vol=atm_l[i],
                 rr25=rr_l[i],
                 bf25=bf_l[i],
-                status=(
-                    status[i] if status is not None else ("ok" if math.isfinite(rmse) else "failed")
-                ),
+                status=st,
             )
         )
     return tuple(out)
