@@ -183,7 +183,7 @@ def fd_steps(model: Model) -> FloatArray:
     return 1e-6 * np.maximum(np.maximum(np.abs(x), floor), 1e-8)
 
 
-_BASE_BOUNDS = Model.bounds.__func__
+_BASE_BOUNDS = Model.bounds.__func__  # type: ignore[attr-defined]
 
 
 # per model class: (its box, 1e-3 of the box's width) - the floor of fd_steps, built
