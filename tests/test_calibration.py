@@ -402,3 +402,28 @@ def test_model_registry_lives_on_the_classes():
         guess = cls.data_guess(0.8, 0.6, 0.7)
         assert set(guess) == set(cls.param_names)
         cls(**guess)  # a valid model
+
+
+def test_slice_fits_without_params_are_the_dataclass_instances() -> None:
+    """slice_fits' SliceFits of a surface model: equal, field for field and in repr, to
+    SliceFit(...) of the same values, read-only, with an empty read-only params mapping."""
+    import dataclasses as _dcs
+
+    from volcal.calibration.result import SliceFit, slice_fits
+    from volcal.calibration.synthetic import synthetic_quotes
+    from volcal.models import Heston
+
+    m = Heston(v0=0.08, kappa=3.0, theta=0.1, xi=0.25, rho=-0.8)
+    q = synthetic_quotes(m, [0.25, 1.0], np.linspace(-1.0, 1.0, 5), spread_vol=0.02)
+    iv = q.iv_mid + 0.001 * np.arange(len(q))
+    iv[3] = np.nan
+    fits = slice_fits(q, iv, atm_vol=np.array([0.3, 0.31]))
+    for f in fits:
+        g = SliceFit(**{fl.name: getattr(f, fl.name) for fl in _dcs.fields(SliceFit)})
+        assert f == g and repr(f) == repr(g) and f.to_dict() == g.to_dict()
+        assert list(vars(f)) == list(vars(g))
+        with pytest.raises(_dcs.FrozenInstanceError):
+            f.rmse_vol = 0.0  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            f.params["a"] = 1  # type: ignore[index]
+    assert np.isfinite(fits[0].rmse_vol) and fits[0].n_used == 5

@@ -682,3 +682,68 @@ def test_variance_gamma_mixture_gradient_matches_finite_differences() -> None:
         up = variance_gamma_price(m.replace(**{name: getattr(m, name) + h}), 1.0, k, t, call)
         dn = variance_gamma_price(m.replace(**{name: getattr(m, name) - h}), 1.0, k, t, call)
         np.testing.assert_allclose(g[row], (up - dn) / (2 * h), rtol=1e-6, atol=1e-9)
+
+
+def test_flat_surface_is_make_surface_of_valid_quotes_and_checks_the_rest() -> None:
+    """The calibration's surface of 1-D quote arrays: the same arrays as make_surface,
+    and make_surface's own error for a bad forward, strike or maturity."""
+    from volcal.errors import ParameterError
+    from volcal.pricing._layout import flat_surface, make_surface
+
+    rng = np.random.default_rng(3)
+    f = 100.0 * np.exp(0.01 * rng.standard_normal(30))
+    k = f * np.exp(0.3 * rng.standard_normal(30))
+    t = np.repeat([0.02, 0.25, 1.0], 10)
+    call = k >= f
+    a = flat_surface(f, k, t, call, where="calibrate")
+    b = make_surface(f, k, t, call, 1.0, where="calibrate")
+    for name in ("forward", "strike", "t", "is_call", "discount", "k", "live", "t_unique"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert a.shape == b.shape and np.array_equal(a.t_index, b.t_index)
+    assert a.t_index.dtype == b.t_index.dtype
+    assert not np.shares_memory(a.forward, f)  # own copies, like make_surface
+    for bad in ("forward", "strike", "t"):
+        args = {"forward": f.copy(), "strike": k.copy(), "t": t.copy()}
+        args[bad][4] = -1.0 if bad != "t" else np.nan
+        with pytest.raises(ParameterError, match=f"calibrate: {bad} must be finite"):
+            flat_surface(args["forward"], args["strike"], args["t"], call, where="calibrate")
+    # a zero maturity is a dead option, as in make_surface
+    t0 = t.copy()
+    t0[0] = 0.0
+    z = flat_surface(f, k, t0, call, where="calibrate")
+    assert not z.live[0] and np.array_equal(z.t_index, make_surface(f, k, t0, call).t_index)
+
+
+def test_fd_steps_floor_per_class_box_and_per_instance_bounds() -> None:
+    """The forward-difference steps: 1e-6 max(|x|, 1e-3 box width, 1e-8), the box of the
+    class (built once, a subclass with another box gets its own) or of the instance."""
+    from dataclasses import dataclass as _dc
+
+    from volcal.models import Heston
+    from volcal.pricing.cos import fd_steps
+
+    def ref(m):  # type: ignore[no-untyped-def]
+        lo, hi = m.bounds()
+        return 1e-6 * np.maximum(np.maximum(np.abs(m.to_vector()), 1e-3 * (hi - lo)), 1e-8)
+
+    m = Heston(v0=1e-9, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    for _ in range(2):
+        assert np.array_equal(fd_steps(m), ref(m))
+
+    @_dc(frozen=True)
+    class NarrowHeston(Heston):
+        _bounds = tuple((lo, lo + 1.0) for lo, _ in Heston._bounds)
+
+    n = NarrowHeston(v0=1e-9, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    assert np.array_equal(fd_steps(n), ref(n))
+    assert fd_steps(n)[0] != fd_steps(m)[0]  # the narrow box's floor, not Heston's
+
+    class PerInstance(Heston):
+        def bounds(self):  # type: ignore[no-untyped-def,override]
+            lo, hi = Heston.bounds()
+            return lo, hi * (1.0 + self.v0)
+
+    p = PerInstance(v0=1e-9, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    q = PerInstance(v0=2.0, kappa=3.0, theta=0.1, xi=0.25, rho=0.0)
+    assert np.array_equal(fd_steps(p), ref(p)) and np.array_equal(fd_steps(q), ref(q))

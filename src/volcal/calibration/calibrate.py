@@ -549,7 +549,7 @@ class _QuotePricer:
     def __init__(
         self, name: str, q: QuoteSet, pricer: COSPricer, coarse: COSPricer | None = None
     ) -> None:
-        from volcal.pricing._layout import make_surface
+        from volcal.pricing._layout import flat_surface
 
         self.name = name
         self.q = q
@@ -558,7 +558,7 @@ class _QuotePricer:
         # coarse=True; None: every evaluation at the objective's bounds)
         self.coarse = coarse if name != "vg" else None
         self.call = q.k >= 0.0
-        self.surface = make_surface(q.forward, q.strike, q.t, self.call, 1.0, where="calibrate")
+        self.surface = flat_surface(q.forward, q.strike, q.t, self.call, where="calibrate")
         self.forward = q.forward
         # the shifted-contour wing refinement where the market quote itself is in the
         # deep wing (elsewhere a model price that small is far from the quote anyway and

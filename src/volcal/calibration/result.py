@@ -82,8 +82,16 @@ def freeze(obj: Any) -> Any:
     """A read-only deep copy: dicts -> :class:`FrozenDict`, lists -> tuples, arrays ->
     read-only copies; frozen dataclasses are kept (their arrays are frozen in place by
     their own constructors)."""
-    if obj is None or type(obj) in _SCALARS:
+    tp = type(obj)
+    if obj is None or tp in _SCALARS:
         return obj  # immutable already (the common case: skip the abc checks below)
+    if tp is list or tp is tuple:
+        # a sequence of scalars (bounds, names): the same tuple without a call per item
+        if all(v is None or type(v) in _SCALARS for v in obj):
+            return tuple(obj)
+        return tuple(freeze(v) for v in obj)
+    if tp is dict:
+        return FrozenDict({k: freeze(v) for k, v in obj.items()})
     if isinstance(obj, FrozenDict):
         return obj
     if isinstance(obj, Mapping):
@@ -113,12 +121,23 @@ def thaw(obj: Any) -> Any:
 
 def _frozen_quotes(quotes: QuoteSet) -> QuoteSet:
     """The quotes with every array a read-only copy (the caller's arrays untouched)."""
-    changes = {
-        f.name: freeze(getattr(quotes, f.name))
-        for f in dataclasses.fields(quotes)
-        if isinstance(getattr(quotes, f.name), np.ndarray)
-    }
+    changes = {}
+    for name in _field_names(type(quotes)):
+        v = getattr(quotes, name)
+        if isinstance(v, np.ndarray):
+            changes[name] = freeze(v)
     return dataclasses.replace(quotes, **changes)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The field names of a dataclass (looked up once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _num(x: Any) -> float | None:
@@ -266,36 +285,62 @@ def slice_fits(
     order = np.argsort(quotes.slice_index, kind="stable")
     err_s = err[order]
     fin_s = np.isfinite(err_s)
+    sq_s = err_s * err_s  # the squares of every slice's errors (elementwise, as per slice)
     ins_s = inside_all[order]
     bounds = np.searchsorted(quotes.slice_index[order], np.arange(quotes.n_slices + 1))
+    # per-slice counts (exact integers) and the scalars as Python floats, in one call each
+    fin_c = np.concatenate([[0], np.cumsum(fin_s)])[bounds].tolist()
+    ins_c = np.concatenate([[0], np.cumsum(ins_s)])[bounds].tolist()
+    b = bounds.tolist()
+    t_l = quotes.t_slices.tolist()
+    f_l = quotes.forward_slices.tolist()
+    atm_l, rr_l, bf_l = atm.tolist(), rr.tolist(), bf.tolist()
     out = []
     for i in range(quotes.n_slices):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        e = err_s[lo:hi]
-        finite = fin_s[lo:hi]
-        n_fin = int(np.count_nonzero(finite))
+        lo, hi = b[i], b[i + 1]
+        n_fin = fin_c[i + 1] - fin_c[i]
         if n_fin == 0:
             rmse = float("nan")
         else:
-            ef = e if n_fin == e.size else e[finite]
+            sq = sq_s[lo:hi] if n_fin == hi - lo else sq_s[lo:hi][fin_s[lo:hi]]
             # np.mean's own sum and division, without its dispatch
-            rmse = 100.0 * math.sqrt(float(np.add.reduce(ef * ef)) / n_fin)
-        inside = float(np.count_nonzero(ins_s[lo:hi]) / (hi - lo)) if hi > lo else float("nan")
-        out.append(
-            SliceFit(
+            rmse = 100.0 * math.sqrt(float(np.add.reduce(sq)) / n_fin)
+        inside = float((ins_c[i + 1] - ins_c[i]) / (hi - lo)) if hi > lo else float("nan")
+        st = status[i] if status is not None else ("ok" if math.isfinite(rmse) else "failed")
+        if params is None:
+            # no parameters (surface models): the instance SliceFit(...) builds, field by
+            # field, without the frozen dataclass's __setattr__ per field and the checks
+            # of arguments that are the defaults here
+            sf = object.__new__(SliceFit)
+            sf.__dict__.update(
                 expiry=labels[i],
-                t=float(quotes.t_slices[i]),
-                forward=float(quotes.forward_slices[i]),
+                t=t_l[i],
+                forward=f_l[i],
                 n_used=hi - lo,
                 rmse_vol=rmse,
                 inside_spread=inside,
-                params={} if params is None else dict(params[i]),
-                atm_vol=float(atm[i]),
-                rr25=float(rr[i]),
-                bf25=float(bf[i]),
-                status=(
-                    status[i] if status is not None else ("ok" if np.isfinite(rmse) else "failed")
-                ),
+                params=FrozenDict({}),
+                atm_vol=atm_l[i],
+                rr25=rr_l[i],
+                bf25=bf_l[i],
+                status=st,
+                delta_convention="forward",
+            )
+            out.append(sf)
+            continue
+        out.append(
+            SliceFit(
+                expiry=labels[i],
+                t=t_l[i],
+                forward=f_l[i],
+                n_used=hi - lo,
+                rmse_vol=rmse,
+                inside_spread=inside,
+                params=dict(params[i]),
+                atm_vol=atm_l[i],
+                rr25=rr_l[i],
+                bf25=bf_l[i],
+                status=st,
             )
         )
     return tuple(out)

@@ -107,3 +107,39 @@ def make_surface(
         t_unique=t_unique,
         t_index=t_index.astype(np.int64).ravel(),
     )
+
+
+def flat_surface(
+    forward: FloatArray, strike: FloatArray, t: FloatArray, is_call: BoolArray, *, where: str
+) -> Surface:
+    """``make_surface(forward, strike, t, is_call, 1.0, where=where)`` of 1-D arrays of
+    one length (a calibration's quotes), the same arrays, with one combined check in
+    place of the broadcasting and the four checks when every forward, strike and
+    maturity is finite and > 0; anything else goes through :func:`make_surface`."""
+    arrays = (forward, strike, t)
+    n = np.size(forward)
+    if not (
+        all(isinstance(a, np.ndarray) and a.ndim == 1 and a.size == n for a in arrays)
+        and isinstance(is_call, np.ndarray)
+        and is_call.shape == (n,)
+        and is_call.dtype == bool
+    ):
+        return make_surface(forward, strike, t, is_call, 1.0, where=where)
+    f, k, tt = (np.array(a, dtype=np.float64) for a in arrays)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = bool(np.all((f > 0.0) & (k > 0.0) & (tt > 0.0) & np.isfinite(f + k + tt)))
+    if not ok:
+        return make_surface(forward, strike, t, is_call, 1.0, where=where)
+    t_unique, t_index = np.unique(tt, return_inverse=True)
+    return Surface(
+        shape=(n,),
+        forward=f,
+        strike=k,
+        t=tt,
+        is_call=np.array(is_call),
+        discount=np.ones(n),
+        k=np.log(k / f),
+        live=np.ones(n, dtype=bool),
+        t_unique=t_unique,
+        t_index=t_index.astype(np.int64).ravel(),
+    )

@@ -174,8 +174,33 @@ def _model_id(model: Model) -> int:
 def fd_steps(model: Model) -> FloatArray:
     """Forward-difference steps of the compiled gradient (models without an analytic one)."""
     x = model.to_vector()
-    lo, hi = model.bounds()
-    return 1e-6 * np.maximum(np.maximum(np.abs(x), 1e-3 * (hi - lo)), 1e-8)
+    cls = type(model)
+    if getattr(cls.bounds, "__func__", None) is _BASE_BOUNDS:  # bounds of the class box
+        floor = _step_floor(cls)
+    else:  # bounds of the instance (time-dependent Heston: per piece)
+        lo, hi = model.bounds()
+        floor = 1e-3 * (hi - lo)
+    return 1e-6 * np.maximum(np.maximum(np.abs(x), floor), 1e-8)
+
+
+_BASE_BOUNDS = Model.bounds.__func__  # type: ignore[attr-defined]
+
+
+# per model class: (its box, 1e-3 of the box's width) - the floor of fd_steps, built
+# once per class instead of from bounds() at every priced Jacobian
+_STEP_FLOORS: dict[type, tuple[object, FloatArray]] = {}
+
+
+def _step_floor(cls: type) -> FloatArray:
+    box = getattr(cls, "_bounds", None)
+    hit = _STEP_FLOORS.get(cls)
+    if hit is not None and hit[0] is box:
+        return hit[1]
+    lo, hi = cls.bounds()  # type: ignore[attr-defined]
+    floor = 1e-3 * (hi - lo)
+    floor.setflags(write=False)
+    _STEP_FLOORS[cls] = (box, floor)
+    return floor
 
 
 def _kernels():  # type: ignore[no-untyped-def]
