@@ -638,3 +638,35 @@ def test_speed_zero_replay_clock_does_not_spin() -> None:
 
     n = asyncio.run(steps())
     assert 2 <= n <= 0.3 / ReplayClock.IDLE_S + 2
+
+
+def test_butterfly_free_is_the_smile_check_bit_for_bit() -> None:
+    """The warm refit's compiled butterfly check gives SVI.is_arbitrage_free's decision
+    and SVI.min_g's minimum exactly, on smiles on both sides of the boundary."""
+    import numpy as np
+
+    from volcal.models._svi_kernels import min_g
+    from volcal.models.svi import SVI, _check_grid
+    from volcal.stream.fit import butterfly_free
+
+    rng = np.random.default_rng(7)
+    seen = {True: 0, False: 0}
+    for _ in range(400):
+        try:
+            svi = SVI(
+                a=float(rng.uniform(-0.05, 0.08)),
+                b=float(rng.uniform(0.0, 1.2)),
+                rho=float(rng.uniform(-0.99, 0.99)),
+                m=float(rng.uniform(-0.5, 0.5)),
+                sigma=float(rng.uniform(0.005, 0.5)),
+            )
+        except ParameterError:
+            continue
+        ok = butterfly_free(svi)
+        assert ok == svi.is_arbitrage_free()
+        seen[ok] += 1
+        grid = _check_grid(svi.a, svi.b, svi.rho, svi.m, svi.sigma)
+        got = min_g(grid, svi.a, svi.b, svi.rho, svi.m, svi.sigma)
+        want = svi.min_g()
+        assert got == want or (np.isnan(got) and np.isnan(want))
+    assert seen[True] > 20 and seen[False] > 20

@@ -210,6 +210,22 @@ def _g(k: float, a: float, b: float, rho: float, m: float, s: float) -> float:
 
 
 @njit(cache=True)
+def min_g(grid: np.ndarray, a: float, b: float, rho: float, m: float, s: float) -> float:
+    """Smallest butterfly function g of one raw SVI on ``grid``: ``SVI.min_g(grid)``
+    (``np.min`` of ``svi_g``) bit for bit, NaN when any point is NaN as ``np.min``,
+    without the dozen temporary arrays of the NumPy expression (the warm refit of a
+    live slice checks its candidate on the 2,402-point check grid)."""
+    out = math.inf
+    for i in range(grid.size):
+        v = _g(grid[i], a, b, rho, m, s)
+        if v != v:
+            return v
+        if v < out:
+            out = v
+    return out
+
+
+@njit(cache=True)
 def admissible(
     grid: np.ndarray, a: np.ndarray, p: np.ndarray, q: np.ndarray, m: np.ndarray, s: np.ndarray
 ) -> np.ndarray:

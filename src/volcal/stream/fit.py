@@ -44,7 +44,15 @@ from volcal.models.svi import SVI
 from volcal.quality.policy import QualityPolicy
 from volcal.stream.book import ExpiryBook
 
-__all__ = ["IvMemo", "SliceInput", "essvi_steps", "merge_quotes", "slice_quotes", "warm_svi"]
+__all__ = [
+    "IvMemo",
+    "SliceInput",
+    "butterfly_free",
+    "essvi_steps",
+    "merge_quotes",
+    "slice_quotes",
+    "warm_svi",
+]
 
 _EPS = 1e-12
 
@@ -361,6 +369,23 @@ def svi_cost(svi: SVI, q: QuoteSet, wt: FloatArray) -> float:
     return float(np.sum(wt * (np.asarray(svi.total_variance(q.k)) - v) ** 2))
 
 
+def butterfly_free(svi: SVI, tol: float = 1e-10) -> bool:
+    """``svi.is_arbitrage_free()`` (Lee bound, positive minimal variance, g >= -tol on
+    the dense check grid), the same decision with the grid's g evaluated by the
+    compiled :func:`volcal.models._svi_kernels.min_g` (bit-identical minimum) instead
+    of a dozen NumPy temporaries of 2,402 points: a sixth of the CPU of a warm refit
+    was this check."""
+    from volcal.models._svi_kernels import min_g
+    from volcal.models.svi import LEE_BOUND, _check_grid
+
+    if svi.lee_slope > LEE_BOUND + 1e-12:
+        return False
+    if svi.min_total_variance <= 0:
+        return False
+    a, b, rho, m, sig = svi.a, svi.b, svi.rho, svi.m, svi.sigma
+    return bool(min_g(_check_grid(a, b, rho, m, sig), a, b, rho, m, sig) >= -tol)
+
+
 def warm_svi(
     q: QuoteSet, prev: SVI | None, *, cold: bool = False, cold_fallback: bool = True
 ) -> tuple[SVI, str, bool, int] | None:
@@ -410,7 +435,7 @@ def warm_svi(
                     svi = SVI(a=a_b, b=c_ / s_b, rho=(p_b - q_b) / c_, m=m_b, sigma=s_b)
                 except ParameterError:
                     svi = None
-                if svi is not None and svi.is_arbitrage_free():
+                if svi is not None and butterfly_free(svi):
                     return svi, "ok", True, n_cand
     if not cold_fallback:
         return None
